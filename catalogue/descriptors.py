@@ -1,0 +1,228 @@
+"""Read and check catalogue descriptors (YAML or JSON) before anything is published.
+
+Order of checks, each stopping at the first stage that finds a problem:
+
+1. bytes: size limit, then strict UTF-8 (the error names the byte offset);
+2. syntax: JSON, or YAML through a loader that refuses aliases (no entity-expansion bombs) and
+   keeps dates as strings (the schema decides what a date is);
+3. shape: the document's ``kind`` picks its JSON Schema (``schemas/``); every violation is
+   reported with the JSON pointer of the offending element;
+4. rules a schema cannot say: unique field names, a valid JSON Schema for each field's value.
+
+Cross-references into the registry (the provider exists, attributes resolve) are checked by the
+publishing service, which has the database.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, SchemaError, ValidationError
+
+from catalogue.errors import InvalidDescriptor
+from catalogue.vocabulary import DescriptorKind
+from schemas import ProblemDetail, validator
+
+__all__ = [
+    "MAX_DESCRIPTOR_BYTES",
+    "Descriptor",
+    "descriptor_digest",
+    "parse_descriptor",
+    "pointer",
+    "resource_value_schema",
+]
+
+MAX_DESCRIPTOR_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A checked descriptor: its kind, code and normalised content (defaults filled in)."""
+
+    kind: DescriptorKind
+    code: str
+    content: Mapping[str, Any]
+
+    @property
+    def digest(self) -> str:
+        return descriptor_digest(self.content)
+
+
+def pointer(parts: Iterable[str | int]) -> str:
+    """RFC 6901 JSON pointer for a path."""
+    out = ""
+    for part in parts:
+        out += "/" + str(part).replace("~", "~0").replace("/", "~1")
+    return out
+
+
+def descriptor_digest(content: Mapping[str, Any]) -> str:
+    """SHA-256 over the sorted-key compact JSON of a normalised descriptor."""
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def parse_descriptor(data: bytes, *, media_type: str | None = None) -> Descriptor:
+    """Decode, parse and check one descriptor document; raise :class:`InvalidDescriptor`."""
+    document = _load(data, media_type)
+    return check_descriptor(document)
+
+
+def check_descriptor(document: object) -> Descriptor:
+    """Check an already-parsed document (stages 3 and 4)."""
+    if not isinstance(document, dict):
+        raise _invalid("a descriptor must be a JSON object / YAML mapping", "")
+    try:
+        kind = DescriptorKind(str(document.get("kind")))
+    except ValueError:
+        allowed = ", ".join(k.value for k in DescriptorKind)
+        raise _invalid(f"'kind' must be one of: {allowed}", "/kind") from None
+    problems = [_explain(e) for e in _sorted(validator(kind.schema_name).iter_errors(document))]
+    if not problems:
+        problems = list(_rule_problems(kind, document))
+    if problems:
+        raise InvalidDescriptor(f"the {kind.value} descriptor is not valid", errors=problems)
+    content = _normalise(kind, document)
+    return Descriptor(kind=kind, code=str(content["code"]), content=content)
+
+
+def resource_value_schema(content: Mapping[str, Any], schema_id: str) -> dict[str, Any]:
+    """The JSON Schema of one subject's record of a resource: one property per field."""
+    properties: dict[str, Any] = {}
+    for field in content["fields"]:
+        prop = dict(field["schema"])
+        prop.setdefault("title", field["title"])
+        if field.get("description"):
+            prop.setdefault("description", field["description"])
+        properties[field["name"]] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schema_id,
+        "title": content["name"],
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+class _DescriptorLoader(yaml.SafeLoader):
+    """SafeLoader without aliases and without implicit timestamps."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.MarkedYAMLError(
+                "while composing", None, "aliases are not allowed in descriptors", None
+            )
+        return super().compose_node(parent, index)
+
+
+_DescriptorLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _load(data: bytes, media_type: str | None) -> object:
+    if len(data) > MAX_DESCRIPTOR_BYTES:
+        raise _invalid(f"descriptor is larger than {MAX_DESCRIPTOR_BYTES} bytes", "")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid(f"not UTF-8: invalid byte at offset {exc.start}", "") from None
+    text = text.removeprefix("\ufeff")
+    if media_type is not None and "json" in media_type:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _invalid(f"not valid JSON: {exc.msg} (line {exc.lineno})", "") from None
+    try:
+        return yaml.load(text, Loader=_DescriptorLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        where = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
+        raise _invalid(f"not valid YAML: {exc.problem}{where}", "") from None
+    except yaml.YAMLError:
+        raise _invalid("not valid YAML", "") from None
+
+
+def _invalid(message: str, at: str) -> InvalidDescriptor:
+    return InvalidDescriptor(message, errors=[ProblemDetail(pointer=at, detail=message)])
+
+
+def _sorted(errors: Iterable[ValidationError]) -> list[ValidationError]:
+    return sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator or ""))
+
+
+def _explain(error: ValidationError) -> ProblemDetail:
+    path = list(error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        wanted = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = [name for name in wanted if name not in error.instance]
+        if missing:
+            return ProblemDetail(
+                pointer=pointer([*path, missing[0]]), detail=f"'{missing[0]}' is required"
+            )
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        extra = sorted(k for k in error.instance if k not in known)
+        if extra:
+            return ProblemDetail(pointer=pointer([*path, extra[0]]), detail="unknown element")
+    return ProblemDetail(pointer=pointer(path), detail=_short(error))
+
+
+def _short(error: ValidationError | SchemaError) -> str:
+    if error.validator == "enum" and isinstance(error.validator_value, list):
+        return "must be one of: " + ", ".join(map(str, error.validator_value))
+    if error.validator == "const":
+        return f"must be {error.validator_value!r}"
+    if error.validator == "pattern":
+        return f"does not match the pattern {error.validator_value}"
+    message = error.message
+    return message if len(message) <= 200 else message[:197] + "..."
+
+
+def _rule_problems(kind: DescriptorKind, document: Mapping[str, Any]) -> Iterable[ProblemDetail]:
+    if kind is DescriptorKind.RESOURCE:
+        yield from _resource_rules(document)
+    elif kind is DescriptorKind.SERVICE_ITEM:
+        seen: set[str] = set()
+        for i, item in enumerate(document["attributes"]):
+            if item["attribute"] in seen:
+                yield ProblemDetail(
+                    pointer=pointer(["attributes", i, "attribute"]), detail="listed twice"
+                )
+            seen.add(item["attribute"])
+
+
+def _resource_rules(document: Mapping[str, Any]) -> Iterable[ProblemDetail]:
+    seen: set[str] = set()
+    for i, field in enumerate(document["fields"]):
+        if field["name"] in seen:
+            yield ProblemDetail(
+                pointer=pointer(["fields", i, "name"]), detail="duplicate field name"
+            )
+        seen.add(field["name"])
+        try:
+            Draft202012Validator.check_schema(field["schema"])
+        except SchemaError as exc:
+            at = pointer(["fields", i, "schema", *exc.absolute_path])
+            yield ProblemDetail(pointer=at, detail=f"not a valid JSON Schema: {_short(exc)}")
+    if document["code"] in document.get("related", []):
+        at = pointer(["related", document["related"].index(document["code"])])
+        yield ProblemDetail(pointer=at, detail="a resource cannot be related to itself")
+
+
+def _normalise(kind: DescriptorKind, document: Mapping[str, Any]) -> dict[str, Any]:
+    content = copy.deepcopy(dict(document))
+    if kind is DescriptorKind.RESOURCE:
+        for field in content["fields"]:
+            field.setdefault("transform", "clear")
+    elif kind is DescriptorKind.SERVICE_ITEM:
+        for item in content["attributes"]:
+            item.setdefault("required", True)
+    return content

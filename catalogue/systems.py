@@ -1,0 +1,120 @@
+"""Client systems (数据使用方系统) and their public keys.
+
+A system belongs to one department, names the purposes it may ask for, and signs its client
+assertions with keys registered here. Only public keys are accepted: a JWK carrying private
+members is refused, so a leaked registration file never leaks a key.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalogue.errors import InvalidSystem
+from catalogue.models import Department, System, SystemKey
+from catalogue.vocabulary import SystemStatus
+from schemas import ProblemDetail, validator
+
+__all__ = ["keys_from_document", "register_system", "system_view"]
+
+_ALG_BY_CURVE = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256"}
+
+
+def keys_from_document(data: bytes) -> list[dict[str, Any]]:
+    """The JWKs in a JWK or JWKS file (JSON)."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidSystem("the key file is not JSON (a JWK or a JWKS)") from None
+    if isinstance(document, dict) and isinstance(document.get("keys"), list):
+        return list(document["keys"])
+    if isinstance(document, dict):
+        return [document]
+    raise InvalidSystem("the key file is neither a JWK nor a JWKS")
+
+
+def register_system(
+    session: Session,
+    registration: dict[str, Any],
+    *,
+    now: datetime,
+) -> System:
+    """Add a system, or add keys and purposes to an existing one of the same department."""
+    errors = sorted(validator("system").iter_errors(registration), key=lambda e: list(e.path))
+    if errors:
+        problems = [
+            ProblemDetail(pointer="/" + "/".join(map(str, e.absolute_path)), detail=e.message[:200])
+            for e in errors
+        ]
+        raise InvalidSystem("the system registration is not valid", errors=problems)
+    if session.get(Department, registration["department"]) is None:
+        raise InvalidSystem(
+            "no such department; publish the department first",
+            errors=[ProblemDetail(pointer="/department", detail="unknown department")],
+        )
+    system = session.get(System, registration["id"], with_for_update=True)
+    if system is None:
+        system = System(
+            id=registration["id"],
+            department_code=registration["department"],
+            status=SystemStatus.ACTIVE.value,
+            purposes=[],
+            created_at=now,
+        )
+        session.add(system)
+    elif system.department_code != registration["department"]:
+        raise InvalidSystem(
+            "the system is registered to another department",
+            errors=[ProblemDetail(pointer="/department", detail="does not match")],
+        )
+    system.name = registration.get("name", system.name)
+    system.purposes = sorted(set(system.purposes) | set(registration.get("purposes", [])))
+    system.updated_at = now
+    session.flush()
+    _add_keys(session, system, registration["keys"], now)
+    return system
+
+
+def _add_keys(session: Session, system: System, keys: list[dict[str, Any]], now: datetime) -> None:
+    existing = {
+        k.kid: k for k in session.scalars(select(SystemKey).where(SystemKey.system_id == system.id))
+    }
+    for i, jwk in enumerate(keys):
+        alg = _ALG_BY_CURVE[(jwk["kty"], jwk["crv"])]
+        if jwk.get("alg", alg) != alg:
+            raise InvalidSystem(
+                "the key's alg does not match its curve",
+                errors=[ProblemDetail(pointer=f"/keys/{i}/alg", detail=f"expected {alg}")],
+            )
+        public = {k: v for k, v in jwk.items() if k in {"kty", "crv", "x", "y", "kid", "use"}}
+        public["alg"] = alg
+        held = existing.get(jwk["kid"])
+        if held is not None:
+            if held.jwk != public:
+                raise InvalidSystem(
+                    "a different key is already registered under this kid",
+                    errors=[ProblemDetail(pointer=f"/keys/{i}/kid", detail="kid in use")],
+                )
+            continue
+        session.add(
+            SystemKey(system_id=system.id, kid=jwk["kid"], alg=alg, jwk=public, added_at=now)
+        )
+    session.flush()
+
+
+def system_view(session: Session, system: System) -> dict[str, Any]:
+    keys = session.scalars(
+        select(SystemKey).where(SystemKey.system_id == system.id, SystemKey.retired_at.is_(None))
+    )
+    return {
+        "id": system.id,
+        "department": system.department_code,
+        "name": system.name,
+        "status": system.status,
+        "purposes": system.purposes,
+        "keys": [k.kid for k in keys],
+    }

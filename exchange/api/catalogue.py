@@ -1,0 +1,316 @@
+"""HTTP routes of the catalogue: search, read, publish, deprecate, DCAT-AP export.
+
+Reading the directory is open (it is metadata, and the DCAT export publishes it anyway);
+publishing and deprecating need an ID token of a department admin of the owning department.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from catalogue import reading
+from catalogue.dcat import (
+    JSONLD_MEDIA_TYPE,
+    TURTLE_MEDIA_TYPE,
+    DcatCatalogue,
+    DcatDepartment,
+    DcatResource,
+    dcat_jsonld,
+    dcat_turtle,
+)
+from catalogue.descriptors import Descriptor, parse_descriptor, resource_value_schema
+from catalogue.errors import InvalidDescriptor
+from catalogue.models import Department, Resource, ResourceVersion, ServiceItem
+from catalogue.publishing import PublishOutcome, deprecate_resource, publish
+from catalogue.search import SearchQuery, search
+from catalogue.vocabulary import DescriptorKind, Sensitivity, SharingType
+from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
+from exchange.db import unit_of_work
+from exchange.identity import Principal, Role
+from exchange.problems import Forbidden
+from schemas import ProblemDetail
+
+router = APIRouter(prefix="/catalogue", tags=["catalogue"])
+
+DEPT = r"^[A-Z][A-Z0-9]{1,15}$"
+_DESCRIPTOR_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A descriptor (see /schemas/{kind}.schema.json), as JSON or YAML.",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.get("/resources", summary="Search the directory")
+def search_resources(
+    hub: Hub,
+    q: Annotated[str, Query(max_length=200, description="Text in names, summaries, fields")] = "",
+    provider: Annotated[str | None, Query(pattern=DEPT)] = None,
+    sharing: SharingType | None = None,
+    sensitivity: Sensitivity | None = None,
+    include_deprecated: bool = False,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    query = SearchQuery(q, provider, sharing, sensitivity, include_deprecated, limit, offset)
+    with unit_of_work(hub.sessions) as session:
+        hits, total = search(session, query)
+        summaries = _summaries(session, [h.code for h in hits])
+    results = [{**summaries[h.code], "rank": round(h.rank, 6)} for h in hits]
+    return {"total": total, "limit": limit, "offset": offset, "results": results}
+
+
+def _summaries(session: Session, codes: list[str]) -> dict[str, dict[str, Any]]:
+    rows = session.execute(
+        select(Resource, ResourceVersion)
+        .join(
+            ResourceVersion,
+            (ResourceVersion.resource_code == Resource.code)
+            & (ResourceVersion.version == Resource.latest_version),
+        )
+        .where(Resource.code.in_(codes))
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for resource, version in rows:
+        view = reading.resource_view(resource, version)
+        d = view["descriptor"]
+        out[resource.code] = {
+            "code": resource.code,
+            "namespace": resource.namespace,
+            "name": d["name"],
+            "name_en": d.get("name_en"),
+            "summary": d["summary"],
+            "provider": resource.provider_code,
+            "version": version.version,
+            "published_at": view["published_at"],
+            "sharing_type": view["sharing_type"],
+            "deprecated": view["deprecated"],
+            "fields": [
+                {
+                    "name": f["name"],
+                    "title": f["title"],
+                    "sharing": f["sharing"]["type"],
+                    "sensitivity": f["sensitivity"],
+                }
+                for f in d["fields"]
+            ],
+        }
+    return out
+
+
+@router.get("/resources/{code}", summary="A resource: latest published version, with fields")
+def get_resource(
+    hub: Hub, code: str, version: Annotated[int | None, Query(ge=1)] = None
+) -> dict[str, Any]:
+    with unit_of_work(hub.sessions) as session:
+        resource, row = reading.resource_version(session, code, version)
+        return reading.resource_view(resource, row)
+
+
+@router.get("/resources/{code}/versions", summary="Version history with field-level diffs")
+def get_resource_versions(hub: Hub, code: str) -> dict[str, Any]:
+    with unit_of_work(hub.sessions) as session:
+        return {"code": code, "versions": reading.resource_history(session, code)}
+
+
+@router.get("/resources/{code}/schema", summary="JSON Schema of one subject's record")
+def get_resource_schema(hub: Hub, base_url: BaseUrl, code: str) -> JSONResponse:
+    with unit_of_work(hub.sessions) as session:
+        _, row = reading.resource_version(session, code)
+        schema = resource_value_schema(
+            row.descriptor, f"{base_url}/catalogue/resources/{code}/schema"
+        )
+    return JSONResponse(schema, media_type="application/schema+json")
+
+
+@router.put(
+    "/resources/{code}",
+    summary="Publish a new version (provider department admin)",
+    openapi_extra=_DESCRIPTOR_BODY,
+    responses={
+        200: {"description": "identical to the latest version; nothing published"},
+        201: {"description": "a new version was published"},
+    },
+)
+async def put_resource(request: Request, hub: Hub, staff: StaffBearer, code: str) -> JSONResponse:
+    descriptor = await _descriptor_from(request, DescriptorKind.RESOURCE, code)
+    outcome = await _run(hub, lambda s: _publish_resource_as(s, staff, descriptor))
+    return JSONResponse(outcome.as_dict(), status_code=201 if outcome.created else 200)
+
+
+def _publish_resource_as(
+    session: Session, staff: Principal, descriptor: Descriptor
+) -> PublishOutcome:
+    existing = session.get(Resource, descriptor.code)
+    _require_admin_of(staff, descriptor.content["provider"])
+    if existing is not None:
+        _require_admin_of(staff, existing.provider_code)
+    return publish(session, descriptor, by=staff.subject, now=datetime.now(UTC))
+
+
+@router.post("/resources/{code}/deprecate", summary="Deprecate a resource (provider admin)")
+def post_deprecate(
+    hub: Hub,
+    staff: StaffBearer,
+    code: str,
+    reason: Annotated[str, Body(embed=True, min_length=1, max_length=1000)],
+) -> dict[str, Any]:
+    with unit_of_work(hub.sessions) as session:
+        resource, _ = reading.resource_version(session, code)
+        _require_admin_of(staff, resource.provider_code)
+        deprecate_resource(session, code, reason=reason, now=datetime.now(UTC))
+        resource, row = reading.resource_version(session, code)
+        return reading.resource_view(resource, row)
+
+
+@router.get("/service-items/{code}", summary="A service item and the attributes it needs")
+def get_service_item(hub: Hub, code: str) -> dict[str, Any]:
+    with unit_of_work(hub.sessions) as session:
+        return reading.service_item_view(session, code)
+
+
+@router.put(
+    "/service-items/{code}",
+    summary="Publish a service item (owner department admin)",
+    openapi_extra=_DESCRIPTOR_BODY,
+)
+async def put_service_item(
+    request: Request, hub: Hub, staff: StaffBearer, code: str
+) -> JSONResponse:
+    descriptor = await _descriptor_from(request, DescriptorKind.SERVICE_ITEM, code)
+
+    def work(session: Session) -> PublishOutcome:
+        existing = session.get(ServiceItem, code)
+        _require_admin_of(staff, descriptor.content["owner"])
+        if existing is not None:
+            _require_admin_of(staff, existing.owner_code)
+        return publish(session, descriptor, by=staff.subject, now=datetime.now(UTC))
+
+    outcome = await _run(hub, work)
+    return JSONResponse(outcome.as_dict(), status_code=201 if outcome.created else 200)
+
+
+@router.get("/departments", summary="Departments")
+def get_departments(hub: Hub) -> dict[str, Any]:
+    with unit_of_work(hub.sessions) as session:
+        return {"departments": reading.list_departments(session)}
+
+
+@router.get("/departments/{code}", summary="One department")
+def get_department(hub: Hub, code: str) -> dict[str, Any]:
+    with unit_of_work(hub.sessions) as session:
+        return reading.department_view(reading.get_department(session, code))
+
+
+@router.get(
+    "/dcat",
+    summary="DCAT-AP 3 export (JSON-LD; Turtle with Accept: text/turtle)",
+    responses={200: {"content": {JSONLD_MEDIA_TYPE: {}, TURTLE_MEDIA_TYPE: {}}}},
+)
+def get_dcat(request: Request, hub: Hub, base_url: BaseUrl) -> Response:
+    with unit_of_work(hub.sessions) as session:
+        catalogue = _dcat_catalogue(session, hub, base_url)
+    if _wants_turtle(request.headers.get("accept", "")):
+        return Response(dcat_turtle(catalogue), media_type=f"{TURTLE_MEDIA_TYPE}; charset=utf-8")
+    return JSONResponse(dcat_jsonld(catalogue), media_type=JSONLD_MEDIA_TYPE)
+
+
+def _wants_turtle(accept: str) -> bool:
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return TURTLE_MEDIA_TYPE in kinds and (
+        JSONLD_MEDIA_TYPE not in kinds
+        or kinds.index(TURTLE_MEDIA_TYPE) < kinds.index(JSONLD_MEDIA_TYPE)
+    )
+
+
+def _dcat_catalogue(session: Session, hub: HubState, base_url: str) -> DcatCatalogue:
+    departments = {
+        d.code: DcatDepartment(d.code, d.name, d.homepage)
+        for d in session.scalars(select(Department))
+    }
+    first_published = dict(
+        session.execute(
+            select(ResourceVersion.resource_code, ResourceVersion.published_at).where(
+                ResourceVersion.version == 1
+            )
+        ).tuples()
+    )
+    rows = session.execute(
+        select(Resource, ResourceVersion)
+        .join(
+            ResourceVersion,
+            (ResourceVersion.resource_code == Resource.code)
+            & (ResourceVersion.version == Resource.latest_version),
+        )
+        .order_by(Resource.code)
+    )
+    resources = [
+        DcatResource(
+            descriptor=row.descriptor,
+            version=row.version,
+            first_published=first_published.get(resource.code, row.published_at),
+            last_published=row.published_at,
+            deprecated=resource.deprecated_at is not None,
+        )
+        for resource, row in rows
+    ]
+    modified = max((r.last_published for r in resources), default=datetime.now(UTC))
+    settings = hub.settings
+    return DcatCatalogue(
+        base_url=base_url,
+        title=settings.hub_name + " 政务信息资源目录",
+        description="经各部门发布的政务信息资源目录 (the participating departments' directory)",
+        publisher=DcatDepartment("HUB", settings.operator_name, None),
+        departments=departments,
+        resources=resources,
+        modified=modified,
+    )
+
+
+def _require_admin_of(staff: Principal, department: str) -> None:
+    if staff.role is not Role.DEPARTMENT_ADMIN or staff.department != department:
+        raise Forbidden(f"only an administrator of department {department} may do this")
+
+
+async def _descriptor_from(request: Request, kind: DescriptorKind, code: str) -> Descriptor:
+    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if not any(t in media_type for t in ("json", "yaml")):
+        raise InvalidDescriptor(
+            "send the descriptor as application/json or application/yaml",
+            errors=[ProblemDetail(pointer="", detail=f"unsupported media type {media_type[:60]}")],
+        )
+    descriptor = parse_descriptor(await request.body(), media_type=media_type)
+    if descriptor.kind is not kind:
+        raise InvalidDescriptor(
+            f"expected a {kind.value} descriptor",
+            errors=[ProblemDetail(pointer="/kind", detail=f"must be {kind.value!r}")],
+        )
+    if descriptor.code != code:
+        raise InvalidDescriptor(
+            "the descriptor's code does not match the URL",
+            errors=[ProblemDetail(pointer="/code", detail=f"must be {code!r}")],
+        )
+    return descriptor
+
+
+async def _run(hub: HubState, work: Callable[[Session], PublishOutcome]) -> PublishOutcome:
+    """Run a publish in a worker thread, in its own unit of work."""
+
+    def in_unit() -> PublishOutcome:
+        with unit_of_work(hub.sessions) as session:
+            result: PublishOutcome = work(session)
+            return result
+
+    return await run_in_threadpool(in_unit)

@@ -1,0 +1,37 @@
+"""The development identity provider (``dev`` mode only; never mounted in ``prod``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from exchange.api.deps import Hub
+from exchange.identity import DEV_IDP_ISSUER, Role
+from exchange.problems import MalformedRequest
+from schemas import ProblemDetail
+
+router = APIRouter(prefix="/dev/idp", tags=["development identity provider"])
+
+
+@router.post("/token", summary="Issue a citizen or staff ID token (development only)")
+def issue_token(
+    hub: Hub,
+    sub: Annotated[str, Body(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    role: Annotated[Role, Body()],
+    department: Annotated[str | None, Body(pattern=r"^[A-Z][A-Z0-9]{1,15}$")] = None,
+) -> dict[str, str]:
+    if role is Role.DEPARTMENT_ADMIN and department is None:
+        raise MalformedRequest(
+            "a department admin token names its department",
+            errors=[ProblemDetail(pointer="/department", detail="required for department_admin")],
+        )
+    token = hub.identity.issue_dev_token(
+        sub, role, department if role is Role.DEPARTMENT_ADMIN else None
+    )
+    return {"id_token": token, "token_type": "Bearer", "issuer": DEV_IDP_ISSUER}
+
+
+@router.get("/jwks.json", summary="The development IdP's public keys")
+def jwks(hub: Hub) -> dict[str, Any]:
+    return {"keys": [hub.identity.dev_public_jwk]}

@@ -1,0 +1,44 @@
+"""Liveness, readiness and the published JSON Schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from catalogue.errors import NotFound
+from exchange.api.deps import Hub
+from schemas import SCHEMA_NAMES, TongbanError, load_schema
+
+router = APIRouter(tags=["operations"])
+
+
+class NotReady(TongbanError):
+    code = "not_ready"
+    status = 503
+    title = "Not ready"
+
+
+@router.get("/healthz", summary="Liveness")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: the hub database answers and is migrated")
+def readyz(hub: Hub) -> dict[str, Any]:
+    try:
+        with hub.engine.connect() as connection:
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:
+        raise NotReady("the hub database is not reachable or not migrated") from None
+    return {"status": "ready", "checks": {"database": {"status": "ok", "revision": revision}}}
+
+
+@router.get("/schemas/{name}.schema.json", summary="A JSON Schema of a document the hub accepts")
+def get_schema(name: str) -> JSONResponse:
+    if name not in SCHEMA_NAMES:
+        raise NotFound(f"no schema named {name!r}")
+    return JSONResponse(load_schema(name), media_type="application/schema+json")

@@ -1,0 +1,44 @@
+"""The app factory: everything is built here, from settings, when the app is created."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from exchange.api import catalogue, dev_idp, health
+from exchange.api.deps import HubState
+from exchange.db import make_engine, make_sessionmaker
+from exchange.identity import IdentityProviders
+from exchange.problems import RequestContext, install_problem_handlers
+from exchange.settings import Settings, load_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A hub app on ``settings`` (read from the environment when not given)."""
+    settings = settings or load_settings()
+    engine = make_engine(settings.database_url)
+    hub = HubState(settings, engine, make_sessionmaker(engine), IdentityProviders(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Tongban (通办) data-sharing exchange hub",
+        version="0.1.0",
+        summary="Catalogue registry and brokered exchange for inter-department data sharing",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(catalogue.router)
+    if settings.dev_idp_enabled:
+        app.include_router(dev_idp.router)
+    return app

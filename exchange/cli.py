@@ -1,0 +1,243 @@
+"""The ``tongban`` command line (CONTRACT.md): every command exits 0 on success and non-zero
+with a one-line reason on stderr on failure; ``--json`` where the output is data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from catalogue.descriptors import Descriptor, parse_descriptor
+from catalogue.publishing import PublishOutcome, deprecate_resource, publish
+from catalogue.search import SearchQuery, search
+from catalogue.systems import keys_from_document, register_system, system_view
+from catalogue.vocabulary import Sensitivity, SharingType
+from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
+from exchange.demo.build import build_demo, sort_for_publishing
+from exchange.settings import Settings, load_settings
+from schemas import TongbanError
+
+app = typer.Typer(
+    name="tongban",
+    help="Tongban (通办): the data-sharing exchange hub.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalogue_app = typer.Typer(help="Publish and search the data catalogue.", no_args_is_help=True)
+system_app = typer.Typer(help="Register client systems and their keys.", no_args_is_help=True)
+db_app = typer.Typer(help="The hub's own database.", no_args_is_help=True)
+app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(system_app, name="system")
+app.add_typer(db_app, name="db")
+
+out = Console()
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+class CommandFailed(TongbanError):
+    code = "command_failed"
+    title = "Command failed"
+
+
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        with unit_of_work(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the hub (API and console) on the configured database."""
+    import uvicorn
+
+    from exchange.app import create_app
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    engine.dispose()
+    out.print(f"Tongban hub on http://{host}:{port}  (mode {settings.mode}; API docs at /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    data: Annotated[Path, typer.Option("--data", help="Directory for demo files.")] = Path(
+        "var/demo"
+    ),
+    as_json: JsonFlag = False,
+) -> None:
+    """Build the demo world: departments, catalogue, service items and case systems."""
+    settings = load_settings()
+    with _session(settings) as session:
+        world = build_demo(session, data)
+    summary = world.summary()
+    if as_json:
+        _print_json({**summary, "data_dir": str(data)})
+        return
+    out.print(f"[bold]Demo world[/bold] in {data} (database {_safe_url(settings)})")
+    out.print(f"  departments   {', '.join(summary['departments'])}")
+    out.print(f"  resources     {', '.join(summary['resources'])}")
+    out.print(f"  service items {', '.join(summary['service_items'])}")
+    out.print(f"  case systems  {', '.join(summary['systems'])} (private keys in {data}/keys/)")
+    out.print(f"  newly published: {summary['published_now']}; manifest {data}/demo.json")
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+@catalogue_app.command("publish")
+def catalogue_publish(
+    files: Annotated[list[Path], typer.Argument(help="Descriptor files (YAML or JSON).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate and publish descriptors; all of them or, on any error, none."""
+    descriptors: list[tuple[Path, Descriptor]] = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CommandFailed(f"{path}: cannot read ({exc.strerror})") from None
+        media = "application/json" if path.suffix.lower() == ".json" else "application/yaml"
+        try:
+            descriptors.append((path, parse_descriptor(data, media_type=media)))
+        except TongbanError as exc:
+            raise CommandFailed(f"{path}: {exc.explain()}") from None
+    source = {id(d): p for p, d in descriptors}
+    outcomes: list[PublishOutcome] = []
+    with _session(load_settings()) as session:
+        for descriptor in sort_for_publishing([d for _, d in descriptors]):
+            try:
+                outcomes.append(publish(session, descriptor, by="cli", now=datetime.now(UTC)))
+            except TongbanError as exc:
+                raise CommandFailed(f"{source[id(descriptor)]}: {exc.explain()}") from None
+    if as_json:
+        _print_json([o.as_dict() for o in outcomes])
+        return
+    for outcome in outcomes:
+        state = f"version {outcome.version}" if outcome.version else "updated"
+        if not outcome.created:
+            state = "unchanged"
+        out.print(f"{outcome.kind.value:<13} {outcome.code:<16} {state}")
+        for warning in outcome.warnings:
+            out.print(f"  [yellow]warning[/yellow] {warning['pointer']}: {warning['detail']}")
+
+
+@catalogue_app.command("deprecate")
+def catalogue_deprecate(
+    code: Annotated[str, typer.Argument(help="Resource code.")],
+    reason: Annotated[str, typer.Option(help="Why the resource is deprecated.")],
+) -> None:
+    """Deprecate a resource: it leaves search and takes no new versions."""
+    with _session(load_settings()) as session:
+        deprecate_resource(session, code, reason=reason, now=datetime.now(UTC))
+    out.print(f"deprecated {code}")
+
+
+@catalogue_app.command("search")
+def catalogue_search(
+    text: Annotated[str, typer.Argument(help="Words to find.")] = "",
+    provider: Annotated[str | None, typer.Option(help="Department code.")] = None,
+    sharing: Annotated[SharingType | None, typer.Option(help="Sharing type.")] = None,
+    sensitivity: Annotated[Sensitivity | None, typer.Option(help="Sensitivity.")] = None,
+    limit: Annotated[int, typer.Option(help="Results to show.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search the catalogue as the HTTP API does."""
+    query = SearchQuery(text, provider, sharing, sensitivity, limit=limit)
+    with _session(load_settings()) as session:
+        hits, total = search(session, query)
+    if as_json:
+        _print_json({"total": total, "results": [h.code for h in hits]})
+        return
+    table = Table("code", "rank", title=f"{total} match(es)")
+    for hit in hits:
+        table.add_row(hit.code, f"{hit.rank:.3f}")
+    out.print(table)
+
+
+@system_app.command("add")
+def system_add(
+    system_id: Annotated[str, typer.Option("--id", help="Client id of the system.")],
+    department: Annotated[str, typer.Option(help="Owning department code.")],
+    jwk: Annotated[Path, typer.Option("--jwk", help="Public JWK or JWKS file.")],
+    purpose: Annotated[
+        list[str] | None, typer.Option("--purpose", help="A registered purpose (repeatable).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a client system and its public key(s)."""
+    try:
+        keys = keys_from_document(jwk.read_bytes())
+    except OSError as exc:
+        raise CommandFailed(f"{jwk}: cannot read ({exc.strerror})") from None
+    registration: dict[str, Any] = {"id": system_id, "department": department, "keys": keys}
+    if purpose:
+        registration["purposes"] = purpose
+    if name:
+        registration["name"] = name
+    with _session(load_settings()) as session:
+        view = system_view(session, register_system(session, registration, now=datetime.now(UTC)))
+    if as_json:
+        _print_json(view)
+    else:
+        out.print(f"system {view['id']} ({view['department']}) keys: {', '.join(view['keys'])}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    engine.dispose()
+    out.print(f"database {_safe_url(settings)} is at the latest revision")
+
+
+def main() -> None:
+    """Entry point: one-line errors on stderr, non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except TongbanError as exc:
+        _fail(exc.explain())
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail("aborted")
+    except SQLAlchemyError as exc:
+        _fail(f"database error ({type(exc).__name__}); check TONGBAN_DATABASE_URL and the server")
+
+
+def _fail(reason: str, code: int = 1) -> None:
+    sys.stderr.write(f"tongban: {reason}\n")
+    sys.exit(code)

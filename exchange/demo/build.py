@@ -1,0 +1,147 @@
+"""Build the demo world into the hub database and a data directory.
+
+Idempotent: running it again publishes nothing new and reuses the case systems' keys. What it
+leaves in the data directory is part of the external contract (CONTRACT.md): ``demo.json`` and
+``keys/<system-id>.jwk`` (private JWKs, demo only, written with mode 0600).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.orm import Session
+
+from catalogue.descriptors import Descriptor, parse_descriptor
+from catalogue.publishing import PublishOutcome, publish
+from catalogue.systems import register_system
+from catalogue.vocabulary import DescriptorKind
+
+__all__ = ["DEMO_SYSTEMS", "DemoWorld", "build_demo", "demo_descriptors"]
+
+DEMO_SYSTEMS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "edu-enrolment",
+        "department": "EDU",
+        "name": "义务教育入学登记系统 (school enrolment case system)",
+        "purposes": ["school-enrolment"],
+        "service_items": ["EDU-RXDJ-001"],
+    },
+    {
+        "id": "mca-dibao",
+        "department": "MCA",
+        "name": "最低生活保障申请系统 (minimum living allowance case system)",
+        "purposes": ["minimum-living-allowance"],
+        "service_items": ["MCA-DBSQ-001"],
+    },
+)
+
+
+@dataclass
+class DemoWorld:
+    data_dir: Path
+    outcomes: list[PublishOutcome] = field(default_factory=list)
+    systems: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        by_kind: dict[str, list[str]] = {}
+        for outcome in self.outcomes:
+            by_kind.setdefault(outcome.kind.value, []).append(outcome.code)
+        return {
+            "departments": by_kind.get("department", []),
+            "resources": by_kind.get("resource", []),
+            "service_items": by_kind.get("service_item", []),
+            "systems": [s["id"] for s in self.systems],
+            "published_now": sum(o.created for o in self.outcomes),
+        }
+
+
+def demo_descriptors() -> list[Descriptor]:
+    """The bundled demo descriptors, departments first, then resources, then service items."""
+    folder = resources.files("exchange.demo").joinpath("catalogue")
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+    return sort_for_publishing([parse_descriptor(f.read_bytes()) for f in files])
+
+
+def sort_for_publishing(descriptors: list[Descriptor]) -> list[Descriptor]:
+    """Departments before the resources they provide, resources before service items."""
+    rank = {
+        DescriptorKind.DEPARTMENT: 0,
+        DescriptorKind.RESOURCE: 1,
+        DescriptorKind.SERVICE_ITEM: 2,
+    }
+    return sorted(descriptors, key=lambda d: rank[d.kind])
+
+
+def build_demo(session: Session, data_dir: Path, *, now: datetime | None = None) -> DemoWorld:
+    """Publish the demo catalogue and register the case systems (caller commits)."""
+    now = now or datetime.now(UTC)
+    world = DemoWorld(data_dir=data_dir)
+    for descriptor in demo_descriptors():
+        world.outcomes.append(publish(session, descriptor, by="demo", now=now))
+    keys_dir = data_dir / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    for spec in DEMO_SYSTEMS:
+        public = _system_key(keys_dir / f"{spec['id']}.jwk", spec["id"])
+        registration = {k: spec[k] for k in ("id", "department", "name", "purposes")}
+        register_system(session, {**registration, "keys": [public]}, now=now)
+        world.systems.append(spec)
+    _write_manifest(world)
+    return world
+
+
+def _system_key(path: Path, system_id: str) -> dict[str, str]:
+    """Load the system's private JWK from ``path``, creating it on first run; return the public."""
+    if path.exists():
+        private = json.loads(path.read_text("utf-8"))
+    else:
+        key = Ed25519PrivateKey.generate()
+        private = {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "alg": "EdDSA",
+            "use": "sig",
+            "kid": f"{system_id}-1",
+            "x": _b64(key.public_key().public_bytes_raw()),
+            "d": _b64(key.private_bytes_raw()),
+        }
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(private, handle, indent=2)
+    return {k: v for k, v in private.items() if k != "d"}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _write_manifest(world: DemoWorld) -> None:
+    descriptors = demo_descriptors()
+    manifest = {
+        "departments": [
+            {"code": d.code, "name": d.content["name"], "name_en": d.content.get("name_en")}
+            for d in descriptors
+            if d.kind is DescriptorKind.DEPARTMENT
+        ],
+        "resources": [
+            {"code": d.code, "namespace": d.content["namespace"], "provider": d.content["provider"]}
+            for d in descriptors
+            if d.kind is DescriptorKind.RESOURCE
+        ],
+        "service_items": [
+            {"code": d.code, "owner": d.content["owner"], "name": d.content["name"]}
+            for d in descriptors
+            if d.kind is DescriptorKind.SERVICE_ITEM
+        ],
+        "systems": [{**spec, "key_file": f"keys/{spec['id']}.jwk"} for spec in world.systems],
+        "subjects": [],
+    }
+    path = world.data_dir / "demo.json"
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,202 @@
+"""One place where errors become RFC 9457 problem+json, for the whole app.
+
+Deliberate errors (:class:`TongbanError`) render their own safe message. Framework errors
+(unknown route, wrong method, a malformed request) get a fixed wording. Anything unexpected is
+logged with the request id and answered with a bare 500 that says nothing about the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi import HTTPException as FastAPIHTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schemas import ProblemDetail, TongbanError
+
+__all__ = ["BodyTooLarge", "Forbidden", "Unauthenticated", "install_problem_handlers"]
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("tongban.http")
+
+
+class Unauthenticated(TongbanError):
+    code = "invalid_token"
+    status = 401
+    title = "Authentication required"
+
+
+class Forbidden(TongbanError):
+    code = "forbidden"
+    status = 403
+    title = "Forbidden"
+
+
+class BodyTooLarge(TongbanError):
+    code = "body_too_large"
+    status = 413
+    title = "Request body too large"
+
+
+class MalformedRequest(TongbanError):
+    code = "malformed_request"
+    status = 422
+    title = "Malformed request"
+
+
+_HTTP_CODES = {
+    404: ("not_found", "Not found", "no such path"),
+    405: ("method_not_allowed", "Method not allowed", "this path does not accept that method"),
+    406: ("not_acceptable", "Not acceptable", "no representation matches the Accept header"),
+    413: ("body_too_large", "Request body too large", "the request body is over the size limit"),
+    415: ("unsupported_media_type", "Unsupported media type", "send JSON or YAML"),
+}
+
+
+def request_id(request: Request) -> str:
+    value = getattr(request.state, "request_id", None)
+    return value if isinstance(value, str) else str(uuid.uuid4())
+
+
+def problem_response(
+    request: Request, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {**body, "request_id": request_id(request)}
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TongbanError)
+    async def _tongban(request: Request, exc: TongbanError) -> Response:
+        headers = (
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
+        )
+        return problem_response(request, exc.problem(), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            ProblemDetail(
+                pointer="/" + "/".join(str(p) for p in err.get("loc", ())[1:]),
+                detail=str(err.get("msg", "invalid")),
+            )
+            for err in exc.errors()[:20]
+        ]
+        error = MalformedRequest("the request is not valid", errors=problems)
+        return problem_response(request, error.problem())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code, title, detail = _HTTP_CODES.get(
+            exc.status_code, ("http_error", "HTTP error", "request refused")
+        )
+        body = {
+            "type": f"https://tongban.example/problems/{code.replace('_', '-')}",
+            "title": title,
+            "status": exc.status_code,
+            "detail": detail,
+            "code": code,
+        }
+        return problem_response(request, body)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error(
+            "unhandled error in request %s: %s",
+            request_id(request),
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        body = {
+            "type": "https://tongban.example/problems/internal-error",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "the hub could not complete the request; quote the request_id to support",
+            "code": "internal_error",
+        }
+        return problem_response(request, body)
+
+
+class RequestContext:
+    """ASGI middleware: assigns the request id and refuses bodies over the limit.
+
+    The body limit is enforced while streaming, so a client that lies in Content-Length (or sends
+    none) is cut off at the limit instead of being buffered.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = rid
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _send_too_large(send, rid, self.max_body_bytes)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_too_large(send, rid, self.max_body_bytes)
+
+
+class _TooLarge(FastAPIHTTPException):
+    """Raised from ``receive`` once the streamed body passes the limit; an HTTPException so that
+    the framework's body parsing passes it through to the problem handler unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+async def _send_too_large(send: Send, rid: str, limit: int) -> None:
+    import json
+
+    body = BodyTooLarge(f"the request body is larger than {limit} bytes").problem()
+    body["request_id"] = rid
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-request-id", rid.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+RequestHandler = Callable[[Request], Awaitable[Response]]

@@ -23,18 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator, SchemaError, ValidationError
+from jsonschema import Draft202012Validator, SchemaError
 
 from catalogue.errors import InvalidDescriptor
 from catalogue.vocabulary import DescriptorKind
-from schemas import ProblemDetail, validator
+from schemas import ProblemDetail, explain, explain_all, pointer, validator
 
 __all__ = [
     "MAX_DESCRIPTOR_BYTES",
     "Descriptor",
     "descriptor_digest",
     "parse_descriptor",
-    "pointer",
     "resource_value_schema",
 ]
 
@@ -54,28 +53,22 @@ class Descriptor:
         return descriptor_digest(self.content)
 
 
-def pointer(parts: Iterable[str | int]) -> str:
-    """RFC 6901 JSON pointer for a path."""
-    out = ""
-    for part in parts:
-        out += "/" + str(part).replace("~", "~0").replace("/", "~1")
-    return out
-
-
 def descriptor_digest(content: Mapping[str, Any]) -> str:
     """SHA-256 over the sorted-key compact JSON of a normalised descriptor."""
     text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def parse_descriptor(data: bytes, *, media_type: str | None = None) -> Descriptor:
+def parse_descriptor(
+    data: bytes, *, media_type: str | None = None, expected: DescriptorKind | None = None
+) -> Descriptor:
     """Decode, parse and check one descriptor document; raise :class:`InvalidDescriptor`."""
     document = _load(data, media_type)
-    return check_descriptor(document)
+    return check_descriptor(document, expected=expected)
 
 
-def check_descriptor(document: object) -> Descriptor:
-    """Check an already-parsed document (stages 3 and 4)."""
+def check_descriptor(document: object, *, expected: DescriptorKind | None = None) -> Descriptor:
+    """Check an already-parsed document (stages 3 and 4), optionally of one ``expected`` kind."""
     if not isinstance(document, dict):
         raise _invalid("a descriptor must be a JSON object / YAML mapping", "")
     try:
@@ -83,7 +76,9 @@ def check_descriptor(document: object) -> Descriptor:
     except ValueError:
         allowed = ", ".join(k.value for k in DescriptorKind)
         raise _invalid(f"'kind' must be one of: {allowed}", "/kind") from None
-    problems = [_explain(e) for e in _sorted(validator(kind.schema_name).iter_errors(document))]
+    if expected is not None and kind is not expected:
+        raise _invalid(f"expected a {expected.value} descriptor", "/kind")
+    problems = explain_all(validator(kind.schema_name).iter_errors(document))
     if not problems:
         problems = list(_rule_problems(kind, document))
     if problems:
@@ -154,38 +149,6 @@ def _invalid(message: str, at: str) -> InvalidDescriptor:
     return InvalidDescriptor(message, errors=[ProblemDetail(pointer=at, detail=message)])
 
 
-def _sorted(errors: Iterable[ValidationError]) -> list[ValidationError]:
-    return sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator or ""))
-
-
-def _explain(error: ValidationError) -> ProblemDetail:
-    path = list(error.absolute_path)
-    if error.validator == "required" and isinstance(error.instance, dict):
-        wanted = error.validator_value if isinstance(error.validator_value, list) else []
-        missing = [name for name in wanted if name not in error.instance]
-        if missing:
-            return ProblemDetail(
-                pointer=pointer([*path, missing[0]]), detail=f"'{missing[0]}' is required"
-            )
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
-        extra = sorted(k for k in error.instance if k not in known)
-        if extra:
-            return ProblemDetail(pointer=pointer([*path, extra[0]]), detail="unknown element")
-    return ProblemDetail(pointer=pointer(path), detail=_short(error))
-
-
-def _short(error: ValidationError | SchemaError) -> str:
-    if error.validator == "enum" and isinstance(error.validator_value, list):
-        return "must be one of: " + ", ".join(map(str, error.validator_value))
-    if error.validator == "const":
-        return f"must be {error.validator_value!r}"
-    if error.validator == "pattern":
-        return f"does not match the pattern {error.validator_value}"
-    message = error.message
-    return message if len(message) <= 200 else message[:197] + "..."
-
-
 def _rule_problems(kind: DescriptorKind, document: Mapping[str, Any]) -> Iterable[ProblemDetail]:
     if kind is DescriptorKind.RESOURCE:
         yield from _resource_rules(document)
@@ -211,7 +174,8 @@ def _resource_rules(document: Mapping[str, Any]) -> Iterable[ProblemDetail]:
             Draft202012Validator.check_schema(field["schema"])
         except SchemaError as exc:
             at = pointer(["fields", i, "schema", *exc.absolute_path])
-            yield ProblemDetail(pointer=at, detail=f"not a valid JSON Schema: {_short(exc)}")
+            detail = f"not a valid JSON Schema: {explain(exc)['detail']}"
+            yield ProblemDetail(pointer=at, detail=detail)
     if document["code"] in document.get("related", []):
         at = pointer(["related", document["related"].index(document["code"])])
         yield ProblemDetail(pointer=at, detail="a resource cannot be related to itself")

@@ -11,13 +11,14 @@ import json
 from datetime import datetime
 from typing import Any
 
+import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalogue.errors import InvalidSystem
 from catalogue.models import Department, System, SystemKey
 from catalogue.vocabulary import SystemStatus
-from schemas import ProblemDetail, validator
+from schemas import ProblemDetail, explain_all, validator
 
 __all__ = ["keys_from_document", "register_system", "system_view"]
 
@@ -44,12 +45,10 @@ def register_system(
     now: datetime,
 ) -> System:
     """Add a system, or add keys and purposes to an existing one of the same department."""
-    errors = sorted(validator("system").iter_errors(registration), key=lambda e: list(e.path))
-    if errors:
-        problems = [
-            ProblemDetail(pointer="/" + "/".join(map(str, e.absolute_path)), detail=e.message[:200])
-            for e in errors
-        ]
+    problems = _private_members(registration) or explain_all(
+        validator("system").iter_errors(registration)
+    )
+    if problems:
         raise InvalidSystem("the system registration is not valid", errors=problems)
     if session.get(Department, registration["department"]) is None:
         raise InvalidSystem(
@@ -79,6 +78,26 @@ def register_system(
     return system
 
 
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
+
+
+def _private_members(registration: dict[str, Any]) -> list[ProblemDetail]:
+    """Private key material is refused by name, and its value is never repeated."""
+    keys = registration.get("keys")
+    if not isinstance(keys, list):
+        return []
+    return [
+        ProblemDetail(
+            pointer=f"/keys/{i}/{member}",
+            detail="private key material; register the public key only",
+        )
+        for i, jwk in enumerate(keys)
+        if isinstance(jwk, dict)
+        for member in _PRIVATE_MEMBERS
+        if member in jwk
+    ]
+
+
 def _add_keys(session: Session, system: System, keys: list[dict[str, Any]], now: datetime) -> None:
     existing = {
         k.kid: k for k in session.scalars(select(SystemKey).where(SystemKey.system_id == system.id))
@@ -92,6 +111,7 @@ def _add_keys(session: Session, system: System, keys: list[dict[str, Any]], now:
             )
         public = {k: v for k, v in jwk.items() if k in {"kty", "crv", "x", "y", "kid", "use"}}
         public["alg"] = alg
+        _require_usable(public, i)
         held = existing.get(jwk["kid"])
         if held is not None:
             if held.jwk != public:
@@ -106,9 +126,21 @@ def _add_keys(session: Session, system: System, keys: list[dict[str, Any]], now:
     session.flush()
 
 
+def _require_usable(public: dict[str, Any], index: int) -> None:
+    try:
+        jwt.PyJWK(public)
+    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError):
+        raise InvalidSystem(
+            "the key is not a valid public key for its curve",
+            errors=[ProblemDetail(pointer=f"/keys/{index}", detail="unusable key material")],
+        ) from None
+
+
 def system_view(session: Session, system: System) -> dict[str, Any]:
     keys = session.scalars(
-        select(SystemKey).where(SystemKey.system_id == system.id, SystemKey.retired_at.is_(None))
+        select(SystemKey)
+        .where(SystemKey.system_id == system.id, SystemKey.retired_at.is_(None))
+        .order_by(SystemKey.id)
     )
     return {
         "id": system.id,

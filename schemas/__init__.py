@@ -7,5 +7,15 @@ departments and clients can read them without Python; :func:`validator` returns 
 
 from schemas._loader import SCHEMA_NAMES, load_schema, validator
 from schemas.errors import ProblemDetail, TongbanError
+from schemas.explain import explain, explain_all, pointer
 
-__all__ = ["SCHEMA_NAMES", "ProblemDetail", "TongbanError", "load_schema", "validator"]
+__all__ = [
+    "SCHEMA_NAMES",
+    "ProblemDetail",
+    "TongbanError",
+    "explain",
+    "explain_all",
+    "load_schema",
+    "pointer",
+    "validator",
+]

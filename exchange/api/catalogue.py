@@ -240,13 +240,14 @@ def _dcat_catalogue(session: Session, hub: HubState, base_url: str) -> DcatCatal
         d.code: DcatDepartment(d.code, d.name, d.homepage)
         for d in session.scalars(select(Department))
     }
-    first_published = dict(
-        session.execute(
+    first_published = {
+        code: published
+        for code, published in session.execute(
             select(ResourceVersion.resource_code, ResourceVersion.published_at).where(
                 ResourceVersion.version == 1
             )
-        ).tuples()
-    )
+        )
+    }
     rows = session.execute(
         select(Resource, ResourceVersion)
         .join(
@@ -291,12 +292,7 @@ async def _descriptor_from(request: Request, kind: DescriptorKind, code: str) ->
             "send the descriptor as application/json or application/yaml",
             errors=[ProblemDetail(pointer="", detail=f"unsupported media type {media_type[:60]}")],
         )
-    descriptor = parse_descriptor(await request.body(), media_type=media_type)
-    if descriptor.kind is not kind:
-        raise InvalidDescriptor(
-            f"expected a {kind.value} descriptor",
-            errors=[ProblemDetail(pointer="/kind", detail=f"must be {kind.value!r}")],
-        )
+    descriptor = parse_descriptor(await request.body(), media_type=media_type, expected=kind)
     if descriptor.code != code:
         raise InvalidDescriptor(
             "the descriptor's code does not match the URL",

@@ -1,0 +1,153 @@
+"""Shared fixtures: a migrated hub database per backend, the app, tokens, the demo catalogue.
+
+Tests that take ``database_url`` (directly or through ``sessions``/``client``) run once on
+SQLite and once on PostgreSQL. PostgreSQL runs whenever ``TONGBAN_TEST_POSTGRES_URL`` is set
+(``.ci/run`` always sets it) and is skipped with that reason otherwise. SQLite tests get a
+fresh copy of a migrated template file; PostgreSQL tests share one throwaway database that is
+truncated before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalogue.publishing import publish
+from exchange.app import create_app
+from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
+from exchange.demo.build import demo_descriptors
+from exchange.identity import Role
+from exchange.settings import Settings
+
+POSTGRES_ENV = "TONGBAN_TEST_POSTGRES_URL"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TABLES = (
+    "resource_search",
+    "resource_fields",
+    "resource_versions",
+    "resources",
+    "service_item_versions",
+    "service_items",
+    "system_keys",
+    "systems",
+    "departments",
+)
+
+
+def missing(reason: str) -> None:
+    """Skip for a missing service or data set, but fail under CI, where it must be there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must provide it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "hub.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_database() -> Iterator[str]:
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
+    name = f"tongban_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty hub database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "hub.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("_postgres_database")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def demo_catalogue(sessions: sessionmaker[Session], now: datetime) -> None:
+    """The demo city's departments, resources and service items, published."""
+    with unit_of_work(sessions) as session:
+        for descriptor in demo_descriptors():
+            publish(session, descriptor, by="fixture", now=now)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, mode="dev")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def staff_token(client: TestClient) -> Callable[..., str]:
+    """``staff_token(role, department)``: a dev-IdP ID token for a staff member."""
+
+    def issue(role: Role = Role.DEPARTMENT_ADMIN, department: str | None = "PSB") -> str:
+        identity = client.app.state.hub.identity  # type: ignore[attr-defined]
+        token: str = identity.issue_dev_token("officer-001", role, department)
+        return token
+
+    return issue
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        missing(f"the shared test data is not beside the checkout ({SHARED})")
+    return SHARED

@@ -43,6 +43,11 @@ class Conflict(CatalogueError):
     title = "Conflict"
 
 
+class ConcurrentUpdate(Conflict):
+    code = "concurrent_update"
+    title = "Concurrent update"
+
+
 class ResourceDeprecated(Conflict):
     code = "resource_deprecated"
     title = "Resource is deprecated"

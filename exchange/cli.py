@@ -56,7 +56,7 @@ def _session(settings: Settings) -> Iterator[Session]:
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
-        with unit_of_work(make_sessionmaker(engine)) as session:
+        with unit_of_work(make_sessionmaker(engine), write=True) as session:
             yield session
     finally:
         engine.dispose()

@@ -1,7 +1,9 @@
 """The hub's own database: engines, sessions and migrations.
 
-SQLite is the embedded default (WAL, foreign keys on, a busy timeout so concurrent writers wait
-instead of failing); PostgreSQL by URL. Nothing is created at import time.
+SQLite is the embedded default: WAL, foreign keys on, ``synchronous=FULL`` (a commit survives
+a power cut), and write units of work that take the write lock when they begin
+(``BEGIN IMMEDIATE``), so concurrent writers queue behind the busy timeout instead of failing
+on a stale read. PostgreSQL by URL. Nothing is created at import time.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,27 +31,43 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, in _sqlite_begin
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    write = connection.get_execution_options().get(_WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+_WRITE = "tongban_write"
+
+
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit when the block ends normally, roll back otherwise."""
+def unit_of_work(factory: sessionmaker[Session], *, write: bool = False) -> Iterator[Session]:
+    """One transaction: commit when the block ends normally, roll back otherwise.
+
+    ``write=True`` declares that the unit will write, so SQLite takes its write lock at the
+    start instead of failing when a read inside the unit turns out to be stale.
+    """
     with factory() as session, session.begin():
+        if write:
+            session.connection(execution_options={_WRITE: True})
         yield session
 
 

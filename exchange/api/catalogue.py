@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -27,7 +28,7 @@ from catalogue.dcat import (
     dcat_turtle,
 )
 from catalogue.descriptors import Descriptor, parse_descriptor, resource_value_schema
-from catalogue.errors import InvalidDescriptor
+from catalogue.errors import ConcurrentUpdate, InvalidDescriptor
 from catalogue.models import Department, Resource, ResourceVersion, ServiceItem
 from catalogue.publishing import PublishOutcome, deprecate_resource, publish
 from catalogue.search import SearchQuery, search
@@ -35,7 +36,7 @@ from catalogue.vocabulary import DescriptorKind, Sensitivity, SharingType
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
 from exchange.db import unit_of_work
 from exchange.identity import Principal, Role
-from exchange.problems import Forbidden
+from exchange.problems import Forbidden, UnsupportedMediaType
 from schemas import ProblemDetail
 
 router = APIRouter(prefix="/catalogue", tags=["catalogue"])
@@ -167,7 +168,7 @@ def post_deprecate(
     code: str,
     reason: Annotated[str, Body(embed=True, min_length=1, max_length=1000)],
 ) -> dict[str, Any]:
-    with unit_of_work(hub.sessions) as session:
+    with unit_of_work(hub.sessions, write=True) as session:
         resource, _ = reading.resource_version(session, code)
         _require_admin_of(staff, resource.provider_code)
         deprecate_resource(session, code, reason=reason, now=datetime.now(UTC))
@@ -288,10 +289,7 @@ def _require_admin_of(staff: Principal, department: str) -> None:
 async def _descriptor_from(request: Request, kind: DescriptorKind, code: str) -> Descriptor:
     media_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if not any(t in media_type for t in ("json", "yaml")):
-        raise InvalidDescriptor(
-            "send the descriptor as application/json or application/yaml",
-            errors=[ProblemDetail(pointer="", detail=f"unsupported media type {media_type[:60]}")],
-        )
+        raise UnsupportedMediaType("send the descriptor as application/json or application/yaml")
     descriptor = parse_descriptor(await request.body(), media_type=media_type, expected=kind)
     if descriptor.code != code:
         raise InvalidDescriptor(
@@ -305,8 +303,12 @@ async def _run(hub: HubState, work: Callable[[Session], PublishOutcome]) -> Publ
     """Run a publish in a worker thread, in its own unit of work."""
 
     def in_unit() -> PublishOutcome:
-        with unit_of_work(hub.sessions) as session:
-            result: PublishOutcome = work(session)
-            return result
+        try:
+            with unit_of_work(hub.sessions, write=True) as session:
+                return work(session)
+        except IntegrityError:
+            raise ConcurrentUpdate(
+                "another publish of the same entry committed first; fetch it and retry"
+            ) from None
 
     return await run_in_threadpool(in_unit)

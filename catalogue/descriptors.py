@@ -26,6 +26,7 @@ import yaml
 from jsonschema import Draft202012Validator, SchemaError
 
 from catalogue.errors import InvalidDescriptor
+from catalogue.identifiers import is_division_code
 from catalogue.vocabulary import DescriptorKind
 from schemas import ProblemDetail, explain, explain_all, pointer, validator
 
@@ -152,6 +153,9 @@ def _invalid(message: str, at: str) -> InvalidDescriptor:
 def _rule_problems(kind: DescriptorKind, document: Mapping[str, Any]) -> Iterable[ProblemDetail]:
     if kind is DescriptorKind.RESOURCE:
         yield from _resource_rules(document)
+    elif kind is DescriptorKind.DEPARTMENT:
+        if "division" in document and not is_division_code(document["division"]):
+            yield ProblemDetail(pointer="/division", detail="not a GB/T 2260 division code")
     elif kind is DescriptorKind.SERVICE_ITEM:
         seen: set[str] = set()
         for i, item in enumerate(document["attributes"]):

@@ -9,8 +9,9 @@ __all__ = ["resource_diff"]
 
 
 def resource_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
-    """What changed from ``old`` to ``new``: fields added, removed and changed (per attribute,
-    ``from``/``to``), and the resource-level elements that changed. ``old`` None: all added."""
+    """What changed from ``old`` to ``new``: fields added, removed, changed (per attribute,
+    ``from``/``to``) and whether the fields kept their order; and the resource-level elements
+    that changed. With ``old`` None every field is added."""
     old_fields = {f["name"]: f for f in old["fields"]} if old else {}
     new_fields = {f["name"]: f for f in new["fields"]}
     changed: dict[str, dict[str, Any]] = {}
@@ -18,7 +19,10 @@ def resource_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict
         delta = _changes(old_fields[name], new_fields[name])
         if delta:
             changed[name] = delta
+    common_old = [name for name in old_fields if name in new_fields]
+    common_new = [name for name in new_fields if name in old_fields]
     return {
+        "fields_reordered": common_old != common_new,
         "fields_added": sorted(new_fields.keys() - old_fields.keys(), key=list(new_fields).index),
         "fields_removed": sorted(old_fields.keys() - new_fields.keys()),
         "fields_changed": changed,

@@ -124,13 +124,15 @@ def _publish_resource(
     warnings = _related_warnings(session, content)
     previous: ResourceVersion | None = None
     if resource is not None:
-        if resource.deprecated_at is not None:
-            raise ResourceDeprecated(f"resource {descriptor.code!r} is deprecated")
         previous = session.get(ResourceVersion, (resource.code, resource.latest_version))
         if previous is not None and previous.digest == descriptor.digest:
             return PublishOutcome(
                 descriptor.kind, descriptor.code, resource.latest_version, False, warnings=warnings
             )
+        if resource.deprecated_at is not None:
+            raise ResourceDeprecated(f"resource {descriptor.code!r} is deprecated")
+    if previous is not None:
+        warnings += _change_warnings(session, content["namespace"], previous.descriptor, content)
     if resource is None:
         resource = Resource(
             code=descriptor.code, namespace=content["namespace"], latest_version=0, created_at=now
@@ -158,6 +160,50 @@ def _publish_resource(
     return PublishOutcome(
         descriptor.kind, descriptor.code, resource.latest_version, True, diff, warnings
     )
+
+
+def _change_warnings(
+    session: Session, namespace: str, old: dict[str, Any], new: Any
+) -> list[ProblemDetail]:
+    """What a new version changes that consumers will feel: a field that a service item needs
+    disappears, or a field is shared more openly than before."""
+    warnings: list[ProblemDetail] = []
+    kept = {f["name"]: (i, f) for i, f in enumerate(new["fields"])}
+    needed = _needed_attributes(session, namespace)
+    for field_ in old["fields"]:
+        name = field_["name"]
+        if name not in kept and name in needed:
+            items = ", ".join(sorted(needed[name]))
+            detail = f"field {name!r} is removed but service items still list it: {items}"
+            warnings.append(ProblemDetail(pointer="/fields", detail=detail))
+        elif name in kept:
+            index, now = kept[name]
+            before = SharingType(field_["sharing"]["type"])
+            after = SharingType(now["sharing"]["type"])
+            if after.openness > before.openness:
+                detail = f"shared more openly than before ({before.value} to {after.value})"
+                warnings.append(
+                    ProblemDetail(pointer=f"/fields/{index}/sharing/type", detail=detail)
+                )
+    return warnings
+
+
+def _needed_attributes(session: Session, namespace: str) -> dict[str, set[str]]:
+    """Field name -> codes of service items whose latest version lists ``namespace.field``."""
+    rows = session.execute(
+        select(ServiceItemVersion.service_item_code, ServiceItemVersion.descriptor).join(
+            ServiceItem,
+            (ServiceItem.code == ServiceItemVersion.service_item_code)
+            & (ServiceItem.latest_version == ServiceItemVersion.version),
+        )
+    )
+    needed: dict[str, set[str]] = {}
+    for code, descriptor in rows:
+        for item in descriptor["attributes"]:
+            prefix, _, name = item["attribute"].partition(".")
+            if prefix == namespace:
+                needed.setdefault(name, set()).add(code)
+    return needed
 
 
 def _field_rows(code: str, version: int, content: dict[str, Any] | Any) -> list[ResourceField]:
@@ -238,21 +284,28 @@ def _check_attributes(session: Session, attributes: list[dict[str, Any]]) -> Non
     """Each attribute must name a field of a live resource that can be shared at all."""
     namespaces = {a["attribute"].split(".", 1)[0] for a in attributes}
     rows = session.execute(
-        select(Resource.namespace, ResourceField.name, ResourceField.sharing_type)
+        select(
+            Resource.namespace,
+            ResourceField.name,
+            ResourceField.sharing_type,
+            Resource.deprecated_at.is_not(None),
+        )
         .join(
             ResourceField,
             (ResourceField.resource_code == Resource.code)
             & (ResourceField.version == Resource.latest_version),
         )
-        .where(Resource.namespace.in_(namespaces), Resource.deprecated_at.is_(None))
+        .where(Resource.namespace.in_(namespaces))
     )
-    fields = {f"{ns}.{name}": sharing for ns, name, sharing in rows}
+    fields = {f"{ns}.{name}": (sharing, deprecated) for ns, name, sharing, deprecated in rows}
     problems: list[ProblemDetail] = []
     for i, item in enumerate(attributes):
         at = f"/attributes/{i}/attribute"
-        sharing = fields.get(item["attribute"])
+        sharing, deprecated = fields.get(item["attribute"], (None, False))
         if sharing is None:
             problems.append(ProblemDetail(pointer=at, detail="no such attribute in the catalogue"))
+        elif deprecated:
+            problems.append(ProblemDetail(pointer=at, detail="its resource is deprecated"))
         elif sharing == SharingType.NOT_SHARED:
             problems.append(ProblemDetail(pointer=at, detail="the field is not shared (不予共享)"))
     if problems:

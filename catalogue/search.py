@@ -38,7 +38,7 @@ MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 24
 MAX_PAGE = 100
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _RUN = re.compile(f"[{_CJK}]+|[0-9a-z]+")
 
 

@@ -45,6 +45,12 @@ class BodyTooLarge(TongbanError):
     title = "Request body too large"
 
 
+class UnsupportedMediaType(TongbanError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
+
+
 class MalformedRequest(TongbanError):
     code = "malformed_request"
     status = 422

@@ -44,7 +44,7 @@ class TongbanError(Exception):
 
     def explain(self) -> str:
         """One line for a terminal: the detail and the first located problem, if any."""
-        if not self.errors:
+        if not self.errors or self.errors[0].get("detail") == self.detail:
             return self.detail
         first = self.errors[0]
         return f"{self.detail}: {first.get('pointer') or '/'}: {first.get('detail', '')}"

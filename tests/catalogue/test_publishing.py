@@ -60,6 +60,7 @@ def test_changed_descriptor_creates_a_version_with_a_field_level_diff(
     outcome = put(sessions, changed, now + timedelta(days=1))
     assert outcome.version == 2
     assert outcome.diff == {
+        "fields_reordered": False,
         "fields_added": ["birth_date"],
         "fields_removed": ["ethnicity"],
         "fields_changed": {
@@ -126,6 +127,54 @@ def test_deprecated_resource_takes_no_new_version(
         deprecate_resource(session, "PSB-HJ-0001", reason="replaced by PSB-HJ-0002", now=now)
     with pytest.raises(ResourceDeprecated):
         put(sessions, factories.resource(summary="new"), now)
+    unchanged = put(sessions, factories.resource(), now)
+    assert (unchanged.created, unchanged.version) == (False, 1)
+    with pytest.raises(InvalidDescriptor) as caught:
+        put(sessions, factories.service_item(), now)
+    assert caught.value.errors[0]["detail"] == "its resource is deprecated"
+
+
+@pytest.mark.usefixtures("psb")
+def test_reordering_fields_is_a_version_that_says_so(
+    sessions: sessionmaker[Session], now: datetime
+) -> None:
+    put(sessions, factories.resource(), now)
+    document = factories.resource()
+    document["fields"].reverse()
+    outcome = put(sessions, document, now)
+    assert outcome.version == 2
+    assert outcome.diff is not None
+    assert outcome.diff["fields_reordered"] is True
+    assert outcome.diff["fields_changed"] == {}
+
+
+@pytest.mark.usefixtures("psb")
+def test_changes_consumers_feel_come_with_warnings(
+    sessions: sessionmaker[Session], now: datetime
+) -> None:
+    put(sessions, factories.resource(traits=("with_conditional",)), now)
+    put(sessions, factories.service_item(), now)
+    document = factories.resource(traits=("with_conditional",))
+    document["fields"] = [f for f in document["fields"] if f["name"] != "registered_address"]
+    document["fields"][1]["sharing"] = {"type": "unconditional"}
+    outcome = put(sessions, document, now)
+    assert outcome.created
+    assert [(w["pointer"], w["detail"]) for w in outcome.warnings] == [
+        (
+            "/fields",
+            "field 'registered_address' is removed but service items still list it: EDU-RXDJ-001",
+        ),
+        ("/fields/1/sharing/type", "shared more openly than before (conditional to unconditional)"),
+    ]
+
+
+def test_department_division_must_be_a_real_division_code(
+    sessions: sessionmaker[Session], now: datetime
+) -> None:
+    with pytest.raises(InvalidDescriptor) as caught:
+        put(sessions, factories.department("TAX", division="990000"), now)
+    assert caught.value.errors[0]["pointer"] == "/division"
+    assert put(sessions, factories.department("TAX", division="330102"), now).created
 
 
 @pytest.mark.usefixtures("psb")

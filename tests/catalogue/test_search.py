@@ -35,6 +35,11 @@ def test_chinese_text_is_indexed_as_characters_and_bigrams() -> None:
     ]
 
 
+def test_rare_characters_are_searchable_too() -> None:
+    assert index_terms(["\U00020000〇"]).split() == ["\U00020000", "〇", "\U00020000〇"]
+    assert [t.text for t in query_terms("〇")] == ["〇"]
+
+
 def test_overlong_queries_are_refused() -> None:
     with pytest.raises(InvalidSearch):
         query_terms("户" * 201)

@@ -199,6 +199,15 @@ def test_bytes_that_are_not_utf8_are_refused(
     assert "not UTF-8" in body["detail"]
 
 
+def test_unsupported_media_type_is_415(client: TestClient, staff_token: Callable[..., str]) -> None:
+    response = client.put(
+        "/catalogue/resources/PSB-HJ-0001",
+        content=b"<resource/>",
+        headers={**bearer(staff_token()), "Content-Type": "application/xml"},
+    )
+    assert_problem(response, 415, "unsupported_media_type")
+
+
 def test_oversized_body_is_refused_with_413(
     client: TestClient, staff_token: Callable[..., str]
 ) -> None:

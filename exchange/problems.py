@@ -7,9 +7,10 @@ logged with the request id and answered with a bare 500 that says nothing about 
 
 from __future__ import annotations
 
+import json
 import logging
+import traceback
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -112,29 +113,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         }
         return problem_response(request, body)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error(
-            "unhandled error in request %s: %s",
-            request_id(request),
-            type(exc).__name__,
-            exc_info=exc,
-        )
-        body = {
-            "type": "https://tongban.example/problems/internal-error",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "the hub could not complete the request; quote the request_id to support",
-            "code": "internal_error",
-        }
-        return problem_response(request, body)
-
 
 class RequestContext:
-    """ASGI middleware: assigns the request id and refuses bodies over the limit.
+    """ASGI middleware: assigns the request id, refuses bodies over the limit, and is the last
+    resort for unexpected errors.
 
     The body limit is enforced while streaming, so a client that lies in Content-Length (or sends
-    none) is cut off at the limit instead of being buffered.
+    none) is cut off at the limit instead of being buffered. An unexpected exception is logged by
+    type with the request id (its message may hold personal data, so only the traceback's
+    frames go to the log) and answered with a bare 500 problem that says nothing of the cause.
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
@@ -149,7 +136,7 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _send_too_large(send, rid, self.max_body_bytes)
+            await _send_problem(send, rid, _too_large(self.max_body_bytes))
             return
         seen = 0
         started = False
@@ -174,7 +161,13 @@ class RequestContext:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_too_large(send, rid, self.max_body_bytes)
+                await _send_problem(send, rid, _too_large(self.max_body_bytes))
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("unexpected %s in request %s\n%s", type(exc).__name__, rid, frames)
+            if started:
+                raise
+            await _send_problem(send, rid, _INTERNAL)
 
 
 class _TooLarge(FastAPIHTTPException):
@@ -185,16 +178,25 @@ class _TooLarge(FastAPIHTTPException):
         super().__init__(status_code=413)
 
 
-async def _send_too_large(send: Send, rid: str, limit: int) -> None:
-    import json
+_INTERNAL: dict[str, Any] = {
+    "type": "https://tongban.example/problems/internal-error",
+    "title": "Internal error",
+    "status": 500,
+    "detail": "the hub could not complete the request; quote the request_id to support",
+    "code": "internal_error",
+}
 
-    body = BodyTooLarge(f"the request body is larger than {limit} bytes").problem()
-    body["request_id"] = rid
-    payload = json.dumps(body).encode()
+
+def _too_large(limit: int) -> dict[str, Any]:
+    return BodyTooLarge(f"the request body is larger than {limit} bytes").problem()
+
+
+async def _send_problem(send: Send, rid: str, problem: dict[str, Any]) -> None:
+    payload = json.dumps({**problem, "request_id": rid}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": problem["status"],
             "headers": [
                 (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(payload)).encode()),
@@ -203,6 +205,3 @@ async def _send_too_large(send: Send, rid: str, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
-
-
-RequestHandler = Callable[[Request], Awaitable[Response]]

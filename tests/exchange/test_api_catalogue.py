@@ -334,3 +334,23 @@ def test_dcat_validation_would_catch_a_broken_export(client: TestClient, shared_
     graph.remove((dataset, DCTERMS.title, None))
     conforms, _ = _violations(graph, _shapes(shared_dir))
     assert not conforms
+
+
+def test_an_unexpected_error_is_a_bare_500_that_leaks_nothing(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    subject = "11010519491231002X"
+
+    def explode() -> None:
+        raise RuntimeError(f"lookup failed for {subject} at /srv/secret.db")
+
+    client.app.add_api_route("/test-only/explode", explode)  # type: ignore[attr-defined]
+    response = client.get("/test-only/explode")
+    body = assert_problem(response, 500, "internal_error")
+    assert response.headers["x-request-id"] == body["request_id"]
+    assert "11010519491231002X" not in response.text
+    assert "/srv" not in response.text
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert body["request_id"] in logged
+    assert "RuntimeError" in logged
+    assert "11010519491231002X" not in logged

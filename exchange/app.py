@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from exchange.api import catalogue, dev_idp, health
 from exchange.api.deps import HubState
+from exchange.api.docs import mount_docs
 from exchange.db import make_engine, make_sessionmaker
 from exchange.identity import IdentityProviders
 from exchange.problems import RequestContext, install_problem_handlers
@@ -33,10 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Catalogue registry and brokered exchange for inter-department data sharing",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.hub = hub
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     install_problem_handlers(app)
+    mount_docs(app)
     app.include_router(health.router)
     app.include_router(catalogue.router)
     if settings.dev_idp_enabled:

@@ -354,3 +354,12 @@ def test_an_unexpected_error_is_a_bare_500_that_leaks_nothing(
     assert body["request_id"] in logged
     assert "RuntimeError" in logged
     assert "11010519491231002X" not in logged
+
+
+def test_the_api_viewer_is_served_from_the_hub_itself(client: TestClient) -> None:
+    page = client.get("/docs").text
+    assert "/static/swagger-ui/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower()
+    script = client.get("/static/swagger-ui/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert len(script.content) > 500_000

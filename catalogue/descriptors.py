@@ -157,23 +157,23 @@ def _rule_problems(kind: DescriptorKind, document: Mapping[str, Any]) -> Iterabl
         if "division" in document and not is_division_code(document["division"]):
             yield ProblemDetail(pointer="/division", detail="not a GB/T 2260 division code")
     elif kind is DescriptorKind.SERVICE_ITEM:
-        seen: set[str] = set()
-        for i, item in enumerate(document["attributes"]):
-            if item["attribute"] in seen:
-                yield ProblemDetail(
-                    pointer=pointer(["attributes", i, "attribute"]), detail="listed twice"
-                )
-            seen.add(item["attribute"])
+        yield from _repeats(document, "attributes", "attribute", "listed twice")
+
+
+def _repeats(
+    document: Mapping[str, Any], array: str, key: str, detail: str
+) -> Iterable[ProblemDetail]:
+    """A problem at each item whose ``key`` repeats an earlier item's."""
+    seen: set[str] = set()
+    for i, item in enumerate(document[array]):
+        if item[key] in seen:
+            yield ProblemDetail(pointer=pointer([array, i, key]), detail=detail)
+        seen.add(item[key])
 
 
 def _resource_rules(document: Mapping[str, Any]) -> Iterable[ProblemDetail]:
-    seen: set[str] = set()
+    yield from _repeats(document, "fields", "name", "duplicate field name")
     for i, field in enumerate(document["fields"]):
-        if field["name"] in seen:
-            yield ProblemDetail(
-                pointer=pointer(["fields", i, "name"]), detail="duplicate field name"
-            )
-        seen.add(field["name"])
         try:
             Draft202012Validator.check_schema(field["schema"])
         except SchemaError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from catalogue.errors import DepartmentNotFound, ResourceNotFound, ServiceItemNotFound
@@ -12,12 +12,22 @@ from catalogue.models import Department, Resource, ResourceVersion, ServiceItem,
 
 __all__ = [
     "department_view",
+    "latest_versions",
     "list_departments",
     "resource_history",
     "resource_version",
     "resource_view",
     "service_item_view",
 ]
+
+
+def latest_versions() -> Select[Resource, ResourceVersion]:
+    """Each resource with its latest version; add ``where``/``order_by`` as needed."""
+    return select(Resource, ResourceVersion).join(
+        ResourceVersion,
+        (ResourceVersion.resource_code == Resource.code)
+        & (ResourceVersion.version == Resource.latest_version),
+    )
 
 
 def resource_version(

@@ -74,15 +74,7 @@ def search_resources(
 
 
 def _summaries(session: Session, codes: list[str]) -> dict[str, dict[str, Any]]:
-    rows = session.execute(
-        select(Resource, ResourceVersion)
-        .join(
-            ResourceVersion,
-            (ResourceVersion.resource_code == Resource.code)
-            & (ResourceVersion.version == Resource.latest_version),
-        )
-        .where(Resource.code.in_(codes))
-    )
+    rows = session.execute(reading.latest_versions().where(Resource.code.in_(codes)))
     out: dict[str, dict[str, Any]] = {}
     for resource, version in rows:
         view = reading.resource_view(resource, version)
@@ -249,15 +241,7 @@ def _dcat_catalogue(session: Session, hub: HubState, base_url: str) -> DcatCatal
             )
         )
     }
-    rows = session.execute(
-        select(Resource, ResourceVersion)
-        .join(
-            ResourceVersion,
-            (ResourceVersion.resource_code == Resource.code)
-            & (ResourceVersion.version == Resource.latest_version),
-        )
-        .order_by(Resource.code)
-    )
+    rows = session.execute(reading.latest_versions().order_by(Resource.code))
     resources = [
         DcatResource(
             descriptor=row.descriptor,

@@ -155,8 +155,8 @@ class ResourceField(Base):
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     title: Mapped[str] = mapped_column(String(100))
     data_type: Mapped[str] = mapped_column(String(16))
-    sharing_type: Mapped[str] = mapped_column(String(16), index=True)
-    sensitivity: Mapped[str] = mapped_column(String(24), index=True)
+    sharing_type: Mapped[str] = mapped_column(String(16))
+    sensitivity: Mapped[str] = mapped_column(String(24))
     transform: Mapped[str] = mapped_column(String(16))
 
 

@@ -165,13 +165,6 @@ def upgrade() -> None:
             "resource_code", "version", "name", name=op.f("pk_resource_fields")
         ),
     )
-    with op.batch_alter_table("resource_fields", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_resource_fields_sensitivity"), ["sensitivity"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_resource_fields_sharing_type"), ["sharing_type"], unique=False
-        )
     _create_search_index()
     _make_versions_immutable()
 
@@ -228,10 +221,6 @@ def downgrade() -> None:
     if bind.dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS tongban_refuse_change()")
     op.execute("DROP TABLE IF EXISTS resource_search")
-
-    with op.batch_alter_table("resource_fields", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_resource_fields_sharing_type"))
-        batch_op.drop_index(batch_op.f("ix_resource_fields_sensitivity"))
 
     op.drop_table("resource_fields")
     with op.batch_alter_table("system_keys", schema=None) as batch_op:

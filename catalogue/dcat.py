@@ -20,7 +20,7 @@ Mapping (``{base}`` is ``DcatCatalogue.base_url``; ``code`` is the resource code
       dct:issued          descriptor "issued" (xsd:date), else first publication (xsd:dateTime)
       dct:modified        last publication (xsd:dateTime)
       dcat:version        latest published version number, as a string
-      dcat:keyword        keywords (@zh)
+      dcat:keyword        keywords (@zh, or @en when ASCII)
       dct:relation        <{base}/catalogue/resources/{related}> for each related code
       dct:accrualPeriodicity  EU frequency authority IRI (dct:Frequency), see FREQUENCIES
       dct:accessRights    dct:RightsStatement <…/{code}#access-rights>: the resource's sharing
@@ -111,6 +111,7 @@ class DcatDepartment:
     code: str
     name: str
     homepage: str | None = None
+    iri: str | None = None  # defaults to {base}/catalogue/departments/{code}
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def _xsd_datetime(value: datetime) -> JsonObject:
 
 def _agent(base: str, department: DcatDepartment) -> JsonObject:
     node: JsonObject = {
-        "@id": _department_iri(base, department.code),
+        "@id": department.iri or _department_iri(base, department.code),
         "@type": "foaf:Agent",
         "dct:identifier": department.code,
         "foaf:name": _text(department.name),
@@ -289,7 +290,10 @@ def _dataset(
         "dct:issued": _xsd_date(issued) if issued else _xsd_datetime(resource.first_published),
         "dct:modified": _xsd_datetime(resource.last_published),
         "dcat:version": str(resource.version),
-        "dcat:keyword": [_text(keyword) for keyword in descriptor.get("keywords", ())],
+        "dcat:keyword": [
+            _text(keyword, "en" if keyword.isascii() else "zh")
+            for keyword in descriptor.get("keywords", ())
+        ],
         "dct:relation": [
             _ref(_resource_iri(base, other)) for other in descriptor.get("related", ())
         ],

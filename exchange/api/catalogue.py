@@ -258,7 +258,7 @@ def _dcat_catalogue(session: Session, hub: HubState, base_url: str) -> DcatCatal
         base_url=base_url,
         title=settings.hub_name + " 政务信息资源目录",
         description="经各部门发布的政务信息资源目录 (the participating departments' directory)",
-        publisher=DcatDepartment("HUB", settings.operator_name, None),
+        publisher=DcatDepartment("HUB", settings.operator_name, iri=f"{base_url}/#operator"),
         departments=departments,
         resources=resources,
         modified=modified,

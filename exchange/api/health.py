@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalogue.errors import NotFound
-from exchange.api.deps import Hub
+from exchange.api.deps import BaseUrl, Hub
 from schemas import SCHEMA_NAMES, TongbanError, load_schema
 
 router = APIRouter(tags=["operations"])
@@ -20,6 +20,21 @@ class NotReady(TongbanError):
     code = "not_ready"
     status = 503
     title = "Not ready"
+
+
+@router.get("/", summary="What this hub is, and where to start")
+def root(hub: Hub, base_url: BaseUrl) -> dict[str, Any]:
+    return {
+        "name": hub.settings.hub_name,
+        "operator": {"@id": f"{base_url}/#operator", "name": hub.settings.operator_name},
+        "mode": hub.settings.mode,
+        "links": {
+            "catalogue": f"{base_url}/catalogue/resources",
+            "dcat": f"{base_url}/catalogue/dcat",
+            "openapi": f"{base_url}/openapi.json",
+            "docs": f"{base_url}/docs",
+        },
+    }
 
 
 @router.get("/healthz", summary="Liveness")

@@ -508,3 +508,13 @@ def test_unknown_provider_is_refused() -> None:
 def test_duplicate_resources_are_refused() -> None:
     with pytest.raises(ValueError, match="twice"):
         dcat_jsonld(make_catalogue(resource(MINIMAL), resource(MINIMAL, version=2)))
+
+
+def test_keywords_carry_their_language() -> None:
+    desc = descriptor("GA-SFZ-009", "GA", frequency="daily")
+    desc["keywords"] = ["身份证", "ID card"]
+    graph = jsonld_graph(make_catalogue(resource(desc)))
+    assert set(graph.objects(dataset_iri("GA-SFZ-009"), DCAT.keyword)) == {
+        Literal("身份证", lang="zh"),
+        Literal("ID card", lang="en"),
+    }

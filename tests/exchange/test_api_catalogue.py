@@ -363,3 +363,13 @@ def test_the_api_viewer_is_served_from_the_hub_itself(client: TestClient) -> Non
     script = client.get("/static/swagger-ui/swagger-ui-bundle.js")
     assert script.status_code == 200
     assert len(script.content) > 500_000
+
+
+def test_the_hub_operator_named_in_the_dcat_export_resolves(client: TestClient) -> None:
+    graph = Graph().parse(data=client.get("/catalogue/dcat").text, format="json-ld")
+    catalog = next(graph.subjects(RDF.type, DCAT.Catalog))
+    operator = str(graph.value(catalog, DCTERMS.publisher))
+    assert operator == "http://testserver/#operator"
+    root = client.get(operator.removeprefix("http://testserver").split("#")[0])
+    assert root.status_code == 200
+    assert root.json()["operator"]["@id"] == operator

@@ -1,5 +1,7 @@
-"""Connectors to departments' legacy sources (SQL, CSV and fixed-width files, HTTP APIs).
+"""Connectors to departments' legacy sources (SQL databases, CSV and fixed-width files, HTTP).
 
-Empty until the adapters issue lands; the package exists now so that the layering of
-docs/adr/0001-package-layering.md is in place from the first commit.
+The contract is :class:`adapters.base.SourceAdapter`; implementations register in the
+entry-point group ``tongban.adapters`` (:mod:`adapters.registry`). A mapping document
+(:mod:`adapters.mapping`) says where each catalogue field sits in the source and how to read
+it. Adapters know the catalogue's field schemas but nothing of policies.
 """

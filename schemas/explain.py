@@ -73,6 +73,8 @@ def _rule_text(rule: str, expected: object) -> str:
         return "is " + _LIMITS[rule].format(expected)
     if rule == "uniqueItems":
         return "has duplicate items"
+    if rule == "oneOf":
+        return "must match exactly one of the allowed forms"
     if rule == "False schema":
         return "is not allowed here"
     return f"breaks the '{rule}' rule"

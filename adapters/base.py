@@ -1,0 +1,321 @@
+"""The adapter contract: one subject's fields, changes since a watermark, health, description.
+
+A concrete adapter implements the private methods (``_fetch``, ``_changes``, ``_describe``,
+``_health``, and optionally ``_cancel``) and returns *raw* source values keyed by catalogue
+field name. The public methods of :class:`SourceAdapter` wrap them, so every adapter gets the
+same guarantees, in this order:
+
+1. only fields the mapping maps may be asked for (``UnknownField``), and only those are read;
+2. the call runs on the adapter's worker pool and is abandoned at the timeout
+   (``SourceTimeout``); ``_cancel`` is asked to interrupt the driver;
+3. any exception that is not already an :class:`AdapterError` becomes ``SourceUnavailable``
+   naming only the exception's type (driver messages can hold SQL or values);
+4. more than one row for one subject is ``AmbiguousSubject``: nothing is released;
+5. each raw value is converted by the mapping (``SourceDataError`` on undecodable bytes, unknown
+   codes, bad formats), then checked against the field's JSON Schema from the catalogue;
+6. a record larger than the size limit is ``SourceLimitExceeded``.
+
+A record is returned whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import date, datetime
+from time import perf_counter
+from typing import Any, ClassVar, TypeVar
+
+from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
+
+from adapters.errors import (
+    AdapterError,
+    AmbiguousSubject,
+    MappingError,
+    SourceDataError,
+    SourceLimitExceeded,
+    SourceTimeout,
+    SourceUnavailable,
+    UnknownField,
+)
+from adapters.mapping import MappingProblem, SourceMapping
+
+__all__ = [
+    "AS_OF",
+    "KEY",
+    "WATERMARK",
+    "AdapterLimits",
+    "Change",
+    "ColumnDescription",
+    "HealthReport",
+    "SourceAdapter",
+    "SourceDescription",
+    "SourceRecord",
+    "TableDescription",
+]
+
+log = logging.getLogger("tongban.adapters")
+T = TypeVar("T")
+
+KEY = "__key__"
+WATERMARK = "__watermark__"
+AS_OF = "__as_of__"
+RawRow = Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class AdapterLimits:
+    """Limits every adapter is held to; the base class enforces them."""
+
+    timeout_s: float = 2.0
+    max_record_bytes: int = 64 * 1024
+    max_concurrency: int = 4
+    stream_batch_rows: int = 1000
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One subject's mapped values, and the source's own as-of time when it has one."""
+
+    values: Mapping[str, Any]
+    as_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A record changed since a watermark (bulk sync)."""
+
+    subject: str
+    values: Mapping[str, Any]
+    watermark: str
+
+
+@dataclass(frozen=True)
+class ColumnDescription:
+    name: str
+    type: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class TableDescription:
+    name: str
+    columns: tuple[ColumnDescription, ...]
+
+    def column_names(self) -> set[str]:
+        return {c.name for c in self.columns}
+
+
+@dataclass(frozen=True)
+class SourceDescription:
+    """What a department sees when writing a mapping: its tables (or file columns)."""
+
+    adapter: str
+    tables: tuple[TableDescription, ...]
+
+    def table(self, name: str) -> TableDescription | None:
+        return next((t for t in self.tables if t.name.lower() == name.lower()), None)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    adapter: str
+    ok: bool
+    latency_ms: float
+    detail: str = "ok"
+
+
+class SourceAdapter(ABC):
+    """Base of every adapter. Subclasses set ``kind`` and implement the private methods."""
+
+    kind: ClassVar[str]
+
+    def __init__(
+        self,
+        name: str,
+        mapping: SourceMapping,
+        *,
+        limits: AdapterLimits | None = None,
+        field_schemas: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.name = name
+        self.mapping = mapping
+        self.limits = limits or AdapterLimits()
+        self._validators: dict[str, Validator] = {
+            f: Draft202012Validator(dict(schema))
+            for f, schema in (field_schemas or {}).items()
+            if f in mapping.fields
+        }
+        self._pool = ThreadPoolExecutor(
+            self.limits.max_concurrency, thread_name_prefix=f"adapter-{name}"
+        )
+
+    # -- public contract ---------------------------------------------------------------------
+
+    def fetch(self, subject: str, fields: Sequence[str]) -> SourceRecord | None:
+        """The requested fields of one subject, or None when the source has no record."""
+        wanted = self._requested(fields)
+        rows = self._guarded(lambda: self._fetch(subject, wanted))
+        if not rows:
+            return None
+        if len(rows) > 1:
+            raise AmbiguousSubject(self.name, "more than one record for the subject")
+        values = self._convert(rows[0], wanted)
+        as_of = rows[0].get(AS_OF)
+        return SourceRecord(values, _iso(as_of) if as_of is not None else None)
+
+    def changes(self, since: str | None, fields: Sequence[str] | None = None) -> Iterator[Change]:
+        """Records changed after watermark ``since`` (all when None), oldest first, streamed."""
+        wanted = self._requested(fields if fields is not None else list(self.mapping.fields))
+        rows = self._wrap_iterator(self._changes(since, wanted))
+        for row in rows:
+            yield Change(
+                subject=str(row[KEY]),
+                values=self._convert(row, wanted),
+                watermark=_iso(row[WATERMARK]),
+            )
+
+    def describe(self) -> SourceDescription:
+        """The source's tables and columns."""
+        return self._guarded(self._describe)
+
+    def health(self) -> HealthReport:
+        """Reachability within the timeout; never raises."""
+        started = perf_counter()
+        try:
+            self._guarded(self._health)
+        except AdapterError as exc:
+            return HealthReport(self.name, False, _ms(started), exc.code)
+        return HealthReport(self.name, True, _ms(started))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._close()
+
+    @classmethod
+    @abstractmethod
+    def from_config(
+        cls,
+        name: str,
+        mapping: SourceMapping,
+        config: Mapping[str, Any],
+        *,
+        limits: AdapterLimits | None = None,
+        field_schemas: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> SourceAdapter:
+        """Build from the adapter configuration (where connection details and secrets live)."""
+
+    def check_mapping(self) -> None:
+        """Refuse, at load time, a mapping that names what the source does not have."""
+        described = self.describe()
+        wanted = self.mapping.table or self.mapping.file or ""
+        found = described.table(wanted) if wanted else None
+        if found is None:
+            raise MappingError(self.name, f"the source has nothing named {wanted!r}")
+        have = {c.lower() for c in found.column_names()}
+        for locator in self.mapping.locators():
+            if locator.column is not None and locator.column.lower() not in have:
+                raise MappingError(self.name, f"{found.name!r} has no column {locator.column!r}")
+
+    # -- for implementations -----------------------------------------------------------------
+
+    @abstractmethod
+    def _fetch(self, subject: str, fields: Sequence[str]) -> list[RawRow]:
+        """Raw rows for the subject (normally 0 or 1), keyed by field name (+ ``AS_OF``)."""
+
+    @abstractmethod
+    def _changes(self, since: str | None, fields: Sequence[str]) -> Iterator[RawRow]:
+        """Raw rows keyed by field name plus ``KEY`` and ``WATERMARK``, in watermark order."""
+
+    @abstractmethod
+    def _describe(self) -> SourceDescription: ...
+
+    @abstractmethod
+    def _health(self) -> None:
+        """Raise if the source cannot answer a trivial query."""
+
+    def _cancel(self) -> None:  # noqa: B027 - optional hook, default does nothing
+        """Interrupt in-flight calls after a timeout, where the driver allows it."""
+
+    def _close(self) -> None:  # noqa: B027 - optional hook, default does nothing
+        """Release connections and handles."""
+
+    # -- mechanics ---------------------------------------------------------------------------
+
+    def _requested(self, fields: Sequence[str]) -> tuple[str, ...]:
+        unknown = sorted(set(fields) - set(self.mapping.fields))
+        if unknown:
+            raise UnknownField(self.name, f"the mapping has no field {unknown[0]!r}")
+        return tuple(dict.fromkeys(fields))
+
+    def _guarded(self, call: Callable[[], T]) -> T:
+        try:
+            future: Future[T] = self._pool.submit(call)
+        except RuntimeError:
+            raise SourceUnavailable(self.name, "the adapter is closed") from None
+        try:
+            return future.result(timeout=self.limits.timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            self._cancel()
+            raise SourceTimeout(
+                self.name, f"no answer within {self.limits.timeout_s:g} s"
+            ) from None
+        except AdapterError:
+            raise
+        except MappingProblem as exc:
+            raise SourceDataError(self.name, exc.reason) from None
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes a typed one
+            raise self._unavailable(exc) from None
+
+    def _wrap_iterator(self, rows: Iterator[RawRow]) -> Iterator[RawRow]:
+        try:
+            yield from rows
+        except AdapterError:
+            raise
+        except MappingProblem as exc:
+            raise SourceDataError(self.name, exc.reason) from None
+        except Exception as exc:  # noqa: BLE001 - every driver error becomes a typed one
+            raise self._unavailable(exc) from None
+
+    def _unavailable(self, exc: BaseException) -> SourceUnavailable:
+        log.warning("adapter %s: %s", self.name, type(exc).__name__)
+        return SourceUnavailable(self.name, f"the source failed ({type(exc).__name__})")
+
+    def _convert(self, row: RawRow, fields: Sequence[str]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in fields:
+            try:
+                value = self.mapping.fields[name].convert(row.get(name), self.mapping.charset)
+            except MappingProblem as exc:
+                raise SourceDataError(self.name, f"field {name!r}: {exc.reason}") from None
+            validator = self._validators.get(name)
+            if value is not None and validator is not None and not validator.is_valid(value):
+                raise SourceDataError(self.name, f"field {name!r} breaks its schema")
+            values[name] = value
+        size = len(json.dumps(values, ensure_ascii=False).encode())
+        if size > self.limits.max_record_bytes:
+            raise SourceLimitExceeded(
+                self.name, f"record of {size} bytes is over {self.limits.max_record_bytes}"
+            )
+        return values
+
+
+def _iso(value: object) -> str:
+    """ISO 8601 text of a timestamp, whether the driver gave a datetime or text (SQLite)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    try:
+        return datetime.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        return str(value)
+
+
+def _ms(started: float) -> float:
+    return round((perf_counter() - started) * 1000, 3)

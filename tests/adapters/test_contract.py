@@ -1,0 +1,232 @@
+"""The adapter contract, run against every adapter and backend.
+
+Each test states what a caller of any adapter may rely on; a new adapter proves itself by
+passing this file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, func, select, table, text
+from sqlalchemy.exc import DBAPIError
+
+from adapters.base import AdapterLimits, SourceAdapter
+from adapters.errors import (
+    AmbiguousSubject,
+    MappingError,
+    SourceDataError,
+    SourceTimeout,
+    SourceUnavailable,
+    UnknownField,
+)
+from adapters.mapping import parse_mapping
+from adapters.registry import adapter_kinds, open_adapter
+from tests.adapters.conftest import (
+    BAD_CODE,
+    FIELD_SCHEMAS,
+    GOOD,
+    MAPPING,
+    NEGATIVE,
+    ROWS,
+    SENTINEL,
+    TWICE,
+    UNDECODABLE,
+    LegacySource,
+)
+
+LIMITS = AdapterLimits(timeout_s=1.0)
+
+
+def open_source(legacy: LegacySource, **changes: Any) -> SourceAdapter:
+    document = {**MAPPING, **changes}
+    return open_adapter(
+        f"psb-{legacy.backend}",
+        parse_mapping(document),
+        {"url": legacy.url},
+        limits=LIMITS,
+        field_schemas=FIELD_SCHEMAS,
+    )
+
+
+@pytest.fixture
+def adapter(legacy: LegacySource) -> Iterator[SourceAdapter]:
+    opened = open_source(legacy)
+    yield opened
+    opened.close()
+
+
+def test_the_builtin_adapters_register_through_entry_points() -> None:
+    assert {"sql"} <= set(adapter_kinds())
+
+
+def test_fetch_maps_the_requested_fields(adapter: SourceAdapter) -> None:
+    record = adapter.fetch(GOOD, ["name", "sex", "birth_date", "registered_address"])
+    assert record is not None
+    assert record.values == {
+        "name": "张三",
+        "sex": "female",
+        "birth_date": "1949-12-31",
+        "registered_address": "北京市东城区景山前街4号",
+    }
+    assert record.as_of is not None
+    assert record.as_of.startswith("2026-01-01T08:00")
+
+
+def test_only_requested_fields_are_returned(adapter: SourceAdapter) -> None:
+    record = adapter.fetch(GOOD, ["sex"])
+    assert record is not None
+    assert record.values == {"sex": "female"}
+
+
+def test_null_sentinels_become_none(adapter: SourceAdapter) -> None:
+    record = adapter.fetch(SENTINEL, ["birth_date", "registered_address", "months_paid"])
+    assert record is not None
+    assert record.values == {"birth_date": None, "registered_address": None, "months_paid": 0}
+
+
+def test_unknown_subject_is_none(adapter: SourceAdapter) -> None:
+    assert adapter.fetch("330102199901010000", ["name"]) is None
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["' OR '1'='1", "11010519491231002X' --", "x'; DROP TABLE T_PERSON; --", "%", "\\", "\x00"],
+)
+def test_subject_ids_with_sql_metacharacters_are_only_data(
+    adapter: SourceAdapter, legacy: LegacySource, hostile: str
+) -> None:
+    try:
+        assert adapter.fetch(hostile, ["name"]) is None
+    except SourceUnavailable:
+        assert "\x00" in hostile  # PostgreSQL refuses NUL in text: refused, never interpreted
+    engine = create_engine(legacy.url)
+    with engine.connect() as connection:
+        count = connection.execute(select(func.count()).select_from(table("T_PERSON"))).scalar()
+    engine.dispose()
+    assert count == len(ROWS)
+
+
+def test_a_field_outside_the_mapping_is_refused(adapter: SourceAdapter) -> None:
+    with pytest.raises(UnknownField) as caught:
+        adapter.fetch(GOOD, ["name", "salary"])
+    assert caught.value.adapter == adapter.name
+
+
+def test_two_rows_for_one_subject_release_nothing(adapter: SourceAdapter) -> None:
+    with pytest.raises(AmbiguousSubject):
+        adapter.fetch(TWICE, ["name"])
+
+
+@pytest.mark.parametrize(
+    ("subject", "fields", "cause"),
+    [
+        (UNDECODABLE, ["name"], "undecodable byte"),
+        (BAD_CODE, ["sex"], "code table"),
+        (NEGATIVE, ["months_paid"], "breaks its schema"),
+    ],
+)
+def test_bad_source_data_is_a_typed_error_without_the_value(
+    adapter: SourceAdapter, subject: str, fields: list[str], cause: str
+) -> None:
+    with pytest.raises(SourceDataError) as caught:
+        adapter.fetch(subject, fields)
+    message = caught.value.detail
+    assert adapter.name in message
+    assert cause in message
+    assert subject not in message
+    assert "-5" not in message
+
+
+def test_a_good_field_of_a_bad_row_is_still_readable_alone(adapter: SourceAdapter) -> None:
+    record = adapter.fetch(UNDECODABLE, ["sex", "birth_date"])
+    assert record is not None
+    assert record.values == {"sex": "male", "birth_date": "1990-05-05"}
+
+
+def test_a_slow_source_times_out_and_does_not_hang(legacy: LegacySource) -> None:
+    slow = open_source(legacy, table="T_SLOW")
+    started = time.monotonic()
+    with pytest.raises(SourceTimeout):
+        slow.fetch(GOOD, ["name"])
+    assert time.monotonic() - started < LIMITS.timeout_s + 0.5
+    slow.close()
+
+
+def test_a_source_that_is_down_is_unavailable(legacy: LegacySource) -> None:
+    if legacy.backend == "sqlite":
+        url = "sqlite:////nonexistent/dir/psb.db"
+    else:
+        url = legacy.url.replace("127.0.0.1:5432", "127.0.0.1:1").replace(
+            "127.0.0.1:3306", "127.0.0.1:1"
+        )
+    adapter = parse_mapping(MAPPING)
+    kinds = adapter_kinds()
+    down = kinds["sql"].from_config("down", adapter, {"url": url}, limits=LIMITS)
+    with pytest.raises(SourceUnavailable) as caught:
+        down.fetch(GOOD, ["name"])
+    assert "127.0.0.1" not in caught.value.detail
+    assert not down.health().ok
+    down.close()
+
+
+def test_a_mapping_naming_a_missing_column_is_refused_when_loaded(legacy: LegacySource) -> None:
+    fields = {**MAPPING["fields"], "ethnicity": {"column": "MZ"}}
+    with pytest.raises(MappingError, match="MZ"):
+        open_source(legacy, fields=fields)
+    with pytest.raises(MappingError, match="T_NOPE"):
+        open_source(legacy, table="T_NOPE")
+
+
+def test_only_the_requested_columns_are_read(adapter: SourceAdapter, legacy: LegacySource) -> None:
+    statements: list[str] = []
+    engine = adapter._engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    adapter.fetch(GOOD, ["sex"])
+    fetched = [s for s in statements if "T_PERSON" in s]
+    assert fetched
+    assert "XB" in fetched[-1]
+    for other in ("XM", "CSRQ", "HJDZ", "JFYS", "BZ"):
+        assert other not in fetched[-1]
+
+
+def test_the_source_is_opened_read_only(adapter: SourceAdapter) -> None:
+    engine = adapter._engine  # type: ignore[attr-defined]
+    with pytest.raises(DBAPIError), engine.begin() as connection:
+        connection.execute(
+            text(
+                "DELETE FROM T_PERSON"
+                if "sqlite" in str(engine.url) or "mysql" in str(engine.url)
+                else 'DELETE FROM "T_PERSON"'
+            )
+        )
+
+
+def test_changes_stream_in_watermark_order_and_resume(adapter: SourceAdapter) -> None:
+    fields = ["sex", "birth_date"]
+    every = list(adapter.changes(None, fields=["birth_date"]))
+    assert [c.subject for c in every[:2]] == [GOOD, SENTINEL]
+    assert [c.watermark for c in every] == sorted(c.watermark for c in every)
+    after = list(adapter.changes(every[2].watermark, fields=["birth_date"]))
+    assert [c.subject for c in after] == [c.subject for c in every[3:]]
+    assert every[0].values == {"birth_date": "1949-12-31"}
+    with pytest.raises(SourceDataError):
+        list(adapter.changes(None, fields=fields))
+
+
+def test_describe_lists_tables_and_columns(adapter: SourceAdapter) -> None:
+    described = adapter.describe()
+    person = described.table("T_PERSON")
+    assert person is not None
+    assert {"GMSFHM", "XM", "XB", "CSRQ", "HJDZ", "JFYS", "GXSJ"} <= {
+        c.upper() for c in person.column_names()
+    }
+
+
+def test_health_reports_ok(adapter: SourceAdapter) -> None:
+    report = adapter.health()
+    assert report.ok
+    assert report.latency_ms < 1000

@@ -123,7 +123,19 @@ def update_index(session: Session, code: str, content: Mapping[str, Any]) -> Non
 
 
 def remove_from_index(session: Session, code: str) -> None:
-    session.connection().execute(
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        # resource_code is an indexed FTS5 column: the phrase match finds the row through the
+        # index (an equality test alone would scan the whole table); the equality makes it exact.
+        connection.execute(
+            text(
+                "DELETE FROM resource_search WHERE resource_search MATCH :phrase"
+                " AND resource_code = :code"
+            ),
+            {"phrase": 'resource_code : "' + code.replace('"', "") + '"', "code": code},
+        )
+        return
+    connection.execute(
         text("DELETE FROM resource_search WHERE resource_code = :code"), {"code": code}
     )
 
@@ -151,7 +163,7 @@ def search(session: Session, query: SearchQuery) -> tuple[list[SearchHit], int]:
             "SELECT r.code AS code, -bm25(resource_search) AS rank "
             "FROM resource_search s JOIN resources r ON r.code = s.resource_code"
         )
-        where.append("resource_search MATCH :fts")
+        where.append("resource_search MATCH :fts")  # body holds the code too
         params["fts"] = _fts5_query(terms)
         order = "rank DESC, r.code"
     return _page(connection, select, where, order, params, query)
@@ -201,11 +213,12 @@ def _filters(query: SearchQuery) -> tuple[list[str], dict[str, Any]]:
 
 
 def _fts5_query(terms: list[_Term]) -> str:
+    """Every term, as an FTS5 string, restricted to the body column."""
     parts = []
     for term in terms:
         quoted = '"' + term.text.replace('"', '""') + '"'
         parts.append(quoted + (" *" if term.prefix else ""))
-    return " AND ".join(parts)
+    return "body : (" + " AND ".join(parts) + ")"
 
 
 def _tsquery(terms: list[_Term]) -> str:

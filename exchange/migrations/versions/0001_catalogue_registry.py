@@ -185,7 +185,7 @@ def _create_search_index() -> None:
     else:
         op.execute(
             "CREATE VIRTUAL TABLE resource_search USING fts5("
-            "resource_code UNINDEXED, body, tokenize = 'unicode61')"
+            "resource_code, body, tokenize = 'unicode61')"
         )
 
 

@@ -74,6 +74,8 @@ def search_resources(
 
 
 def _summaries(session: Session, codes: list[str]) -> dict[str, dict[str, Any]]:
+    if not codes:
+        return {}
     rows = session.execute(reading.latest_versions().where(Resource.code.in_(codes)))
     out: dict[str, dict[str, Any]] = {}
     for resource, version in rows:

@@ -7,7 +7,9 @@ same guarantees, in this order:
 
 1. only fields the mapping maps may be asked for (``UnknownField``), and only those are read;
 2. the call runs on the adapter's worker pool and is abandoned at the timeout
-   (``SourceTimeout``); ``_cancel`` is asked to interrupt the driver;
+   (``SourceTimeout``); ``_cancel`` is asked to interrupt the driver; a driver error that
+   arrives at or after the deadline (the driver's own timeout winning the race) is the same
+   ``SourceTimeout``;
 3. any exception that is not already an :class:`AdapterError` becomes ``SourceUnavailable``
    naming only the exception's type (driver messages can hold SQL or values);
 4. more than one row for one subject is ``AmbiguousSubject``: nothing is released;
@@ -255,6 +257,7 @@ class SourceAdapter(ABC):
         return tuple(dict.fromkeys(fields))
 
     def _guarded(self, call: Callable[[], T]) -> T:
+        started = perf_counter()
         try:
             future: Future[T] = self._pool.submit(call)
         except RuntimeError:
@@ -264,15 +267,18 @@ class SourceAdapter(ABC):
         except FutureTimeout:
             future.cancel()
             self._cancel()
-            raise SourceTimeout(
-                self.name, f"no answer within {self.limits.timeout_s:g} s"
-            ) from None
+            raise self._timeout() from None
         except AdapterError:
             raise
         except MappingProblem as exc:
             raise SourceDataError(self.name, exc.reason) from None
         except Exception as exc:  # noqa: BLE001 - every driver error becomes a typed one
+            if perf_counter() - started >= self.limits.timeout_s:
+                raise self._timeout() from None  # the driver's own deadline won the race
             raise self._unavailable(exc) from None
+
+    def _timeout(self) -> SourceTimeout:
+        return SourceTimeout(self.name, f"no answer within {self.limits.timeout_s:g} s")
 
     def _wrap_iterator(self, rows: Iterator[RawRow]) -> Iterator[RawRow]:
         try:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from fastapi.testclient import TestClient
@@ -44,7 +45,7 @@ TABLES = (
 )
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """Skip for a missing service or data set, but fail under CI, where it must be there."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI must provide it)")

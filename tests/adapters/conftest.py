@@ -1,17 +1,19 @@
-"""Legacy sources for the adapter contract suite: one small 'legacy' person table per backend.
+"""Legacy sources for the adapter contract suite: the same person records in every shape.
 
-The table has a legacy department's habits: pinyin column names, the name as GBK bytes, a sex
-code, a YYYYMMDD birth date, a NULL sentinel, a duplicate subject, an undecodable name and a
-value that breaks its field's schema. PostgreSQL and MariaDB get a throwaway database each.
+``legacy`` runs a test once per source: SQLite, PostgreSQL and MariaDB (a throwaway database
+each), a GBK CSV export, a GBK fixed-width export, and a JSON API on 127.0.0.1. Each
+:class:`LegacySource` carries its mapping, its adapter configuration, and how to make it slow
+(slower than its timeout) or down. ``sql_legacy`` runs the tests that only mean something for SQL.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,79 +27,85 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    func,
+    select,
+    table,
     text,
 )
 from sqlalchemy.engine import make_url
 
-from catalogue.identifiers import make_resident_id
+from tests.adapters.sources import (
+    BAD_CODE,
+    CSV_MAPPING,
+    FIELD_SCHEMAS,
+    FIXED_WIDTH_MAPPING,
+    GOOD,
+    LINE_BYTES,
+    MAPPING,
+    NEGATIVE,
+    ROWS,
+    SECRET,
+    SENTINEL,
+    TWICE,
+    UNDECODABLE,
+    LegacyApi,
+    http_mapping,
+    write_exports,
+)
 from tests.conftest import POSTGRES_ENV, missing
 
-MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
-
-GOOD = "11010519491231002X"
-SENTINEL = "440524188001010014"
-TWICE = make_resident_id("330102", date(2000, 1, 1), 1)
-UNDECODABLE = make_resident_id("330105", date(1990, 5, 5), 3)
-BAD_CODE = make_resident_id("330106", date(1985, 3, 3), 5)
-NEGATIVE = make_resident_id("330108", date(1970, 7, 7), 7)
-
-MAPPING: dict[str, Any] = {
-    "kind": "mapping",
-    "name": "test/person",
-    "adapter": "sql",
-    "connection": "legacy",
-    "table": "T_PERSON",
-    "key": {"column": "GMSFHM"},
-    "charset": "gbk",
-    "watermark": {"column": "GXSJ"},
-    "as_of": {"column": "GXSJ"},
-    "fields": {
-        "name": {"column": "XM"},
-        "sex": {"column": "XB", "codes": {"1": "male", "2": "female"}},
-        "birth_date": {"column": "CSRQ", "format": "yyyymmdd", "nulls": ["00000000"]},
-        "registered_address": {"column": "HJDZ", "nulls": ["无"]},
-        "months_paid": {"column": "JFYS", "format": "integer"},
-    },
-}
-
-FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
-    "name": {"type": "string", "maxLength": 20},
-    "sex": {"enum": ["male", "female"]},
-    "birth_date": {"type": "string", "format": "date"},
-    "registered_address": {"type": "string", "maxLength": 200},
-    "months_paid": {"type": "integer", "minimum": 0},
-}
-
-
-def _row(
-    subject: str, name: bytes, sex: str, born: str, address: str, months: int, day: int
-) -> dict[str, Any]:
-    return {
-        "GMSFHM": subject,
-        "XM": name,
-        "XB": sex,
-        "CSRQ": born,
-        "HJDZ": address,
-        "JFYS": months,
-        "GXSJ": datetime(2026, 1, day, 8, 0),
-    }
-
-
-ROWS = [
-    _row(GOOD, "张三".encode("gbk"), "2", "19491231", "北京市东城区景山前街4号", 120, 1),
-    _row(SENTINEL, "李四".encode("gbk"), "1", "00000000", "无", 0, 2),
-    _row(TWICE, "王五".encode("gbk"), "1", "20000101", "杭州市上城区", 1, 3),
-    _row(TWICE, "王五".encode("gbk"), "1", "20000101", "杭州市拱墅区", 1, 4),
-    _row(UNDECODABLE, b"\xff\xfe\xfd", "1", "19900505", "杭州市西湖区", 3, 5),
-    _row(BAD_CODE, "赵六".encode("gbk"), "7", "19850303", "杭州市滨江区", 3, 6),
-    _row(NEGATIVE, "钱七".encode("gbk"), "1", "19700707", "杭州市萧山区", -5, 7),
+__all__ = [
+    "BAD_CODE",
+    "FIELD_SCHEMAS",
+    "GOOD",
+    "MAPPING",
+    "NEGATIVE",
+    "ROWS",
+    "SENTINEL",
+    "TWICE",
+    "UNDECODABLE",
+    "LegacySource",
+    "Variant",
 ]
+
+MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
+SQL_BACKENDS = ["sqlite", "postgresql", "mariadb"]
+SOURCES = [*SQL_BACKENDS, "csv", "fixed_width", "http"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Changes to a source's mapping document and its adapter configuration."""
+
+    mapping: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _nothing() -> None:
+    """Nothing to release."""
 
 
 @dataclass(frozen=True)
 class LegacySource:
+    """One legacy source of the person records, and how to make it misbehave."""
+
     backend: str
-    url: str
+    mapping: dict[str, Any]
+    config: dict[str, Any]
+    slow: Variant
+    down: Variant
+    refused: tuple[tuple[dict[str, Any], str], ...]
+    table: str
+    columns: frozenset[str]
+    intact: Callable[[str], None]
+    release: Callable[[], None] = _nothing
+
+    @property
+    def adapter(self) -> str:
+        return str(self.mapping["adapter"])
+
+
+# -- SQL ----------------------------------------------------------------------------------------
 
 
 def _person_table(metadata: MetaData) -> Table:
@@ -137,15 +145,43 @@ def _populate(url: str, backend: str) -> None:
     engine.dispose()
 
 
+def _sql_source(backend: str, url: str) -> LegacySource:
+    def intact(_: str) -> None:
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            count = connection.execute(select(func.count()).select_from(table("T_PERSON")))
+            assert count.scalar() == len(ROWS)
+        engine.dispose()
+
+    if backend == "sqlite":
+        down_url = "sqlite:////nonexistent/dir/psb.db"
+    else:
+        down_url = url.replace("127.0.0.1:5432", "127.0.0.1:1").replace(
+            "127.0.0.1:3306", "127.0.0.1:1"
+        )
+    missing_column = {"fields": {**MAPPING["fields"], "ethnicity": {"column": "MZ"}}}
+    return LegacySource(
+        backend=backend,
+        mapping=MAPPING,
+        config={"url": url},
+        slow=Variant({"table": "T_SLOW"}),
+        down=Variant(config={"url": down_url}),
+        refused=((missing_column, "MZ"), ({"table": "T_NOPE"}, "T_NOPE")),
+        table="T_PERSON",
+        columns=frozenset({"GMSFHM", "XM", "XB", "CSRQ", "HJDZ", "JFYS", "GXSJ"}),
+        intact=intact,
+    )
+
+
 @pytest.fixture(scope="session")
-def _sqlite_source(tmp_path_factory: pytest.TempPathFactory) -> str:
+def _sqlite_source(tmp_path_factory: pytest.TempPathFactory) -> LegacySource:
     path: Path = tmp_path_factory.mktemp("legacy") / "psb.db"
     url = f"sqlite:///{path}"
     _populate(url, "sqlite")
-    return url
+    return _sql_source("sqlite", url)
 
 
-def _server_source(env: str, backend: str) -> Iterator[str]:
+def _server_source(env: str, backend: str) -> Iterator[LegacySource]:
     admin_url = os.environ.get(env)
     if not admin_url:
         missing(f"{backend} adapter tests need {env}")
@@ -160,7 +196,7 @@ def _server_source(env: str, backend: str) -> Iterator[str]:
     url = parsed.render_as_string(hide_password=False)
     try:
         _populate(url, backend)
-        yield url
+        yield _sql_source(backend, url)
     finally:
         drop = f"DROP DATABASE IF EXISTS {name}"
         with admin.connect() as connection:
@@ -169,16 +205,118 @@ def _server_source(env: str, backend: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def _postgresql_source() -> Iterator[str]:
+def _postgresql_source() -> Iterator[LegacySource]:
     yield from _server_source(POSTGRES_ENV, "postgresql")
 
 
 @pytest.fixture(scope="session")
-def _mariadb_source() -> Iterator[str]:
+def _mariadb_source() -> Iterator[LegacySource]:
     yield from _server_source(MARIADB_ENV, "mariadb")
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+# -- files --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _export_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("exports")
+    write_exports(root)
+    for name in ("slow.csv", "slow.txt"):
+        os.mkfifo(root / "exports" / name)
+    return root
+
+
+def _file_source(root: Path, mapping: dict[str, Any], slow_name: str) -> LegacySource:
+    """A slow file is a FIFO nobody writes: opening it blocks until the timeout must fire."""
+    path = root / mapping["file"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    fifo = root / "exports" / slow_name
+
+    def intact(_: str) -> None:
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+    def release() -> None:
+        """Open the FIFO's write end once, so the blocked reader sees end-of-file."""
+        with contextlib.suppress(OSError):  # no reader is blocked on it
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    stem = Path(mapping["file"]).suffix
+    fields = mapping["fields"]
+    beyond = {"start": LINE_BYTES + 10, "length": 2}
+    missing_column = {"column": "MZ"} if mapping["adapter"] == "csv" else beyond
+    return LegacySource(
+        backend=mapping["adapter"],
+        mapping=mapping,
+        config={"root": str(root)},
+        slow=Variant({"file": f"exports/{slow_name}"}),
+        down=Variant(config={"root": str(root / "unmounted")}),
+        refused=(
+            ({"fields": {**fields, "ethnicity": missing_column}}, "MZ|beyond the longest line"),
+            ({"file": f"exports/T_NOPE{stem}"}, "T_NOPE"),
+        ),
+        table=mapping["file"],
+        columns=frozenset(
+            ["GMSFHM", "XM", "XB", "CSRQ", "HJDZ", "JFYS", "GXSJ"]
+            if mapping["adapter"] == "csv"
+            else ["bytes 0+18", "bytes 18+20", "line"]
+        ),
+        intact=intact,
+        release=release,
+    )
+
+
+@pytest.fixture(scope="session")
+def _csv_source(_export_root: Path) -> LegacySource:
+    return _file_source(_export_root, CSV_MAPPING, "slow.csv")
+
+
+@pytest.fixture(scope="session")
+def _fixed_width_source(_export_root: Path) -> LegacySource:
+    return _file_source(_export_root, FIXED_WIDTH_MAPPING, "slow.txt")
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def legacy_api() -> Iterator[LegacyApi]:
+    with LegacyApi(ROWS) as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def _http_source(legacy_api: LegacyApi) -> LegacySource:
+    def intact(subject: str) -> None:
+        assert legacy_api.seen[-1] == subject  # the API got the subject verbatim, as data
+
+    mapping = http_mapping(legacy_api.base)
+    fields = mapping["fields"]
+    return LegacySource(
+        backend="http",
+        mapping=mapping,
+        config={"auth_value": SECRET},
+        slow=Variant({"url": f"{legacy_api.base}/slow/{{subject}}"}),
+        down=Variant({"url": "http://127.0.0.1:1/person/{subject}"}),
+        refused=(
+            ({"fields": {**fields, "ethnicity": {"column": "MZ"}}}, "MZ"),
+            ({"url": "http://psb:pw@127.0.0.1:1/person/{subject}"}, "credentials"),
+        ),
+        table="/person/{subject}",
+        columns=frozenset({"/person/id", "/person/name", "/hukou/address~1line", "/updated"}),
+        intact=intact,
+    )
+
+
+# -- the parametrised fixtures ------------------------------------------------------------------
+
+
+@pytest.fixture(params=SOURCES)
 def legacy(request: pytest.FixtureRequest) -> LegacySource:
-    url: str = request.getfixturevalue(f"_{request.param}_source")
-    return LegacySource(request.param, url)
+    source: LegacySource = request.getfixturevalue(f"_{request.param}_source")
+    return source
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_legacy(request: pytest.FixtureRequest) -> LegacySource:
+    source: LegacySource = request.getfixturevalue(f"_{request.param}_source")
+    return source

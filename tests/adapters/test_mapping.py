@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.mapping import FieldMapping, Locator, MappingProblem, parse_mapping
-from tests.adapters.conftest import MAPPING
+from tests.adapters.sources import MAPPING
 
 
 def field(**kwargs: Any) -> FieldMapping:

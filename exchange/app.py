@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,8 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A hub app on ``settings`` (read from the environment when not given)."""
     settings = settings or load_settings()
+    # httpx logs every request URL at INFO; an HTTP source's URL carries the subject's ID.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     engine = make_engine(settings.database_url)
     hub = HubState(settings, engine, make_sessionmaker(engine), IdentityProviders(settings))
 

@@ -86,3 +86,14 @@ def test_importing_the_app_creates_no_engine_and_reads_no_settings(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "var").exists()
+
+
+def test_the_hub_keeps_http_request_urls_out_of_its_logs() -> None:
+    import logging
+
+    from exchange.app import create_app
+    from exchange.settings import Settings
+
+    logging.getLogger("httpx").setLevel(logging.DEBUG)
+    create_app(Settings(database_url="sqlite:///:memory:"))
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)

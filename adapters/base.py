@@ -18,6 +18,11 @@ same guarantees, in this order:
 6. a record larger than the size limit is ``SourceLimitExceeded``.
 
 A record is returned whole or not at all.
+
+No row for the subject is "no record" (``None``), except when the mapping has ``when_absent``
+(a registry where absence means something: no death registration row ⇒ ``deceased: false``).
+Then ``fetch`` returns ``SourceRecord(<when_absent restricted to the requested fields>,
+as_of=None)``; those values come from the mapping, not the source, so they are not converted.
 """
 
 from __future__ import annotations
@@ -165,7 +170,8 @@ class SourceAdapter(ABC):
         wanted = self._requested(fields)
         rows = self._guarded(lambda: self._fetch(subject, wanted))
         if not rows:
-            return None
+            absent = self.mapping.absent_values(wanted)
+            return None if absent is None else SourceRecord(absent, None)
         if len(rows) > 1:
             raise AmbiguousSubject(self.name, "more than one record for the subject")
         values = self._convert(rows[0], wanted)

@@ -7,9 +7,16 @@ it. Reading a raw value goes through the same steps for every adapter, in this o
 1. bytes are decoded with the mapping's charset (GBK, GB18030, UTF-8), strictly;
 2. text is stripped of padding (ASCII and full-width spaces, NULs);
 3. a NULL sentinel (``无``, ``0000-00-00``, the empty string) becomes ``None``;
-4. a code table translates source codes (``XB`` ``1`` → ``male``); an unknown code is an error;
-5. a format turns the text into the catalogue's value (``YYYYMMDD`` → ISO date, decimals,
-   integers, ``0``/``1`` booleans, fen → yuan), or a separator splits it into a list.
+4. ``values`` replaces exact source values by catalogue values before the format step (an ID
+   card's ``长期`` → ``9999-12-31`` in a ``yyyymmdd`` field; the replacement is then formatted);
+5. a code table translates source codes (``XB`` ``1`` → ``male``); an unknown code is an error;
+6. a format turns the text into the catalogue's value (``YYYYMMDD`` → ISO date, decimals,
+   integers, ``0``/``1`` booleans, fen → yuan, ``present``: true for any value that survived
+   step 3, false for none), or a separator splits it into a list.
+
+A mapping's ``when_absent`` gives the values of a subject the source has no row for, for
+registries where absence is meaningful (no death registration row ⇒ ``deceased: false``):
+:meth:`SourceMapping.absent_values` restricts it to the requested fields.
 
 Errors never quote the value: it may be personal data.
 """
@@ -17,7 +24,7 @@ Errors never quote the value: it may be personal data.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -30,7 +37,15 @@ __all__ = ["FieldMapping", "Locator", "MappingProblem", "SourceMapping", "parse_
 _PADDING = " \u3000\x00\t\r\n"
 
 Format = Literal[
-    "text", "yyyymmdd", "date", "datetime", "integer", "decimal", "boolean01", "fen_to_yuan"
+    "text",
+    "yyyymmdd",
+    "date",
+    "datetime",
+    "integer",
+    "decimal",
+    "boolean01",
+    "fen_to_yuan",
+    "present",
 ]
 
 
@@ -81,16 +96,21 @@ class FieldMapping:
     format: Format = "text"
     nulls: frozenset[str] = frozenset()
     split: str | None = None
+    values: Mapping[str, Any] | None = None
 
     def convert(self, raw: object, charset: str) -> Any:
-        """The catalogue value of a raw source value (steps 1-5 of the module docstring)."""
+        """The catalogue value of a raw source value (steps 1-6 of the module docstring)."""
         value = _decode(raw, charset, self.name)
         if isinstance(value, str):
             value = value.strip(_PADDING)
             if value == "" or value in self.nulls:
-                return None
+                value = None
+        if self.format == "present":
+            return value is not None
         if value is None:
             return None
+        if self.values is not None and str(value) in self.values:
+            value = self.values[str(value)]
         if self.codes is not None:
             key = str(value)
             if key not in self.codes:
@@ -117,12 +137,20 @@ class SourceMapping:
     url: str | None = None
     watermark: Locator | None = None
     as_of: Locator | None = None
+    when_absent: Mapping[str, Any] | None = None
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def locators(self) -> list[Locator]:
         """Every place the mapping reads from: key, fields, watermark, as-of."""
         found = [self.key, *(f.locator for f in self.fields.values())]
         return found + [m for m in (self.watermark, self.as_of) if m is not None]
+
+    def absent_values(self, fields: Sequence[str]) -> dict[str, Any] | None:
+        """The requested fields' values for a subject without a row, or None when absence
+        means "no record" (the mapping has no ``when_absent``). Unlisted fields are None."""
+        if self.when_absent is None:
+            return None
+        return {name: self.when_absent.get(name) for name in fields}
 
 
 def parse_mapping(document: Mapping[str, Any]) -> SourceMapping:
@@ -139,9 +167,14 @@ def parse_mapping(document: Mapping[str, Any]) -> SourceMapping:
             format=spec.get("format", "text"),
             nulls=frozenset(spec.get("nulls", ())),
             split=spec.get("split"),
+            values=spec.get("values"),
         )
         for name, spec in document["fields"].items()
     }
+    when_absent = document.get("when_absent")
+    for name in when_absent or {}:
+        if name not in fields:
+            raise MappingProblem(f"/when_absent/{name}", "names a field the mapping does not map")
     optional = {k: Locator.parse(document[k]) for k in ("watermark", "as_of") if k in document}
     return SourceMapping(
         name=document["name"],
@@ -156,6 +189,7 @@ def parse_mapping(document: Mapping[str, Any]) -> SourceMapping:
         url=document.get("url"),
         watermark=optional.get("watermark"),
         as_of=optional.get("as_of"),
+        when_absent=when_absent,
         document=json.loads(json.dumps(document)),
     )
 

@@ -108,6 +108,22 @@ def test_unknown_subject_is_none(adapter: SourceAdapter) -> None:
     assert adapter.fetch("330102199901010000", ["name"]) is None
 
 
+def test_when_absent_answers_for_a_subject_without_a_row(legacy: LegacySource) -> None:
+    """A registry where absence means something (no death row: not deceased) says so in the
+    mapping; only the requested fields come back, with no as-of time (no source record)."""
+    adapter = open_source(legacy, when_absent={"months_paid": 0})
+    try:
+        record = adapter.fetch("330102199901010000", ["months_paid", "name"])
+        assert record is not None
+        assert record.values == {"months_paid": 0, "name": None}
+        assert record.as_of is None
+        present = adapter.fetch(GOOD, ["name"])
+        assert present is not None
+        assert present.values == {"name": "张三"}
+    finally:
+        adapter.close()
+
+
 @pytest.mark.parametrize(
     "hostile",
     [

@@ -42,6 +42,21 @@ def field(**kwargs: Any) -> FieldMapping:
         (field(format="boolean01"), "否", "utf-8", False),
         (field(format="fen_to_yuan"), 123456, "utf-8", 1234.56),
         (field(split=";"), "张三;李四; ;", "utf-8", ["张三", "李四"]),
+        (field(format="yyyymmdd", values={"长期": "99991231"}), "长期", "utf-8", "9999-12-31"),
+        (field(format="yyyymmdd", values={"长期": "99991231"}), "20300101", "utf-8", "2030-01-01"),
+        (
+            field(format="yyyymmdd", values={"长期": "99991231"}),
+            "长期".encode("gbk"),
+            "gbk",
+            "9999-12-31",
+        ),
+        (field(values={"在保": True, "停保": False}), "停保", "utf-8", False),
+        (field(values={"X": "1"}, codes={"1": "male"}), "X", "utf-8", "male"),
+        (field(format="present"), "2020-01-01", "utf-8", True),
+        (field(format="present"), None, "utf-8", False),
+        (field(format="present"), "  ", "utf-8", False),
+        (field(format="present", nulls=frozenset({"00000000"})), "00000000", "utf-8", False),
+        (field(format="present"), b"\xd5\xc5", "gbk", True),
     ],
 )
 def test_conversions(mapping: FieldMapping, raw: object, charset: str, expected: object) -> None:
@@ -96,6 +111,10 @@ def test_a_valid_mapping_parses() -> None:
         ({"table": "T; DROP TABLE x"}, "/table"),
         ({"url": "ftp://example/{subject}"}, "/url"),
         ({"password": "secret"}, "/password"),
+        ({"fields": {"f": {"column": "C", "format": "present", "values": {}}}}, "/fields/f/values"),
+        ({"when_absent": {"nonesuch": False}}, "/when_absent/nonesuch"),
+        ({"when_absent": {"name": {"nested": "secret"}}}, "/when_absent/name"),
+        ({"when_absent": {}}, "/when_absent"),
     ],
 )
 def test_bad_mappings_are_refused_with_a_pointer(change: dict[str, Any], where: str) -> None:
@@ -103,3 +122,34 @@ def test_bad_mappings_are_refused_with_a_pointer(change: dict[str, Any], where: 
         parse_mapping({**MAPPING, **change})
     assert caught.value.where.startswith(where)
     assert "secret" not in str(caught.value)
+
+
+def test_values_and_when_absent_parse() -> None:
+    mapping = parse_mapping(
+        {
+            **MAPPING,
+            "fields": {
+                **MAPPING["fields"],
+                "valid_until": {
+                    "column": "YXQZ",
+                    "format": "yyyymmdd",
+                    "values": {"长期": "99991231"},
+                },
+                "deceased": {"column": "SWRQ", "format": "present"},
+            },
+            "when_absent": {"deceased": False},
+        }
+    )
+    assert mapping.fields["valid_until"].convert("长期", "utf-8") == "9999-12-31"
+    assert mapping.fields["deceased"].convert("20200101", "utf-8") is True
+    assert mapping.absent_values(["deceased", "name"]) == {"deceased": False, "name": None}
+    assert parse_mapping(MAPPING).absent_values(["name"]) is None
+
+
+def test_an_unparseable_replacement_is_refused_without_the_value() -> None:
+    mapping = field(format="yyyymmdd", values={"长期": "forever"})
+    with pytest.raises(MappingProblem) as caught:
+        mapping.convert("长期", "utf-8")
+    assert caught.value.reason == "not a YYYYMMDD date"
+    assert "长期" not in str(caught.value)
+    assert "forever" not in str(caught.value)

@@ -89,22 +89,67 @@ def demo(
     data: Annotated[Path, typer.Option("--data", help="Directory for demo files.")] = Path(
         "var/demo"
     ),
+    citizens: Annotated[
+        int, typer.Option("--citizens", min=0, help="Citizens of the demo city.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated city.")] = 2026,
+    psb_url: Annotated[
+        str | None,
+        typer.Option(
+            "--psb-url",
+            envvar="TONGBAN_DEMO_PSB_URL",
+            help="SQLAlchemy URL for the PSB store (e.g. MariaDB); SQLite under DIR otherwise.",
+        ),
+    ] = None,
+    hrss_url: Annotated[
+        str | None,
+        typer.Option(
+            "--hrss-url",
+            envvar="TONGBAN_DEMO_HRSS_URL",
+            help="SQLAlchemy URL for the HRSS store (e.g. PostgreSQL); SQLite under DIR otherwise.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Build the demo world: departments, catalogue, service items and case systems."""
+    """Build the demo world: departments' legacy stores, catalogue, service items, systems."""
+    from exchange.demo.sources import build_legacy_world
+
     settings = load_settings()
+    legacy = build_legacy_world(
+        data, citizens=citizens, seed=seed, psb_url=psb_url, hrss_url=hrss_url
+    )
+    subjects = [s.to_json() for s in legacy.subjects]
     with _session(settings) as session:
-        world = build_demo(session, data)
-    summary = world.summary()
+        world = build_demo(session, data, subjects=subjects)
+    summary = {**world.summary(), "legacy": legacy.as_json()}
     if as_json:
         _print_json({**summary, "data_dir": str(data)})
         return
-    out.print(f"[bold]Demo world[/bold] in {data} (database {_safe_url(settings)})")
-    out.print(f"  departments   {', '.join(summary['departments'])}")
-    out.print(f"  resources     {', '.join(summary['resources'])}")
-    out.print(f"  service items {', '.join(summary['service_items'])}")
-    out.print(f"  case systems  {', '.join(summary['systems'])} (private keys in {data}/keys/)")
-    out.print(f"  newly published: {summary['published_now']}; manifest {data}/demo.json")
+    _print_demo(data, settings, summary)
+
+
+def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None:
+    """The human summary: what was built and where; no names, no ID numbers."""
+    legacy = summary["legacy"]
+    kinds = ", ".join(f"{k} x{n}" for k, n in legacy["subject_kinds"].items())
+    lines = [
+        f"[bold]Demo world[/bold] in {data} (database {_safe_url(settings)})",
+        f"  citizens      {legacy['citizens']} in {legacy['households']} households",
+    ]
+    for department, stores in legacy["stores"].items():
+        rows = ", ".join(f"{t} {n}" for t, n in legacy["rows"].get(department, {}).items())
+        lines.append(f"  {department:<13} {rows}  ({'; '.join(stores)})")
+    lines += [
+        f"  adapters      {legacy['adapters_file']} (connections and mappings)",
+        f"  departments   {', '.join(summary['departments'])}",
+        f"  resources     {', '.join(summary['resources'])}",
+        f"  service items {', '.join(summary['service_items'])}",
+        f"  case systems  {', '.join(summary['systems'])} (private keys in {data}/keys/)",
+        f"  subjects      {kinds} (ID numbers in {data}/demo.json)",
+        f"  newly published: {summary['published_now']}; manifest {data}/demo.json",
+    ]
+    for line in lines:
+        out.print(line, soft_wrap=True, highlight=False)
 
 
 def _safe_url(settings: Settings) -> str:

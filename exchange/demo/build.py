@@ -3,6 +3,10 @@
 Idempotent: running it again publishes nothing new and reuses the case systems' keys. What it
 leaves in the data directory is part of the external contract (CONTRACT.md): ``demo.json`` and
 ``keys/<system-id>.jwk`` (private JWKs, demo only, written with mode 0600).
+
+The legacy stores and ``adapters.json`` are :func:`exchange.demo.sources.build_legacy_world`'s;
+its showcase subjects come here as ``subjects`` and go into ``demo.json`` (ID numbers with what
+each shows).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -49,6 +54,7 @@ class DemoWorld:
     data_dir: Path
     outcomes: list[PublishOutcome] = field(default_factory=list)
     systems: list[dict[str, Any]] = field(default_factory=list)
+    subjects: list[Mapping[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         by_kind: dict[str, list[str]] = {}
@@ -80,10 +86,17 @@ def sort_for_publishing(descriptors: list[Descriptor]) -> list[Descriptor]:
     return sorted(descriptors, key=lambda d: rank[d.kind])
 
 
-def build_demo(session: Session, data_dir: Path, *, now: datetime | None = None) -> DemoWorld:
-    """Publish the demo catalogue and register the case systems (caller commits)."""
+def build_demo(
+    session: Session,
+    data_dir: Path,
+    *,
+    subjects: Sequence[Mapping[str, str]] = (),
+    now: datetime | None = None,
+) -> DemoWorld:
+    """Publish the demo catalogue and register the case systems (caller commits); list
+    *subjects* (``ShowcaseSubject.to_json()`` entries) in ``demo.json``."""
     now = now or datetime.now(UTC)
-    world = DemoWorld(data_dir=data_dir)
+    world = DemoWorld(data_dir=data_dir, subjects=list(subjects))
     for descriptor in demo_descriptors():
         world.outcomes.append(publish(session, descriptor, by="demo", now=now))
     keys_dir = data_dir / "keys"
@@ -141,7 +154,7 @@ def _write_manifest(world: DemoWorld) -> None:
             if d.kind is DescriptorKind.SERVICE_ITEM
         ],
         "systems": [{**spec, "key_file": f"keys/{spec['id']}.jwk"} for spec in world.systems],
-        "subjects": [],
+        "subjects": world.subjects,
     }
     path = world.data_dir / "demo.json"
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -24,8 +24,12 @@ TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "ton
 def run(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **(env or {})}
-    environment.pop("TONGBAN_DATABASE_URL", None) if env is None else None
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TONGBAN_") or k.startswith("TONGBAN_TEST_")
+    }
+    environment = {**inherited, **(env or {})}
     return subprocess.run(
         [TONGBAN, *args],
         cwd=cwd,
@@ -50,20 +54,42 @@ def test_help_lists_the_contract_commands(workdir: Path) -> None:
 
 
 def test_demo_builds_the_world_and_is_idempotent(workdir: Path) -> None:
-    first = run(workdir, "demo", "--json")
+    first = run(workdir, "demo", "--citizens", "300", "--json")
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     assert summary["published_now"] == 14
     assert set(summary["systems"]) == {"edu-enrolment", "mca-dibao"}
+    assert summary["legacy"]["citizens"] == 300
+    assert summary["legacy"]["rows"]["PSB"]["T_RK_HJXX"] == 300
     manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
     assert {s["id"] for s in manifest["systems"]} == {"edu-enrolment", "mca-dibao"}
+    assert manifest["subjects"]
+    assert {"id", "kind", "shows"} == set(manifest["subjects"][0])
+    assert {s["kind"] for s in manifest["subjects"]} >= {"has_property", "deceased"}
+    settings = json.loads((workdir / "var/demo/adapters.json").read_text("utf-8"))
+    assert settings["resources"]["REG-BDC-0001"]["mapping"] == "reg/property"
+    assert (workdir / "var/demo/legacy/psb.sqlite").exists()
+    assert (workdir / "var/demo/legacy/reg/BDC_FWSYQ.txt").exists()
     key_file = workdir / "var/demo/keys/edu-enrolment.jwk"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert "d" in json.loads(key_file.read_text("utf-8"))
     assert (workdir / "var/tongban.db").exists()
-    again = run(workdir, "demo", "--json")
+    key = json.loads(key_file.read_text("utf-8"))
+    again = run(workdir, "demo", "--citizens", "200", "--json")
     assert json.loads(again.stdout)["published_now"] == 0
-    assert json.loads(key_file.read_text("utf-8")) == json.loads(key_file.read_text("utf-8"))
+    assert json.loads(again.stdout)["legacy"]["rows"]["PSB"]["T_RK_HJXX"] == 200
+    assert json.loads(key_file.read_text("utf-8")) == key
+
+
+def test_demo_prints_where_things_are_but_no_personal_data(workdir: Path) -> None:
+    result = run(workdir, "demo", "--citizens", "200")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
+    for subject in manifest["subjects"]:
+        assert subject["id"] not in result.stdout
+        assert subject["id"][-4:] + "\n" not in result.stdout
+    assert "T_RK_HJXX 200" in result.stdout
+    assert "legacy/reg/BDC_FWSYQ.txt" in result.stdout
 
 
 def test_publish_reports_a_bad_file_in_one_line_and_publishes_nothing(workdir: Path) -> None:
@@ -107,7 +133,7 @@ def test_publish_then_search_then_deprecate(workdir: Path) -> None:
 
 
 def test_system_add_accepts_a_public_jwk_and_refuses_a_private_one(workdir: Path) -> None:
-    assert run(workdir, "demo").returncode == 0
+    assert run(workdir, "demo", "--citizens", "100").returncode == 0
     private = json.loads((workdir / "var/demo/keys/mca-dibao.jwk").read_text("utf-8"))
     private["kid"] = "other-1"
     leaked = workdir / "leaked.jwk"
@@ -165,7 +191,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(workdir: Path) -> Iterator[str]:
-    assert run(workdir, "demo").returncode == 0
+    assert run(workdir, "demo", "--citizens", "100").returncode == 0
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "TONGBAN_DATABASE_URL"}
     process = subprocess.Popen(

@@ -112,7 +112,7 @@ def test_a_lookup_reads_its_lines_not_the_file(
         assert record.values == {"name": "张三"}
     per_lookup = (time.perf_counter() - started) / 100
     assert bytes_read.read_bytes < 100 * 16 * 1024  # a buffer or two each, of a 14-30 MB file
-    assert per_lookup < 0.01
+    assert per_lookup < 0.05  # a scan of the 14-30 MB file would take far longer
     adapter.close()
 
 

@@ -154,8 +154,8 @@ class SourceAdapter(ABC):
         self.name = name
         self.mapping = mapping
         self.limits = limits or AdapterLimits()
-        self._validators: dict[str, Validator] = {
-            f: Draft202012Validator(dict(schema))
+        self._checks: dict[str, _ValueCheck] = {
+            f: _ValueCheck(Draft202012Validator(dict(schema)))
             for f, schema in (field_schemas or {}).items()
             if f in mapping.fields
         }
@@ -307,16 +307,51 @@ class SourceAdapter(ABC):
                 value = self.mapping.fields[name].convert(row.get(name), self.mapping.charset)
             except MappingProblem as exc:
                 raise SourceDataError(self.name, f"field {name!r}: {exc.reason}") from None
-            validator = self._validators.get(name)
-            if value is not None and validator is not None and not validator.is_valid(value):
+            check = self._checks.get(name)
+            if value is not None and check is not None and not check(value):
                 raise SourceDataError(self.name, f"field {name!r} breaks its schema")
             values[name] = value
-        size = len(json.dumps(values, ensure_ascii=False).encode())
-        if size > self.limits.max_record_bytes:
-            raise SourceLimitExceeded(
-                self.name, f"record of {size} bytes is over {self.limits.max_record_bytes}"
-            )
+        self._check_size(values)
         return values
+
+    def _check_size(self, values: dict[str, Any]) -> None:
+        """Refuse a record over the size limit. Flat records of short scalars are bounded
+        cheaply (4 bytes a character at most in UTF-8); only others are encoded to measure."""
+        limit = self.limits.max_record_bytes
+        bound = 0
+        for key, value in values.items():
+            if isinstance(value, str | int | float | bool) or value is None:
+                bound += 4 * (len(key) + len(str(value))) + 8
+            else:
+                bound = limit + 1
+                break
+        if bound <= limit:
+            return
+        size = len(json.dumps(values, ensure_ascii=False).encode())
+        if size > limit:
+            raise SourceLimitExceeded(self.name, f"record of {size} bytes is over {limit}")
+
+
+class _ValueCheck:
+    """A field's JSON Schema check, remembering verdicts for repeated scalar values (codes,
+    dates and small numbers repeat across records; bounded, so memory stays flat)."""
+
+    def __init__(self, validator: Validator, remember: int = 4096) -> None:
+        self._validator = validator
+        self._remember = remember
+        self._verdicts: dict[tuple[type, object], bool] = {}
+
+    def __call__(self, value: Any) -> bool:
+        if not isinstance(value, str | int | float | bool):
+            return bool(self._validator.is_valid(value))
+        key = (type(value), value)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = bool(self._validator.is_valid(value))
+            if len(self._verdicts) >= self._remember:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
 
 
 def _iso(value: object) -> str:

@@ -21,6 +21,7 @@ from adapters.errors import (
     AmbiguousSubject,
     MappingError,
     SourceDataError,
+    SourceLimitExceeded,
     SourceTimeout,
     SourceUnavailable,
     UnknownField,
@@ -279,3 +280,30 @@ def test_the_source_is_opened_read_only(sql_adapter: SourceAdapter) -> None:
                 else 'DELETE FROM "T_PERSON"'
             )
         )
+
+
+def test_a_record_over_the_size_limit_is_refused_whole(legacy: LegacySource) -> None:
+    small = open_adapter(
+        f"psb-{legacy.backend}",
+        parse_mapping(legacy.mapping),
+        legacy.config,
+        limits=AdapterLimits(timeout_s=1.0, max_record_bytes=60),
+        field_schemas=FIELD_SCHEMAS,
+    )
+    if legacy.backend != "http":  # an HTTP answer is the whole JSON body, limited as such
+        record = small.fetch(GOOD, ["sex"])
+        assert record is not None
+    with pytest.raises(SourceLimitExceeded) as caught:
+        small.fetch(GOOD, ["name", "registered_address", "birth_date"])
+    assert "over 60" in caught.value.detail
+    assert "张三" not in caught.value.detail
+    small.close()
+
+
+def test_schema_verdicts_stay_right_when_values_repeat(adapter: SourceAdapter) -> None:
+    for _ in range(3):
+        good = adapter.fetch(GOOD, ["months_paid"])
+        assert good is not None
+        assert good.values == {"months_paid": 120}
+        with pytest.raises(SourceDataError, match="breaks its schema"):
+            adapter.fetch(NEGATIVE, ["months_paid"])

@@ -166,6 +166,8 @@ class HttpAdapter(SourceAdapter):
         deadline = time.monotonic() + self.limits.timeout_s
         try:
             with self._client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    self._drain(response, deadline)
                 if response.status_code == 404:
                     return None
                 if response.status_code != 200:
@@ -176,6 +178,15 @@ class HttpAdapter(SourceAdapter):
             within = f"no answer within {self.limits.timeout_s:g} s"
             raise SourceTimeout(self.name, within) from None
         return self._parse(body)
+
+    def _drain(self, response: httpx.Response, deadline: float) -> None:
+        """Read a (small) error body to its end so the kept-alive connection can be reused;
+        a large or slow one is abandoned and the connection closed instead."""
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.limits.max_record_bytes or time.monotonic() > deadline:
+                return
 
     def _body(self, response: httpx.Response, deadline: float) -> bytes:
         limit = self.limits.max_record_bytes

@@ -71,6 +71,7 @@ class SqlAdapter(SourceAdapter):
         self._engine = _read_only_engine(connection, self.limits)
         self._table = _table_clause(mapping)
         self._key = self._table.c[mapping.key.column]
+        self._reflected: dict[str, object] = {}
 
     @classmethod
     def from_config(
@@ -115,10 +116,7 @@ class SqlAdapter(SourceAdapter):
 
     def _watermark_value(self, name: str, since: str) -> object:
         """``since`` as the Python type of the watermark column, so every driver compares it."""
-        assert self.mapping.table is not None  # noqa: S101 - checked in __init__
-        schema, _, table_name = self.mapping.table.rpartition(".")
-        columns = inspect(self._engine).get_columns(table_name, schema=schema or None)
-        kind = next((c["type"] for c in columns if c["name"].lower() == name.lower()), None)
+        kind = self._watermark_type(name)
         if isinstance(kind, sqltypes.DateTime):
             return datetime.fromisoformat(since)
         if isinstance(kind, sqltypes.Date):
@@ -126,6 +124,16 @@ class SqlAdapter(SourceAdapter):
         if isinstance(kind, sqltypes.Integer):
             return int(since)
         return since
+
+    def _watermark_type(self, name: str) -> object:
+        """The watermark column's reflected type, looked up once per adapter."""
+        if name not in self._reflected:
+            assert self.mapping.table is not None  # noqa: S101 - checked in __init__
+            schema, _, table_name = self.mapping.table.rpartition(".")
+            columns = inspect(self._engine).get_columns(table_name, schema=schema or None)
+            found = (c["type"] for c in columns if c["name"].lower() == name.lower())
+            self._reflected[name] = next(found, None)
+        return self._reflected[name]
 
     def _describe(self) -> SourceDescription:
         inspector = inspect(self._engine)

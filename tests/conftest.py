@@ -13,6 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
@@ -31,6 +32,7 @@ from exchange.identity import Role
 from exchange.settings import Settings
 
 POSTGRES_ENV = "TONGBAN_TEST_POSTGRES_URL"
+MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TABLES = (
     "resource_search",
@@ -61,27 +63,38 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def _postgres_database() -> Iterator[str]:
-    admin_url = os.environ.get(POSTGRES_ENV)
+@contextmanager
+def throwaway_database(env: str, purpose: str) -> Iterator[str]:
+    """A database made on the server at ``$env`` (PostgreSQL or MariaDB) for one use, and
+    dropped afterwards; ``missing`` names ``env`` when it is unset."""
+    admin_url = os.environ.get(env)
     if not admin_url:
-        missing(
-            f"PostgreSQL tests need {POSTGRES_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1/test"
-        )
+        missing(f"{purpose} need {env}")
+    backend = make_url(admin_url).get_backend_name()
     name = f"tongban_test_{uuid.uuid4().hex[:12]}"
+    charset = " CHARACTER SET utf8mb4" if backend == "mysql" else ""
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
+        connection.execute(text(f"CREATE DATABASE {name}{charset}"))
+    url = make_url(admin_url).set(database=name)
+    if backend == "mysql":
+        url = url.update_query_dict({"charset": "utf8mb4"})
     try:
-        yield url
+        yield url.render_as_string(hide_password=False)
     finally:
+        force = " WITH (FORCE)" if backend == "postgresql" else ""
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _postgres_database() -> Iterator[str]:
+    with throwaway_database(POSTGRES_ENV, "PostgreSQL tests") as url:
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,6 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.engine import make_url
 
 from tests.adapters.sources import (
     BAD_CODE,
@@ -52,7 +50,7 @@ from tests.adapters.sources import (
     http_mapping,
     write_exports,
 )
-from tests.conftest import POSTGRES_ENV, missing
+from tests.conftest import MARIADB_ENV, POSTGRES_ENV, throwaway_database
 
 __all__ = [
     "BAD_CODE",
@@ -68,7 +66,6 @@ __all__ = [
     "Variant",
 ]
 
-MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
 SQL_BACKENDS = ["sqlite", "postgresql", "mariadb"]
 SOURCES = [*SQL_BACKENDS, "csv", "fixed_width", "http"]
 
@@ -182,26 +179,9 @@ def _sqlite_source(tmp_path_factory: pytest.TempPathFactory) -> LegacySource:
 
 
 def _server_source(env: str, backend: str) -> Iterator[LegacySource]:
-    admin_url = os.environ.get(env)
-    if not admin_url:
-        missing(f"{backend} adapter tests need {env}")
-    name = f"tongban_adapt_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        charset = " CHARACTER SET utf8mb4" if backend == "mariadb" else ""
-        connection.execute(text(f"CREATE DATABASE {name}{charset}"))
-    parsed = make_url(admin_url).set(database=name)
-    if backend == "mariadb":
-        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-    url = parsed.render_as_string(hide_password=False)
-    try:
+    with throwaway_database(env, f"{backend} adapter tests") as url:
         _populate(url, backend)
         yield _sql_source(backend, url)
-    finally:
-        drop = f"DROP DATABASE IF EXISTS {name}"
-        with admin.connect() as connection:
-            connection.execute(text(drop + (" WITH (FORCE)" if backend == "postgresql" else "")))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -33,9 +31,8 @@ from exchange.demo.legacy_schemas import (
     REG_USAGE,
 )
 from exchange.demo.records import Citizen, Household
-from tests.conftest import POSTGRES_ENV, missing
+from tests.conftest import MARIADB_ENV, POSTGRES_ENV, throwaway_database
 
-MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
 CITIZENS = 600
 SEED = 7
 
@@ -49,25 +46,6 @@ def _citizens(city: list[Household]) -> dict[str, tuple[Household, Citizen]]:
     return {c.id_number: (h, c) for h in city for c in h.members}
 
 
-def _server_database(env: str, backend: str) -> Iterator[str]:
-    admin_url = os.environ.get(env)
-    if not admin_url:
-        missing(f"{backend} legacy-store tests need {env}")
-    assert admin_url is not None
-    name = f"tongban_demo_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    charset = " CHARACTER SET utf8mb4" if backend == "mariadb" else ""
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}{charset}"))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        force = " WITH (FORCE)" if backend == "postgresql" else ""
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb", "mariadb-dialect"])
 def targets(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LegacyTargets]:
     """Where to write; "mariadb-dialect" is MariaDB through a ``mariadb+pymysql://`` URL,
@@ -76,7 +54,7 @@ def targets(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LegacyTa
         yield LegacyTargets.in_directory(tmp_path / "legacy")
         return
     env = POSTGRES_ENV if request.param == "postgresql" else MARIADB_ENV
-    for url in _server_database(env, request.param.removesuffix("-dialect")):
+    with throwaway_database(env, f"{request.param} legacy-store tests") as url:
         if request.param == "mariadb-dialect":
             url = make_url(url).set(drivername="mariadb+pymysql").render_as_string(False)
         # All three departments share the one throwaway database here.

@@ -10,8 +10,6 @@ field of a set of subjects (the showcase ones and a few more) must validate agai
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,6 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from adapters.base import SourceAdapter
@@ -36,9 +33,8 @@ from exchange.demo.sources import (
     open_binding,
     safe_url,
 )
-from tests.conftest import POSTGRES_ENV, missing
+from tests.conftest import MARIADB_ENV, POSTGRES_ENV, throwaway_database
 
-MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
 CITIZENS = 300
 SEED = 11
 
@@ -253,34 +249,16 @@ def test_absence_means_not_deceased_and_not_receiving(city: City) -> None:
             adapter.close()
 
 
-def _throwaway(env: str, backend: str) -> Iterator[str]:
-    """A database created on the server at ``$env`` for one test, dropped afterwards."""
-    admin_url = os.environ.get(env)
-    if not admin_url:
-        missing(f"the {backend} demo-world test needs {env}")
-    assert admin_url is not None
-    name = f"tongban_demo_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    charset = " CHARACTER SET utf8mb4" if backend == "mariadb" else ""
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}{charset}"))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        force = " WITH (FORCE)" if backend == "postgresql" else ""
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
-        admin.dispose()
-
-
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
-    yield from _throwaway(MARIADB_ENV, "mariadb")
+    with throwaway_database(MARIADB_ENV, "the MariaDB demo-world test") as url:
+        yield url
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    yield from _throwaway(POSTGRES_ENV, "postgresql")
+    with throwaway_database(POSTGRES_ENV, "the PostgreSQL demo-world test") as url:
+        yield url
 
 
 def test_psb_mappings_read_a_mariadb_store(city: City, mariadb_url: str, tmp_path: Path) -> None:

@@ -12,12 +12,15 @@ same guarantees, in this order:
    ``SourceTimeout``;
 3. any exception that is not already an :class:`AdapterError` becomes ``SourceUnavailable``
    naming only the exception's type (driver messages can hold SQL or values);
-4. more than one row for one subject is ``AmbiguousSubject``: nothing is released;
+4. more than one row for one subject is ``AmbiguousSubject``: nothing is released — unless
+   the mapping says ``records: many`` (a person may own several properties); then
+   ``fetch_all`` returns every record, up to ``limits.max_records`` (more is
+   ``SourceLimitExceeded``);
 5. each raw value is converted by the mapping (``SourceDataError`` on undecodable bytes, unknown
    codes, bad formats), then checked against the field's JSON Schema from the catalogue;
 6. a record larger than the size limit is ``SourceLimitExceeded``.
 
-A record is returned whole or not at all.
+A record is returned whole or not at all; ``fetch_all`` returns all records or none.
 
 No row for the subject is "no record" (``None``), except when the mapping has ``when_absent``
 (a registry where absence means something: no death registration row ⇒ ``deceased: false``).
@@ -84,6 +87,7 @@ class AdapterLimits:
     max_record_bytes: int = 64 * 1024
     max_concurrency: int = 4
     stream_batch_rows: int = 1000
+    max_records: int = 50  # records of one subject a ``records: many`` mapping may return
 
 
 @dataclass(frozen=True)
@@ -174,9 +178,26 @@ class SourceAdapter(ABC):
             return None if absent is None else SourceRecord(absent, None)
         if len(rows) > 1:
             raise AmbiguousSubject(self.name, "more than one record for the subject")
-        values = self._convert(rows[0], wanted)
-        as_of = rows[0].get(AS_OF)
-        return SourceRecord(values, _iso(as_of) if as_of is not None else None)
+        return self._record(rows[0], wanted)
+
+    def fetch_all(self, subject: str, fields: Sequence[str]) -> list[SourceRecord]:
+        """Every record of one subject (``records: many`` mappings; at most one otherwise),
+        in source order; more than ``limits.max_records`` is ``SourceLimitExceeded``."""
+        if not self.mapping.many:
+            found = self.fetch(subject, fields)
+            return [] if found is None else [found]
+        wanted = self._requested(fields)
+        rows = self._guarded(lambda: self._fetch(subject, wanted))
+        if len(rows) > self.limits.max_records:
+            limit = self.limits.max_records
+            raise SourceLimitExceeded(self.name, f"more than {limit} records for the subject")
+        return [self._record(row, wanted) for row in rows]
+
+    @property
+    def row_cap(self) -> int:
+        """Rows ``_fetch`` needs to read at most: one more than may be returned, so that an
+        ambiguity or an overflow is seen without reading everything."""
+        return self.limits.max_records + 1 if self.mapping.many else 2
 
     def changes(self, since: str | None, fields: Sequence[str] | None = None) -> Iterator[Change]:
         """Records changed after watermark ``since`` (all when None), oldest first, streamed."""
@@ -235,7 +256,8 @@ class SourceAdapter(ABC):
 
     @abstractmethod
     def _fetch(self, subject: str, fields: Sequence[str]) -> list[RawRow]:
-        """Raw rows for the subject (normally 0 or 1), keyed by field name (+ ``AS_OF``)."""
+        """Raw rows for the subject, at most :attr:`row_cap` of them, keyed by field name
+        (+ ``AS_OF``)."""
 
     @abstractmethod
     def _changes(self, since: str | None, fields: Sequence[str]) -> Iterator[RawRow]:
@@ -282,6 +304,10 @@ class SourceAdapter(ABC):
             if perf_counter() - started >= self.limits.timeout_s:
                 raise self._timeout() from None  # the driver's own deadline won the race
             raise self._unavailable(exc) from None
+
+    def _record(self, row: RawRow, fields: Sequence[str]) -> SourceRecord:
+        as_of = row.get(AS_OF)
+        return SourceRecord(self._convert(row, fields), _iso(as_of) if as_of is not None else None)
 
     def _timeout(self) -> SourceTimeout:
         return SourceTimeout(self.name, f"no answer within {self.limits.timeout_s:g} s")

@@ -43,7 +43,8 @@ __all__ = [
 log = logging.getLogger("tongban.adapters")
 
 Record = tuple[str, ...]
-KeyOf = Callable[[Record], str | None]
+KeyOf = Callable[[Record], tuple[str, ...]]
+"""The subjects a record is found under: usually one; none when its key cannot be read."""
 Signature = tuple[int, int, int]
 _SKIP_CHUNK = 64 * 1024
 
@@ -263,10 +264,10 @@ def _index(
             record = stream.salvage(exc.prefix)
         if record is None:
             return offsets, oversized, unkeyed
-        key = key_of(record)
-        if key is None:
+        keys = key_of(record)
+        if not keys:
             unkeyed += 1
-        else:
+        for key in keys:
             _add(offsets, key, offset)
 
 

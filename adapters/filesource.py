@@ -145,11 +145,15 @@ class FileAdapter(SourceAdapter):
         charset = self.mapping.charset
         key = self.mapping.key
 
-        def key_of(record: Record) -> str | None:
+        split = self.mapping.key_split
+
+        def key_of(record: Record) -> tuple[str, ...]:
             try:
-                return cell(record, key).decode(charset).strip(_PADDING) or None
+                text = cell(record, key).decode(charset).strip(_PADDING)
             except (UnicodeDecodeError, MappingProblem):
-                return None
+                return ()
+            parts = text.split(split) if split else [text]
+            return tuple(dict.fromkeys(p.strip(_PADDING) for p in parts if p.strip(_PADDING)))
 
         return key_of
 
@@ -169,7 +173,7 @@ class FileAdapter(SourceAdapter):
         with self._index.opened() as (handle, snapshot):
             cell = self._cells(snapshot.header)
             rows: list[RawRow] = []
-            for offset in snapshot.find(subject):
+            for offset in snapshot.find(subject)[: self.row_cap]:
                 record = self._read(handle, snapshot, offset)
                 row = self._values(record, cell, fields)
                 row[AS_OF] = self._as_of(record, cell, snapshot)
@@ -185,8 +189,7 @@ class FileAdapter(SourceAdapter):
             else:
                 changed = self._marked_changes(handle, snapshot, cell, key_of, since)
             for record, mark in changed:
-                key = key_of(record)
-                if key is not None:
+                for key in key_of(record):
                     yield {KEY: key, WATERMARK: mark, **self._values(record, cell, fields)}
 
     def _snapshot_changes(
@@ -207,7 +210,7 @@ class FileAdapter(SourceAdapter):
         pending: list[tuple[tuple[int, str], int]] = []
         for offset, record in self._scan(handle, snapshot):
             mark = plain_text(cell(record, watermark), self.mapping.charset, "watermark")
-            if mark is not None and key_of(record) is not None:
+            if mark is not None and key_of(record):
                 order = _order(mark)
                 if after is None or order > after:
                     pending.append((order, offset))

@@ -135,7 +135,7 @@ class HttpAdapter(SourceAdapter):
             return []
         records = document if isinstance(document, list) else [document]
         rows: list[RawRow] = []
-        for record in records:
+        for record in records[: self.row_cap]:
             if not isinstance(record, dict):
                 raise SourceDataError(self.name, "the source answered JSON that is not an object")
             self._check_key(record, subject)
@@ -214,7 +214,11 @@ class HttpAdapter(SourceAdapter):
 
     def _check_key(self, record: Mapping[str, Any], subject: str) -> None:
         key = resolve_pointer(record, self.mapping.key.pointer or "")
-        if key is None or isinstance(key, dict | list) or str(key).strip() != subject:
+        if key is None or isinstance(key, dict | list):
+            raise SourceDataError(self.name, "the source answered a record of another subject")
+        split = self.mapping.key_split
+        keys = str(key).split(split) if split else [str(key)]
+        if subject not in {k.strip() for k in keys}:
             raise SourceDataError(self.name, "the source answered a record of another subject")
 
     def _row(self, record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, object]:

@@ -138,12 +138,19 @@ class SourceMapping:
     watermark: Locator | None = None
     as_of: Locator | None = None
     when_absent: Mapping[str, Any] | None = None
+    records: str = "one"  # "many": a subject may have several records (a person's properties)
+    key_split: str | None = None  # one key value naming several subjects (co-owners)
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def locators(self) -> list[Locator]:
         """Every place the mapping reads from: key, fields, watermark, as-of."""
         found = [self.key, *(f.locator for f in self.fields.values())]
         return found + [m for m in (self.watermark, self.as_of) if m is not None]
+
+    @property
+    def many(self) -> bool:
+        """Whether a subject may have several records."""
+        return self.records == "many"
 
     def absent_values(self, fields: Sequence[str]) -> dict[str, Any] | None:
         """The requested fields' values for a subject without a row, or None when absence
@@ -190,6 +197,8 @@ def parse_mapping(document: Mapping[str, Any]) -> SourceMapping:
         watermark=optional.get("watermark"),
         as_of=optional.get("as_of"),
         when_absent=when_absent,
+        records=document.get("records", "one"),
+        key_split=document.get("key_split"),
         document=json.loads(json.dumps(document)),
     )
 

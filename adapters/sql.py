@@ -68,6 +68,8 @@ class SqlAdapter(SourceAdapter):
         super().__init__(name, mapping, limits=limits, field_schemas=field_schemas)
         if mapping.table is None or mapping.key.column is None:
             raise MappingError(name, "an SQL mapping names its table and key column")
+        if mapping.key_split is not None:
+            raise MappingError(name, "key_split is for files and HTTP; use a view, one row a key")
         self._engine = _read_only_engine(connection, self.limits)
         self._table = _table_clause(mapping)
         self._key = self._table.c[mapping.key.column]
@@ -93,7 +95,7 @@ class SqlAdapter(SourceAdapter):
     # -- implementation ----------------------------------------------------------------------
 
     def _fetch(self, subject: str, fields: Sequence[str]) -> list[RawRow]:
-        statement = select(*self._columns(fields)).where(self._key == subject).limit(2)
+        statement = select(*self._columns(fields)).where(self._key == subject).limit(self.row_cap)
         with _deadline(self.limits.timeout_s), self._engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(statement)]
 

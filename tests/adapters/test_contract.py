@@ -161,6 +161,48 @@ def test_two_rows_for_one_subject_release_nothing(adapter: SourceAdapter) -> Non
     assert adapter.name in caught.value.detail
 
 
+def test_a_many_records_mapping_returns_every_record_of_the_subject(
+    legacy: LegacySource,
+) -> None:
+    adapter = open_source(legacy, records="many")
+    try:
+        records = adapter.fetch_all(TWICE, ["name", "registered_address"])
+        addresses = sorted(r.values["registered_address"] for r in records)
+        assert addresses == ["杭州市上城区", "杭州市拱墅区"]
+        assert [r.values for r in adapter.fetch_all(GOOD, ["name"])] == [{"name": "张三"}]
+        assert adapter.fetch_all("110101199001011237", ["name"]) == []
+    finally:
+        adapter.close()
+
+
+def test_more_records_than_the_limit_release_nothing(legacy: LegacySource) -> None:
+    adapter = open_adapter(
+        f"psb-{legacy.backend}",
+        parse_mapping({**legacy.mapping, "records": "many"}),
+        legacy.config,
+        limits=AdapterLimits(timeout_s=1.0, max_records=1),
+        field_schemas=FIELD_SCHEMAS,
+    )
+    try:
+        with pytest.raises(SourceLimitExceeded) as caught:
+            adapter.fetch_all(TWICE, ["name"])
+        assert "more than 1 records" in caught.value.detail
+    finally:
+        adapter.close()
+
+
+def test_an_sql_mapping_cannot_split_its_key(sql_legacy: LegacySource) -> None:
+    with pytest.raises(MappingError) as caught:
+        open_source(sql_legacy, records="many", key_split=",")
+    assert "key_split" in caught.value.detail
+
+
+def test_fetch_all_on_a_one_record_mapping_keeps_its_guarantees(adapter: SourceAdapter) -> None:
+    assert [r.values for r in adapter.fetch_all(GOOD, ["sex"])] == [{"sex": "female"}]
+    with pytest.raises(AmbiguousSubject):
+        adapter.fetch_all(TWICE, ["name"])
+
+
 @pytest.mark.parametrize(
     ("subject", "fields", "cause"),
     [

@@ -115,6 +115,8 @@ def test_a_valid_mapping_parses() -> None:
         ({"when_absent": {"nonesuch": False}}, "/when_absent/nonesuch"),
         ({"when_absent": {"name": {"nested": "secret"}}}, "/when_absent/name"),
         ({"when_absent": {}}, "/when_absent"),
+        ({"key_split": ","}, "/records"),
+        ({"records": "several"}, "/records"),
     ],
 )
 def test_bad_mappings_are_refused_with_a_pointer(change: dict[str, Any], where: str) -> None:

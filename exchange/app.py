@@ -15,6 +15,7 @@ from exchange.db import make_engine, make_sessionmaker
 from exchange.identity import IdentityProviders
 from exchange.problems import RequestContext, install_problem_handlers
 from exchange.settings import Settings, load_settings
+from exchange.source_registry import SourceRegistry
 
 __all__ = ["create_app"]
 
@@ -25,11 +26,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # httpx logs every request URL at INFO; an HTTP source's URL carries the subject's ID.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     engine = make_engine(settings.database_url)
-    hub = HubState(settings, engine, make_sessionmaker(engine), IdentityProviders(settings))
+    sources = SourceRegistry.from_file(settings.adapters_file)
+    hub = HubState(
+        settings, engine, make_sessionmaker(engine), IdentityProviders(settings), sources
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        sources.close()
         engine.dispose()
 
     app = FastAPI(

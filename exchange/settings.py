@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    adapters_file: Path | None = Field(
+        default=Path("var/demo/adapters.json"),
+        description="Adapter configuration (connections, mappings, resource bindings); "
+        "resources without a binding answer `unavailable`.",
+    )
     idp_issuer: str | None = None
     idp_jwks_file: Path | None = None
     hub_name: str = "通办 政务数据共享交换平台"

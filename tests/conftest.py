@@ -139,7 +139,7 @@ def demo_catalogue(sessions: sessionmaker[Session], now: datetime) -> None:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, mode="dev")
+    return Settings(database_url=database_url, mode="dev", adapters_file=None)
 
 
 @pytest.fixture

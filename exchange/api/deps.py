@@ -12,18 +12,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.identity import IdentityProviders, Principal
 from exchange.problems import Unauthenticated
 from exchange.settings import Settings
+from exchange.source_registry import SourceRegistry
 
 __all__ = ["BaseUrl", "Hub", "HubState", "StaffBearer"]
 
 
 @dataclass(frozen=True)
 class HubState:
-    """What the app factory built: settings, the database, the trusted identity providers."""
+    """What the app factory built: settings, the database, the trusted identity providers,
+    the sources the resources are bound to."""
 
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
     identity: IdentityProviders
+    sources: SourceRegistry
 
 
 def _hub(request: Request) -> HubState:

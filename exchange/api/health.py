@@ -42,14 +42,29 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the hub database answers and is migrated")
+@router.get("/readyz", summary="Readiness: the hub database, and each department's source")
 def readyz(hub: Hub) -> dict[str, Any]:
+    """503 when the hub database is unreachable or not migrated. A department's source being
+    down does not make the hub unready (its attributes answer ``unavailable``); the status is
+    then ``degraded`` and the source's check says why."""
     try:
         with hub.engine.connect() as connection:
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except SQLAlchemyError:
         raise NotReady("the hub database is not reachable or not migrated") from None
-    return {"status": "ready", "checks": {"database": {"status": "ok", "revision": revision}}}
+    sources = {
+        resource: {
+            "status": "ok" if report.ok else "failing",
+            "latency_ms": report.latency_ms,
+            **({} if report.ok else {"reason": report.detail}),
+        }
+        for resource, report in sorted(hub.sources.health().items())
+    }
+    degraded = any(check["status"] != "ok" for check in sources.values())
+    return {
+        "status": "degraded" if degraded else "ready",
+        "checks": {"database": {"status": "ok", "revision": revision}, "sources": sources},
+    }
 
 
 @router.get("/schemas/{name}.schema.json", summary="A JSON Schema of a document the hub accepts")

@@ -113,9 +113,11 @@ def connections(targets: LegacyTargets, root: Path) -> dict[str, dict[str, Any]]
 
 
 def adapter_settings(targets: LegacyTargets, root: Path) -> dict[str, Any]:
-    """``DIR/adapters.json``: the connections, and each resource's mapping and connection."""
+    """``DIR/adapters.json``: the connections, the mappings, and each resource's mapping and
+    connection (the form :class:`exchange.source_registry.SourceRegistry` reads)."""
     return {
         "connections": connections(targets, root),
+        "mappings": {b.mapping.name: dict(b.mapping.document) for b in demo_bindings()},
         "resources": {
             b.resource: {
                 "mapping": b.mapping.name,

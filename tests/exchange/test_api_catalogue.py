@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 import yaml
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from pyshacl import validate
 from rdflib import Graph
 from rdflib.namespace import DCAT, DCTERMS, RDF
 
+from exchange.db import alembic_config
 from exchange.identity import Role
 from tests import factories
 
@@ -283,7 +285,11 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
 
 def test_readiness_checks_the_database(client: TestClient) -> None:
     body = client.get("/readyz").json()
-    assert body["checks"]["database"]["revision"] == "0001"
+    head = ScriptDirectory.from_config(
+        alembic_config(client.app.state.hub.engine)
+    ).get_current_head()
+    assert body["checks"]["database"]["revision"] == head
+    assert body["checks"]["sources"] == {}  # no adapters configured
 
 
 def test_openapi_is_3_1_and_lists_the_catalogue(client: TestClient) -> None:

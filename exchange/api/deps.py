@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange.clientauth import SystemPrincipal, verify_access_token
+from exchange.db import unit_of_work
 from exchange.identity import IdentityProviders, Principal
+from exchange.keys import HubKeys
 from exchange.problems import Unauthenticated
 from exchange.settings import Settings
 from exchange.source_registry import SourceRegistry
 
-__all__ = ["BaseUrl", "Hub", "HubState", "StaffBearer"]
+__all__ = ["BaseUrl", "Hub", "HubState", "StaffBearer", "SystemBearer"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class HubState:
     sessions: sessionmaker[Session]
     identity: IdentityProviders
     sources: SourceRegistry
+    keys: HubKeys = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", HubKeys(self.settings))
 
 
 def _hub(request: Request) -> HubState:
@@ -47,6 +54,18 @@ def _staff(request: Request) -> Principal:
     return _hub(request).identity.verify(token.strip())
 
 
+def _system(request: Request) -> SystemPrincipal:
+    """The case system of a hub access token; the system must still be active."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("a Bearer access token from POST /oauth/token is required")
+    hub = _hub(request)
+    with unit_of_work(hub.sessions) as session:
+        return verify_access_token(session, hub.keys, token.strip(), issuer=_base_url(request))
+
+
 Hub = Annotated[HubState, Depends(_hub)]
 BaseUrl = Annotated[str, Depends(_base_url)]
 StaffBearer = Annotated[Principal, Depends(_staff)]
+SystemBearer = Annotated[SystemPrincipal, Depends(_system)]

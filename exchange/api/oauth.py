@@ -1,0 +1,97 @@
+"""The token endpoint (``private_key_jwt``, RFC 7523) and the hub's published keys (JWKS).
+
+The token request is ``application/x-www-form-urlencoded``; it is parsed here with the standard
+library (no multipart dependency for one form). Each parameter may appear once (RFC 6749 3.2).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from exchange.api.deps import BaseUrl, Hub, HubState
+from exchange.clientauth import (
+    CLIENT_ASSERTION_TYPE,
+    AccessToken,
+    InvalidRequest,
+    grant_client_credentials,
+)
+from exchange.db import unit_of_work
+from exchange.problems import UnsupportedMediaType
+
+router = APIRouter(tags=["authentication"])
+
+FORM = "application/x-www-form-urlencoded"
+_MAX_FIELDS = 16
+_TOKEN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            FORM: {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type", "client_assertion_type", "client_assertion"],
+                    "properties": {
+                        "grant_type": {"type": "string", "const": "client_credentials"},
+                        "client_assertion_type": {"type": "string", "const": CLIENT_ASSERTION_TYPE},
+                        "client_assertion": {
+                            "type": "string",
+                            "description": "A JWT signed by the system's registered key: "
+                            "iss = sub = system id, aud = this endpoint's URL, jti, "
+                            "exp at most 5 minutes ahead.",
+                        },
+                        "client_id": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/oauth/token",
+    summary="Get an access token with a signed client assertion (private_key_jwt)",
+    openapi_extra=_TOKEN_BODY,
+)
+async def token(request: Request, hub: Hub, base_url: BaseUrl) -> JSONResponse:
+    form = _form(request.headers.get("content-type", ""), await request.body())
+    issued = await run_in_threadpool(_grant, hub, form, base_url)
+    return JSONResponse(
+        issued.as_response(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )
+
+
+def _grant(hub: HubState, form: dict[str, str], base_url: str) -> AccessToken:
+    # One unit: the assertion's jti is committed when the block ends, before the token leaves.
+    with unit_of_work(hub.sessions, write=True) as session:
+        return grant_client_credentials(
+            session, hub.keys, form, base_url=base_url, now=datetime.now(UTC)
+        )
+
+
+def _form(content_type: str, body: bytes) -> dict[str, str]:
+    if content_type.split(";")[0].strip().lower() != FORM:
+        raise UnsupportedMediaType(f"send the token request as {FORM}")
+    try:
+        text = body.decode("utf-8")
+        fields = parse_qs(
+            text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=_MAX_FIELDS
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the form body is not valid x-www-form-urlencoded UTF-8") from None
+    if any(len(values) > 1 for values in fields.values()):
+        raise InvalidRequest("each token request parameter may appear only once")
+    return {name: values[0] for name, values in fields.items()}
+
+
+@router.get("/.well-known/jwks.json", summary="The hub's public signing keys (JWKS)")
+def jwks(hub: Hub) -> JSONResponse:
+    # Only the very first request may have to create the key; later ones just read.
+    with unit_of_work(hub.sessions, write=not hub.keys.initialised) as session:
+        document = hub.keys.jwks(session)
+    return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})

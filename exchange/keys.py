@@ -1,0 +1,352 @@
+"""The hub's own signing keys (平台签名密钥): access tokens and evidence are signed with them.
+
+Keys live in the hub database (table ``hub_signing_keys``), so every worker signs with the same
+key and a rotation on one worker is seen by all. The private key is stored encrypted with
+AES-256-GCM under a key derived (HKDF-SHA256) from ``TONGBAN_SECRET_KEY``; the row's kid and alg
+are the associated data, so a ciphertext moved to another row does not decrypt.
+
+Keys are numbered by ``generation`` (unique). The current key is the highest generation; the
+previous one stays published in the JWKS and keeps verifying, so tokens signed just before a
+rotation stay valid; anything older is retired at the next rotation. Two workers creating the
+first key at once both try generation 1: the unique constraint lets one win, and the loser reads
+the winner's key. Decrypted keys are cached in memory per process, by kid.
+
+:meth:`HubKeys.current` may insert the first key: on SQLite call it inside a write unit of work
+(``unit_of_work(..., write=True)``) so that the insert does not meet a stale read lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import jwt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import CheckConstraint, Integer, LargeBinary, String, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from catalogue.models import Base
+from exchange.problems import Unauthenticated
+from exchange.settings import Settings
+from schemas import TongbanError
+
+__all__ = [
+    "HubKey",
+    "HubKeyUnavailable",
+    "HubKeys",
+    "HubSigningKey",
+    "KeyRotationConflict",
+    "SigningAlgorithm",
+]
+
+MAX_TOKEN_CHARS = 8192
+LEEWAY = timedelta(seconds=60)
+_ENCRYPTION_INFO = b"tongban hub-signing-keys at rest v1"  # not the dev IdP's label
+_NONCE_BYTES = 12
+_PUBLISHED = 2  # the current key and the previous one
+
+
+class SigningAlgorithm(StrEnum):
+    """JWS algorithms the hub signs with: Ed25519 (default) or P-256."""
+
+    EDDSA = "EdDSA"
+    ES256 = "ES256"
+
+
+class HubKeyUnavailable(TongbanError):
+    code = "hub_key_unavailable"
+    status = 500
+    title = "Hub signing key unavailable"
+
+
+class KeyRotationConflict(TongbanError):
+    code = "key_rotation_conflict"
+    status = 409
+    title = "Key rotation conflict"
+
+
+class HubSigningKey(Base):
+    """One hub signing key: public JWK in clear, private key encrypted (nonce ‖ ciphertext)."""
+
+    __tablename__ = "hub_signing_keys"
+    __table_args__ = (CheckConstraint("alg IN ('EdDSA', 'ES256')", name="alg"),)
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, unique=True, autoincrement=False)
+    alg: Mapped[str] = mapped_column(String(16))
+    public_jwk: Mapped[dict[str, Any]]
+    private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+
+@dataclass(frozen=True)
+class HubKey:
+    """What may be shown of a hub key: never the private part."""
+
+    kid: str
+    alg: str
+    generation: int
+    created_at: datetime
+    retired_at: datetime | None
+    public_jwk: dict[str, str]
+
+    def jwk(self) -> dict[str, str]:
+        """The public JWK as published: kty, crv, x, (y), kid, alg, use."""
+        members: tuple[str, ...] = ("kty", "crv", "x", "y")
+        public = {k: self.public_jwk[k] for k in members if k in self.public_jwk}
+        return {**public, "kid": self.kid, "alg": self.alg, "use": "sig"}
+
+
+def _view(row: HubSigningKey) -> HubKey:
+    return HubKey(
+        row.kid, row.alg, row.generation, row.created_at, row.retired_at, dict(row.public_jwk)
+    )
+
+
+class HubKeys:
+    """The hub's signing keys: create on first use, rotate, publish, sign and verify."""
+
+    def __init__(self, settings: Settings) -> None:
+        wrapping = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=b"tongban", info=_ENCRYPTION_INFO
+        ).derive(settings.secret_key.get_secret_value().encode())
+        self._aead = AESGCM(wrapping)
+        self._private: dict[str, Ed25519PrivateKey | ec.EllipticCurvePrivateKey] = {}
+        self._public: dict[str, jwt.PyJWK] = {}
+        self._seen_a_key = False
+
+    @property
+    def initialised(self) -> bool:
+        """Whether this process has seen a key; keys are never deleted, so it stays true."""
+        return self._seen_a_key
+
+    # -- reading --------------------------------------------------------------------------
+
+    def published(self, session: Session) -> list[HubKey]:
+        """The current key and the previous one (newest first); empty before the first key."""
+        rows = session.scalars(
+            select(HubSigningKey)
+            .where(HubSigningKey.retired_at.is_(None))
+            .order_by(HubSigningKey.generation.desc())
+            .limit(_PUBLISHED)
+        ).all()
+        if rows:
+            self._seen_a_key = True
+        return [_view(r) for r in rows]
+
+    def history(self, session: Session) -> list[HubKey]:
+        """Every key ever made, newest first."""
+        rows = session.scalars(select(HubSigningKey).order_by(HubSigningKey.generation.desc()))
+        return [_view(r) for r in rows]
+
+    def current(self, session: Session) -> HubKey:
+        """The key new signatures use; an Ed25519 key is created on first use."""
+        published = self.published(session)
+        if published:
+            return published[0]
+        # Generation 1 is unique: if another worker inserted it first, ours is refused (on
+        # PostgreSQL after the other commits) and the winner's key is read back instead.
+        self._insert(session, SigningAlgorithm.EDDSA, 1, datetime.now(UTC))
+        published = self.published(session)
+        if not published:
+            raise HubKeyUnavailable("the hub could not create its first signing key")
+        return published[0]
+
+    def jwks(self, session: Session) -> dict[str, list[dict[str, str]]]:
+        """The JWKS: current and previous keys, public members only (creates the first key)."""
+        self.current(session)
+        return {"keys": [k.jwk() for k in self.published(session)]}
+
+    # -- changing -------------------------------------------------------------------------
+
+    def rotate(
+        self,
+        session: Session,
+        alg: SigningAlgorithm | str = SigningAlgorithm.EDDSA,
+        now: datetime | None = None,
+    ) -> HubKey:
+        """Make a new current key; the previous stays published, older ones are retired."""
+        algorithm = SigningAlgorithm(alg)
+        now = now or datetime.now(UTC)
+        newest = session.scalar(
+            select(HubSigningKey.generation).order_by(HubSigningKey.generation.desc()).limit(1)
+        )
+        generation = (newest or 0) + 1
+        created = self._insert(session, algorithm, generation, now)
+        if created is None:
+            raise KeyRotationConflict(
+                "another rotation committed at the same time; list the keys before rotating again"
+            )
+        session.execute(
+            update(HubSigningKey)
+            .where(
+                HubSigningKey.generation <= generation - _PUBLISHED,
+                HubSigningKey.retired_at.is_(None),
+            )
+            .values(retired_at=now)
+        )
+        return _view(created)
+
+    def _insert(
+        self, session: Session, alg: SigningAlgorithm, generation: int, now: datetime
+    ) -> HubSigningKey | None:
+        """Insert a fresh key at ``generation``; None if that generation is already taken."""
+        private = _generate(alg)
+        public_jwk = _public_jwk(private)
+        kid = _thumbprint(public_jwk)
+        der = private.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = nonce + self._aead.encrypt(nonce, der, _associated(kid, alg.value))
+        row = HubSigningKey(
+            kid=kid,
+            generation=generation,
+            alg=alg.value,
+            public_jwk=public_jwk,
+            private_key=sealed,
+            created_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            return None
+        self._private[kid] = private
+        self._seen_a_key = True
+        return row
+
+    # -- signing and verifying ------------------------------------------------------------
+
+    def sign(self, session: Session, payload: dict[str, Any], *, typ: str) -> str:
+        """A compact JWS of ``payload`` under the current key, with ``kid`` and ``typ``."""
+        key = self.current(session)
+        return jwt.encode(
+            payload,
+            self._private_key(session, key),
+            algorithm=key.alg,
+            headers={"kid": key.kid, "typ": typ},
+        )
+
+    def verify(
+        self,
+        session: Session,
+        token: str,
+        *,
+        typ: str,
+        audience: str,
+        issuer: str,
+        require: tuple[str, ...] = ("exp",),
+    ) -> dict[str, Any]:
+        """The claims of a token signed by the current or previous key, with the expected
+        ``typ``, ``aud`` and ``iss``; :class:`Unauthenticated` otherwise. ``iat`` is always
+        required, ``exp`` unless ``require`` leaves it out (it is checked whenever present)."""
+        if len(token) > MAX_TOKEN_CHARS:
+            raise Unauthenticated("the token is too large")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("the token is malformed") from None
+        if _media_type(header.get("typ")) != _media_type(typ):
+            raise Unauthenticated("the token is not of the expected type")
+        keys = {k.kid: k for k in self.published(session)}
+        key = keys.get(str(header.get("kid")))
+        if key is None:
+            raise Unauthenticated("the token is not signed by a published hub key")
+        if header.get("alg") != key.alg:
+            raise Unauthenticated("the token's algorithm is not its key's algorithm")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._public_key(key),
+                algorithms=[key.alg],
+                audience=audience,
+                issuer=issuer,
+                leeway=LEEWAY,
+                options={"require": ["iss", "aud", "iat", *require]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("the token is not valid") from None
+        return claims
+
+    def _private_key(
+        self, session: Session, key: HubKey
+    ) -> Ed25519PrivateKey | ec.EllipticCurvePrivateKey:
+        cached = self._private.get(key.kid)
+        if cached is not None:
+            return cached
+        row = session.get(HubSigningKey, key.kid)
+        if row is None:
+            raise HubKeyUnavailable("the hub's signing key is missing")
+        nonce, sealed = row.private_key[:_NONCE_BYTES], row.private_key[_NONCE_BYTES:]
+        try:
+            der = self._aead.decrypt(nonce, sealed, _associated(row.kid, row.alg))
+        except InvalidTag:
+            raise HubKeyUnavailable(
+                "the hub's signing key does not decrypt; was TONGBAN_SECRET_KEY changed?"
+            ) from None
+        private = serialization.load_der_private_key(der, password=None)
+        if not isinstance(private, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+            raise HubKeyUnavailable("the hub's signing key has an unexpected type")
+        self._private[key.kid] = private
+        return private
+
+    def _public_key(self, key: HubKey) -> jwt.PyJWK:
+        cached = self._public.get(key.kid)
+        if cached is None:
+            cached = self._public[key.kid] = jwt.PyJWK(key.jwk(), algorithm=key.alg)
+        return cached
+
+
+def _generate(alg: SigningAlgorithm) -> Ed25519PrivateKey | ec.EllipticCurvePrivateKey:
+    if alg is SigningAlgorithm.ES256:
+        return ec.generate_private_key(ec.SECP256R1())
+    return Ed25519PrivateKey.generate()
+
+
+def _public_jwk(private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    if isinstance(private, Ed25519PrivateKey):
+        return {"kty": "OKP", "crv": "Ed25519", "x": _b64(private.public_key().public_bytes_raw())}
+    numbers = private.public_key().public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _b64(numbers.x.to_bytes(32, "big")),
+        "y": _b64(numbers.y.to_bytes(32, "big")),
+    }
+
+
+def _thumbprint(public_jwk: dict[str, str]) -> str:
+    """The RFC 7638 JWK thumbprint (SHA-256), used as the kid."""
+    canonical = json.dumps(public_jwk, sort_keys=True, separators=(",", ":"))
+    return _b64(hashlib.sha256(canonical.encode()).digest())
+
+
+def _associated(kid: str, alg: str) -> bytes:
+    return f"tongban-hub-key\n{kid}\n{alg}".encode()
+
+
+def _media_type(value: object) -> str:
+    return str(value).lower().removeprefix("application/")
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -1,0 +1,62 @@
+"""Fixtures for acting as the demo's case systems: their private keys and hub access tokens."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange.clientauth import CLIENT_ASSERTION_TYPE
+from exchange.db import unit_of_work
+from exchange.demo.build import build_demo
+from tests import factories
+
+DEMO_SYSTEM = "edu-enrolment"
+
+
+@pytest.fixture
+def demo_world(sessions: sessionmaker[Session], tmp_path: Path, now: datetime) -> Path:
+    """The demo catalogue published and the demo case systems registered; returns the data
+    directory, whose ``keys/<system-id>.jwk`` hold the systems' private JWKs."""
+    data_dir = tmp_path / "demo"
+    with unit_of_work(sessions, write=True) as session:
+        build_demo(session, data_dir, now=now)
+    return data_dir
+
+
+@pytest.fixture
+def demo_keys(demo_world: Path) -> dict[str, dict[str, Any]]:
+    """Each demo case system's private JWK, by system id."""
+    return {
+        path.stem: json.loads(path.read_text("utf-8"))
+        for path in sorted((demo_world / "keys").glob("*.jwk"))
+    }
+
+
+def request_token(client: TestClient, assertion: str) -> httpx.Response:
+    """POST a client assertion to the token endpoint; the raw response."""
+    return client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": assertion,
+        },
+    )
+
+
+@pytest.fixture
+def system_token(client: TestClient, demo_keys: dict[str, dict[str, Any]]) -> str:
+    """A hub access token for the demo case system ``edu-enrolment`` (school enrolment)."""
+    audience = f"{client.base_url}/oauth/token"
+    assertion = factories.client_assertion(demo_keys[DEMO_SYSTEM], DEMO_SYSTEM, audience)
+    response = request_token(client, assertion)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token

@@ -1,0 +1,88 @@
+"""What the exchange asks of the agreements: the grants in force for a system, and a per-day
+use counter for daily quotas. The caller commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import MappingProxyType
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from exchange.agreements.errors import AgreementError
+from exchange.agreements.models import Agreement, AgreementStatus, AgreementUsage
+from exchange.agreements.workdays import china_day
+from policies.model import Grant, Release, RowCondition
+
+__all__ = ["active_grants", "count_use", "grant_of"]
+
+
+def active_grants(session: Session, *, system: str, now: datetime) -> list[Grant]:
+    """The approved agreements of ``system`` in force at ``now``, with today's use count."""
+    today = china_day(now)
+    rows = session.execute(
+        select(Agreement, AgreementUsage.count)
+        .outerjoin(
+            AgreementUsage,
+            (AgreementUsage.agreement_id == Agreement.id) & (AgreementUsage.day == today),
+        )
+        .where(
+            Agreement.system_id == system,
+            Agreement.status == AgreementStatus.APPROVED.value,
+            Agreement.valid_from <= now,
+            Agreement.valid_until.is_(None) | (Agreement.valid_until > now),
+        )
+        .order_by(Agreement.id)
+    )
+    return [grant_of(agreement, used or 0) for agreement, used in rows]
+
+
+def grant_of(agreement: Agreement, used_today: int = 0) -> Grant:
+    """The policy engine's view of an approved agreement."""
+    if agreement.valid_from is None or agreement.granted is None:
+        raise AgreementError(f"agreement {agreement.id} is not approved")
+    condition = agreement.row_condition
+    return Grant(
+        agreement_id=agreement.id,
+        system=agreement.system_id,
+        consumer_department=agreement.consumer_department,
+        resource=agreement.resource_code,
+        purposes=frozenset(agreement.purposes),
+        legal_basis=agreement.legal_basis,
+        fields=MappingProxyType(
+            {f: None if r is None else Release(r) for f, r in agreement.granted.items()}
+        ),
+        valid_from=agreement.valid_from,
+        valid_until=agreement.valid_until,
+        row_condition=RowCondition(condition["field"], condition["prefix"]) if condition else None,
+        daily_quota=agreement.daily_quota,
+        used_today=used_today,
+        requires_consent=agreement.requires_consent,
+    )
+
+
+def count_use(session: Session, agreement_id: str, now: datetime) -> int:
+    """Count one use of an agreement on ``now``'s China day; return that day's count.
+
+    One atomic upsert (``INSERT … ON CONFLICT DO UPDATE``), so concurrent workers never lose a
+    count on PostgreSQL or SQLite. The caller commits.
+    """
+    dialect = session.get_bind().dialect.name
+    insert: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        insert = postgresql.insert(AgreementUsage)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(AgreementUsage)
+    else:
+        raise AgreementError("use counting needs the hub database on SQLite or PostgreSQL")
+    statement = (
+        insert.values(agreement_id=agreement_id, day=china_day(now), count=1)
+        .on_conflict_do_update(
+            index_elements=[AgreementUsage.agreement_id, AgreementUsage.day],
+            set_={"count": AgreementUsage.count + 1},
+        )
+        .returning(AgreementUsage.count)
+    )
+    count: int = session.execute(statement).scalar_one()
+    return count

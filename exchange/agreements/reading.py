@@ -1,0 +1,203 @@
+"""Reading agreements: who may see which, their status at a given time, and their views.
+
+A department admin sees the agreements its department is the consumer or the provider of; an
+auditor sees all; nobody else reads them. An agreement the caller may not see is answered as
+not found, so that its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session
+
+from exchange.agreements.errors import AgreementNotFound
+from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus
+from exchange.agreements.workdays import china_day
+from exchange.identity import Principal, Role
+from exchange.problems import Forbidden
+
+__all__ = [
+    "Party",
+    "agreement_views",
+    "current_status",
+    "is_overdue",
+    "list_agreements",
+    "visible_agreement",
+]
+
+
+class Party(StrEnum):
+    """Which side of an agreement the caller's department is on."""
+
+    CONSUMER = "consumer"  # 数据使用方
+    PROVIDER = "provider"  # 数据提供方
+
+
+def current_status(agreement: Agreement, now: datetime) -> AgreementStatus:
+    """The stored status, except that an approved agreement past its validity is expired."""
+    status = AgreementStatus(agreement.status)
+    if (
+        status is AgreementStatus.APPROVED
+        and agreement.valid_until is not None
+        and agreement.valid_until <= now
+    ):
+        return AgreementStatus.EXPIRED
+    return status
+
+
+def is_overdue(agreement: Agreement, now: datetime) -> bool:
+    """Pending, and the last working day to answer has passed (China Standard Time)."""
+    return (
+        agreement.status == AgreementStatus.PENDING.value
+        and agreement.due_by is not None
+        and china_day(now) > agreement.due_by
+    )
+
+
+def _require_reader(principal: Principal) -> None:
+    if principal.role not in (Role.DEPARTMENT_ADMIN, Role.AUDITOR):
+        raise Forbidden("only department administrators and auditors may read agreements")
+
+
+def _may_see(principal: Principal, agreement: Agreement) -> bool:
+    if principal.role is Role.AUDITOR:
+        return True
+    return principal.role is Role.DEPARTMENT_ADMIN and principal.department in (
+        agreement.consumer_department,
+        agreement.provider_department,
+    )
+
+
+def visible_agreement(
+    session: Session, principal: Principal, agreement_id: str, *, lock: bool = False
+) -> Agreement:
+    """The agreement, if the caller may see it; :class:`AgreementNotFound` otherwise."""
+    _require_reader(principal)
+    agreement = session.get(Agreement, agreement_id, with_for_update=lock)
+    if agreement is None or not _may_see(principal, agreement):
+        raise AgreementNotFound(f"no agreement {agreement_id!r}")
+    return agreement
+
+
+def list_agreements(
+    session: Session,
+    principal: Principal,
+    *,
+    now: datetime,
+    status: AgreementStatus | None = None,
+    party: Party | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Agreement], int]:
+    """The agreements the caller may see, newest first, and how many there are in all.
+    ``party`` narrows a department admin's list to one side; auditors see every side."""
+    _require_reader(principal)
+    query: Select[Agreement] = select(Agreement)
+    if principal.role is Role.DEPARTMENT_ADMIN:
+        consumer = Agreement.consumer_department == principal.department
+        provider = Agreement.provider_department == principal.department
+        sides = {Party.CONSUMER: consumer, Party.PROVIDER: provider}
+        query = query.where(sides[party] if party else consumer | provider)
+    if status is not None:
+        query = query.where(_status_is(status, now))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Agreement.submitted_at.desc(), Agreement.id).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+def _status_is(status: AgreementStatus, now: datetime) -> ColumnElement[bool]:
+    approved = Agreement.status == AgreementStatus.APPROVED.value
+    if status is AgreementStatus.APPROVED:
+        return approved & (Agreement.valid_until.is_(None) | (Agreement.valid_until > now))
+    if status is AgreementStatus.EXPIRED:
+        return approved & (Agreement.valid_until <= now)
+    return Agreement.status == status.value
+
+
+def agreement_views(
+    session: Session, agreements: Sequence[Agreement], *, now: datetime
+) -> list[dict[str, Any]]:
+    """The representation of each agreement at ``now``, with its history."""
+    history: dict[str, list[dict[str, Any]]] = {a.id: [] for a in agreements}
+    if agreements:
+        events = session.scalars(
+            select(AgreementEvent)
+            .where(AgreementEvent.agreement_id.in_(list(history)))
+            .order_by(AgreementEvent.id)
+        )
+        for event in events:
+            history[event.agreement_id].append(
+                {
+                    "at": event.at.isoformat(),
+                    "action": event.action,
+                    "actor": event.actor,
+                    "role": event.actor_role,
+                    "department": event.actor_department,
+                    "detail": event.detail,
+                }
+            )
+    return [_view(a, history[a.id], now) for a in agreements]
+
+
+def _view(agreement: Agreement, history: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    return {
+        "id": agreement.id,
+        "status": current_status(agreement, now).value,
+        "overdue": is_overdue(agreement, now),
+        "origin": agreement.origin,
+        "consumer": {"system": agreement.system_id, "department": agreement.consumer_department},
+        "provider": agreement.provider_department,
+        "resource": agreement.resource_code,
+        "resource_version": agreement.resource_version,
+        "fields": agreement.fields,
+        "purposes": agreement.purposes,
+        "legal_basis": agreement.legal_basis,
+        "justification": agreement.justification,
+        "requested_validity": {
+            "from": _iso(agreement.requested_from),
+            "until": _iso(agreement.requested_until),
+        },
+        "submitted_at": agreement.submitted_at.isoformat(),
+        "submitted_by": agreement.submitted_by,
+        "due_by": _iso(agreement.due_by),
+        "decision": _decision(agreement),
+        "revocation": (
+            {
+                "at": _iso(agreement.revoked_at),
+                "by": agreement.revoked_by,
+                "reason": agreement.revocation_reason,
+            }
+            if agreement.revoked_at is not None
+            else None
+        ),
+        "history": history,
+    }
+
+
+def _decision(agreement: Agreement) -> dict[str, Any] | None:
+    if agreement.decided_at is None:
+        return None
+    decided = {"at": agreement.decided_at.isoformat(), "by": agreement.decided_by}
+    if agreement.granted is None:
+        return {"decision": "refuse", **decided, "reason": agreement.refusal_reason}
+    return {
+        "decision": "approve",
+        **decided,
+        "fields": agreement.granted,
+        "row_condition": agreement.row_condition,
+        "daily_quota": agreement.daily_quota,
+        "requires_consent": agreement.requires_consent,
+        "valid_from": _iso(agreement.valid_from),
+        "valid_until": _iso(agreement.valid_until),
+    }
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return None if value is None else value.isoformat()

@@ -1,0 +1,169 @@
+"""HTTP routes of sharing agreements (有条件共享): apply, decide, revoke, read.
+
+Every route needs a staff ID token. A consumer department's admin applies; the provider
+department's admin decides and revokes; both sides read theirs, auditors read all. An agreement
+the caller may not see is a 404, never a 403.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from exchange.agreements.errors import InvalidApplication, InvalidDecision
+from exchange.agreements.models import AgreementStatus
+from exchange.agreements.reading import Party, agreement_views, list_agreements, visible_agreement
+from exchange.agreements.service import (
+    Approval,
+    Refusal,
+    apply_for_agreement,
+    decide_application,
+    parse_instant,
+    revoke_agreement,
+)
+from exchange.api.deps import Hub, StaffBearer
+from exchange.db import unit_of_work
+from policies.model import Release, RowCondition
+
+router = APIRouter(prefix="/agreements", tags=["agreements"])
+
+FIELD = r"^[a-z][a-z0-9_]{0,62}$"
+INSTANT = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+)
+_APPLICATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "An application (see /schemas/agreement.schema.json, $defs/application).",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+FieldName = Annotated[str, Field(pattern=FIELD)]
+
+
+class RowConditionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: FieldName
+    prefix: str = Field(min_length=1, max_length=64)
+
+
+class ApproveBody(BaseModel):
+    """Approve some or all of the fields applied for, with conditions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve"]
+    fields: list[FieldName] = Field(min_length=1, max_length=200)
+    overrides: dict[str, Release] = Field(default_factory=dict)
+    row_condition: RowConditionBody | None = None
+    daily_quota: int | None = Field(default=None, ge=1, le=100_000_000)
+    requires_consent: bool = False
+    valid_until: str | None = Field(default=None, pattern=INSTANT)
+
+
+class RefuseBody(BaseModel):
+    """Refuse, with reasons (不予批准须说明理由)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["refuse"]
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+DecisionBody = Annotated[ApproveBody | RefuseBody, Field(discriminator="decision")]
+
+
+@router.post(
+    "",
+    summary="Apply for conditional sharing (consumer department admin)",
+    status_code=201,
+    openapi_extra=_APPLICATION_BODY,
+)
+def post_application(
+    hub: Hub, staff: StaffBearer, application: Annotated[dict[str, Any], Body()]
+) -> JSONResponse:
+    now = datetime.now(UTC)
+    with unit_of_work(hub.sessions, write=True) as session:
+        agreement = apply_for_agreement(session, staff, application, now=now)
+        view = agreement_views(session, [agreement], now=now)[0]
+    return JSONResponse(view, status_code=201)
+
+
+@router.post("/{agreement_id}/decision", summary="Approve or refuse (provider department admin)")
+def post_decision(
+    hub: Hub, staff: StaffBearer, agreement_id: str, body: Annotated[DecisionBody, Body()]
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    decision = _decision(body)
+    with unit_of_work(hub.sessions, write=True) as session:
+        agreement = decide_application(session, staff, agreement_id, decision, now=now)
+        return agreement_views(session, [agreement], now=now)[0]
+
+
+def _decision(body: ApproveBody | RefuseBody) -> Approval | Refusal:
+    if isinstance(body, RefuseBody):
+        return Refusal(body.reason)
+    try:
+        until = (
+            parse_instant(body.valid_until, end_of_day=True, at="/valid_until")
+            if body.valid_until
+            else None
+        )
+    except InvalidApplication as exc:
+        raise InvalidDecision(exc.detail, errors=exc.errors) from None
+    condition = body.row_condition
+    return Approval(
+        fields=tuple(body.fields),
+        overrides=dict(body.overrides),
+        row_condition=RowCondition(condition.field, condition.prefix) if condition else None,
+        daily_quota=body.daily_quota,
+        requires_consent=body.requires_consent,
+        valid_until=until,
+    )
+
+
+@router.post("/{agreement_id}/revoke", summary="Revoke an approved agreement (provider admin)")
+def post_revoke(
+    hub: Hub,
+    staff: StaffBearer,
+    agreement_id: str,
+    reason: Annotated[str, Body(embed=True, min_length=1, max_length=4000)],
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with unit_of_work(hub.sessions, write=True) as session:
+        agreement = revoke_agreement(session, staff, agreement_id, reason=reason, now=now)
+        return agreement_views(session, [agreement], now=now)[0]
+
+
+@router.get("", summary="Agreements the caller's department is a party to (auditors: all)")
+def get_agreements(
+    hub: Hub,
+    staff: StaffBearer,
+    status: AgreementStatus | None = None,
+    role: Annotated[
+        Party | None, Query(description="Only those where the caller's department is this side")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with unit_of_work(hub.sessions) as session:
+        agreements, total = list_agreements(
+            session, staff, now=now, status=status, party=role, limit=limit, offset=offset
+        )
+        views = agreement_views(session, agreements, now=now)
+    return {"total": total, "limit": limit, "offset": offset, "agreements": views}
+
+
+@router.get("/{agreement_id}", summary="One agreement, with its decision and history")
+def get_agreement(hub: Hub, staff: StaffBearer, agreement_id: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with unit_of_work(hub.sessions) as session:
+        agreement = visible_agreement(session, staff, agreement_id)
+        return agreement_views(session, [agreement], now=now)[0]

@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from exchange.api import catalogue, dev_idp, health
+from exchange.api import agreements, catalogue, dev_idp, exchange, health, oauth
 from exchange.api.deps import HubState
 from exchange.api.docs import mount_docs
 from exchange.db import make_engine, make_sessionmaker
 from exchange.identity import IdentityProviders
 from exchange.problems import RequestContext, install_problem_handlers
+from exchange.query.pipeline import ExchangePipeline
 from exchange.settings import Settings, load_settings
 from exchange.source_registry import SourceRegistry
 
@@ -31,9 +32,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, engine, make_sessionmaker(engine), IdentityProviders(settings), sources
     )
 
+    pipeline = ExchangePipeline(
+        hub.sessions,
+        sources,
+        hub.keys,
+        secret=settings.secret_key.get_secret_value(),
+        issuer=settings.public_url,
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        pipeline.close()
         sources.close()
         engine.dispose()
 
@@ -46,11 +56,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.hub = hub
+    app.state.exchange = pipeline
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     install_problem_handlers(app)
     mount_docs(app)
     app.include_router(health.router)
     app.include_router(catalogue.router)
+    app.include_router(oauth.router)
+    app.include_router(agreements.router)
+    app.include_router(exchange.router)
     if settings.dev_idp_enabled:
         app.include_router(dev_idp.router)
     return app

@@ -23,6 +23,8 @@ from catalogue.publishing import PublishOutcome, deprecate_resource, publish
 from catalogue.search import SearchQuery, search
 from catalogue.systems import keys_from_document, register_system, system_view
 from catalogue.vocabulary import Sensitivity, SharingType
+from exchange.cli_agreements import agreements_app
+from exchange.cli_keys import keys_app
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo, sort_for_publishing
 from exchange.settings import Settings, load_settings
@@ -41,6 +43,8 @@ db_app = typer.Typer(help="The hub's own database.", no_args_is_help=True)
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(system_app, name="system")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(agreements_app, name="agreements")
 
 out = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -145,6 +149,7 @@ def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None
         f"  resources     {', '.join(summary['resources'])}",
         f"  service items {', '.join(summary['service_items'])}",
         f"  case systems  {', '.join(summary['systems'])} (private keys in {data}/keys/)",
+        f"  agreements    {', '.join(summary['agreements']) or 'none'}",
         f"  subjects      {kinds} (ID numbers in {data}/demo.json)",
         f"  newly published: {summary['published_now']}; manifest {data}/demo.json",
     ]

@@ -11,6 +11,7 @@ import json
 import logging
 import traceback
 import uuid
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -22,7 +23,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas import ProblemDetail, TongbanError
 
-__all__ = ["BodyTooLarge", "Forbidden", "Unauthenticated", "install_problem_handlers"]
+__all__ = [
+    "BodyTooLarge",
+    "Forbidden",
+    "Unauthenticated",
+    "install_problem_handlers",
+    "problem_responses",
+]
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("tongban.http")
@@ -59,6 +66,8 @@ class MalformedRequest(TongbanError):
 
 
 _HTTP_CODES = {
+    # FastAPI answers 400 when it cannot even decode a JSON body (bytes that are not UTF-8).
+    400: ("malformed_request", "Malformed request", "the request body could not be decoded"),
     404: ("not_found", "Not found", "no such path"),
     405: ("method_not_allowed", "Method not allowed", "this path does not accept that method"),
     406: ("not_acceptable", "Not acceptable", "no representation matches the Accept header"),
@@ -205,3 +214,35 @@ async def _send_problem(send: Send, rid: str, problem: dict[str, Any]) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code", "request_id"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the problem+json answers a route can give."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }

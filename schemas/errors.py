@@ -24,10 +24,17 @@ class TongbanError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
 
-    def __init__(self, detail: str, *, errors: list[ProblemDetail] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[ProblemDetail] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors or [])
+        self.extensions = dict(extensions or {})  # RFC 9457 extension members; safe to show
 
     def problem(self) -> dict[str, Any]:
         """The RFC 9457 body, without ``request_id`` (the HTTP layer adds it)."""
@@ -40,7 +47,7 @@ class TongbanError(Exception):
         }
         if self.errors:
             body["errors"] = [dict(e) for e in self.errors]
-        return body
+        return {**self.extensions, **body}
 
     def explain(self) -> str:
         """One line for a terminal: the detail and the first located problem, if any."""

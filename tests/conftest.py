@@ -34,17 +34,6 @@ from exchange.settings import Settings
 POSTGRES_ENV = "TONGBAN_TEST_POSTGRES_URL"
 MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-TABLES = (
-    "resource_search",
-    "resource_fields",
-    "resource_versions",
-    "resources",
-    "service_item_versions",
-    "service_items",
-    "system_keys",
-    "systems",
-    "departments",
-)
 
 
 def missing(reason: str) -> NoReturn:
@@ -107,7 +96,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("_postgres_database")
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        tables = connection.scalars(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                " AND tablename <> 'alembic_version'"
+            )
+        ).all()
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
 

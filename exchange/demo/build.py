@@ -28,6 +28,7 @@ from catalogue.descriptors import Descriptor, parse_descriptor
 from catalogue.publishing import PublishOutcome, publish
 from catalogue.systems import register_system
 from catalogue.vocabulary import DescriptorKind
+from exchange.agreements.documents import demo_agreement_paths, load_agreement_documents
 
 __all__ = ["DEMO_SYSTEMS", "DemoWorld", "build_demo", "demo_descriptors"]
 
@@ -55,6 +56,7 @@ class DemoWorld:
     outcomes: list[PublishOutcome] = field(default_factory=list)
     systems: list[dict[str, Any]] = field(default_factory=list)
     subjects: list[Mapping[str, str]] = field(default_factory=list)
+    agreements: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         by_kind: dict[str, list[str]] = {}
@@ -65,6 +67,7 @@ class DemoWorld:
             "resources": by_kind.get("resource", []),
             "service_items": by_kind.get("service_item", []),
             "systems": [s["id"] for s in self.systems],
+            "agreements": self.agreements,
             "published_now": sum(o.created for o in self.outcomes),
         }
 
@@ -106,6 +109,11 @@ def build_demo(
         registration = {k: spec[k] for k in ("id", "department", "name", "purposes")}
         register_system(session, {**registration, "keys": [public]}, now=now)
         world.systems.append(spec)
+    session.flush()
+    world.agreements = [
+        outcome.id
+        for outcome in load_agreement_documents(session, demo_agreement_paths(), now, by="demo")
+    ]
     _write_manifest(world)
     return world
 
@@ -154,6 +162,7 @@ def _write_manifest(world: DemoWorld) -> None:
             if d.kind is DescriptorKind.SERVICE_ITEM
         ],
         "systems": [{**spec, "key_file": f"keys/{spec['id']}.jwk"} for spec in world.systems],
+        "agreements": world.agreements,
         "subjects": world.subjects,
     }
     path = world.data_dir / "demo.json"

@@ -1,0 +1,141 @@
+"""``POST /exchange/query`` and ``POST /exchange/verify`` (CONTRACT.md), for case systems."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from exchange.api.deps import BaseUrl, SystemBearer
+from exchange.problems import problem_responses
+from exchange.query.pipeline import ExchangePipeline, QueryInput, VerifyInput
+
+router = APIRouter(prefix="/exchange", tags=["exchange"])
+
+_PURPOSE = r"^[a-z0-9][a-z0-9-]{0,63}$"
+_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_ATTRIBUTE = r"^[a-z][a-z0-9_]{0,39}\.[a-z][a-z0-9_]{0,62}(\([0-9]{0,12}\))?$"
+
+
+class SubjectRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id_type: str = Field(max_length=16, description="`CN-RIC`: GB 11643 resident ID number")
+    id: str = Field(max_length=32)
+
+
+class _Ask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: SubjectRef
+    purpose: str = Field(pattern=_PURPOSE, description="A purpose the system registered")
+    service_item: str | None = Field(default=None, pattern=_CODE)
+    officer: str | None = Field(default=None, pattern=_CODE, description="Officer handling it")
+    consent_id: str | None = Field(default=None, pattern=_CODE)
+
+
+class QueryBody(_Ask):
+    attributes: list[Annotated[str, Field(pattern=_ATTRIBUTE)]] | None = Field(
+        default=None, max_length=100
+    )
+    all_or_nothing: bool = False
+
+    @model_validator(mode="after")
+    def _something_asked(self) -> QueryBody:
+        if not self.service_item and not self.attributes:
+            raise ValueError("name a service_item or attributes (or both)")
+        return self
+
+
+class VerifyBody(_Ask):
+    claims: dict[
+        Annotated[str, Field(pattern=_ATTRIBUTE)],
+        Annotated[str, Field(max_length=500)] | int | float | bool | list[str] | None,
+    ] = Field(min_length=1, max_length=100, description="Claimed value of each attribute")
+
+
+class Source(BaseModel):
+    department: str
+    resource: str
+    version: int
+    as_of: str | None
+
+
+class ReleasedAttribute(BaseModel):
+    value: Any
+    release: str
+    source: Source
+
+
+class AuditReceipt(BaseModel):
+    index: int
+    leaf_hash: str
+
+
+class QueryResponse(BaseModel):
+    request_id: str
+    attributes: dict[str, ReleasedAttribute]
+    denied: dict[str, str]
+    unavailable: dict[str, str]
+    audit: AuditReceipt
+    evidence: str | None
+
+
+class VerifyResponse(BaseModel):
+    request_id: str
+    results: dict[str, str]
+    audit: AuditReceipt
+    evidence: str | None
+
+
+def _pipeline(request: Request) -> ExchangePipeline:
+    pipeline: ExchangePipeline = request.app.state.exchange
+    return pipeline
+
+
+Pipeline = Annotated[ExchangePipeline, Depends(_pipeline)]
+_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+
+
+@router.post(
+    "/query",
+    summary="Verified attributes of a citizen, decided field by field",
+    response_model=QueryResponse,
+    responses=_ERRORS,
+)
+def query(
+    body: QueryBody, caller: SystemBearer, pipeline: Pipeline, base_url: BaseUrl
+) -> dict[str, Any]:
+    ask = QueryInput(
+        id_type=body.subject.id_type,
+        subject=body.subject.id,
+        purpose=body.purpose,
+        attributes=body.attributes,
+        service_item=body.service_item,
+        officer=body.officer,
+        consent_id=body.consent_id,
+        all_or_nothing=body.all_or_nothing,
+    )
+    return pipeline.query(caller, ask, issuer=base_url)
+
+
+@router.post(
+    "/verify",
+    summary="Check claimed values against the source (交互核验): match / no_match / …",
+    response_model=VerifyResponse,
+    responses=_ERRORS,
+)
+def verify(
+    body: VerifyBody, caller: SystemBearer, pipeline: Pipeline, base_url: BaseUrl
+) -> dict[str, Any]:
+    ask = VerifyInput(
+        id_type=body.subject.id_type,
+        subject=body.subject.id,
+        purpose=body.purpose,
+        claims=body.claims,
+        service_item=body.service_item,
+        officer=body.officer,
+        consent_id=body.consent_id,
+    )
+    return pipeline.verify(caller, ask, issuer=base_url)

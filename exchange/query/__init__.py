@@ -1,0 +1,1 @@
+"""The query pipeline: resolve, decide, fetch, release, audit, sign (see ``pipeline``)."""

@@ -1,0 +1,59 @@
+"""Fetch the permitted fields from each department's source, concurrently.
+
+Only the fields the decision lets through (``Decision.fields_to_fetch``) are asked for; each
+resource's adapter enforces its own timeout, so the fan-out costs about as much as the slowest
+source, not the sum. A source that fails makes its attributes ``unavailable`` with the reason
+code of the typed adapter error; nothing else is affected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from adapters.base import SourceRecord
+from adapters.errors import AdapterError, MappingError
+from exchange.query.resolve import ResourceInfo
+from exchange.source_registry import SourceRegistry
+
+__all__ = ["Fetched", "fetch_permitted"]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one resource's source answered: its records, or why there are none."""
+
+    resource: str
+    records: tuple[SourceRecord, ...] = ()
+    failure: str | None = None  # a reason code: source_timeout, unavailable, not_bound, …
+    fetched_at: datetime | None = None
+
+
+def fetch_permitted(
+    pool: ThreadPoolExecutor,
+    registry: SourceRegistry,
+    subject: str,
+    resources: Mapping[str, ResourceInfo],
+    wanted: Mapping[str, set[str]],
+) -> dict[str, Fetched]:
+    """Each wanted resource's records for *subject*, fetched concurrently on *pool*."""
+
+    def one(code: str) -> Fetched:
+        info = resources[code]
+        try:
+            adapter = registry.adapter(code, info.version, info.schemas)
+        except MappingError as exc:
+            reason = "not_bound" if registry.binding(code) is None else exc.code
+            return Fetched(code, failure=reason)
+        except AdapterError as exc:
+            return Fetched(code, failure=exc.code)
+        try:
+            records = adapter.fetch_all(subject, sorted(wanted[code]))
+        except AdapterError as exc:
+            return Fetched(code, failure=exc.code)
+        return Fetched(code, tuple(records), fetched_at=datetime.now(UTC))
+
+    futures = {code: pool.submit(one, code) for code in sorted(wanted)}
+    return {code: future.result() for code, future in futures.items()}

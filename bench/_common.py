@@ -156,14 +156,34 @@ def hub_server(database_url: str, workdir: Path) -> Iterator[str]:
     The child binds the socket itself and reports the port on stdout, so there is no race for
     the port. It runs in ``workdir`` so no stray ``tongban.toml`` is picked up.
     """
+    with served_app("bench._serve", workdir, {"TONGBAN_DATABASE_URL": database_url}) as served:
+        yield served.base_url
+
+
+@dataclass(frozen=True)
+class ServedApp:
+    """A server child process: where it listens, and its process id (for CPU accounting)."""
+
+    base_url: str
+    pid: int
+
+
+@contextmanager
+def served_app(
+    module: str, workdir: Path, settings: Mapping[str, str], args: Sequence[str] = ()
+) -> Iterator[ServedApp]:
+    """Run ``python -m <module> <args>`` in ``workdir`` as a server child process, with the
+    ``TONGBAN_*`` environment replaced by ``settings`` (and ``TONGBAN_MODE=dev``); the module
+    binds 127.0.0.1:<ephemeral> and prints the port first. Yields once ``/readyz`` answers 200;
+    the child is terminated afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TONGBAN_")}
     env.update(
-        TONGBAN_DATABASE_URL=database_url,
         TONGBAN_MODE="dev",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     )
-    child = subprocess.Popen(
-        [sys.executable, "-m", "bench._serve"],
+    env.update(settings)
+    child = subprocess.Popen(  # noqa: S603 - this interpreter, a bench module
+        [sys.executable, "-m", module, *args],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
@@ -173,7 +193,7 @@ def hub_server(database_url: str, workdir: Path) -> Iterator[str]:
         port = _read_port(child)
         base_url = f"http://127.0.0.1:{port}"
         _wait_ready(base_url, child)
-        yield base_url
+        yield ServedApp(base_url, child.pid)
     finally:
         child.terminate()
         try:

@@ -27,6 +27,7 @@ from exchange.agreements.service import (
 )
 from exchange.api.deps import Hub, StaffBearer
 from exchange.db import unit_of_work
+from exchange.problems import problem_responses
 from policies.model import Release, RowCondition
 
 router = APIRouter(prefix="/agreements", tags=["agreements"])
@@ -44,6 +45,9 @@ _APPLICATION_BODY = {
     }
 }
 FieldName = Annotated[str, Field(pattern=FIELD)]
+# Every route needs a staff ID token; an agreement the caller may not see is a 404.
+_WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422)
+_READ_ERRORS = problem_responses(401, 403, 404, 422)
 
 
 class RowConditionBody(BaseModel):
@@ -84,6 +88,7 @@ DecisionBody = Annotated[ApproveBody | RefuseBody, Field(discriminator="decision
     summary="Apply for conditional sharing (consumer department admin)",
     status_code=201,
     openapi_extra=_APPLICATION_BODY,
+    responses=_WRITE_ERRORS,
 )
 def post_application(
     hub: Hub, staff: StaffBearer, application: Annotated[dict[str, Any], Body()]
@@ -95,7 +100,11 @@ def post_application(
     return JSONResponse(view, status_code=201)
 
 
-@router.post("/{agreement_id}/decision", summary="Approve or refuse (provider department admin)")
+@router.post(
+    "/{agreement_id}/decision",
+    summary="Approve or refuse (provider department admin)",
+    responses=_WRITE_ERRORS,
+)
 def post_decision(
     hub: Hub, staff: StaffBearer, agreement_id: str, body: Annotated[DecisionBody, Body()]
 ) -> dict[str, Any]:
@@ -128,7 +137,11 @@ def _decision(body: ApproveBody | RefuseBody) -> Approval | Refusal:
     )
 
 
-@router.post("/{agreement_id}/revoke", summary="Revoke an approved agreement (provider admin)")
+@router.post(
+    "/{agreement_id}/revoke",
+    summary="Revoke an approved agreement (provider admin)",
+    responses=_WRITE_ERRORS,
+)
 def post_revoke(
     hub: Hub,
     staff: StaffBearer,
@@ -141,7 +154,11 @@ def post_revoke(
         return agreement_views(session, [agreement], now=now)[0]
 
 
-@router.get("", summary="Agreements the caller's department is a party to (auditors: all)")
+@router.get(
+    "",
+    summary="Agreements the caller's department is a party to (auditors: all)",
+    responses=_READ_ERRORS,
+)
 def get_agreements(
     hub: Hub,
     staff: StaffBearer,
@@ -161,7 +178,11 @@ def get_agreements(
     return {"total": total, "limit": limit, "offset": offset, "agreements": views}
 
 
-@router.get("/{agreement_id}", summary="One agreement, with its decision and history")
+@router.get(
+    "/{agreement_id}",
+    summary="One agreement, with its decision and history",
+    responses=_READ_ERRORS,
+)
 def get_agreement(hub: Hub, staff: StaffBearer, agreement_id: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     with unit_of_work(hub.sessions) as session:

@@ -36,7 +36,7 @@ from catalogue.vocabulary import DescriptorKind, Sensitivity, SharingType
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
 from exchange.db import unit_of_work
 from exchange.identity import Principal, Role
-from exchange.problems import Forbidden, UnsupportedMediaType
+from exchange.problems import Forbidden, UnsupportedMediaType, problem_responses
 from schemas import ProblemDetail
 
 router = APIRouter(prefix="/catalogue", tags=["catalogue"])
@@ -52,9 +52,34 @@ _DESCRIPTOR_BODY = {
         },
     }
 }
+_JSON_SCHEMA: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}}
+}
+_OUTCOME = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["kind", "code", "version", "created", "diff", "warnings"],
+            "properties": {
+                "kind": {"type": "string"},
+                "code": {"type": "string"},
+                "version": {"type": ["integer", "null"]},
+                "created": {"type": "boolean"},
+                "diff": {"type": ["object", "null"]},
+                "warnings": {"type": "array", "items": {"type": "object"}},
+            },
+        }
+    }
+}
+_PUBLISHED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "identical to the latest version; nothing published", "content": _OUTCOME},
+    201: {"description": "a new version was published", "content": _OUTCOME},
+}
+_READ_ERRORS = problem_responses(404, 422)
+_PUBLISH_ERRORS = problem_responses(401, 403, 409, 413, 415, 422)
 
 
-@router.get("/resources", summary="Search the directory")
+@router.get("/resources", summary="Search the directory", responses=problem_responses(422))
 def search_resources(
     hub: Hub,
     q: Annotated[str, Query(max_length=200, description="Text in names, summaries, fields")] = "",
@@ -105,7 +130,11 @@ def _summaries(session: Session, codes: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-@router.get("/resources/{code}", summary="A resource: latest published version, with fields")
+@router.get(
+    "/resources/{code}",
+    summary="A resource: latest published version, with fields",
+    responses=_READ_ERRORS,
+)
 def get_resource(
     hub: Hub, code: str, version: Annotated[int | None, Query(ge=1)] = None
 ) -> dict[str, Any]:
@@ -114,13 +143,21 @@ def get_resource(
         return reading.resource_view(resource, row)
 
 
-@router.get("/resources/{code}/versions", summary="Version history with field-level diffs")
+@router.get(
+    "/resources/{code}/versions",
+    summary="Version history with field-level diffs",
+    responses=_READ_ERRORS,
+)
 def get_resource_versions(hub: Hub, code: str) -> dict[str, Any]:
     with unit_of_work(hub.sessions) as session:
         return {"code": code, "versions": reading.resource_history(session, code)}
 
 
-@router.get("/resources/{code}/schema", summary="JSON Schema of one subject's record")
+@router.get(
+    "/resources/{code}/schema",
+    summary="JSON Schema of one subject's record",
+    responses={**_JSON_SCHEMA, **_READ_ERRORS},
+)
 def get_resource_schema(hub: Hub, base_url: BaseUrl, code: str) -> JSONResponse:
     with unit_of_work(hub.sessions) as session:
         _, row = reading.resource_version(session, code)
@@ -134,10 +171,7 @@ def get_resource_schema(hub: Hub, base_url: BaseUrl, code: str) -> JSONResponse:
     "/resources/{code}",
     summary="Publish a new version (provider department admin)",
     openapi_extra=_DESCRIPTOR_BODY,
-    responses={
-        200: {"description": "identical to the latest version; nothing published"},
-        201: {"description": "a new version was published"},
-    },
+    responses={**_PUBLISHED, **_PUBLISH_ERRORS},
 )
 async def put_resource(request: Request, hub: Hub, staff: StaffBearer, code: str) -> JSONResponse:
     descriptor = await _descriptor_from(request, DescriptorKind.RESOURCE, code)
@@ -155,7 +189,11 @@ def _publish_resource_as(
     return publish(session, descriptor, by=staff.subject, now=datetime.now(UTC))
 
 
-@router.post("/resources/{code}/deprecate", summary="Deprecate a resource (provider admin)")
+@router.post(
+    "/resources/{code}/deprecate",
+    summary="Deprecate a resource (provider admin)",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
 def post_deprecate(
     hub: Hub,
     staff: StaffBearer,
@@ -170,7 +208,11 @@ def post_deprecate(
         return reading.resource_view(resource, row)
 
 
-@router.get("/service-items/{code}", summary="A service item and the attributes it needs")
+@router.get(
+    "/service-items/{code}",
+    summary="A service item and the attributes it needs",
+    responses=_READ_ERRORS,
+)
 def get_service_item(hub: Hub, code: str) -> dict[str, Any]:
     with unit_of_work(hub.sessions) as session:
         return reading.service_item_view(session, code)
@@ -180,6 +222,7 @@ def get_service_item(hub: Hub, code: str) -> dict[str, Any]:
     "/service-items/{code}",
     summary="Publish a service item (owner department admin)",
     openapi_extra=_DESCRIPTOR_BODY,
+    responses={**_PUBLISHED, **_PUBLISH_ERRORS},
 )
 async def put_service_item(
     request: Request, hub: Hub, staff: StaffBearer, code: str
@@ -203,7 +246,7 @@ def get_departments(hub: Hub) -> dict[str, Any]:
         return {"departments": reading.list_departments(session)}
 
 
-@router.get("/departments/{code}", summary="One department")
+@router.get("/departments/{code}", summary="One department", responses=_READ_ERRORS)
 def get_department(hub: Hub, code: str) -> dict[str, Any]:
     with unit_of_work(hub.sessions) as session:
         return reading.department_view(reading.get_department(session, code))

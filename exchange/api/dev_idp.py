@@ -8,13 +8,17 @@ from fastapi import APIRouter, Body
 
 from exchange.api.deps import Hub
 from exchange.identity import DEV_IDP_ISSUER, Role
-from exchange.problems import MalformedRequest
+from exchange.problems import MalformedRequest, problem_responses
 from schemas import ProblemDetail
 
 router = APIRouter(prefix="/dev/idp", tags=["development identity provider"])
 
 
-@router.post("/token", summary="Issue a citizen or staff ID token (development only)")
+@router.post(
+    "/token",
+    summary="Issue a citizen or staff ID token (development only)",
+    responses=problem_responses(400, 413, 422),
+)
 def issue_token(
     hub: Hub,
     sub: Annotated[str, Body(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],

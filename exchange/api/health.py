@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from catalogue.errors import NotFound
 from exchange.api.deps import BaseUrl, Hub
+from exchange.problems import problem_responses
 from schemas import SCHEMA_NAMES, TongbanError, load_schema
 
 router = APIRouter(tags=["operations"])
@@ -42,7 +43,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the hub database, and each department's source")
+@router.get(
+    "/readyz",
+    summary="Readiness: the hub database, and each department's source",
+    responses=problem_responses(503),
+)
 def readyz(hub: Hub) -> dict[str, Any]:
     """503 when the hub database is unreachable or not migrated. A department's source being
     down does not make the hub unready (its attributes answer ``unavailable``); the status is
@@ -67,7 +72,14 @@ def readyz(hub: Hub) -> dict[str, Any]:
     }
 
 
-@router.get("/schemas/{name}.schema.json", summary="A JSON Schema of a document the hub accepts")
+@router.get(
+    "/schemas/{name}.schema.json",
+    summary="A JSON Schema of a document the hub accepts",
+    responses={
+        200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}},
+        **problem_responses(404, 422),
+    },
+)
 def get_schema(name: str) -> JSONResponse:
     if name not in SCHEMA_NAMES:
         raise NotFound(f"no schema named {name!r}")

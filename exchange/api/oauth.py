@@ -21,7 +21,7 @@ from exchange.clientauth import (
     grant_client_credentials,
 )
 from exchange.db import unit_of_work
-from exchange.problems import UnsupportedMediaType
+from exchange.problems import UnsupportedMediaType, problem_responses
 
 router = APIRouter(tags=["authentication"])
 
@@ -57,6 +57,7 @@ _TOKEN_BODY = {
     "/oauth/token",
     summary="Get an access token with a signed client assertion (private_key_jwt)",
     openapi_extra=_TOKEN_BODY,
+    responses=problem_responses(400, 401, 413, 415),
 )
 async def token(request: Request, hub: Hub, base_url: BaseUrl) -> JSONResponse:
     form = _form(request.headers.get("content-type", ""), await request.body())

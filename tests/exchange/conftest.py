@@ -60,3 +60,15 @@ def system_token(client: TestClient, demo_keys: dict[str, dict[str, Any]]) -> st
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
+
+
+def assert_documented(client: TestClient, method: str, path: str, response: httpx.Response) -> None:
+    """``response`` (to ``method`` on the route ``path``) has a status and media type that the
+    hub's OpenAPI document lists for that operation."""
+    operation = client.get("/openapi.json").json()["paths"][path][method.lower()]
+    documented = operation["responses"].get(str(response.status_code))
+    assert documented is not None, f"{method} {path} does not document {response.status_code}"
+    media_type = response.headers["content-type"].split(";")[0].strip()
+    assert media_type in documented.get("content", {}), (
+        f"{method} {path} does not document {media_type} for {response.status_code}"
+    )

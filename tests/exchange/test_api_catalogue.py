@@ -18,6 +18,7 @@ from rdflib.namespace import DCAT, DCTERMS, RDF
 from exchange.db import alembic_config
 from exchange.identity import Role
 from tests import factories
+from tests.exchange.conftest import assert_documented
 
 pytestmark = pytest.mark.usefixtures("demo_catalogue")
 
@@ -300,6 +301,50 @@ def test_openapi_is_3_1_and_lists_the_catalogue(client: TestClient) -> None:
         "application/yaml"
         in spec["paths"]["/catalogue/resources/{code}"]["put"]["requestBody"]["content"]
     )
+
+
+def test_a_json_body_that_is_not_utf8_is_a_documented_malformed_request(
+    client: TestClient, staff_token: Callable[..., str]
+) -> None:
+    path = "/catalogue/resources/{code}/deprecate"
+    response = client.post(
+        path.format(code="PSB-HJ-0001"),
+        content=b'{"reason": "\xff"}',
+        headers={**bearer(staff_token()), "content-type": "application/json"},
+    )
+    assert_problem(response, 400, "malformed_request")
+    assert_documented(client, "POST", path, response)
+
+
+def test_what_the_catalogue_answers_is_in_its_openapi_document(
+    client: TestClient, staff_token: Callable[..., str]
+) -> None:
+    edu = bearer(staff_token(Role.DEPARTMENT_ADMIN, "EDU"))
+    item = factories.service_item("EDU-ZXSQ-003")
+    text = {**edu, "content-type": "text/plain"}
+    household_document = with_source(household(client))
+    answers: list[tuple[str, str, str, dict[str, Any], int]] = [
+        ("GET", "/catalogue/resources", "/catalogue/resources?limit=0", {}, 422),
+        ("GET", "/catalogue/resources/{code}", "/catalogue/resources/NO-SUCH-0001", {}, 404),
+        ("GET", "/catalogue/resources/{code}/schema", "/catalogue/resources/PSB-HJ-0001/schema",
+         {}, 200),
+        ("GET", "/catalogue/resources/{code}/versions", "/catalogue/resources/NO-0001/versions",
+         {}, 404),
+        ("GET", "/catalogue/departments/{code}", "/catalogue/departments/NOPE", {}, 404),
+        ("GET", "/schemas/{name}.schema.json", "/schemas/resource.schema.json", {}, 200),
+        ("GET", "/schemas/{name}.schema.json", "/schemas/nope.schema.json", {}, 404),
+        ("PUT", "/catalogue/resources/{code}", "/catalogue/resources/PSB-HJ-0001",
+         {"json": household_document}, 401),
+        ("PUT", "/catalogue/service-items/{code}", "/catalogue/service-items/EDU-ZXSQ-003",
+         {"json": item, "headers": edu}, 201),
+        ("PUT", "/catalogue/service-items/{code}", "/catalogue/service-items/EDU-ZXSQ-003",
+         {"content": b"x", "headers": text}, 415),
+    ]  # fmt: skip
+    assert "HTTPValidationError" not in client.get("/openapi.json").text  # errors are problems
+    for method, route, url, options, status in answers:
+        response = client.request(method, url, **options)
+        assert response.status_code == status, (method, url, response.text)
+        assert_documented(client, method, route, response)
 
 
 def _shapes(shared_dir: Path) -> Graph:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from exchange.app import create_app
 from exchange.identity import AUDIENCE, DEV_IDP_ISSUER, Role
 from exchange.settings import Settings
+from tests.exchange.conftest import assert_documented
 
 
 def _b64(data: bytes) -> str:
@@ -124,6 +125,19 @@ def test_the_dev_idp_issues_tokens_in_dev_mode(client: TestClient) -> None:
     assert client.app.state.hub.identity.verify(token).role is Role.AUDITOR  # type: ignore[attr-defined]
     response = client.post("/dev/idp/token", json={"sub": "officer-1", "role": "department_admin"})
     assert response.status_code == 422
+
+
+def test_the_dev_idps_refusals_are_in_its_openapi_document(client: TestClient) -> None:
+    json_type = {"content-type": "application/json"}
+    refusals = [
+        (client.post("/dev/idp/token", json={"sub": "officer-1", "role": "department_admin"}), 422),
+        (client.post("/dev/idp/token", json={"sub": "x", "role": "nobody"}), 422),
+        (client.post("/dev/idp/token", content=b'{"sub": "\xff"}', headers=json_type), 400),
+    ]
+    for response, status in refusals:
+        assert response.status_code == status, response.text
+        assert response.json()["code"] == "malformed_request"
+        assert_documented(client, "POST", "/dev/idp/token", response)
 
 
 def test_the_dev_idp_does_not_exist_in_prod(settings: Settings) -> None:

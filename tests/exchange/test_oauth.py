@@ -41,7 +41,7 @@ from exchange.identity import Role
 from exchange.keys import HubKeys
 from exchange.settings import Settings
 from tests import factories
-from tests.exchange.conftest import DEMO_SYSTEM, request_token
+from tests.exchange.conftest import DEMO_SYSTEM, assert_documented, request_token
 
 SYSTEM = DEMO_SYSTEM
 KID = f"{SYSTEM}-1"
@@ -423,6 +423,19 @@ def test_wrong_content_type(client: TestClient, assertion: Callable[..., str]) -
     response = client.post("/oauth/token", json=_form(assertion()))
     assert response.status_code == 415
     assert response.json()["code"] == "unsupported_media_type"
+
+
+def test_every_refusal_of_the_token_endpoint_is_in_its_openapi_document(
+    client: TestClient, assertion: Callable[..., str]
+) -> None:
+    refusals = [
+        (client.post("/oauth/token", json=_form(assertion())), 415),
+        (client.post("/oauth/token", data=_form(assertion(), grant_type=None)), 400),
+        (client.post("/oauth/token", data=_form("not-a-jwt")), 401),
+    ]
+    for response, status in refusals:
+        assert response.status_code == status, response.text
+        assert_documented(client, "POST", "/oauth/token", response)
 
 
 def test_a_form_with_a_charset_parameter_is_accepted(

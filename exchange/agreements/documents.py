@@ -251,6 +251,7 @@ def _invalid(message: str, at: str) -> InvalidAgreementDocument:
 
 
 def demo_agreement_paths() -> list[Path]:
-    """The demo city's agreement documents (``exchange/demo/agreements/*.yaml``), in order."""
-    folder = resources.files("exchange.demo").joinpath("agreements")
+    """The demo city's agreement documents (``policies/agreements/*.yaml``, where policy
+    documents live), in order."""
+    folder = resources.files("policies").joinpath("agreements")
     return sorted(Path(str(f)) for f in folder.iterdir() if f.name.endswith(".yaml"))

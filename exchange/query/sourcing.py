@@ -8,17 +8,20 @@ code of the typed adapter error; nothing else is affected.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from adapters.base import SourceRecord
-from adapters.errors import AdapterError, MappingError
+from adapters.errors import AdapterError
 from exchange.query.resolve import ResourceInfo
 from exchange.source_registry import SourceRegistry
 
 __all__ = ["Fetched", "fetch_permitted"]
+
+log = logging.getLogger("tongban.exchange")
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,15 @@ def fetch_permitted(
 
     def one(code: str) -> Fetched:
         info = resources[code]
+        if registry.binding(code) is None:
+            return Fetched(code, failure="not_bound")
         try:
             adapter = registry.adapter(code, info.version, info.schemas)
-        except MappingError as exc:
-            reason = "not_bound" if registry.binding(code) is None else exc.code
-            return Fetched(code, failure=reason)
         except AdapterError as exc:
-            return Fetched(code, failure=exc.code)
+            # The source cannot be opened (down, file missing, mapping no longer fits it):
+            # to the consumer it is unavailable; the operator sees why in the log and /readyz.
+            log.warning("source of %s cannot be opened: %s", code, exc.code)
+            return Fetched(code, failure="unavailable")
         try:
             records = adapter.fetch_all(subject, sorted(wanted[code]))
         except AdapterError as exc:

@@ -44,6 +44,7 @@ from exchange.db import unit_of_work
 from exchange.demo.build import DEMO_SYSTEMS
 from exchange.identity import DEV_IDP_ISSUER, Principal, Role
 from policies.model import Grant, Release, RowCondition
+from tests.exchange.conftest import assert_documented
 
 PROBLEM = "application/problem+json"
 EDU_ADMIN = Principal("edu-officer", Role.DEPARTMENT_ADMIN, "EDU", DEV_IDP_ISSUER)
@@ -354,6 +355,30 @@ def test_revocation_removes_the_grant_at_once(
     assert_problem(early, 409, "not_revocable")
 
 
+def test_what_agreement_routes_answer_is_in_their_openapi_document(
+    client: TestClient, staff: Staff
+) -> None:
+    agreement_id = apply(client, staff)["id"]
+    one = f"/agreements/{agreement_id}"
+    reg, edu = staff.admin("REG"), staff.admin("EDU")
+    garbled = {**reg, "content-type": "application/json"}
+    answers: list[tuple[str, str, str, dict[str, Any], int]] = [
+        ("POST", "/agreements", "/agreements", {"json": application()}, 401),
+        ("POST", "/agreements", "/agreements", {"json": {}, "headers": edu}, 422),
+        ("GET", "/agreements", "/agreements?limit=0", {"headers": reg}, 422),
+        ("GET", "/agreements/{agreement_id}", "/agreements/AG-NOPE", {"headers": reg}, 404),
+        ("GET", "/agreements/{agreement_id}", one, {"headers": staff.role(Role.OPERATOR)}, 403),
+        ("POST", "/agreements/{agreement_id}/decision", f"{one}/decision",
+         {"content": b'{"decision": "\xff"}', "headers": garbled}, 400),
+        ("POST", "/agreements/{agreement_id}/revoke", f"{one}/revoke",
+         {"json": {"reason": "x"}, "headers": reg}, 409),
+    ]  # fmt: skip
+    for method, route, url, options, status in answers:
+        response = client.request(method, url, **options)
+        assert response.status_code == status, (method, url, response.text)
+        assert_documented(client, method, route, response)
+
+
 def test_ten_working_days_skip_weekends_and_holidays() -> None:
     calendar = official_calendar()
     saturday = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -449,6 +474,15 @@ def loaded(sessions: sessionmaker[Session], now: datetime, systems: None) -> Non
         load_agreement_documents(session, demo_agreement_paths(), now)
 
 
+def _grant(session: Session, agreement_id: str, now: datetime) -> Grant:
+    """The active grant of one demo agreement."""
+    system = "edu-enrolment" if "-EDU-" in agreement_id else "mca-dibao"
+    [grant] = [
+        g for g in active_grants(session, system=system, now=now) if g.agreement_id == agreement_id
+    ]
+    return grant
+
+
 @pytest.mark.usefixtures("loaded")
 def test_use_counts_are_exact_under_concurrency(
     sessions: sessionmaker[Session], now: datetime
@@ -463,11 +497,11 @@ def test_use_counts_are_exact_under_concurrency(
         counts = list(pool.map(use, range(80)))
     assert sorted(counts) == list(range(1, 81))
     with unit_of_work(sessions) as session:
-        [grant] = active_grants(session, system="edu-enrolment", now=now)
+        grant = _grant(session, agreement_id, now)
         assert grant.used_today == 80
         # The day is China's: 16:00 UTC is already the next day there.
         next_day = now.replace(hour=16)
-        assert active_grants(session, system="edu-enrolment", now=next_day)[0].used_today == 0
+        assert _grant(session, agreement_id, next_day).used_today == 0
         assert count_use(session, agreement_id, next_day) == 1
 
 
@@ -476,7 +510,7 @@ def test_demo_documents_load_as_approved_grants(
     sessions: sessionmaker[Session], now: datetime
 ) -> None:
     with unit_of_work(sessions) as session:
-        [edu] = active_grants(session, system="edu-enrolment", now=now)
+        edu_hrss, edu = active_grants(session, system="edu-enrolment", now=now)  # by id
         mca, mca_property = active_grants(session, system="mca-dibao", now=now)
     assert dict(edu.fields) == {
         "certificate_no": None,
@@ -486,6 +520,8 @@ def test_demo_documents_load_as_approved_grants(
     }
     assert edu.purposes == frozenset({"school-enrolment"})
     assert not edu.requires_consent
+    assert edu_hrss.resource == "HRSS-SB-0001"
+    assert dict(edu_hrss.fields) == {"months_paid": None}
     assert mca.resource == "HRSS-SB-0001"
     assert mca.requires_consent
     assert "pension_amount" in mca.fields
@@ -518,8 +554,7 @@ def test_loading_is_idempotent_and_refuses_a_changed_document(
     with pytest.raises(NoAgreementNeeded), unit_of_work(sessions) as session:
         load_agreement_documents(session, [unconditional], now)
     with unit_of_work(sessions) as session:
-        [grant] = active_grants(session, system="edu-enrolment", now=now)
-        assert len(grant.fields) == 4
+        assert len(_grant(session, "AG-DEMO-EDU-REG-0001", now).fields) == 4
         assert session.get(Agreement, "AG-DEMO-EDU-REG-0002") is None
 
 
@@ -535,6 +570,7 @@ def test_cli_loads_and_lists_agreements(cli: CliRunner, tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     assert [(o["id"], o["created"]) for o in json.loads(first.stdout)] == [
         ("AG-DEMO-EDU-REG-0001", True),
+        ("AG-DEMO-EDU-HRSS-0001", True),
         ("AG-DEMO-MCA-HRSS-0001", True),
         ("AG-DEMO-MCA-REG-0001", True),
     ]
@@ -544,11 +580,13 @@ def test_cli_loads_and_lists_agreements(cli: CliRunner, tmp_path: Path) -> None:
     listed = cli.invoke(agreements_app, ["list", "--json"])
     assert listed.exit_code == 0, listed.output
     assert {(a["id"], a["status"]) for a in json.loads(listed.stdout)} == {
+        ("AG-DEMO-EDU-HRSS-0001", "approved"),
         ("AG-DEMO-EDU-REG-0001", "approved"),
         ("AG-DEMO-MCA-HRSS-0001", "approved"),
         ("AG-DEMO-MCA-REG-0001", "approved"),
     }
-    document = yaml.safe_load(Path(paths[1]).read_text("utf-8"))
+    consent_doc = next(p for p in paths if "mca-dibao-hrss" in p)  # requires consent
+    document = yaml.safe_load(Path(consent_doc).read_text("utf-8"))
     document["requires_consent"] = False
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")

@@ -217,7 +217,11 @@ def test_the_school_enrolment_bundle_comes_back_typed_with_verified_evidence(
     assert result.attributes["property.owners"].release == "mask_name"
     assert result.attributes["property.certificate_no"].source.department == "REG"
     assert result.denied == {"household.relation_to_head": "not_granted"}
-    assert result.unavailable == {}
+    # social insurance: released, or no_record for a parent the HRSS has never insured
+    insured = {"social_insurance.status", "social_insurance.months_paid"}
+    assert set(result.unavailable) <= insured
+    assert set(result.unavailable.values()) <= {"no_record"}
+    assert insured <= set(result.unavailable) | set(result.attributes)
     assert result.audit.index >= 1
     claims = result.evidence_claims
     assert claims is not None

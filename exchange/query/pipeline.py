@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -142,10 +143,23 @@ class ExchangePipeline:
         self._pseudonym_key = pseudonym_key(secret)
         self._hash_key = hmac.new(secret.encode(), b"release-hash", hashlib.sha256).digest()
         self._issuer = issuer
-        self._pool = ThreadPoolExecutor(fan_out, thread_name_prefix="exchange-fetch")
+        self._fan_out = fan_out
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the fan-out threads; a later request starts them again (an app whose
+        lifespan runs twice, as test harnesses do, keeps working)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _fan_out_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._fan_out, thread_name_prefix="exchange-fetch")
+            return self._pool
 
     # -- query ---------------------------------------------------------------------------
 
@@ -252,7 +266,7 @@ class ExchangePipeline:
         if not wanted or _purpose_refused(run.decision):
             return {}
         return fetch_permitted(
-            self._pool, self._sources, run.subject, run.resolved.resources, wanted
+            self._fan_out_pool(), self._sources, run.subject, run.resolved.resources, wanted
         )
 
     def _many(self, run: _Run) -> dict[str, bool]:

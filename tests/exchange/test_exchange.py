@@ -440,3 +440,15 @@ def test_a_row_condition_releases_only_records_inside_it(hub: Hub, people: dict[
     ]
     assert body["attributes"]["property.certificate_no"]["value"] == kept
     assert body["attributes"]["property.division"]["value"] == divisions  # unconditional
+
+
+def test_the_app_keeps_answering_after_its_lifespan_ran_again(
+    hub: Hub, people: dict[str, str]
+) -> None:
+    """Harnesses (Schemathesis, some servers' reloaders) run startup/shutdown more than once;
+    a shutdown must not leave the fan-out pool or the sources closed for good."""
+    with TestClient(hub.client.app):
+        pass  # startup, then shutdown: the pool and the opened adapters are closed
+    response = hub.query(ask(people["has_property"], attributes=["household.name"]))
+    assert response.status_code == 200, response.text
+    assert "household.name" in response.json()["attributes"]

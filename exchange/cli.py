@@ -3,20 +3,15 @@ with a one-line reason on stderr on failure; ``--json`` where the output is data
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import click
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from catalogue.descriptors import Descriptor, parse_descriptor
 from catalogue.publishing import PublishOutcome, deprecate_resource, publish
@@ -24,8 +19,10 @@ from catalogue.search import SearchQuery, search
 from catalogue.systems import keys_from_document, register_system, system_view
 from catalogue.vocabulary import Sensitivity, SharingType
 from exchange.cli_agreements import agreements_app
+from exchange.cli_audit import audit_app
+from exchange.cli_common import JsonFlag, command_session, out, print_json
 from exchange.cli_keys import keys_app
-from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
+from exchange.db import make_engine, migrate
 from exchange.demo.build import build_demo, sort_for_publishing
 from exchange.settings import Settings, load_settings
 from schemas import TongbanError
@@ -45,29 +42,12 @@ app.add_typer(system_app, name="system")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(agreements_app, name="agreements")
-
-out = Console()
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+app.add_typer(audit_app, name="audit")
 
 
 class CommandFailed(TongbanError):
     code = "command_failed"
     title = "Command failed"
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-        with unit_of_work(make_sessionmaker(engine), write=True) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
 @app.command()
@@ -123,11 +103,11 @@ def demo(
         data, citizens=citizens, seed=seed, psb_url=psb_url, hrss_url=hrss_url
     )
     subjects = [s.to_json() for s in legacy.subjects]
-    with _session(settings) as session:
+    with command_session(settings) as session:
         world = build_demo(session, data, subjects=subjects)
     summary = {**world.summary(), "legacy": legacy.as_json()}
     if as_json:
-        _print_json({**summary, "data_dir": str(data)})
+        print_json({**summary, "data_dir": str(data)})
         return
     _print_demo(data, settings, summary)
 
@@ -182,14 +162,14 @@ def catalogue_publish(
             raise CommandFailed(f"{path}: {exc.explain()}") from None
     source = {id(d): p for p, d in descriptors}
     outcomes: list[PublishOutcome] = []
-    with _session(load_settings()) as session:
+    with command_session(load_settings()) as session:
         for descriptor in sort_for_publishing([d for _, d in descriptors]):
             try:
                 outcomes.append(publish(session, descriptor, by="cli", now=datetime.now(UTC)))
             except TongbanError as exc:
                 raise CommandFailed(f"{source[id(descriptor)]}: {exc.explain()}") from None
     if as_json:
-        _print_json([o.as_dict() for o in outcomes])
+        print_json([o.as_dict() for o in outcomes])
         return
     for outcome in outcomes:
         state = f"version {outcome.version}" if outcome.version else "updated"
@@ -206,7 +186,7 @@ def catalogue_deprecate(
     reason: Annotated[str, typer.Option(help="Why the resource is deprecated.")],
 ) -> None:
     """Deprecate a resource: it leaves search and takes no new versions."""
-    with _session(load_settings()) as session:
+    with command_session(load_settings()) as session:
         deprecate_resource(session, code, reason=reason, now=datetime.now(UTC))
     out.print(f"deprecated {code}")
 
@@ -222,10 +202,10 @@ def catalogue_search(
 ) -> None:
     """Search the catalogue as the HTTP API does."""
     query = SearchQuery(text, provider, sharing, sensitivity, limit=limit)
-    with _session(load_settings()) as session:
+    with command_session(load_settings()) as session:
         hits, total = search(session, query)
     if as_json:
-        _print_json({"total": total, "results": [h.code for h in hits]})
+        print_json({"total": total, "results": [h.code for h in hits]})
         return
     table = Table("code", "rank", title=f"{total} match(es)")
     for hit in hits:
@@ -254,10 +234,10 @@ def system_add(
         registration["purposes"] = purpose
     if name:
         registration["name"] = name
-    with _session(load_settings()) as session:
+    with command_session(load_settings()) as session:
         view = system_view(session, register_system(session, registration, now=datetime.now(UTC)))
     if as_json:
-        _print_json(view)
+        print_json(view)
     else:
         out.print(f"system {view['id']} ({view['department']}) keys: {', '.join(view['keys'])}")
 

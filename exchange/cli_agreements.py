@@ -6,25 +6,19 @@ a one-line reason, which ``tongban``'s entry point prints to stderr with a non-z
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from exchange.agreements.documents import load_agreement_documents
 from exchange.agreements.models import Agreement, AgreementStatus
 from exchange.agreements.reading import agreement_views, current_status
-from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
-from exchange.settings import Settings, load_settings
+from exchange.cli_common import JsonFlag, command_session, out, print_json
+from exchange.settings import load_settings
 
 __all__ = ["agreements_app"]
 
@@ -32,23 +26,6 @@ agreements_app = typer.Typer(
     help="Sharing agreements (有条件共享): load signed agreement documents, list agreements.",
     no_args_is_help=True,
 )
-out = Console()
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-        with unit_of_work(make_sessionmaker(engine), write=True) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
 @agreements_app.command("load")
@@ -61,10 +38,10 @@ def agreements_load(
     Loading the same document again changes nothing; a changed document with an id already
     loaded is refused (give it a new id).
     """
-    with _session(load_settings()) as session:
+    with command_session(load_settings()) as session:
         outcomes = load_agreement_documents(session, files, datetime.now(UTC), by="cli")
     if as_json:
-        _print_json([o.as_dict() for o in outcomes])
+        print_json([o.as_dict() for o in outcomes])
         return
     for outcome in outcomes:
         state = "loaded" if outcome.created else "unchanged"
@@ -80,12 +57,12 @@ def agreements_list(
 ) -> None:
     """Every agreement in the hub, with its status now."""
     now = datetime.now(UTC)
-    with _session(load_settings()) as session:
+    with command_session(load_settings()) as session:
         rows = session.scalars(select(Agreement).order_by(Agreement.id))
         agreements = [a for a in rows if status is None or current_status(a, now) is status]
         views = agreement_views(session, agreements, now=now)
     if as_json:
-        _print_json(views)
+        print_json(views)
         return
     table = Table("id", "status", "system", "resource", "fields", "valid until", title="agreements")
     for view in views:

@@ -8,44 +8,22 @@ with a non-zero exit. Only public key material is ever printed.
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
-from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
+from exchange.cli_common import JsonFlag, command_session, out, print_json
 from exchange.keys import HubKey, HubKeys, SigningAlgorithm
-from exchange.settings import Settings, load_settings
+from exchange.settings import load_settings
 
 __all__ = ["keys_app"]
 
 keys_app = typer.Typer(
     help="The hub's signing keys (JWKS): rotate them, list them.", no_args_is_help=True
 )
-out = Console()
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-        with unit_of_work(make_sessionmaker(engine), write=True) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
 def _row(key: HubKey, current_kid: str | None) -> dict[str, Any]:
@@ -75,12 +53,12 @@ def keys_rotate(
     """Make a new current signing key; the previous one stays published, older ones retire."""
     settings = load_settings()
     keys = HubKeys(settings)
-    with _session(settings) as session:
+    with command_session(settings) as session:
         created = keys.rotate(session, alg, datetime.now(UTC))
         rows = _rows(keys, session)
     retired = [r["kid"] for r in rows if r["retired"] is not None]
     if as_json:
-        _print_json({"current": _row(created, created.kid), "keys": rows})
+        print_json({"current": _row(created, created.kid), "keys": rows})
         return
     out.print(f"new current key {created.kid} ({created.alg})", highlight=False)
     previous = [r for r in rows if not r["current"] and r["retired"] is None]
@@ -93,10 +71,10 @@ def keys_rotate(
 def keys_list(as_json: JsonFlag = False) -> None:
     """Every signing key, newest first: kid, alg, created, retired, current."""
     settings = load_settings()
-    with _session(settings) as session:
+    with command_session(settings) as session:
         rows = _rows(HubKeys(settings), session)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     columns: list[Column | str] = [
         Column("kid", overflow="fold"),

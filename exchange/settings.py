@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         description="Adapter configuration (connections, mappings, resource bindings); "
         "resources without a binding answer `unavailable`.",
     )
+    audit_origin: str = Field(
+        default="tongban.local/audit-log",
+        description="The audit log's origin: first line of its checkpoints, name of its key.",
+    )
+    checkpoint_interval_s: int = Field(default=60, ge=1)
     idp_issuer: str | None = None
     idp_jwks_file: Path | None = None
     hub_name: str = "通办 政务数据共享交换平台"

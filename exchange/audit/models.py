@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalogue.models import Base
 
-__all__ = ["AuditRecord"]
+__all__ = ["AuditCheckpoint", "AuditHead", "AuditNode", "AuditRecord"]
 
 
 class AuditRecord(Base):
@@ -23,8 +23,8 @@ class AuditRecord(Base):
     )
 
     index: Mapped[int] = mapped_column(
-        "idx", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )  # SQLite numbers rows only through INTEGER PRIMARY KEY
+        "idx", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )  # the leaf index, 0-based, assigned under the head row's lock
     request_id: Mapped[str] = mapped_column(String(36), unique=True)
     recorded_at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(16))
@@ -35,3 +35,36 @@ class AuditRecord(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     entry: Mapped[str] = mapped_column(Text)  # RFC 8785 canonical JSON
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditNode(Base):
+    """The hash of one complete subtree of the log: level L, index i covers the leaves
+    [i·2^L, (i+1)·2^L); level 0 holds the leaf hashes."""
+
+    __tablename__ = "audit_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditHead(Base):
+    """The committed size and root of the log (one row, id 1); its row lock orders batches."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    updated_at: Mapped[datetime]
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint (C2SP tlog-checkpoint); every one the hub signed is kept."""
+
+    __tablename__ = "audit_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[datetime]

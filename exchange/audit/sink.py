@@ -1,10 +1,6 @@
-"""The audit sink: append one entry inside the request's unit of work.
-
-Until the Merkle log lands this is a plain append-only table; each entry is already stored as
-its RFC 8785 canonical bytes with the RFC 9162 leaf hash H(0x00 ‖ bytes), so the log can be
-built over the same rows. If the entry cannot be written the caller releases nothing: the
-error is :class:`AuditUnavailable` (503).
-"""
+"""What the audit log hands back and how it names subjects: receipts, the refusal when an
+entry cannot be written (:class:`AuditUnavailable`, 503: nothing is released), keyed subject
+pseudonyms, and the RFC 9162 leaf hash. Appending is :mod:`exchange.audit.log`'s."""
 
 from __future__ import annotations
 
@@ -12,19 +8,13 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from exchange.audit.canonical import canonical_json
-from exchange.audit.models import AuditRecord
 from schemas import TongbanError
 
-__all__ = ["AuditUnavailable", "Receipt", "append_entry", "leaf_hash", "pseudonym", "pseudonym_key"]
+__all__ = ["AuditUnavailable", "Receipt", "leaf_hash", "pseudonym", "pseudonym_key"]
 
 log = logging.getLogger("tongban.audit")
 
@@ -57,29 +47,3 @@ def pseudonym(key: bytes, id_type: str, subject_id: str) -> str:
 
 def leaf_hash(entry_bytes: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + entry_bytes).digest()
-
-
-def append_entry(session: Session, entry: dict[str, Any], *, at: datetime) -> Receipt:
-    """Append *entry* (caller commits). The entry must hold ``request_id``, ``kind``,
-    ``system``, ``department``, ``subject`` (a pseudonym), ``purpose`` and ``outcome``."""
-    data = canonical_json(entry)
-    digest = leaf_hash(data)
-    record = AuditRecord(
-        request_id=entry["request_id"],
-        recorded_at=at,
-        kind=entry["kind"],
-        system_id=entry["system"],
-        department=entry["department"],
-        subject=entry["subject"],
-        purpose=entry["purpose"],
-        outcome=entry["outcome"],
-        entry=data.decode("utf-8"),
-        leaf_hash=digest,
-    )
-    try:
-        session.add(record)
-        session.flush()
-    except SQLAlchemyError as exc:
-        log.error("audit append failed: %s", type(exc).__name__)
-        raise AuditUnavailable("the audit entry could not be written") from None
-    return Receipt(record.index, digest)

@@ -5,11 +5,13 @@
 3. **decide** per attribute with the policy engine, over the system's active agreements;
 4. **fetch** only the permitted fields, fanned out to the departments' adapters concurrently;
 5. **release**: row conditions, transforms, derived predicates; per-attribute provenance;
-6. **audit**, in one write unit of work: re-check that the agreements relied on are still in
-   force (a revocation that committed first wins), count quota uses, append the entry — if
-   the entry cannot be written nothing is released (503);
-7. **sign** the evidence (JWS, ``typ`` ``tongban-evidence+jwt``) carrying the audit receipt, and
-   commit; only then is anything returned.
+6. **audit**, group-committed (:class:`exchange.audit.log.AuditLog`): inside the batch
+   transaction, re-check that the agreements relied on are still in force (a revocation that
+   committed first wins), count quota uses and append the entry to the Merkle log; the receipt
+   comes back only once the batch is durable — if it cannot be written nothing is released
+   (503);
+7. **sign** the evidence (JWS, ``typ`` ``tongban-evidence+jwt``) carrying the audit receipt;
+   only then is anything returned.
 
 A purpose the system never registered is decided (and audited) like any denial, then answered
 403 ``purpose_not_registered``. ``all_or_nothing`` turns any denial or unavailability into 409
@@ -35,7 +37,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalogue.identifiers import ResidentIdError, parse_resident_id
 from exchange.agreements.grants import active_grants, count_use
 from exchange.agreements.models import Agreement
-from exchange.audit.sink import Receipt, append_entry, pseudonym, pseudonym_key
+from exchange.audit.log import AuditLog
+from exchange.audit.sink import Receipt, pseudonym, pseudonym_key
 from exchange.clientauth import SystemPrincipal
 from exchange.db import unit_of_work
 from exchange.keys import HubKeys
@@ -138,6 +141,7 @@ class ExchangePipeline:
         fan_out: int = 32,
     ) -> None:
         self._sessions = sessions
+        self._log = AuditLog(sessions)
         self._sources = sources
         self._keys = keys
         self._pseudonym_key = pseudonym_key(secret)
@@ -176,15 +180,19 @@ class ExchangePipeline:
             hash_key=self._consumer_hash_key(caller.system_id),
             now=run.now,
         )
-        with unit_of_work(self._sessions, write=True) as session:
-            outcome = self._recheck(session, run, outcome)
+
+        def record(session: Session) -> dict[str, Any]:
+            self._recheck(session, run, outcome)
             withheld = ask.all_or_nothing and bool(outcome.denied or outcome.unavailable)
-            receipt = self._audit(session, run, "query", outcome, ask, withheld=withheld)
-            if withheld or _purpose_refused(run.decision):
-                evidence = None
-            else:
+            if not withheld and not _purpose_refused(run.decision):
                 self._count_quota(session, run, outcome)
-                evidence = self._sign(session, run, outcome, receipt, issuer)
+            return self._entry(run, "query", outcome, ask, withheld=withheld)
+
+        receipt, entry = self._log.append(record)
+        withheld = entry["outcome"] == "withheld"
+        evidence = None
+        if not withheld and not _purpose_refused(run.decision):
+            evidence = self._sign(run, outcome, receipt, issuer)
         _raise_refusals(run, outcome, withheld, receipt)
         return {
             "request_id": run.request_id,
@@ -211,15 +219,19 @@ class ExchangePipeline:
             hash_key=self._hash_key,
             now=run.now,
         )
-        with unit_of_work(self._sessions, write=True) as session:
-            outcome = self._recheck(session, run, outcome)
-            results = _compare(outcome, ask.claims)
-            receipt = self._audit(session, run, "verify", outcome, ask, withheld=False)
-            payload = {"results": results}
-            evidence = None
+
+        def record(session: Session) -> dict[str, Any]:
+            self._recheck(session, run, outcome)
             if not _purpose_refused(run.decision):
                 self._count_quota(session, run, outcome)
-                evidence = self._sign(session, run, outcome, receipt, issuer, verify=results)
+            return self._entry(run, "verify", outcome, ask, withheld=False)
+
+        receipt, _ = self._log.append(record)
+        results = _compare(outcome, ask.claims)
+        payload = {"results": results}
+        evidence = None
+        if not _purpose_refused(run.decision):
+            evidence = self._sign(run, outcome, receipt, issuer, verify=results)
         _raise_refusals(run, outcome, False, receipt)
         return {
             "request_id": run.request_id,
@@ -310,17 +322,17 @@ class ExchangePipeline:
         for agreement_id in sorted(a for a in used if a):
             count_use(session, agreement_id, run.now)
 
-    def _audit(
+    def _entry(
         self,
-        session: Session,
         run: _Run,
         kind: str,
         outcome: Outcome,
         ask: QueryInput | VerifyInput,
         *,
         withheld: bool,
-    ) -> Receipt:
-        entry = {
+    ) -> dict[str, Any]:
+        """The audit entry of this request: what happened and why, never a value."""
+        return {
             "v": 1,
             "kind": kind,
             "request_id": run.request_id,
@@ -337,11 +349,9 @@ class ExchangePipeline:
             },
             "outcome": "withheld" if withheld else outcome.summary,
         }
-        return append_entry(session, entry, at=run.now)
 
     def _sign(
         self,
-        session: Session,
         run: _Run,
         outcome: Outcome,
         receipt: Receipt,
@@ -362,7 +372,8 @@ class ExchangePipeline:
             payload["attributes"] = outcome.attributes
         else:
             payload["verified"] = dict(verify)
-        return self._keys.sign(session, payload, typ=EVIDENCE_TYP)
+        with unit_of_work(self._sessions, write=not self._keys.initialised) as session:
+            return self._keys.sign(session, payload, typ=EVIDENCE_TYP)
 
     def _consumer_hash_key(self, system_id: str) -> bytes:
         """Keyed hashes differ per consumer, so two systems cannot join on them."""

@@ -145,3 +145,29 @@ def test_the_dev_idp_does_not_exist_in_prod(settings: Settings) -> None:
     with TestClient(create_app(prod)) as client:
         response = client.post("/dev/idp/token", json={"sub": "x", "role": "operator"})
     assert response.status_code == 404
+
+
+def test_access_log_lines_lose_their_query_strings() -> None:
+    """An auditor's search by ID number must not land in the server's access log."""
+    import logging
+
+    from exchange.logs import install_log_redaction
+
+    install_log_redaction()
+    install_log_redaction()  # idempotent
+    logger = logging.getLogger("uvicorn.access")
+    assert len([f for f in logger.filters if type(f).__name__ == "_WithoutQuery"]) == 1
+    record = logger.makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/audit/entries?subject=11010519491231002X", "1.1", 200),
+        None,
+    )
+    for handler_filter in logger.filters:
+        handler_filter.filter(record)
+    line = record.getMessage()
+    assert "11010519491231002X" not in line
+    assert "/audit/entries?…" in line

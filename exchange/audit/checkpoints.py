@@ -1,0 +1,111 @@
+"""Signing checkpoints of the log (C2SP tlog-checkpoint, Ed25519 signed notes).
+
+The hub signs a checkpoint of its committed head on demand (``tongban audit checkpoint``,
+``POST /audit/checkpoint``) and when ``GET /audit/checkpoint`` finds the newest one older than
+the interval while the log has grown. Before signing it proves, from the stored tree, that the
+new tree extends the newest checkpoint's (RFC 9162 consistency), under the head's lock: the hub
+never signs two inconsistent checkpoints. Every signed checkpoint is kept.
+
+The key is Ed25519, derived from the hub secret (HKDF, its own label), so every worker signs
+with the same key; its name is the log's origin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.audit import merkle
+from exchange.audit.checkpoint import Checkpoint, NoteSigner, NoteVerifier, parse_vkey
+from exchange.audit.log import TreeReader
+from exchange.audit.models import AuditCheckpoint, AuditHead
+from schemas import TongbanError
+
+__all__ = ["CheckpointSigner", "InconsistentLog", "SignedCheckpoint"]
+
+
+class InconsistentLog(TongbanError):
+    code = "inconsistent_log"
+    status = 500
+    title = "The log does not extend its last checkpoint; nothing was signed"
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    size: int
+    root: bytes
+    note: str
+    signed_at: datetime
+
+
+class CheckpointSigner:
+    """Signs and serves the log's checkpoints."""
+
+    def __init__(self, secret: str, origin: str, *, interval: timedelta) -> None:
+        seed = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=b"tongban", info=b"audit-checkpoint-key"
+        ).derive(secret.encode())
+        self.origin = origin
+        self._signer = NoteSigner(origin, Ed25519PrivateKey.from_private_bytes(seed))
+        self._interval = interval
+
+    def vkey(self) -> str:
+        """The verifier key in C2SP vkey form."""
+        return self._signer.vkey()
+
+    def verifier(self) -> NoteVerifier:
+        return parse_vkey(self.vkey())
+
+    def latest(self, session: Session) -> SignedCheckpoint | None:
+        row = session.scalars(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1)
+        ).first()
+        return None if row is None else _view(row)
+
+    def all(self, session: Session) -> list[SignedCheckpoint]:
+        rows = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.size))
+        return [_view(r) for r in rows]
+
+    def is_stale(self, session: Session, now: datetime) -> bool:
+        """Whether the log has grown past the newest checkpoint and that one is old enough."""
+        latest = self.latest(session)
+        head = session.get(AuditHead, 1)
+        size = 0 if head is None else head.size
+        if latest is None:
+            return True
+        return size > latest.size and now - latest.signed_at >= self._interval
+
+    def sign(self, session: Session, now: datetime | None = None) -> SignedCheckpoint:
+        """A checkpoint of the committed head (the newest one again if the log has not grown);
+        caller commits. :class:`InconsistentLog` if the tree does not extend the last one."""
+        now = now or datetime.now(UTC)
+        head = session.get(AuditHead, 1, with_for_update=True)
+        if head is None:
+            raise InconsistentLog("the audit log has no head row")
+        latest = self.latest(session)
+        if latest is not None and latest.size == head.size:
+            return latest
+        tree = TreeReader(session)
+        if merkle.root_from(head.size, tree.get) != head.root:
+            raise InconsistentLog("the stored tree does not give the head's root")
+        if latest is not None and latest.size > 0:
+            proof = merkle.consistency_proof(latest.size, head.size, tree.get)
+            if latest.size > head.size or not merkle.verify_consistency(
+                latest.size, head.size, proof, latest.root, head.root
+            ):
+                raise InconsistentLog(f"the log does not extend checkpoint {latest.size}")
+        note = self._signer.sign(Checkpoint(self.origin, head.size, head.root))
+        row = AuditCheckpoint(size=head.size, root=head.root, note=note, signed_at=now)
+        session.add(row)
+        session.flush()
+        return _view(row)
+
+
+def _view(row: AuditCheckpoint) -> SignedCheckpoint:
+    return SignedCheckpoint(row.size, row.root, row.note, row.signed_at)

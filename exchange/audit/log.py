@@ -1,0 +1,188 @@
+"""The Merkle audit log's storage: group-committed appends and the stored tree.
+
+**Appends.** A request hands :meth:`AuditLog.append` a *work* function; the log runs it inside a
+batch transaction together with the work of every other request waiting at that moment (group
+commit: one durable commit, one fsync, for the whole batch), and returns the entry's
+:class:`Receipt` only once that transaction has committed. The work function does what must be
+atomic with the entry (re-check agreements, count quota uses) and returns the entry; it runs in
+a savepoint, so one request's failure does not undo its neighbours'. Inside a process one
+request at a time leads a batch (leader/follower, no background thread); across processes the
+head row's lock (``SELECT … FOR UPDATE`` on PostgreSQL, SQLite's write lock) orders batches,
+so indexes have no gaps and no duplicates, and there is one tree.
+
+**The tree** (RFC 9162): ``audit_nodes`` keeps every *complete* subtree's hash, addressed by
+(level, index) — the node at level L, index i covers leaves [i·2^L, (i+1)·2^L). Appending leaf
+n writes the leaf and every subtree it completes (at most log2 n + 1 rows); a proof or a root
+for any size reads O(log n) stored nodes (:mod:`exchange.audit.merkle`), never the leaves.
+``audit_head`` holds the committed size and root.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange.audit import merkle
+from exchange.audit.canonical import canonical_json
+from exchange.audit.models import AuditHead, AuditNode, AuditRecord
+from exchange.audit.sink import AuditUnavailable, Receipt
+from exchange.db import unit_of_work
+
+__all__ = ["AuditLog", "EntryWork", "TreeReader"]
+
+log = logging.getLogger("tongban.audit")
+
+EntryWork = Callable[[Session], dict[str, Any]]
+"""Runs inside the batch transaction; returns the entry (or raises: that request fails)."""
+
+
+@dataclass
+class _Pending:
+    work: EntryWork
+    receipt: Receipt | None = None
+    error: BaseException | None = None
+    done: bool = False
+    entry: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditLog:
+    """Group-committed appends to the Merkle log of one hub database."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, max_batch: int = 256) -> None:
+        self._sessions = sessions
+        self._max_batch = max_batch
+        self._queue: list[_Pending] = []
+        self._leading = False
+        self._changed = threading.Condition()
+
+    def append(self, work: EntryWork) -> tuple[Receipt, dict[str, Any]]:
+        """Run *work* and append the entry it returns; the receipt and the entry, once the
+        batch has committed durably. :class:`AuditUnavailable` if the batch cannot commit;
+        whatever *work* raised, if it raised."""
+        mine = _Pending(work)
+        with self._changed:
+            self._queue.append(mine)
+        while True:
+            with self._changed:
+                while self._leading and not mine.done:
+                    self._changed.wait()
+                if mine.done:
+                    break
+                self._leading = True
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+            try:
+                self._commit(batch)
+            finally:
+                with self._changed:
+                    self._leading = False
+                    self._changed.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.receipt is not None  # noqa: S101 - done without error means a receipt
+        return mine.receipt, mine.entry
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            with unit_of_work(self._sessions, write=True) as session:
+                _append_batch(session, batch)
+        except SQLAlchemyError as exc:
+            log.error("audit batch of %d failed: %s", len(batch), type(exc).__name__)
+            failure = AuditUnavailable("the audit entry could not be written")
+            for pending in batch:
+                pending.receipt, pending.error = None, pending.error or failure
+        except BaseException as exc:  # noqa: BLE001 - every waiter must be woken with an answer
+            for pending in batch:
+                pending.receipt, pending.error = None, pending.error or exc
+        finally:
+            for pending in batch:
+                pending.done = True
+
+
+def _append_batch(session: Session, batch: list[_Pending]) -> None:
+    head = _locked_head(session)
+    tree = TreeReader(session)
+    size = head.size
+    now = datetime.now(UTC)
+    for pending in batch:
+        try:
+            with session.begin_nested():
+                entry = pending.work(session)
+        except Exception as exc:  # noqa: BLE001 - the request's own failure, handed back to it
+            pending.error = exc
+            continue
+        data = canonical_json(entry)
+        leaf = merkle.leaf_hash(data)
+        session.add(_record(size, entry, data, leaf, now))
+        for level, index in merkle.completed_nodes(size):
+            value = leaf if level == 0 else tree.combine(level, index)
+            tree.remember(level, index, value)
+            session.add(AuditNode(level=level, index=index, hash=value))
+        pending.receipt, pending.entry = Receipt(size, leaf), entry
+        size += 1
+    if size != head.size:
+        head.size = size
+        head.root = merkle.root_from(size, tree.get)
+        head.updated_at = now
+    session.flush()
+
+
+def _locked_head(session: Session) -> AuditHead:
+    head = session.get(AuditHead, 1, with_for_update=True)
+    if head is None:
+        raise AuditUnavailable("the audit log has no head row; run the migrations")
+    return head
+
+
+def _record(
+    index: int, entry: dict[str, Any], data: bytes, leaf: bytes, now: datetime
+) -> AuditRecord:
+    return AuditRecord(
+        index=index,
+        request_id=entry["request_id"],
+        recorded_at=now,
+        kind=entry["kind"],
+        system_id=entry["system"],
+        department=entry["department"],
+        subject=entry["subject"],
+        purpose=entry["purpose"],
+        outcome=entry["outcome"],
+        entry=data.decode("utf-8"),
+        leaf_hash=leaf,
+    )
+
+
+class TreeReader:
+    """Stored complete-subtree hashes, read on demand (with what this batch just made)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._known: dict[tuple[int, int], bytes] = {}
+        self.reads = 0
+
+    def get(self, level: int, index: int) -> bytes:
+        found = self._known.get((level, index))
+        if found is None:
+            self.reads += 1
+            found = self._session.scalar(
+                select(AuditNode.hash).where(AuditNode.level == level, AuditNode.index == index)
+            )
+            if found is None:
+                raise LookupError(f"the audit tree has no node at level {level}, index {index}")
+            self._known[(level, index)] = found
+        return found
+
+    def remember(self, level: int, index: int, value: bytes) -> None:
+        self._known[(level, index)] = value
+
+    def combine(self, level: int, index: int) -> bytes:
+        """The hash of a just-completed subtree from its two children."""
+        return merkle.node_hash(self.get(level - 1, 2 * index), self.get(level - 1, 2 * index + 1))

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
-from exchange.api import agreements, catalogue, dev_idp, exchange, health, oauth
+from exchange.api import agreements, audit, catalogue, checkpoints, dev_idp, exchange, health, oauth
 from exchange.api.deps import HubState
 from exchange.api.docs import mount_docs
+from exchange.audit.checkpoints import CheckpointSigner
 from exchange.db import make_engine, make_sessionmaker
 from exchange.identity import IdentityProviders
+from exchange.logs import install_log_redaction
 from exchange.problems import RequestContext, install_problem_handlers
 from exchange.query.pipeline import ExchangePipeline
 from exchange.settings import Settings, load_settings
@@ -42,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction()  # after the server has configured its loggers
         yield
         pipeline.close()
         sources.close()
@@ -57,6 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.hub = hub
     app.state.exchange = pipeline
+    app.state.checkpoints = CheckpointSigner(
+        settings.secret_key.get_secret_value(),
+        settings.audit_origin,
+        interval=timedelta(seconds=settings.checkpoint_interval_s),
+    )
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     install_problem_handlers(app)
     mount_docs(app)
@@ -65,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(agreements.router)
     app.include_router(exchange.router)
+    app.include_router(checkpoints.router)
+    app.include_router(audit.router)
     if settings.dev_idp_enabled:
         app.include_router(dev_idp.router)
     return app

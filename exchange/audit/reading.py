@@ -1,0 +1,324 @@
+"""Reading the audit log (审计日志查阅): auditors' searches and exports, a citizen's own accesses.
+
+Nothing here writes. Every view shows an entry as it was stored: the subject only as its keyed
+pseudonym (the entry never holds more), never an attribute value (the entry never holds one).
+
+- **Search** is newest first with keyset pagination on the leaf index: a page ends with the
+  index of its last entry, and the next page holds the entries below it. Indexes never change
+  and entries are only appended, so a page never shows an entry twice or skips one.
+- **Export** is oldest first, in pages of :data:`EXPORT_PAGE` entries, each read in its own
+  short transaction, up to the log's size when the export began: memory stays bounded however
+  long the log, and the export is exactly the first entries of one tree size.
+- **A citizen's accesses** are the entries whose subject is their pseudonym, each with its
+  RFC 9162 inclusion proof against one head, so the citizen can check every one of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange.audit import proofs
+from exchange.audit.models import AuditRecord
+from exchange.db import unit_of_work
+from schemas import TongbanError
+
+__all__ = [
+    "CSV_COLUMNS",
+    "EXPORT_PAGE",
+    "AuditFilter",
+    "EntryNotFound",
+    "Page",
+    "access_view",
+    "citizen_accesses",
+    "csv_header",
+    "csv_rows",
+    "entry_detail",
+    "entry_summary",
+    "export_pages",
+    "get_entry",
+    "inclusion_view",
+    "jsonl_lines",
+    "search_entries",
+]
+
+EXPORT_PAGE = 1000
+CSV_COLUMNS = (
+    "index",
+    "recorded_at",
+    "kind",
+    "system",
+    "department",
+    "subject",
+    "purpose",
+    "outcome",
+    "attributes",
+    "leaf_hash",
+)
+
+
+class EntryNotFound(TongbanError):
+    code = "entry_not_found"
+    status = 404
+    title = "No such audit entry"
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What an auditor searches by; every condition given must hold. ``subject`` is a
+    pseudonym (the caller derives it from the ID number typed); the time range is
+    ``since <= recorded_at < until``."""
+
+    subject: str | None = None
+    system: str | None = None
+    department: str | None = None
+    purpose: str | None = None
+    outcome: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        equal = (
+            (AuditRecord.subject, self.subject),
+            (AuditRecord.system_id, self.system),
+            (AuditRecord.department, self.department),
+            (AuditRecord.purpose, self.purpose),
+            (AuditRecord.outcome, self.outcome),
+            (AuditRecord.kind, self.kind),
+        )
+        found = [column == value for column, value in equal if value is not None]
+        if self.since is not None:
+            found.append(AuditRecord.recorded_at >= self.since)
+        if self.until is not None:
+            found.append(AuditRecord.recorded_at < self.until)
+        return found
+
+
+@dataclass(frozen=True)
+class Page:
+    """Entries newest first, and the cursor of the next page (None on the last one)."""
+
+    records: list[AuditRecord]
+    next_cursor: int | None
+
+
+def search_entries(
+    session: Session, where: AuditFilter, *, limit: int, before: int | None = None
+) -> Page:
+    """Up to *limit* entries matching *where*, newest first, with indexes below *before*."""
+    return _page_below(session, where.clauses(), limit, before)
+
+
+def get_entry(session: Session, index: int) -> AuditRecord:
+    record = session.get(AuditRecord, index)
+    if record is None:
+        raise EntryNotFound(f"the audit log has no entry {index}")
+    return record
+
+
+def citizen_accesses(
+    session: Session, subject: str, *, size: int, limit: int, before: int | None = None
+) -> Page:
+    """The entries about the subject pseudonym *subject* within the tree of *size* entries,
+    newest first: each one has an inclusion proof in that tree."""
+    clauses = [AuditRecord.subject == subject, AuditRecord.index < size]
+    return _page_below(session, clauses, limit, before)
+
+
+def _page_below(
+    session: Session, clauses: list[ColumnElement[bool]], limit: int, before: int | None
+) -> Page:
+    if before is not None:
+        clauses = [*clauses, AuditRecord.index < before]
+    query = select(AuditRecord).where(*clauses).order_by(AuditRecord.index.desc())
+    rows = list(session.scalars(query.limit(limit + 1)))
+    if len(rows) > limit:
+        return Page(rows[:limit], rows[limit - 1].index)
+    return Page(rows, None)
+
+
+def export_pages(
+    sessions: sessionmaker[Session], where: AuditFilter, *, page: int = EXPORT_PAGE
+) -> tuple[int, Iterator[list[AuditRecord]]]:
+    """The log's size now, and the entries among the first that many that match *where*,
+    oldest first, in pages of at most *page* entries (one short transaction per page)."""
+    with unit_of_work(sessions) as session:
+        size = proofs.head(session).size
+
+    def pages() -> Iterator[list[AuditRecord]]:
+        after = -1
+        while True:
+            with unit_of_work(sessions) as session:
+                query = (
+                    select(AuditRecord)
+                    .where(*where.clauses(), AuditRecord.index > after, AuditRecord.index < size)
+                    .order_by(AuditRecord.index)
+                    .limit(page)
+                )
+                rows = list(session.scalars(query))
+            if rows:
+                yield rows
+            if len(rows) < page:
+                return
+            after = rows[-1].index
+
+    return size, pages()
+
+
+# -- views ---------------------------------------------------------------------------------
+
+
+def entry_summary(record: AuditRecord) -> dict[str, Any]:
+    """One line of a search: who, why, when, what happened to each attribute."""
+    entry = _parsed(record)
+    return {
+        "index": record.index,
+        "request_id": record.request_id,
+        "recorded_at": _instant(record.recorded_at),
+        "kind": record.kind,
+        "system": record.system_id,
+        "department": record.department,
+        "subject": record.subject,
+        "purpose": record.purpose,
+        "outcome": record.outcome,
+        "attributes": _outcomes(entry),
+    }
+
+
+def entry_detail(record: AuditRecord) -> dict[str, Any]:
+    """The whole entry, its canonical text as stored, and its leaf hash."""
+    return {
+        "index": record.index,
+        "request_id": record.request_id,
+        "recorded_at": _instant(record.recorded_at),
+        "leaf_hash": _b64(record.leaf_hash),
+        "entry": _parsed(record),
+        "canonical": record.entry,
+    }
+
+
+def inclusion_view(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> dict[str, Any]:
+    """An inclusion proof as the API answers it (hashes in standard base64)."""
+    return {
+        "index": index,
+        "size": size,
+        "leaf_hash": _b64(leaf),
+        "proof": [_b64(p) for p in proof],
+    }
+
+
+def access_view(record: AuditRecord, proof: Sequence[bytes], size: int) -> dict[str, Any]:
+    """One access as its citizen sees it: when, who, why, under what, which fields with what
+    outcome; the canonical entry and its inclusion proof in the tree of *size* entries."""
+    entry = _parsed(record)
+    attributes: dict[str, dict[str, Any]] = entry.get("attributes") or {}
+    fields = {
+        name: {
+            key: attribute.get(key)
+            for key in ("outcome", "release", "reason", "agreement", "consent", "legal_basis")
+        }
+        for name, attribute in attributes.items()
+    }
+    consents = {str(a["consent"]) for a in attributes.values() if a.get("consent")}
+    if entry.get("consent"):
+        consents.add(str(entry["consent"]))
+    return {
+        "index": record.index,
+        "at": entry.get("at") or _instant(record.recorded_at),
+        "kind": record.kind,
+        "system": record.system_id,
+        "department": record.department,
+        "officer": entry.get("officer"),
+        "purpose": record.purpose,
+        "service_item": entry.get("service_item"),
+        "legal_bases": _distinct(attributes, "legal_basis"),
+        "agreements": _distinct(attributes, "agreement"),
+        "consents": sorted(consents),
+        "fields": fields,
+        "outcome": record.outcome,
+        "entry": record.entry,
+        "proof": inclusion_view(record.index, size, record.leaf_hash, proof),
+    }
+
+
+# -- exports -------------------------------------------------------------------------------
+
+
+def jsonl_lines(records: Sequence[AuditRecord]) -> str:
+    """JSON Lines: per entry its index, leaf hash and the parsed entry, whose RFC 8785
+    canonical form hashes (as a leaf) to that leaf hash."""
+    return "".join(
+        json.dumps(
+            {"index": r.index, "leaf_hash": _b64(r.leaf_hash), "entry": _parsed(r)},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        + "\n"
+        for r in records
+    )
+
+
+def csv_header() -> str:
+    return _csv([list(CSV_COLUMNS)])
+
+
+def csv_rows(records: Sequence[AuditRecord]) -> str:
+    """CSV rows in :data:`CSV_COLUMNS` order; attributes as ``attr=outcome;…``."""
+    return _csv(
+        [
+            [
+                str(r.index),
+                _instant(r.recorded_at),
+                r.kind,
+                r.system_id,
+                r.department,
+                r.subject,
+                r.purpose,
+                r.outcome,
+                ";".join(f"{name}={state}" for name, state in _outcomes(_parsed(r)).items()),
+                _b64(r.leaf_hash),
+            ]
+            for r in records
+        ]
+    )
+
+
+def _csv(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _parsed(record: AuditRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = json.loads(record.entry)
+    return entry
+
+
+def _outcomes(entry: dict[str, Any]) -> dict[str, str]:
+    attributes: dict[str, dict[str, Any]] = entry.get("attributes") or {}
+    return {name: str(a.get("outcome")) for name, a in attributes.items()}
+
+
+def _distinct(attributes: dict[str, dict[str, Any]], key: str) -> list[str]:
+    return sorted({str(a[key]) for a in attributes.values() if a.get(key)})
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

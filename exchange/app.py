@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from fastapi import FastAPI
 from exchange.api import agreements, audit, catalogue, checkpoints, dev_idp, exchange, health, oauth
 from exchange.api.deps import HubState
 from exchange.api.docs import mount_docs
-from exchange.audit.checkpoints import CheckpointSigner
+from exchange.audit.checkpoints import CheckpointSigner, checkpoint_schedule
 from exchange.db import make_engine, make_sessionmaker
 from exchange.identity import IdentityProviders
 from exchange.logs import install_log_redaction
@@ -43,10 +44,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         issuer=settings.public_url,
     )
 
+    signer = CheckpointSigner(
+        settings.secret_key.get_secret_value(),
+        settings.audit_origin,
+        interval=timedelta(seconds=settings.checkpoint_interval_s),
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         install_log_redaction()  # after the server has configured its loggers
+        schedule = asyncio.create_task(
+            checkpoint_schedule(signer, hub.sessions, settings.checkpoint_interval_s)
+        )
         yield
+        schedule.cancel()
         pipeline.close()
         sources.close()
         engine.dispose()
@@ -61,11 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.hub = hub
     app.state.exchange = pipeline
-    app.state.checkpoints = CheckpointSigner(
-        settings.secret_key.get_secret_value(),
-        settings.audit_origin,
-        interval=timedelta(seconds=settings.checkpoint_interval_s),
-    )
+    app.state.checkpoints = signer
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     install_problem_handlers(app)
     mount_docs(app)

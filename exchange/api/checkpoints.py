@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from exchange.api.deps import Hub, StaffBearer
-from exchange.audit.checkpoints import CheckpointSigner
+from exchange.audit.checkpoints import CheckpointSigner, sign_if_stale
 from exchange.db import unit_of_work
 from exchange.identity import Role
 from exchange.problems import Forbidden, problem_responses
@@ -33,10 +31,10 @@ def latest_checkpoint(request: Request, hub: Hub) -> PlainTextResponse:
     """Signs a new checkpoint first when the log has grown and the newest is older than the
     checkpoint interval (or there is none yet)."""
     signer = _signer(request)
+    sign_if_stale(signer, hub.sessions)
     with unit_of_work(hub.sessions) as session:
-        stale = signer.is_stale(session, datetime.now(UTC))
-        latest = None if stale else signer.latest(session)
-    if latest is None:
+        latest = signer.latest(session)
+    if latest is None:  # the very first one, of the empty log
         with unit_of_work(hub.sessions, write=True) as session:
             latest = signer.sign(session)
     return PlainTextResponse(latest.note, headers={"Cache-Control": "no-cache"})

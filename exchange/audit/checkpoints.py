@@ -12,6 +12,8 @@ with the same key; its name is the log's origin.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,15 +21,25 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.audit import merkle
 from exchange.audit.checkpoint import Checkpoint, NoteSigner, NoteVerifier, parse_vkey
 from exchange.audit.log import TreeReader
 from exchange.audit.models import AuditCheckpoint, AuditHead
+from exchange.db import unit_of_work
 from schemas import TongbanError
 
-__all__ = ["CheckpointSigner", "InconsistentLog", "SignedCheckpoint"]
+__all__ = [
+    "CheckpointSigner",
+    "InconsistentLog",
+    "SignedCheckpoint",
+    "checkpoint_schedule",
+    "sign_if_stale",
+]
+
+log = logging.getLogger("tongban.audit")
 
 
 class InconsistentLog(TongbanError):
@@ -109,3 +121,27 @@ class CheckpointSigner:
 
 def _view(row: AuditCheckpoint) -> SignedCheckpoint:
     return SignedCheckpoint(row.size, row.root, row.note, row.signed_at)
+
+
+def sign_if_stale(signer: CheckpointSigner, sessions: sessionmaker[Session]) -> bool:
+    """Sign a checkpoint when the log grew and the newest is older than the interval."""
+    with unit_of_work(sessions) as session:
+        if not signer.is_stale(session, datetime.now(UTC)):
+            return False
+    with unit_of_work(sessions, write=True) as session:
+        signer.sign(session)
+    return True
+
+
+async def checkpoint_schedule(
+    signer: CheckpointSigner, sessions: sessionmaker[Session], every_s: int
+) -> None:
+    """The app's checkpoint schedule: every *every_s* seconds, sign if the log grew. Several
+    workers may each run it; signing under the head's lock keeps them consistent, and a
+    checkpoint of an unchanged head is not signed twice."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(sign_if_stale, signer, sessions)
+        except (SQLAlchemyError, InconsistentLog) as exc:
+            log.error("scheduled checkpoint failed: %s", type(exc).__name__)

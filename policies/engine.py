@@ -293,5 +293,6 @@ def _deny_under(
     request: AttributeRequest, reason: DenyReason, grants: Sequence[Grant], rule: str
 ) -> FieldDecision:
     """Denied although grants cover the field: name them, and the rule that refused."""
-    agreements = tuple(f"agreement:{grant.agreement_id}" for grant in grants)
+    ordered = sorted(grants, key=lambda grant: grant.agreement_id)  # not the caller's order
+    agreements = tuple(f"agreement:{grant.agreement_id}" for grant in ordered)
     return _deny(request, reason, (*agreements, rule), _preferred(grants, request))

@@ -5,6 +5,7 @@ the audit entry gets the outcome of each attribute, never its value.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from policies.model import CheckRowCondition, Decision, FieldDecision, Release
 from policies.transforms import DERIVATION_BASE, apply_release, evaluate
 
 __all__ = ["Outcome", "shape_release"]
+
+log = logging.getLogger("tongban.exchange")
 
 
 @dataclass
@@ -117,7 +120,16 @@ def _release_one(
             return
     else:
         release = choice.release or Release.CLEAR
-        values = [_transform(release, r.values.get(choice.field.name), hash_key) for r in records]
+        try:
+            values = [
+                _transform(release, r.values.get(choice.field.name), hash_key) for r in records
+            ]
+        except (TypeError, ValueError):
+            # The granted release does not fit this field's values (a name mask on a number):
+            # nothing of it leaves; the provider's agreement needs another override.
+            log.warning("release %s does not apply to %s", release.value, choice.attribute)
+            outcome.unavailable[choice.attribute] = "release_not_applicable"
+            return
         value = values if many else values[0]
     outcome.attributes[choice.attribute] = {
         "value": value,

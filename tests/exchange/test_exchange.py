@@ -452,3 +452,22 @@ def test_the_app_keeps_answering_after_its_lifespan_ran_again(
     response = hub.query(ask(people["has_property"], attributes=["household.name"]))
     assert response.status_code == 200, response.text
     assert "household.name" in response.json()["attributes"]
+
+
+def test_a_granted_release_that_does_not_fit_the_values_releases_nothing(
+    hub: Hub, people: dict[str, str]
+) -> None:
+    """A name mask granted on a number (a provider's mistake) is not a 500 and leaks nothing."""
+    _amend_agreement(
+        hub,
+        granted={
+            "certificate_no": None,
+            "address": None,
+            "owners": "mask_name",
+            "area": "mask_name",
+        },
+    )
+    response = hub.query(ask(people["has_property"], attributes=["property.area"]))
+    assert response.status_code == 200, response.text
+    assert response.json()["unavailable"] == {"property.area": "release_not_applicable"}
+    assert response.json()["attributes"] == {}

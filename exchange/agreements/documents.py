@@ -43,6 +43,7 @@ from exchange.agreements.service import (
     parse_instant,
     record_event,
     require_agreeable_fields,
+    unfitting_override,
 )
 from schemas import ProblemDetail, TongbanError, explain_all, validator
 
@@ -189,6 +190,12 @@ def _agreement_from(
         if name in names[:i]:
             raise _invalid(f"field {name!r} is listed twice", f"/fields/{i}")
     require_agreeable_fields(resource.code, names, sharing)
+    unfit = unfitting_override(
+        session, resource, {f["name"]: f.get("release") for f in content["fields"]}
+    )
+    if unfit is not None:
+        name, release, data_type = unfit
+        raise _invalid(f"release {release} cannot apply to {name!r} ({data_type})", "/fields")
     condition = content.get("row_condition")
     if condition is not None and condition["field"] not in sharing:
         raise _invalid(

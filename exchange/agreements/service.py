@@ -212,6 +212,34 @@ def catalogue_fields(session: Session, code: str) -> tuple[Resource, dict[str, s
     return resource, {f.name: f.sharing_type for f in rows}
 
 
+_RELEASE_FITS: Mapping[str, frozenset[str]] = {
+    "mask_id": frozenset({"string"}),
+    "mask_name": frozenset({"string", "array"}),
+    "year": frozenset({"date", "datetime"}),
+}
+"""The field data types a release override can be applied to; others (clear, hash, derived)
+fit any field."""
+
+
+def unfitting_override(
+    session: Session, resource: Resource, overrides: Mapping[str, str | None]
+) -> tuple[str, str, str] | None:
+    """The first (field, release, data type) whose override cannot apply to the field's
+    values (a name mask on a number), or None."""
+    rows = session.execute(
+        select(ResourceField.name, ResourceField.data_type).where(
+            ResourceField.resource_code == resource.code,
+            ResourceField.version == resource.latest_version,
+        )
+    )
+    types = {name: data_type for name, data_type in rows}
+    for name, release in overrides.items():
+        fits = _RELEASE_FITS.get(release or "")
+        if fits is not None and types.get(name) not in fits:
+            return name, str(release), str(types.get(name))
+    return None
+
+
 def require_agreeable_fields(
     resource: str, fields: Sequence[str], sharing: Mapping[str, str]
 ) -> None:
@@ -305,13 +333,19 @@ def _approve(session: Session, agreement: Agreement, approval: Approval, now: da
             raise _bad_decision(
                 f"override for {name!r}, which is not approved", f"/overrides/{name}"
             )
-    if approval.row_condition is not None:
-        _, sharing = catalogue_fields(session, agreement.resource_code)
-        if approval.row_condition.field not in sharing:
-            raise _bad_decision(
-                f"resource {agreement.resource_code} has no field {approval.row_condition.field!r}",
-                "/row_condition/field",
-            )
+    resource, sharing = catalogue_fields(session, agreement.resource_code)
+    overrides = {name: release.value for name, release in approval.overrides.items()}
+    unfit = unfitting_override(session, resource, overrides)
+    if unfit is not None:
+        name, release, data_type = unfit
+        raise _bad_decision(
+            f"release {release} cannot apply to {name!r} ({data_type})", f"/overrides/{name}"
+        )
+    if approval.row_condition is not None and approval.row_condition.field not in sharing:
+        raise _bad_decision(
+            f"resource {agreement.resource_code} has no field {approval.row_condition.field!r}",
+            "/row_condition/field",
+        )
     requested_until = agreement.requested_until
     until = approval.valid_until or requested_until
     if until is None or requested_until is None or until > requested_until:

@@ -44,6 +44,7 @@ from exchange.db import unit_of_work
 from exchange.demo.build import DEMO_SYSTEMS
 from exchange.identity import DEV_IDP_ISSUER, Principal, Role
 from policies.model import Grant, Release, RowCondition
+from schemas import TongbanError
 from tests.exchange.conftest import assert_documented
 
 PROBLEM = "application/problem+json"
@@ -311,6 +312,11 @@ def test_an_approval_stays_within_the_application(client: TestClient, staff: Sta
             "/row_condition/field",
         ),
         ({"fields": ["area"], "valid_until": future(400)}, "/valid_until"),
+        ({"fields": ["area"], "overrides": {"area": "mask_name"}}, "/overrides/area"),
+        (
+            {"fields": ["certificate_no"], "overrides": {"certificate_no": "year"}},
+            "/overrides/certificate_no",
+        ),
     ]
     for decision, at in cases:
         body = assert_problem(
@@ -600,3 +606,18 @@ def test_cli_loads_and_lists_agreements(cli: CliRunner, tmp_path: Path) -> None:
     assert "not valid YAML" in str(failed.exception)
     revoked = cli.invoke(agreements_app, ["list", "--status", "revoked", "--json"])
     assert json.loads(revoked.stdout) == []
+
+
+@pytest.mark.usefixtures("systems")
+def test_a_document_whose_release_cannot_apply_is_refused(
+    sessions: sessionmaker[Session], now: datetime, tmp_path: Path
+) -> None:
+    source = next(p for p in demo_agreement_paths() if "edu-enrolment-reg" in p.name)
+    document = yaml.safe_load(source.read_text("utf-8"))
+    document["id"] = "AG-TEST-UNFIT-0001"
+    document["fields"] = [{"name": "area", "release": "mask_name"}]
+    unfit = tmp_path / "unfit.yaml"
+    unfit.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    with pytest.raises(TongbanError) as caught, unit_of_work(sessions) as session:
+        load_agreement_documents(session, [unfit], now)
+    assert "cannot apply to 'area'" in caught.value.detail

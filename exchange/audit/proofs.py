@@ -41,7 +41,10 @@ def head(session: Session) -> Head:
 def root_at(session: Session, size: int) -> bytes:
     """The root of the tree of the first *size* entries."""
     _check_size(session, size)
-    return merkle.root_from(size, TreeReader(session).get)
+    tree = TreeReader(session)
+    if size:
+        tree.preload([merkle.Span(0, size)])
+    return merkle.root_from(size, tree.get)
 
 
 def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:
@@ -49,7 +52,9 @@ def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:
     _check_size(session, size)
     if not 0 <= index < size:
         raise ProofRange(f"entry {index} is not in a tree of {size} entries")
-    return merkle.inclusion_proof(index, size, TreeReader(session).get)
+    tree = TreeReader(session)
+    tree.preload(merkle.inclusion_path(index, size))  # one statement for the whole path
+    return merkle.inclusion_proof(index, size, tree.get)
 
 
 def consistency_proof(session: Session, old: int, new: int) -> list[bytes]:
@@ -57,7 +62,9 @@ def consistency_proof(session: Session, old: int, new: int) -> list[bytes]:
     _check_size(session, new)
     if not 0 < old <= new:
         raise ProofRange("a consistency proof needs 0 < from <= to")
-    return merkle.consistency_proof(old, new, TreeReader(session).get)
+    tree = TreeReader(session)
+    tree.preload(merkle.consistency_path(old, new))
+    return merkle.consistency_proof(old, new, tree.get)
 
 
 def _check_size(session: Session, size: int) -> None:

@@ -189,3 +189,26 @@ def test_the_migration_numbers_old_entries_from_zero_and_builds_their_tree(
     AuditLog(sessions).append(work_of(99))
     _check_tree(sessions, 6)
     engine.dispose()
+
+
+def test_a_proof_reads_its_nodes_in_one_statement(
+    sessions: sessionmaker[Session], engine: Any
+) -> None:
+    log = AuditLog(sessions)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: log.append(work_of(n)), range(300)))
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if "audit_nodes" in statement:
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with unit_of_work(sessions) as session:
+            inclusion_proof(session, 137, 300)
+            consistency_proof(session, 100, 300)
+            root_at(session, 299)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 3  # one a proof, not one a node

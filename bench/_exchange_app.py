@@ -56,6 +56,7 @@ from adapters.base import SourceAdapter
 from catalogue.reading import latest_versions
 from exchange.api.deps import Hub, SystemBearer
 from exchange.app import create_app
+from exchange.audit.log import AuditLog
 from exchange.db import unit_of_work
 from exchange.keys import HubKeys
 from exchange.query.pipeline import ExchangePipeline
@@ -217,7 +218,7 @@ def instrument(hub_database_url: str) -> None:
         (pipeline, "active_grants", timed("grants")),
         (pipeline, "decide", timed("policy")),
         (pipeline, "shape_release", timed("release")),
-        (pipeline, "append_entry", timed("append")),
+        (pipeline, "in_force_locked", timed("grants")),
     ]
     for module, name, wrap in functions:
         setattr(module, name, wrap(getattr(module, name)))
@@ -226,13 +227,14 @@ def instrument(hub_database_url: str) -> None:
         "_decide": "decide",
         "_fetch": "fetch",
         "_recheck": "recheck",
-        "_audit": "audit",
+        "_entry": "entry",
         "_count_quota": "quota",
         "_sign": "sign",
     }
     for name, label in methods.items():
         setattr(ExchangePipeline, name, timed(label)(getattr(ExchangePipeline, name)))
     HubKeys.current = timed("key")(HubKeys.current)  # type: ignore[method-assign]
+    AuditLog.append = timed("append")(AuditLog.append)  # type: ignore[method-assign]
     fetch_all = SourceAdapter.fetch_all
 
     def timed_fetch_all(self: SourceAdapter, subject: str, fields: Sequence[str]) -> Any:

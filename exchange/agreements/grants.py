@@ -3,10 +3,11 @@ use counter for daily quotas. The caller commits."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from types import MappingProxyType
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -15,7 +16,16 @@ from exchange.agreements.models import Agreement, AgreementStatus, AgreementUsag
 from exchange.agreements.workdays import china_day
 from policies.model import Grant, Release, RowCondition
 
-__all__ = ["active_grants", "count_use", "grant_of"]
+__all__ = ["active_grants", "count_use", "grant_of", "in_force_locked"]
+
+
+def _in_force(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """An agreement is in force when approved and ``now`` lies in its validity."""
+    return (
+        Agreement.status == AgreementStatus.APPROVED.value,
+        Agreement.valid_from <= now,
+        Agreement.valid_until.is_(None) | (Agreement.valid_until > now),
+    )
 
 
 def active_grants(session: Session, *, system: str, now: datetime) -> list[Grant]:
@@ -27,15 +37,21 @@ def active_grants(session: Session, *, system: str, now: datetime) -> list[Grant
             AgreementUsage,
             (AgreementUsage.agreement_id == Agreement.id) & (AgreementUsage.day == today),
         )
-        .where(
-            Agreement.system_id == system,
-            Agreement.status == AgreementStatus.APPROVED.value,
-            Agreement.valid_from <= now,
-            Agreement.valid_until.is_(None) | (Agreement.valid_until > now),
-        )
+        .where(Agreement.system_id == system, *_in_force(now))
         .order_by(Agreement.id)
     )
     return [grant_of(agreement, used or 0) for agreement, used in rows]
+
+
+def in_force_locked(session: Session, ids: Iterable[str], now: datetime) -> set[str]:
+    """Which of *ids* are still in force, their rows locked for share until the caller's
+    commit: a revocation either committed before (the id is missing) or waits."""
+    rows = session.scalars(
+        select(Agreement.id)
+        .where(Agreement.id.in_(sorted(ids)), *_in_force(now))
+        .with_for_update(read=True)
+    )
+    return set(rows)
 
 
 def grant_of(agreement: Agreement, used_today: int = 0) -> Grant:

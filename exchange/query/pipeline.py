@@ -31,12 +31,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.identifiers import ResidentIdError, parse_resident_id
-from exchange.agreements.grants import active_grants, count_use
-from exchange.agreements.models import Agreement
+from exchange.agreements.grants import active_grants, count_use, in_force_locked
 from exchange.audit.log import AuditLog
 from exchange.audit.sink import Receipt, pseudonym, pseudonym_key
 from exchange.clientauth import SystemPrincipal
@@ -294,15 +292,7 @@ class ExchangePipeline:
         relied = {d.agreement_id for d in run.decision.released() if d.agreement_id}
         if not relied:
             return outcome
-        # Lock the rows relied on: a revocation waits for this unit, or this unit sees it.
-        session.execute(
-            select(Agreement.id).where(Agreement.id.in_(sorted(relied))).with_for_update(read=True)
-        )
-        now = datetime.now(UTC)
-        still = {
-            g.agreement_id for g in active_grants(session, system=run.caller.system_id, now=now)
-        }
-        lost = relied - still
+        lost = relied - in_force_locked(session, relied, datetime.now(UTC))
         if not lost:
             return outcome
         for choice in run.decision.released():

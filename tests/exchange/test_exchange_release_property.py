@@ -4,7 +4,7 @@ release other than the one the catalogue or the agreement says, never the raw va
 that was not released in clear; and no field outside the decision is read from a source.
 
 The agreements are generated, not stored: ``active_grants`` is replaced by the generated list
-(in the decision and in the re-check), so each example costs one HTTP request, not a workflow.
+(in the decision) and the re-check keeps them all in force, so each example costs one HTTP request, not a workflow.
 """
 
 from __future__ import annotations
@@ -188,6 +188,7 @@ def test_nothing_leaves_that_no_rule_allows(
 
     with monkeypatch.context() as patch:
         patch.setattr(pipeline, "active_grants", lambda *_a, **_k: list(generated))
+        patch.setattr(pipeline, "in_force_locked", lambda _s, ids, _now: set(ids))
         patch.setattr(SourceAdapter, "fetch_all", spy)
         response = client.post(
             "/exchange/query",

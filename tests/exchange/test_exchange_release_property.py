@@ -4,7 +4,8 @@ release other than the one the catalogue or the agreement says, never the raw va
 that was not released in clear; and no field outside the decision is read from a source.
 
 The agreements are generated, not stored: ``active_grants`` is replaced by the generated list
-(in the decision) and the re-check keeps them all in force, so each example costs one HTTP request, not a workflow.
+(in the decision) and the re-check keeps them all in force, so each example costs one HTTP
+request, not a workflow.
 """
 
 from __future__ import annotations

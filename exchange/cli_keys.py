@@ -1,14 +1,23 @@
-"""``tongban keys``: rotate and list the hub's signing keys.
+"""``tongban keys``: rotate and list the hub's signing keys; split and join the master secret.
 
-Mounted on the ``tongban`` command by ``exchange.cli`` (``app.add_typer(keys_app, name="keys")``);
-it imports nothing from there, so that module can import this one. Errors are
-:class:`TongbanError` s with a one-line reason, which ``tongban``'s entry point prints to stderr
-with a non-zero exit. Only public key material is ever printed.
+``split`` and ``join`` are the key custody (密钥分割) ceremony over :mod:`exchange.custody`: they
+touch no database, print shares only where asked (stdout or 0600 files) and the secret only to
+the one who joins it.
+
+Mounted on the ``tongban`` command by ``exchange.cli``
+(``app.add_typer(keys_app, name="keys")``); it imports nothing from there, so that module can
+import this one. Errors are :class:`TongbanError` s with a one-line reason, which ``tongban``'s
+entry point prints to stderr with a non-zero exit. Of the signing keys, only public key material
+is ever printed.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,13 +25,22 @@ from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from exchange.cli_common import JsonFlag, command_session, out, print_json
+from exchange.custody import (
+    MAX_SECRET_BYTES,
+    CustodyError,
+    Share,
+    join_shares,
+    read_shares,
+    split_secret,
+)
 from exchange.keys import HubKey, HubKeys, SigningAlgorithm
-from exchange.settings import load_settings
+from exchange.settings import DEV_SECRET, load_settings
 
 __all__ = ["keys_app"]
 
 keys_app = typer.Typer(
-    help="The hub's signing keys (JWKS): rotate them, list them.", no_args_is_help=True
+    help="The hub's signing keys (JWKS): rotate, list; the master secret: split, join.",
+    no_args_is_help=True,
 )
 
 
@@ -93,3 +111,173 @@ def keys_list(as_json: JsonFlag = False) -> None:
             "yes" if row["current"] else "",
         )
     out.print(table)
+
+
+# -- key custody (密钥分割) -------------------------------------------------------------------
+
+
+def _read_secret_file(path: Path) -> bytes:
+    """The secret in ``path``; one trailing newline is taken as the file's, not the secret's."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SECRET_BYTES + 3)
+    except OSError as exc:
+        raise CustodyError(f"cannot read the secret file {path}: {exc.strerror}") from None
+    secret = raw.removesuffix(b"\r\n") if raw.endswith(b"\r\n") else raw.removesuffix(b"\n")
+    if not secret:
+        raise CustodyError(f"the secret file {path} is empty")
+    if len(secret) > MAX_SECRET_BYTES:
+        raise CustodyError(f"the secret file {path} holds more than {MAX_SECRET_BYTES} bytes")
+    return secret
+
+
+def _configured_secret() -> bytes:
+    """TONGBAN_SECRET_KEY as the hub reads it (prod mode refuses the development default)."""
+    secret = load_settings().secret_key.get_secret_value()
+    if secret == DEV_SECRET:
+        typer.echo(
+            "warning: this is the development default secret, not a real one;"
+            " set TONGBAN_SECRET_KEY",
+            err=True,
+        )
+    return secret.encode()
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """Create ``path`` with mode 0600; never overwrite a file that is there."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CustodyError(f"{path} exists already; refusing to overwrite it") from None
+    except OSError as exc:
+        raise CustodyError(f"cannot create {path}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(content)
+
+
+def _write_shares(directory: Path, shares: Sequence[Share]) -> list[Path]:
+    """One ``share-<x>-of-<N>.txt`` per custodian, 0600, in ``directory`` (made 0700)."""
+    paths = [directory / f"share-{s.x}-of-{s.total}.txt" for s in shares]
+    taken = [p for p in paths if p.exists()]
+    if taken:
+        raise CustodyError(f"{taken[0]} exists already; write the shares to an empty directory")
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CustodyError(f"cannot create {directory}: {exc.strerror}") from None
+    made = datetime.now(UTC).date().isoformat()
+    for share, path in zip(shares, paths, strict=True):
+        _write_private(path, share.document(note=f" Made {made}.").encode())
+    return paths
+
+
+@keys_app.command("split")
+def keys_split(
+    shares: Annotated[int, typer.Option("--shares", help="How many shares (custodians), N.")],
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="How many shares rebuild the secret, K.")
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", file_okay=False, help="Write share-<x>-of-<N>.txt files here."),
+    ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-file",
+            dir_okay=False,
+            help="Split the secret in this file instead of TONGBAN_SECRET_KEY.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Split the master secret into N shares, any K of which rebuild it (Shamir, 密钥分割)."""
+    secret = _read_secret_file(secret_file) if secret_file else _configured_secret()
+    made = split_secret(secret, shares=shares, threshold=threshold)
+    first = made[0]
+    summary: dict[str, Any] = {
+        "set_id": first.set_id.hex(),
+        "threshold": first.threshold,
+        "total": first.total,
+        "key_check_value": first.kcv.hex(),
+    }
+    if out_dir is not None:
+        paths = _write_shares(out_dir, made)
+        if as_json:
+            print_json({**summary, "files": [str(p) for p in paths]})
+            return
+        typer.echo(
+            f"split {summary['set_id']}: {first.total} shares, any {first.threshold} rebuild"
+            f" the key (check value {summary['key_check_value']}); one file per custodian:"
+        )
+        for path in paths:
+            typer.echo(f"  {path}")
+        return
+    if as_json:
+        print_json({**summary, "shares": [s.encode() for s in made]})
+        return
+    for share in made:
+        typer.echo(share.encode())
+
+
+def _gather(share_files: Sequence[Path]) -> list[Share]:
+    """The shares in the files, or on stdin (one per line) when no file is named."""
+    if not share_files:
+        if sys.stdin.isatty():
+            typer.echo("paste the shares, one per line, then end the input (Ctrl-D)", err=True)
+        return read_shares(sys.stdin.read(), where="stdin")
+    gathered: list[Share] = []
+    for path in share_files:
+        try:
+            text = path.read_text("utf-8")
+        except UnicodeDecodeError:
+            raise CustodyError(f"{path} is not a text file") from None
+        except OSError as exc:
+            raise CustodyError(f"cannot read {path}: {exc.strerror}") from None
+        gathered.extend(read_shares(text, where=str(path)))
+    return gathered
+
+
+@keys_app.command("join")
+def keys_join(
+    share_files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            dir_okay=False,
+            metavar="SHARE_FILE",
+            help="Share files; without any, shares are read from stdin.",
+        ),
+    ] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", dir_okay=False, help="Write the secret to this new file (0600)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rebuild the master secret from K shares; refuse wrong, damaged or mixed shares."""
+    shares = _gather(share_files or [])
+    secret = join_shares(shares)
+    summary: dict[str, Any] = {
+        "set_id": shares[0].set_id.hex(),
+        "threshold": shares[0].threshold,
+        "shares": sorted(s.x for s in shares),
+        "key_check_value": "match",
+    }
+    if out_file is not None:
+        _write_private(out_file, secret)
+        if as_json:
+            print_json({**summary, "out": str(out_file)})
+        else:
+            typer.echo(
+                f"the key ({len(secret)} bytes) matches its check value; written to {out_file}"
+            )
+        return
+    try:
+        text = secret.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CustodyError("the key is not text; write it to a file with --out FILE") from None
+    if as_json:
+        print_json({**summary, "secret": text})
+        return
+    sys.stdout.write(text + "\n")

@@ -10,7 +10,17 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from exchange.api import agreements, audit, catalogue, checkpoints, dev_idp, exchange, health, oauth
+from exchange.api import (
+    agreements,
+    audit,
+    catalogue,
+    checkpoints,
+    consent,
+    dev_idp,
+    exchange,
+    health,
+    oauth,
+)
 from exchange.api.deps import HubState
 from exchange.api.docs import mount_docs
 from exchange.audit.checkpoints import CheckpointSigner, checkpoint_schedule
@@ -81,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(agreements.router)
     app.include_router(exchange.router)
+    app.include_router(consent.router)
     app.include_router(checkpoints.router)
     app.include_router(audit.router)
     if settings.dev_idp_enabled:

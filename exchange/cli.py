@@ -104,7 +104,7 @@ def demo(
     )
     subjects = [s.to_json() for s in legacy.subjects]
     with command_session(settings) as session:
-        world = build_demo(session, data, subjects=subjects)
+        world = build_demo(session, data, subjects=subjects, settings=settings)
     summary = {**world.summary(), "legacy": legacy.as_json()}
     if as_json:
         print_json({**summary, "data_dir": str(data)})
@@ -130,6 +130,7 @@ def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None
         f"  service items {', '.join(summary['service_items'])}",
         f"  case systems  {', '.join(summary['systems'])} (private keys in {data}/keys/)",
         f"  agreements    {', '.join(summary['agreements']) or 'none'}",
+        f"  consents      {', '.join(summary['consents']) or 'none'} (mca-dibao requests)",
         f"  subjects      {kinds} (ID numbers in {data}/demo.json)",
         f"  newly published: {summary['published_now']}; manifest {data}/demo.json",
     ]

@@ -312,15 +312,55 @@ class TongbanClient:
         verified = self._verified_evidence({**body, "verified": body["results"]}, ask, "verified")
         return replace(result, evidence_claims=verified)
 
+    def request_consent(
+        self,
+        subject_id: str,
+        purpose: str,
+        purpose_text: str,
+        *,
+        retention_days: int,
+        service_item: str | None = None,
+        attributes: Sequence[str] | None = None,
+        optional: Sequence[str] = (),
+        mode: str = "one_time",
+        valid_days: int = 30,
+        max_uses: int | None = None,
+        answer_within_days: int = 7,
+        officer: str | None = None,
+    ) -> dict[str, Any]:
+        """Ask the citizen for consent (docs/consent.md): the pending request with its preview
+        and the ``approval_url`` to hand the citizen."""
+        ask = _ask(subject_id, purpose, service_item, officer, None)
+        if attributes is not None:
+            ask["attributes"] = list(attributes)
+        ask.update(
+            purpose_text=purpose_text,
+            optional=list(optional),
+            mode=mode,
+            valid_days=valid_days,
+            retention_days=retention_days,
+            answer_within_days=answer_within_days,
+        )
+        if max_uses is not None:
+            ask["max_uses"] = max_uses
+        return self._call("/consent-requests", ask)
+
+    def consent_request(self, request_id: str) -> dict[str, Any]:
+        """A consent request this system made: its ``status`` and, once approved,
+        ``consent_id`` (to name in :meth:`query`)."""
+        return self._call(f"/consent-requests/{request_id}", None)
+
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``body`` with the access token; on ``invalid_token``, a new token, once."""
+    def _call(self, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """POST ``body`` (GET when None) with the access token; on ``invalid_token``, a new
+        token, once."""
+        method = "GET" if body is None else "POST"
         token = self._access_token()
-        response = self._send("POST", path, json=body, headers=_bearer(token))
+        response = self._send(method, path, json=body, headers=_bearer(token))
         if response.status_code == 401 and _problem(response).get("code") == "invalid_token":
             self._forget(token)
-            response = self._send("POST", path, json=body, headers=_bearer(self._access_token()))
+            response = self._send(method, path, json=body, headers=_bearer(self._access_token()))
         return _answer(response)
 
     def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
@@ -537,9 +577,9 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
-    """A 200 answer's JSON object; anything else raises :class:`TongbanClientError`."""
+    """A 200 (or 201) answer's JSON object; anything else raises :class:`TongbanClientError`."""
     document = _problem(response)
-    if response.status_code == 200:
+    if response.status_code in (200, 201):
         if not document:
             raise _invalid_response("is not a JSON object")
         return document

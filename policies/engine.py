@@ -24,7 +24,9 @@ the first that settles it wins. The ids in brackets are what ``FieldDecision.rul
    and the request carries no legal basis, or when the deciding grant requires it. Met by an
    active consent of this system, for this purpose, covering the field, and, when the query
    names a consent, that one [``consent:<id>``; the lowest id if several]. Unmet:
-   ``consent_required`` [``consent.missing``].
+   ``consent_required`` [``consent.missing``]; when the query names a consent of this system
+   that is no longer active, its state instead: ``consent_used``, ``consent_revoked``,
+   ``consent_expired`` or ``consent_superseded`` [``consent.inactive``].
 6. **Derived attributes** go through the same rules over their base field and, when allowed, are
    released as ``derived`` (true / false only).
 7. Any sharing type the engine does not know: ``not_granted`` [``default.deny``].
@@ -200,6 +202,10 @@ def _consented(
         return _allow(request, allowance, None), _grant_obligations(grant)
     consent = _consent_for(context, request, consents)
     if consent is None:
+        inactive = _named_inactive(context, consents)
+        if inactive is not None:
+            rules = (*allowance.rules, "consent.inactive")
+            return _deny(request, inactive, rules, grant), ()
         rules = (*allowance.rules, "consent.missing")
         return _deny(request, DenyReason.CONSENT_REQUIRED, rules, grant), ()
     obligations = (*_grant_obligations(grant), UseConsent(consent.consent_id))
@@ -218,6 +224,23 @@ def _consent_for(
 ) -> ConsentState | None:
     meeting = [consent for consent in consents if _meets(consent, context, request)]
     return min(meeting, key=lambda consent: consent.consent_id, default=None)
+
+
+_INACTIVE = {
+    "used": DenyReason.CONSENT_USED,
+    "revoked": DenyReason.CONSENT_REVOKED,
+    "expired": DenyReason.CONSENT_EXPIRED,
+    "superseded": DenyReason.CONSENT_SUPERSEDED,
+}
+
+
+def _named_inactive(context: QueryContext, consents: Sequence[ConsentState]) -> DenyReason | None:
+    """Why the consent the query names cannot be relied on, if it is this system's and no
+    longer active (an unknown or foreign consent id is plain ``consent_required``)."""
+    for consent in consents:
+        if consent.consent_id == context.consent_id and consent.system == context.system:
+            return _INACTIVE.get(consent.status)
+    return None
 
 
 def _meets(consent: ConsentState, context: QueryContext, request: AttributeRequest) -> bool:

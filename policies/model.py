@@ -59,6 +59,10 @@ class DenyReason(StrEnum):
     NOT_SHARED = "not_shared"  # 不予共享: never leaves through the hub
     NOT_GRANTED = "not_granted"  # conditional, and no active agreement covers it
     CONSENT_REQUIRED = "consent_required"  # needs the citizen's active consent
+    CONSENT_USED = "consent_used"  # the consent named was used up (one-time, or max uses)
+    CONSENT_REVOKED = "consent_revoked"  # the consent named was withdrawn by the citizen
+    CONSENT_EXPIRED = "consent_expired"  # the consent named has passed its expiry
+    CONSENT_SUPERSEDED = "consent_superseded"  # the consent named was replaced by a new version
     PURPOSE_MISMATCH = "purpose_mismatch"  # not this system's purpose, or not the item's
     QUOTA_EXCEEDED = "quota_exceeded"  # the agreement's daily quota is used up
     DERIVED_ONLY = "derived_only"  # the grant allows predicates over the field, not its value
@@ -147,13 +151,18 @@ class Grant:
 @dataclass(frozen=True)
 class ConsentState:
     """A consent the citizen gave, as the engine sees it (already checked to be this
-    citizen's; ``active`` is false when revoked, expired or used up)."""
+    citizen's). ``status`` is ``given`` while it can be relied on, else ``used``, ``revoked``,
+    ``expired`` or ``superseded`` (the exchange works it out from the artefact and the time)."""
 
     consent_id: str
     system: str
     purpose: str
     attributes: frozenset[str]  # field attributes, ``namespace.field``
-    active: bool = True
+    status: str = "given"
+
+    @property
+    def active(self) -> bool:
+        return self.status == "given"
 
 
 @dataclass(frozen=True)

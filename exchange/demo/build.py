@@ -29,6 +29,8 @@ from catalogue.publishing import PublishOutcome, publish
 from catalogue.systems import register_system
 from catalogue.vocabulary import DescriptorKind
 from exchange.agreements.documents import demo_agreement_paths, load_agreement_documents
+from exchange.demo.consents import seed_consents
+from exchange.settings import Settings
 
 __all__ = ["DEMO_SYSTEMS", "DemoWorld", "build_demo", "demo_descriptors"]
 
@@ -57,6 +59,7 @@ class DemoWorld:
     systems: list[dict[str, Any]] = field(default_factory=list)
     subjects: list[Mapping[str, str]] = field(default_factory=list)
     agreements: list[str] = field(default_factory=list)
+    consents: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         by_kind: dict[str, list[str]] = {}
@@ -68,6 +71,7 @@ class DemoWorld:
             "service_items": by_kind.get("service_item", []),
             "systems": [s["id"] for s in self.systems],
             "agreements": self.agreements,
+            "consents": [c["status"] for c in self.consents],
             "published_now": sum(o.created for o in self.outcomes),
         }
 
@@ -95,9 +99,11 @@ def build_demo(
     *,
     subjects: Sequence[Mapping[str, str]] = (),
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> DemoWorld:
     """Publish the demo catalogue and register the case systems (caller commits); list
-    *subjects* (``ShowcaseSubject.to_json()`` entries) in ``demo.json``."""
+    *subjects* (``ShowcaseSubject.to_json()`` entries) in ``demo.json``. With the hub's
+    *settings* (which sign consent receipts), the consent candidates get their consents."""
     now = now or datetime.now(UTC)
     world = DemoWorld(data_dir=data_dir, subjects=list(subjects))
     for descriptor in demo_descriptors():
@@ -114,6 +120,9 @@ def build_demo(
         outcome.id
         for outcome in load_agreement_documents(session, demo_agreement_paths(), now, by="demo")
     ]
+    if settings is not None:
+        issuer = settings.public_url or "urn:tongban:demo-hub"
+        world.consents = seed_consents(session, settings, subjects, now=now, issuer=issuer)
     _write_manifest(world)
     return world
 
@@ -164,6 +173,7 @@ def _write_manifest(world: DemoWorld) -> None:
         "systems": [{**spec, "key_file": f"keys/{spec['id']}.jwk"} for spec in world.systems],
         "agreements": world.agreements,
         "subjects": world.subjects,
+        "consents": world.consents,
     }
     path = world.data_dir / "demo.json"
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -6,8 +6,10 @@
 4. **fetch** only the permitted fields, fanned out to the departments' adapters concurrently;
 5. **release**: row conditions, transforms, derived predicates; per-attribute provenance;
 6. **audit**, group-committed (:class:`exchange.audit.log.AuditLog`): inside the batch
-   transaction, re-check that the agreements relied on are still in force (a revocation that
-   committed first wins), count quota uses and append the entry to the Merkle log; the receipt
+   transaction, re-check under row locks that the agreements and consents relied on are still
+   in force (a revocation that committed first wins; a later one waits for this commit), count
+   quota and consent uses (a one-time consent is used up) and append the entry to the Merkle
+   log; the receipt
    comes back only once the batch is durable — if it cannot be written nothing is released
    (503);
 7. **sign** the evidence (JWS, ``typ`` ``tongban-evidence+jwt``) carrying the audit receipt;
@@ -38,10 +40,11 @@ from exchange.agreements.grants import active_grants, count_use, in_force_locked
 from exchange.audit.log import AuditLog
 from exchange.audit.sink import Receipt, pseudonym, pseudonym_key
 from exchange.clientauth import SystemPrincipal
+from exchange.consent.service import consent_states, effective_status, lock_consents, record_use
 from exchange.db import unit_of_work
 from exchange.keys import HubKeys
 from exchange.query.release import Outcome, shape_release
-from exchange.query.resolve import ResolvedQuery, resolve_query
+from exchange.query.resolve import PurposeNotRegistered, ResolvedQuery, resolve_query
 from exchange.query.sourcing import Fetched, fetch_permitted
 from exchange.source_registry import SourceRegistry
 from policies.engine import decide
@@ -74,12 +77,6 @@ class InvalidSubjectId(TongbanError):
     code = "invalid_subject_id"
     status = 422
     title = "Invalid subject identifier"
-
-
-class PurposeNotRegistered(TongbanError):
-    code = "purpose_not_registered"
-    status = 403
-    title = "Purpose not registered for this system"
 
 
 class Incomplete(TongbanError):
@@ -120,6 +117,7 @@ class _Run:
     now: datetime
     purpose: str
     subject: str
+    pseudonym: str
     resolved: ResolvedQuery
     grants: list[Grant]
     decision: Decision
@@ -184,6 +182,7 @@ class ExchangePipeline:
             withheld = ask.all_or_nothing and bool(outcome.denied or outcome.unavailable)
             if not withheld and not _purpose_refused(run.decision):
                 self._count_quota(session, run, outcome)
+                self._count_consent_uses(session, run, outcome)
             return self._entry(run, "query", outcome, ask, withheld=withheld)
 
         receipt, entry = self._log.append(record)
@@ -222,6 +221,7 @@ class ExchangePipeline:
             self._recheck(session, run, outcome)
             if not _purpose_refused(run.decision):
                 self._count_quota(session, run, outcome)
+                self._count_consent_uses(session, run, outcome)
             return self._entry(run, "verify", outcome, ask, withheld=False)
 
         receipt, _ = self._log.append(record)
@@ -258,6 +258,14 @@ class ExchangePipeline:
                 department=caller.department,
             )
             grants = active_grants(session, system=caller.system_id, now=now)
+            subject_pseudonym = pseudonym(self._pseudonym_key, ID_TYPE, subject)
+            consents = consent_states(
+                session,
+                subject=subject_pseudonym,
+                system=caller.system_id,
+                named=ask.consent_id,
+                now=now,
+            )
         context = QueryContext(
             system=caller.system_id,
             department=caller.department,
@@ -268,8 +276,18 @@ class ExchangePipeline:
             officer=ask.officer,
             consent_id=ask.consent_id,
         )
-        decision = decide(context, resolved.requests, grants, consents=())
-        return _Run(caller, str(uuid.uuid4()), now, purpose, subject, resolved, grants, decision)
+        decision = decide(context, resolved.requests, grants, consents)
+        return _Run(
+            caller,
+            str(uuid.uuid4()),
+            now,
+            purpose,
+            subject,
+            subject_pseudonym,
+            resolved,
+            grants,
+            decision,
+        )
 
     def _fetch(self, run: _Run) -> dict[str, Fetched]:
         wanted = run.decision.fields_to_fetch()
@@ -286,21 +304,44 @@ class ExchangePipeline:
             many[code] = binding is not None and binding.mapping.many
         return many
 
-    def _recheck(self, session: Session, run: _Run, outcome: Outcome) -> Outcome:
-        """Inside the write unit: an agreement revoked (or expired) since the decision takes
-        back what it released."""
-        relied = {d.agreement_id for d in run.decision.released() if d.agreement_id}
-        if not relied:
-            return outcome
-        lost = relied - in_force_locked(session, relied, datetime.now(UTC))
-        if not lost:
-            return outcome
-        for choice in run.decision.released():
-            if choice.agreement_id in lost:
-                outcome.attributes.pop(choice.attribute, None)
-                outcome.unavailable.pop(choice.attribute, None)
-                outcome.denied[choice.attribute] = DenyReason.NOT_GRANTED.value
-        return outcome
+    def _recheck(self, session: Session, run: _Run, outcome: Outcome) -> None:
+        """Inside the write unit: an agreement revoked (or expired) since the decision, or a
+        consent revoked, expired, superseded or used up since, takes back what it released."""
+        now = datetime.now(UTC)
+        released = run.decision.released()
+        agreements = {d.agreement_id for d in released if d.agreement_id}
+        if agreements:
+            lost = agreements - in_force_locked(session, agreements, now)
+            for choice in released:
+                if choice.agreement_id in lost:
+                    _take_back(outcome, choice.attribute, DenyReason.NOT_GRANTED.value)
+        consents = {d.consent_id for d in released if d.consent_id}
+        if consents:
+            locked = lock_consents(session, consents)
+            for choice in released:
+                consent = locked.get(choice.consent_id or "")
+                status = effective_status(consent, now).value if consent else "revoked"
+                if status != "given":
+                    _take_back(outcome, choice.attribute, f"consent_{status}")
+
+    def _count_consent_uses(self, session: Session, run: _Run, outcome: Outcome) -> None:
+        """One use of each consent that something released relied on (locked by _recheck)."""
+        used = {
+            d.consent_id
+            for d in run.decision.released()
+            if d.consent_id and d.attribute in outcome.attributes
+        }
+        if not used:
+            return
+        locked = lock_consents(session, used)
+        for consent_id in sorted(used):
+            record_use(
+                session,
+                locked[consent_id],
+                now=run.now,
+                request_id=run.request_id,
+                system=run.caller.system_id,
+            )
 
     def _count_quota(self, session: Session, run: _Run, outcome: Outcome) -> None:
         counted = {o.agreement_id for o in run.decision.obligations if isinstance(o, CountQuota)}
@@ -330,7 +371,7 @@ class ExchangePipeline:
             "system": run.caller.system_id,
             "department": run.caller.department,
             "officer": ask.officer,
-            "subject": pseudonym(self._pseudonym_key, ID_TYPE, run.subject),
+            "subject": run.pseudonym,
             "purpose": run.purpose,
             "service_item": ask.service_item,
             "consent": ask.consent_id,
@@ -382,6 +423,12 @@ def _checked_subject(id_type: str, subject: str) -> str:
         raise InvalidSubjectId(
             f"the subject id is not a valid resident ID ({exc.reason})"
         ) from None
+
+
+def _take_back(outcome: Outcome, attribute: str, reason: str) -> None:
+    outcome.attributes.pop(attribute, None)
+    outcome.unavailable.pop(attribute, None)
+    outcome.denied[attribute] = reason
 
 
 def _purpose_refused(decision: Decision) -> bool:

@@ -25,6 +25,7 @@ from schemas import TongbanError
 
 __all__ = [
     "ForeignServiceItem",
+    "PurposeNotRegistered",
     "ResolvedQuery",
     "ResourceInfo",
     "ServiceItemNotFound",
@@ -35,6 +36,12 @@ __all__ = [
 _ATTRIBUTE = re.compile(
     r"(?P<namespace>[a-z][a-z0-9_]{0,39})\.(?P<rest>[a-z][a-z0-9_]{0,62}(\([0-9]{0,12}\))?)"
 )
+
+
+class PurposeNotRegistered(TongbanError):
+    code = "purpose_not_registered"
+    status = 403
+    title = "Purpose not registered for this system"
 
 
 class UnknownAttribute(TongbanError):

@@ -32,6 +32,7 @@ from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.settings import Settings
 from tests import factories
 from tests.exchange.conftest import assert_documented, request_token
+from tests.exchange.world import showcase_people
 
 EDU = "edu-enrolment"
 MCA = "mca-dibao"
@@ -46,10 +47,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> LegacyWorld:
 
 @pytest.fixture(scope="module")
 def people(city: LegacyWorld) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for subject in city.subjects:
-        found.setdefault(subject.kind, subject.id_number)
-    return found
+    return showcase_people(city)
 
 
 @dataclass

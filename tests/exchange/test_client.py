@@ -585,3 +585,36 @@ def test_the_client_needs_neither_the_web_framework_nor_the_database_layer() -> 
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert ran.stdout.strip() == "[]"
+
+
+def test_a_case_system_asks_for_consent_and_queries_under_the_demo_consent(
+    served: Served,
+) -> None:
+    key = json.loads((served.workdir / "var/demo/keys/mca-dibao.jwk").read_text("utf-8"))
+    client = TongbanClient(served.base, "mca-dibao", key)
+    given, pending = served.manifest["consents"]
+    pension = "social_insurance.pension_amount"
+    asked = client.request_consent(
+        pending["subject"],
+        "minimum-living-allowance",
+        "最低生活保障家庭经济状况核对",
+        attributes=[pension],
+        retention_days=30,
+    )
+    assert asked["status"] == "pending"
+    assert asked["approval_url"] == f"{served.base}/console/citizen/requests/{asked['id']}"
+    assert client.consent_request(asked["id"])["status"] == "pending"
+    with pytest.raises(TongbanClientError) as refused:
+        client.request_consent(
+            pending["subject"], "school-enrolment", "入学", attributes=[pension], retention_days=1
+        )
+    assert (refused.value.status, refused.value.code) == (403, "purpose_not_registered")
+    result = client.query(
+        given["subject"],
+        "minimum-living-allowance",
+        attributes=[pension],
+        consent_id=given["consent"],
+    )
+    assert result.attributes[pension].release == "clear"
+    assert result.evidence_claims is not None
+    client.close()

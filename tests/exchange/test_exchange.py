@@ -10,30 +10,24 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import SourceAdapter
 from catalogue.identifiers import make_resident_id
 from exchange.agreements.models import Agreement
-from exchange.app import create_app
-from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
-from exchange.demo.build import build_demo
 from exchange.demo.sources import LegacyWorld, build_legacy_world
-from exchange.settings import Settings
-from tests import factories
-from tests.exchange.conftest import assert_documented, request_token
+from tests.exchange.conftest import assert_documented
+from tests.exchange.world import EDU, Hub, hub_over, showcase_people
 
-EDU = "edu-enrolment"
-MCA = "mca-dibao"
 ENROLMENT = "EDU-RXDJ-001"
 
 
@@ -44,57 +38,14 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> LegacyWorld:
 
 @pytest.fixture(scope="module")
 def people(city: LegacyWorld) -> dict[str, str]:
-    """One showcase subject's ID number per kind."""
-    found: dict[str, str] = {}
-    for subject in city.subjects:
-        found.setdefault(subject.kind, subject.id_number)
-    return found
-
-
-class Hub:
-    """A hub app over the demo world, and tokens for its case systems."""
-
-    def __init__(self, client: TestClient, data_dir: Path, sessions: sessionmaker[Session]):
-        self.client = client
-        self.data_dir = data_dir
-        self.sessions = sessions
-
-    def token(self, system: str = EDU) -> str:
-        key = json.loads((self.data_dir / "keys" / f"{system}.jwk").read_text("utf-8"))
-        audience = f"{self.client.base_url}/oauth/token"
-        response = request_token(self.client, factories.client_assertion(key, system, audience))
-        assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        return token
-
-    def query(self, body: dict[str, Any], system: str = EDU) -> Any:
-        headers = {"authorization": f"Bearer {self.token(system)}"}
-        return self.client.post("/exchange/query", json=body, headers=headers)
-
-    def verify(self, body: dict[str, Any], system: str = EDU) -> Any:
-        headers = {"authorization": f"Bearer {self.token(system)}"}
-        return self.client.post("/exchange/verify", json=body, headers=headers)
-
-    def audit(self) -> list[AuditRecord]:
-        with unit_of_work(self.sessions) as session:
-            return list(session.scalars(select(AuditRecord).order_by(AuditRecord.index)))
-
-
-def _hub(
-    database_url: str, sessions: sessionmaker[Session], data_dir: Path, adapters_file: Path
-) -> Iterator[Hub]:
-    with unit_of_work(sessions, write=True) as session:
-        build_demo(session, data_dir, now=datetime.now(UTC))
-    settings = Settings(database_url=database_url, mode="dev", adapters_file=adapters_file)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield Hub(client, data_dir, sessions)
+    return showcase_people(city)
 
 
 @pytest.fixture
 def hub(
     database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, tmp_path: Path
 ) -> Iterator[Hub]:
-    yield from _hub(database_url, sessions, tmp_path / "demo", city.adapters_file)
+    yield from hub_over(database_url, sessions, tmp_path / "demo", city.adapters_file)
 
 
 def ask(subject: str, **more: Any) -> dict[str, Any]:
@@ -247,7 +198,7 @@ def test_a_source_that_is_down_makes_only_its_attributes_unavailable(
     shutil.rmtree(tmp_path / "nowhere", ignore_errors=True)
     adapters_file = tmp_path / "adapters.json"
     adapters_file.write_text(json.dumps(document), encoding="utf-8")
-    for hub in _hub(database_url, sessions, tmp_path / "demo", adapters_file):
+    for hub in hub_over(database_url, sessions, tmp_path / "demo", adapters_file):
         body = hub.query(ask(people["has_property"], service_item=ENROLMENT)).json()
         assert "household.name" in body["attributes"]
         assert {a: r for a, r in body["unavailable"].items() if a.startswith("property.")} == {

@@ -385,7 +385,7 @@ def test_a_matching_consent_releases_and_is_used() -> None:
 @pytest.mark.parametrize(
     ("consent_changes", "context_changes"),
     [
-        pytest.param({"active": False}, {}, id="inactive"),
+        pytest.param({"status": "revoked"}, {}, id="inactive"),
         pytest.param({"system": "mca-dibao"}, {}, id="another system"),
         pytest.param({"purpose": "identity-check"}, {}, id="another purpose"),
         pytest.param({"attributes": frozenset({"household.name"})}, {}, id="another attribute"),
@@ -400,6 +400,31 @@ def test_a_consent_that_does_not_match_is_not_consent(
     refused = only(decide(ctx, [ask(ETHNICITY)], [grant("ethnicity")], [given]))
     assert refused.reason == DenyReason.CONSENT_REQUIRED
     assert refused.consent_id is None
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        ("used", DenyReason.CONSENT_USED),
+        ("revoked", DenyReason.CONSENT_REVOKED),
+        ("expired", DenyReason.CONSENT_EXPIRED),
+        ("superseded", DenyReason.CONSENT_SUPERSEDED),
+    ],
+)
+def test_a_named_consent_no_longer_active_is_refused_with_its_state(
+    status: str, reason: DenyReason
+) -> None:
+    given = consent("household.ethnicity", consent_id="CS-1", status=status)
+    refused = only(
+        decide(context(consent_id="CS-1"), [ask(ETHNICITY)], [grant("ethnicity")], [given])
+    )
+    assert (refused.reason, refused.rules[-1]) == (reason, "consent.inactive")
+
+
+def test_an_inactive_consent_not_named_is_plain_consent_required() -> None:
+    given = consent("household.ethnicity", consent_id="CS-1", status="used")
+    refused = only(decide(context(), [ask(ETHNICITY)], [grant("ethnicity")], [given]))
+    assert refused.reason == DenyReason.CONSENT_REQUIRED
 
 
 def test_the_consent_the_query_names_is_the_one_used() -> None:

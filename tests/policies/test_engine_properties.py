@@ -172,7 +172,7 @@ def draw_consent(
         system=OTHER[ctx.system] if fault == "system" else ctx.system,
         purpose=OTHER[ctx.purpose] if fault == "purpose" else ctx.purpose,
         attributes=frozenset(covered),
-        active=fault != "inactive",
+        status="used" if fault == "inactive" else "given",
     )
 
 

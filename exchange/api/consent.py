@@ -1,0 +1,365 @@
+"""HTTP routes of citizen consent (CONTRACT.md): case systems ask, citizens decide.
+
+Systems (hub access token): ``POST /consent-requests`` and ``GET /consent-requests/{id}`` for
+their own requests. Citizens (an ID token whose subject is their resident ID number):
+``/citizen/consent-requests`` and ``/citizen/consents``. A citizen only ever sees and acts on
+their own requests and consents: anyone else's is a 404, exactly like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+
+from catalogue.identifiers import ResidentIdError, parse_resident_id
+from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer, SystemBearer
+from exchange.audit.sink import pseudonym, pseudonym_key
+from exchange.consent import service
+from exchange.consent.models import Consent, ConsentMode, ConsentRequest, RequestStatus
+from exchange.db import unit_of_work
+from exchange.identity import Role
+from exchange.problems import Forbidden, problem_responses
+from exchange.query.pipeline import ID_TYPE, InvalidSubjectId
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["consent"])
+
+_PURPOSE = r"^[a-z0-9][a-z0-9-]{0,63}$"
+_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_ATTRIBUTE = r"^[a-z][a-z0-9_]{0,39}\.[a-z][a-z0-9_]{0,62}(\([0-9]{0,12}\))?$"
+_ID = r"^c[rn]-[0-9a-f-]{36}$"
+Attribute = Annotated[str, Field(pattern=_ATTRIBUTE)]
+_WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422)
+_READ_ERRORS = problem_responses(401, 403, 404, 422)
+
+
+class SubjectRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id_type: str = Field(max_length=16, description="`CN-RIC`: GB 11643 resident ID number")
+    id: str = Field(max_length=32)
+
+
+class ConsentRequestBody(BaseModel):
+    """What a case system asks the citizen to consent to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: SubjectRef
+    purpose: str = Field(pattern=_PURPOSE, description="A purpose the system registered")
+    purpose_text: str = Field(
+        min_length=2, max_length=500, description="Why, in words the citizen understands"
+    )
+    service_item: str | None = Field(default=None, pattern=_CODE)
+    attributes: list[Attribute] | None = Field(default=None, max_length=100)
+    optional: list[Attribute] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Attributes the citizen may leave out (others are necessary; a service "
+        "item's entries marked `required: false` are optional too)",
+    )
+    mode: ConsentMode = ConsentMode.ONE_TIME
+    valid_days: int = Field(default=30, ge=1, le=1825, description="Validity once given")
+    max_uses: int | None = Field(default=None, ge=1, le=100_000, description="standing only")
+    retention_days: int = Field(ge=0, le=3650, description="How long the system keeps the data")
+    answer_within_days: int = Field(default=7, ge=1, le=90)
+    officer: str | None = Field(default=None, pattern=_CODE)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ConsentRequestBody:
+        if not self.service_item and not self.attributes:
+            raise ValueError("name a service_item or attributes (or both)")
+        if self.mode is ConsentMode.ONE_TIME and self.max_uses not in (None, 1):
+            raise ValueError("a one_time consent is used once; max_uses is for standing ones")
+        return self
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: list[Attribute] | None = Field(
+        default=None,
+        max_length=100,
+        description="The fields kept (every necessary one, and the optional ones wanted); "
+        "all of them when absent",
+    )
+
+
+class RefuseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ChangeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: list[Attribute] | None = Field(default=None, max_length=100)
+    expires_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ChangeBody:
+        if self.fields is None and self.expires_at is None:
+            raise ValueError("change fields, expires_at or both")
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("expires_at needs a time zone")
+        return self
+
+
+RequestId = Annotated[str, Path(pattern=_ID, description="cr-… or cn-… id")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _subject_of(hub: HubState, id_type: str, number: str) -> str:
+    if id_type != ID_TYPE:
+        raise InvalidSubjectId(f"id_type must be {ID_TYPE} (GB 11643 resident identity number)")
+    try:
+        checked = parse_resident_id(number).number
+    except ResidentIdError as exc:
+        raise InvalidSubjectId(
+            f"the subject id is not a valid resident ID ({exc.reason})"
+        ) from None
+    return pseudonym(pseudonym_key(hub.settings.secret_key.get_secret_value()), ID_TYPE, checked)
+
+
+def _citizen(hub: Hub, caller: StaffBearer) -> str:
+    """The pseudonym of the signed-in citizen; staff tokens are refused."""
+    if caller.role is not Role.CITIZEN:
+        raise Forbidden("only the citizen concerned may see or answer consent requests")
+    try:
+        return _subject_of(hub, ID_TYPE, caller.subject)
+    except InvalidSubjectId:
+        raise Forbidden("the token does not name a resident by a valid resident ID") from None
+
+
+Citizen = Annotated[str, Depends(_citizen)]
+
+
+# -- case systems ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/consent-requests",
+    summary="Ask a citizen for consent; the answer carries the URL where the citizen decides",
+    status_code=201,
+    responses=_WRITE_ERRORS,
+)
+def post_consent_request(
+    hub: Hub, caller: SystemBearer, base_url: BaseUrl, body: ConsentRequestBody
+) -> JSONResponse:
+    now = _now()
+    ask = service.ConsentAsk(
+        subject=_subject_of(hub, body.subject.id_type, body.subject.id),
+        system=caller.system_id,
+        department=caller.department,
+        system_purposes=frozenset(caller.purposes),
+        purpose=body.purpose,
+        purpose_text=body.purpose_text,
+        attributes=body.attributes,
+        service_item=body.service_item,
+        optional=frozenset(body.optional),
+        mode=body.mode,
+        valid_days=body.valid_days,
+        retention_days=body.retention_days,
+        max_uses=body.max_uses,
+        answer_within_days=body.answer_within_days,
+        officer=body.officer,
+    )
+    with unit_of_work(hub.sessions, write=True) as session:
+        row = service.create_request(session, ask, now)
+        view = service.request_view(session, row, now, base_url)
+    return JSONResponse(view, status_code=201, headers={"location": view["approval_url"]})
+
+
+@router.get(
+    "/consent-requests/{request_id}",
+    summary="A consent request this system made, with its answer",
+    responses=_READ_ERRORS,
+)
+def get_consent_request(
+    hub: Hub, caller: SystemBearer, base_url: BaseUrl, request_id: RequestId
+) -> dict[str, Any]:
+    now = _now()
+    with unit_of_work(hub.sessions) as session:
+        row = session.get(ConsentRequest, request_id)
+        if row is None or row.system_id != caller.system_id:
+            raise service.ConsentRequestNotFound(f"no consent request {request_id!r} of yours")
+        return service.request_view(session, row, now, base_url)
+
+
+# -- citizens --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/citizen/consent-requests",
+    summary="My consent requests, each with the preview of what it would share (citizen)",
+    tags=["citizen"],
+    responses=_READ_ERRORS,
+)
+def my_requests(
+    hub: Hub,
+    citizen: Citizen,
+    base_url: BaseUrl,
+    status: Annotated[Literal["pending", "all"], Query()] = "pending",
+) -> dict[str, Any]:
+    now = _now()
+    query = select(ConsentRequest).where(ConsentRequest.subject == citizen)
+    if status == "pending":
+        query = query.where(
+            ConsentRequest.status == RequestStatus.PENDING.value, ConsentRequest.answer_by > now
+        )
+    with unit_of_work(hub.sessions) as session:
+        rows = session.scalars(query.order_by(ConsentRequest.created_at.desc()).limit(200))
+        return {"requests": [service.request_view(session, r, now, base_url) for r in rows]}
+
+
+@router.get(
+    "/citizen/consent-requests/{request_id}",
+    summary="One of my consent requests (citizen)",
+    tags=["citizen"],
+    responses=_READ_ERRORS,
+)
+def my_request(
+    hub: Hub, citizen: Citizen, base_url: BaseUrl, request_id: RequestId
+) -> dict[str, Any]:
+    now = _now()
+    with unit_of_work(hub.sessions) as session:
+        row = session.get(ConsentRequest, request_id)
+        if row is None or row.subject != citizen:
+            raise service.ConsentRequestNotFound(f"no consent request {request_id!r} for you")
+        return service.request_view(session, row, now, base_url)
+
+
+@router.post(
+    "/citizen/consent-requests/{request_id}/approve",
+    summary="Approve a request, optionally leaving out optional fields (citizen)",
+    tags=["citizen"],
+    status_code=201,
+    responses=_WRITE_ERRORS,
+)
+def approve_request(
+    hub: Hub,
+    citizen: Citizen,
+    base_url: BaseUrl,
+    request_id: RequestId,
+    body: Annotated[ApproveBody | None, Body()] = None,
+) -> JSONResponse:
+    now = _now()
+    with unit_of_work(hub.sessions, write=True) as session:
+        consent = service.approve(
+            session,
+            hub.keys,
+            subject=citizen,
+            request_id=request_id,
+            keep=body.fields if body else None,
+            now=now,
+            issuer=base_url,
+        )
+        view = service.consent_view(session, consent, now)
+    return JSONResponse({"consent": view}, status_code=201)
+
+
+@router.post(
+    "/citizen/consent-requests/{request_id}/refuse",
+    summary="Refuse a request (citizen)",
+    tags=["citizen"],
+    responses=_WRITE_ERRORS,
+)
+def refuse_request(
+    hub: Hub,
+    citizen: Citizen,
+    base_url: BaseUrl,
+    request_id: RequestId,
+    body: Annotated[RefuseBody | None, Body()] = None,
+) -> dict[str, Any]:
+    now = _now()
+    with unit_of_work(hub.sessions, write=True) as session:
+        row = service.refuse(
+            session,
+            subject=citizen,
+            request_id=request_id,
+            reason=body.reason if body else None,
+            now=now,
+        )
+        return service.request_view(session, row, now, base_url)
+
+
+@router.get(
+    "/citizen/consents",
+    summary="My consents, newest first, with their history and signed receipts (citizen)",
+    tags=["citizen"],
+    responses=_READ_ERRORS,
+)
+def my_consents(hub: Hub, citizen: Citizen) -> dict[str, Any]:
+    now = _now()
+    with unit_of_work(hub.sessions) as session:
+        rows = session.scalars(
+            select(Consent)
+            .where(Consent.subject == citizen)
+            .order_by(Consent.starts_at.desc(), Consent.id)
+            .limit(500)
+        )
+        return {"consents": [service.consent_view(session, row, now) for row in rows]}
+
+
+@router.get(
+    "/citizen/consents/{consent_id}",
+    summary="One of my consents (citizen)",
+    tags=["citizen"],
+    responses=_READ_ERRORS,
+)
+def my_consent(hub: Hub, citizen: Citizen, consent_id: RequestId) -> dict[str, Any]:
+    now = _now()
+    with unit_of_work(hub.sessions) as session:
+        row = session.get(Consent, consent_id)
+        if row is None or row.subject != citizen:
+            raise service.ConsentNotFound(f"no consent {consent_id!r} of yours")
+        return service.consent_view(session, row, now)
+
+
+@router.delete(
+    "/citizen/consents/{consent_id}",
+    summary="Withdraw a consent, at once (citizen)",
+    tags=["citizen"],
+    responses=_WRITE_ERRORS,
+)
+def revoke_consent(hub: Hub, citizen: Citizen, consent_id: RequestId) -> dict[str, Any]:
+    now = _now()
+    with unit_of_work(hub.sessions, write=True) as session:
+        row = service.revoke(session, subject=citizen, consent_id=consent_id, now=now)
+        return service.consent_view(session, row, now)
+
+
+@router.patch(
+    "/citizen/consents/{consent_id}",
+    summary="Narrow a consent: a new version supersedes it (citizen)",
+    tags=["citizen"],
+    status_code=201,
+    responses=_WRITE_ERRORS,
+)
+def change_consent(
+    hub: Hub, citizen: Citizen, base_url: BaseUrl, consent_id: RequestId, body: ChangeBody
+) -> JSONResponse:
+    now = _now()
+    with unit_of_work(hub.sessions, write=True) as session:
+        row = service.supersede(
+            session,
+            hub.keys,
+            subject=citizen,
+            consent_id=consent_id,
+            keep=body.fields,
+            expires_at=body.expires_at,
+            now=now,
+            issuer=base_url,
+        )
+        view = service.consent_view(session, row, now)
+    return JSONResponse({"consent": view}, status_code=201)

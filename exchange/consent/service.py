@@ -1,0 +1,668 @@
+"""Citizen consent (单独同意): ask, preview, approve or refuse, use, change, revoke, expire.
+
+A case system asks (:func:`create_request`); the hub works out, with the policy engine, exactly
+what the consent would let through — a field the system could not get even with consent (not
+shared, no agreement, another purpose) refuses the whole request (``not_granted``), so a citizen
+is never asked to approve what cannot happen. The request stores that preview; the citizen sees
+it, may leave out fields marked optional, and approves (:func:`approve`) or refuses. Approval
+makes a consent artefact, signed as a receipt the citizen keeps (JWS ``tongban-consent+jwt``,
+verifiable against the hub's JWKS).
+
+Enforcement is the exchange's (exchange/query/pipeline.py): :func:`consent_states` feeds the
+policy engine, and inside the audit batch transaction :func:`lock_consents` re-reads the consents
+relied on under a row lock — a revocation that committed first wins, one that comes later waits
+for the query's commit — and :func:`record_use` counts the use (a one-time consent is then
+``used``). Expiry needs no sweep to take effect: the status is worked out from the time whenever
+a consent is read; :func:`expire_consents` only writes it down for the history.
+
+Citizens are known here only by the audit log's keyed pseudonym of their ID number.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from catalogue.models import Department, ResourceField, System
+from exchange.agreements.grants import active_grants
+from exchange.consent.models import (
+    Consent,
+    ConsentEvent,
+    ConsentMode,
+    ConsentRequest,
+    ConsentStatus,
+    RequestStatus,
+)
+from exchange.keys import HubKeys
+from exchange.query.resolve import PurposeNotRegistered, resolve_query
+from policies.engine import decide
+from policies.model import ConsentState, QueryContext
+from schemas import ProblemDetail, TongbanError
+
+__all__ = [
+    "CONSENT_TYP",
+    "ConsentAsk",
+    "approve",
+    "consent_states",
+    "consent_view",
+    "create_request",
+    "effective_status",
+    "expire_consents",
+    "lock_consents",
+    "record_use",
+    "refuse",
+    "request_status",
+    "request_view",
+    "revoke",
+    "supersede",
+]
+
+CONSENT_TYP = "tongban-consent+jwt"
+LEGAL_BASIS = (
+    "个人信息保护法第十四条、第二十九条：个人单独同意 "
+    "(PIPL art. 14 and 29: the individual's separate consent)"
+)
+
+
+class ConsentRequestNotFound(TongbanError):
+    code = "consent_request_not_found"
+    status = 404
+    title = "No such consent request"
+
+
+class ConsentRequestAnswered(TongbanError):
+    code = "consent_request_answered"
+    status = 409
+    title = "The consent request was already answered"
+
+
+class ConsentRequestExpired(TongbanError):
+    code = "consent_request_expired"
+    status = 409
+    title = "The consent request was not answered in time"
+
+
+class ConsentNotFound(TongbanError):
+    code = "consent_not_found"
+    status = 404
+    title = "No such consent"
+
+
+class ConsentNotActive(TongbanError):
+    code = "consent_not_active"
+    status = 409
+    title = "The consent is no longer active"
+
+
+class NotConsentable(TongbanError):
+    code = "not_granted"
+    status = 403
+    title = "The system could not receive these fields even with consent"
+
+
+class InvalidConsentChoice(TongbanError):
+    code = "invalid_consent_choice"
+    status = 422
+    title = "Invalid choice of fields"
+
+
+@dataclass(frozen=True)
+class ConsentAsk:
+    """What a case system asks a citizen to consent to."""
+
+    subject: str  # the subject's pseudonym
+    system: str
+    department: str
+    system_purposes: frozenset[str]
+    purpose: str
+    purpose_text: str
+    attributes: Sequence[str] | None
+    service_item: str | None
+    optional: frozenset[str]
+    mode: ConsentMode
+    valid_days: int
+    retention_days: int
+    max_uses: int | None
+    answer_within_days: int
+    officer: str | None = None
+
+
+# -- asking --------------------------------------------------------------------------------
+
+
+def create_request(session: Session, ask: ConsentAsk, now: datetime) -> ConsentRequest:
+    """A pending request with its preview; :class:`NotConsentable` if any field could not be
+    released to this system for this purpose even with the citizen's consent."""
+    if ask.purpose not in ask.system_purposes:
+        raise PurposeNotRegistered(f"this system has not registered the purpose {ask.purpose!r}")
+    resolved = resolve_query(
+        session, attributes=ask.attributes, service_item=ask.service_item, department=ask.department
+    )
+    covered = frozenset(r.field.attribute for r in resolved.requests)
+    unknown_optional = ask.optional - {r.attribute for r in resolved.requests} - covered
+    if unknown_optional:
+        raise InvalidConsentChoice(
+            "optional names attributes the request does not ask for",
+            errors=[ProblemDetail(pointer="/optional", detail=a) for a in sorted(unknown_optional)],
+        )
+    context = QueryContext(
+        system=ask.system,
+        department=ask.department,
+        system_purposes=ask.system_purposes,
+        purpose=ask.purpose,
+        now=now,
+        service_item=ask.service_item,
+    )
+    preview = ConsentState("preview", ask.system, ask.purpose, covered)
+    grants = active_grants(session, system=ask.system, now=now)
+    decision = decide(context, resolved.requests, grants, [preview])
+    refused = {d.attribute: d.reason.value for d in decision.denied() if d.reason is not None}
+    if refused:
+        raise NotConsentable(
+            "even with consent, these attributes could not be released to this system",
+            errors=[
+                ProblemDetail(pointer=f"/attributes/{a}", detail=reason)
+                for a, reason in sorted(refused.items())
+            ],
+            extensions={"denied": refused},
+        )
+    fields: dict[str, dict[str, Any]] = {}
+    for request, choice in zip(resolved.requests, decision.fields, strict=True):
+        field = request.field
+        optional = request.attribute in ask.optional or field.attribute in ask.optional
+        necessary = request.required and not optional
+        seen = fields.get(field.attribute)
+        if seen is not None:
+            seen["necessary"] = seen["necessary"] or necessary
+            continue
+        fields[field.attribute] = {
+            "attribute": field.attribute,
+            "resource": field.resource,
+            "version": field.version,
+            "provider": field.provider,
+            "necessary": necessary,
+            "release": choice.release.value if choice.release else None,
+            "label": _label(session, field.resource, field.version, field.name),
+        }
+    row = ConsentRequest(
+        id=f"cr-{uuid.uuid4()}",
+        subject=ask.subject,
+        system_id=ask.system,
+        consumer_department=ask.department,
+        officer=ask.officer,
+        purpose=ask.purpose,
+        purpose_text=ask.purpose_text,
+        service_item=ask.service_item,
+        legal_basis=LEGAL_BASIS,
+        fields=list(fields.values()),
+        mode=ask.mode.value,
+        valid_days=ask.valid_days,
+        max_uses=1 if ask.mode is ConsentMode.ONE_TIME else ask.max_uses,
+        retention_days=ask.retention_days,
+        status=RequestStatus.PENDING.value,
+        created_at=now,
+        answer_by=now + timedelta(days=ask.answer_within_days),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def request_status(row: ConsentRequest, now: datetime) -> RequestStatus:
+    status = RequestStatus(row.status)
+    if status is RequestStatus.PENDING and now >= row.answer_by:
+        return RequestStatus.EXPIRED
+    return status
+
+
+# -- answering -----------------------------------------------------------------------------
+
+
+def _pending_request(
+    session: Session, subject: str, request_id: str, now: datetime
+) -> ConsentRequest:
+    row = session.scalars(
+        select(ConsentRequest)
+        .where(ConsentRequest.id == request_id, ConsentRequest.subject == subject)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:  # someone else's request is not found either: ids reveal nothing
+        raise ConsentRequestNotFound(f"no consent request {request_id!r} for you")
+    status = request_status(row, now)
+    if status is RequestStatus.EXPIRED:
+        raise ConsentRequestExpired(f"the request had to be answered by {_instant(row.answer_by)}")
+    if status is not RequestStatus.PENDING:
+        raise ConsentRequestAnswered(f"the request was already {status.value}")
+    return row
+
+
+def approve(
+    session: Session,
+    keys: HubKeys,
+    *,
+    subject: str,
+    request_id: str,
+    keep: Sequence[str] | None,
+    now: datetime,
+    issuer: str,
+) -> Consent:
+    """The citizen approves a pending request, keeping every necessary field and the optional
+    ones in *keep* (all of them when *keep* is None)."""
+    request = _pending_request(session, subject, request_id, now)
+    fields = _chosen(request.fields, keep)
+    consent = Consent(
+        id=f"cn-{uuid.uuid4()}",
+        version=1,
+        request_id=request.id,
+        subject=subject,
+        system_id=request.system_id,
+        consumer_department=request.consumer_department,
+        providers=sorted({f["provider"] for f in fields}),
+        purpose=request.purpose,
+        purpose_text=request.purpose_text,
+        legal_basis=request.legal_basis,
+        fields=fields,
+        mode=request.mode,
+        starts_at=now,
+        expires_at=now + timedelta(days=request.valid_days),
+        max_uses=request.max_uses,
+        use_count=0,
+        retention_days=request.retention_days,
+        status=ConsentStatus.GIVEN.value,
+        status_at=now,
+        receipt="",
+    )
+    if consent.mode == ConsentMode.STANDING.value:
+        earlier = session.scalars(
+            select(Consent)
+            .where(
+                Consent.subject == subject,
+                Consent.system_id == request.system_id,
+                Consent.purpose == request.purpose,
+                Consent.mode == ConsentMode.STANDING.value,
+                Consent.status == ConsentStatus.GIVEN.value,
+            )
+            .with_for_update()
+        ).all()
+        for old in earlier:
+            if effective_status(old, now) is ConsentStatus.GIVEN:
+                _replace(session, old, consent, now)
+    request.status = RequestStatus.APPROVED.value
+    request.answered_at = now
+    request.consent_id = consent.id
+    return _give(session, keys, consent, now, issuer, {"request_id": request.id})
+
+
+def refuse(
+    session: Session, *, subject: str, request_id: str, reason: str | None, now: datetime
+) -> ConsentRequest:
+    request = _pending_request(session, subject, request_id, now)
+    request.status = RequestStatus.REFUSED.value
+    request.answered_at = now
+    request.refusal_reason = reason
+    return request
+
+
+def _chosen(offered: list[dict[str, Any]], keep: Sequence[str] | None) -> list[dict[str, Any]]:
+    if keep is None:
+        return [dict(f) for f in offered]
+    wanted = set(keep)
+    names = {f["attribute"] for f in offered}
+    unknown = sorted(wanted - names)
+    if unknown:
+        raise InvalidConsentChoice(
+            "fields names attributes the request did not ask for",
+            errors=[ProblemDetail(pointer="/fields", detail=a) for a in unknown],
+        )
+    dropped = sorted(
+        f["attribute"] for f in offered if f["necessary"] and f["attribute"] not in wanted
+    )
+    if dropped:
+        raise InvalidConsentChoice(
+            "necessary fields cannot be left out; refuse the request instead",
+            errors=[ProblemDetail(pointer="/fields", detail=f"{a} is necessary") for a in dropped],
+        )
+    return [dict(f) for f in offered if f["attribute"] in wanted]
+
+
+# -- changing and withdrawing ----------------------------------------------------------------
+
+
+def _own_consent(session: Session, subject: str, consent_id: str) -> Consent:
+    row = session.scalars(
+        select(Consent)
+        .where(Consent.id == consent_id, Consent.subject == subject)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise ConsentNotFound(f"no consent {consent_id!r} of yours")
+    return row
+
+
+def revoke(session: Session, *, subject: str, consent_id: str, now: datetime) -> Consent:
+    """Withdraw a consent at once. Its row lock orders it against queries relying on it: a
+    query whose audit batch holds the lock completes first; any later one is refused.
+    Revoking a revoked consent again changes nothing."""
+    consent = _own_consent(session, subject, consent_id)
+    status = effective_status(consent, now)
+    if status is ConsentStatus.REVOKED:
+        return consent
+    if status is not ConsentStatus.GIVEN:
+        raise ConsentNotActive(f"the consent is {status.value}; there is nothing to withdraw")
+    consent.status = ConsentStatus.REVOKED.value
+    consent.status_at = now
+    _event(session, consent, now, "revoked", "citizen", {})
+    return consent
+
+
+def supersede(
+    session: Session,
+    keys: HubKeys,
+    *,
+    subject: str,
+    consent_id: str,
+    keep: Sequence[str] | None,
+    expires_at: datetime | None,
+    now: datetime,
+    issuer: str,
+) -> Consent:
+    """The citizen narrows a consent (fewer optional fields, an earlier expiry): a new version
+    supersedes the old one, which stops counting at once."""
+    old = _own_consent(session, subject, consent_id)
+    status = effective_status(old, now)
+    if status is not ConsentStatus.GIVEN:
+        raise ConsentNotActive(f"the consent is {status.value}; it cannot be changed")
+    if expires_at is not None and not now < expires_at <= old.expires_at:
+        raise InvalidConsentChoice(
+            "a change may only bring the expiry forward, to a time still ahead",
+            errors=[ProblemDetail(pointer="/expires_at", detail="between now and the expiry")],
+        )
+    fields = _chosen(old.fields, keep)
+    new = Consent(
+        id=f"cn-{uuid.uuid4()}",
+        version=old.version + 1,
+        supersedes=old.id,
+        request_id=old.request_id,
+        subject=subject,
+        system_id=old.system_id,
+        consumer_department=old.consumer_department,
+        providers=sorted({f["provider"] for f in fields}),
+        purpose=old.purpose,
+        purpose_text=old.purpose_text,
+        legal_basis=old.legal_basis,
+        fields=fields,
+        mode=old.mode,
+        starts_at=now,
+        expires_at=expires_at or old.expires_at,
+        max_uses=old.max_uses,
+        use_count=old.use_count,
+        last_used_at=old.last_used_at,
+        retention_days=old.retention_days,
+        status=ConsentStatus.GIVEN.value,
+        status_at=now,
+        receipt="",
+    )
+    _replace(session, old, new, now)
+    return _give(session, keys, new, now, issuer, {"supersedes": old.id})
+
+
+def _replace(session: Session, old: Consent, new: Consent, now: datetime) -> None:
+    old.status = ConsentStatus.SUPERSEDED.value
+    old.status_at = now
+    old.superseded_by = new.id
+    _event(session, old, now, "superseded", "citizen", {"by": new.id})
+
+
+def _give(
+    session: Session,
+    keys: HubKeys,
+    consent: Consent,
+    now: datetime,
+    issuer: str,
+    detail: dict[str, Any],
+) -> Consent:
+    session.add(consent)
+    session.flush()
+    payload = {
+        "iss": issuer,
+        "iat": int(now.timestamp()),
+        "jti": consent.id,
+        "consent": artefact(consent),
+    }
+    consent.receipt = keys.sign(session, payload, typ=CONSENT_TYP)
+    _event(session, consent, now, "given", "citizen", detail)
+    return consent
+
+
+# -- enforcing -----------------------------------------------------------------------------
+
+
+def effective_status(consent: Consent, now: datetime) -> ConsentStatus:
+    """The stored status, with expiry and exhausted uses worked out from the time."""
+    status = ConsentStatus(consent.status)
+    if status is not ConsentStatus.GIVEN:
+        return status
+    if now >= consent.expires_at:
+        return ConsentStatus.EXPIRED
+    if consent.max_uses is not None and consent.use_count >= consent.max_uses:
+        return ConsentStatus.USED
+    return status
+
+
+def consent_states(
+    session: Session, *, subject: str, system: str, named: str | None, now: datetime
+) -> list[ConsentState]:
+    """The policy engine's view of the subject's consents to *system*: the ones still given,
+    and the one the query names whatever its state (so a refusal can say why)."""
+    wanted = Consent.status == ConsentStatus.GIVEN.value
+    if named is not None:
+        wanted = or_(wanted, Consent.id == named)
+    rows = session.scalars(
+        select(Consent).where(Consent.subject == subject, Consent.system_id == system, wanted)
+    )
+    return [
+        ConsentState(
+            consent_id=row.id,
+            system=row.system_id,
+            purpose=row.purpose,
+            attributes=frozenset(f["attribute"] for f in row.fields),
+            status=effective_status(row, now).value,
+        )
+        for row in rows
+    ]
+
+
+def lock_consents(session: Session, ids: Iterable[str]) -> dict[str, Consent]:
+    """The consents *ids*, locked until the caller's commit (see the module docstring)."""
+    rows = session.scalars(select(Consent).where(Consent.id.in_(sorted(ids))).with_for_update())
+    return {row.id: row for row in rows}
+
+
+def record_use(
+    session: Session, consent: Consent, *, now: datetime, request_id: str, system: str
+) -> None:
+    """Count one use of a consent a release relied on; the last allowed use makes it ``used``."""
+    consent.use_count += 1
+    consent.last_used_at = now
+    detail: dict[str, Any] = {"request_id": request_id}
+    _event(session, consent, now, "used", system, detail)
+    if consent.max_uses is not None and consent.use_count >= consent.max_uses:
+        consent.status = ConsentStatus.USED.value
+        consent.status_at = now
+
+
+def expire_consents(session: Session, now: datetime) -> int:
+    """Write down the expiry of consents and requests whose time has passed (the sweep);
+    returns how many changed."""
+    changed = 0
+    for consent in session.scalars(
+        select(Consent)
+        .where(Consent.status == ConsentStatus.GIVEN.value, Consent.expires_at <= now)
+        .with_for_update()
+    ):
+        consent.status = ConsentStatus.EXPIRED.value
+        consent.status_at = consent.expires_at
+        _event(session, consent, now, "expired", "hub", {})
+        changed += 1
+    for request in session.scalars(
+        select(ConsentRequest)
+        .where(
+            ConsentRequest.status == RequestStatus.PENDING.value,
+            ConsentRequest.answer_by <= now,
+        )
+        .with_for_update()
+    ):
+        request.status = RequestStatus.EXPIRED.value
+        changed += 1
+    return changed
+
+
+def _event(
+    session: Session,
+    consent: Consent,
+    now: datetime,
+    event: str,
+    actor: str,
+    detail: dict[str, Any],
+) -> None:
+    session.add(
+        ConsentEvent(consent_id=consent.id, at=now, event=event, actor=actor, detail=detail)
+    )
+
+
+# -- views ---------------------------------------------------------------------------------
+
+
+def artefact(consent: Consent) -> dict[str, Any]:
+    """The signed part of a consent: ISO/IEC 27560 record and Kantara receipt fields."""
+    return {
+        "id": consent.id,
+        "version": consent.version,
+        "supersedes": consent.supersedes,
+        "request_id": consent.request_id,
+        "pii_principal": consent.subject,
+        "controller": {"system": consent.system_id, "department": consent.consumer_department},
+        "providers": list(consent.providers),
+        "purpose": {"code": consent.purpose, "text": consent.purpose_text},
+        "legal_basis": consent.legal_basis,
+        "fields": [
+            {k: f[k] for k in ("attribute", "resource", "provider", "necessary", "release")}
+            for f in consent.fields
+        ],
+        "mode": consent.mode,
+        "start": _instant(consent.starts_at),
+        "expiry": _instant(consent.expires_at),
+        "max_uses": consent.max_uses,
+        "retention_days": consent.retention_days,
+        "status": ConsentStatus.GIVEN.value,
+    }
+
+
+class _Names:
+    """Display names of departments and systems, read once per view."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._departments: dict[str, dict[str, Any]] = {}
+        self._systems: dict[str, dict[str, Any]] = {}
+
+    def department(self, code: str) -> dict[str, Any]:
+        if code not in self._departments:
+            row = self._session.get(Department, code)
+            self._departments[code] = {
+                "code": code,
+                "name": row.name if row else code,
+                "name_en": row.name_en if row else None,
+            }
+        return self._departments[code]
+
+    def system(self, system_id: str) -> dict[str, Any]:
+        if system_id not in self._systems:
+            row = self._session.get(System, system_id)
+            self._systems[system_id] = {"id": system_id, "name": row.name if row else None}
+        return self._systems[system_id]
+
+
+def request_view(
+    session: Session, row: ConsentRequest, now: datetime, base_url: str
+) -> dict[str, Any]:
+    names = _Names(session)
+    return {
+        "id": row.id,
+        "status": request_status(row, now).value,
+        "created_at": _instant(row.created_at),
+        "answer_by": _instant(row.answer_by),
+        "answered_at": _instant(row.answered_at),
+        "system": names.system(row.system_id),
+        "consumer_department": names.department(row.consumer_department),
+        "officer": row.officer,
+        "purpose": {"code": row.purpose, "text": row.purpose_text},
+        "service_item": row.service_item,
+        "legal_basis": row.legal_basis,
+        "fields": [_field_view(f, names) for f in row.fields],
+        "mode": row.mode,
+        "valid_days": row.valid_days,
+        "max_uses": row.max_uses,
+        "retention_days": row.retention_days,
+        "approval_url": f"{base_url}/console/citizen/requests/{row.id}",
+        "consent_id": row.consent_id,
+        "refusal_reason": row.refusal_reason,
+    }
+
+
+def consent_view(
+    session: Session, row: Consent, now: datetime, *, events: bool = True
+) -> dict[str, Any]:
+    names = _Names(session)
+    view: dict[str, Any] = {
+        "id": row.id,
+        "version": row.version,
+        "supersedes": row.supersedes,
+        "superseded_by": row.superseded_by,
+        "request_id": row.request_id,
+        "status": effective_status(row, now).value,
+        "system": names.system(row.system_id),
+        "consumer_department": names.department(row.consumer_department),
+        "providers": [names.department(code) for code in row.providers],
+        "purpose": {"code": row.purpose, "text": row.purpose_text},
+        "legal_basis": row.legal_basis,
+        "fields": [_field_view(f, names) for f in row.fields],
+        "mode": row.mode,
+        "starts_at": _instant(row.starts_at),
+        "expires_at": _instant(row.expires_at),
+        "max_uses": row.max_uses,
+        "use_count": row.use_count,
+        "last_used_at": _instant(row.last_used_at),
+        "retention_days": row.retention_days,
+        "receipt": row.receipt,
+    }
+    if events:
+        history = session.scalars(
+            select(ConsentEvent).where(ConsentEvent.consent_id == row.id).order_by(ConsentEvent.id)
+        )
+        view["events"] = [
+            {"at": _instant(e.at), "event": e.event, "actor": e.actor, "detail": e.detail}
+            for e in history
+        ]
+    return view
+
+
+def _field_view(field: dict[str, Any], names: _Names) -> dict[str, Any]:
+    return {**field, "provider": names.department(field["provider"])}
+
+
+def _label(session: Session, resource: str, version: int, name: str) -> str:
+    row = session.get(ResourceField, (resource, version, name))
+    return row.title if row is not None else name
+
+
+def _instant(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

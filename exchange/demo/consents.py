@@ -1,0 +1,112 @@
+"""The demo world's consents: one pensioner has given the minimum-living-allowance system a
+standing consent to read their pension, another has that system's request waiting for them.
+
+Both go through the same service the API uses (a request with its preview, then the citizen's
+approval and its signed receipt), so the demo shows real artefacts. Idempotent: a subject who
+already has a consent or a request of the demo's purpose gets nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalogue.models import System
+from exchange.audit.sink import pseudonym, pseudonym_key
+from exchange.consent import service
+from exchange.consent.models import ConsentMode, ConsentRequest
+from exchange.keys import HubKeys
+from exchange.settings import Settings
+
+__all__ = ["seed_consents"]
+
+SYSTEM = "mca-dibao"
+PURPOSE = "minimum-living-allowance"
+ATTRIBUTES = (
+    "social_insurance.pension_amount",
+    "social_insurance.months_paid",
+    "social_insurance.current_employer_name",
+)
+OPTIONAL = frozenset({"social_insurance.current_employer_name"})
+
+
+def seed_consents(
+    session: Session,
+    settings: Settings,
+    subjects: Sequence[Mapping[str, str]],
+    *,
+    now: datetime,
+    issuer: str,
+) -> list[dict[str, Any]]:
+    """Give the first consent candidate a standing consent and ask the second; returns what was
+    made, by subject (for ``demo.json``, which lists the showcase subjects anyway)."""
+    candidates = [s for s in subjects if s["kind"] == "consent_candidate"]
+    system = session.get(System, SYSTEM)
+    if system is None or not candidates:
+        return []
+    key = pseudonym_key(settings.secret_key.get_secret_value())
+    keys = HubKeys(settings)
+    made: list[dict[str, Any]] = []
+    for nth, subject in enumerate(candidates[:2]):
+        subject_pseudonym = pseudonym(key, "CN-RIC", subject["id"])
+        earlier = _asked_before(session, subject_pseudonym)
+        if earlier is not None:
+            made.append(_made(subject["id"], earlier, now))
+            continue
+        ask = service.ConsentAsk(
+            subject=subject_pseudonym,
+            system=SYSTEM,
+            department=system.department_code,
+            system_purposes=frozenset(system.purposes),
+            purpose=PURPOSE,
+            purpose_text="最低生活保障家庭经济状况核对（核查养老金收入）",
+            attributes=ATTRIBUTES,
+            service_item=None,
+            optional=OPTIONAL,
+            mode=ConsentMode.STANDING if nth == 0 else ConsentMode.ONE_TIME,
+            valid_days=90,
+            retention_days=365,
+            max_uses=None,
+            answer_within_days=14,
+            officer="MCA-0007",
+        )
+        request = service.create_request(session, ask, now)
+        if nth == 0:
+            consent = service.approve(
+                session,
+                keys,
+                subject=subject_pseudonym,
+                request_id=request.id,
+                keep=None,
+                now=now,
+                issuer=issuer,
+            )
+            assert consent.id == request.consent_id  # noqa: S101 - approve links them
+        made.append(_made(subject["id"], request, now))
+    return made
+
+
+def _made(subject: str, request: ConsentRequest, now: datetime) -> dict[str, Any]:
+    status = service.request_status(request, now).value
+    return {
+        "subject": subject,
+        "request": request.id,
+        "consent": request.consent_id,
+        "status": status,
+    }
+
+
+def _asked_before(session: Session, subject_pseudonym: str) -> ConsentRequest | None:
+    return session.scalars(
+        select(ConsentRequest)
+        .where(
+            ConsentRequest.subject == subject_pseudonym,
+            ConsentRequest.system_id == SYSTEM,
+            ConsentRequest.purpose == PURPOSE,
+        )
+        .order_by(ConsentRequest.created_at)
+    ).first()

@@ -13,9 +13,11 @@ from fastapi import FastAPI
 from exchange.api import (
     agreements,
     audit,
+    audit_stats,
     catalogue,
     checkpoints,
     consent,
+    console,
     dev_idp,
     exchange,
     health,
@@ -94,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consent.router)
     app.include_router(checkpoints.router)
     app.include_router(audit.router)
+    app.include_router(audit_stats.router)
+    app.include_router(console.router)
     if settings.dev_idp_enabled:
         app.include_router(dev_idp.router)
     return app

@@ -28,6 +28,7 @@ def swagger_ui() -> HTMLResponse:
 
 
 def mount_docs(app: FastAPI) -> None:
-    static = resources.files("exchange").joinpath("static")
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    # Only the viewer's files: the console's are served by exchange/api/console.py, with its CSP.
+    viewer = resources.files("exchange").joinpath("static", "swagger-ui")
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(viewer)), name="static")
     app.include_router(router)

@@ -1,0 +1,216 @@
+// The console's shell: sign-in, the header with the role's navigation and the language switch,
+// and history-API routing under /console. Pages are modules exporting render(ctx).
+
+import { api, session, signIn, signOut } from "./api.js";
+import { h, replace } from "./dom.js";
+import { language, loadLanguage, t } from "./i18n.js";
+import * as auditor from "./page-auditor.js";
+import * as catalogue from "./page-catalogue.js";
+import * as citizen from "./page-citizen.js";
+import * as department from "./page-department.js";
+import * as operator from "./page-operator.js";
+import { renderSignIn } from "./page-signin.js";
+import { problemBox } from "./ui.js";
+
+const BASE = "/console";
+const HOMES = {
+  auditor: "/audit",
+  department_admin: "/department",
+  citizen: "/citizen",
+  operator: "/operator",
+};
+const NAV = {
+  auditor: [["/audit", "nav.audit"]],
+  department_admin: [
+    ["/department", "nav.directory"],
+    ["/department/applications", "nav.applications"],
+    ["/department/health", "nav.health"],
+  ],
+  citizen: [["/citizen", "nav.my_data"]],
+  operator: [["/operator", "nav.operations"]],
+};
+// [pattern, page, roles allowed to see it (null: every signed-in user)]
+const ROUTES = [
+  [/^\/audit$/, auditor.renderSearch, ["auditor"]],
+  [/^\/audit\/entries\/(\d+)$/, auditor.renderEntry, ["auditor"]],
+  [/^\/department$/, department.renderDirectory, ["department_admin"]],
+  [/^\/department\/resources\/([A-Za-z0-9_-]+)$/, department.renderResource, ["department_admin"]],
+  [/^\/department\/applications$/, department.renderApplications, ["department_admin"]],
+  [/^\/department\/applications\/([A-Za-z0-9_.:-]+)$/, department.renderApplication, ["department_admin"]],
+  [/^\/department\/health$/, department.renderHealth, ["department_admin"]],
+  [/^\/citizen$/, citizen.renderMyData, ["citizen"]],
+  [/^\/citizen\/requests\/([A-Za-z0-9_-]+)$/, citizen.renderRequest, ["citizen"]],
+  [/^\/operator$/, operator.renderOperations, ["operator"]],
+  [/^\/catalogue$/, catalogue.renderSearch, null],
+  [/^\/catalogue\/([A-Za-z0-9_-]+)$/, catalogue.renderResource, null],
+];
+
+let hubInfo = { mode: "dev", name: "" };
+const root = document.getElementById("app");
+const live = document.getElementById("live");
+
+/** Say something to screen readers (and show it in the status line). */
+export function announce(message) {
+  live.textContent = "";
+  window.setTimeout(() => {
+    live.textContent = message;
+  }, 30);
+}
+
+export function navigate(path, { replace: swap = false } = {}) {
+  const url = BASE + (path === "/" ? "" : path);
+  if (swap) window.history.replaceState({}, "", url);
+  else window.history.pushState({}, "", url);
+  render();
+}
+
+function currentPath() {
+  const path = window.location.pathname;
+  const inner = path.startsWith(BASE) ? path.slice(BASE.length) : "/";
+  return inner.replace(/\/+$/, "") || "/";
+}
+
+function takeTokenFromFragment() {
+  // An external IdP hands the ID token back in the URL fragment (#id_token=…); the fragment
+  // never reaches a server log. Keep it in sessionStorage and drop it from the address bar.
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const token = params.get("id_token");
+  if (!token) return;
+  try {
+    signIn(token);
+  } catch {
+    announce(t("signin.bad_token"));
+  }
+  window.history.replaceState({}, "", window.location.pathname);
+}
+
+function header(current) {
+  const links = current ? [...(NAV[current.role] || []), ["/catalogue", "nav.catalogue"]] : [];
+  const path = currentPath();
+  // The current page's link is the longest one the path starts with.
+  const active = links
+    .map(([href]) => href)
+    .filter((href) => path === href || path.startsWith(`${href}/`))
+    .sort((a, b) => b.length - a.length)[0];
+  return h(
+    "header",
+    { class: "top" },
+    h("a", { class: "skip", href: "#main" }, t("app.skip")),
+    h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }, "通"), t("app.title")),
+    links.length
+      ? h(
+          "nav",
+          { "aria-label": t("nav.label") },
+          h(
+            "ul",
+            {},
+            links.map(([href, key]) =>
+              h(
+                "li",
+                {},
+                h(
+                  "a",
+                  { href: BASE + href, "data-link": "", "aria-current": href === active ? "page" : null },
+                  t(key),
+                ),
+              ),
+            ),
+          ),
+        )
+      : null,
+    h(
+      "div",
+      { class: "who" },
+      current
+        ? h("span", { class: "identity" }, t(`role.${current.role}`), current.department ? ` · ${current.department}` : "")
+        : null,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "lang",
+          lang: language() === "zh" ? "en" : "zh-CN",
+          onclick: async () => {
+            await loadLanguage(language() === "zh" ? "en" : "zh");
+            await render();
+            document.querySelector("button.lang")?.focus();
+          },
+        },
+        t("app.switch_language"),
+      ),
+      current
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "secondary",
+              onclick: () => {
+                signOut();
+                navigate("/", { replace: true });
+              },
+            },
+            t("app.sign_out"),
+          )
+        : null,
+    ),
+  );
+}
+
+async function render() {
+  const current = session();
+  const path = currentPath();
+  const main = h("main", { id: "main", tabindex: "-1" });
+  replace(root, header(current), main, h("footer", {}, t("app.footer", { hub: hubInfo.name || "Tongban" })));
+  const ctx = { main, session: current, navigate, announce, params: [], hub: hubInfo };
+  if (!current) {
+    await renderSignIn(ctx, () => render());
+    return;
+  }
+  if (path === "/" || path === "/signin") {
+    navigate(HOMES[current.role] || "/catalogue", { replace: true });
+    return;
+  }
+  const route = ROUTES.find(([pattern]) => pattern.test(path));
+  if (!route) {
+    replace(main, h("h1", {}, t("error.not_found_title")), h("p", {}, t("error.not_found")));
+    return;
+  }
+  const [pattern, page, roles] = route;
+  if (roles && !roles.includes(current.role)) {
+    replace(main, h("h1", {}, t("error.forbidden_title")), h("p", { class: "problem" }, t("error.role_cannot")));
+    return;
+  }
+  ctx.params = pattern.exec(path).slice(1).map(decodeURIComponent);
+  try {
+    await page(ctx);
+  } catch (error) {
+    main.append(problemBox(error));
+  }
+  main.focus({ preventScroll: true });
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-link]");
+  if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+  event.preventDefault();
+  navigate(new URL(link.href).pathname.slice(BASE.length) || "/");
+});
+window.addEventListener("popstate", () => render());
+window.addEventListener("tongban:signed-out", () => {
+  announce(t("signin.expired"));
+  render();
+});
+
+async function boot() {
+  await loadLanguage();
+  takeTokenFromFragment();
+  try {
+    const info = await api("/", { auth: false });
+    hubInfo = { mode: info.mode, name: info.name };
+  } catch {
+    hubInfo = { mode: "prod", name: "" };
+  }
+  await render();
+}
+
+boot();

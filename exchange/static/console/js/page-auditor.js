@@ -1,0 +1,246 @@
+// Auditor (审计员): search the log, read an entry and verify it in the browser against the
+// signed checkpoint, and see the statistics and flagged anomalies of the last 30 days.
+// The search is kept in memory (never in the console's URL): an ID number typed here goes to
+// the API's query string only, as the contract defines.
+
+import { api } from "./api.js";
+import { bars, columns, stackedColumns } from "./charts.js";
+import { field, h, replace, select, table } from "./dom.js";
+import { label, percent, t, when } from "./i18n.js";
+import { verifyEntry } from "./merkle.js";
+import { act, badge, facts, link, liveRegion, loading, problemBox, section } from "./ui.js";
+
+const OUTCOMES = ["released", "partial", "denied", "unavailable", "withheld"];
+let lastSearch = {};
+
+export async function renderSearch(ctx) {
+  const { main } = ctx;
+  const results = liveRegion({ class: "results" }, h("p", { class: "hint" }, t("audit.results_hint")));
+  const stats = h("div", { class: "stats" }, loading());
+  replace(
+    main,
+    h("h1", {}, t("audit.title")),
+    section(t("audit.search"), searchForm(ctx, results)),
+    section(t("audit.results"), results),
+    stats,
+  );
+  if (Object.keys(lastSearch).length) await runSearch(lastSearch, results, ctx);
+  await renderStats(stats);
+}
+
+function searchForm(ctx, results) {
+  const inputs = {
+    subject: h("input", { type: "text", inputmode: "text", autocomplete: "off", maxlength: 18, spellcheck: "false", value: lastSearch.subject || "" }),
+    system: h("input", { type: "text", autocomplete: "off", value: lastSearch.system || "" }),
+    department: h("input", { type: "text", autocomplete: "off", value: lastSearch.department || "" }),
+    purpose: h("input", { type: "text", autocomplete: "off", value: lastSearch.purpose || "" }),
+    outcome: select([["", t("audit.any")], ...OUTCOMES.map((o) => [o, label("outcome", o)])], lastSearch.outcome || ""),
+    from: h("input", { type: "date", value: lastSearch.fromDay || "" }),
+    to: h("input", { type: "date", value: lastSearch.toDay || "" }),
+  };
+  const submit = h("button", { type: "submit" }, t("audit.search_button"));
+  const form = h(
+    "form",
+    { class: "card grid", role: "search" },
+    field(t("audit.subject"), inputs.subject, t("audit.subject_hint")).row,
+    field(t("audit.system"), inputs.system).row,
+    field(t("audit.department"), inputs.department).row,
+    field(t("audit.purpose"), inputs.purpose).row,
+    field(t("audit.outcome"), inputs.outcome).row,
+    field(t("audit.from"), inputs.from).row,
+    field(t("audit.to"), inputs.to).row,
+    h("div", { class: "actions" }, submit),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    lastSearch = Object.fromEntries(
+      Object.entries(inputs).map(([k, input]) => [k === "from" || k === "to" ? `${k}Day` : k, input.value.trim()]),
+    );
+    await act(submit, form, () => runSearch(lastSearch, results, ctx));
+  });
+  return form;
+}
+
+async function runSearch(search, results, ctx) {
+  replace(results, loading());
+  const query = {
+    subject: search.subject,
+    system: search.system,
+    department: search.department,
+    purpose: search.purpose,
+    outcome: search.outcome,
+    // China days: from the start of the first to the end of the last.
+    from: search.fromDay ? `${search.fromDay}T00:00:00+08:00` : "",
+    to: search.toDay ? nextDay(search.toDay) : "",
+    limit: 100,
+  };
+  try {
+    const page = await api("/audit/entries", { query });
+    const rows = page.entries.map((e) => [
+      link(`/audit/entries/${e.index}`, `#${e.index}`, { "aria-label": t("audit.open_entry", { index: e.index }) }),
+      when(e.recorded_at),
+      e.system,
+      e.department,
+      e.purpose,
+      badge("outcome", e.outcome),
+      Object.keys(e.attributes).length,
+    ]);
+    replace(
+      results,
+      h("p", {}, t("audit.found", { count: page.entries.length })),
+      rows.length
+        ? table(t("audit.results"), [t("audit.index"), t("audit.when"), t("audit.system"), t("audit.department"), t("audit.purpose"), t("audit.outcome"), t("audit.fields")], rows)
+        : null,
+    );
+    ctx.announce(t("audit.found", { count: page.entries.length }));
+  } catch (error) {
+    replace(results, problemBox(error));
+  }
+}
+
+function nextDay(day) {
+  const date = new Date(`${day}T00:00:00+08:00`);
+  date.setUTCDate(date.getUTCDate() + 1);
+  return date.toISOString();
+}
+
+// -- statistics ----------------------------------------------------------------------------
+
+async function renderStats(where) {
+  let stats;
+  try {
+    stats = await api("/audit/stats");
+  } catch (error) {
+    replace(where, problemBox(error));
+    return;
+  }
+  const departments = [...new Set(stats.per_day_department.map((r) => r.department))].sort();
+  const perDay = {};
+  for (const r of stats.per_day_department) {
+    perDay[r.day] = perDay[r.day] || {};
+    perDay[r.day][r.department] = r.count;
+  }
+  const denialRate = Object.fromEntries(stats.denials.per_day.map((r) => [r.day, r.rate]));
+  replace(
+    where,
+    section(t("audit.anomalies"), anomalies(stats)),
+    section(
+      t("audit.charts"),
+      h("p", { class: "hint" }, t("audit.range", { since: when(stats.since), until: when(stats.until) })),
+      h(
+        "div",
+        { class: "chart-grid" },
+      stackedColumns({ label: t("audit.per_day_department"), days: stats.days, series: departments, values: perDay }),
+      columns({ label: t("audit.denial_rate_per_day"), days: stats.days, values: denialRate, format: percent }),
+      stats.top_purposes.length
+        ? bars({ label: t("audit.top_purposes"), items: stats.top_purposes.map((p) => ({ name: p.purpose, value: p.count })) })
+        : h("p", {}, t("audit.no_data")),
+      ),
+      h("h3", {}, t("audit.denial_per_system")),
+      stats.denials.per_system.length
+        ? table(
+            t("audit.denial_per_system"),
+            [t("audit.system"), t("audit.total"), t("audit.denied"), t("audit.rate")],
+            stats.denials.per_system.map((r) => [r.system, r.total, r.denied, percent(r.rate)]),
+          )
+        : null,
+    ),
+  );
+}
+
+function anomalies(stats) {
+  if (!stats.anomalies.length) {
+    return h("p", { class: "ok" }, t("audit.no_anomalies"));
+  }
+  return h(
+    "ul",
+    { class: "anomalies" },
+    stats.anomalies.map((a) =>
+      h(
+        "li",
+        { class: "anomaly" },
+        h("strong", {}, t(`anomaly.${a.kind}`)),
+        " ",
+        a.kind === "volume_spike"
+          ? t("anomaly.volume_detail", { system: a.system, day: a.day, count: a.count, mean: a.baseline_mean, threshold: a.threshold })
+          : t("anomaly.night_detail", { system: a.system, day: a.day, count: a.count, threshold: a.threshold }),
+      ),
+    ),
+  );
+}
+
+// -- one entry, and its verification ---------------------------------------------------------
+
+const STEPS = ["leaf", "checkpoint", "signature", "proof", "root"];
+
+export async function renderEntry(ctx) {
+  const { main, params } = ctx;
+  const index = Number(params[0]);
+  replace(main, h("h1", {}, t("entry.title", { index })), loading());
+  const entry = await api(`/audit/entries/${index}`);
+  const e = entry.entry;
+  const steps = h("ol", { class: "steps" }, STEPS.map((id) => h("li", { "data-step": id, class: "pending" }, t(`verify.${id}`))));
+  const verdict = liveRegion({ class: "verdict" });
+  const button = h("button", { type: "button" }, t("verify.button"));
+  button.addEventListener("click", () =>
+    act(button, verdict, () => runVerify(entry, steps, verdict, ctx)),
+  );
+  replace(
+    main,
+    h("p", {}, link("/audit", t("entry.back"))),
+    h("h1", {}, t("entry.title", { index })),
+    facts([
+      [t("audit.when"), when(e.at || entry.recorded_at)],
+      [t("audit.system"), e.system],
+      [t("audit.department"), e.department],
+      [t("entry.officer"), e.officer || "—"],
+      [t("audit.purpose"), e.purpose],
+      [t("entry.service_item"), e.service_item || "—"],
+      [t("audit.outcome"), badge("outcome", e.outcome)],
+      [t("entry.consent"), e.consent || "—"],
+      [t("entry.subject"), h("code", { class: "hash" }, e.subject)],
+      [t("entry.leaf_hash"), h("code", { class: "hash" }, entry.leaf_hash)],
+    ]),
+    section(
+      t("entry.fields"),
+      table(
+        t("entry.fields"),
+        [t("entry.attribute"), t("audit.outcome"), t("entry.release"), t("entry.reason"), t("entry.basis")],
+        Object.entries(e.attributes || {}).map(([name, a]) => [
+          h("code", {}, name),
+          badge("outcome", a.outcome),
+          a.release ? label("release", a.release) : "—",
+          a.reason ? label("reason", a.reason) : "—",
+          a.agreement || a.consent || a.legal_basis || "—",
+        ]),
+      ),
+    ),
+    section(t("verify.title"), h("p", {}, t("verify.explain")), button, steps, verdict),
+    h("details", {}, h("summary", {}, t("entry.canonical")), h("pre", { class: "canonical" }, entry.canonical)),
+  );
+}
+
+async function runVerify(entry, steps, verdict, ctx) {
+  steps.querySelectorAll("li").forEach((li) => {
+    li.className = "pending";
+    li.querySelector(".detail")?.remove();
+  });
+  replace(verdict, t("verify.running"));
+  const fetchers = {
+    checkpoint: () => api("/audit/checkpoint", { as: "text", auth: false }),
+    signCheckpoint: () => api("/audit/checkpoint", { method: "POST", as: "text" }),
+    vkey: () => api("/audit/checkpoint/key", { as: "text", auth: false }),
+    proof: (index, size) => api("/audit/proof/inclusion", { query: { index, size } }),
+  };
+  const ok = await verifyEntry(entry, fetchers, ({ id, ok: passed, detail }) => {
+    const li = steps.querySelector(`[data-step="${id}"]`);
+    li.className = passed ? "pass" : "fail";
+    li.append(h("span", { class: "detail" }, ` ${passed ? t("verify.pass") : t("verify.fail")}${detail ? ` — ${detail}` : ""}`));
+  });
+  steps.querySelectorAll("li.pending").forEach((li) => {
+    li.className = "skipped";
+  });
+  const message = ok ? t("verify.ok") : t("verify.failed");
+  replace(verdict, h("p", { class: ok ? "ok" : "problem", role: ok ? null : "alert" }, message));
+  ctx.announce(message);
+}

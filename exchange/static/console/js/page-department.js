@@ -1,0 +1,334 @@
+// Department admin (部门管理员): the department's directory (resources, fields, sharing types,
+// versions and their diffs, publishing a new version), applications for conditional sharing
+// awaiting its decision with the 10-working-day clock, adapter health and data freshness.
+
+import { api, optional } from "./api.js";
+import { field, h, replace, table } from "./dom.js";
+import { label, language, t, when } from "./i18n.js";
+import { resourceView } from "./page-catalogue.js";
+import { act, badge, facts, link, liveRegion, loading, problemBox, section } from "./ui.js";
+
+async function ownResources(department) {
+  const found = await api("/catalogue/resources", {
+    query: { provider: department, include_deprecated: true, limit: 100 },
+  });
+  return found.results;
+}
+
+function resourceName(r) {
+  return language() === "en" && r.name_en ? r.name_en : r.name;
+}
+
+// -- directory -----------------------------------------------------------------------------
+
+export async function renderDirectory(ctx) {
+  const { main, session } = ctx;
+  replace(main, h("h1", {}, t("dept.directory", { department: session.department })), loading());
+  const resources = await ownResources(session.department);
+  replace(
+    main,
+    h("h1", {}, t("dept.directory", { department: session.department })),
+    resources.length
+      ? table(
+          t("dept.resources"),
+          [t("catalogue.code"), t("catalogue.name"), t("catalogue.version"), t("catalogue.sharing"), t("catalogue.field_list"), t("catalogue.published")],
+          resources.map((r) => [
+            link(`/department/resources/${r.code}`, r.code),
+            resourceName(r),
+            `v${r.version}`,
+            badge("sharing", r.sharing_type),
+            r.fields.map((f) => `${f.name} (${label("sharing", f.sharing)})`).join(", "),
+            when(r.published_at),
+          ]),
+        )
+      : h("p", {}, t("dept.no_resources")),
+  );
+}
+
+// -- one resource: versions, diff, publish --------------------------------------------------
+
+export async function renderResource(ctx) {
+  const { main, params } = ctx;
+  const code = params[0];
+  replace(main, loading());
+  const [resource, history] = await Promise.all([
+    api(`/catalogue/resources/${encodeURIComponent(code)}`),
+    api(`/catalogue/resources/${encodeURIComponent(code)}/versions`),
+  ]);
+  const versions = history.versions.map((v) => v.version);
+  const diffOut = liveRegion({ class: "diff" });
+  const from = versionSelect(versions, versions.length > 1 ? versions[versions.length - 2] : versions[0]);
+  const to = versionSelect(versions, versions[versions.length - 1]);
+  const compare = h("button", { type: "submit" }, t("dept.compare"));
+  const diffForm = h("form", { class: "card inline" }, field(t("dept.from_version"), from).row, field(t("dept.to_version"), to).row, compare);
+  diffForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(compare, diffForm, () => showDiff(code, Number(from.value), Number(to.value), diffOut));
+  });
+  replace(
+    main,
+    h("p", {}, link("/department", t("dept.back"))),
+    resourceView(resource),
+    section(
+      t("dept.versions"),
+      table(
+        t("dept.versions"),
+        [t("catalogue.version"), t("catalogue.published"), t("dept.published_by"), t("dept.digest")],
+        history.versions.map((v) => [`v${v.version}`, when(v.published_at), v.published_by, h("code", { class: "hash" }, v.digest.slice(0, 16))]),
+      ),
+      diffForm,
+      diffOut,
+    ),
+    section(t("dept.publish"), publishForm(code, resource.descriptor, ctx)),
+  );
+}
+
+function versionSelect(versions, value) {
+  return h("select", {}, versions.map((v) => h("option", { value: String(v), selected: v === value }, `v${v}`)));
+}
+
+async function showDiff(code, a, b, out) {
+  const [old, fresh] = await Promise.all([
+    api(`/catalogue/resources/${encodeURIComponent(code)}`, { query: { version: a } }),
+    api(`/catalogue/resources/${encodeURIComponent(code)}`, { query: { version: b } }),
+  ]);
+  const diff = descriptorDiff(old.descriptor, fresh.descriptor);
+  const list = (title, items) =>
+    h("div", {}, h("h3", {}, title), items.length ? h("ul", {}, items.map((i) => h("li", {}, i))) : h("p", {}, "—"));
+  replace(
+    out,
+    h("p", {}, t("dept.diff_between", { a, b })),
+    list(t("dept.fields_added"), diff.added.map((n) => h("code", {}, n))),
+    list(t("dept.fields_removed"), diff.removed.map((n) => h("code", {}, n))),
+    list(
+      t("dept.fields_changed"),
+      diff.changed.map(([name, keys]) => [h("code", {}, name), `: ${keys.join(", ")}`]),
+    ),
+    list(t("dept.metadata_changed"), diff.metadata.map((k) => h("code", {}, k))),
+  );
+}
+
+/** Fields added, removed and changed (with the keys that changed) between two descriptors. */
+export function descriptorDiff(old, fresh) {
+  const byName = (d) => Object.fromEntries((d.fields || []).map((f) => [f.name, f]));
+  const a = byName(old);
+  const b = byName(fresh);
+  const same = (x, y) => JSON.stringify(x) === JSON.stringify(y);
+  const changed = Object.keys(b)
+    .filter((n) => n in a)
+    .map((n) => [n, [...new Set([...Object.keys(a[n]), ...Object.keys(b[n])])].filter((k) => !same(a[n][k], b[n][k]))])
+    .filter(([, keys]) => keys.length);
+  const meta = [...new Set([...Object.keys(old), ...Object.keys(fresh)])].filter((k) => k !== "fields" && !same(old[k], fresh[k]));
+  return {
+    added: Object.keys(b).filter((n) => !(n in a)),
+    removed: Object.keys(a).filter((n) => !(n in b)),
+    changed,
+    metadata: meta,
+  };
+}
+
+function publishForm(code, descriptor, ctx) {
+  const text = h("textarea", { rows: 18, spellcheck: "false", class: "code" });
+  text.value = JSON.stringify(descriptor, null, 2);
+  const file = h("input", { type: "file", accept: ".json,.yaml,.yml,application/json,application/yaml" });
+  file.addEventListener("change", async () => {
+    if (file.files[0]) text.value = await file.files[0].text();
+  });
+  const out = liveRegion();
+  const submit = h("button", { type: "submit" }, t("dept.publish_button"));
+  const form = h(
+    "form",
+    { class: "card" },
+    h("p", { class: "hint" }, t("dept.publish_hint")),
+    field(t("dept.descriptor"), text).row,
+    field(t("dept.upload"), file).row,
+    submit,
+    out,
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(submit, form, async () => {
+      replace(out);
+      let contentType = "application/json";
+      try {
+        JSON.parse(text.value);
+      } catch {
+        contentType = "application/yaml";
+      }
+      const outcome = await api(`/catalogue/resources/${encodeURIComponent(code)}`, { method: "PUT", body: text.value, contentType });
+      const message = outcome.created ? t("dept.published", { version: outcome.version }) : t("dept.unchanged");
+      replace(out, h("p", { class: "ok" }, message));
+      ctx.announce(message);
+    });
+  });
+  return form;
+}
+
+// -- applications ---------------------------------------------------------------------------
+
+function chinaToday() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(new Date());
+}
+
+/** The 10-working-day clock: the last day to answer, and how many calendar days remain. */
+function clock(agreement) {
+  if (!agreement.due_by) return "—";
+  const days = Math.round((Date.parse(agreement.due_by) - Date.parse(chinaToday())) / 86400000);
+  if (agreement.overdue) return h("span", { class: "badge overdue" }, t("dept.overdue", { date: agreement.due_by }));
+  return h("span", { class: days <= 2 ? "badge soon" : "badge due" }, t("dept.due", { date: agreement.due_by, days }));
+}
+
+export async function renderApplications(ctx) {
+  const { main } = ctx;
+  replace(main, h("h1", {}, t("dept.applications")), loading());
+  const [pending, all] = await Promise.all([
+    api("/agreements", { query: { role: "provider", status: "pending", limit: 100 } }),
+    api("/agreements", { query: { role: "provider", limit: 50 } }),
+  ]);
+  replace(
+    main,
+    h("h1", {}, t("dept.applications")),
+    h("p", { class: "hint" }, t("dept.clock_hint")),
+    section(
+      t("dept.pending"),
+      pending.agreements.length
+        ? table(
+            t("dept.pending"),
+            [t("dept.application"), t("dept.consumer"), t("dept.resource"), t("dept.fields"), t("dept.submitted"), t("dept.answer_by")],
+            pending.agreements.map((a) => [
+              link(`/department/applications/${a.id}`, a.id),
+              `${a.consumer.department} · ${a.consumer.system}`,
+              a.resource,
+              a.fields.join(", "),
+              when(a.submitted_at),
+              clock(a),
+            ]),
+          )
+        : h("p", {}, t("dept.no_pending")),
+    ),
+    section(
+      t("dept.all_agreements"),
+      table(
+        t("dept.all_agreements"),
+        [t("dept.application"), t("dept.consumer"), t("dept.resource"), t("dept.status")],
+        all.agreements.map((a) => [link(`/department/applications/${a.id}`, a.id), `${a.consumer.department} · ${a.consumer.system}`, a.resource, badge("status", a.status)]),
+      ),
+    ),
+  );
+}
+
+export async function renderApplication(ctx) {
+  const { main, params } = ctx;
+  replace(main, loading());
+  const agreement = await api(`/agreements/${encodeURIComponent(params[0])}`);
+  const decision = h("div", {});
+  replace(
+    main,
+    h("p", {}, link("/department/applications", t("dept.back_applications"))),
+    h("h1", {}, t("dept.application_title", { id: agreement.id })),
+    facts([
+      [t("dept.status"), badge("status", agreement.status)],
+      [t("dept.consumer"), `${agreement.consumer.department} · ${agreement.consumer.system}`],
+      [t("dept.resource"), `${agreement.resource} v${agreement.resource_version ?? "—"}`],
+      [t("dept.purposes"), agreement.purposes.join(", ")],
+      [t("dept.legal_basis"), agreement.legal_basis],
+      [t("dept.justification"), agreement.justification],
+      [t("dept.validity"), `${agreement.requested_validity.from || "—"} → ${agreement.requested_validity.until || "—"}`],
+      [t("dept.submitted"), when(agreement.submitted_at)],
+      [t("dept.answer_by"), clock(agreement)],
+      agreement.decision ? [t("dept.decision"), `${label("decision", agreement.decision.decision)} · ${when(agreement.decision.at)}${agreement.decision.reason ? ` · ${agreement.decision.reason}` : ""}`] : null,
+    ]),
+    decision,
+  );
+  if (agreement.status === "pending" && agreement.provider === ctx.session.department) {
+    replace(decision, decisionForm(agreement, ctx));
+  }
+}
+
+function decisionForm(agreement, ctx) {
+  const boxes = agreement.fields.map((name) => h("input", { type: "checkbox", value: name, checked: true, id: `grant-${name}` }));
+  const approve = h("button", { type: "submit" }, t("dept.approve"));
+  const refuse = h("button", { type: "button", class: "danger" }, t("dept.refuse"));
+  const form = h(
+    "form",
+    { class: "card" },
+    h("fieldset", {}, h("legend", {}, t("dept.grant_fields")), h("ul", { class: "checks" }, boxes.map((b) => h("li", {}, b, h("label", { for: b.id }, h("code", {}, b.value)))))),
+    h("div", { class: "actions" }, approve, refuse),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const fields = boxes.filter((b) => b.checked).map((b) => b.value);
+    act(approve, form, async () => {
+      const body = { decision: "approve", fields };
+      if (agreement.requested_validity.until) body.valid_until = agreement.requested_validity.until;
+      await api(`/agreements/${encodeURIComponent(agreement.id)}/decision`, { method: "POST", body });
+      ctx.announce(t("dept.approved"));
+      ctx.navigate(`/department/applications/${agreement.id}`, { replace: true });
+    });
+  });
+  refuse.addEventListener("click", () => refuseDialog(agreement, ctx, refuse));
+  return form;
+}
+
+function refuseDialog(agreement, ctx, opener) {
+  const reason = h("textarea", { rows: 4, required: true, maxlength: 4000 });
+  const send = h("button", { type: "submit", class: "danger" }, t("dept.refuse"));
+  const cancel = h("button", { type: "button", class: "secondary" }, t("app.cancel"));
+  const form = h("form", { method: "dialog" }, h("h2", {}, t("dept.refuse_title")), field(t("dept.reason"), reason, t("dept.reason_hint")).row, h("div", { class: "actions" }, send, cancel));
+  const dialog = h("dialog", { "aria-label": t("dept.refuse_title") }, form);
+  cancel.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    opener.focus();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(send, form, async () => {
+      await api(`/agreements/${encodeURIComponent(agreement.id)}/decision`, {
+        method: "POST",
+        body: { decision: "refuse", reason: reason.value.trim() },
+      });
+      dialog.close();
+      ctx.announce(t("dept.refused"));
+      ctx.navigate(`/department/applications/${agreement.id}`, { replace: true });
+    });
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  reason.focus();
+}
+
+// -- health and freshness ---------------------------------------------------------------------
+
+export async function renderHealth(ctx) {
+  const { main, session } = ctx;
+  replace(main, h("h1", {}, t("dept.health")), loading());
+  const resources = await ownResources(session.department);
+  const mine = new Set(resources.map((r) => r.code));
+  const ready = await optional("/readyz");
+  const freshness = await optional("/catalogue/freshness");
+  const fresh = Object.fromEntries(((freshness && freshness.resources) || []).map((f) => [f.resource, f]));
+  const sources = (ready && ready.checks && ready.checks.sources) || {};
+  replace(
+    main,
+    h("h1", {}, t("dept.health")),
+    ready ? null : problemBox({ status: 503 }),
+    table(
+      t("dept.health"),
+      [t("catalogue.code"), t("dept.adapter"), t("dept.latency"), t("catalogue.update_frequency"), t("dept.last_refreshed"), t("dept.fresh_due")],
+      [...mine].sort().map((code) => {
+        const s = sources[code];
+        const f = fresh[code];
+        return [
+          h("code", {}, code),
+          s ? badge("health", s.status) : "—",
+          s && s.latency_ms != null ? `${s.latency_ms} ms` : "—",
+          f ? label("frequency", f.update_frequency) : "—",
+          f ? when(f.last_refreshed) : "—",
+          f ? (f.overdue ? h("span", { class: "badge overdue" }, t("dept.stale", { date: when(f.due_by) })) : when(f.due_by)) : "—",
+        ];
+      }),
+    ),
+    freshness ? null : h("p", { class: "hint" }, t("dept.no_freshness")),
+  );
+}

@@ -1,0 +1,71 @@
+// Small pieces every page uses: problem boxes, links, badges, headings, loading states.
+
+import { h } from "./dom.js";
+import { label, t } from "./i18n.js";
+
+/** A visible, announced message for an error from the API (a 403 explained plainly). */
+export function problemBox(error) {
+  let text;
+  if (error && error.status === 403) text = t("error.forbidden");
+  else if (error && error.status === 404) text = t("error.not_found");
+  else if (error && error.problem && error.problem.detail) text = error.problem.detail;
+  else text = t("error.generic");
+  const box = h("div", { class: "problem", role: "alert" }, text);
+  const details = error?.problem?.errors;
+  if (Array.isArray(details) && details.length) {
+    box.append(
+      h(
+        "ul",
+        {},
+        details.map((e) => h("li", {}, h("code", {}, e.pointer || "/"), " ", e.detail || "")),
+      ),
+    );
+  }
+  return box;
+}
+
+/** A link inside the console, routed without a page load. */
+export function link(path, text, attrs = {}) {
+  return h("a", { href: `/console${path}`, "data-link": "", ...attrs }, text);
+}
+
+/** A coloured word for an outcome or status; the colour is never the only cue. */
+export function badge(group, value) {
+  return h("span", { class: `badge ${group}-${value}` }, label(group, value));
+}
+
+export function section(title, ...children) {
+  return h("section", { "aria-label": title }, h("h2", {}, title), ...children);
+}
+
+/** A region whose updates are read out (search results, verification steps). */
+export function liveRegion(attrs = {}, ...children) {
+  return h("div", { "aria-live": "polite", ...attrs }, ...children);
+}
+
+export function loading() {
+  return h("p", { class: "loading" }, t("app.loading"));
+}
+
+/** A key/value list. */
+export function facts(pairs) {
+  return h(
+    "dl",
+    { class: "facts" },
+    pairs.filter(Boolean).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v ?? "—")]),
+  );
+}
+
+/** Run an action from a button: disable it meanwhile, show a problem next to it on failure. */
+export async function act(button, where, work) {
+  button.disabled = true;
+  where.querySelectorAll(":scope > .problem").forEach((p) => p.remove());
+  try {
+    return await work();
+  } catch (error) {
+    where.append(problemBox(error));
+    return undefined;
+  } finally {
+    button.disabled = false;
+  }
+}

@@ -1,0 +1,241 @@
+"""Fixtures for the console's browser tests: a real hub (``tongban demo`` + ``tongban serve``
+as processes on a free loopback port), some real traffic through it, and headless Chromium
+(Debian's ``/usr/bin/chromium``, driven by Playwright; ``playwright install`` is never run).
+
+Every page the tests open has its network limited to the hub's origin: a request anywhere else
+is aborted and recorded, and each test fails if one was (the console must work offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from exchange.client import TongbanClient
+from tests import factories
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
+# The README's screenshots are refreshed with TONGBAN_SCREENSHOTS_DIR=docs/screenshots; other
+# runs (CI among them) write theirs to a temporary directory and leave the checkout alone.
+SCREENSHOTS = Path(
+    os.environ.get("TONGBAN_SCREENSHOTS_DIR")
+    or Path(tempfile.gettempdir()) / f"tongban-screenshots-{os.getpid()}"
+)
+EDU = "edu-enrolment"
+
+
+def _needs(reason: str) -> None:
+    """Skip without a browser, but fail under CI, where the browser must be there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must provide it)")
+    pytest.skip(reason)
+
+
+def _environment() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TONGBAN_") or k.startswith("TONGBAN_TEST_")
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Hub:
+    """A running hub over a demo world, and what the tests set up in it."""
+
+    base: str
+    workdir: Path
+    manifest: dict[str, Any]
+    queried: list[str] = field(default_factory=list)
+
+    def subject(self, kind: str, nth: int = 0) -> str:
+        return str([s["id"] for s in self.manifest["subjects"] if s["kind"] == kind][nth])
+
+    def id_token(self, sub: str, role: str, department: str | None = None) -> str:
+        body = {"sub": sub, "role": role, **({"department": department} if department else {})}
+        response = httpx.post(f"{self.base}/dev/idp/token", json=body, timeout=10)
+        response.raise_for_status()
+        token: str = response.json()["id_token"]
+        return token
+
+    def system_token(self, system: str = EDU) -> str:
+        key = json.loads((self.workdir / "var/demo/keys" / f"{system}.jwk").read_text("utf-8"))
+        assertion = factories.client_assertion(key, system, f"{self.base}/oauth/token")
+        response = httpx.post(
+            f"{self.base}/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        token: str = response.json()["access_token"]
+        return token
+
+    def client(self, system: str = EDU) -> TongbanClient:
+        return TongbanClient.from_key_file(
+            self.base, system, self.workdir / "var/demo/keys" / f"{system}.jwk"
+        )
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    workdir = tmp_path_factory.mktemp("console-hub")
+    built = subprocess.run(
+        [TONGBAN, "demo", "--citizens", "150"],
+        cwd=workdir,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    port = _free_port()
+    process = subprocess.Popen(
+        [TONGBAN, "serve", "--port", str(port)],
+        cwd=workdir,
+        env=_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the hub did not start"
+            time.sleep(0.2)
+        manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
+        served = Hub(base, workdir, manifest)
+        with served.client() as client:  # real traffic for the audit log
+            for kind in ("has_property", "school_age_with_property", "no_property"):
+                subject = served.subject(kind)
+                client.query(subject, "school-enrolment", service_item="EDU-RXDJ-001")
+                served.queried.append(subject)
+            # A denial too: a field no agreement grants the school enrolment system.
+            client.query(
+                served.subject("no_property", 1),
+                "school-enrolment",
+                attributes=["household.relation_to_head"],
+            )
+        with served.client("mca-dibao") as client:
+            for kind in ("receives_dibao", "consent_candidate"):
+                client.query(
+                    served.subject(kind), "minimum-living-allowance", service_item="MCA-DBSQ-001"
+                )
+        yield served
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        _needs(f"the browser tests need Debian's chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _needs("the browser tests need the playwright package (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context, its network limited to the hub's origin."""
+
+    page: Any
+    hub: Hub
+    aborted: list[str]
+    errors: list[str]
+
+    def open(self, path: str = "/console") -> None:
+        self.page.goto(self.hub.base + path)
+
+    def sign_in(self, role: str, sub: str, department: str | None = None) -> None:
+        """Sign in through the console's own sign-in form (the dev IdP)."""
+        self.open()
+        page = self.page
+        page.get_by_label("身份").select_option(role)
+        page.get_by_label("账号").fill(sub)
+        if department:
+            page.get_by_label("所属部门").select_option(department)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_selector("button:has-text('退出登录')")
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def tab(browser: Any, hub: Hub) -> Iterator[Tab]:
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
+    aborted: list[str] = []
+    errors: list[str] = []
+
+    def only_the_hub(route: Any) -> None:
+        if route.request.url.startswith(hub.base + "/"):
+            route.fallback()
+        else:
+            aborted.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_hub)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and "Failed to load resource" not in message.text
+            else None
+        ),
+    )
+    opened = Tab(page, hub, aborted, errors)
+    yield opened
+    context.close()
+    assert aborted == [], f"the console reached outside the hub: {aborted}"
+    assert errors == [], f"the console raised errors: {errors}"

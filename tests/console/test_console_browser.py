@@ -1,0 +1,408 @@
+"""Each role's main task, walked in headless Chromium against a real hub over real HTTP:
+an auditor finds an access and verifies it in the browser (and a tampered proof fails), a
+department admin approves an application, a citizen narrows and approves a consent request
+then revokes the consent; the language switch, keyboard-only sign-in, and every page loading
+with nothing but the hub's origin reachable. Screenshots go to $TONGBAN_SCREENSHOTS_DIR
+(docs/screenshots/ to refresh the README's), else to a temporary directory."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.console.conftest import EDU, Hub, Tab
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+STEPS = ["leaf", "checkpoint", "signature", "proof", "root"]
+
+
+def test_an_auditor_finds_an_access_by_citizen_id_and_verifies_it(tab: Tab, hub: Hub) -> None:
+    page = tab.page
+    tab.sign_in("auditor", "AUD-001")
+    page.get_by_role("heading", name="审计日志", level=1).wait_for()
+    subject = hub.queried[1]
+    page.get_by_label("公民身份号码").fill(subject)
+    page.get_by_label("公民身份号码").press("Enter")  # Enter submits the search
+    results = page.locator(".results table tbody tr")
+    results.first.wait_for()
+    assert results.count() == 1  # the one query about this citizen
+    assert subject not in page.content()  # the ID number is never shown back
+    assert page.evaluate("location.pathname") == "/console/audit"  # nor put in the URL
+    results.first.get_by_role("link").click()
+    page.get_by_role("heading", name=re.compile(r"审计记录 #\d+")).wait_for()
+    page.get_by_role("button", name="验证", exact=True).click()
+    page.locator(".verdict .ok").wait_for()
+    for step in STEPS:
+        assert page.locator(f'[data-step="{step}"]').get_attribute("class") == "pass", step
+    tab.screenshot("auditor-verify")
+
+
+def test_a_tampered_proof_fails_verification(tab: Tab, hub: Hub) -> None:
+    page = tab.page
+
+    def flip_a_byte(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        first = bytearray(base64.b64decode(body["proof"][0]))
+        first[0] ^= 0x01
+        body["proof"][0] = base64.b64encode(bytes(first)).decode()
+        route.fulfill(response=answer, body=json.dumps(body))
+
+    tab.sign_in("auditor", "AUD-001")
+    page.route("**/audit/proof/inclusion?*", flip_a_byte)
+    page.goto(f"{hub.base}/console/audit/entries/0")
+    page.get_by_role("button", name="验证", exact=True).click()
+    page.locator(".verdict .problem").wait_for()
+    classes = {s: page.locator(f'[data-step="{s}"]').get_attribute("class") for s in STEPS}
+    assert classes == {
+        "leaf": "pass",
+        "checkpoint": "pass",
+        "signature": "pass",
+        "proof": "pass",
+        "root": "fail",
+    }
+
+
+def test_the_auditor_sees_statistics_and_anomalies(tab: Tab, hub: Hub) -> None:
+    page = tab.page
+    tab.sign_in("auditor", "AUD-001")
+    page.locator("figure.chart").first.wait_for()
+    assert page.locator("figure.chart svg rect").count() >= 1  # the day's accesses are drawn
+    assert page.get_by_role("heading", name="异常访问").is_visible()
+    tab.screenshot("auditor")
+
+
+def _apply_for_marriage_data(hub: Hub) -> dict[str, Any]:
+    """EDU's admin applies to MCA for two conditional fields: a pending application."""
+    token = hub.id_token("EDU-ADMIN", "department_admin", "EDU")
+    response = httpx.post(
+        f"{hub.base}/agreements",
+        json={
+            "system": EDU,
+            "resource": "MCA-HY-0001",
+            "fields": ["spouse_name", "registered_on"],
+            "purpose": "school-enrolment",
+            "legal_basis": "《中华人民共和国义务教育法》第十二条",
+            "justification": "核验适龄儿童监护人婚姻关系，免交结婚证复印件。",
+            "valid_until": "2027-08-31",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    application: dict[str, Any] = response.json()
+    return application
+
+
+def test_a_department_admin_approves_a_pending_application(tab: Tab, hub: Hub) -> None:
+    application = _apply_for_marriage_data(hub)
+    page = tab.page
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page.get_by_role("link", name="共享申请").click()
+    pending = page.get_by_role("region", name="待审核")
+    row = pending.locator("tr", has=page.get_by_role("link", name=application["id"]))
+    row.wait_for()
+    assert application["due_by"] in row.inner_text()  # the 10-working-day clock
+    assert "剩" in row.inner_text()
+    tab.screenshot("department")
+    row.get_by_role("link", name=application["id"]).click()
+    page.get_by_label("registered_on").uncheck()  # grant only one of the two fields
+    page.get_by_role("button", name="批准", exact=True).click()
+    page.locator(".badge.status-approved").wait_for()
+    token = hub.id_token("MCA-ADMIN", "department_admin", "MCA")
+    decided = httpx.get(
+        f"{hub.base}/agreements/{application['id']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()
+    assert decided["status"] == "approved"
+    assert list(decided["decision"]["fields"]) == ["spouse_name"]
+
+
+def test_a_department_admin_sees_a_refusal_explained_and_a_publish_problem(
+    tab: Tab, hub: Hub
+) -> None:
+    application = _apply_for_marriage_data(hub)
+    page = tab.page
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page.goto(f"{hub.base}/console/department/applications/{application['id']}")
+    page.get_by_role("button", name="不予批准").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("理由").fill("婚姻登记信息不用于入学登记。")
+    dialog.get_by_label("理由").press("Escape")  # Escape closes without refusing
+    assert not dialog.is_visible()
+    page.get_by_role("button", name="不予批准").click()
+    dialog.get_by_label("理由").fill("婚姻登记信息不用于入学登记。")
+    dialog.get_by_role("button", name="不予批准").click()
+    page.locator(".badge.status-refused").wait_for()
+
+    page.goto(f"{hub.base}/console/department/resources/MCA-HY-0001")
+    descriptor = page.get_by_label("资源描述")
+    document = json.loads(descriptor.input_value())
+    document["fields"][0]["sharing"] = {"type": "sometimes"}
+    descriptor.fill(json.dumps(document, ensure_ascii=False))
+    page.get_by_role("button", name="发布").click()
+    problem = page.locator(".problem[role=alert]")
+    problem.wait_for()
+    assert "/fields/0/sharing" in problem.inner_text()  # the pointer of the bad value
+
+
+def _consent_request(hub: Hub, subject: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{hub.base}/consent-requests",
+        json={
+            "subject": {"id_type": "CN-RIC", "id": subject},
+            "purpose": "school-enrolment",
+            "purpose_text": "义务教育入学登记：核验户籍、住房，以及父母社保缴费情况",
+            "attributes": [
+                "household.name",
+                "household.registered_address",
+                "property.address",
+                "social_insurance.months_paid",
+            ],
+            "optional": ["social_insurance.months_paid"],
+            "retention_days": 365,
+        },
+        headers={"Authorization": f"Bearer {hub.system_token()}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    request: dict[str, Any] = response.json()
+    return request
+
+
+def test_a_citizen_narrows_and_approves_a_request_then_revokes_the_consent(
+    tab: Tab, hub: Hub
+) -> None:
+    subject = hub.queried[1]  # a citizen whose data was accessed, for a fuller screenshot
+    request = _consent_request(hub, subject)
+    page = tab.page
+    # The approval URL the case system hands the citizen opens the preview after sign-in.
+    page.goto(request["approval_url"])
+    page.get_by_label("身份").select_option("citizen")
+    page.get_by_label("账号").fill(subject)
+    page.get_by_role("button", name="登录").click()
+    page.get_by_role("heading", name="授权请求").wait_for()
+    necessary = page.get_by_role("checkbox", name=re.compile("姓名"))
+    assert necessary.is_disabled()
+    assert necessary.is_checked()
+    page.get_by_role("checkbox", name=re.compile("累计缴费月数")).uncheck()
+    page.get_by_role("button", name="同意", exact=True).click()
+    page.locator("main").get_by_text("已同意，授权已生效。").wait_for()
+
+    page.get_by_role("link", name="返回我的数据").click()
+    consents = page.locator("section", has=page.get_by_role("heading", name="我的授权"))
+    consents.locator("tbody tr").first.wait_for()
+    row = consents.locator("tbody tr").first
+    assert "累计缴费月数" not in row.inner_text()  # left out on approval
+    assert "户籍地址" in row.inner_text()
+    tab.screenshot("citizen")
+    row.get_by_role("button", name=re.compile("^撤回对")).click()
+    page.get_by_role("dialog").get_by_role("button", name="撤回授权").click()
+    consents.get_by_text("授权已撤回").first.wait_for()
+    assert "已撤回" in consents.locator("tbody tr").first.inner_text()
+
+    token = hub.id_token(subject, "citizen")
+    mine = httpx.get(
+        f"{hub.base}/citizen/consents", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()["consents"]
+    assert [c["status"] for c in mine] == ["revoked"]
+
+
+def test_a_citizen_sees_every_access_to_their_data(tab: Tab, hub: Hub) -> None:
+    page = tab.page
+    tab.sign_in("citizen", hub.queried[0])
+    accesses = page.locator("section", has=page.get_by_role("heading", name="我的数据被谁用过"))
+    accesses.locator("tbody tr").first.wait_for()
+    assert accesses.locator("tbody tr").count() == 1
+    assert "school-enrolment" in accesses.inner_text()
+
+
+def test_the_language_switch_changes_labels_and_is_remembered(tab: Tab, hub: Hub) -> None:
+    page = tab.page
+    tab.sign_in("auditor", "AUD-001")
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    page.get_by_role("button", name="English").click()
+    page.get_by_role("heading", name="Audit log", level=1).wait_for()
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert page.get_by_label("Citizen ID number").is_visible()
+    expect(page.get_by_role("button", name="中文")).to_be_focused()  # focus stays on the switch
+    page.locator("figure.chart").first.wait_for()
+    tab.screenshot("auditor-en")
+    page.reload()
+    page.get_by_role("link", name="Catalogue").wait_for()
+    page.get_by_role("button", name="中文").click()
+    page.get_by_role("link", name="目录浏览").wait_for()
+
+
+def test_keyboard_only_sign_in(tab: Tab, hub: Hub) -> None:
+    page = tab.page
+    tab.open()
+    page.get_by_label("账号").wait_for()
+    expect(page.get_by_label("账号")).to_be_focused()  # the form starts where typing goes
+    page.keyboard.type("OPS-001")
+    page.keyboard.press("Shift+Tab")  # back to the role
+    expect(page.get_by_label("身份")).to_be_focused()
+    page.keyboard.press("End")  # the last role: operator
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # Enter submits
+    page.get_by_role("heading", name="运行状态", level=1).wait_for()
+    page.locator("table tbody tr").first.wait_for()
+    tab.screenshot("operator")
+    # The skip link is the first stop and moves focus to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+
+
+def test_the_catalogue_searches_with_facets(tab: Tab, hub: Hub) -> None:
+    page = tab.page
+    tab.sign_in("citizen", hub.queried[0])
+    page.get_by_role("link", name="目录浏览").click()
+    page.locator("main").get_by_text("共 7 个资源").wait_for()
+    facet = page.get_by_label(re.compile(r"^敏感个人信息 \(\d+\)$"))
+    count = int(re.findall(r"\d+", facet.evaluate("e => e.labels[0].textContent"))[-1])
+    assert 1 <= count < 7
+    facet.check()
+    page.locator("main").get_by_text(f"共 {count} 个资源").wait_for()
+    assert page.locator(".results .cards > li").count() == count
+    page.get_by_role("link", name="社会保险参保缴费信息").click()
+    page.get_by_role("heading", name="社会保险参保缴费信息").wait_for()
+    assert page.get_by_text("pension_amount").is_visible()
+
+
+ROLE_PAGES = {
+    ("auditor", "AUD-001", None): [
+        "/console/audit",
+        "/console/audit/entries/0",
+        "/console/catalogue",
+    ],
+    ("department_admin", "REG-ADMIN", "REG"): [
+        "/console/department",
+        "/console/department/resources/REG-BDC-0001",
+        "/console/department/applications",
+        "/console/department/health",
+        "/console/catalogue/REG-BDC-0001",
+    ],
+    ("operator", "OPS-001", None): ["/console/operator", "/console/catalogue"],
+}
+
+
+@pytest.mark.parametrize(
+    ("who", "paths"),
+    list(ROLE_PAGES.items()),
+    ids=lambda v: str(v[0]) if isinstance(v, tuple) else "",
+)
+def test_every_page_loads_from_the_hub_alone(
+    tab: Tab, hub: Hub, who: tuple[str, str, str | None], paths: list[str]
+) -> None:
+    page = tab.page
+    tab.sign_in(*who)
+    for path in paths:
+        page.goto(hub.base + path)
+        page.locator("main h1").first.wait_for()
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".loading").count() == 0, path
+        assert page.locator(".problem").count() == 0, (
+            path,
+            page.locator(".problem").all_inner_texts(),
+        )
+    # The tab fixture asserts that nothing outside the hub was asked for.
+
+
+def test_a_role_cannot_open_another_roles_pages(tab: Tab, hub: Hub) -> None:
+    page = tab.page
+    tab.sign_in("operator", "OPS-001")
+    page.goto(f"{hub.base}/console/audit")
+    page.get_by_role("heading", name="无权访问").wait_for()
+    # And the API itself refuses, whatever the console shows.
+    token = hub.id_token("OPS-001", "operator")
+    answer = httpx.get(
+        f"{hub.base}/audit/entries", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert answer.status_code == 403
+
+
+def test_the_browsers_merkle_code_agrees_with_the_hubs_for_every_leaf_of_small_trees(
+    tab: Tab,
+) -> None:
+    """merkle.js against exchange.audit.merkle: every index of every tree of 1..33 leaves
+    leads to the tree's root; a proof one hash short, or for another index, does not."""
+    from exchange.audit import merkle
+
+    leaves = [merkle.leaf_hash(f"entry {n}".encode()) for n in range(33)]
+
+    def subtree(level: int, index: int) -> bytes:
+        return merkle.root(leaves[index << level : (index + 1) << level])
+
+    cases = []
+    for size in range(1, 34):
+        for index in range(size):
+            proof = merkle.inclusion_proof(index, size, subtree)
+            cases.append(
+                {
+                    "index": index,
+                    "size": size,
+                    "leaf": base64.b64encode(leaves[index]).decode(),
+                    "proof": [base64.b64encode(p).decode() for p in proof],
+                    "root": base64.b64encode(merkle.root(leaves[:size])).decode(),
+                }
+            )
+    tab.open("/console")
+    results = tab.page.evaluate(
+        """async (cases) => {
+          const m = await import("/console/assets/js/merkle.js");
+          const out = [];
+          for (const c of cases) {
+            const proof = c.proof.map(m.b64decode);
+            const leaf = m.b64decode(c.leaf);
+            const root = m.b64encode(await m.rootFromInclusionProof(c.index, c.size, leaf, proof));
+            let short = "refused";
+            if (proof.length) {
+              try {
+                const r = await m.rootFromInclusionProof(c.index, c.size, leaf, proof.slice(1));
+                short = m.b64encode(r);
+              } catch { short = "refused"; }
+            }
+            let moved = "refused";
+            if (c.size > 1) {
+              try {
+                const other = (c.index + 1) % c.size;
+                moved = m.b64encode(await m.rootFromInclusionProof(other, c.size, leaf, proof));
+              } catch { moved = "refused"; }
+            }
+            out.push({root, short, moved});
+          }
+          return out;
+        }""",
+        cases,
+    )
+    assert len(results) == len(cases) == sum(range(1, 34))
+    for case, result in zip(cases, results, strict=True):
+        assert result["root"] == case["root"], case
+        assert result["short"] != case["root"], case
+        assert result["moved"] != case["root"], case
+
+
+def test_the_department_health_page_shows_adapter_health_and_freshness(tab: Tab, hub: Hub) -> None:
+    page = tab.page
+    tab.sign_in("department_admin", "REG-ADMIN", "REG")
+    page.get_by_role("link", name="接口与时效").click()
+    row = page.locator("tbody tr", has=page.get_by_text("REG-BDC-0001"))
+    row.wait_for()
+    assert "正常" in row.inner_text()  # the source answers /readyz
+    token = hub.id_token("REG-ADMIN", "department_admin", "REG")
+    freshness = httpx.get(
+        f"{hub.base}/catalogue/freshness",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    if freshness.status_code == 200:  # rendered when the hub reports it, "—" otherwise
+        assert "每日" in row.inner_text()  # REG's declared update frequency
+    else:
+        assert page.get_by_text("枢纽暂未提供数据时效信息").is_visible()

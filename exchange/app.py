@@ -25,7 +25,10 @@ from exchange.api import (
 )
 from exchange.api.deps import HubState
 from exchange.api.docs import mount_docs
+from exchange.api.freshness import router as freshness_router
 from exchange.audit.checkpoints import CheckpointSigner, checkpoint_schedule
+from exchange.cache.crypto import CacheCrypto
+from exchange.cache.reader import SourceCache
 from exchange.db import make_engine, make_sessionmaker
 from exchange.identity import IdentityProviders
 from exchange.logs import install_log_redaction
@@ -46,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     sources = SourceRegistry.from_file(settings.adapters_file)
     hub = HubState(
         settings, engine, make_sessionmaker(engine), IdentityProviders(settings), sources
+    )
+    sources.cache = SourceCache(
+        hub.sessions, sources, CacheCrypto(settings.secret_key.get_secret_value())
     )
 
     pipeline = ExchangePipeline(
@@ -89,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     mount_docs(app)
     app.include_router(health.router)
+    app.include_router(freshness_router)
     app.include_router(catalogue.router)
     app.include_router(oauth.router)
     app.include_router(agreements.router)

@@ -22,6 +22,7 @@ from exchange.cli_agreements import agreements_app
 from exchange.cli_audit import audit_app
 from exchange.cli_common import JsonFlag, command_session, out, print_json
 from exchange.cli_keys import keys_app
+from exchange.cli_sync import sync_command
 from exchange.db import make_engine, migrate
 from exchange.demo.build import build_demo, sort_for_publishing
 from exchange.settings import Settings, load_settings
@@ -43,6 +44,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(agreements_app, name="agreements")
 app.add_typer(audit_app, name="audit")
+app.command("sync")(sync_command)
 
 
 class CommandFailed(TongbanError):
@@ -96,16 +98,18 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Build the demo world: departments' legacy stores, catalogue, service items, systems."""
-    from exchange.demo.sources import build_legacy_world
+    from exchange.cli_sync import sync_cached
+    from exchange.demo.sources import DEMO_CACHED, build_legacy_world
 
     settings = load_settings()
     legacy = build_legacy_world(
-        data, citizens=citizens, seed=seed, psb_url=psb_url, hrss_url=hrss_url
+        data, citizens=citizens, seed=seed, psb_url=psb_url, hrss_url=hrss_url, cached=DEMO_CACHED
     )
     subjects = [s.to_json() for s in legacy.subjects]
     with command_session(settings) as session:
         world = build_demo(session, data, subjects=subjects, settings=settings)
-    summary = {**world.summary(), "legacy": legacy.as_json()}
+    cached = sync_cached(settings.model_copy(update={"adapters_file": legacy.adapters_file}))
+    summary = {**world.summary(), "legacy": legacy.as_json(), "cached": cached}
     if as_json:
         print_json({**summary, "data_dir": str(data)})
         return
@@ -125,6 +129,10 @@ def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None
         lines.append(f"  {department:<13} {rows}  ({'; '.join(stores)})")
     lines += [
         f"  adapters      {legacy['adapters_file']} (connections and mappings)",
+        *(
+            f"  cached        {c['resource']} ({c['strategy']}, as of {c['as_of']})"
+            for c in summary["cached"]
+        ),
         f"  departments   {', '.join(summary['departments'])}",
         f"  resources     {', '.join(summary['resources'])}",
         f"  service items {', '.join(summary['service_items'])}",

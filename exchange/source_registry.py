@@ -6,7 +6,17 @@ passwords::
 
     {"connections": {"psb": {"url": "mysql+pymysql://…", "timeout_s": 2.0}, …},
      "mappings":    {"psb/household": {<mapping document>}, …},
-     "resources":   {"PSB-HJ-0001": {"mapping": "psb/household", "connection": "psb"}, …}}
+     "resources":   {"PSB-HJ-0001": {"mapping": "psb/household", "connection": "psb"},
+                     "HRSS-SB-0001": {"mapping": "hrss/social_insurance", "connection": "hrss",
+                                      "mode": "cached",
+                                      "sync": {"strategy": "watermark", "every_s": 3600}}, …}}
+
+A resource is ``live`` (read from its source at query time, the default) or ``cached``
+(前置库 mode: synced on a schedule into the hub's encrypted cache, and read from there; see
+``exchange/cache`` and docs/cache.md). ``sync.strategy`` is ``watermark`` (needs the mapping's
+watermark column, one record per subject) or ``snapshot`` (read everything and diff: a mapping
+with a watermark column, or a file export); ``every_s`` is at least 60 (default 3600);
+``batch_rows`` (default 1000) records are written per transaction.
 
 A mapping named by a resource but not in ``mappings`` is looked up among the bundled demo
 mappings. Adapters are opened on first use, with the field schemas of the resource version
@@ -19,21 +29,24 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from adapters.base import AdapterLimits, HealthReport, SourceAdapter
+from adapters.base import AdapterLimits, HealthReport, SourceAdapter, SourceRecord
 from adapters.errors import AdapterError, MappingError
 from adapters.mapping import MappingProblem, SourceMapping, parse_mapping
 from adapters.registry import open_adapter
 from schemas import TongbanError
 
-__all__ = ["AdapterConfigError", "SourceBinding", "SourceRegistry"]
+__all__ = ["AdapterConfigError", "CachedSource", "SourceBinding", "SourceRegistry", "SyncPlan"]
 
 _LIMIT_KEYS = {"timeout_s", "max_record_bytes", "max_concurrency", "max_records"}
+_MIN_EVERY_S = 60
+_MAX_BATCH_ROWS = 50_000
 
 
 class AdapterConfigError(TongbanError):
@@ -42,21 +55,50 @@ class AdapterConfigError(TongbanError):
 
 
 @dataclass(frozen=True)
+class SyncPlan:
+    """How a cached resource is refreshed: ``watermark`` or ``snapshot``, every ``every_s``,
+    ``batch_rows`` records per transaction."""
+
+    strategy: str
+    every_s: int = 3600
+    batch_rows: int = 1000
+
+
+@dataclass(frozen=True)
 class SourceBinding:
-    """A resource's mapping, connection settings and limits."""
+    """A resource's mapping, connection settings and limits; ``mode`` ``live`` or ``cached``
+    (then ``sync`` says how the cache is refreshed)."""
 
     resource: str
     mapping: SourceMapping
     connection: str
     config: Mapping[str, Any]
     limits: AdapterLimits
+    mode: str = "live"
+    sync: SyncPlan | None = None
+
+    @property
+    def cached(self) -> bool:
+        return self.mode == "cached"
+
+
+class CachedSource(Protocol):
+    """The hub-side cache as the query path reads it (``exchange.cache.reader``): a
+    subject's records restricted to *fields*, and the cache's as-of time. Raises an
+    ``AdapterError`` (``not_synced``, …) when it cannot answer."""
+
+    def read(
+        self, resource: str, subject: str, fields: Sequence[str]
+    ) -> tuple[list[SourceRecord], datetime]: ...
 
 
 class SourceRegistry:
-    """The bindings of every configured resource, and their adapters once opened."""
+    """The bindings of every configured resource, and their adapters once opened. ``cache``
+    is set by the app factory; cached resources are read through it."""
 
     def __init__(self, bindings: Mapping[str, SourceBinding]) -> None:
         self._bindings = dict(bindings)
+        self.cache: CachedSource | None = None
         self._open: dict[tuple[str, int], SourceAdapter] = {}
         self._probes: dict[str, SourceAdapter] = {}  # opened for health checks only
         self._lock = threading.Lock()
@@ -88,7 +130,10 @@ class SourceRegistry:
             mapping = _mapping(name, documents)
             config = connections[connection]
             limits = AdapterLimits(**{k: v for k, v in config.items() if k in _LIMIT_KEYS})
-            bindings[resource] = SourceBinding(resource, mapping, connection, config, limits)
+            mode, plan = _mode(resource, entry, mapping)
+            bindings[resource] = SourceBinding(
+                resource, mapping, connection, config, limits, mode, plan
+            )
         return cls(bindings)
 
     def bound(self) -> list[str]:
@@ -167,6 +212,55 @@ class SourceRegistry:
                 probe.close()
             probe = kept
         return probe
+
+
+def _mode(
+    resource: str, entry: Mapping[str, Any], mapping: SourceMapping
+) -> tuple[str, SyncPlan | None]:
+    """The binding's ``mode`` and, for a cached one, its checked :class:`SyncPlan`."""
+    mode = entry.get("mode", "live")
+    if mode not in ("live", "cached"):
+        raise AdapterConfigError(f"resource {resource}: mode is 'live' or 'cached'")
+    sync = entry.get("sync")
+    if mode == "live":
+        if sync is not None:
+            raise AdapterConfigError(f"resource {resource}: sync applies to cached resources")
+        return mode, None
+    sync = {} if sync is None else sync
+    if not isinstance(sync, Mapping) or set(sync) - {"strategy", "every_s", "batch_rows"}:
+        raise AdapterConfigError(
+            f"resource {resource}: sync has strategy, every_s and batch_rows only"
+        )
+    default = "watermark" if mapping.watermark is not None and not mapping.many else "snapshot"
+    strategy, every_s = sync.get("strategy", default), sync.get("every_s", 3600)
+    batch_rows = sync.get("batch_rows", 1000)
+    if type(every_s) is not int or every_s < _MIN_EVERY_S:
+        raise AdapterConfigError(
+            f"resource {resource}: sync.every_s is a whole number of seconds, at least 60"
+        )
+    if type(batch_rows) is not int or not 1 <= batch_rows <= _MAX_BATCH_ROWS:
+        raise AdapterConfigError(
+            f"resource {resource}: sync.batch_rows is a whole number from 1 to {_MAX_BATCH_ROWS}"
+        )
+    if strategy == "watermark":
+        if mapping.watermark is None:
+            raise AdapterConfigError(
+                f"resource {resource}: the watermark strategy needs a mapping watermark column"
+            )
+        if mapping.many:
+            raise AdapterConfigError(
+                f"resource {resource}: a records: many mapping is cached by snapshot only"
+                " (a change does not say which of a subject's records it replaces)"
+            )
+    elif strategy == "snapshot":
+        if mapping.watermark is None and mapping.file is None:
+            raise AdapterConfigError(
+                f"resource {resource}: a snapshot needs a file export or a watermark column"
+                " to enumerate the source"
+            )
+    else:
+        raise AdapterConfigError(f"resource {resource}: sync.strategy is watermark or snapshot")
+    return mode, SyncPlan(strategy, every_s, batch_rows)
 
 
 def _mapping(name: object, documents: Mapping[str, Any]) -> SourceMapping:

@@ -41,6 +41,7 @@ from exchange.demo.citizens import ShowcaseSampler, ShowcaseSubject, generate_ci
 from exchange.demo.legacy import LegacySummary, LegacyTargets, write_legacy_stores
 
 __all__ = [
+    "DEMO_CACHED",
     "FILE_CONNECTIONS",
     "LegacyWorld",
     "SourceBinding",
@@ -56,6 +57,12 @@ __all__ = [
 
 FILE_CONNECTIONS = ("mca-files", "reg")
 """Connections whose stores are export files under the legacy root."""
+
+DEMO_CACHED: Mapping[str, Mapping[str, Any]] = {
+    "HRSS-SB-0001": {"strategy": "watermark", "every_s": 3600},
+    "REG-BDC-0001": {"strategy": "snapshot", "every_s": 86400},
+}
+"""What ``tongban demo`` caches (前置库 mode) and how: ``mode``/``sync`` of ``adapters.json``."""
 
 
 @dataclass(frozen=True)
@@ -112,9 +119,13 @@ def connections(targets: LegacyTargets, root: Path) -> dict[str, dict[str, Any]]
     }
 
 
-def adapter_settings(targets: LegacyTargets, root: Path) -> dict[str, Any]:
+def adapter_settings(
+    targets: LegacyTargets, root: Path, cached: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
     """``DIR/adapters.json``: the connections, the mappings, and each resource's mapping and
-    connection (the form :class:`exchange.source_registry.SourceRegistry` reads)."""
+    connection (the form :class:`exchange.source_registry.SourceRegistry` reads); the
+    resources in *cached* are bound ``mode: cached`` with that ``sync``."""
+    cached = cached or {}
     return {
         "connections": connections(targets, root),
         "mappings": {b.mapping.name: dict(b.mapping.document) for b in demo_bindings()},
@@ -123,6 +134,11 @@ def adapter_settings(targets: LegacyTargets, root: Path) -> dict[str, Any]:
                 "mapping": b.mapping.name,
                 "adapter": b.mapping.adapter,
                 "connection": b.connection,
+                **(
+                    {"mode": "cached", "sync": dict(cached[b.resource])}
+                    if b.resource in cached
+                    else {}
+                ),
             }
             for b in demo_bindings()
         },
@@ -203,8 +219,10 @@ def build_legacy_world(
     seed: int = 2026,
     psb_url: str | None = None,
     hrss_url: str | None = None,
+    cached: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> LegacyWorld:
-    """Generate the city and (re)write every legacy store; see the module docstring."""
+    """Generate the city and (re)write every legacy store; see the module docstring.
+    *cached* names resources bound as cached (``tongban demo`` passes ``DEMO_CACHED``)."""
     root = data_dir.resolve() / "legacy"  # absolute: adapters.json works from anywhere
     local = LegacyTargets.in_directory(root)
     targets = LegacyTargets(
@@ -217,7 +235,7 @@ def build_legacy_world(
     sampler = ShowcaseSampler()
     summary = write_legacy_stores(sampler.watch(generate_city(citizens, seed)), targets)
     adapters_file = data_dir / "adapters.json"
-    _write_private(adapters_file, adapter_settings(targets, root))
+    _write_private(adapters_file, adapter_settings(targets, root, cached))
     check_bindings(connections(targets, root))
     subjects = tuple(sampler.subjects())
     return LegacyWorld(root, targets, summary, subjects, adapters_file)

@@ -4,6 +4,10 @@ Only the fields the decision lets through (``Decision.fields_to_fetch``) are ask
 resource's adapter enforces its own timeout, so the fan-out costs about as much as the slowest
 source, not the sum. A source that fails makes its attributes ``unavailable`` with the reason
 code of the typed adapter error; nothing else is affected.
+
+A *cached* resource (前置库 mode, ``exchange/cache``) is read from the hub's encrypted cache
+instead (``SourceRegistry.cache``), and its ``fetched_at`` is the cache's as-of time, so the
+provenance says how old the data is; never synced, it is ``unavailable`` (``not_synced``).
 """
 
 from __future__ import annotations
@@ -45,8 +49,11 @@ def fetch_permitted(
 
     def one(code: str) -> Fetched:
         info = resources[code]
-        if registry.binding(code) is None:
+        binding = registry.binding(code)
+        if binding is None:
             return Fetched(code, failure="not_bound")
+        if binding.cached:
+            return _from_cache(registry, code, subject, sorted(wanted[code]))
         try:
             adapter = registry.adapter(code, info.version, info.schemas)
         except AdapterError as exc:
@@ -62,3 +69,13 @@ def fetch_permitted(
 
     futures = {code: pool.submit(one, code) for code in sorted(wanted)}
     return {code: future.result() for code, future in futures.items()}
+
+
+def _from_cache(registry: SourceRegistry, code: str, subject: str, fields: list[str]) -> Fetched:
+    if registry.cache is None:
+        return Fetched(code, failure="not_synced")
+    try:
+        records, as_of = registry.cache.read(code, subject, fields)
+    except AdapterError as exc:
+        return Fetched(code, failure=exc.code)
+    return Fetched(code, tuple(records), fetched_at=as_of)

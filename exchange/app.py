@@ -23,14 +23,18 @@ from exchange.api import (
     health,
     oauth,
 )
+from exchange.api import jobs as jobs_api
+from exchange.api import metrics as metrics_api
 from exchange.api.deps import HubState
 from exchange.api.docs import mount_docs
 from exchange.api.freshness import router as freshness_router
-from exchange.audit.checkpoints import CheckpointSigner, checkpoint_schedule
+from exchange.audit.checkpoints import CheckpointSigner
 from exchange.cache.crypto import CacheCrypto
 from exchange.cache.reader import SourceCache
 from exchange.db import make_engine, make_sessionmaker
 from exchange.identity import IdentityProviders
+from exchange.jobs.registry import all_jobs
+from exchange.jobs.scheduler import HubScheduler
 from exchange.logs import install_log_redaction
 from exchange.problems import RequestContext, install_problem_handlers
 from exchange.query.pipeline import ExchangePipeline
@@ -67,15 +71,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.audit_origin,
         interval=timedelta(seconds=settings.checkpoint_interval_s),
     )
+    jobs = all_jobs(settings, sources)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         install_log_redaction()  # after the server has configured its loggers
-        schedule = asyncio.create_task(
-            checkpoint_schedule(signer, hub.sessions, settings.checkpoint_interval_s)
-        )
+        scheduler = None  # docs/jobs.md: in `serve` unless TONGBAN_SCHEDULER=off
+        if settings.scheduler == "on":
+            scheduler = HubScheduler(settings, engine, hub.sessions, sources, jobs)
+            await asyncio.to_thread(scheduler.start)
         yield
-        schedule.cancel()
+        if scheduler is not None:
+            await asyncio.to_thread(scheduler.shutdown)
         pipeline.close()
         sources.close()
         engine.dispose()
@@ -91,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.exchange = pipeline
     app.state.checkpoints = signer
+    app.state.jobs = jobs
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     install_problem_handlers(app)
     mount_docs(app)
@@ -104,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(checkpoints.router)
     app.include_router(audit.router)
     app.include_router(audit_stats.router)
+    app.include_router(jobs_api.router)
+    app.include_router(metrics_api.router)
     app.include_router(console.router)
     if settings.dev_idp_enabled:
         app.include_router(dev_idp.router)

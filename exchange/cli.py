@@ -21,6 +21,7 @@ from catalogue.vocabulary import Sensitivity, SharingType
 from exchange.cli_agreements import agreements_app
 from exchange.cli_audit import audit_app
 from exchange.cli_common import JsonFlag, command_session, out, print_json
+from exchange.cli_jobs import jobs_app, worker_command
 from exchange.cli_keys import keys_app
 from exchange.cli_sync import sync_command
 from exchange.db import make_engine, migrate
@@ -44,6 +45,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(agreements_app, name="agreements")
 app.add_typer(audit_app, name="audit")
+app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker_command)
 app.command("sync")(sync_command)
 
 

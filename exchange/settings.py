@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         description="The audit log's origin: first line of its checkpoints, name of its key.",
     )
     checkpoint_interval_s: int = Field(default=60, ge=1)
+    scheduler: Literal["on", "off"] = Field(
+        default="on",
+        description="Run the job scheduler inside `tongban serve`; `off` leaves the jobs to "
+        "`tongban worker` (docs/jobs.md).",
+    )
+    job_history_days: int = Field(default=30, ge=1)
     idp_issuer: str | None = None
     idp_jwks_file: Path | None = None
     hub_name: str = "通办 政务数据共享交换平台"

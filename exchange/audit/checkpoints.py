@@ -1,8 +1,9 @@
 """Signing checkpoints of the log (C2SP tlog-checkpoint, Ed25519 signed notes).
 
 The hub signs a checkpoint of its committed head on demand (``tongban audit checkpoint``,
-``POST /audit/checkpoint``) and when ``GET /audit/checkpoint`` finds the newest one older than
-the interval while the log has grown. Before signing it proves, from the stored tree, that the
+``POST /audit/checkpoint``), when ``GET /audit/checkpoint`` finds the newest one older than
+the interval while the log has grown, and on schedule (the ``audit.checkpoint`` job in
+``exchange.jobs.sweeps``). Before signing it proves, from the stored tree, that the
 new tree extends the newest checkpoint's (RFC 9162 consistency), under the head's lock: the hub
 never signs two inconsistent checkpoints. Every signed checkpoint is kept.
 
@@ -12,8 +13,6 @@ with the same key; its name is the log's origin.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +20,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.audit import merkle
@@ -35,11 +33,8 @@ __all__ = [
     "CheckpointSigner",
     "InconsistentLog",
     "SignedCheckpoint",
-    "checkpoint_schedule",
     "sign_if_stale",
 ]
-
-log = logging.getLogger("tongban.audit")
 
 
 class InconsistentLog(TongbanError):
@@ -131,17 +126,3 @@ def sign_if_stale(signer: CheckpointSigner, sessions: sessionmaker[Session]) -> 
     with unit_of_work(sessions, write=True) as session:
         signer.sign(session)
     return True
-
-
-async def checkpoint_schedule(
-    signer: CheckpointSigner, sessions: sessionmaker[Session], every_s: int
-) -> None:
-    """The app's checkpoint schedule: every *every_s* seconds, sign if the log grew. Several
-    workers may each run it; signing under the head's lock keeps them consistent, and a
-    checkpoint of an unchanged head is not signed twice."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await asyncio.to_thread(sign_if_stale, signer, sessions)
-        except (SQLAlchemyError, InconsistentLog) as exc:
-            log.error("scheduled checkpoint failed: %s", type(exc).__name__)

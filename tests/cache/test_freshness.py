@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.cache.crypto import CacheCrypto
@@ -132,6 +133,23 @@ def _hrss_freshness(hub: Hub) -> dict[str, Any]:
     return next(e for e in entries if e["resource"] == RESOURCE)
 
 
+def _hrss_gauges(hub: Hub) -> tuple[float, float]:
+    """The operator's /metrics: (age in seconds, overdue) of the cached resource."""
+    identity = hub.client.app.state.hub.identity  # type: ignore[attr-defined]
+    token = identity.issue_dev_token("ops-001", Role.OPERATOR, None)
+    response = hub.client.get("/metrics", headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    samples = {
+        (s.name, s.labels.get("resource")): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+    return (
+        samples[("tongban_resource_age_seconds", RESOURCE)],
+        samples[("tongban_resource_overdue", RESOURCE)],
+    )
+
+
 def test_a_case_system_sees_a_cached_resource_become_fresh_after_its_sync(
     database_url: str,
     sessions: sessionmaker[Session],
@@ -151,6 +169,7 @@ def test_a_case_system_sees_a_cached_resource_become_fresh_after_its_sync(
             None,
             True,
         )
+        assert _hrss_gauges(hub) == (math.inf, 1.0)
         registry = SourceRegistry.from_file(adapters)
         try:
             synced = CacheSync(sessions, registry, crypto).run(RESOURCE)
@@ -160,5 +179,7 @@ def test_a_case_system_sees_a_cached_resource_become_fresh_after_its_sync(
         stamp = synced.as_of.isoformat().replace("+00:00", "Z")
         due = (synced.as_of + timedelta(days=31)).isoformat().replace("+00:00", "Z")
         assert (after["last_refreshed"], after["due_by"], after["overdue"]) == (stamp, due, False)
+        age, overdue = _hrss_gauges(hub)
+        assert (0 <= age < 60, overdue) == (True, 0.0)
     finally:
         hubs.close()

@@ -256,27 +256,12 @@ def approve(
     ones in *keep* (all of them when *keep* is None)."""
     request = _pending_request(session, subject, request_id, now)
     fields = _chosen(request.fields, keep)
-    consent = Consent(
-        id=f"cn-{uuid.uuid4()}",
-        version=1,
+    consent = _drawn_up(
+        request,
+        fields,
         request_id=request.id,
-        subject=subject,
-        system_id=request.system_id,
-        consumer_department=request.consumer_department,
-        providers=sorted({f["provider"] for f in fields}),
-        purpose=request.purpose,
-        purpose_text=request.purpose_text,
-        legal_basis=request.legal_basis,
-        fields=fields,
-        mode=request.mode,
-        starts_at=now,
+        now=now,
         expires_at=now + timedelta(days=request.valid_days),
-        max_uses=request.max_uses,
-        use_count=0,
-        retention_days=request.retention_days,
-        status=ConsentStatus.GIVEN.value,
-        status_at=now,
-        receipt="",
     )
     if consent.mode == ConsentMode.STANDING.value:
         earlier = session.scalars(
@@ -384,32 +369,51 @@ def supersede(
             errors=[ProblemDetail(pointer="/expires_at", detail="between now and the expiry")],
         )
     fields = _chosen(old.fields, keep)
-    new = Consent(
-        id=f"cn-{uuid.uuid4()}",
-        version=old.version + 1,
-        supersedes=old.id,
+    new = _drawn_up(
+        old,
+        fields,
         request_id=old.request_id,
-        subject=subject,
-        system_id=old.system_id,
-        consumer_department=old.consumer_department,
-        providers=sorted({f["provider"] for f in fields}),
-        purpose=old.purpose,
-        purpose_text=old.purpose_text,
-        legal_basis=old.legal_basis,
-        fields=fields,
-        mode=old.mode,
-        starts_at=now,
+        now=now,
         expires_at=expires_at or old.expires_at,
-        max_uses=old.max_uses,
-        use_count=old.use_count,
-        last_used_at=old.last_used_at,
-        retention_days=old.retention_days,
+    )
+    new.version, new.supersedes = old.version + 1, old.id
+    new.use_count, new.last_used_at = old.use_count, old.last_used_at
+    _replace(session, old, new, now)
+    return _give(session, keys, new, now, issuer, {"supersedes": old.id})
+
+
+def _drawn_up(
+    terms: ConsentRequest | Consent,
+    fields: list[dict[str, Any]],
+    *,
+    request_id: str | None,
+    now: datetime,
+    expires_at: datetime,
+) -> Consent:
+    """A new, unsigned consent (version 1, unused) on the terms of a request or of the consent
+    it replaces, for *fields*."""
+    return Consent(
+        id=f"cn-{uuid.uuid4()}",
+        version=1,
+        request_id=request_id,
+        subject=terms.subject,
+        system_id=terms.system_id,
+        consumer_department=terms.consumer_department,
+        providers=sorted({f["provider"] for f in fields}),
+        purpose=terms.purpose,
+        purpose_text=terms.purpose_text,
+        legal_basis=terms.legal_basis,
+        fields=fields,
+        mode=terms.mode,
+        starts_at=now,
+        expires_at=expires_at,
+        max_uses=terms.max_uses,
+        use_count=0,
+        retention_days=terms.retention_days,
         status=ConsentStatus.GIVEN.value,
         status_at=now,
         receipt="",
     )
-    _replace(session, old, new, now)
-    return _give(session, keys, new, now, issuer, {"supersedes": old.id})
 
 
 def _replace(session: Session, old: Consent, new: Consent, now: datetime) -> None:

@@ -16,11 +16,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,8 +39,8 @@ from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.db import make_engine, make_sessionmaker, unit_of_work
 from tests import factories
 from tests.conftest import POSTGRES_ENV, throwaway_database
+from tests.servers import TONGBAN, free_port
 
-TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
 SECRET = "durability-test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 ORIGIN = "durability.test/audit-log"
 EDU = "edu-enrolment"
@@ -104,19 +101,12 @@ def build_world(workdir: Path, database_url: str) -> World:
     return World(workdir, database_url, tuple(s["id"] for s in manifest["subjects"]))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Hub:
     """One ``tongban serve`` process: the console script itself, not a shell around it, so its
     pid is the server's."""
 
     def __init__(self, world: World, log: Path) -> None:
-        self.base = f"http://127.0.0.1:{_free_port()}"
+        self.base = f"http://127.0.0.1:{free_port()}"
         self._log_path = log
         self._log: IO[bytes] = log.open("wb")
         self.process = subprocess.Popen(

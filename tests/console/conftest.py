@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +21,8 @@ import pytest
 
 from exchange.client import TongbanClient
 from tests import factories
+from tests.conftest import missing
+from tests.servers import TONGBAN, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,7 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
 # The README's screenshots are refreshed with TONGBAN_SCREENSHOTS_DIR=docs/screenshots; other
 # runs (CI among them) write theirs to a temporary directory and leave the checkout alone.
 SCREENSHOTS = Path(
@@ -44,26 +41,12 @@ SCREENSHOTS = Path(
 EDU = "edu-enrolment"
 
 
-def _needs(reason: str) -> None:
-    """Skip without a browser, but fail under CI, where the browser must be there."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must provide it)")
-    pytest.skip(reason)
-
-
 def _environment() -> dict[str, str]:
     return {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("TONGBAN_") or k.startswith("TONGBAN_TEST_")
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -120,25 +103,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         check=False,
     )
     assert built.returncode == 0, built.stderr
-    port = _free_port()
-    process = subprocess.Popen(
-        [TONGBAN, "serve", "--port", str(port)],
-        cwd=workdir,
-        env=_environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the hub did not start"
-            time.sleep(0.2)
+    with serving(workdir, _environment()) as base:
         manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
         served = Hub(base, workdir, manifest)
         with served.client() as client:  # real traffic for the audit log
@@ -158,19 +123,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                     served.subject(kind), "minimum-living-allowance", service_item="MCA-DBSQ-001"
                 )
         yield served
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        _needs(f"the browser tests need Debian's chromium at {CHROMIUM}")
+        missing(f"the browser tests need Debian's chromium at {CHROMIUM}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _needs("the browser tests need the playwright package (pip install -e '.[dev]')")
+        missing("the browser tests need the playwright package (pip install -e '.[dev]')")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +13,7 @@ import pytest
 import yaml
 
 from tests import factories
-
-TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
+from tests.servers import TONGBAN, serving
 
 
 def run(
@@ -182,40 +177,12 @@ def test_prod_mode_with_default_secret_refuses_to_start(workdir: Path) -> None:
     assert "TONGBAN_SECRET_KEY" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(workdir: Path) -> Iterator[str]:
     assert run(workdir, "demo", "--citizens", "100").returncode == 0
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "TONGBAN_DATABASE_URL"}
-    process = subprocess.Popen(
-        [TONGBAN, "serve", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("tongban serve did not come up within 30 s")
+    with serving(workdir, env) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def test_serve_answers_over_real_http(served: str) -> None:

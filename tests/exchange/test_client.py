@@ -9,12 +9,9 @@ import base64
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,8 +36,8 @@ from exchange.db import make_engine, make_sessionmaker, unit_of_work
 from exchange.keys import HubKeys
 from exchange.query.pipeline import EVIDENCE_TYP
 from exchange.settings import DEV_SECRET, Settings
+from tests.servers import TONGBAN, free_port, serving
 
-TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
 README = Path(__file__).resolve().parents[2] / "README.md"
 EDU = "edu-enrolment"
 PURPOSE = "school-enrolment"
@@ -70,13 +67,6 @@ def _tongban(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class Served:
     """A running hub over a demo world: its URL, working directory and demo manifest."""
@@ -101,30 +91,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("hub")
     built = _tongban(workdir, "demo", "--citizens", "150")
     assert built.returncode == 0, built.stderr
-    port = _free_port()
-    process = subprocess.Popen(
-        [TONGBAN, "serve", "--port", str(port)],
-        cwd=workdir,
-        env=_environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("tongban serve did not come up within 30 s")
+    with serving(workdir, _environment()) as base:
         manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
         yield Served(base, workdir, manifest)
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 class Recorder:
@@ -474,7 +443,7 @@ def test_a_wrong_key_is_invalid_client_and_not_retried(served: Served) -> None:
 
 
 def test_an_unreachable_hub_is_a_network_error_naming_the_url(served: Served) -> None:
-    port = _free_port()
+    port = free_port()
     client = TongbanClient(f"http://127.0.0.1:{port}", EDU, served.key(), timeout=2)
     with pytest.raises(TongbanClientError) as raised:
         client.query(served.subject("has_property"), PURPOSE, service_item=ENROLMENT)

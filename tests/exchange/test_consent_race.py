@@ -11,7 +11,6 @@ second rule.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from exchange.identity import Role
 from exchange.settings import Settings
 from tests import factories
 from tests.exchange.world import MCA, showcase_people
+from tests.servers import free_port
 
 PENSION = "social_insurance.pension_amount"
 QUERY_THREADS = 4
@@ -71,13 +71,6 @@ class Served:
         return {"authorization": f"Bearer {token}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(
     database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, tmp_path: Path
@@ -89,7 +82,7 @@ def served(
     app = create_app(
         Settings(database_url=database_url, mode="dev", adapters_file=city.adapters_file)
     )
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", workers=1)
     )

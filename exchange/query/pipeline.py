@@ -40,6 +40,7 @@ from exchange.agreements.grants import active_grants, count_use, in_force_locked
 from exchange.audit.log import AuditLog
 from exchange.audit.sink import Receipt, pseudonym, pseudonym_key
 from exchange.clientauth import SystemPrincipal
+from exchange.consent.models import Consent, ConsentStatus
 from exchange.consent.service import consent_states, effective_status, lock_consents, record_use
 from exchange.db import unit_of_work
 from exchange.keys import HubKeys
@@ -178,11 +179,11 @@ class ExchangePipeline:
         )
 
         def record(session: Session) -> dict[str, Any]:
-            self._recheck(session, run, outcome)
+            consents = self._recheck(session, run, outcome)
             withheld = ask.all_or_nothing and bool(outcome.denied or outcome.unavailable)
             if not withheld and not _purpose_refused(run.decision):
                 self._count_quota(session, run, outcome)
-                self._count_consent_uses(session, run, outcome)
+                self._count_consent_uses(session, run, outcome, consents)
             return self._entry(run, "query", outcome, ask, withheld=withheld)
 
         receipt, entry = self._log.append(record)
@@ -218,10 +219,10 @@ class ExchangePipeline:
         )
 
         def record(session: Session) -> dict[str, Any]:
-            self._recheck(session, run, outcome)
+            consents = self._recheck(session, run, outcome)
             if not _purpose_refused(run.decision):
                 self._count_quota(session, run, outcome)
-                self._count_consent_uses(session, run, outcome)
+                self._count_consent_uses(session, run, outcome, consents)
             return self._entry(run, "verify", outcome, ask, withheld=False)
 
         receipt, _ = self._log.append(record)
@@ -304,9 +305,10 @@ class ExchangePipeline:
             many[code] = binding is not None and binding.mapping.many
         return many
 
-    def _recheck(self, session: Session, run: _Run, outcome: Outcome) -> None:
+    def _recheck(self, session: Session, run: _Run, outcome: Outcome) -> dict[str, Consent]:
         """Inside the write unit: an agreement revoked (or expired) since the decision, or a
-        consent revoked, expired, superseded or used up since, takes back what it released."""
+        consent revoked, expired, superseded or used up since, takes back what it released.
+        Returns the consents relied on, locked until the commit."""
         now = datetime.now(UTC)
         released = run.decision.released()
         agreements = {d.agreement_id for d in released if d.agreement_id}
@@ -316,24 +318,27 @@ class ExchangePipeline:
                 if choice.agreement_id in lost:
                     _take_back(outcome, choice.attribute, DenyReason.NOT_GRANTED.value)
         consents = {d.consent_id for d in released if d.consent_id}
-        if consents:
-            locked = lock_consents(session, consents)
-            for choice in released:
-                consent = locked.get(choice.consent_id or "")
-                status = effective_status(consent, now).value if consent else "revoked"
-                if status != "given":
-                    _take_back(outcome, choice.attribute, f"consent_{status}")
+        if not consents:
+            return {}
+        locked = lock_consents(session, consents)
+        for choice in released:
+            if choice.consent_id is None:
+                continue
+            consent = locked.get(choice.consent_id)
+            status = effective_status(consent, now) if consent else ConsentStatus.REVOKED
+            if status is not ConsentStatus.GIVEN:
+                _take_back(outcome, choice.attribute, f"consent_{status.value}")
+        return locked
 
-    def _count_consent_uses(self, session: Session, run: _Run, outcome: Outcome) -> None:
-        """One use of each consent that something released relied on (locked by _recheck)."""
+    def _count_consent_uses(
+        self, session: Session, run: _Run, outcome: Outcome, locked: dict[str, Consent]
+    ) -> None:
+        """One use of each consent that something released relied on (*locked* by _recheck)."""
         used = {
             d.consent_id
             for d in run.decision.released()
             if d.consent_id and d.attribute in outcome.attributes
         }
-        if not used:
-            return
-        locked = lock_consents(session, used)
         for consent_id in sorted(used):
             record_use(
                 session,

@@ -575,3 +575,14 @@ def test_the_demo_world_has_a_given_consent_and_a_pending_request(
     with unit_of_work(sessions, write=True) as session:
         again = build_demo(session, tmp_path / "demo", subjects=subjects, settings=settings)
     assert [c["request"] for c in again.consents] == [c["request"] for c in world.consents]
+
+
+def test_a_consent_relied_on_takes_nothing_from_the_fields_that_need_none(
+    hub: Hub, people: dict[str, str]
+) -> None:
+    subject = people["consent_candidate"]
+    given_consent(hub, subject, mode="standing")
+    status = "social_insurance.status"  # unconditional, personal: no consent needed
+    body = hub.query(query_ask(subject, attributes=[PENSION, status]), system=MCA).json()
+    assert set(body["attributes"]) == {PENSION, status}, body
+    assert body["denied"] == {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.systems import register_system
@@ -156,9 +156,6 @@ def test_the_registry_has_every_sweep_and_the_consent_sweep_runs(
     assert len(set(ids)) == len(ids)
     assert {"sweep.tokens", "sweep.agreements", "audit.checkpoint", "sweep.job_runs"} <= set(ids)
     consents = find_job(jobs, "sweep.consents")
-    if consents is None:  # exchange.consent.service not in this tree yet
-        return
+    assert consents is not None
     outcome = consents.run(context(settings, sessions, datetime.now(UTC)))
     assert outcome.rows == 0
-    with unit_of_work(sessions) as session:
-        assert session.scalar(select(func.count()).select_from(JobRun)) == 0

@@ -52,7 +52,7 @@ def _freshness(session: Session, scope: MetricScope) -> Iterable[Metric]:
     age = GaugeMetricFamily(
         "tongban_resource_age_seconds",
         "Seconds since the resource was last refreshed (cached: last successful sync; "
-        "live: the source's newest change); +Inf if never",
+        "live: its last successful health probe); +Inf if never",
         labels=["resource", "provider"],
     )
     overdue = GaugeMetricFamily(

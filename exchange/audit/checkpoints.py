@@ -75,10 +75,6 @@ class CheckpointSigner:
         ).first()
         return None if row is None else _view(row)
 
-    def all(self, session: Session) -> list[SignedCheckpoint]:
-        rows = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.size))
-        return [_view(r) for r in rows]
-
     def is_stale(self, session: Session, now: datetime) -> bool:
         """Whether the log has grown past the newest checkpoint and that one is old enough."""
         latest = self.latest(session)

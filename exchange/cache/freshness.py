@@ -79,14 +79,14 @@ class ResourceFreshness:
 
 
 def freshness_report(
-    session: Session, sources: SourceRegistry, now: datetime, *, probe_live: bool = True
+    session: Session, sources: SourceRegistry, now: datetime
 ) -> list[ResourceFreshness]:
     """Every published, not deprecated resource's freshness, by resource code."""
     rows = session.execute(
         latest_versions().where(Resource.deprecated_at.is_(None)).order_by(Resource.code)
     ).all()
     states = {s.resource: s for s in session.scalars(select(CacheSyncState))}
-    live = _live_probes(sources, now) if probe_live else {}
+    live = _live_probes(sources, now)
     report = []
     for resource, version in rows:
         frequency = str(version.descriptor.get("update_frequency", "irregular"))

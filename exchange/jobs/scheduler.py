@@ -114,10 +114,6 @@ class HubScheduler:
             timezone=UTC,
         )
 
-    @property
-    def jobs(self) -> list[JobSpec]:
-        return list(self._specs.values())
-
     def start(self) -> None:
         """Start scheduling: add the jobs the store lacks, reschedule changed ones, remove
         those no longer known. A new job first runs one interval from now, on the grid."""

@@ -307,8 +307,8 @@ def my_consents(hub: Hub, citizen: Citizen) -> dict[str, Any]:
             .where(Consent.subject == citizen)
             .order_by(Consent.starts_at.desc(), Consent.id)
             .limit(500)
-        )
-        return {"consents": [service.consent_view(session, row, now) for row in rows]}
+        ).all()
+        return {"consents": service.consent_views(session, rows, now)}
 
 
 @router.get(

@@ -51,6 +51,7 @@ __all__ = [
     "approve",
     "consent_states",
     "consent_view",
+    "consent_views",
     "create_request",
     "effective_status",
     "expire_consents",
@@ -620,41 +621,48 @@ def request_view(
     }
 
 
-def consent_view(
-    session: Session, row: Consent, now: datetime, *, events: bool = True
-) -> dict[str, Any]:
+def consent_view(session: Session, row: Consent, now: datetime) -> dict[str, Any]:
+    return consent_views(session, [row], now)[0]
+
+
+def consent_views(session: Session, rows: Sequence[Consent], now: datetime) -> list[dict[str, Any]]:
+    """The views of *rows*, each with its history (read in one query for all of them)."""
     names = _Names(session)
-    view: dict[str, Any] = {
-        "id": row.id,
-        "version": row.version,
-        "supersedes": row.supersedes,
-        "superseded_by": row.superseded_by,
-        "request_id": row.request_id,
-        "status": effective_status(row, now).value,
-        "system": names.system(row.system_id),
-        "consumer_department": names.department(row.consumer_department),
-        "providers": [names.department(code) for code in row.providers],
-        "purpose": {"code": row.purpose, "text": row.purpose_text},
-        "legal_basis": row.legal_basis,
-        "fields": [_field_view(f, names) for f in row.fields],
-        "mode": row.mode,
-        "starts_at": _instant(row.starts_at),
-        "expires_at": _instant(row.expires_at),
-        "max_uses": row.max_uses,
-        "use_count": row.use_count,
-        "last_used_at": _instant(row.last_used_at),
-        "retention_days": row.retention_days,
-        "receipt": row.receipt,
-    }
-    if events:
-        history = session.scalars(
-            select(ConsentEvent).where(ConsentEvent.consent_id == row.id).order_by(ConsentEvent.id)
-        )
-        view["events"] = [
+    history: dict[str, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    for e in session.scalars(
+        select(ConsentEvent)
+        .where(ConsentEvent.consent_id.in_(list(history)))
+        .order_by(ConsentEvent.id)
+    ):
+        history[e.consent_id].append(
             {"at": _instant(e.at), "event": e.event, "actor": e.actor, "detail": e.detail}
-            for e in history
-        ]
-    return view
+        )
+    return [
+        {
+            "id": row.id,
+            "version": row.version,
+            "supersedes": row.supersedes,
+            "superseded_by": row.superseded_by,
+            "request_id": row.request_id,
+            "status": effective_status(row, now).value,
+            "system": names.system(row.system_id),
+            "consumer_department": names.department(row.consumer_department),
+            "providers": [names.department(code) for code in row.providers],
+            "purpose": {"code": row.purpose, "text": row.purpose_text},
+            "legal_basis": row.legal_basis,
+            "fields": [_field_view(f, names) for f in row.fields],
+            "mode": row.mode,
+            "starts_at": _instant(row.starts_at),
+            "expires_at": _instant(row.expires_at),
+            "max_uses": row.max_uses,
+            "use_count": row.use_count,
+            "last_used_at": _instant(row.last_used_at),
+            "retention_days": row.retention_days,
+            "receipt": row.receipt,
+            "events": history[row.id],
+        }
+        for row in rows
+    ]
 
 
 def _field_view(field: dict[str, Any], names: _Names) -> dict[str, Any]:

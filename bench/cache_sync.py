@@ -73,7 +73,7 @@ from bench._common import (
     timed,
     write_result,
 )
-from bench.adapter_stream import Pass, median_pass, run_pass
+from bench.adapter_stream import Pass, batches, median_pass, run_pass
 from bench.exchange_query import Tokens
 from catalogue.publishing import publish
 from exchange.cache.crypto import CacheCrypto
@@ -125,23 +125,12 @@ def rows(count: int) -> Iterator[tuple[Any, ...]]:
         yield (f"3301{i:014d}", "1" if i % 5 else "2", i % 480, f"演示市第{i % 997}单位", stamp(i))
 
 
-def _batches(count: int) -> Iterator[list[tuple[Any, ...]]]:
-    batch: list[tuple[Any, ...]] = []
-    for row in rows(count):
-        batch.append(row)
-        if len(batch) == LOAD_BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def load_sqlite(path: Path, count: int) -> None:
     connection = sqlite3.connect(path)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(DDL.format(stamp="DATETIME"))
-        for batch in _batches(count):
+        for batch in batches(rows(count), LOAD_BATCH):
             connection.executemany(
                 "INSERT INTO si VALUES (?, ?, ?, ?, ?)",
                 [(*r[:4], r[4].isoformat(" ", timespec="microseconds")) for r in batch],

@@ -221,9 +221,7 @@ def read_rows(session: Session, since: datetime, until: datetime) -> Iterable[Ro
         .where(AuditRecord.recorded_at >= since, AuditRecord.recorded_at < until)
         .execution_options(yield_per=_STREAM_BATCH)
     )
-    for at, system, department, purpose, outcome in session.execute(query):
-        if at.tzinfo is None:  # SQLite hands back naive UTC
-            at = at.replace(tzinfo=UTC)
+    for at, system, department, purpose, outcome in session.execute(query):  # at: aware UTC
         yield Row(at, system, department, purpose, outcome)
 
 

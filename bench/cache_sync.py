@@ -81,7 +81,6 @@ from exchange.cache.sync import CacheSync
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo, demo_descriptors
 from exchange.demo.sources import build_legacy_world
-from exchange.settings import DEV_SECRET
 from exchange.source_registry import SourceRegistry
 
 RESOURCE = "HRSS-SB-0001"
@@ -199,6 +198,10 @@ def postgres_floor(url: str) -> Callable[[], int]:
     return consume
 
 
+# The cache is encrypted under the hub's secret: the bench syncs and serves with this one.
+BENCH_SECRET = "tongban-bench-only-0123456789abcdefghijklmnopqrstuvwxyzABCDEF"  # noqa: S105
+
+
 class Hub:
     """A SQLite hub database with the demo catalogue, and the cached binding of the source."""
 
@@ -228,7 +231,7 @@ class Hub:
                 },
             }
         )
-        self.crypto = CacheCrypto(DEV_SECRET)
+        self.crypto = CacheCrypto(BENCH_SECRET)
         self.sync = CacheSync(self.sessions, self.sources, self.crypto)
 
     def batched(self, batch_rows: int) -> Callable[[], int]:
@@ -345,7 +348,7 @@ def measure_queries(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         hubs[mode] = (f"sqlite:///{database}", adapters)
     sources = SourceRegistry.from_file(hubs["cached"][1])
     cached_engine = make_engine(hubs["cached"][0])
-    synced = CacheSync(make_sessionmaker(cached_engine), sources, CacheCrypto(DEV_SECRET)).run(
+    synced = CacheSync(make_sessionmaker(cached_engine), sources, CacheCrypto(BENCH_SECRET)).run(
         RESOURCE
     )
     sources.close()
@@ -367,6 +370,7 @@ def measure_queries(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             {
                 "TONGBAN_DATABASE_URL": hubs["cached"][0],
                 "TONGBAN_ADAPTERS_FILE": str(hubs["cached"][1]),
+                "TONGBAN_SECRET_KEY": BENCH_SECRET,
             },
         ) as cached,
         loopback_client(live.base_url) as live_client,

@@ -3,6 +3,7 @@ with a one-line reason on stderr on failure; ``--json`` where the output is data
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,14 +64,44 @@ def serve(
     """Serve the hub (API and console) on the configured database."""
     import uvicorn
 
+    from exchange.api.protocol import header_deadline_protocol
     from exchange.app import create_app
 
-    settings = load_settings()
+    settings = load_settings().served_at(host, port)
     engine = make_engine(settings.database_url)
     migrate(engine)
     engine.dispose()
-    out.print(f"Tongban hub on http://{host}:{port}  (mode {settings.mode}; API docs at /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if settings.mode == "dev":
+        _announce_dev_mode(settings)
+    out.print(
+        f"Tongban hub on http://{host}:{port} as {settings.public_url}"
+        f"  (mode {settings.mode}; API docs at /docs)"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_keep_alive=5,
+        http=header_deadline_protocol(settings.header_timeout_s),
+    )
+
+
+def _announce_dev_mode(settings: Settings) -> None:
+    """A dev hub says so loudly, on stderr, before it listens: anyone who can reach it can mint
+    staff and citizen tokens from its development identity provider."""
+    banner = [
+        "!" * 78,
+        "!! DEVELOPMENT MODE (TONGBAN_MODE=dev): NOT FOR REAL DATA",
+        "!! The development identity provider (POST /dev/idp/token) is mounted: anyone who can",
+        "!! reach this hub can sign in as any citizen, auditor or department admin.",
+        f"!! Secret: this installation's own, generated in {settings.secret_file}.",
+        "!! For real use: TONGBAN_MODE=prod, TONGBAN_SECRET_KEY, TONGBAN_PUBLIC_URL",
+        "!! (docs/security.md).",
+        "!" * 78,
+    ]
+    sys.stderr.write("\n".join(banner) + "\n")
+    logging.getLogger("tongban").warning("development mode: the development IdP is mounted")
 
 
 @app.command()
@@ -104,7 +135,7 @@ def demo(
     from exchange.cli_sync import sync_cached
     from exchange.demo.sources import DEMO_CACHED, build_legacy_world
 
-    settings = load_settings()
+    settings = load_settings(default_mode="dev")
     legacy = build_legacy_world(
         data, citizens=citizens, seed=seed, psb_url=psb_url, hrss_url=hrss_url, cached=DEMO_CACHED
     )
@@ -144,6 +175,8 @@ def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None
         f"  consents      {', '.join(summary['consents']) or 'none'} (mca-dibao requests)",
         f"  subjects      {kinds} (ID numbers in {data}/demo.json)",
         f"  newly published: {summary['published_now']}; manifest {data}/demo.json",
+        f"  mode          {settings.mode}; serve it with "
+        + ("`TONGBAN_MODE=dev tongban serve`" if settings.mode == "dev" else "`tongban serve`"),
     ]
     for line in lines:
         out.print(line, soft_wrap=True, highlight=False)

@@ -34,7 +34,7 @@ from exchange.custody import (
     split_secret,
 )
 from exchange.keys import HubKey, HubKeys, SigningAlgorithm
-from exchange.settings import DEV_SECRET, load_settings
+from exchange.settings import load_settings
 
 __all__ = ["keys_app"]
 
@@ -132,15 +132,15 @@ def _read_secret_file(path: Path) -> bytes:
 
 
 def _configured_secret() -> bytes:
-    """TONGBAN_SECRET_KEY as the hub reads it (prod mode refuses the development default)."""
-    secret = load_settings().secret_key.get_secret_value()
-    if secret == DEV_SECRET:
+    """TONGBAN_SECRET_KEY as the hub reads it (prod mode refuses a weak one)."""
+    settings = load_settings()
+    if settings.mode == "dev":
         typer.echo(
-            "warning: this is the development default secret, not a real one;"
-            " set TONGBAN_SECRET_KEY",
+            "warning: this is a development installation's generated secret, not a production"
+            " one; set TONGBAN_SECRET_KEY and TONGBAN_MODE=prod",
             err=True,
         )
-    return secret.encode()
+    return settings.secret_key.get_secret_value().encode()
 
 
 def _write_private(path: Path, content: bytes) -> None:

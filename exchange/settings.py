@@ -1,17 +1,33 @@
 """Settings from environment variables (``TONGBAN_*``) and an optional TOML file.
 
 Environment variables win over the file. The file is ``TONGBAN_CONFIG`` if set, else
-``./tongban.toml`` if present. ``prod`` mode refuses the development defaults for secrets and
-turns off the development identity provider.
+``./tongban.toml`` if present.
+
+Safe when nothing is configured (docs/security.md):
+
+- the mode is ``prod`` unless ``dev`` is asked for (``TONGBAN_MODE=dev``; ``tongban demo`` and
+  ``./dev demo`` ask);
+- ``prod`` needs ``TONGBAN_SECRET_KEY`` with enough entropy (:func:`secret_problem`) and
+  ``TONGBAN_PUBLIC_URL``, the hub's only identity (token issuer, assertion audience, links); the
+  development identity provider is not mounted;
+- ``dev`` without a secret generates one per installation on first use and keeps it in
+  ``TONGBAN_SECRET_FILE`` (default ``var/secret.key``, mode 0600), so no two installations
+  share a secret and none is a constant in the source; its public URL defaults to
+  ``http://127.0.0.1:8000``.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import secrets
+import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,9 +37,20 @@ from pydantic_settings import (
 
 from schemas import TongbanError
 
-__all__ = ["DEV_SECRET", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "DEV_PUBLIC_URL",
+    "MIN_SECRET_BITS",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "secret_problem",
+]
 
-DEV_SECRET = "tongban-development-secret-do-not-use-in-production"  # noqa: S105 - refused in prod
+DEV_PUBLIC_URL = "http://127.0.0.1:8000"
+MIN_SECRET_CHARACTERS = 32
+MIN_SECRET_BITS = 96
+# Secrets that are public: the constant earlier versions shipped as the development default.
+PUBLISHED_SECRETS = frozenset({"tongban-development-secret-do-not-use-in-production"})
 
 
 class SettingsError(TongbanError):
@@ -36,14 +63,29 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TONGBAN_", extra="forbid")
 
-    mode: Literal["dev", "prod"] = "dev"
+    mode: Literal["dev", "prod"] = "prod"
     database_url: str = "sqlite:///./var/tongban.db"
-    public_url: str | None = Field(
-        default=None,
-        description="Base URL the hub is reached at; links use the request URL if unset.",
+    public_url: str = Field(
+        default="",
+        description="The hub's own public URL: token issuer, the audience client assertions "
+        "name, the base of every link. Required in prod; http://127.0.0.1:8000 in dev.",
     )
-    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="The hub master secret; required in prod; generated per installation in dev.",
+    )
+    secret_file: Path = Field(
+        default=Path("var/secret.key"),
+        description="Where a dev installation keeps the secret it generated (0600).",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A connection that has not sent a request's headers this long after it "
+        "opened (or after the previous response) is closed.",
+    )
     adapters_file: Path | None = Field(
         default=Path("var/demo/adapters.json"),
         description="Adapter configuration (connections, mappings, resource bindings); "
@@ -62,22 +104,42 @@ class Settings(BaseSettings):
     job_history_days: int = Field(default=30, ge=1)
     idp_issuer: str | None = None
     idp_jwks_file: Path | None = None
+    _public_url_defaulted: bool = PrivateAttr(default=False)
     hub_name: str = "通办 政务数据共享交换平台"
     operator_name: str = "通办平台运营方"
 
     @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> Settings:
+    def _safe_by_default(self) -> Settings:
         if self.mode == "prod":
-            secret = self.secret_key.get_secret_value()
-            if secret == DEV_SECRET or len(secret) < 32:
+            problem = secret_problem(self.secret_key.get_secret_value())
+            if problem:
+                raise ValueError(f"prod mode needs TONGBAN_SECRET_KEY: {problem}")
+            if not self.public_url:
                 raise ValueError(
-                    "prod mode needs TONGBAN_SECRET_KEY set to a random value of 32+ characters"
+                    "prod mode needs TONGBAN_PUBLIC_URL, the hub's own public URL "
+                    "(e.g. https://tongban.example.gov.cn)"
                 )
+        else:
+            if not self.secret_key.get_secret_value():
+                self.secret_key = SecretStr(_installation_secret(self.secret_file))
+            if not self.public_url:
+                self.public_url = DEV_PUBLIC_URL
+                self._public_url_defaulted = True
+        self.public_url = _checked_public_url(self.public_url)
         return self
 
     @property
     def dev_idp_enabled(self) -> bool:
         return self.mode == "dev"
+
+    def served_at(self, host: str, port: int) -> Settings:
+        """These settings for ``tongban serve --host --port``: a dev hub with no configured
+        public URL is known by the address it listens on; otherwise nothing changes."""
+        if not self._public_url_defaulted:
+            return self
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+        shown = f"[{shown}]" if ":" in shown else shown
+        return self.model_copy(update={"public_url": f"http://{shown}:{port}"})
 
     @classmethod
     def settings_customise_sources(
@@ -95,6 +157,67 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+def secret_problem(secret: str) -> str | None:
+    """Why ``secret`` is too weak to be the hub master secret, or ``None``.
+
+    At least 32 characters, and at least 128 bits by the empirical Shannon entropy of its
+    characters, an estimate that a random string reaches and ``'a' * 32`` (none) or a repeated
+    short pattern (``'abcd' * 8``: 64 bits) does not: 32 random bytes in base64
+    (``openssl rand -base64 32``) or hex (``openssl rand -hex 32``) pass.
+    """
+    if secret in PUBLISHED_SECRETS:
+        return "it is a published development value; generate one with `openssl rand -base64 32`"
+    if len(secret) < MIN_SECRET_CHARACTERS:
+        return f"it must be at least {MIN_SECRET_CHARACTERS} characters of random data"
+    counts = Counter(secret)
+    per_char = sum(n / len(secret) * math.log2(len(secret) / n) for n in counts.values())
+    if per_char * len(secret) < MIN_SECRET_BITS:
+        return (
+            f"it has too little entropy (about {per_char * len(secret):.0f} bits, "
+            f"{MIN_SECRET_BITS} needed); generate one with `openssl rand -base64 32`"
+        )
+    return None
+
+
+def _installation_secret(path: Path) -> str:
+    """This dev installation's own secret: read from ``path``, or generated there (0600) on
+    first use. Never a constant: two installations never share one."""
+    try:
+        existing = path.read_text("ascii").strip()
+    except FileNotFoundError:
+        existing = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the dev secret file {path}: {exc}") from None
+    if existing:
+        return existing
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    generated = secrets.token_urlsafe(48)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process generated it first: use theirs
+        return path.read_text("ascii").strip()
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(generated + "\n")
+    return generated
+
+
+def _checked_public_url(url: str) -> str:
+    """An absolute http(s) URL with a host and no query, fragment or credentials; no trailing
+    slash. It becomes the token issuer and the base of every link, so it is checked here."""
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+        or any(c.isspace() or ord(c) < 0x20 for c in url)
+    ):
+        raise ValueError(f"TONGBAN_PUBLIC_URL must be an absolute http(s) URL, not {url!r}")
+    return url.rstrip("/")
+
+
 def _config_path() -> Path | None:
     named = os.environ.get("TONGBAN_CONFIG")
     if named:
@@ -103,16 +226,38 @@ def _config_path() -> Path | None:
     return default if default.is_file() else None
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings now; a bad value becomes a :class:`SettingsError` with a one-line reason."""
+def load_settings(
+    *, default_mode: Literal["dev", "prod"] = "prod", **overrides: object
+) -> Settings:
+    """Read settings now; a bad value becomes a :class:`SettingsError` with a one-line reason.
+
+    ``default_mode`` is the mode when neither the environment nor the file names one: ``prod``
+    everywhere except ``tongban demo``, which asks for ``dev``.
+    """
     from pydantic import ValidationError
 
     named = os.environ.get("TONGBAN_CONFIG")
     if named and not Path(named).is_file():
         raise SettingsError(f"TONGBAN_CONFIG names a file that does not exist: {named}")
+    if default_mode != "prod" and "mode" not in overrides and not _mode_configured():
+        overrides["mode"] = default_mode
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"])) or "settings"
-        raise SettingsError(f"{where}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{where}: {message}") from None
+
+
+def _mode_configured() -> bool:
+    if os.environ.get("TONGBAN_MODE"):
+        return True
+    path = _config_path()
+    if path is None:
+        return False
+    try:
+        with path.open("rb") as handle:
+            return "mode" in tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False  # Settings reports the file's problem itself

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,16 @@ from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import demo_descriptors
 from exchange.identity import Role
 from exchange.settings import Settings
+
+# In-process dev hubs generate their installation secret here, not in the checkout's ./var/
+# (hubs run as subprocesses get a filtered environment and keep theirs in their own workdir).
+os.environ.setdefault(
+    "TONGBAN_SECRET_FILE",
+    str(Path(tempfile.mkdtemp(prefix="tongban-tests-")) / "secret.key"),
+)
+# In-process hubs are reached through Starlette's TestClient, at http://testserver: that is
+# their configured public URL (the hub never takes its identity from the Host header).
+os.environ.setdefault("TONGBAN_PUBLIC_URL", "http://testserver")
 
 POSTGRES_ENV = "TONGBAN_TEST_POSTGRES_URL"
 MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
@@ -103,6 +114,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
                 " AND tablename NOT IN ('alembic_version', 'audit_head')"
             )
         ).all()
+        # The append-only tables refuse TRUNCATE (migration 0009); a superuser's replica role
+        # skips triggers for this cleanup only.
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
         connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         connection.execute(  # the empty log's head, as the migration leaves it
             text("UPDATE audit_head SET size = 0, root = :root"),

@@ -145,3 +145,10 @@ def client_assertion(
     key = jwt.PyJWK(private_jwk)
     headers = {"kid": private_jwk["kid"]} if "kid" in private_jwk else {}
     return jwt.encode(claims, key, algorithm=key.algorithm_name, headers=headers)
+
+
+def dev_secret() -> str:
+    """The secret the tests' in-process dev hubs use (generated once per test session)."""
+    from exchange.settings import Settings
+
+    return Settings(mode="dev", database_url="sqlite://").secret_key.get_secret_value()

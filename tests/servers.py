@@ -1,8 +1,11 @@
-"""Real hubs for tests: the ``tongban`` console script of this venv, a free port, and a
-``tongban serve`` process that is up (``/healthz`` answers) before the test starts."""
+"""Real hubs for tests: the ``tongban`` console script of this venv, a free port, a
+``tongban serve`` process that is up (``/healthz`` answers) before the test starts, and a
+served demo world (:func:`demo_hub`) to act on as its users would."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -10,14 +13,43 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-__all__ = ["TONGBAN", "free_port", "serving"]
+from tests import factories
+
+__all__ = [
+    "TONGBAN",
+    "DemoHub",
+    "demo_hub",
+    "dev_environment",
+    "free_port",
+    "hub_environment",
+    "serving",
+]
 
 TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
+EDU = "edu-enrolment"
+
+
+def hub_environment(**settings: str) -> dict[str, str]:
+    """The test's environment without the hub's ``TONGBAN_*`` settings (the test servers'
+    URLs stay), plus ``settings``: a hub started with it runs on its defaults, i.e. ``prod``."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TONGBAN_") or k.startswith("TONGBAN_TEST_")
+    }
+    return {**inherited, **settings}
+
+
+def dev_environment(**settings: str) -> dict[str, str]:
+    """:func:`hub_environment` that asks for ``dev`` mode, as ``tongban demo`` users do."""
+    return hub_environment(TONGBAN_MODE="dev", **settings)
 
 
 def free_port() -> int:
@@ -29,16 +61,18 @@ def free_port() -> int:
 
 @contextmanager
 def serving(workdir: Path, env: Mapping[str, str], *, within_s: float = 30) -> Iterator[str]:
-    """``tongban serve`` in *workdir* on a free port; its base URL once it answers."""
+    """``tongban serve`` in *workdir* on a free port; its base URL once it answers.
+
+    Unless ``env`` names one, the hub's public URL is the URL it is served at."""
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [TONGBAN, "serve", "--port", str(port)],
         cwd=workdir,
-        env=dict(env),
+        env={"TONGBAN_PUBLIC_URL": base, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
@@ -53,3 +87,77 @@ def serving(workdir: Path, env: Mapping[str, str], *, within_s: float = 30) -> I
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@dataclass
+class DemoHub:
+    """A running hub over a demo world (``tongban demo`` + ``tongban serve``, ``dev`` mode),
+    and the handles a test needs to act as its users."""
+
+    base: str
+    workdir: Path
+    manifest: dict[str, Any]
+    queried: list[str] = field(default_factory=list)
+
+    def subject(self, kind: str, nth: int = 0) -> str:
+        return str([s["id"] for s in self.manifest["subjects"] if s["kind"] == kind][nth])
+
+    def key(self, system: str = EDU) -> dict[str, Any]:
+        key: dict[str, Any] = json.loads(
+            (self.workdir / "var/demo/keys" / f"{system}.jwk").read_text("utf-8")
+        )
+        return key
+
+    def id_token(self, sub: str, role: str, department: str | None = None) -> str:
+        """An ID token of the development identity provider."""
+        body = {"sub": sub, "role": role, **({"department": department} if department else {})}
+        response = httpx.post(f"{self.base}/dev/idp/token", json=body, timeout=10)
+        response.raise_for_status()
+        token: str = response.json()["id_token"]
+        return token
+
+    def system_token(self, system: str = EDU) -> str:
+        """A hub access token of a demo case system, through ``POST /oauth/token``."""
+        assertion = factories.client_assertion(self.key(system), system, f"{self.base}/oauth/token")
+        response = httpx.post(
+            f"{self.base}/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        token: str = response.json()["access_token"]
+        return token
+
+    def client(self, system: str = EDU) -> Any:
+        from exchange.client import TongbanClient
+
+        return TongbanClient.from_key_file(
+            self.base, system, self.workdir / "var/demo/keys" / f"{system}.jwk"
+        )
+
+
+def build_demo(workdir: Path, *, citizens: int = 150, **settings: str) -> None:
+    """``tongban demo --citizens N`` in ``workdir`` (``dev`` mode), or the test fails."""
+    built = subprocess.run(
+        [TONGBAN, "demo", "--citizens", str(citizens)],
+        cwd=workdir,
+        env=dev_environment(**settings),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+
+
+@contextmanager
+def demo_hub(workdir: Path, *, citizens: int = 150, **settings: str) -> Iterator[DemoHub]:
+    """A demo world built in ``workdir`` and served on a free port in ``dev`` mode."""
+    build_demo(workdir, citizens=citizens, **settings)
+    with serving(workdir, dev_environment(**settings)) as base:
+        manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
+        yield DemoHub(base, workdir, manifest)

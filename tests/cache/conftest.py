@@ -19,8 +19,8 @@ from exchange.cache.models import CacheRecord, CacheSyncState
 from exchange.cache.reader import SourceCache
 from exchange.cache.sync import CacheSync
 from exchange.db import unit_of_work
-from exchange.settings import DEV_SECRET
 from exchange.source_registry import SourceRegistry
+from tests import factories
 
 RESOURCE = "HRSS-SB-0001"
 FIELDS = ("current_employer_name", "months_paid", "status")
@@ -114,7 +114,7 @@ def legacy(tmp_path: Path) -> Iterator[LegacyTable]:
 
 @pytest.fixture
 def crypto() -> CacheCrypto:
-    return CacheCrypto(DEV_SECRET)
+    return CacheCrypto(factories.dev_secret())
 
 
 @pytest.fixture

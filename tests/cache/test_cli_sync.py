@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,12 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.cache.crypto import CacheCrypto
 from tests.cache.conftest import RESOURCE, LegacyTable, adapters_document, cache_contents
+from tests.servers import dev_environment
 
 TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
 
 
 def _run(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("TONGBAN_")}
+    inherited = dev_environment()
     return subprocess.run(
         [TONGBAN, *args],
         cwd=cwd,

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.cache.crypto import CacheCrypto
 from exchange.cache.sync import CacheSync
 from exchange.demo.sources import LegacyWorld, build_legacy_world
-from exchange.settings import DEV_SECRET
 from exchange.source_registry import SourceRegistry
+from tests import factories
 from tests.exchange.world import Hub, hub_over
 
 RESOURCE = "HRSS-SB-0001"
@@ -58,7 +58,7 @@ def _change_status(city: LegacyWorld, subject: str, code: str) -> None:
 def _sync(sessions: sessionmaker[Session], city: LegacyWorld) -> Any:
     sources = SourceRegistry.from_file(city.adapters_file)
     try:
-        return CacheSync(sessions, sources, CacheCrypto(DEV_SECRET)).run(RESOURCE)
+        return CacheSync(sessions, sources, CacheCrypto(factories.dev_secret())).run(RESOURCE)
     finally:
         sources.close()
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.cache.crypto import CacheCrypto
 from exchange.db import unit_of_work
 from tests.cache.conftest import RESOURCE, LegacyTable, adapters_document, cache_contents
+from tests.servers import dev_environment
 
 TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
 ROWS = 50_000
@@ -27,7 +28,7 @@ KILL_AFTER = 5_000
 
 
 def _environment(database_url: str, adapters: Path) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("TONGBAN_")}
+    inherited = dev_environment()
     return {
         **inherited,
         "TONGBAN_DATABASE_URL": database_url,

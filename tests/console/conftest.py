@@ -7,22 +7,17 @@ is aborted and recorded, and each test fails if one was (the console must work o
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from exchange.client import TongbanClient
-from tests import factories
 from tests.conftest import missing
-from tests.servers import TONGBAN, serving
+from tests.servers import DemoHub, demo_hub
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,71 +36,12 @@ SCREENSHOTS = Path(
 EDU = "edu-enrolment"
 
 
-def _environment() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("TONGBAN_") or k.startswith("TONGBAN_TEST_")
-    }
-
-
-@dataclass
-class Hub:
-    """A running hub over a demo world, and what the tests set up in it."""
-
-    base: str
-    workdir: Path
-    manifest: dict[str, Any]
-    queried: list[str] = field(default_factory=list)
-
-    def subject(self, kind: str, nth: int = 0) -> str:
-        return str([s["id"] for s in self.manifest["subjects"] if s["kind"] == kind][nth])
-
-    def id_token(self, sub: str, role: str, department: str | None = None) -> str:
-        body = {"sub": sub, "role": role, **({"department": department} if department else {})}
-        response = httpx.post(f"{self.base}/dev/idp/token", json=body, timeout=10)
-        response.raise_for_status()
-        token: str = response.json()["id_token"]
-        return token
-
-    def system_token(self, system: str = EDU) -> str:
-        key = json.loads((self.workdir / "var/demo/keys" / f"{system}.jwk").read_text("utf-8"))
-        assertion = factories.client_assertion(key, system, f"{self.base}/oauth/token")
-        response = httpx.post(
-            f"{self.base}/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": assertion,
-            },
-            timeout=10,
-        )
-        response.raise_for_status()
-        token: str = response.json()["access_token"]
-        return token
-
-    def client(self, system: str = EDU) -> TongbanClient:
-        return TongbanClient.from_key_file(
-            self.base, system, self.workdir / "var/demo/keys" / f"{system}.jwk"
-        )
+Hub = DemoHub
 
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    workdir = tmp_path_factory.mktemp("console-hub")
-    built = subprocess.run(
-        [TONGBAN, "demo", "--citizens", "150"],
-        cwd=workdir,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr
-    with serving(workdir, _environment()) as base:
-        manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
-        served = Hub(base, workdir, manifest)
+    with demo_hub(tmp_path_factory.mktemp("console-hub")) as served:
         with served.client() as client:  # real traffic for the audit log
             for kind in ("has_property", "school_age_with_property", "no_property"):
                 subject = served.subject(kind)

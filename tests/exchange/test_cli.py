@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,17 +12,13 @@ import pytest
 import yaml
 
 from tests import factories
-from tests.servers import TONGBAN, serving
+from tests.servers import TONGBAN, dev_environment, serving
 
 
 def run(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    inherited = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("TONGBAN_") or k.startswith("TONGBAN_TEST_")
-    }
+    inherited = dev_environment()
     environment = {**inherited, **(env or {})}
     return subprocess.run(
         [TONGBAN, *args],
@@ -180,7 +175,7 @@ def test_prod_mode_with_default_secret_refuses_to_start(workdir: Path) -> None:
 @pytest.fixture
 def served(workdir: Path) -> Iterator[str]:
     assert run(workdir, "demo", "--citizens", "100").returncode == 0
-    env = {k: v for k, v in os.environ.items() if k != "TONGBAN_DATABASE_URL"}
+    env = dev_environment()
     with serving(workdir, env) as base:
         yield base
 

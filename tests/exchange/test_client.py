@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
 import sys
@@ -35,8 +34,8 @@ from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.db import make_engine, make_sessionmaker, unit_of_work
 from exchange.keys import HubKeys
 from exchange.query.pipeline import EVIDENCE_TYP
-from exchange.settings import DEV_SECRET, Settings
-from tests.servers import TONGBAN, free_port, serving
+from exchange.settings import Settings
+from tests.servers import TONGBAN, dev_environment, free_port, serving
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 EDU = "edu-enrolment"
@@ -48,11 +47,7 @@ JWKS_PATH = "/.well-known/jwks.json"
 
 def _environment() -> dict[str, str]:
     """The test's environment without the hub's settings (the hub runs on its defaults)."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("TONGBAN_") or k.startswith("TONGBAN_TEST_")
-    }
+    return dev_environment()
 
 
 def _tongban(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -506,7 +501,9 @@ def test_after_the_hub_rotates_to_es256_the_jwks_is_fetched_again_once(served: S
     assert recorder.count(JWKS_PATH) == 1
     settings = Settings(
         database_url=f"sqlite:///{served.workdir}/var/tongban.db",
-        secret_key=SecretStr(DEV_SECRET),
+        mode="dev",
+        secret_key=SecretStr(""),
+        secret_file=served.workdir / "var/secret.key",
         adapters_file=None,
     )
     engine = make_engine(settings.database_url)

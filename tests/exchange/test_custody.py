@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 import secrets
 import shutil
 import stat
@@ -51,8 +50,10 @@ from exchange.custody import (
 from exchange.db import unit_of_work
 from exchange.keys import HubKeys, HubKeyUnavailable
 from exchange.settings import Settings
+from tests.servers import dev_environment
 
 ISSUER = "https://hub.example"
+PUBLIC_URL = ISSUER
 TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
 
 
@@ -468,7 +469,11 @@ def test_the_joined_secret_still_opens_the_hubs_stored_keys(
     with unit_of_work(sessions, write=True) as session:
         token = HubKeys(settings).sign(session, claims, typ="at+jwt")
 
-    env: dict[str, str | None] = {"TONGBAN_SECRET_KEY": secret, "TONGBAN_MODE": "prod"}
+    env: dict[str, str | None] = {
+        "TONGBAN_SECRET_KEY": secret,
+        "TONGBAN_MODE": "prod",
+        "TONGBAN_PUBLIC_URL": PUBLIC_URL,
+    }
     split = _invoke(
         "split", "--shares", "3", "--threshold", "2", "--out", str(tmp_path / "s"), env=env
     )
@@ -497,7 +502,7 @@ def test_the_joined_secret_still_opens_the_hubs_stored_keys(
 def _run(
     cwd: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("TONGBAN_")}
+    inherited = dev_environment()
     return subprocess.run(
         [TONGBAN, "keys", *args],
         cwd=cwd,
@@ -514,7 +519,7 @@ def _run(
 def custodians(tmp_path: Path) -> tuple[str, list[Path]]:
     """A prod secret split 3-of-5 by the real command; the secret and the five share files."""
     secret = _secret_text()
-    env = {"TONGBAN_SECRET_KEY": secret, "TONGBAN_MODE": "prod"}
+    env = {"TONGBAN_SECRET_KEY": secret, "TONGBAN_MODE": "prod", "TONGBAN_PUBLIC_URL": PUBLIC_URL}
     result = _run(tmp_path, "split", "--shares", "5", "--threshold", "3", "--out", "s", env=env)
     assert result.returncode == 0, result.stderr
     assert "any 3 rebuild" in result.stdout
@@ -556,7 +561,7 @@ def test_the_command_joins_and_refuses_like_an_operator_sees_it(
 
     other = _run(
         tmp_path, "split", "--shares", "5", "--threshold", "3",
-        env={"TONGBAN_SECRET_KEY": secret, "TONGBAN_MODE": "prod"},
+        env={"TONGBAN_SECRET_KEY": secret, "TONGBAN_MODE": "prod", "TONGBAN_PUBLIC_URL": PUBLIC_URL},
     )  # fmt: skip
     foreign = other.stdout.splitlines()[1]
     mixed = _run(tmp_path, "join", stdin="\n".join([*_lines(files[:2]), foreign]))
@@ -575,9 +580,15 @@ def _lines(files: Sequence[Path]) -> list[str]:
     return [f.read_text("utf-8").splitlines()[-1] for f in files]
 
 
-def test_prod_mode_refuses_to_split_the_development_secret(tmp_path: Path) -> None:
+def test_prod_mode_refuses_to_split_without_a_configured_secret(tmp_path: Path) -> None:
     result = _run(
-        tmp_path, "split", "--shares", "3", "--threshold", "2", env={"TONGBAN_MODE": "prod"}
+        tmp_path,
+        "split",
+        "--shares",
+        "3",
+        "--threshold",
+        "2",
+        env={"TONGBAN_MODE": "prod", "TONGBAN_PUBLIC_URL": PUBLIC_URL},
     )
-    assert "TONGBAN_SECRET_KEY" in _assert_one_line_refusal(result, "tongban-development-secret")
+    assert "TONGBAN_SECRET_KEY" in _assert_one_line_refusal(result, "TONGBAN_MODE=prod")
     assert not list(tmp_path.iterdir())

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import time
@@ -21,6 +20,7 @@ from exchange.app import create_app
 from exchange.identity import Role
 from exchange.settings import Settings
 from tests.exchange.test_cli import TONGBAN, run
+from tests.servers import dev_environment
 
 
 def env_for(db: Path, **extra: str) -> dict[str, str]:
@@ -103,7 +103,7 @@ def test_the_worker_runs_the_jobs_until_terminated(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     env = {**env_for(db, TONGBAN_CHECKPOINT_INTERVAL_S="1")}
     assert run(tmp_path, "db", "upgrade", env=env).returncode == 0
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("TONGBAN_")}
+    inherited = dev_environment()
     worker = subprocess.Popen(
         [TONGBAN, "worker"],
         cwd=tmp_path,

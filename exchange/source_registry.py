@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from adapters.errors import AdapterError, MappingError
 from adapters.mapping import MappingProblem, SourceMapping, parse_mapping
 from adapters.registry import open_adapter
 from schemas import TongbanError
+
+HEALTH_MAX_AGE_S = 15.0
 
 __all__ = ["AdapterConfigError", "CachedSource", "SourceBinding", "SourceRegistry", "SyncPlan"]
 
@@ -102,6 +105,8 @@ class SourceRegistry:
         self._open: dict[tuple[str, int], SourceAdapter] = {}
         self._probes: dict[str, SourceAdapter] = {}  # opened for health checks only
         self._lock = threading.Lock()
+        self._health_lock = threading.Lock()
+        self._health: tuple[float, dict[str, HealthReport]] | None = None
 
     @classmethod
     def empty(cls) -> SourceRegistry:
@@ -176,6 +181,15 @@ class SourceRegistry:
         with ThreadPoolExecutor(min(8, len(self._bindings))) as pool:
             reports = pool.map(self._health_of, self._bindings.values())
             return {r.adapter: r for r in reports}
+
+    def recent_health(self, max_age_s: float = HEALTH_MAX_AGE_S) -> dict[str, HealthReport]:
+        """:meth:`health` at most ``max_age_s`` old. One probe runs at a time and callers
+        meanwhile wait for its result, so any number of readiness requests (anonymous ones
+        included) probe each department's source at most once per ``max_age_s``."""
+        with self._health_lock:
+            if self._health is None or time.monotonic() - self._health[0] > max_age_s:
+                self._health = (time.monotonic(), self.health())
+            return self._health[1]
 
     def close(self) -> None:
         with self._lock:

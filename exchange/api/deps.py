@@ -17,7 +17,7 @@ from exchange.problems import Unauthenticated
 from exchange.settings import Settings
 from exchange.source_registry import SourceRegistry
 
-__all__ = ["BaseUrl", "Hub", "HubState", "StaffBearer", "SystemBearer"]
+__all__ = ["BaseUrl", "Hub", "HubState", "OptionalStaff", "StaffBearer", "SystemBearer"]
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,25 @@ def _hub(request: Request) -> HubState:
 
 
 def _base_url(request: Request) -> str:
-    configured = _hub(request).settings.public_url
-    return (configured or str(request.base_url)).rstrip("/")
+    """The hub's own public URL, from its settings only: never from ``Host`` or any other
+    header a client controls (it is the token issuer and the audience of assertions)."""
+    return _hub(request).settings.public_url
 
 
 def _staff(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("a Bearer ID token is required")
+        raise Unauthenticated("a Bearer ID token is required", missing=True)
     return _hub(request).identity.verify(token.strip())
+
+
+def _optional_staff(request: Request) -> Principal | None:
+    """The signed-in staff member or citizen, if the request carries a token at all (a token
+    that does not verify is still refused, never treated as anonymous)."""
+    if not request.headers.get("authorization"):
+        return None
+    return _staff(request)
 
 
 def _system(request: Request) -> SystemPrincipal:
@@ -59,7 +68,9 @@ def _system(request: Request) -> SystemPrincipal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("a Bearer access token from POST /oauth/token is required")
+        raise Unauthenticated(
+            "a Bearer access token from POST /oauth/token is required", missing=True
+        )
     hub = _hub(request)
     with unit_of_work(hub.sessions) as session:
         return verify_access_token(session, hub.keys, token.strip(), issuer=_base_url(request))
@@ -68,4 +79,5 @@ def _system(request: Request) -> SystemPrincipal:
 Hub = Annotated[HubState, Depends(_hub)]
 BaseUrl = Annotated[str, Depends(_base_url)]
 StaffBearer = Annotated[Principal, Depends(_staff)]
+OptionalStaff = Annotated[Principal | None, Depends(_optional_staff)]
 SystemBearer = Annotated[SystemPrincipal, Depends(_system)]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalogue.errors import NotFound
-from exchange.api.deps import BaseUrl, Hub
+from catalogue.models import Resource
+from exchange.api.deps import BaseUrl, Hub, HubState, OptionalStaff
+from exchange.db import unit_of_work
+from exchange.identity import Principal, Role
 from exchange.problems import problem_responses
 from schemas import SCHEMA_NAMES, TongbanError, load_schema
 
@@ -48,28 +52,60 @@ def healthz() -> dict[str, str]:
     summary="Readiness: the hub database, and each department's source",
     responses=problem_responses(503),
 )
-def readyz(hub: Hub) -> dict[str, Any]:
+def readyz(hub: Hub, staff: OptionalStaff) -> dict[str, Any]:
     """503 when the hub database is unreachable or not migrated. A department's source being
     down does not make the hub unready (its attributes answer ``unavailable``); the status is
-    then ``degraded`` and the source's check says why."""
+    then ``degraded``.
+
+    The sources are probed at most once per ``HEALTH_MAX_AGE_S`` however often this is asked.
+    Anyone sees the status and how many sources are ok or failing; an operator also sees each
+    source's check (latency, reason) and the schema revision, a department admin the checks of
+    their own department's sources."""
     try:
         with hub.engine.connect() as connection:
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except SQLAlchemyError:
         raise NotReady("the hub database is not reachable or not migrated") from None
-    sources = {
-        resource: {
-            "status": "ok" if report.ok else "failing",
-            "latency_ms": report.latency_ms,
-            **({} if report.ok else {"reason": report.detail}),
+    reports = hub.sources.recent_health()
+    failing = sum(1 for report in reports.values() if not report.ok)
+    answer: dict[str, Any] = {
+        "status": "degraded" if failing else "ready",
+        "checks": {
+            "database": {"status": "ok"},
+            "source_counts": {"ok": len(reports) - failing, "failing": failing},
+        },
+    }
+    shown = _sources_shown_to(hub, staff, reports)
+    if shown is not None:
+        if staff is not None and staff.role is Role.OPERATOR:
+            answer["checks"]["database"]["revision"] = revision
+        answer["checks"]["sources"] = {
+            resource: {
+                "status": "ok" if report.ok else "failing",
+                "latency_ms": report.latency_ms,
+                **({} if report.ok else {"reason": report.detail}),
+            }
+            for resource, report in sorted(reports.items())
+            if resource in shown
         }
-        for resource, report in sorted(hub.sources.health().items())
-    }
-    degraded = any(check["status"] != "ok" for check in sources.values())
-    return {
-        "status": "degraded" if degraded else "ready",
-        "checks": {"database": {"status": "ok", "revision": revision}, "sources": sources},
-    }
+    return answer
+
+
+def _sources_shown_to(
+    hub: HubState, staff: Principal | None, reports: Mapping[str, object]
+) -> set[str] | None:
+    """The resources whose source checks ``staff`` may see; ``None`` for none at all."""
+    if staff is None:
+        return None
+    if staff.role is Role.OPERATOR:
+        return set(reports)
+    if staff.role is Role.DEPARTMENT_ADMIN and staff.department:
+        with unit_of_work(hub.sessions) as session:
+            own = session.scalars(
+                select(Resource.code).where(Resource.provider_code == staff.department)
+            )
+            return set(own) & set(reports)
+    return None
 
 
 @router.get(

@@ -284,8 +284,13 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
     assert len(response.headers["x-request-id"]) == 36
 
 
-def test_readiness_checks_the_database(client: TestClient) -> None:
-    body = client.get("/readyz").json()
+def test_readiness_checks_the_database(client: TestClient, staff_token: Callable[..., str]) -> None:
+    anonymous = client.get("/readyz").json()
+    assert anonymous["checks"]["database"] == {"status": "ok"}
+    assert anonymous["checks"]["source_counts"] == {"ok": 0, "failing": 0}
+    assert "sources" not in anonymous
+    operator = {"Authorization": f"Bearer {staff_token(Role.OPERATOR, None)}"}
+    body = client.get("/readyz", headers=operator).json()
     head = ScriptDirectory.from_config(
         alembic_config(client.app.state.hub.engine)
     ).get_current_head()

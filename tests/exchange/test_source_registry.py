@@ -15,6 +15,7 @@ from adapters.errors import MappingError
 from exchange.app import create_app
 from exchange.db import migrate
 from exchange.demo.sources import LegacyWorld, build_legacy_world
+from exchange.identity import Role
 from exchange.settings import Settings
 from exchange.source_registry import AdapterConfigError, SourceRegistry
 
@@ -87,9 +88,13 @@ def _ready(world_dir: Path, adapters_file: Path) -> dict[str, Any]:
     engine.dispose()
     settings = Settings(database_url=url, mode="dev", adapters_file=adapters_file)
     with TestClient(create_app(settings)) as client:
-        response = client.get("/readyz")
+        anonymous = client.get("/readyz").json()
+        token = client.app.state.hub.identity.issue_dev_token("ops-1", Role.OPERATOR, None)  # type: ignore[attr-defined]
+        response = client.get("/readyz", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     body: dict[str, Any] = response.json()
+    assert "sources" not in anonymous["checks"]  # per-source detail is for operators
+    assert anonymous["status"] == body["status"]
     return body
 
 

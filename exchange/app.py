@@ -27,7 +27,9 @@ from exchange.api import jobs as jobs_api
 from exchange.api import metrics as metrics_api
 from exchange.api.deps import HubState
 from exchange.api.docs import mount_docs
+from exchange.api.headers import SecurityHeaders
 from exchange.api.freshness import router as freshness_router
+from exchange.api.openapi import install_openapi
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.cache.crypto import CacheCrypto
 from exchange.cache.reader import SourceCache
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.checkpoints = signer
     app.state.jobs = jobs
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: errors of RequestContext get them too
     install_problem_handlers(app)
     mount_docs(app)
     app.include_router(health.router)
@@ -117,4 +120,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     if settings.dev_idp_enabled:
         app.include_router(dev_idp.router)
+    install_openapi(app)
     return app

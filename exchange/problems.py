@@ -3,6 +3,15 @@
 Deliberate errors (:class:`TongbanError`) render their own safe message. Framework errors
 (unknown route, wrong method, a malformed request) get a fixed wording. Anything unexpected is
 logged with the request id and answered with a bare 500 that says nothing about the cause.
+
+Standard clients read more than the problem, so the answers also speak their protocols:
+
+- a 401 carries its ``WWW-Authenticate`` challenge: a bare ``Bearer`` when the request brought
+  no credentials, ``Bearer error="invalid_token"`` when it brought ones that were refused
+  (RFC 6750 3.1), and the error's own challenge where it names one;
+- every 4xx of the token endpoint also carries the RFC 6749 5.2 members ``error`` and
+  ``error_description``, so an OAuth client reads a refusal as one, never as a token;
+- a 405 carries ``Allow``, the methods the path does accept (RFC 9110 15.5.6).
 """
 
 from __future__ import annotations
@@ -19,11 +28,15 @@ from fastapi import HTTPException as FastAPIHTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas import ProblemDetail, TongbanError
 
 __all__ = [
+    "PROBLEM_JSON",
+    "PROBLEM_SCHEMA",
+    "TOKEN_ENDPOINT",
     "BodyTooLarge",
     "Forbidden",
     "Unauthenticated",
@@ -32,13 +45,33 @@ __all__ = [
 ]
 
 PROBLEM_JSON = "application/problem+json"
+TOKEN_ENDPOINT = "/oauth/token"  # noqa: S105 - a path, not a secret
+# RFC 6749 5.2: the error codes a token endpoint answers with.
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 log = logging.getLogger("tongban.http")
 
 
 class Unauthenticated(TongbanError):
+    """No acceptable credentials. ``missing=True`` when the request brought none at all: its
+    challenge then names no error (RFC 6750 3.1); the problem's ``code`` is the same."""
+
     code = "invalid_token"
     status = 401
     title = "Authentication required"
+
+    def __init__(self, detail: str, *, missing: bool = False) -> None:
+        super().__init__(detail)
+        self.challenge = "Bearer" if missing else 'Bearer error="invalid_token"'
 
 
 class Forbidden(TongbanError):
@@ -84,17 +117,55 @@ def request_id(request: Request) -> str:
 def problem_response(
     request: Request, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = {**body, "request_id": request_id(request)}
+    body = _for_path(request.scope.get("path", ""), {**body, "request_id": request_id(request)})
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def _for_path(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` as the path answers it: on the token endpoint, a 4xx also carries the RFC 6749
+    5.2 ``error`` (the problem's code when it is an OAuth one, else ``invalid_client`` for a 401
+    and ``invalid_request`` for the rest) and ``error_description`` (the detail, in the
+    characters that member allows)."""
+    if path != TOKEN_ENDPOINT or not 400 <= body["status"] < 500:
+        return body
+    error = body["code"] if body["code"] in OAUTH_ERRORS else None
+    error = error or ("invalid_client" if body["status"] == 401 else "invalid_request")
+    description = "".join(
+        c if " " <= c <= "~" and c not in '"\\' else "?" for c in str(body["detail"])
+    )
+    return {**body, "error": error, "error_description": description}
+
+
+def _challenge(exc: TongbanError) -> dict[str, str] | None:
+    """The ``WWW-Authenticate`` header of a 401: the error's own challenge where it names one,
+    else the refused bearer token's."""
+    if exc.status != 401:
+        return None
+    challenge = getattr(exc, "challenge", None)
+    if not isinstance(challenge, str):
+        challenge = 'Bearer error="invalid_token"'
+    return {"WWW-Authenticate": challenge}
+
+
+def _allow(request: Request) -> str | None:
+    """The methods the app's routes accept on the request's path (RFC 9110 10.2.1), asked of
+    the router one method at a time; ``None`` when only a mounted app could say."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            not isinstance(route, Mount)
+            and route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed) if allowed else None
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(TongbanError)
     async def _tongban(request: Request, exc: TongbanError) -> Response:
-        headers = (
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
-        )
-        return problem_response(request, exc.problem(), headers)
+        return problem_response(request, exc.problem(), _challenge(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -120,7 +191,13 @@ def install_problem_handlers(app: FastAPI) -> None:
             "detail": detail,
             "code": code,
         }
-        return problem_response(request, body)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route on the path; ask them all.
+            allowed = _allow(request)
+            if allowed is not None:
+                headers["Allow"] = allowed
+        return problem_response(request, body, headers or None)
 
 
 class RequestContext:
@@ -145,7 +222,8 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _send_problem(send, rid, _too_large(self.max_body_bytes))
+            too_large = _for_path(scope.get("path", ""), _too_large(self.max_body_bytes))
+            await _send_problem(send, rid, too_large)
             return
         seen = 0
         started = False
@@ -170,7 +248,8 @@ class RequestContext:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_problem(send, rid, _too_large(self.max_body_bytes))
+                too_large = _for_path(scope.get("path", ""), _too_large(self.max_body_bytes))
+                await _send_problem(send, rid, too_large)
         except Exception as exc:
             frames = "".join(traceback.format_tb(exc.__traceback__))
             log.error("unexpected %s in request %s\n%s", type(exc).__name__, rid, frames)

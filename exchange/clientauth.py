@@ -15,7 +15,9 @@ the assertion's contents:
 4. the key: ``kid`` names an unretired key of that system (without a kid, the system's only
    active key), and the header ``alg`` is exactly that key's alg;
 5. the signature verifies under that key, with that one algorithm;
-6. ``aud`` is this token endpoint's URL (a string, or a one-element list);
+6. ``aud`` names this hub: its issuer identifier (the public URL, exactly) or this token
+   endpoint's URL (draft-ietf-oauth-rfc7523bis); a string, or a list of which every member
+   names this hub, so an assertion made for another server as well is never accepted;
 7. ``exp`` is present, not past, and at most 5 minutes ahead; ``iat`` and ``nbf``, when
    present, are not in the future (60 s leeway for clock skew on every time check);
 8. ``jti`` is present (at most 200 characters) and was not used by the system before: it is
@@ -29,7 +31,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import jwt
 from sqlalchemy import ForeignKey, String, delete, select
@@ -45,7 +47,9 @@ from schemas import TongbanError
 __all__ = [
     "ACCESS_TOKEN_AUDIENCE",
     "ACCESS_TOKEN_TYP",
+    "ALGORITHMS",
     "CLIENT_ASSERTION_TYPE",
+    "GRANT_TYPE",
     "AccessToken",
     "ClientAssertionJti",
     "InvalidClient",
@@ -72,9 +76,15 @@ ALGORITHMS = frozenset({"EdDSA", "ES256"})
 
 
 class InvalidClient(TongbanError):
+    """Client authentication failed (RFC 6749 5.2 ``invalid_client``, 401).
+
+    A 401 names a challenge (RFC 9110 15.5.2), yet no HTTP authentication scheme carries a
+    client assertion; the challenge names the one method this endpoint accepts."""
+
     code = "invalid_client"
     status = 401
     title = "Client authentication failed"
+    challenge: ClassVar[str] = "private_key_jwt"
 
 
 class InvalidRequest(TongbanError):
@@ -149,24 +159,22 @@ def grant_client_credentials(
     assertion = form.get("client_assertion")
     if not assertion:
         raise InvalidRequest("client_assertion is required")
-    system = authenticate_client(
-        session, assertion, token_endpoint=token_endpoint_url(base_url), now=now
-    )
+    issuer = base_url.rstrip("/")
+    system = authenticate_client(session, assertion, issuer=issuer, now=now)
     client_id = form.get("client_id")
     if client_id is not None and client_id != system.id:
         raise InvalidClient("client_id does not name the assertion's issuer")
-    return issue_access_token(session, keys, system, issuer=base_url.rstrip("/"), now=now)
+    return issue_access_token(session, keys, system, issuer=issuer, now=now)
 
 
-def authenticate_client(
-    session: Session, assertion: str, *, token_endpoint: str, now: datetime
-) -> System:
-    """The system a valid client assertion authenticates (checks in the module docstring)."""
+def authenticate_client(session: Session, assertion: str, *, issuer: str, now: datetime) -> System:
+    """The system a valid client assertion authenticates (checks in the module docstring);
+    ``issuer`` is the hub's issuer identifier, its public URL."""
     header, unverified = _parse(assertion)
     system = _registered_system(session, unverified)
     key = _signing_key(session, system.id, header)
     claims = _verified_claims(assertion, key)
-    _check_audience(claims, token_endpoint)
+    _check_audience(claims, frozenset({issuer, token_endpoint_url(issuer)}))
     expires = _check_times(claims, now)
     _record_jti(session, system.id, claims.get("jti"), expires, now)
     return system
@@ -245,12 +253,13 @@ def _verified_claims(assertion: str, key: SystemKey) -> dict[str, Any]:
     return claims
 
 
-def _check_audience(claims: dict[str, Any], token_endpoint: str) -> None:
+def _check_audience(claims: dict[str, Any], ours: frozenset[str]) -> None:
     audience = claims.get("aud")
-    if isinstance(audience, list) and len(audience) == 1:
-        audience = audience[0]
-    if audience != token_endpoint:
-        raise InvalidClient("the assertion's audience is not this token endpoint")
+    named = audience if isinstance(audience, list) else [audience]
+    if not named or any(not isinstance(a, str) or a not in ours for a in named):
+        raise InvalidClient(
+            "the assertion's audience is not this hub (its issuer or this token endpoint)"
+        )
 
 
 def _check_times(claims: dict[str, Any], now: datetime) -> datetime:

@@ -1,27 +1,41 @@
-"""The token endpoint (``private_key_jwt``, RFC 7523) and the hub's published keys (JWKS).
+"""The token endpoint (``private_key_jwt``, RFC 7523), its metadata (RFC 8414) and the hub's
+published keys (JWKS).
 
 The token request is ``application/x-www-form-urlencoded``; it is parsed here with the standard
 library (no multipart dependency for one form). Each parameter may appear once (RFC 6749 3.2).
+Its refusals are problems that also carry RFC 6749 5.2 ``error`` and ``error_description``
+(:mod:`exchange.problems`), so a standard OAuth client reads them as errors.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from exchange.api.deps import BaseUrl, Hub, HubState
 from exchange.clientauth import (
+    ALGORITHMS,
     CLIENT_ASSERTION_TYPE,
+    GRANT_TYPE,
     AccessToken,
     InvalidRequest,
     grant_client_credentials,
+    token_endpoint_url,
 )
 from exchange.db import unit_of_work
-from exchange.problems import UnsupportedMediaType, problem_responses
+from exchange.problems import (
+    PROBLEM_JSON,
+    PROBLEM_SCHEMA,
+    TOKEN_ENDPOINT,
+    UnsupportedMediaType,
+    problem_responses,
+)
 
 router = APIRouter(tags=["authentication"])
 
@@ -53,11 +67,33 @@ _TOKEN_BODY = {
 }
 
 
+_OAUTH_PROBLEM: dict[str, Any] = {
+    **PROBLEM_SCHEMA,
+    "required": [*PROBLEM_SCHEMA["required"], "error"],
+    "properties": {
+        **PROBLEM_SCHEMA["properties"],
+        "error": {
+            "type": "string",
+            "description": "RFC 6749 5.2: invalid_request, invalid_client, "
+            "unsupported_grant_type, ...",
+        },
+        "error_description": {"type": "string"},
+    },
+}
+
+
+def _token_problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    responses = problem_responses(*statuses)
+    for response in responses.values():
+        response["content"] = {PROBLEM_JSON: {"schema": _OAUTH_PROBLEM}}
+    return responses
+
+
 @router.post(
-    "/oauth/token",
+    TOKEN_ENDPOINT,
     summary="Get an access token with a signed client assertion (private_key_jwt)",
     openapi_extra=_TOKEN_BODY,
-    responses=problem_responses(400, 401, 413, 415),
+    responses=_token_problems(400, 401, 413, 415),
 )
 async def token(request: Request, hub: Hub, base_url: BaseUrl) -> JSONResponse:
     form = _form(request.headers.get("content-type", ""), await request.body())
@@ -88,6 +124,37 @@ def _form(content_type: str, body: bytes) -> dict[str, str]:
     if any(len(values) > 1 for values in fields.values()):
         raise InvalidRequest("each token request parameter may appear only once")
     return {name: values[0] for name, values in fields.items()}
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 authorization server metadata: the token endpoint and how to authenticate."""
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    response_types_supported: list[str]
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="Authorization server metadata (RFC 8414)",
+    response_model=AuthorizationServerMetadata,
+)
+def metadata(base_url: BaseUrl) -> JSONResponse:
+    issuer = base_url.rstrip("/")
+    document = AuthorizationServerMetadata(
+        issuer=issuer,
+        token_endpoint=token_endpoint_url(issuer),
+        jwks_uri=f"{issuer}/.well-known/jwks.json",
+        grant_types_supported=[GRANT_TYPE],
+        token_endpoint_auth_methods_supported=["private_key_jwt"],
+        token_endpoint_auth_signing_alg_values_supported=sorted(ALGORITHMS),
+        response_types_supported=[],  # no authorization endpoint: client credentials only
+    )
+    return JSONResponse(document.model_dump(), headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get("/.well-known/jwks.json", summary="The hub's public signing keys (JWKS)")

@@ -121,8 +121,7 @@ def build_demo(
         for outcome in load_agreement_documents(session, demo_agreement_paths(), now, by="demo")
     ]
     if settings is not None:
-        issuer = settings.public_url or "urn:tongban:demo-hub"
-        world.consents = seed_consents(session, settings, subjects, now=now, issuer=issuer)
+        world.consents = seed_consents(session, settings, subjects, now=now)
     _write_manifest(world)
     return world
 

@@ -40,10 +40,10 @@ def seed_consents(
     subjects: Sequence[Mapping[str, str]],
     *,
     now: datetime,
-    issuer: str,
 ) -> list[dict[str, Any]]:
     """Give the first consent candidate a standing consent and ask the second; returns what was
-    made, by subject (for ``demo.json``, which lists the showcase subjects anyway)."""
+    made, by subject (for ``demo.json``, which lists the showcase subjects anyway). The receipt
+    is signed as the API signs it: by the hub, its issuer the hub's public URL."""
     candidates = [s for s in subjects if s["kind"] == "consent_candidate"]
     system = session.get(System, SYSTEM)
     if system is None or not candidates:
@@ -83,7 +83,7 @@ def seed_consents(
                 request_id=request.id,
                 keep=None,
                 now=now,
-                issuer=issuer,
+                issuer=settings.public_url,
             )
             assert consent.id == request.consent_id  # noqa: S101 - approve links them
         made.append(_made(subject["id"], request, now))

@@ -27,6 +27,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalogue.identifiers import ResidentIdError, parse_resident_id
+from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
 from exchange.audit import proofs, reading
 from exchange.audit.models import AuditRecord
@@ -146,7 +147,7 @@ def _caller(request: Request, hub: Hub, base_url: BaseUrl) -> Principal | System
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("a Bearer ID token or hub access token is required")
+        raise Unauthenticated("a Bearer ID token or hub access token is required", missing=True)
     try:
         typ = jwt.get_unverified_header(token).get("typ")
     except jwt.PyJWTError:
@@ -206,12 +207,12 @@ def _filter(
     outcome: Outcome | None = None,
     kind: Kind | None = None,
     since: Annotated[
-        datetime | None,
-        Query(alias="from", description="ISO 8601 with an offset; recorded at or after"),
+        DateTime | None,
+        Query(alias="from", description="RFC 3339 with an offset; recorded at or after"),
     ] = None,
     until: Annotated[
-        datetime | None,
-        Query(alias="to", description="ISO 8601 with an offset; recorded before"),
+        DateTime | None,
+        Query(alias="to", description="RFC 3339 with an offset; recorded before"),
     ] = None,
 ) -> AuditFilter:
     return AuditFilter(

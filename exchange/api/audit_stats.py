@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.agreements.workdays import CHINA_TZ
+from exchange.api.datetimes import DateTime
 from exchange.api.deps import Hub, StaffBearer
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
@@ -237,11 +238,11 @@ def audit_stats(
     hub: Hub,
     staff: StaffBearer,
     since: Annotated[
-        datetime | None,
-        Query(description="ISO 8601 with an offset; default 30 days before `until`"),
+        DateTime | None,
+        Query(description="RFC 3339 with an offset; default 30 days before `until`"),
     ] = None,
     until: Annotated[
-        datetime | None, Query(description="ISO 8601 with an offset; default now")
+        DateTime | None, Query(description="RFC 3339 with an offset; default now")
     ] = None,
 ) -> dict[str, Any]:
     if staff.role is not Role.AUDITOR:

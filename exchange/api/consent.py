@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from catalogue.identifiers import ResidentIdError, parse_resident_id
+from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer, SystemBearer
 from exchange.audit.sink import pseudonym, pseudonym_key
 from exchange.consent import service
@@ -101,7 +102,7 @@ class ChangeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fields: list[Attribute] | None = Field(default=None, max_length=100)
-    expires_at: datetime | None = None
+    expires_at: DateTime | None = None
 
     @model_validator(mode="after")
     def _something(self) -> ChangeBody:

@@ -181,6 +181,10 @@ def _releases_plainly(grant: Grant, request: AttributeRequest) -> bool:
 
 
 def _quota_left(grant: Grant) -> bool:
+    """Whether the count the caller read (``used_today``) leaves room. An early answer only,
+    which spares a fetch when the quota is visibly used up: concurrent requests read the same
+    count, so the caller must count each use atomically where it records the answer, and take
+    back what a quota used up by then would have released (``CountQuota`` obligation)."""
     return grant.daily_quota is None or grant.used_today < grant.daily_quota
 
 

@@ -1,13 +1,19 @@
 """What the exchange asks of the agreements: the grants in force for a system, and a per-day
-use counter for daily quotas. The caller commits."""
+use counter for daily quotas. The caller commits.
+
+The use count in a :class:`~policies.model.Grant` is a snapshot taken when the request is
+decided; many requests can be decided on the same snapshot. The quota is enforced by
+:func:`take_use`, inside the audit transaction: it counts a use only while the quota allows,
+in one atomic statement, so no concurrency (threads, workers, hubs on one database) lets more
+uses through than the quota."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from types import MappingProxyType
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,7 +22,7 @@ from exchange.agreements.models import Agreement, AgreementStatus, AgreementUsag
 from exchange.agreements.workdays import china_day
 from policies.model import Grant, Release, RowCondition
 
-__all__ = ["active_grants", "count_use", "grant_of", "in_force_locked"]
+__all__ = ["active_grants", "count_use", "grant_of", "in_force_locked", "take_use"]
 
 
 def _in_force(now: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -82,18 +88,11 @@ def count_use(session: Session, agreement_id: str, now: datetime) -> int:
     """Count one use of an agreement on ``now``'s China day; return that day's count.
 
     One atomic upsert (``INSERT … ON CONFLICT DO UPDATE``), so concurrent workers never lose a
-    count on PostgreSQL or SQLite. The caller commits.
+    count on PostgreSQL or SQLite. No quota is checked here: see :func:`take_use`. The caller
+    commits.
     """
-    dialect = session.get_bind().dialect.name
-    insert: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        insert = postgresql.insert(AgreementUsage)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(AgreementUsage)
-    else:
-        raise AgreementError("use counting needs the hub database on SQLite or PostgreSQL")
     statement = (
-        insert.values(agreement_id=agreement_id, day=china_day(now), count=1)
+        _insert(session, agreement_id, china_day(now), count=1)
         .on_conflict_do_update(
             index_elements=[AgreementUsage.agreement_id, AgreementUsage.day],
             set_={"count": AgreementUsage.count + 1},
@@ -102,3 +101,45 @@ def count_use(session: Session, agreement_id: str, now: datetime) -> int:
     )
     count: int = session.execute(statement).scalar_one()
     return count
+
+
+def take_use(session: Session, agreement_id: str, now: datetime) -> bool:
+    """Count one use of an agreement on ``now``'s China day if its daily quota has room;
+    whether it had (an agreement without a quota always has).
+
+    The decisive quota check: make sure the day's row exists, then one conditional
+    ``UPDATE … SET count = count + 1 WHERE count < quota`` against the quota as stored now; it
+    counted if it changed the row. On PostgreSQL the update locks the row until the commit and a
+    concurrent one waits, then re-checks its condition on the committed count; SQLite has one
+    writer at a time. The caller commits.
+    """
+    day = china_day(now)
+    session.execute(_insert(session, agreement_id, day, count=0).on_conflict_do_nothing())
+    quota = select(Agreement.daily_quota).where(Agreement.id == agreement_id).scalar_subquery()
+    counted = session.scalar(
+        update(AgreementUsage)
+        .where(
+            AgreementUsage.agreement_id == agreement_id,
+            AgreementUsage.day == day,
+            quota.is_(None) | (AgreementUsage.count < quota),
+        )
+        .values(count=AgreementUsage.count + 1)
+        .returning(AgreementUsage.count)
+        .execution_options(synchronize_session=False)
+    )
+    return counted is not None
+
+
+def _insert(
+    session: Session, agreement_id: str, day: date, *, count: int
+) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` the day's row, in the dialect that knows ``ON CONFLICT``."""
+    dialect = session.get_bind().dialect.name
+    insert: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        insert = postgresql.insert(AgreementUsage)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(AgreementUsage)
+    else:
+        raise AgreementError("use counting needs the hub database on SQLite or PostgreSQL")
+    return insert.values(agreement_id=agreement_id, day=day, count=count)

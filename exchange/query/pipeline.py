@@ -8,8 +8,9 @@
 6. **audit**, group-committed (:class:`exchange.audit.log.AuditLog`): inside the batch
    transaction, re-check under row locks that the agreements and consents relied on are still
    in force (a revocation that committed first wins; a later one waits for this commit), count
-   quota and consent uses (a one-time consent is used up) and append the entry to the Merkle
-   log; the receipt
+   quota uses atomically (an agreement whose daily quota is used up by then takes back what it
+   released: ``quota_exceeded``) and consent uses (a one-time consent is used up) and append
+   the entry to the Merkle log; the receipt
    comes back only once the batch is durable — if it cannot be written nothing is released
    (503);
 7. **sign** the evidence (JWS, ``typ`` ``tongban-evidence+jwt``) carrying the audit receipt;
@@ -36,7 +37,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.identifiers import ResidentIdError, parse_resident_id
-from exchange.agreements.grants import active_grants, count_use, in_force_locked
+from exchange.agreements.grants import active_grants, in_force_locked, take_use
 from exchange.audit.log import AuditLog
 from exchange.audit.sink import Receipt, pseudonym, pseudonym_key
 from exchange.clientauth import SystemPrincipal
@@ -182,8 +183,12 @@ class ExchangePipeline:
             consents = self._recheck(session, run, outcome)
             withheld = ask.all_or_nothing and bool(outcome.denied or outcome.unavailable)
             if not withheld and not _purpose_refused(run.decision):
-                self._count_quota(session, run, outcome)
-                self._count_consent_uses(session, run, outcome, consents)
+                quotas_held = self._count_quota(
+                    session, run, outcome, all_or_nothing=ask.all_or_nothing
+                )
+                withheld = ask.all_or_nothing and not quotas_held
+                if not withheld:
+                    self._count_consent_uses(session, run, outcome, consents)
             return self._entry(run, "query", outcome, ask, withheld=withheld)
 
         receipt, entry = self._log.append(record)
@@ -348,15 +353,35 @@ class ExchangePipeline:
                 system=run.caller.system_id,
             )
 
-    def _count_quota(self, session: Session, run: _Run, outcome: Outcome) -> None:
+    def _count_quota(
+        self, session: Session, run: _Run, outcome: Outcome, *, all_or_nothing: bool = False
+    ) -> bool:
+        """Inside the write unit, the decisive quota check: one use of each quota-bound
+        agreement that something released relied on, counted only while its quota has room
+        (:func:`~exchange.agreements.grants.take_use`). The engine decided on a count read
+        before the fetch, which concurrent requests share; an agreement whose quota was used up
+        since takes back what it released (``quota_exceeded``), as a revocation does in
+        :meth:`_recheck`. Returns whether every quota held; when one did not and the request
+        is *all_or_nothing*, it releases nothing, so it counts nothing either."""
         counted = {o.agreement_id for o in run.decision.obligations if isinstance(o, CountQuota)}
         used = {
             d.agreement_id
             for d in run.decision.released()
             if d.agreement_id in counted and d.attribute in outcome.attributes
         }
-        for agreement_id in sorted(a for a in used if a):
-            count_use(session, agreement_id, run.now)
+        if not used:
+            return True
+        exceeded: set[str] = set()
+        with session.begin_nested() as uses:
+            for agreement_id in sorted(a for a in used if a):
+                if not take_use(session, agreement_id, run.now):
+                    exceeded.add(agreement_id)
+            if exceeded and all_or_nothing:
+                uses.rollback()
+        for choice in run.decision.released():
+            if choice.agreement_id in exceeded:
+                _take_back(outcome, choice.attribute, DenyReason.QUOTA_EXCEEDED.value)
+        return not exceeded
 
     def _entry(
         self,

@@ -3,7 +3,9 @@ with a one-line reason on stderr on failure; ``--json`` where the output is data
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,7 +145,8 @@ def demo(
     with command_session(settings) as session:
         world = build_demo(session, data, subjects=subjects, settings=settings)
     cached = sync_cached(settings.model_copy(update={"adapters_file": legacy.adapters_file}))
-    summary = {**world.summary(), "legacy": legacy.as_json(), "cached": cached}
+    config = _record_demo_installation(settings, legacy.adapters_file)
+    summary = {**world.summary(), "legacy": legacy.as_json(), "cached": cached, "config": config}
     if as_json:
         print_json({**summary, "data_dir": str(data)})
         return
@@ -175,11 +178,34 @@ def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None
         f"  consents      {', '.join(summary['consents']) or 'none'} (mca-dibao requests)",
         f"  subjects      {kinds} (ID numbers in {data}/demo.json)",
         f"  newly published: {summary['published_now']}; manifest {data}/demo.json",
-        f"  mode          {settings.mode}; serve it with "
-        + ("`TONGBAN_MODE=dev tongban serve`" if settings.mode == "dev" else "`tongban serve`"),
+        f"  mode          {settings.mode}"
+        + (f" (recorded in {summary['config']})" if summary["config"] else "")
+        + "; `tongban serve` in this directory serves it",
     ]
     for line in lines:
         out.print(line, soft_wrap=True, highlight=False)
+
+
+DEMO_CONFIG = Path("tongban.toml")
+
+
+def _record_demo_installation(settings: Settings, adapters_file: Path) -> str | None:
+    """Make this directory a development installation on purpose: a ``./tongban.toml`` that
+    says ``mode = "dev"`` and names the demo's adapters file, so that ``tongban serve`` and
+    every other command here act on the demo (and ``serve`` announces dev mode). Only when no
+    configuration is in force already; a hub elsewhere stays ``prod`` by default."""
+    if settings.mode != "dev" or DEMO_CONFIG.exists() or os.environ.get("TONGBAN_CONFIG"):
+        return None
+    document = (
+        "# Written by `tongban demo`: this directory is a development installation (the\n"
+        "# development IdP is mounted, the secret is var/secret.key). Delete this file, or set\n"
+        "# TONGBAN_MODE=prod with a real secret and public URL, for anything else.\n"
+        'mode = "dev"\n'
+        f"adapters_file = {json.dumps(str(adapters_file))}\n"
+    )
+    DEMO_CONFIG.write_text(document, encoding="utf-8")
+    DEMO_CONFIG.chmod(0o600)
+    return str(DEMO_CONFIG)
 
 
 def _safe_url(settings: Settings) -> str:

@@ -203,3 +203,16 @@ def test_the_environment_of_these_tests_does_not_leak_into_the_hubs() -> None:
     """The served hubs above get their settings from the test, not from this process."""
     assert all(not k.startswith("TONGBAN_MODE") for k in hub_environment())
     assert os.environ.get("TONGBAN_PUBLIC_URL") != PUBLIC_URL
+
+
+def test_the_demo_records_that_its_directory_is_a_dev_installation(
+    demo: DemoHub, tmp_path: Path
+) -> None:
+    config = demo.workdir / "tongban.toml"
+    assert 'mode = "dev"' in config.read_text("utf-8")
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    inside = _tongban(demo.workdir, "audit", "verify", "--json", env=hub_environment())
+    assert inside.returncode == 0, inside.stderr
+    outside = _tongban(tmp_path, "audit", "verify", "--json", env=hub_environment())
+    assert outside.returncode == 1
+    assert "TONGBAN_SECRET_KEY" in outside.stderr

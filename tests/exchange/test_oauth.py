@@ -87,6 +87,10 @@ def _refused(response: httpx.Response, reason: str) -> None:
     assert body["code"] == "invalid_client"
     assert reason in body["detail"]
     assert "access_token" not in body
+    # RFC 6749 5.2, so that a standard OAuth client reads the refusal as one
+    assert body["error"] == "invalid_client"
+    assert body["error_description"] == body["detail"]
+    assert response.headers["www-authenticate"] == "private_key_jwt"
 
 
 def _claims(audience: str, **overrides: Any) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
@@ -146,6 +148,31 @@ def test_subject_ids_with_metacharacters_are_only_data(
         assert adapter.fetch(hostile, ["name"]) is None
     except SourceUnavailable:
         assert "\x00" in hostile  # PostgreSQL refuses NUL in text: refused, never interpreted
+    legacy.intact(hostile)
+
+
+_HOSTILE_ALPHABET = st.sampled_from(
+    [*"0123456789X'\"%_\\/.;-#?&=*()[]{}<>|`$ \t\n", "--", "/*", "*/", "%2F", "..", "OR", "1=1"]
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(hostile=st.lists(_HOSTILE_ALPHABET, max_size=16).map("".join))
+def test_fuzz_subject_ids_never_reach_a_query_or_a_path_as_code(
+    adapter: SourceAdapter, legacy: LegacySource, hostile: str
+) -> None:
+    """Whatever a subject id holds, it is only a value compared with the key: no record of
+    anyone else comes back, nothing but a typed adapter error is raised, the source is intact."""
+    try:
+        record = adapter.fetch(hostile, ["name"])
+    except SourceUnavailable:
+        return  # refused (e.g. a byte the server will not take as text), never interpreted
+    if hostile != GOOD:
+        assert record is None, hostile
     legacy.intact(hostile)
 
 

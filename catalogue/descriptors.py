@@ -5,9 +5,13 @@ Order of checks, each stopping at the first stage that finds a problem:
 1. bytes: size limit, then strict UTF-8 (the error names the byte offset);
 2. syntax: JSON, or YAML through a loader that refuses aliases (no entity-expansion bombs) and
    keeps dates as strings (the schema decides what a date is);
-3. shape: the document's ``kind`` picks its JSON Schema (``schemas/``); every violation is
+3. text: no string anywhere (member names too) holds a control or bidi-formatting character
+   (``schemas.text``; LF only in summaries, descriptions and conditions), each reported with
+   its JSON pointer and never its value;
+4. shape: the document's ``kind`` picks its JSON Schema (``schemas/``); every violation is
    reported with the JSON pointer of the offending element;
-4. rules a schema cannot say: unique field names, a valid JSON Schema for each field's value.
+5. rules a schema cannot say: unique field names, a valid JSON Schema for each field's value,
+   ``consent_waived_by`` only on a sensitive personal field that can be shared.
 
 Cross-references into the registry (the provider exists, attributes resolve) are checked by the
 publishing service, which has the database.
@@ -27,8 +31,9 @@ from jsonschema import Draft202012Validator, SchemaError
 
 from catalogue.errors import InvalidDescriptor
 from catalogue.identifiers import is_division_code
-from catalogue.vocabulary import DescriptorKind
+from catalogue.vocabulary import DescriptorKind, Sensitivity, SharingType
 from schemas import ProblemDetail, explain, explain_all, pointer, validator
+from schemas.text import document_text_problems
 
 __all__ = [
     "MAX_DESCRIPTOR_BYTES",
@@ -69,9 +74,14 @@ def parse_descriptor(
 
 
 def check_descriptor(document: object, *, expected: DescriptorKind | None = None) -> Descriptor:
-    """Check an already-parsed document (stages 3 and 4), optionally of one ``expected`` kind."""
+    """Check an already-parsed document (stages 3 to 5), optionally of one ``expected`` kind."""
     if not isinstance(document, dict):
         raise _invalid("a descriptor must be a JSON object / YAML mapping", "")
+    text_problems = list(document_text_problems(document))
+    if text_problems:
+        raise InvalidDescriptor(
+            "the descriptor holds control or bidi characters", errors=text_problems
+        )
     try:
         kind = DescriptorKind(str(document.get("kind")))
     except ValueError:
@@ -180,9 +190,21 @@ def _resource_rules(document: Mapping[str, Any]) -> Iterable[ProblemDetail]:
             at = pointer(["fields", i, "schema", *exc.absolute_path])
             detail = f"not a valid JSON Schema: {explain(exc)['detail']}"
             yield ProblemDetail(pointer=at, detail=detail)
+    for i, field in enumerate(document["fields"]):
+        if "consent_waived_by" in field and not _waivable(field):
+            at = pointer(["fields", i, "consent_waived_by"])
+            detail = "only a sensitive personal field that can be shared has consent waivers"
+            yield ProblemDetail(pointer=at, detail=detail)
     if document["code"] in document.get("related", []):
         at = pointer(["related", document["related"].index(document["code"])])
         yield ProblemDetail(pointer=at, detail="a resource cannot be related to itself")
+
+
+def _waivable(field: Mapping[str, Any]) -> bool:
+    return bool(
+        field["sensitivity"] == Sensitivity.SENSITIVE_PERSONAL.value
+        and field["sharing"]["type"] != SharingType.NOT_SHARED.value
+    )
 
 
 def _normalise(kind: DescriptorKind, document: Mapping[str, Any]) -> dict[str, Any]:

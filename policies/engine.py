@@ -21,7 +21,13 @@ the first that settles it wins. The ids in brackets are what ``FieldDecision.rul
    [``quota.exceeded``]. Among several grants: one that needs no consent first, then the least
    revealing release, then the lowest agreement id.
 5. **Consent** (单独同意). Needed when the field is sensitive personal information (PIPL art. 28)
-   and the request carries no legal basis, or when the deciding grant requires it. Met by an
+   and no legal basis the provider accepted waives it, or when the deciding grant requires it.
+   A legal basis waives it only when the request states one (a service item's entry) and the
+   provider accepted that same basis: the field's ``consent_waived_by`` in the provider's
+   catalogue, or the legal basis of the deciding grant, which the provider approved
+   [``consent.waived_by_field`` / ``consent.waived_by_agreement``]. A basis only the consumer
+   states waives nothing. Bases are compared as written, up to whitespace and full-width /
+   half-width forms (NFKC). Met by an
    active consent of this system, for this purpose, covering the field, and, when the query
    names a consent, that one [``consent:<id>``; the lowest id if several]. Unmet:
    ``consent_required`` [``consent.missing``]; when the query names a consent of this system
@@ -38,8 +44,9 @@ consent relied on.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final
 
@@ -203,7 +210,11 @@ def _consented(
 ) -> tuple[FieldDecision, tuple[Obligation, ...]]:
     grant = allowance.grant
     if not _needs_consent(request, grant):
-        return _allow(request, allowance, None), _grant_obligations(grant)
+        waiver = _waiver(request, grant)
+        allowed = (
+            allowance if waiver is None else replace(allowance, rules=(*allowance.rules, waiver))
+        )
+        return _allow(request, allowed, None), _grant_obligations(grant)
     consent = _consent_for(context, request, consents)
     if consent is None:
         inactive = _named_inactive(context, consents)
@@ -218,9 +229,30 @@ def _consented(
 
 def _needs_consent(request: AttributeRequest, grant: Grant | None) -> bool:
     sensitive = request.field.sensitivity is Sensitivity.SENSITIVE_PERSONAL
-    if sensitive and not _stated(request.legal_basis):
+    if sensitive and _waiver(request, grant) is None:
         return True
     return grant is not None and grant.requires_consent
+
+
+def _waiver(request: AttributeRequest, grant: Grant | None) -> str | None:
+    """The rule by which a legal basis the provider accepted waives consent to a sensitive
+    field, or None: the consumer's word alone never does."""
+    if request.field.sensitivity is not Sensitivity.SENSITIVE_PERSONAL:
+        return None
+    if request.legal_basis is None or not _stated(request.legal_basis):
+        return None
+    stated = _basis_key(request.legal_basis)
+    if any(_basis_key(accepted) == stated for accepted in request.field.consent_waived_by):
+        return "consent.waived_by_field"
+    if grant is not None and _basis_key(grant.legal_basis) == stated:
+        return "consent.waived_by_agreement"
+    return None
+
+
+def _basis_key(legal_basis: str) -> str:
+    """A legal basis as compared: NFKC (full-width brackets and digits as half-width), with no
+    whitespace (a citation means the same with or without spaces)."""
+    return "".join(unicodedata.normalize("NFKC", legal_basis).split())
 
 
 def _consent_for(

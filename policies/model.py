@@ -80,6 +80,8 @@ class FieldInfo:
     sharing: SharingType
     sensitivity: Sensitivity
     transform: ReleaseTransform = ReleaseTransform.CLEAR  # the catalogue's default release
+    # The legal bases the provider accepts as waiving consent to this (sensitive) field.
+    consent_waived_by: frozenset[str] = frozenset()
 
     @property
     def attribute(self) -> str:

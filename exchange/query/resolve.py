@@ -159,6 +159,7 @@ def _info(resource: Resource, version: ResourceVersion) -> ResourceInfo:
             sharing=SharingType(spec["sharing"]["type"]),
             sensitivity=Sensitivity(spec["sensitivity"]),
             transform=ReleaseTransform(spec.get("transform", "clear")),
+            consent_waived_by=frozenset(spec.get("consent_waived_by", ())),
         )
         if "schema" in spec:
             schemas[spec["name"]] = spec["schema"]

@@ -36,7 +36,9 @@ SYSTEMS = ("edu-enrolment", "mca-dibao")
 PURPOSES = ("school-enrolment", "minimum-living-allowance")
 RESOURCES = ("PSB-HJ-0001", "REG-BDC-0001")
 NAMES = ("name", "birth_date", "division")
-BASES = (None, "", "《义务教育法》第十二条")
+AGREED = "《政务信息资源共享管理暂行办法》"  # every grant's legal basis
+BASES = (None, "", "《义务教育法》第十二条", AGREED, "《编造条例》第一条")
+WAIVERS = (frozenset(), frozenset(), frozenset({"《义务教育法》第十二条"}))
 OTHER = {a: b for pair in (SYSTEMS, PURPOSES, RESOURCES) for a, b in (pair, pair[::-1])}
 # What a grant or a consent gets wrong, if anything: one fault at a time, so that each rule
 # is the only thing standing between the query and a release.
@@ -94,6 +96,7 @@ def fields(draw: st.DrawFn) -> FieldInfo:
         sharing=draw(sharing_types),
         sensitivity=draw(st.sampled_from(Sensitivity)),
         transform=draw(st.sampled_from(ReleaseTransform)),
+        consent_waived_by=draw(st.sampled_from(WAIVERS)),
     )
 
 
@@ -147,7 +150,7 @@ def draw_grant(draw: st.DrawFn, ctx: QueryContext, asked: list[FieldInfo], n: in
         consumer_department="EDU",
         resource=OTHER[target.resource] if fault == "resource" else target.resource,
         purposes=draw(purpose_sets) - {ctx.purpose} if fault == "purpose" else for_the_query,
-        legal_basis="《政务信息资源共享管理暂行办法》",
+        legal_basis=AGREED,
         fields=granted,
         valid_from=NOW + DAY if fault == "early" else draw(starts),
         valid_until=draw(ended) if fault == "ended" else draw(ends),
@@ -255,7 +258,10 @@ def _assert_justified(
     granted_basis = grant.legal_basis if grant is not None else None
     assert decision.legal_basis == (request.legal_basis if stated else granted_basis)
     sensitive = decision.field.sensitivity is Sensitivity.SENSITIVE_PERSONAL
-    if (sensitive and not stated) or (grant is not None and grant.requires_consent):
+    # Only a legal basis the provider accepted waives consent: the field's own, or the grant's.
+    accepted = decision.field.consent_waived_by | ({grant.legal_basis} if grant else set())
+    waived = stated and request.legal_basis in accepted
+    if (sensitive and not waived) or (grant is not None and grant.requires_consent):
         (consent,) = [c for c in consents if c.consent_id == decision.consent_id]
         assert _consent_meets(consent, ctx, decision.field)
     else:

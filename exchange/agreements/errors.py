@@ -16,6 +16,7 @@ __all__ = [
     "NoAgreementNeeded",
     "NotRevocable",
     "NotShared",
+    "OwnApplication",
     "PurposeNotRegistered",
     "UnknownField",
 ]
@@ -81,6 +82,15 @@ class NotRevocable(AgreementError):
     code = "not_revocable"
     status = 409
     title = "Agreement cannot be revoked"
+
+
+class OwnApplication(AgreementError):
+    """The staff member deciding an application is the one who filed it (separation of
+    duties: nobody approves their own application, even as an admin of both departments)."""
+
+    code = "own_application"
+    status = 403
+    title = "Own application"
 
 
 class InvalidAgreementDocument(AgreementError):

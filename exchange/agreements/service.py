@@ -5,14 +5,21 @@ A consumer department's admin applies for conditional fields of a resource for o
 systems; the provider department's admin approves (possibly fewer fields, with release
 overrides, a row condition, a daily quota, a consent requirement, an earlier end) or refuses
 with reasons, within 10 working days (国发〔2016〕51号); the provider may revoke an approved
-agreement at any time, with immediate effect.
+agreement at any time, with immediate effect. Whoever applied (``submitted_by``, the staff
+``sub``) never decides the same application, even when their department is both consumer and
+provider: another admin of the provider does (``own_application``, 403).
 
 Checks on an application, in this order, each stopping at the first failure: the caller is a
 department admin (403); the body matches ``agreement.schema.json`` (422); the system exists
 (422) and belongs to the caller's department (403) and has registered the purpose (422); the
 resource exists and is not deprecated (422); every field exists (``unknown_field``), is not
 ``not_shared`` (``not_shared``) and is not unconditional (``no_agreement_needed``); the
-validity ends in the future, after it starts (422).
+validity ends in the future, after it starts (422); free text (the justification, the legal
+basis) holds no control or bidi-formatting character (422, ``schemas.text``).
+
+Checks on a decision, in this order: the agreement is visible to the caller (404); the caller
+is an admin of the provider department (403) and not the one who applied (403
+``own_application``); it is still pending (409); then the decision itself (422).
 
 Every function takes the caller's session and never commits. ``active_grants`` and
 ``count_use`` live in ``grants`` and are re-exported here.
@@ -38,6 +45,7 @@ from exchange.agreements.errors import (
     NoAgreementNeeded,
     NotRevocable,
     NotShared,
+    OwnApplication,
     PurposeNotRegistered,
     UnknownField,
 )
@@ -49,6 +57,7 @@ from exchange.identity import Principal, Role
 from exchange.problems import Forbidden
 from policies.model import Release, RowCondition
 from schemas import ProblemDetail, explain_all, validator
+from schemas.text import document_text_problems
 
 __all__ = [
     "ANSWER_WITHIN_WORKING_DAYS",
@@ -134,6 +143,8 @@ def apply_for_agreement(
             errors=[ProblemDetail(pointer="/kind", detail="unknown element")],
         )
     problems = explain_all(validator("agreement").iter_errors(dict(application)))
+    if not problems:
+        problems = list(document_text_problems(application))
     if problems:
         raise InvalidApplication("the application is not valid", errors=problems)
     system = _consumer_system(session, application["system"], application["purpose"])
@@ -300,6 +311,11 @@ def decide_application(
     """Approve or refuse a pending application, as an admin of the provider department."""
     agreement = visible_agreement(session, principal, agreement_id, lock=True)
     _require_provider_admin(principal, agreement, "decide on")
+    if agreement.submitted_by == principal.subject:
+        raise OwnApplication(
+            f"agreement {agreement.id} was applied for by the caller; another administrator of"
+            f" department {agreement.provider_department} must decide it"
+        )
     if agreement.status != AgreementStatus.PENDING.value:
         raise AlreadyDecided(f"agreement {agreement.id} is already {agreement.status}")
     agreement.decided_at = now

@@ -105,8 +105,16 @@ class Staff:
 
 
 @pytest.fixture
-def staff(staff_token: Callable[..., str]) -> Staff:
-    return Staff(staff_token)
+def staff(client: TestClient) -> Staff:
+    """Staff tokens with one officer per department (nobody decides their own application)."""
+    identity = client.app.state.hub.identity  # type: ignore[attr-defined]
+
+    def issue(role: Role = Role.DEPARTMENT_ADMIN, department: str | None = "PSB") -> str:
+        sub = f"{(department or role.value).lower()}-officer-001"
+        token: str = identity.issue_dev_token(sub, role, department)
+        return token
+
+    return Staff(issue)
 
 
 def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -262,7 +270,7 @@ def test_a_refusal_needs_a_reason_and_ends_the_application(
     assert seen["decision"] == {
         "decision": "refuse",
         "at": seen["decision"]["at"],
-        "by": "officer-001",
+        "by": "reg-officer-001",
         "reason": "用途与所申请信息项不符",
     }
     assert_problem(approve(client, staff, agreement_id), 409, "already_decided")

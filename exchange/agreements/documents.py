@@ -46,6 +46,7 @@ from exchange.agreements.service import (
     unfitting_override,
 )
 from schemas import ProblemDetail, TongbanError, explain_all, validator
+from schemas.text import document_text_problems
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -111,6 +112,8 @@ def parse_agreement_document(data: bytes) -> AgreementDocument:
     if not isinstance(document, dict) or document.get("kind") != "agreement":
         raise _invalid("an agreement document is a mapping with kind: agreement", "/kind")
     problems = explain_all(validator("agreement").iter_errors(document))
+    if not problems:
+        problems = list(document_text_problems(document))
     if problems:
         raise InvalidAgreementDocument("the agreement document is not valid", errors=problems)
     content = copy.deepcopy(document)

@@ -2,7 +2,9 @@
 
 Every route needs a staff ID token. A consumer department's admin applies; the provider
 department's admin decides and revokes; both sides read theirs, auditors read all. An agreement
-the caller may not see is a 404, never a 403.
+the caller may not see is a 404, never a 403. Nobody decides an application they filed (403
+``own_application``). Free text (reasons, the application's justification and legal basis)
+with control or bidi-formatting characters is refused (422), naming the field.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from exchange.agreements.service import (
     revoke_agreement,
 )
 from exchange.api.deps import Hub, StaffBearer
+from exchange.api.text import DisplayParagraph, DisplayText
 from exchange.db import unit_of_work
 from exchange.problems import problem_responses
 from policies.model import Release, RowCondition
@@ -54,7 +57,7 @@ class RowConditionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     field: FieldName
-    prefix: str = Field(min_length=1, max_length=64)
+    prefix: DisplayText = Field(min_length=1, max_length=64)
 
 
 class ApproveBody(BaseModel):
@@ -77,7 +80,7 @@ class RefuseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["refuse"]
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: DisplayParagraph = Field(min_length=1, max_length=4000)
 
 
 DecisionBody = Annotated[ApproveBody | RefuseBody, Field(discriminator="decision")]
@@ -146,7 +149,7 @@ def post_revoke(
     hub: Hub,
     staff: StaffBearer,
     agreement_id: str,
-    reason: Annotated[str, Body(embed=True, min_length=1, max_length=4000)],
+    reason: Annotated[DisplayParagraph, Body(embed=True, min_length=1, max_length=4000)],
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     with unit_of_work(hub.sessions, write=True) as session:

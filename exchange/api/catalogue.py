@@ -34,6 +34,7 @@ from catalogue.publishing import PublishOutcome, deprecate_resource, publish
 from catalogue.search import SearchQuery, search
 from catalogue.vocabulary import DescriptorKind, Sensitivity, SharingType
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
+from exchange.api.text import DisplayParagraph
 from exchange.db import unit_of_work
 from exchange.identity import Principal, Role
 from exchange.problems import Forbidden, UnsupportedMediaType, problem_responses
@@ -198,7 +199,7 @@ def post_deprecate(
     hub: Hub,
     staff: StaffBearer,
     code: str,
-    reason: Annotated[str, Body(embed=True, min_length=1, max_length=1000)],
+    reason: Annotated[DisplayParagraph, Body(embed=True, min_length=1, max_length=1000)],
 ) -> dict[str, Any]:
     with unit_of_work(hub.sessions, write=True) as session:
         resource, _ = reading.resource_version(session, code)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from catalogue.identifiers import ResidentIdError, parse_resident_id
 from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer, SystemBearer
+from exchange.api.text import DisplayParagraph, DisplayText
 from exchange.audit.sink import pseudonym, pseudonym_key
 from exchange.consent import service
 from exchange.consent.models import Consent, ConsentMode, ConsentRequest, RequestStatus
@@ -54,8 +55,11 @@ class ConsentRequestBody(BaseModel):
 
     subject: SubjectRef
     purpose: str = Field(pattern=_PURPOSE, description="A purpose the system registered")
-    purpose_text: str = Field(
-        min_length=2, max_length=500, description="Why, in words the citizen understands"
+    purpose_text: DisplayText = Field(
+        min_length=2,
+        max_length=500,
+        description="Why, in words the citizen understands (one line: no control or bidi "
+        "characters)",
     )
     service_item: str | None = Field(default=None, pattern=_CODE)
     attributes: list[Attribute] | None = Field(default=None, max_length=100)
@@ -95,7 +99,7 @@ class ApproveBody(BaseModel):
 class RefuseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, max_length=500)
+    reason: DisplayParagraph | None = Field(default=None, max_length=500)
 
 
 class ChangeBody(BaseModel):

@@ -99,9 +99,18 @@ class IdentityProviders:
         return "dev-" + hashlib.sha256(raw).hexdigest()[:16]
 
     def issue_dev_token(
-        self, subject: str, role: Role, department: str | None, now: datetime | None = None
+        self,
+        subject: str,
+        role: Role,
+        department: str | None,
+        now: datetime | None = None,
+        *,
+        nonce: str | None = None,
     ) -> str:
-        """An ID token from the development IdP (dev mode only; callers check the mode)."""
+        """An ID token from the development IdP (dev mode only; callers check the mode).
+
+        ``nonce`` is the sign-in's nonce (OpenID Connect Core §3.1.2.1), copied into the token
+        so the console can tell a token it asked for from one planted on it."""
         issued = now or datetime.now(UTC)
         claims: dict[str, Any] = {
             "iss": DEV_IDP_ISSUER,
@@ -114,6 +123,8 @@ class IdentityProviders:
         }
         if department is not None:
             claims["department"] = department
+        if nonce is not None:
+            claims["nonce"] = nonce
         return jwt.encode(
             claims, self._dev_key, algorithm="EdDSA", headers={"kid": self.dev_kid, "typ": "JWT"}
         )

@@ -1,4 +1,7 @@
-"""The development identity provider (``dev`` mode only; never mounted in ``prod``)."""
+"""The development identity provider (``dev`` mode only; never mounted in ``prod``).
+
+A sign-in that wants its token bound to it sends a ``nonce`` (the console always does); the
+token carries it back in its ``nonce`` claim (OpenID Connect Core §3.1.2.1)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,15 @@ def issue_token(
     sub: Annotated[str, Body(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
     role: Annotated[Role, Body()],
     department: Annotated[str | None, Body(pattern=r"^[A-Z][A-Z0-9]{1,15}$")] = None,
+    nonce: Annotated[
+        str | None,
+        Body(
+            min_length=16,
+            max_length=128,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="The sign-in's nonce, put into the token's `nonce` claim",
+        ),
+    ] = None,
 ) -> dict[str, str]:
     if role is Role.DEPARTMENT_ADMIN and department is None:
         raise MalformedRequest(
@@ -31,7 +43,7 @@ def issue_token(
             errors=[ProblemDetail(pointer="/department", detail="required for department_admin")],
         )
     token = hub.identity.issue_dev_token(
-        sub, role, department if role is Role.DEPARTMENT_ADMIN else None
+        sub, role, department if role is Role.DEPARTMENT_ADMIN else None, nonce=nonce
     )
     return {"id_token": token, "token_type": "Bearer", "issuer": DEV_IDP_ISSUER}
 

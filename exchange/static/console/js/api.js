@@ -39,7 +39,8 @@ export function signOut() {
   sessionStorage.removeItem(TOKEN);
 }
 
-function decodeClaims(token) {
+/** The claims of a JWT, unverified (for display and the sign-in's nonce check), or null. */
+export function decodeClaims(token) {
   const parts = String(token).split(".");
   if (parts.length !== 3) return null;
   try {

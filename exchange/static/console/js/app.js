@@ -1,7 +1,7 @@
 // The console's shell: sign-in, the header with the role's navigation and the language switch,
 // and history-API routing under /console. Pages are modules exporting render(ctx).
 
-import { api, session, signIn, signOut } from "./api.js";
+import { api, session, signOut } from "./api.js";
 import { h, replace } from "./dom.js";
 import { language, loadLanguage, t } from "./i18n.js";
 import * as auditor from "./page-auditor.js";
@@ -10,6 +10,7 @@ import * as citizen from "./page-citizen.js";
 import * as department from "./page-department.js";
 import * as operator from "./page-operator.js";
 import { renderSignIn } from "./page-signin.js";
+import { abandonSignIn, completeSignIn } from "./signin.js";
 import { problemBox } from "./ui.js";
 
 const BASE = "/console";
@@ -46,6 +47,7 @@ const ROUTES = [
 ];
 
 let hubInfo = { mode: "dev", name: "" };
+let signInNotice = null; // an i18n key: why a sign-in handed to the console was refused
 const root = document.getElementById("app");
 const live = document.getElementById("live");
 
@@ -71,17 +73,23 @@ function currentPath() {
 }
 
 function takeTokenFromFragment() {
-  // An external IdP hands the ID token back in the URL fragment (#id_token=…); the fragment
-  // never reaches a server log. Keep it in sessionStorage and drop it from the address bar.
+  // An external IdP hands the ID token back in the URL fragment (#id_token=…&state=…); the
+  // fragment never reaches a server log. It is taken only if it completes a sign-in this tab
+  // started (signin.js: the state, and the nonce in the token); a token on a link made by
+  // anyone else is refused and the console stays signed out. Either way the fragment leaves
+  // the address bar at once.
   const params = new URLSearchParams(window.location.hash.slice(1));
   const token = params.get("id_token");
-  if (!token) return;
-  try {
-    signIn(token);
-  } catch {
-    announce(t("signin.bad_token"));
+  const failed = params.get("error");
+  if (!token && !failed) return;
+  window.history.replaceState({}, "", window.location.pathname + window.location.search);
+  if (!token) {
+    abandonSignIn();
+    signInNotice = "signin.idp_error";
+  } else if (!completeSignIn(token, params.get("state"))) {
+    signInNotice = "signin.unsolicited";
   }
-  window.history.replaceState({}, "", window.location.pathname);
+  if (signInNotice) announce(t(signInNotice));
 }
 
 function header(current) {
@@ -163,9 +171,14 @@ async function render() {
   replace(root, header(current), main, h("footer", {}, t("app.footer", { hub: hubInfo.name || "Tongban" })));
   const ctx = { main, session: current, navigate, announce, params: [], hub: hubInfo };
   if (!current) {
-    await renderSignIn(ctx, () => render());
+    ctx.notice = signInNotice;
+    await renderSignIn(ctx, () => {
+      signInNotice = null;
+      render();
+    });
     return;
   }
+  signInNotice = null;
   if (path === "/" || path === "/signin") {
     navigate(HOMES[current.role] || "/catalogue", { replace: true });
     return;
@@ -206,7 +219,7 @@ async function boot() {
   takeTokenFromFragment();
   try {
     const info = await api("/", { auth: false });
-    hubInfo = { mode: info.mode, name: info.name };
+    hubInfo = { mode: info.mode, name: info.name, idp: info.idp || null };
   } catch {
     hubInfo = { mode: "prod", name: "" };
   }

@@ -282,7 +282,7 @@ def test_the_openapi_document_says_how_each_operation_authenticates(client: Test
 
 
 @pytest.mark.parametrize("value", ["0", "1700000000", "1700000000.5", "2026-01-01", "tomorrow"])
-@pytest.mark.parametrize(("path", "name"), [("/audit/entries", "from"), ("/audit/stats", "since")])
+@pytest.mark.parametrize(("path", "name"), [("/audit/entries", "from"), ("/audit/stats", "until")])
 def test_a_time_parameter_takes_only_an_rfc3339_date_time(
     client: TestClient, staff_token: Callable[..., str], path: str, name: str, value: str
 ) -> None:

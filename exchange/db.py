@@ -1,13 +1,20 @@
 """The hub's own database: engines, sessions and migrations.
 
 SQLite is the embedded default: WAL, foreign keys on, ``synchronous=FULL`` (a commit survives
-a power cut), and write units of work that take the write lock when they begin
-(``BEGIN IMMEDIATE``), so concurrent writers queue behind the busy timeout instead of failing
-on a stale read. PostgreSQL by URL. Nothing is created at import time.
+a power cut), recursive triggers on (a ``REPLACE`` that deletes a row fires the append-only
+tables' DELETE triggers; migration 0009's INSERT triggers refuse it first anyway), and write
+units of work that take the write lock when they begin (``BEGIN IMMEDIATE``), so concurrent
+writers queue behind the busy timeout instead of failing on a stale read. The database file is
+the owner's alone: its directory is created 0700 and the file 0600 before SQLite opens it, and
+SQLite gives its ``-wal`` and ``-shm`` files the main file's mode. PostgreSQL by URL; a serving
+role separate from the owner gets only the rights it needs (:func:`grant_serving_role`,
+``docs/deployment-database.md``). Nothing is created at import time.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -18,19 +25,51 @@ from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_sessionmaker", "migrate", "unit_of_work"]
+from exchange.files import owner_only_directory, owner_only_file
+from schemas import TongbanError
+
+__all__ = [
+    "APPEND_ONLY_TABLES",
+    "SERVING_ROLE_ENV",
+    "ServingRoleMisconfigured",
+    "grant_serving_role",
+    "make_engine",
+    "make_sessionmaker",
+    "migrate",
+    "unit_of_work",
+]
+
+APPEND_ONLY_TABLES = (
+    "resource_versions",
+    "resource_fields",
+    "service_item_versions",
+    "audit_entries",
+    "audit_nodes",
+    "audit_checkpoints",
+)
+"""Tables whose rows are history: the database refuses to change or delete them (migrations
+0001, 0004, 0005, 0009), and a serving role may only read and append to them."""
+
+SERVING_ROLE_ENV = "TONGBAN_DB_SERVING_ROLE"
+"""The PostgreSQL role the hub serves as, when it is not the role that runs the migrations."""
+
+
+class ServingRoleMisconfigured(TongbanError):
+    code = "serving_role_misconfigured"
+    title = "The database serving role cannot be granted its rights"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; for SQLite the parent directory is created and WAL turned on."""
+    """An engine for ``url``; for SQLite the parent directory (0700) and the database file
+    (0600) are made the owner's alone before SQLite opens it, and WAL is turned on."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _owner_only_sqlite(parsed.database)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -43,9 +82,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA recursive_triggers=ON")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _owner_only_sqlite(database: str) -> None:
+    """The database's directory 0700 if the hub makes it; the file 0600 before SQLite opens
+    it, so the ``-wal`` and ``-shm`` files SQLite makes next to it get 0600 too (SQLite gives
+    them the main file's mode); side files left by an older hub are tightened."""
+    if database.startswith("file:"):
+        return  # a URI filename: the caller chose every option
+    path = Path(database)
+    owner_only_directory(path.parent)
+    owner_only_file(path, create=True)
+    for suffix in _SQLITE_SIDE_FILES:
+        owner_only_file(Path(f"{database}{suffix}"))
 
 
 def _sqlite_begin(connection: Connection) -> None:
@@ -100,6 +156,74 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision``."""
-    command.upgrade(alembic_config(engine), revision)
+def migrate(engine: Engine, revision: str = "head", *, serving_role: str | None = None) -> None:
+    """Bring the database schema up to ``revision``. On PostgreSQL, when a serving role is
+    named (``serving_role``, else ``$TONGBAN_DB_SERVING_ROLE``) and the migrations run as
+    another role, that role is then granted exactly what the hub needs
+    (:func:`grant_serving_role`), tables of every migration included."""
+    config = alembic_config(engine)
+    config.attributes["serving_role"] = serving_role or os.environ.get(SERVING_ROLE_ENV) or None
+    command.upgrade(config, revision)
+
+
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_READ_ONLY = ("alembic_version",)
+_READ_UPDATE = ("audit_head",)  # one row, moved forward by every audit batch
+
+
+def grant_serving_role(connection: Connection, role: str) -> None:
+    """PostgreSQL: let *role* serve the hub and nothing more. It may read and append to the
+    append-only tables (no UPDATE, DELETE or TRUNCATE: it cannot rewrite history even where a
+    trigger would let it), read and update the audit head, read the migration version, and
+    read and write every other table of the schema; it owns nothing, so it can neither alter
+    nor drop a table, nor disable or drop a trigger. Run by the owner, after the migrations;
+    idempotent (privileges are revoked, then granted afresh)."""
+    if not _ROLE_NAME.fullmatch(role):
+        raise ServingRoleMisconfigured(f"{SERVING_ROLE_ENV} must be a plain lower-case role name")
+    me = connection.exec_driver_sql("SELECT current_user").scalar_one()
+    if me == role:
+        return  # the hub itself, checking the schema is current at start: nothing to grant
+    if (
+        connection.execute(
+            text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}
+        ).first()
+        is None
+    ):
+        raise ServingRoleMisconfigured(f"the serving role {role!r} does not exist; create it first")
+    tables = connection.execute(
+        text(
+            "SELECT tablename, tableowner FROM pg_tables"
+            " WHERE schemaname = current_schema() ORDER BY tablename"
+        )
+    ).all()
+    owned = [name for name, owner in tables if owner == role]
+    if owned:
+        raise ServingRoleMisconfigured(
+            f"the serving role {role!r} owns {', '.join(owned)}; it must own nothing"
+        )
+    quoted = connection.dialect.identifier_preparer.quote(role)
+    connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA {_schema(connection)} TO {quoted}")
+    for name, _owner in tables:
+        table = connection.dialect.identifier_preparer.quote(name)
+        connection.exec_driver_sql(f"REVOKE ALL ON {table} FROM {quoted}")
+        connection.exec_driver_sql(f"GRANT {_rights(name)} ON {table} TO {quoted}")
+    schema = _schema(connection)
+    connection.exec_driver_sql(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM {quoted}")
+    connection.exec_driver_sql(
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {quoted}"
+    )
+
+
+def _rights(table: str) -> str:
+    if table in APPEND_ONLY_TABLES:
+        return "SELECT, INSERT"
+    if table in _READ_ONLY:
+        return "SELECT"
+    if table in _READ_UPDATE:
+        return "SELECT, UPDATE"
+    return "SELECT, INSERT, UPDATE, DELETE"
+
+
+def _schema(connection: Connection) -> str:
+    name = connection.exec_driver_sql("SELECT current_schema()").scalar_one()
+    return str(connection.dialect.identifier_preparer.quote(name))

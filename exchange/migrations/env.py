@@ -1,4 +1,9 @@
-"""Alembic environment: migrations run on the engine the caller passes in."""
+"""Alembic environment: migrations run on the engine the caller passes in.
+
+On PostgreSQL, once the migrations have run, the serving role named by the caller (or
+``$TONGBAN_DB_SERVING_ROLE``) is granted what the hub needs and nothing more, in the same
+transaction, every time: tables a later migration adds are covered the next time it runs
+(``exchange.db.grant_serving_role``; ``docs/deployment-database.md``)."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from alembic import context
 from sqlalchemy import Engine
 
 from catalogue.models import Base
+from exchange.db import grant_serving_role
 
 config = context.config
 engine = config.attributes.get("engine")
@@ -19,3 +25,6 @@ with engine.begin() as connection:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     context.run_migrations()
+    serving_role = config.attributes.get("serving_role")
+    if serving_role and connection.dialect.name == "postgresql":
+        grant_serving_role(connection, serving_role)

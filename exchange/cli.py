@@ -324,7 +324,9 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
-    """Entry point: one-line errors on stderr, non-zero exit."""
+    """Entry point: one-line errors on stderr, non-zero exit. Everything the command writes
+    (the hub database, demo stores, keys, shares) is its user's alone: umask 077."""
+    os.umask(0o077)
     try:
         app(standalone_mode=False)
     except TongbanError as exc:

@@ -33,6 +33,7 @@ from exchange.custody import (
     read_shares,
     split_secret,
 )
+from exchange.files import owner_only_directory
 from exchange.keys import HubKey, HubKeys, SigningAlgorithm
 from exchange.settings import load_settings
 
@@ -163,7 +164,7 @@ def _write_shares(directory: Path, shares: Sequence[Share]) -> list[Path]:
     if taken:
         raise CustodyError(f"{taken[0]} exists already; write the shares to an empty directory")
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        owner_only_directory(directory)
     except OSError as exc:
         raise CustodyError(f"cannot create {directory}: {exc.strerror}") from None
     made = datetime.now(UTC).date().isoformat()

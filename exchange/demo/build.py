@@ -30,6 +30,7 @@ from catalogue.systems import register_system
 from catalogue.vocabulary import DescriptorKind
 from exchange.agreements.documents import demo_agreement_paths, load_agreement_documents
 from exchange.demo.consents import seed_consents
+from exchange.files import owner_only_directory, owner_only_file, write_owner_only
 from exchange.settings import Settings
 
 __all__ = ["DEMO_SYSTEMS", "DemoWorld", "build_demo", "demo_descriptors"]
@@ -109,7 +110,7 @@ def build_demo(
     for descriptor in demo_descriptors():
         world.outcomes.append(publish(session, descriptor, by="demo", now=now))
     keys_dir = data_dir / "keys"
-    keys_dir.mkdir(parents=True, exist_ok=True)
+    owner_only_directory(keys_dir)
     for spec in DEMO_SYSTEMS:
         public = _system_key(keys_dir / f"{spec['id']}.jwk", spec["id"])
         registration = {k: spec[k] for k in ("id", "department", "name", "purposes")}
@@ -129,6 +130,7 @@ def build_demo(
 def _system_key(path: Path, system_id: str) -> dict[str, str]:
     """Load the system's private JWK from ``path``, creating it on first run; return the public."""
     if path.exists():
+        owner_only_file(path)  # a private key: tightened if an older build left it readable
         private = json.loads(path.read_text("utf-8"))
     else:
         key = Ed25519PrivateKey.generate()
@@ -175,4 +177,4 @@ def _write_manifest(world: DemoWorld) -> None:
         "consents": world.consents,
     }
     path = world.data_dir / "demo.json"
-    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_owner_only(path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")

@@ -20,10 +20,9 @@ sentinels: :mod:`exchange.demo.legacy_schemas`. Nothing here logs personal data.
 from __future__ import annotations
 
 import csv
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -48,6 +47,7 @@ from exchange.demo.legacy_schemas import (
     build_tables,
 )
 from exchange.demo.records import Household
+from exchange.files import owner_only_directory, owner_only_file, replacing_owner_only
 
 __all__ = [
     "DESCRIBE",
@@ -154,25 +154,16 @@ def _database(
 def _engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # A department's records: the store (and the journal SQLite gives its mode) 0600.
+        owner_only_directory(Path(parsed.database).parent)
+        owner_only_file(Path(parsed.database), create=True)
     return create_engine(parsed)
 
 
-@contextmanager
-def _replacing(path: Path, *, binary: bool) -> Iterator[IO[Any]]:
-    """A file written under a temporary name and renamed over *path* on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    handle: IO[Any] = (
-        partial.open("wb") if binary else partial.open("w", encoding="gbk", newline="")
-    )
-    try:
-        with handle:
-            yield handle
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
+def _replacing(path: Path, *, binary: bool) -> AbstractContextManager[IO[Any]]:
+    """A file (0600, GBK text unless *binary*) written under a temporary name and renamed over
+    *path* on success."""
+    return replacing_owner_only(path, binary=binary, encoding="gbk", newline="")
 
 
 class _Batch:

@@ -22,7 +22,6 @@ Nothing here prints or logs personal data.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -39,6 +38,7 @@ from catalogue.vocabulary import DescriptorKind
 from exchange.demo.build import demo_descriptors
 from exchange.demo.citizens import ShowcaseSampler, ShowcaseSubject, generate_city
 from exchange.demo.legacy import LegacySummary, LegacyTargets, write_legacy_stores
+from exchange.files import replacing_owner_only
 
 __all__ = [
     "DEMO_CACHED",
@@ -249,11 +249,6 @@ def check_bindings(config: Mapping[str, Mapping[str, Any]]) -> None:
 
 def _write_private(path: Path, document: Mapping[str, Any]) -> None:
     """Write *document* as JSON readable by the owner only (URLs could hold passwords)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+    with replacing_owner_only(path) as handle:
         json.dump(document, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
-    os.replace(partial, path)

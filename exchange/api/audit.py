@@ -199,7 +199,11 @@ def _filter(
     hub: Hub,
     subject: Annotated[
         str | None,
-        Query(max_length=32, description="A citizen's resident ID number (GB 11643)"),
+        Query(
+            max_length=32,
+            description="A citizen's resident ID number (GB 11643)",
+            json_schema_extra={"pattern": r"^[0-9]{17}[0-9Xx]$"},
+        ),
     ] = None,
     system: Annotated[str | None, Query(pattern=_SYSTEM)] = None,
     department: Annotated[str | None, Query(pattern=_DEPT)] = None,

@@ -21,8 +21,14 @@ _ATTRIBUTE = r"^[a-z][a-z0-9_]{0,39}\.[a-z][a-z0-9_]{0,62}(\([0-9]{0,12}\))?$"
 class SubjectRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id_type: str = Field(max_length=16, description="`CN-RIC`: GB 11643 resident ID number")
-    id: str = Field(max_length=32)
+    # The enum and pattern describe what the hub checks itself, so that a refusal keeps its
+    # code (invalid_subject_id); the GB 11643 check digit cannot be said in JSON Schema.
+    id_type: str = Field(
+        max_length=16,
+        description="`CN-RIC`: GB 11643 resident ID number",
+        json_schema_extra={"enum": ["CN-RIC"]},
+    )
+    id: str = Field(max_length=32, json_schema_extra={"pattern": r"^[0-9]{17}[0-9Xx]$"})
 
 
 class _Ask(BaseModel):

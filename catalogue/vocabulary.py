@@ -37,6 +37,21 @@ class ReleaseTransform(StrEnum):
     YEAR = "year"
 
 
+class SharingMethod(StrEnum):
+    """How a resource is offered (共享方式): a resource descriptor's ``sharing.method`` list.
+
+    The hub serves two of them: ``interface`` is ``POST /exchange/query`` (the value, as its
+    release allows), ``verification`` is ``POST /exchange/verify`` (a claimed value checked, the
+    value itself never returned). A resource offered only for ``verification`` is never released
+    by a query.
+    """
+
+    INTERFACE = "interface"  # 接口
+    VERIFICATION = "verification"  # 核验
+    DATABASE = "database"  # 库表交换
+    FILE = "file"  # 文件下载
+
+
 class DescriptorKind(StrEnum):
     DEPARTMENT = "department"
     RESOURCE = "resource"

@@ -9,6 +9,10 @@ the first that settles it wins. The ids in brackets are what ``FieldDecision.rul
    [``purpose.unregistered``], and an attribute asked through a service item must be asked for
    the purpose the item names [``purpose.item_mismatch``]. Else ``purpose_mismatch``.
 2. **Not shared** (不予共享) [``sharing.not_shared``]: ``not_shared``, whatever any agreement says.
+   **Sharing method** (共享方式): the field's resource must offer the way the system asks
+   (``context.channel``: ``interface`` for a query, ``verification`` for a verify), else
+   ``method_not_offered`` [``sharing.method_not_offered``], whatever any agreement says; a
+   resource offered only for verification is never released by a query.
 3. **Unconditional** (无条件共享) [``sharing.unconditional``]: allowed, released as the catalogue's
    default transform.
 4. **Conditional** (有条件共享): allowed only under a grant (共享协议) [``agreement:<id>``] for this
@@ -135,6 +139,8 @@ def _sharing(
     field = request.field
     if field.sharing is SharingType.NOT_SHARED:
         return _deny(request, DenyReason.NOT_SHARED, ("sharing.not_shared",))
+    if context.channel not in field.methods:
+        return _deny(request, DenyReason.METHOD_NOT_OFFERED, ("sharing.method_not_offered",))
     if field.sharing is SharingType.UNCONDITIONAL:
         release = Release.of(field.transform)
         return _Allowance(_as_requested(request, release), ("sharing.unconditional",))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from catalogue.vocabulary import ReleaseTransform, Sensitivity, SharingType
+from catalogue.vocabulary import ReleaseTransform, Sensitivity, SharingMethod, SharingType
 
 __all__ = [
     "AttributeRequest",
@@ -66,6 +66,8 @@ class DenyReason(StrEnum):
     PURPOSE_MISMATCH = "purpose_mismatch"  # not this system's purpose, or not the item's
     QUOTA_EXCEEDED = "quota_exceeded"  # the agreement's daily quota is used up
     DERIVED_ONLY = "derived_only"  # the grant allows predicates over the field, not its value
+    METHOD_NOT_OFFERED = "method_not_offered"  # the resource is not offered this way (共享方式)
+    RELEASE_TOO_COARSE = "release_too_coarse"  # verify: the claim says more than the release
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,11 @@ class FieldInfo:
     transform: ReleaseTransform = ReleaseTransform.CLEAR  # the catalogue's default release
     # The legal bases the provider accepts as waiving consent to this (sensitive) field.
     consent_waived_by: frozenset[str] = frozenset()
+    # The resource's sharing methods (共享方式, ``sharing.method``); the exchange always passes
+    # the catalogue's list. The default is the two ways the hub serves, for hand-built values.
+    methods: frozenset[SharingMethod] = frozenset(
+        {SharingMethod.INTERFACE, SharingMethod.VERIFICATION}
+    )
 
     @property
     def attribute(self) -> str:
@@ -121,6 +128,9 @@ class QueryContext:
     service_item: str | None = None
     officer: str | None = None
     consent_id: str | None = None  # the consent the request names, if any
+    # How the system asks: ``interface`` (POST /exchange/query) or ``verification``
+    # (POST /exchange/verify); a resource must offer it (catalogue ``sharing.method``).
+    channel: SharingMethod = SharingMethod.INTERFACE
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ _DEPT = r"^[A-Z][A-Z0-9]{1,15}$"
 _SYSTEM = r"^[a-z][a-z0-9-]{2,63}$"
 _PURPOSE = r"^[a-z0-9][a-z0-9-]{0,63}$"
 _MAX_INDEX = 2**53 - 1  # I-JSON's exact integers; far beyond any log
-Outcome = Literal["released", "partial", "denied", "unavailable", "withheld"]
+Outcome = Literal["released", "partial", "denied", "unavailable", "withheld", "budget_exhausted"]
 Kind = Literal["query", "verify"]
 Index = Annotated[int, Query(ge=0, le=_MAX_INDEX)]
 Cursor = Annotated[

@@ -6,14 +6,18 @@ in China reads off a calendar. Everything is counted from the searchable columns
 ``audit_entries`` (copied from each entry's canonical JSON when it was appended); no entry text
 is parsed and no pseudonym leaves this module: the answer holds counts only.
 
-The two anomaly rules, each with its thresholds in :class:`AnomalyRules`:
+The three anomaly rules, each with its thresholds in :class:`AnomalyRules`:
 
 - **volume spike** (访问量异常): a system's accesses on a day exceed its own baseline, the
   mean plus ``sd_factor`` standard deviations of its daily counts over the ``baseline_days``
   days before (days without an access count as 0), and are at least ``min_count`` so that a
   system doing 2 a day does not flag on 5;
 - **night bulk** (夜间批量访问): one system made more than ``night_threshold`` accesses
-  between ``night_start`` and ``night_end`` o'clock China time on one day.
+  between ``night_start`` and ``night_end`` o'clock China time on one day;
+- **budget exhausted** (核验次数超限): one system was refused at least ``budget_refusals``
+  times on one day because it had spent a verify or predicate budget on someone (audit outcome
+  ``budget_exhausted``, :mod:`exchange.query.budget`): a system that keeps guessing at one
+  person's data. Any refusal flags by default; such refusals count as denials too.
 
 Only auditors may ask (separation of duties, GB/T 39477), like the rest of the audit log.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -38,6 +42,7 @@ from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
 from exchange.identity import Role
 from exchange.problems import Forbidden, MalformedRequest, problem_responses
+from exchange.query.budget import BUDGET_EXHAUSTED
 from schemas import ProblemDetail
 
 __all__ = ["AnomalyRules", "AuditStats", "Row", "compute_stats", "router"]
@@ -50,6 +55,7 @@ TOP_PURPOSES = 10
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 _STREAM_BATCH = 5000
+_REFUSED = frozenset({"denied", BUDGET_EXHAUSTED})
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class AnomalyRules:
     night_start: int = 0  # hour, China time, inclusive
     night_end: int = 6  # hour, China time, exclusive
     night_threshold: int = 20
+    budget_refusals: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +77,7 @@ class AnomalyRules:
             "min_count": self.min_count,
             "night_hours": [self.night_start, self.night_end],
             "night_threshold": self.night_threshold,
+            "budget_refusals": self.budget_refusals,
             "timezone": "UTC+08:00",
         }
 
@@ -99,6 +107,7 @@ class AuditStats:
     purposes: Counter[str]
     per_system_day: Counter[tuple[str, date]]
     night_per_system_day: Counter[tuple[str, date]]
+    budget_per_system_day: Counter[tuple[str, date]] = field(default_factory=Counter)
 
     def days(self) -> list[date]:
         first, last = _day(self.since), _day(self.until - timedelta(microseconds=1))
@@ -142,8 +151,8 @@ class AuditStats:
         return {**label, "total": total, "denied": denied, "rate": denied / total if total else 0.0}
 
     def anomalies(self) -> list[dict[str, Any]]:
-        """Volume spikes, then night bulk access, each by day then system."""
-        found = [*self._volume_spikes(), *self._night_bulk()]
+        """Volume spikes, night bulk access and spent budgets, by day, kind, then system."""
+        found = [*self._volume_spikes(), *self._night_bulk(), *self._budget_exhausted()]
         return sorted(found, key=lambda a: (a["day"], a["kind"], a["system"]))
 
     def _volume_spikes(self) -> Iterable[dict[str, Any]]:
@@ -184,6 +193,18 @@ class AuditStats:
                     "threshold": limit,
                 }
 
+    def _budget_exhausted(self) -> Iterable[dict[str, Any]]:
+        least = self.rules.budget_refusals
+        for (system, day), count in sorted(self.budget_per_system_day.items()):
+            if count >= least:
+                yield {
+                    "kind": "budget_exhausted",
+                    "system": system,
+                    "day": day.isoformat(),
+                    "count": count,
+                    "threshold": least,
+                }
+
 
 def compute_stats(
     rows: Iterable[Row], *, since: datetime, until: datetime, rules: AnomalyRules | None = None
@@ -199,7 +220,9 @@ def compute_stats(
         stats.per_system_day[(row.system, day)] += 1
         if not since <= row.recorded_at < until:
             continue  # baseline only
-        denied = row.outcome == "denied"
+        denied = row.outcome in _REFUSED
+        if row.outcome == BUDGET_EXHAUSTED:
+            stats.budget_per_system_day[(row.system, day)] += 1
         stats.per_day_department[(day, row.department)] += 1
         stats.per_day_outcome[(day, denied)] += 1
         stats.per_system_outcome[(row.system, denied)] += 1

@@ -1,14 +1,20 @@
-"""``POST /exchange/query`` and ``POST /exchange/verify`` (CONTRACT.md), for case systems."""
+"""``POST /exchange/query`` and ``POST /exchange/verify`` (CONTRACT.md), for case systems.
+
+A request refused by a budget (:mod:`exchange.query.budget`) is answered 429 problem+json
+(``verify_budget_exhausted`` / ``predicate_budget_exhausted``) with ``Retry-After``: the
+seconds until the window frees an answer (RFC 9110 §10.2.3).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from exchange.api.deps import BaseUrl, SystemBearer
-from exchange.problems import problem_responses
+from exchange.problems import problem_response, problem_responses
+from exchange.query.budget import BudgetExhausted
 from exchange.query.pipeline import ExchangePipeline, QueryInput, VerifyInput
 
 router = APIRouter(prefix="/exchange", tags=["exchange"])
@@ -91,6 +97,12 @@ class QueryResponse(BaseModel):
 class VerifyResponse(BaseModel):
     request_id: str
     results: dict[str, str]
+    denied: dict[str, str] = Field(
+        default_factory=dict, description="Why each `denied` claim was not compared"
+    )
+    unavailable: dict[str, str] = Field(
+        default_factory=dict, description="Why each `unavailable` claim could not be compared"
+    )
     audit: AuditReceipt
     evidence: str | None
 
@@ -101,7 +113,12 @@ def _pipeline(request: Request) -> ExchangePipeline:
 
 
 Pipeline = Annotated[ExchangePipeline, Depends(_pipeline)]
-_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+
+
+def _budget_refused(request: Request, refused: BudgetExhausted) -> Response:
+    """The 429 of a spent budget, with ``Retry-After`` (the audit entry is already written)."""
+    return problem_response(request, refused.problem(), {"Retry-After": str(refused.retry_after)})
 
 
 @router.post(
@@ -111,8 +128,8 @@ _ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
     responses=_ERRORS,
 )
 def query(
-    body: QueryBody, caller: SystemBearer, pipeline: Pipeline, base_url: BaseUrl
-) -> dict[str, Any]:
+    request: Request, body: QueryBody, caller: SystemBearer, pipeline: Pipeline, base_url: BaseUrl
+) -> dict[str, Any] | Response:
     ask = QueryInput(
         id_type=body.subject.id_type,
         subject=body.subject.id,
@@ -123,7 +140,10 @@ def query(
         consent_id=body.consent_id,
         all_or_nothing=body.all_or_nothing,
     )
-    return pipeline.query(caller, ask, issuer=base_url)
+    try:
+        return pipeline.query(caller, ask, issuer=base_url)
+    except BudgetExhausted as refused:
+        return _budget_refused(request, refused)
 
 
 @router.post(
@@ -133,8 +153,8 @@ def query(
     responses=_ERRORS,
 )
 def verify(
-    body: VerifyBody, caller: SystemBearer, pipeline: Pipeline, base_url: BaseUrl
-) -> dict[str, Any]:
+    request: Request, body: VerifyBody, caller: SystemBearer, pipeline: Pipeline, base_url: BaseUrl
+) -> dict[str, Any] | Response:
     ask = VerifyInput(
         id_type=body.subject.id_type,
         subject=body.subject.id,
@@ -144,4 +164,7 @@ def verify(
         officer=body.officer,
         consent_id=body.consent_id,
     )
-    return pipeline.verify(caller, ask, issuer=base_url)
+    try:
+        return pipeline.verify(caller, ask, issuer=base_url)
+    except BudgetExhausted as refused:
+        return _budget_refused(request, refused)

@@ -16,6 +16,18 @@
 7. **sign** the evidence (JWS, ``typ`` ``tongban-evidence+jwt``) carrying the audit receipt;
    only then is anything returned.
 
+**Verify** (交互核验) goes down the same steps with ``verification`` as the sharing method asked
+for, and confirms no more than the release allows (:mod:`policies.verification`): a claim in a
+finer shape than the release is denied ``release_too_coarse`` before anything is fetched, and
+the others are compared with the value *as released* (a year with the year, a masked name with
+the masked name, a keyed hash with this consumer's hash).
+
+**Budgets** (:mod:`exchange.query.budget`): repeated ``no_match`` answers about one field of one
+subject, and distinct predicate arguments over one field, are limited per system over a sliding
+window. A request past a budget is checked before the fetch (nothing is read) and decisively in
+the audit batch transaction, rows locked; it answers nothing, is audited with the outcome
+``budget_exhausted`` and raised as 429 with ``Retry-After``.
+
 A purpose the system never registered is decided (and audited) like any denial, then answered
 403 ``purpose_not_registered``. ``all_or_nothing`` turns any denial or unavailability into 409
 ``incomplete`` with nothing released (audited as ``withheld``).
@@ -30,13 +42,14 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.identifiers import ResidentIdError, parse_resident_id
+from catalogue.vocabulary import SharingMethod
 from exchange.agreements.grants import active_grants, in_force_locked, take_use
 from exchange.audit.log import AuditLog
 from exchange.audit.sink import Receipt, pseudonym, pseudonym_key
@@ -45,6 +58,14 @@ from exchange.consent.models import Consent, ConsentStatus
 from exchange.consent.service import consent_states, effective_status, lock_consents, record_use
 from exchange.db import unit_of_work
 from exchange.keys import HubKeys
+from exchange.query.budget import (
+    BUDGET_EXHAUSTED,
+    BudgetLedger,
+    Counter,
+    Question,
+    Refusal,
+    VerifyBudget,
+)
 from exchange.query.release import Outcome, shape_release
 from exchange.query.resolve import PurposeNotRegistered, ResolvedQuery, resolve_query
 from exchange.query.sourcing import Fetched, fetch_permitted
@@ -59,6 +80,7 @@ from policies.model import (
     QueryContext,
     Release,
 )
+from policies.verification import ClaimTooPrecise, confirms, screen_claims
 from schemas import TongbanError
 
 __all__ = [
@@ -68,6 +90,7 @@ __all__ = [
     "InvalidSubjectId",
     "PurposeNotRegistered",
     "QueryInput",
+    "VerifyBudget",
     "VerifyInput",
 ]
 
@@ -137,6 +160,7 @@ class ExchangePipeline:
         secret: str,
         issuer: str | None = None,
         fan_out: int = 32,
+        budget: VerifyBudget | None = None,
     ) -> None:
         self._sessions = sessions
         self._log = AuditLog(sessions)
@@ -144,6 +168,7 @@ class ExchangePipeline:
         self._keys = keys
         self._pseudonym_key = pseudonym_key(secret)
         self._hash_key = hmac.new(secret.encode(), b"release-hash", hashlib.sha256).digest()
+        self._budget = BudgetLedger(budget or VerifyBudget(), self._pseudonym_key)
         self._issuer = issuer
         self._fan_out = fan_out
         self._pool: ThreadPoolExecutor | None = None
@@ -168,8 +193,17 @@ class ExchangePipeline:
     def query(self, caller: SystemPrincipal, ask: QueryInput, *, issuer: str) -> dict[str, Any]:
         """The answer of ``POST /exchange/query`` (see the module docstring for the steps)."""
         subject = _checked_subject(ask.id_type, ask.subject)
-        run = self._decide(caller, ask.purpose, subject, ask.attributes, ask.service_item, ask)
-        fetched = self._fetch(run)
+        run = self._decide(
+            caller,
+            ask.purpose,
+            subject,
+            ask.attributes,
+            ask.service_item,
+            ask,
+            channel=SharingMethod.INTERFACE,
+        )
+        refused = self._prechecked(run, self._arguments(run))
+        fetched = {} if refused else self._fetch(run)
         outcome = shape_release(
             run.decision,
             fetched,
@@ -179,7 +213,13 @@ class ExchangePipeline:
             now=run.now,
         )
 
+        refusals: list[Refusal] = []
+
         def record(session: Session) -> dict[str, Any]:
+            refusal = refused or self._spend(session, run, self._arguments(run, outcome))
+            if refusal is not None:
+                refusals.append(refusal)
+                return self._refused_entry(run, "query", ask, refusal)
             consents = self._recheck(session, run, outcome)
             withheld = ask.all_or_nothing and bool(outcome.denied or outcome.unavailable)
             if not withheld and not _purpose_refused(run.decision):
@@ -192,6 +232,7 @@ class ExchangePipeline:
             return self._entry(run, "query", outcome, ask, withheld=withheld)
 
         receipt, entry = self._log.append(record)
+        _raise_budget(refusals, receipt)
         withheld = entry["outcome"] == "withheld"
         evidence = None
         if not withheld and not _purpose_refused(run.decision):
@@ -210,39 +251,120 @@ class ExchangePipeline:
 
     def verify(self, caller: SystemPrincipal, ask: VerifyInput, *, issuer: str) -> dict[str, Any]:
         """The answer of ``POST /exchange/verify``: per claimed attribute ``match``,
-        ``no_match``, ``unavailable`` or ``denied``; values are compared, never returned."""
+        ``no_match``, ``unavailable`` or ``denied``; values are compared, never returned, and
+        only in the shape their release allows (see the module docstring)."""
         subject = _checked_subject(ask.id_type, ask.subject)
-        run = self._decide(caller, ask.purpose, subject, list(ask.claims), ask.service_item, ask)
-        fetched = self._fetch(run)
+        run = self._decide(
+            caller,
+            ask.purpose,
+            subject,
+            list(ask.claims),
+            ask.service_item,
+            ask,
+            channel=SharingMethod.VERIFICATION,
+        )
+        run.decision = screen_claims(run.decision, ask.claims)
+        questions = self._verify_questions(run)
+        refused = self._prechecked(run, questions)
+        fetched = {} if refused else self._fetch(run)
         outcome = shape_release(
-            _as_clear(run.decision),
+            run.decision,
             fetched,
             run.resolved.resources,
             self._many(run),
-            hash_key=self._hash_key,
+            hash_key=self._consumer_hash_key(caller.system_id),
             now=run.now,
         )
+        results: dict[str, str] = {}
+        refusals: list[Refusal] = []
 
         def record(session: Session) -> dict[str, Any]:
-            consents = self._recheck(session, run, outcome)
-            if not _purpose_refused(run.decision):
-                self._count_quota(session, run, outcome)
-                self._count_consent_uses(session, run, outcome, consents)
-            return self._entry(run, "verify", outcome, ask, withheld=False)
+            results.clear()
+            refusal = refused or self._budget.refusal(
+                session, caller.system_id, run.pseudonym, questions, run.now, lock=True
+            )
+            if refusal is None:
+                with session.begin_nested() as attempt:
+                    consents = self._recheck(session, run, outcome)
+                    if not _purpose_refused(run.decision):
+                        self._count_quota(session, run, outcome)
+                        self._count_consent_uses(session, run, outcome, consents)
+                    results.update(_compare(outcome, ask.claims))
+                    refusal = self._spend(session, run, self._verify_spent(run, outcome, results))
+                    if refusal is not None:
+                        attempt.rollback()  # nothing answered: no quota, consent or budget use
+            if refusal is not None:
+                refusals.append(refusal)
+                return self._refused_entry(run, "verify", ask, refusal)
+            return self._entry(run, "verify", outcome, ask, withheld=False, results=results)
 
         receipt, _ = self._log.append(record)
-        results = _compare(outcome, ask.claims)
-        payload = {"results": results}
+        _raise_budget(refusals, receipt)
         evidence = None
         if not _purpose_refused(run.decision):
             evidence = self._sign(run, outcome, receipt, issuer, verify=results)
         _raise_refusals(run, outcome, False, receipt)
         return {
             "request_id": run.request_id,
-            **payload,
+            "results": results,
+            "denied": {a: r for a, r in outcome.denied.items() if a in results},
+            "unavailable": {a: r for a, r in outcome.unavailable.items() if a in results},
             "audit": _receipt_view(receipt),
             "evidence": evidence,
         }
+
+    # -- budgets ---------------------------------------------------------------------------
+
+    def _arguments(self, run: _Run, outcome: Outcome | None = None) -> list[Question]:
+        """The predicate arguments this request asks (or, given the *outcome*, answered)."""
+        return [
+            Question(d.field.attribute, Counter.ARGUMENTS, self._budget.argument_tag(d.derivation))
+            for d in run.decision.released()
+            if d.derivation is not None and (outcome is None or d.attribute in outcome.attributes)
+        ]
+
+    def _verify_questions(self, run: _Run) -> list[Question]:
+        """One no_match question per claim to be compared, and the predicate arguments."""
+        compared = [Question(d.field.attribute, Counter.NO_MATCH) for d in run.decision.released()]
+        return [*compared, *self._arguments(run)]
+
+    def _verify_spent(
+        self, run: _Run, outcome: Outcome, results: Mapping[str, str]
+    ) -> list[Question]:
+        """What this verify spends: one per ``no_match`` answer, and the arguments answered."""
+        missed = [
+            Question(d.field.attribute, Counter.NO_MATCH)
+            for d in run.decision.released()
+            if results.get(d.attribute) == "no_match"
+        ]
+        return [*missed, *self._arguments(run, outcome)]
+
+    def _prechecked(self, run: _Run, questions: Sequence[Question]) -> Refusal | None:
+        """A budget already spent, read before anything is fetched (re-checked when recorded)."""
+        if not questions:
+            return None
+        with unit_of_work(self._sessions) as session:
+            return self._budget.refusal(
+                session, run.caller.system_id, run.pseudonym, questions, run.now, lock=False
+            )
+
+    def _spend(self, session: Session, run: _Run, spent: Sequence[Question]) -> Refusal | None:
+        return self._budget.spend(session, run.caller.system_id, run.pseudonym, spent, run.now)
+
+    def _refused_entry(
+        self, run: _Run, kind: str, ask: QueryInput | VerifyInput, refusal: Refusal
+    ) -> dict[str, Any]:
+        """The audit entry of a request refused by a budget: nothing answered, and why."""
+        refused = Outcome(
+            denied={
+                d.attribute: d.reason.value if d.reason is not None else refusal.reason
+                for d in run.decision.fields
+            }
+        )
+        entry = self._entry(run, kind, refused, ask, withheld=False)
+        entry["outcome"] = BUDGET_EXHAUSTED
+        entry["budget"] = {"counter": refusal.counter.value, "field": refusal.field}
+        return entry
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -254,6 +376,8 @@ class ExchangePipeline:
         attributes: Sequence[str] | None,
         service_item: str | None,
         ask: QueryInput | VerifyInput,
+        *,
+        channel: SharingMethod,
     ) -> _Run:
         now = datetime.now(UTC)
         with unit_of_work(self._sessions) as session:
@@ -281,6 +405,7 @@ class ExchangePipeline:
             service_item=service_item,
             officer=ask.officer,
             consent_id=ask.consent_id,
+            channel=channel,
         )
         decision = decide(context, resolved.requests, grants, consents)
         return _Run(
@@ -391,8 +516,14 @@ class ExchangePipeline:
         ask: QueryInput | VerifyInput,
         *,
         withheld: bool,
+        results: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """The audit entry of this request: what happened and why, never a value."""
+        """The audit entry of this request: what happened and why, never a value (a verify's
+        per-attribute ``match`` / ``no_match`` too, so probing shows in the log)."""
+        attributes = {d.attribute: _audited(d, outcome, withheld) for d in run.decision.fields}
+        for attribute, result in (results or {}).items():
+            if attribute in attributes and result in ("match", "no_match"):
+                attributes[attribute]["verified"] = result
         return {
             "v": 1,
             "kind": kind,
@@ -405,9 +536,7 @@ class ExchangePipeline:
             "purpose": run.purpose,
             "service_item": ask.service_item,
             "consent": ask.consent_id,
-            "attributes": {
-                d.attribute: _audited(d, outcome, withheld) for d in run.decision.fields
-            },
+            "attributes": attributes,
             "outcome": "withheld" if withheld else outcome.summary,
         }
 
@@ -465,6 +594,12 @@ def _purpose_refused(decision: Decision) -> bool:
     return any("purpose.unregistered" in d.rules for d in decision.fields)
 
 
+def _raise_budget(refusals: Sequence[Refusal], receipt: Receipt) -> None:
+    """After the audit entry committed: a budget refusal is a 429 (with ``Retry-After``)."""
+    if refusals:
+        raise refusals[-1].error({"audit": _receipt_view(receipt)})
+
+
 def _raise_refusals(run: _Run, outcome: Outcome, withheld: bool, receipt: Receipt) -> None:
     """After the audit entry committed: the refusals that are errors, not answers."""
     if _purpose_refused(run.decision):
@@ -513,17 +648,9 @@ def _audited(decision: FieldDecision, outcome: Outcome, withheld: bool) -> dict[
     return audited
 
 
-def _as_clear(decision: Decision) -> Decision:
-    """For verification the source value is compared, not released: every permitted plain
-    attribute is read in clear (the comparison result is all that leaves)."""
-    fields = tuple(
-        replace(d, release=Release.CLEAR) if d.allowed and d.derivation is None else d
-        for d in decision.fields
-    )
-    return replace(decision, fields=fields)
-
-
 def _compare(outcome: Outcome, claims: Mapping[str, Any]) -> dict[str, str]:
+    """Each claim against its value *as released* (:func:`policies.verification.confirms`; a
+    claim finer than the release was denied before the fetch, and is never compared)."""
     results: dict[str, str] = {}
     for attribute, claimed in claims.items():
         if attribute in outcome.denied:
@@ -531,21 +658,19 @@ def _compare(outcome: Outcome, claims: Mapping[str, Any]) -> dict[str, str]:
         elif attribute in outcome.unavailable or attribute not in outcome.attributes:
             results[attribute] = "unavailable"
         else:
-            actual = outcome.attributes[attribute]["value"]
-            values = actual if isinstance(actual, list) else [actual]
-            hit = any(_same(claimed, v) for v in values)
+            released = outcome.attributes[attribute]
+            release = Release(released["release"])
+            values = (
+                released["value"] if isinstance(released["value"], list) else [released["value"]]
+            )
+            try:
+                hit = any(confirms(release, claimed, value) for value in values)
+            except ClaimTooPrecise:
+                _take_back(outcome, attribute, DenyReason.RELEASE_TOO_COARSE.value)
+                results[attribute] = "denied"
+                continue
             results[attribute] = "match" if hit else "no_match"
     return results
-
-
-def _same(claimed: Any, actual: Any) -> bool:
-    if isinstance(claimed, str) and isinstance(actual, str):
-        return claimed.strip() == actual.strip()
-    if isinstance(claimed, bool) or isinstance(actual, bool):
-        return claimed is actual
-    if isinstance(claimed, int | float) and isinstance(actual, int | float):
-        return abs(claimed - actual) < 1e-9
-    return bool(claimed == actual)
 
 
 def _receipt_view(receipt: Receipt) -> dict[str, Any]:

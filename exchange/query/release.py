@@ -64,9 +64,6 @@ def shape_release(
             outcome.unavailable[choice.attribute] = reason or "unavailable"
             continue
         records = _within_condition(source.records, conditions.get(choice.agreement_id or ""))
-        if records is None:
-            outcome.denied[choice.attribute] = "not_granted"  # the record is outside the grant
-            continue
         _release_one(
             outcome,
             choice,
@@ -82,18 +79,18 @@ def shape_release(
 
 def _within_condition(
     records: tuple[SourceRecord, ...], check: CheckRowCondition | None
-) -> tuple[SourceRecord, ...] | None:
-    """The records a grant's row condition lets through; None when records existed and none
-    passed (the subject is outside the grant)."""
+) -> tuple[SourceRecord, ...]:
+    """The records a grant's row condition lets through. Records outside it are as if they
+    did not exist: the answer (``no_record``, ``[]``, a predicate's ``false``) is the same
+    whether the subject has records elsewhere or none at all, so it does not tell."""
     if check is None:
         return records
-    kept = tuple(
+    return tuple(
         r
         for r in records
         if isinstance(r.values.get(check.condition.field), str)
         and str(r.values[check.condition.field]).startswith(check.condition.prefix)
     )
-    return kept if kept or not records else None
 
 
 def _release_one(

@@ -1,5 +1,6 @@
 """Resolve what a query asks for against the catalogue: attributes to fields, with their
-resource, version, sharing type, sensitivity and schema; a service item to its attributes.
+resource, version, sharing type and methods, sensitivity and schema; a service item to its
+attributes.
 
 An attribute is ``<namespace>.<field>`` or ``<namespace>.<predicate>(<argument>)``; the
 namespace names one resource (``household`` → PSB-HJ-0001), whose latest published version is
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from catalogue.models import Resource, ResourceVersion, ServiceItem, ServiceItemVersion
 from catalogue.reading import latest_versions
-from catalogue.vocabulary import ReleaseTransform, Sensitivity, SharingType
+from catalogue.vocabulary import ReleaseTransform, Sensitivity, SharingMethod, SharingType
 from policies.model import AttributeRequest, FieldInfo
 from policies.transforms import DERIVATION_BASE, parse_derivation
 from schemas import TongbanError
@@ -149,6 +150,7 @@ def _resources(session: Session, namespaces: set[str]) -> dict[str, ResourceInfo
 def _info(resource: Resource, version: ResourceVersion) -> ResourceInfo:
     fields = {}
     schemas = {}
+    methods = frozenset(SharingMethod(m) for m in version.descriptor["sharing"]["method"])
     for spec in version.descriptor["fields"]:
         fields[spec["name"]] = FieldInfo(
             resource=resource.code,
@@ -159,6 +161,7 @@ def _info(resource: Resource, version: ResourceVersion) -> ResourceInfo:
             sharing=SharingType(spec["sharing"]["type"]),
             sensitivity=Sensitivity(spec["sensitivity"]),
             transform=ReleaseTransform(spec.get("transform", "clear")),
+            methods=methods,
             consent_waived_by=frozenset(spec.get("consent_waived_by", ())),
         )
         if "schema" in spec:

@@ -10,7 +10,7 @@ import { label, percent, t, when } from "./i18n.js";
 import { verifyEntry } from "./merkle.js";
 import { act, badge, facts, link, liveRegion, loading, problemBox, section } from "./ui.js";
 
-const OUTCOMES = ["released", "partial", "denied", "unavailable", "withheld"];
+const OUTCOMES = ["released", "partial", "denied", "unavailable", "withheld", "budget_exhausted"];
 let lastSearch = {};
 
 export async function renderSearch(ctx) {
@@ -161,12 +161,20 @@ function anomalies(stats) {
         { class: "anomaly" },
         h("strong", {}, t(`anomaly.${a.kind}`)),
         " ",
-        a.kind === "volume_spike"
-          ? t("anomaly.volume_detail", { system: a.system, day: a.day, count: a.count, mean: a.baseline_mean, threshold: a.threshold })
-          : t("anomaly.night_detail", { system: a.system, day: a.day, count: a.count, threshold: a.threshold }),
+        anomalyDetail(a),
       ),
     ),
   );
+}
+
+function anomalyDetail(a) {
+  if (a.kind === "volume_spike") {
+    return t("anomaly.volume_detail", { system: a.system, day: a.day, count: a.count, mean: a.baseline_mean, threshold: a.threshold });
+  }
+  if (a.kind === "budget_exhausted") {
+    return t("anomaly.budget_detail", { system: a.system, day: a.day, count: a.count });
+  }
+  return t("anomaly.night_detail", { system: a.system, day: a.day, count: a.count, threshold: a.threshold });
 }
 
 // -- one entry, and its verification ---------------------------------------------------------

@@ -117,8 +117,14 @@ def request_id(request: Request) -> str:
 def problem_response(
     request: Request, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = _for_path(request.scope.get("path", ""), {**body, "request_id": request_id(request)})
+    body = _for_path(_route_path(request.scope), {**body, "request_id": request_id(request)})
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the app routes on: without the ``root_path`` a proxy mounts the hub under."""
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _for_path(path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -222,7 +228,7 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            too_large = _for_path(scope.get("path", ""), _too_large(self.max_body_bytes))
+            too_large = _for_path(_route_path(scope), _too_large(self.max_body_bytes))
             await _send_problem(send, rid, too_large)
             return
         seen = 0
@@ -248,7 +254,7 @@ class RequestContext:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                too_large = _for_path(scope.get("path", ""), _too_large(self.max_body_bytes))
+                too_large = _for_path(_route_path(scope), _too_large(self.max_body_bytes))
                 await _send_problem(send, rid, too_large)
         except Exception as exc:
             frames = "".join(traceback.format_tb(exc.__traceback__))

@@ -35,6 +35,7 @@ from joserfc.jwk import OKPKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange.app import create_app
 from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.consent.models import Consent
 from exchange.db import unit_of_work
@@ -136,6 +137,17 @@ def test_framework_refusals_on_the_token_endpoint_are_oauth_errors_too(
     wrong_method = client.get("/oauth/token")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"] == "invalid_request"
+
+
+def test_behind_a_proxy_prefix_the_token_endpoint_still_answers_oauth_errors(
+    settings: Settings,
+) -> None:
+    prefixed = settings.model_copy(update={"public_url": "http://testserver/hub"})
+    app = create_app(prefixed)
+    with TestClient(app, root_path="/hub", raise_server_exceptions=False) as client:
+        response = client.post("/hub/oauth/token", data={"grant_type": "password"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
 
 
 def test_problems_elsewhere_carry_no_oauth_members(client: TestClient) -> None:

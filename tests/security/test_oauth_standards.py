@@ -32,9 +32,11 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign
 from fastapi.testclient import TestClient
 from joserfc.jwk import OKPKey
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange.api.consent import ChangeBody
 from exchange.app import create_app
 from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.consent.models import Consent
@@ -304,6 +306,15 @@ def test_a_time_parameter_takes_only_an_rfc3339_date_time(
     assert refused.json()["code"] == "malformed_request"
     accepted = client.get(path, params={name: "2026-11-01T08:00:00+08:00"}, headers=auditor)
     assert accepted.status_code == 200, accepted.text
+
+
+@pytest.mark.parametrize("expires_at", ["0", "1800000000", '"1800000000"', '"2026-12-31"'])
+def test_a_consent_change_takes_only_an_rfc3339_expiry(expires_at: str) -> None:
+    with pytest.raises(ValidationError):
+        ChangeBody.model_validate_json(f'{{"expires_at": {expires_at}}}')
+    body = ChangeBody.model_validate_json('{"expires_at": "2026-12-31T23:59:59+08:00"}')
+    assert body.expires_at is not None
+    assert body.expires_at.utcoffset() is not None
 
 
 # -- one hub, one issuer ----------------------------------------------------------------------

@@ -18,11 +18,15 @@ the assertion's contents:
 6. ``aud`` names this hub: its issuer identifier (the public URL, exactly) or this token
    endpoint's URL (draft-ietf-oauth-rfc7523bis); a string, or a list of which every member
    names this hub, so an assertion made for another server as well is never accepted;
-7. ``exp`` is present, not past, and at most 5 minutes ahead; ``iat`` and ``nbf``, when
-   present, are not in the future (60 s leeway for clock skew on every time check);
+7. freshness: ``exp`` is present and not past; an assertion is usable for at most 5 minutes
+   from when it was signed: with ``iat``, until ``iat`` + 5 minutes (so a stock client that
+   writes a long ``exp``, as Authlib does with an hour, is still held to 5 minutes), without
+   ``iat`` only if ``exp`` is at most 5 minutes ahead; ``iat`` and ``nbf`` are not in the
+   future (60 s leeway for clock skew on every time check);
 8. ``jti`` is present (at most 200 characters) and was not used by the system before: it is
-   recorded in ``client_assertion_jtis`` until the assertion expires, and a duplicate insert
-   is a replay. The caller commits that record before it hands out the access token.
+   recorded in ``client_assertion_jtis`` until the assertion stops being usable, and a
+   duplicate insert is a replay. The caller commits that record before it hands out the
+   access token.
 """
 
 from __future__ import annotations
@@ -263,19 +267,26 @@ def _check_audience(claims: dict[str, Any], ours: frozenset[str]) -> None:
 
 
 def _check_times(claims: dict[str, Any], now: datetime) -> datetime:
-    """The assertion's expiry, after checking exp, iat and nbf against ``now``."""
+    """Until when the assertion is usable, after checking exp, iat and nbf against ``now``."""
     exp = claims.get("exp")
     if exp is None:
         raise InvalidClient("the assertion has no exp claim")
     expires = _instant(exp, "exp")
     if expires < now - LEEWAY:
         raise InvalidClient("the assertion has expired")
-    if expires > now + MAX_ASSERTION_AHEAD + LEEWAY:
-        raise InvalidClient("the assertion's exp is more than 5 minutes ahead")
     for name in ("iat", "nbf"):
         if name in claims and _instant(claims[name], name) > now + LEEWAY:
             raise InvalidClient(f"the assertion is not valid yet ({name} is in the future)")
-    return expires
+    if "iat" not in claims:
+        if expires > now + MAX_ASSERTION_AHEAD + LEEWAY:
+            raise InvalidClient(
+                "the assertion's exp is more than 5 minutes ahead and it has no iat"
+            )
+        return expires
+    usable_until = _instant(claims["iat"], "iat") + MAX_ASSERTION_AHEAD + LEEWAY
+    if usable_until < now:
+        raise InvalidClient("the assertion was signed more than 5 minutes ago (iat)")
+    return min(expires, usable_until)
 
 
 def _instant(value: object, name: str) -> datetime:

@@ -55,8 +55,9 @@ _TOKEN_BODY = {
                         "client_assertion": {
                             "type": "string",
                             "description": "A JWT signed by the system's registered key: "
-                            "iss = sub = system id, aud = this endpoint's URL, jti, "
-                            "exp at most 5 minutes ahead.",
+                            "iss = sub = system id, aud = this endpoint's URL or the "
+                            "issuer, a fresh jti, usable 5 minutes from iat (without iat, "
+                            "exp at most 5 minutes ahead).",
                         },
                         "client_id": {"type": "string"},
                     },

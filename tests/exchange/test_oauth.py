@@ -253,9 +253,19 @@ def test_not_yet_valid_iat(client: TestClient, assertion: Callable[..., str]) ->
     _refused(request_token(client, assertion(iat=int(time.time()) + 240)), "iat is in the future")
 
 
-def test_exp_too_far_ahead(client: TestClient, assertion: Callable[..., str]) -> None:
+def test_exp_too_far_ahead_without_iat(client: TestClient, assertion: Callable[..., str]) -> None:
     far = int(time.time()) + 3600
-    _refused(request_token(client, assertion(exp=far)), "more than 5 minutes ahead")
+    _refused(request_token(client, assertion(exp=far, iat=None)), "more than 5 minutes ahead")
+
+
+def test_a_long_exp_is_held_to_five_minutes_from_iat(
+    client: TestClient, assertion: Callable[..., str]
+) -> None:
+    now = int(time.time())
+    fresh = request_token(client, assertion(iat=now, exp=now + 3600))
+    assert fresh.status_code == 200, fresh.text
+    stale = request_token(client, assertion(iat=now - 400, exp=now + 3200))
+    _refused(stale, "signed more than 5 minutes ago")
 
 
 def test_missing_exp(client: TestClient, assertion: Callable[..., str]) -> None:

@@ -69,7 +69,10 @@ export async function rootFromInclusionProof(index, size, leaf, proof) {
 
 /** C2SP vkey "<name>+<hex key id>+<base64(0x01 ‖ key)>" → {name, keyId, publicKey}. */
 export async function parseVkey(text) {
-  const [name, idHex, key] = String(text).trim().split("+");
+  // Split at the first two "+" only: the base64 key may contain "+" itself.
+  const parts = String(text).trim().split("+");
+  const [name, idHex] = parts;
+  const key = parts.slice(2).join("+");
   if (!name || !/^[0-9a-fA-F]{8}$/.test(idHex || "")) throw new Error("malformed verifier key");
   const raw = b64decode(key || "");
   if (raw.length !== 33 || raw[0] !== 1) throw new Error("not an Ed25519 verifier key");

@@ -39,6 +39,9 @@ os.environ.setdefault(
     "TONGBAN_SECRET_FILE",
     str(Path(tempfile.mkdtemp(prefix="tongban-tests-")) / "secret.key"),
 )
+# In-process hubs and commands (TestClient, CliRunner) are development installations, as the
+# demo is; a hub with no settings at all is prod (tests/security/test_safe_defaults.py).
+os.environ.setdefault("TONGBAN_MODE", "dev")
 # In-process hubs are reached through Starlette's TestClient, at http://testserver: that is
 # their configured public URL (the hub never takes its identity from the Host header).
 os.environ.setdefault("TONGBAN_PUBLIC_URL", "http://testserver")

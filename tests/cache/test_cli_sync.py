@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.cache.crypto import CacheCrypto
+from tests import factories
 from tests.cache.conftest import RESOURCE, LegacyTable, adapters_document, cache_contents
 from tests.servers import dev_environment
 
@@ -18,7 +19,7 @@ TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "ton
 
 
 def _run(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    inherited = dev_environment()
+    inherited = dev_environment(TONGBAN_SECRET_KEY=factories.dev_secret())  # the tests' crypto
     return subprocess.run(
         [TONGBAN, *args],
         cwd=cwd,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.cache.crypto import CacheCrypto
 from exchange.db import unit_of_work
+from tests import factories
 from tests.cache.conftest import RESOURCE, LegacyTable, adapters_document, cache_contents
 from tests.servers import dev_environment
 
@@ -28,7 +29,7 @@ KILL_AFTER = 5_000
 
 
 def _environment(database_url: str, adapters: Path) -> dict[str, str]:
-    inherited = dev_environment()
+    inherited = dev_environment(TONGBAN_SECRET_KEY=factories.dev_secret())  # the tests' crypto
     return {
         **inherited,
         "TONGBAN_DATABASE_URL": database_url,

@@ -79,10 +79,15 @@ def served(
     with unit_of_work(sessions, write=True) as session:
         build_demo(session, data_dir, now=datetime.now(UTC))
     key = json.loads((data_dir / "keys" / f"{MCA}.jwk").read_text("utf-8"))
-    app = create_app(
-        Settings(database_url=database_url, mode="dev", adapters_file=city.adapters_file)
-    )
     port = free_port()
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            mode="dev",
+            adapters_file=city.adapters_file,
+            public_url=f"http://127.0.0.1:{port}",
+        )
+    )
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", workers=1)
     )

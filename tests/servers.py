@@ -60,11 +60,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(workdir: Path, env: Mapping[str, str], *, within_s: float = 30) -> Iterator[str]:
+def serving(
+    workdir: Path, env: Mapping[str, str], *, within_s: float = 30, port: int | None = None
+) -> Iterator[str]:
     """``tongban serve`` in *workdir* on a free port; its base URL once it answers.
 
     Unless ``env`` names one, the hub's public URL is the URL it is served at."""
-    port = free_port()
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [TONGBAN, "serve", "--port", str(port)],
@@ -156,8 +158,11 @@ def build_demo(workdir: Path, *, citizens: int = 150, **settings: str) -> None:
 
 @contextmanager
 def demo_hub(workdir: Path, *, citizens: int = 150, **settings: str) -> Iterator[DemoHub]:
-    """A demo world built in ``workdir`` and served on a free port in ``dev`` mode."""
+    """A demo world built in ``workdir`` and served on a free port in ``dev`` mode; the world is
+    built knowing that URL, so what it signed (consent receipts) names the hub that serves it."""
+    port = free_port()
+    settings = {"TONGBAN_PUBLIC_URL": f"http://127.0.0.1:{port}", **settings}
     build_demo(workdir, citizens=citizens, **settings)
-    with serving(workdir, dev_environment(**settings)) as base:
+    with serving(workdir, dev_environment(**settings), port=port) as base:
         manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
         yield DemoHub(base, workdir, manifest)

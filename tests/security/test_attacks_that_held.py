@@ -83,8 +83,14 @@ def test_a_replayed_or_long_lived_assertion_is_refused(demo: DemoHub) -> None:
     again = httpx.post(f"{demo.base}/oauth/token", data=_token_form(assertion), timeout=10)
     assert again.status_code in {400, 401}
     assert "access_token" not in again.json()
+    # signed 7 minutes ago, exp an hour ahead: held to 5 minutes from iat
     lasting = factories.client_assertion(
-        demo.key(), EDU, audience, exp=int(time.time()) + 3600, jti=uuid.uuid4().hex
+        demo.key(),
+        EDU,
+        audience,
+        iat=int(time.time()) - 420,
+        exp=int(time.time()) + 3600,
+        jti=uuid.uuid4().hex,
     )
     refused = httpx.post(f"{demo.base}/oauth/token", data=_token_form(lasting), timeout=10)
     assert refused.status_code in {400, 401}

@@ -27,8 +27,8 @@ from exchange.api import jobs as jobs_api
 from exchange.api import metrics as metrics_api
 from exchange.api.deps import HubState
 from exchange.api.docs import mount_docs
-from exchange.api.headers import SecurityHeaders
 from exchange.api.freshness import router as freshness_router
+from exchange.api.headers import SecurityHeaders
 from exchange.api.openapi import install_openapi
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.cache.crypto import CacheCrypto
@@ -39,6 +39,7 @@ from exchange.jobs.registry import all_jobs
 from exchange.jobs.scheduler import HubScheduler
 from exchange.logs import install_log_redaction
 from exchange.problems import RequestContext, install_problem_handlers
+from exchange.query.budget import VerifyBudget
 from exchange.query.pipeline import ExchangePipeline
 from exchange.settings import Settings, load_settings
 from exchange.source_registry import SourceRegistry
@@ -66,6 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub.keys,
         secret=settings.secret_key.get_secret_value(),
         issuer=settings.public_url,
+        budget=VerifyBudget(
+            no_match=settings.verify_no_match_budget,
+            distinct_arguments=settings.predicate_argument_budget,
+            window=timedelta(hours=settings.budget_window_h),
+        ),
     )
 
     signer = CheckpointSigner(

@@ -96,6 +96,19 @@ class Settings(BaseSettings):
         description="The audit log's origin: first line of its checkpoints, name of its key.",
     )
     checkpoint_interval_s: int = Field(default=60, ge=1)
+    verify_no_match_budget: int = Field(
+        default=5,
+        ge=1,
+        description="`no_match` answers one system may get about one field of one person in "
+        "the budget window before verification is refused (429).",
+    )
+    predicate_argument_budget: int = Field(
+        default=4,
+        ge=1,
+        description="Distinct arguments one system may ask of one derived predicate of one "
+        "person in the budget window.",
+    )
+    budget_window_h: int = Field(default=24, ge=1, le=24 * 366)
     scheduler: Literal["on", "off"] = Field(
         default="on",
         description="Run the job scheduler inside `tongban serve`; `off` leaves the jobs to "

@@ -21,6 +21,7 @@ from exchange.clientauth import ClientAssertionJti
 from exchange.db import unit_of_work
 from exchange.jobs.models import JobRun, JobTotals, RunOutcome
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
+from exchange.query.budget import sweep_counters
 from exchange.settings import Settings
 
 __all__ = [
@@ -45,6 +46,13 @@ def sweep_tokens(context: JobContext) -> JobOutcome:
             delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < context.now)
         )
     return JobOutcome(rows=_count(result))
+
+
+def sweep_budgets(context: JobContext) -> JobOutcome:
+    """Delete verification-budget counters whose every mark has left the budget window."""
+    window = timedelta(hours=context.settings.budget_window_h)
+    with unit_of_work(context.sessions, write=True) as session:
+        return JobOutcome(rows=sweep_counters(session, context.now, window))
 
 
 def sweep_agreements(context: JobContext) -> JobOutcome:
@@ -154,6 +162,12 @@ def builtin_sweeps(settings: Settings) -> list[JobSpec]:
             "Delete expired client-assertion jti records (replay store)",
             sweep_tokens,
             every_s=300,
+        ),
+        JobSpec(
+            "sweep.budgets",
+            "Delete verification-budget counters that have left the budget window",
+            sweep_budgets,
+            every_s=3600,
         ),
         JobSpec(
             "sweep.agreements",

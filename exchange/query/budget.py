@@ -231,12 +231,7 @@ class BudgetLedger:
 
     def sweep(self, session: Session, now: datetime) -> int:
         """Delete the rows whose every mark has left the window; how many."""
-        result = session.execute(
-            delete(VerifyBudgetCounter).where(
-                VerifyBudgetCounter.updated_at <= now - self.budget.window
-            )
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return sweep_counters(session, now, self.budget.window)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -311,3 +306,12 @@ def _ensure_rows(
         for field, counter in sorted(asked)
     ]
     session.execute(insert.values(values).on_conflict_do_nothing())
+
+
+def sweep_counters(session: Session, now: datetime, window: timedelta) -> int:
+    """Delete the budget rows whose every mark has left ``window`` (the ``sweep.budgets`` job);
+    how many."""
+    result = session.execute(
+        delete(VerifyBudgetCounter).where(VerifyBudgetCounter.updated_at <= now - window)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

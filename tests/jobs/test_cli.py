@@ -56,7 +56,13 @@ def test_help_and_exit_codes(tmp_path: Path) -> None:
     assert table.returncode == 0
     assert "sweep.tokens" in table.stdout
     listed = jobs_json(tmp_path, env)
-    assert {"sweep.tokens", "sweep.agreements", "audit.checkpoint", "sweep.job_runs"} <= set(listed)
+    assert {
+        "sweep.tokens",
+        "sweep.agreements",
+        "sweep.budgets",
+        "audit.checkpoint",
+        "sweep.job_runs",
+    } <= set(listed)
     assert all(job["last_run"] is None and not job["failing"] for job in listed.values())
 
 

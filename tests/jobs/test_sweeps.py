@@ -24,10 +24,12 @@ from exchange.jobs.spec import JobContext
 from exchange.jobs.sweeps import (
     STALE_RUN,
     sweep_agreements,
+    sweep_budgets,
     sweep_checkpoint,
     sweep_job_runs,
     sweep_tokens,
 )
+from exchange.query.budget import VerifyBudgetCounter
 from exchange.settings import Settings
 from exchange.source_registry import SourceRegistry
 from tests.audit.test_log import work_of
@@ -63,6 +65,30 @@ def test_sweep_tokens_deletes_only_expired_jti_records(
     with unit_of_work(sessions) as session:
         assert session.scalars(select(ClientAssertionJti.jti)).all() == ["live"]
     assert sweep_tokens(context(settings, sessions, now)).rows == 0
+
+
+def test_sweep_budgets_deletes_only_counters_outside_the_window(
+    settings: Settings, sessions: sessionmaker[Session], now: datetime
+) -> None:
+    window = timedelta(hours=settings.budget_window_h)
+    with unit_of_work(sessions) as session:
+        for field, age in (
+            ("household.birth_date", window + timedelta(minutes=1)),
+            ("household.name", window - timedelta(minutes=1)),
+        ):
+            session.add(
+                VerifyBudgetCounter(
+                    system_id="sys-1",
+                    subject="p" * 64,
+                    field=field,
+                    counter="no_match",
+                    marks=[[int((now - age).timestamp()), ""]],
+                    updated_at=now - age,
+                )
+            )
+    assert sweep_budgets(context(settings, sessions, now)).rows == 1
+    with unit_of_work(sessions) as session:
+        assert session.scalars(select(VerifyBudgetCounter.field)).all() == ["household.name"]
 
 
 def test_sweep_agreements_records_expiry_and_overdue_once(

@@ -561,7 +561,7 @@ def test_the_command_joins_and_refuses_like_an_operator_sees_it(
 
     other = _run(
         tmp_path, "split", "--shares", "5", "--threshold", "3",
-        env={"TONGBAN_SECRET_KEY": secret, "TONGBAN_MODE": "prod", "TONGBAN_PUBLIC_URL": PUBLIC_URL},
+        env=_prod(secret),
     )  # fmt: skip
     foreign = other.stdout.splitlines()[1]
     mixed = _run(tmp_path, "join", stdin="\n".join([*_lines(files[:2]), foreign]))
@@ -574,6 +574,10 @@ def test_the_command_joins_and_refuses_like_an_operator_sees_it(
 
     duplicate = _run(tmp_path, "join", str(files[0]), str(files[0]), str(files[1]))
     assert "given twice" in _assert_one_line_refusal(duplicate, secret)
+
+
+def _prod(secret: str) -> dict[str, str]:
+    return {"TONGBAN_SECRET_KEY": secret, "TONGBAN_MODE": "prod", "TONGBAN_PUBLIC_URL": PUBLIC_URL}
 
 
 def _lines(files: Sequence[Path]) -> list[str]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,6 +45,15 @@ os.environ.setdefault("TONGBAN_MODE", "dev")
 # In-process hubs are reached through Starlette's TestClient, at http://testserver: that is
 # their configured public URL (the hub never takes its identity from the Host header).
 os.environ.setdefault("TONGBAN_PUBLIC_URL", "http://testserver")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 POSTGRES_ENV = "TONGBAN_TEST_POSTGRES_URL"
 MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
@@ -182,3 +191,21 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         missing(f"the shared test data is not beside the checkout ({SHARED})")
     return SHARED
+
+
+# One headless Chromium (Debian's, driven by Playwright; ``playwright install`` is never run) for
+# every browser test of the session: Playwright's sync API allows one instance per thread.
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        missing(f"the browser tests need Debian's chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("the browser tests need the playwright package (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()

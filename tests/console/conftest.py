@@ -16,17 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import missing
 from tests.servers import DemoHub, demo_hub
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The README's screenshots are refreshed with TONGBAN_SCREENSHOTS_DIR=docs/screenshots; other
 # runs (CI among them) write theirs to a temporary directory and leave the checkout alone.
 SCREENSHOTS = Path(
@@ -59,22 +50,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                     served.subject(kind), "minimum-living-allowance", service_item="MCA-DBSQ-001"
                 )
         yield served
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing(f"the browser tests need Debian's chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("the browser tests need the playwright package (pip install -e '.[dev]')")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
 
 
 @dataclass

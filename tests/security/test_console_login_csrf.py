@@ -19,8 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import missing
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.servers import DemoHub
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -48,22 +46,6 @@ def _claims(token: str) -> dict[str, Any]:
         base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     )
     return claims
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing(f"the browser tests need Debian's chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("the browser tests need the playwright package (pip install -e '.[dev]')")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -74,6 +74,13 @@ class IdentityProviders:
             }
 
     @cached_property
+    def _audiences(self) -> list[str]:
+        """``tongban-hub``, and the console's client id at the external IdP when one is
+        configured (an OpenID Connect ID token names the client it was issued to)."""
+        client = self._settings.idp_client_id
+        return [AUDIENCE, client] if client else [AUDIENCE]
+
+    @cached_property
     def _dev_key(self) -> Ed25519PrivateKey:
         seed = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=b"tongban", info=b"dev-idp-signing-key"
@@ -146,7 +153,7 @@ class IdentityProviders:
                 token,
                 key,
                 algorithms=[key.algorithm_name],
-                audience=AUDIENCE,
+                audience=self._audiences,
                 issuer=str(issuer),
                 leeway=LEEWAY,
                 options={"require": ["iss", "aud", "exp", "iat", "sub"]},

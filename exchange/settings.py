@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     job_history_days: int = Field(default=30, ge=1)
     idp_issuer: str | None = None
     idp_jwks_file: Path | None = None
+    idp_authorization_endpoint: str | None = Field(
+        default=None,
+        description="The external IdP's OpenID Connect authorisation endpoint, where the "
+        "console sends people to sign in (with TONGBAN_IDP_CLIENT_ID).",
+    )
+    idp_client_id: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9._:/@-]+$")
     _public_url_defaulted: bool = PrivateAttr(default=False)
     hub_name: str = "通办 政务数据共享交换平台"
     operator_name: str = "通办平台运营方"
@@ -139,6 +145,14 @@ class Settings(BaseSettings):
                 self.public_url = DEV_PUBLIC_URL
                 self._public_url_defaulted = True
         self.public_url = _checked_public_url(self.public_url)
+        if self.idp_authorization_endpoint is not None:
+            endpoint = urlsplit(self.idp_authorization_endpoint)
+            if (
+                endpoint.scheme not in {"https", "http"}
+                or not endpoint.hostname
+                or (self.mode == "prod" and endpoint.scheme != "https")
+            ):
+                raise ValueError("TONGBAN_IDP_AUTHORIZATION_ENDPOINT must be an absolute https URL")
         return self
 
     @property

@@ -39,6 +39,20 @@ def root(hub: Hub, base_url: BaseUrl) -> dict[str, Any]:
             "openapi": f"{base_url}/openapi.json",
             "docs": f"{base_url}/docs",
         },
+        **_console_sign_in(hub),
+    }
+
+
+def _console_sign_in(hub: HubState) -> dict[str, Any]:
+    """Where the console sends people to sign in (docs/console.md), when configured."""
+    settings = hub.settings
+    if not (settings.idp_authorization_endpoint and settings.idp_client_id):
+        return {}
+    return {
+        "idp": {
+            "authorization_endpoint": settings.idp_authorization_endpoint,
+            "client_id": settings.idp_client_id,
+        }
     }
 
 

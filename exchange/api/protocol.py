@@ -3,10 +3,11 @@
 uvicorn's keep-alive timer only runs between requests and stops at the first byte of the next
 one, so a client that opens a connection and sends nothing, or trickles a header byte every few
 seconds (slowloris), holds the connection for ever. :func:`header_deadline_protocol` gives
-uvicorn's h11 protocol one deadline per request: from the moment the connection opens (or the
-previous response completes) the client has ``seconds`` to finish its request line and headers;
-otherwise the connection is closed. Bodies are bounded by size elsewhere
-(:class:`exchange.problems.RequestContext`).
+uvicorn's httptools protocol (the one it uses by default) a deadline: a request's line and
+headers must be complete within ``seconds`` of the connection opening or of the request's first
+byte; otherwise the connection is closed. Bodies are bounded by size elsewhere
+(:class:`exchange.problems.RequestContext`); an idle connection between requests by uvicorn's
+keep-alive timeout.
 """
 
 from __future__ import annotations
@@ -14,31 +15,29 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ["header_deadline_protocol"]
 
 log = logging.getLogger("tongban.http")
 
 
-class _HeaderDeadlineProtocol(H11Protocol):
+class _HeaderDeadlineProtocol(HttpToolsProtocol):
     header_timeout_s: float = 10.0
     _header_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_header_deadline()
+        self._arm_header_deadline()  # a connection that never sends a byte is closed too
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:  # the request line and headers are in
-            self._cancel_header_deadline()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_deadline is None:  # the first request's clock started on connection
             self._arm_header_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_header_deadline()
+        super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_deadline()
@@ -55,15 +54,15 @@ class _HeaderDeadlineProtocol(H11Protocol):
 
     def _headers_late(self) -> None:
         self._header_deadline = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-            return
-        log.info(
-            "closed a connection that did not send its headers within %gs", self.header_timeout_s
-        )
-        self.transport.close()
+        if not self.transport.is_closing():
+            log.info(
+                "closed a connection that did not send its headers within %gs",
+                self.header_timeout_s,
+            )
+            self.transport.close()
 
 
-def header_deadline_protocol(seconds: float) -> type[H11Protocol]:
+def header_deadline_protocol(seconds: float) -> type[HttpToolsProtocol]:
     """uvicorn's ``http`` protocol class with a ``seconds`` deadline on each request's headers."""
     return type(
         "HeaderDeadlineProtocol", (_HeaderDeadlineProtocol,), {"header_timeout_s": float(seconds)}

@@ -266,8 +266,8 @@ def add_timings_route(app: FastAPI) -> None:
 # -- entry point ---------------------------------------------------------------------------
 
 
-def bench_app(*, instrumented: bool, source_delay_s: float = 0.0) -> FastAPI:
-    settings = load_settings()
+def bench_app(*, instrumented: bool, port: int, source_delay_s: float = 0.0) -> FastAPI:
+    settings = load_settings().served_at("127.0.0.1", port)  # its identity: where it listens
     if source_delay_s > 0:
         delay_sources(source_delay_s)
     if instrumented:
@@ -289,9 +289,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    print(sock.getsockname()[1], flush=True)
+    port = sock.getsockname()[1]
+    print(port, flush=True)
     config = uvicorn.Config(
-        bench_app(instrumented=args.instrument, source_delay_s=args.source_delay_ms / 1e3),
+        bench_app(
+            instrumented=args.instrument, port=port, source_delay_s=args.source_delay_ms / 1e3
+        ),
         log_level="warning",
         access_log=False,
         lifespan="on",

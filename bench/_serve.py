@@ -20,9 +20,11 @@ def main() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    print(sock.getsockname()[1], flush=True)
+    port = sock.getsockname()[1]
+    print(port, flush=True)
+    settings = load_settings().served_at("127.0.0.1", port)  # its identity: where it listens
     config = uvicorn.Config(
-        create_app(load_settings()), log_level="warning", access_log=False, lifespan="on"
+        create_app(settings), log_level="warning", access_log=False, lifespan="on"
     )
     uvicorn.Server(config).run(sockets=[sock])
 

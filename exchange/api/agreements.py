@@ -32,6 +32,7 @@ from exchange.api.text import DisplayParagraph, DisplayText
 from exchange.db import unit_of_work
 from exchange.problems import problem_responses
 from policies.model import Release, RowCondition
+from schemas import load_schema
 
 router = APIRouter(prefix="/agreements", tags=["agreements"])
 
@@ -40,11 +41,33 @@ INSTANT = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
 )
+
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every local ``#/$defs/…`` reference replaced by its definition, so the
+    OpenAPI document states the same rules as the JSON Schema the hub validates against."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inlined(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inlined(item, defs) for item in node]
+    return node
+
+
+_AGREEMENT_SCHEMA = load_schema("agreement")
 _APPLICATION_BODY = {
     "requestBody": {
         "required": True,
-        "description": "An application (see /schemas/agreement.schema.json, $defs/application).",
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "description": "An application (/schemas/agreement.schema.json, $defs/application).",
+        "content": {
+            "application/json": {
+                "schema": _inlined(
+                    _AGREEMENT_SCHEMA["$defs"]["application"], _AGREEMENT_SCHEMA["$defs"]
+                )
+            }
+        },
     }
 }
 FieldName = Annotated[str, Field(pattern=FIELD)]

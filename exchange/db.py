@@ -26,6 +26,7 @@ from weakref import WeakKeyDictionary
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +42,7 @@ __all__ = [
     "make_sessionmaker",
     "migrate",
     "unit_of_work",
+    "upsert_insert",
 ]
 
 APPEND_ONLY_TABLES = (
@@ -53,6 +55,23 @@ APPEND_ONLY_TABLES = (
 )
 """Tables whose rows are history: the database refuses to change or delete them (migrations
 0001, 0004, 0005, 0009), and a serving role may only read and append to them."""
+
+
+class UnsupportedDatabase(TongbanError):
+    code = "unsupported_database"
+    title = "Unsupported hub database"
+
+
+def upsert_insert(session: Session, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` into ``model``'s table in the dialect of the session's database, so the
+    caller can add ``ON CONFLICT`` (the hub runs on SQLite or PostgreSQL, both of which have it)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    if dialect == "sqlite":
+        return sqlite.insert(model)
+    raise UnsupportedDatabase(f"the hub database must be SQLite or PostgreSQL, not {dialect}")
+
 
 SERVING_ROLE_ENV = "TONGBAN_DB_SERVING_ROLE"
 """The PostgreSQL role the hub serves as, when it is not the role that runs the migrations."""

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from exchange.agreements.errors import AgreementError
 from exchange.agreements.models import Agreement, AgreementStatus, AgreementUsage
 from exchange.agreements.workdays import china_day
+from exchange.db import upsert_insert
 from policies.model import Grant, Release, RowCondition
 
 __all__ = ["active_grants", "count_use", "grant_of", "in_force_locked", "take_use"]
@@ -134,12 +135,6 @@ def _insert(
     session: Session, agreement_id: str, day: date, *, count: int
 ) -> postgresql.Insert | sqlite.Insert:
     """``INSERT`` the day's row, in the dialect that knows ``ON CONFLICT``."""
-    dialect = session.get_bind().dialect.name
-    insert: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        insert = postgresql.insert(AgreementUsage)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(AgreementUsage)
-    else:
-        raise AgreementError("use counting needs the hub database on SQLite or PostgreSQL")
-    return insert.values(agreement_id=agreement_id, day=day, count=count)
+    return upsert_insert(session, AgreementUsage).values(
+        agreement_id=agreement_id, day=day, count=count
+    )

@@ -37,10 +37,10 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import String, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from catalogue.models import Base
+from exchange.db import upsert_insert
 from policies.model import Derivation
 from schemas import TongbanError
 
@@ -286,14 +286,6 @@ def _ensure_rows(
 ) -> None:
     """An empty row for each budget about to be spent (``INSERT … ON CONFLICT DO NOTHING``,
     so two workers creating it at once both go on to lock the one row)."""
-    dialect = session.get_bind().dialect.name
-    insert: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        insert = postgresql.insert(VerifyBudgetCounter)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(VerifyBudgetCounter)
-    else:
-        raise RuntimeError("the verify budget needs the hub database on SQLite or PostgreSQL")
     values: list[dict[str, Any]] = [
         {
             "system_id": system,
@@ -305,6 +297,7 @@ def _ensure_rows(
         }
         for field, counter in sorted(asked)
     ]
+    insert = upsert_insert(session, VerifyBudgetCounter)
     session.execute(insert.values(values).on_conflict_do_nothing())
 
 

@@ -33,7 +33,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.db import (
     APPEND_ONLY_TABLES,
     SERVING_ROLE_ENV,
@@ -41,9 +40,8 @@ from exchange.db import (
     make_engine,
     migrate,
 )
-from tests import factories
 from tests.conftest import POSTGRES_ENV, missing, throwaway_database
-from tests.servers import build_demo, dev_environment, serving
+from tests.servers import DemoHub, build_demo, dev_environment, serving
 
 # Parents first: the catalogue versions reference their resource / service item.
 PARENTS = ("departments", "resources", "service_items")
@@ -374,20 +372,8 @@ def test_a_hub_serving_as_the_serving_role_answers_queries(
         env = dev_environment(TONGBAN_DATABASE_URL=as_role.render_as_string(hide_password=False))
         manifest = json.loads((tmp_path / "var/demo/demo.json").read_text("utf-8"))
         subject = next(s["id"] for s in manifest["subjects"] if s["kind"] == "has_property")
-        key = json.loads((tmp_path / "var/demo/keys/edu-enrolment.jwk").read_text("utf-8"))
         with serving(tmp_path, env) as base:
-            token = httpx.post(
-                f"{base}/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_assertion_type": CLIENT_ASSERTION_TYPE,
-                    "client_assertion": factories.client_assertion(
-                        key, "edu-enrolment", f"{base}/oauth/token"
-                    ),
-                },
-                timeout=30,
-            )
-            assert token.status_code == 200, token.text
+            token = DemoHub(base, tmp_path, manifest).system_token()  # 200, or it raises
             answer = httpx.post(
                 f"{base}/exchange/query",
                 json={
@@ -395,7 +381,7 @@ def test_a_hub_serving_as_the_serving_role_answers_queries(
                     "purpose": "school-enrolment",
                     "attributes": ["property.certificate_no", "household.name"],
                 },
-                headers={"authorization": f"Bearer {token.json()['access_token']}"},
+                headers={"authorization": f"Bearer {token}"},
                 timeout=30,
             )
             checkpoint = httpx.get(f"{base}/audit/checkpoint", timeout=30)

@@ -23,12 +23,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo as build_demo_world
 from exchange.demo.sources import build_legacy_world
-from tests import factories
-from tests.servers import TONGBAN, build_demo, dev_environment, serving
+from tests.servers import TONGBAN, DemoHub, build_demo, dev_environment, serving
 
 
 def exposed(root: Path) -> list[str]:
@@ -74,21 +72,9 @@ def test_the_demo_leaves_nothing_other_users_can_read(tmp_path: Path) -> None:
 def test_a_serving_hub_keeps_its_database_wal_and_shm_owner_only(tmp_path: Path) -> None:
     build_demo(tmp_path, citizens=50)
     manifest = json.loads((tmp_path / "var/demo/demo.json").read_text("utf-8"))
-    key = json.loads((tmp_path / "var/demo/keys/edu-enrolment.jwk").read_text("utf-8"))
     subject = next(s["id"] for s in manifest["subjects"] if s["kind"] == "has_property")
     with serving(tmp_path, dev_environment()) as base:
-        token = httpx.post(
-            f"{base}/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_assertion_type": CLIENT_ASSERTION_TYPE,
-                "client_assertion": factories.client_assertion(
-                    key, "edu-enrolment", f"{base}/oauth/token"
-                ),
-            },
-            timeout=30,
-        )
-        assert token.status_code == 200, token.text
+        token = DemoHub(base, tmp_path, manifest).system_token()  # 200, or it raises
         answer = httpx.post(
             f"{base}/exchange/query",
             json={
@@ -96,7 +82,7 @@ def test_a_serving_hub_keeps_its_database_wal_and_shm_owner_only(tmp_path: Path)
                 "purpose": "school-enrolment",
                 "attributes": ["property.certificate_no"],
             },
-            headers={"authorization": f"Bearer {token.json()['access_token']}"},
+            headers={"authorization": f"Bearer {token}"},
             timeout=30,
         )
         assert answer.status_code == 200, answer.text

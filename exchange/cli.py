@@ -4,7 +4,6 @@ with a one-line reason on stderr on failure; ``--json`` where the output is data
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -103,7 +102,6 @@ def _announce_dev_mode(settings: Settings) -> None:
         "!" * 78,
     ]
     sys.stderr.write("\n".join(banner) + "\n")
-    logging.getLogger("tongban").warning("development mode: the development IdP is mounted")
 
 
 @app.command()

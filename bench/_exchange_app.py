@@ -58,8 +58,8 @@ from exchange.api.deps import Hub, SystemBearer
 from exchange.app import create_app
 from exchange.audit.log import AuditLog
 from exchange.db import unit_of_work
-from exchange.keys import HubKeys
 from exchange.query.pipeline import ExchangePipeline
+from exchange.security.keys import HubKeys
 from exchange.settings import load_settings
 
 P = ParamSpec("P")

@@ -76,12 +76,12 @@ from bench._common import (
 from bench.adapter_stream import Pass, batches, median_pass, run_pass
 from bench.exchange_query import Tokens
 from catalogue.publishing import publish
-from exchange.cache.crypto import CacheCrypto
-from exchange.cache.sync import CacheSync
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo, demo_descriptors
 from exchange.demo.sources import build_legacy_world
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto
+from exchange.sources.cache.sync import CacheSync
+from exchange.sources.registry import SourceRegistry
 
 RESOURCE = "HRSS-SB-0001"
 FIELDS = ("current_employer_name", "months_paid", "status")

@@ -97,10 +97,10 @@ from bench._common import (
 )
 from catalogue.identifiers import ResidentIdError, parse_resident_id
 from catalogue.vocabulary import DescriptorKind
-from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo, demo_descriptors
 from exchange.demo.sources import LegacyWorld, build_legacy_world
+from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from tests.factories import client_assertion
 
 SEED = 20261122

@@ -30,19 +30,19 @@ from exchange.api.docs import mount_docs
 from exchange.api.freshness import router as freshness_router
 from exchange.api.headers import SecurityHeaders
 from exchange.api.openapi import install_openapi
+from exchange.api.problems import RequestContext, install_problem_handlers
 from exchange.audit.checkpoints import CheckpointSigner
-from exchange.cache.crypto import CacheCrypto
-from exchange.cache.reader import SourceCache
 from exchange.db import make_engine, make_sessionmaker
-from exchange.identity import IdentityProviders
 from exchange.jobs.registry import all_jobs
 from exchange.jobs.scheduler import HubScheduler
 from exchange.logs import install_log_redaction
-from exchange.problems import RequestContext, install_problem_handlers
 from exchange.query.budget import VerifyBudget
 from exchange.query.pipeline import ExchangePipeline
+from exchange.security.identity import IdentityProviders
 from exchange.settings import Settings, load_settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto
+from exchange.sources.cache.reader import SourceCache
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["create_app"]
 

@@ -30,7 +30,7 @@ from catalogue.publishing import publish
 from exchange.app import create_app
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import demo_descriptors
-from exchange.identity import Role
+from exchange.security.identity import Role
 from exchange.settings import Settings
 
 # In-process dev hubs generate their installation secret here, not in the checkout's ./var/

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from exchange.agreements.errors import AgreementNotFound
 from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus
 from exchange.agreements.workdays import china_day
-from exchange.identity import Principal, Role
-from exchange.problems import Forbidden
+from exchange.errors import Forbidden
+from exchange.security.identity import Principal, Role
 
 __all__ = [
     "Party",

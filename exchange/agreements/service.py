@@ -53,8 +53,8 @@ from exchange.agreements.grants import active_grants, count_use
 from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus, Origin
 from exchange.agreements.reading import visible_agreement
 from exchange.agreements.workdays import CHINA_TZ, add_working_days, china_day, official_calendar
-from exchange.identity import Principal, Role
-from exchange.problems import Forbidden
+from exchange.errors import Forbidden
+from exchange.security.identity import Principal, Role
 from policies.model import Release, RowCondition
 from schemas import ProblemDetail, explain_all, validator
 from schemas.text import document_text_problems

@@ -28,9 +28,9 @@ from exchange.agreements.service import (
     revoke_agreement,
 )
 from exchange.api.deps import Hub, StaffBearer
+from exchange.api.problems import problem_responses
 from exchange.api.text import DisplayParagraph, DisplayText
 from exchange.db import unit_of_work
-from exchange.problems import problem_responses
 from policies.model import Release, RowCondition
 from schemas import load_schema
 

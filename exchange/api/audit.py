@@ -29,15 +29,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from catalogue.identifiers import ResidentIdError, parse_resident_id
 from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
+from exchange.api.problems import problem_responses
 from exchange.audit import proofs, reading
 from exchange.audit.models import AuditRecord
 from exchange.audit.reading import AuditFilter
 from exchange.audit.sink import pseudonym, pseudonym_key
-from exchange.clientauth import ACCESS_TOKEN_TYP, SystemPrincipal, verify_access_token
 from exchange.db import unit_of_work
-from exchange.identity import Principal, Role
-from exchange.problems import Forbidden, MalformedRequest, Unauthenticated, problem_responses
+from exchange.errors import Forbidden, MalformedRequest, Unauthenticated
 from exchange.query.pipeline import ID_TYPE, InvalidSubjectId
+from exchange.security.clientauth import ACCESS_TOKEN_TYP, SystemPrincipal, verify_access_token
+from exchange.security.identity import Principal, Role
 from schemas import ProblemDetail
 
 router = APIRouter(tags=["audit"])

@@ -38,11 +38,12 @@ from sqlalchemy.orm import Session
 from exchange.agreements.workdays import CHINA_TZ
 from exchange.api.datetimes import DateTime
 from exchange.api.deps import Hub, StaffBearer
+from exchange.api.problems import problem_responses
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
-from exchange.identity import Role
-from exchange.problems import Forbidden, MalformedRequest, problem_responses
+from exchange.errors import Forbidden, MalformedRequest
 from exchange.query.budget import BUDGET_EXHAUSTED
+from exchange.security.identity import Role
 from schemas import ProblemDetail
 
 __all__ = ["AnomalyRules", "AuditStats", "Row", "compute_stats", "router"]

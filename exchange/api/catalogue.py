@@ -34,10 +34,11 @@ from catalogue.publishing import PublishOutcome, deprecate_resource, publish
 from catalogue.search import SearchQuery, search
 from catalogue.vocabulary import DescriptorKind, Sensitivity, SharingType
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
+from exchange.api.problems import problem_responses
 from exchange.api.text import DisplayParagraph
 from exchange.db import unit_of_work
-from exchange.identity import Principal, Role
-from exchange.problems import Forbidden, UnsupportedMediaType, problem_responses
+from exchange.errors import Forbidden, UnsupportedMediaType
+from exchange.security.identity import Principal, Role
 from schemas import ProblemDetail
 
 router = APIRouter(prefix="/catalogue", tags=["catalogue"])

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from exchange.api.deps import Hub, StaffBearer
+from exchange.api.problems import problem_responses
 from exchange.audit.checkpoints import CheckpointSigner, sign_if_stale
 from exchange.db import unit_of_work
-from exchange.identity import Role
-from exchange.problems import Forbidden, problem_responses
+from exchange.errors import Forbidden
+from exchange.security.identity import Role
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

@@ -19,14 +19,15 @@ from sqlalchemy import select
 from catalogue.identifiers import ResidentIdError, parse_resident_id
 from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer, SystemBearer
+from exchange.api.problems import problem_responses
 from exchange.api.text import DisplayParagraph, DisplayText
 from exchange.audit.sink import pseudonym, pseudonym_key
 from exchange.consent import service
 from exchange.consent.models import Consent, ConsentMode, ConsentRequest, RequestStatus
 from exchange.db import unit_of_work
-from exchange.identity import Role
-from exchange.problems import Forbidden, problem_responses
+from exchange.errors import Forbidden
 from exchange.query.pipeline import ID_TYPE, InvalidSubjectId
+from exchange.security.identity import Role
 
 __all__ = ["router"]
 

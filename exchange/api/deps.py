@@ -9,13 +9,13 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.clientauth import SystemPrincipal, verify_access_token
 from exchange.db import unit_of_work
-from exchange.identity import IdentityProviders, Principal
-from exchange.keys import HubKeys
-from exchange.problems import Unauthenticated
+from exchange.errors import Unauthenticated
+from exchange.security.clientauth import SystemPrincipal, verify_access_token
+from exchange.security.identity import IdentityProviders, Principal
+from exchange.security.keys import HubKeys
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["BaseUrl", "Hub", "HubState", "OptionalStaff", "StaffBearer", "SystemBearer"]
 

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from exchange.api.deps import Hub
-from exchange.identity import DEV_IDP_ISSUER, Role
-from exchange.problems import MalformedRequest, problem_responses
+from exchange.api.problems import problem_responses
+from exchange.errors import MalformedRequest
+from exchange.security.identity import DEV_IDP_ISSUER, Role
 from schemas import ProblemDetail
 
 router = APIRouter(prefix="/dev/idp", tags=["development identity provider"])

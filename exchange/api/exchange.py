@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from exchange.api.deps import BaseUrl, SystemBearer
-from exchange.problems import problem_response, problem_responses
+from exchange.api.problems import problem_response, problem_responses
 from exchange.query.budget import BudgetExhausted
 from exchange.query.pipeline import ExchangePipeline, QueryInput, VerifyInput
 

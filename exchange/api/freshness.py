@@ -2,7 +2,7 @@
 
 Open to any signed-in staff (department admins for the console, auditors, operators) and to
 case systems with a hub access token; citizens are refused. The answer is metadata only:
-codes, modes, times and flags (rules in ``exchange.cache.freshness``).
+codes, modes, times and flags (rules in ``exchange.sources.cache.freshness``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from starlette.concurrency import run_in_threadpool
 
 from exchange.api.audit import AnyBearer
 from exchange.api.deps import Hub, HubState
-from exchange.cache.freshness import freshness_report
+from exchange.api.problems import problem_responses
 from exchange.db import unit_of_work
-from exchange.identity import Principal, Role
-from exchange.problems import Forbidden, problem_responses
+from exchange.errors import Forbidden
+from exchange.security.identity import Principal, Role
+from exchange.sources.cache.freshness import freshness_report
 
 __all__ = ["router"]
 

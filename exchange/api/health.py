@@ -13,9 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalogue.errors import NotFound
 from catalogue.models import Resource
 from exchange.api.deps import BaseUrl, Hub, HubState, OptionalStaff
+from exchange.api.problems import problem_responses
 from exchange.db import unit_of_work
-from exchange.identity import Principal, Role
-from exchange.problems import problem_responses
+from exchange.security.identity import Principal, Role
 from schemas import SCHEMA_NAMES, TongbanError, load_schema
 
 router = APIRouter(tags=["operations"])

@@ -8,13 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from exchange.api.deps import Hub, StaffBearer
+from exchange.api.problems import problem_responses
 from exchange.db import unit_of_work
-from exchange.identity import Principal, Role
+from exchange.errors import Forbidden
 from exchange.jobs.errors import UnknownJob
 from exchange.jobs.registry import find_job
 from exchange.jobs.spec import JobSpec
 from exchange.jobs.status import job_detail, job_views
-from exchange.problems import Forbidden, problem_responses
+from exchange.security.identity import Principal, Role
 
 __all__ = ["hub_jobs", "router"]
 

@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from exchange.api.deps import Hub, HubState, StaffBearer
 from exchange.api.jobs import hub_jobs
-from exchange.cache.freshness import freshness_gauges
+from exchange.api.problems import problem_responses
 from exchange.db import unit_of_work
-from exchange.identity import Role
+from exchange.errors import Forbidden
 from exchange.jobs.metrics import job_metrics
-from exchange.problems import Forbidden, problem_responses
+from exchange.security.identity import Role
+from exchange.sources.cache.freshness import freshness_gauges
 
 __all__ = ["CONTENT_TYPE", "METRIC_SOURCES", "MetricScope", "router"]
 

@@ -4,7 +4,7 @@ published keys (JWKS).
 The token request is ``application/x-www-form-urlencoded``; it is parsed here with the standard
 library (no multipart dependency for one form). Each parameter may appear once (RFC 6749 3.2).
 Its refusals are problems that also carry RFC 6749 5.2 ``error`` and ``error_description``
-(:mod:`exchange.problems`), so a standard OAuth client reads them as errors.
+(:mod:`exchange.api.problems`), so a standard OAuth client reads them as errors.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from exchange.api.deps import BaseUrl, Hub, HubState
-from exchange.clientauth import (
+from exchange.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA, TOKEN_ENDPOINT, problem_responses
+from exchange.db import unit_of_work
+from exchange.errors import UnsupportedMediaType
+from exchange.security.clientauth import (
     ALGORITHMS,
     CLIENT_ASSERTION_TYPE,
     GRANT_TYPE,
@@ -27,14 +30,6 @@ from exchange.clientauth import (
     InvalidRequest,
     grant_client_credentials,
     token_endpoint_url,
-)
-from exchange.db import unit_of_work
-from exchange.problems import (
-    PROBLEM_JSON,
-    PROBLEM_SCHEMA,
-    TOKEN_ENDPOINT,
-    UnsupportedMediaType,
-    problem_responses,
 )
 
 router = APIRouter(tags=["authentication"])

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute
 
 from exchange.api.audit import AnyBearer
 from exchange.api.deps import OptionalStaff, StaffBearer, SystemBearer
-from exchange.problems import TOKEN_ENDPOINT
+from exchange.api.problems import TOKEN_ENDPOINT
 
 __all__ = ["SECURITY_SCHEMES", "install_openapi"]
 

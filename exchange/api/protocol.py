@@ -6,7 +6,7 @@ seconds (slowloris), holds the connection for ever. :func:`header_deadline_proto
 uvicorn's httptools protocol (the one it uses by default) a deadline: a request's line and
 headers must be complete within ``seconds`` of the connection opening or of the request's first
 byte; otherwise the connection is closed. Bodies are bounded by size elsewhere
-(:class:`exchange.problems.RequestContext`); an idle connection between requests by uvicorn's
+(:class:`exchange.api.problems.RequestContext`); an idle connection between requests by uvicorn's
 keep-alive timeout.
 """
 

@@ -39,8 +39,8 @@ from exchange.consent.models import (
     ConsentStatus,
     RequestStatus,
 )
-from exchange.keys import HubKeys
 from exchange.query.resolve import PurposeNotRegistered, resolve_query
+from exchange.security.keys import HubKeys
 from policies.engine import decide
 from policies.model import ConsentState, QueryContext
 from schemas import ProblemDetail, TongbanError

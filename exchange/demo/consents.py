@@ -19,7 +19,7 @@ from catalogue.models import System
 from exchange.audit.sink import pseudonym, pseudonym_key
 from exchange.consent import service
 from exchange.consent.models import ConsentMode, ConsentRequest
-from exchange.keys import HubKeys
+from exchange.security.keys import HubKeys
 from exchange.settings import Settings
 
 __all__ = ["seed_consents"]

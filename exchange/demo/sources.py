@@ -38,7 +38,7 @@ from catalogue.vocabulary import DescriptorKind
 from exchange.demo.build import demo_descriptors
 from exchange.demo.citizens import ShowcaseSampler, ShowcaseSubject, generate_city
 from exchange.demo.legacy import LegacySummary, LegacyTargets, write_legacy_stores
-from exchange.files import replacing_owner_only
+from exchange.security.files import replacing_owner_only
 
 __all__ = [
     "DEMO_CACHED",
@@ -123,7 +123,7 @@ def adapter_settings(
     targets: LegacyTargets, root: Path, cached: Mapping[str, Mapping[str, Any]] | None = None
 ) -> dict[str, Any]:
     """``DIR/adapters.json``: the connections, the mappings, and each resource's mapping and
-    connection (the form :class:`exchange.source_registry.SourceRegistry` reads); the
+    connection (the form :class:`exchange.sources.registry.SourceRegistry` reads); the
     resources in *cached* are bound ``mode: cached`` with that ``sync``."""
     cached = cached or {}
     return {

@@ -3,13 +3,13 @@ sync job per cached resource."""
 
 from __future__ import annotations
 
-from exchange.cache.jobs import sync_jobs
 from exchange.consent.service import expire_consents
 from exchange.db import unit_of_work
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
 from exchange.jobs.sweeps import builtin_sweeps
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.jobs import sync_jobs
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["CONSENT_SWEEP_EVERY_S", "all_jobs", "find_job"]
 

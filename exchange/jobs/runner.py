@@ -38,7 +38,7 @@ from exchange.db import unit_of_work
 from exchange.jobs.models import JobRun, JobTotals, RunOutcome, Trigger
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 from schemas import TongbanError
 
 __all__ = ["AttemptResult", "JobRunner", "worker_id"]

@@ -38,7 +38,7 @@ from exchange.jobs.models import Trigger
 from exchange.jobs.runner import JobRunner
 from exchange.jobs.spec import JobSpec
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["ANCHOR", "HubScheduler", "first_slot_after"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["JobContext", "JobOutcome", "JobSpec", "RetryPolicy"]
 

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus
 from exchange.agreements.workdays import china_day
 from exchange.audit.checkpoints import CheckpointSigner, sign_if_stale
-from exchange.clientauth import ClientAssertionJti
 from exchange.db import unit_of_work
 from exchange.jobs.models import JobRun, JobTotals, RunOutcome
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
 from exchange.query.budget import sweep_counters
+from exchange.security.clientauth import ClientAssertionJti
 from exchange.settings import Settings
 
 __all__ = [

@@ -53,11 +53,9 @@ from catalogue.vocabulary import SharingMethod
 from exchange.agreements.grants import active_grants, in_force_locked, take_use
 from exchange.audit.log import AuditLog
 from exchange.audit.sink import Receipt, pseudonym, pseudonym_key
-from exchange.clientauth import SystemPrincipal
 from exchange.consent.models import Consent, ConsentStatus
 from exchange.consent.service import consent_states, effective_status, lock_consents, record_use
 from exchange.db import unit_of_work
-from exchange.keys import HubKeys
 from exchange.query.budget import (
     BUDGET_EXHAUSTED,
     BudgetLedger,
@@ -69,7 +67,9 @@ from exchange.query.budget import (
 from exchange.query.release import Outcome, shape_release
 from exchange.query.resolve import PurposeNotRegistered, ResolvedQuery, resolve_query
 from exchange.query.sourcing import Fetched, fetch_permitted
-from exchange.source_registry import SourceRegistry
+from exchange.security.clientauth import SystemPrincipal
+from exchange.security.keys import HubKeys
+from exchange.sources.registry import SourceRegistry
 from policies.engine import decide
 from policies.model import (
     CountQuota,

@@ -5,7 +5,7 @@ resource's adapter enforces its own timeout, so the fan-out costs about as much 
 source, not the sum. A source that fails makes its attributes ``unavailable`` with the reason
 code of the typed adapter error; nothing else is affected.
 
-A *cached* resource (前置库 mode, ``exchange/cache``) is read from the hub's encrypted cache
+A *cached* resource (前置库 mode, ``exchange/sources/cache``) is read from the hub's encrypted cache
 instead (``SourceRegistry.cache``), and its ``fetched_at`` is the cache's as-of time, so the
 provenance says how old the data is; never synced, it is ``unavailable`` (``not_synced``).
 """
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from adapters.base import SourceRecord
 from adapters.errors import AdapterError
 from exchange.query.resolve import ResourceInfo
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["Fetched", "fetch_permitted"]
 

@@ -35,8 +35,8 @@ from exchange.audit import merkle
 from exchange.audit.checkpoint import Checkpoint, parse_vkey
 from exchange.audit.models import AuditHead, AuditRecord
 from exchange.audit.verify import verify_log
-from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.db import make_engine, make_sessionmaker, unit_of_work
+from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from tests import factories
 from tests.conftest import POSTGRES_ENV, throwaway_database
 from tests.servers import TONGBAN, free_port

@@ -15,7 +15,7 @@ from exchange.audit.checkpoint import parse_vkey
 from exchange.audit.checkpoints import CheckpointSigner, InconsistentLog
 from exchange.audit.log import AuditLog
 from exchange.audit.verify import verify_log
-from exchange.cli_audit import audit_app
+from exchange.cli.audit import audit_app
 from exchange.db import unit_of_work
 from tests.audit.test_log import work_of
 

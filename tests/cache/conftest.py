@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.cache.crypto import CacheCrypto, record_aad
-from exchange.cache.keyring import DataKeys
-from exchange.cache.models import CacheRecord, CacheSyncState
-from exchange.cache.reader import SourceCache
-from exchange.cache.sync import CacheSync
 from exchange.db import unit_of_work
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto, record_aad
+from exchange.sources.cache.keyring import DataKeys
+from exchange.sources.cache.models import CacheRecord, CacheSyncState
+from exchange.sources.cache.reader import SourceCache
+from exchange.sources.cache.sync import CacheSync
+from exchange.sources.registry import SourceRegistry
 from tests import factories
 
 RESOURCE = "HRSS-SB-0001"

@@ -12,13 +12,13 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.identifiers import make_resident_id
-from exchange.cache.crypto import CacheCrypto, CacheIntegrityError
-from exchange.cache.keyring import DataKeys
-from exchange.cache.models import CacheRecord
-from exchange.cache.reader import SourceCache
-from exchange.cache.sync import CacheSync
 from exchange.db import unit_of_work
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto, CacheIntegrityError
+from exchange.sources.cache.keyring import DataKeys
+from exchange.sources.cache.models import CacheRecord
+from exchange.sources.cache.reader import SourceCache
+from exchange.sources.cache.sync import CacheSync
+from exchange.sources.registry import SourceRegistry
 from tests.cache.conftest import RESOURCE, LegacyTable
 
 TABLES = ("cache_records", "cache_data_keys", "cache_sync_state")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.cache.crypto import CacheCrypto
+from exchange.sources.cache.crypto import CacheCrypto
 from tests import factories
 from tests.cache.conftest import RESOURCE, LegacyTable, adapters_document, cache_contents
 from tests.servers import dev_environment

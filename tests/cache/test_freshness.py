@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.cache.crypto import CacheCrypto
-from exchange.cache.freshness import ResourceFreshness, freshness_gauges, freshness_report
-from exchange.cache.models import CacheSyncState
-from exchange.cache.sync import CacheSync
 from exchange.db import unit_of_work
-from exchange.identity import Role
-from exchange.source_registry import SourceRegistry
+from exchange.security.identity import Role
+from exchange.sources.cache.crypto import CacheCrypto
+from exchange.sources.cache.freshness import ResourceFreshness, freshness_gauges, freshness_report
+from exchange.sources.cache.models import CacheSyncState
+from exchange.sources.cache.sync import CacheSync
+from exchange.sources.registry import SourceRegistry
 from tests.cache.conftest import RESOURCE, LegacyTable, adapters_document
 from tests.exchange.world import Hub, hub_over
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.cache.crypto import CacheCrypto
-from exchange.cache.sync import CacheSync
 from exchange.demo.sources import LegacyWorld, build_legacy_world
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto
+from exchange.sources.cache.sync import CacheSync
+from exchange.sources.registry import SourceRegistry
 from tests import factories
 from tests.exchange.world import Hub, hub_over
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.cache.crypto import CacheCrypto
 from exchange.db import unit_of_work
+from exchange.sources.cache.crypto import CacheCrypto
 from tests import factories
 from tests.cache.conftest import RESOURCE, LegacyTable, adapters_document, cache_contents
 from tests.servers import dev_environment

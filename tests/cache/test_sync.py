@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.cache.crypto import CacheCrypto
-from exchange.cache.jobs import sync_jobs
-from exchange.cache.reader import SourceCache
-from exchange.cache.sync import CacheSync, NotCached, SyncFailed, SyncSuperseded
 from exchange.jobs.spec import JobContext
 from exchange.settings import Settings
-from exchange.source_registry import AdapterConfigError, SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto
+from exchange.sources.cache.jobs import sync_jobs
+from exchange.sources.cache.reader import SourceCache
+from exchange.sources.cache.sync import CacheSync, NotCached, SyncFailed, SyncSuperseded
+from exchange.sources.registry import AdapterConfigError, SourceRegistry
 from tests.cache.conftest import (
     MAPPING,
     RESOURCE,

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.db import unit_of_work
 from exchange.demo.build import build_demo
+from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from tests import factories
 
 DEMO_SYSTEM = "edu-enrolment"

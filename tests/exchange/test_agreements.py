@@ -39,10 +39,10 @@ from exchange.agreements.workdays import (
     add_working_days,
     official_calendar,
 )
-from exchange.cli_agreements import agreements_app
+from exchange.cli.agreements import agreements_app
 from exchange.db import unit_of_work
 from exchange.demo.build import DEMO_SYSTEMS
-from exchange.identity import DEV_IDP_ISSUER, Principal, Role
+from exchange.security.identity import DEV_IDP_ISSUER, Principal, Role
 from policies.model import Grant, Release, RowCondition
 from schemas import TongbanError
 from tests.exchange.conftest import assert_documented

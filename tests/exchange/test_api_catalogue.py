@@ -16,7 +16,7 @@ from rdflib import Graph
 from rdflib.namespace import DCAT, DCTERMS, RDF
 
 from exchange.db import alembic_config
-from exchange.identity import Role
+from exchange.security.identity import Role
 from tests import factories
 from tests.exchange.conftest import assert_documented
 

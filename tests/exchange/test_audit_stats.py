@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.api.audit_stats import AnomalyRules, Row, compute_stats
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
-from exchange.identity import Role
+from exchange.security.identity import Role
 
 # 2026-11-10 00:00 China time is 2026-11-09 16:00 UTC.
 DAY0 = datetime(2026, 11, 9, 16, 0, tzinfo=UTC)

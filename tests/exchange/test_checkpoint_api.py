@@ -16,7 +16,7 @@ from exchange.audit import merkle
 from exchange.audit.checkpoint import Checkpoint, parse_vkey
 from exchange.audit.log import AuditLog
 from exchange.db import make_engine, make_sessionmaker, unit_of_work
-from exchange.identity import Role
+from exchange.security.identity import Role
 from exchange.settings import Settings
 from tests.audit.test_log import work_of
 

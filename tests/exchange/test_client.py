@@ -22,7 +22,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
-from exchange import client as client_module
 from exchange.client import (
     Attribute,
     EvidenceError,
@@ -30,10 +29,11 @@ from exchange.client import (
     TongbanClient,
     TongbanClientError,
 )
-from exchange.clientauth import CLIENT_ASSERTION_TYPE
+from exchange.client import sdk as client_module
 from exchange.db import make_engine, make_sessionmaker, unit_of_work
-from exchange.keys import HubKeys
 from exchange.query.pipeline import EVIDENCE_TYP
+from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
+from exchange.security.keys import HubKeys
 from exchange.settings import Settings
 from tests.servers import TONGBAN, dev_environment, free_port, serving
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from exchange.identity import Role
+from exchange.security.identity import Role
 
 pytestmark = pytest.mark.usefixtures("demo_catalogue")
 

@@ -25,7 +25,7 @@ from exchange.consent.service import expire_consents
 from exchange.db import unit_of_work
 from exchange.demo.build import build_demo
 from exchange.demo.sources import LegacyWorld, build_legacy_world
-from exchange.identity import AUDIENCE, DEV_IDP_ISSUER, Role
+from exchange.security.identity import AUDIENCE, DEV_IDP_ISSUER, Role
 from exchange.settings import Settings
 from tests.exchange.world import EDU, MCA, Hub, hub_over, showcase_people
 

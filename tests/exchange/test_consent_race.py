@@ -30,7 +30,7 @@ from exchange.consent.models import ConsentEvent
 from exchange.db import unit_of_work
 from exchange.demo.build import build_demo
 from exchange.demo.sources import LegacyWorld, build_legacy_world
-from exchange.identity import Role
+from exchange.security.identity import Role
 from exchange.settings import Settings
 from tests import factories
 from tests.exchange.world import MCA, showcase_people

@@ -29,9 +29,10 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
-from exchange import custody
-from exchange.cli_keys import keys_app
-from exchange.custody import (
+from exchange.cli.keys import keys_app
+from exchange.db import unit_of_work
+from exchange.security import custody
+from exchange.security.custody import (
     CustodyError,
     DuplicateShare,
     InvalidSplit,
@@ -47,8 +48,7 @@ from exchange.custody import (
     read_shares,
     split_secret,
 )
-from exchange.db import unit_of_work
-from exchange.keys import HubKeys, HubKeyUnavailable
+from exchange.security.keys import HubKeys, HubKeyUnavailable
 from exchange.settings import Settings
 from tests.servers import dev_environment
 

@@ -29,7 +29,7 @@ from exchange.demo.build import build_demo, demo_descriptors
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.query import pipeline
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 from policies.model import Grant, Release, RowCondition
 from policies.transforms import DERIVATION_BASE, parse_derivation
 from tests import factories

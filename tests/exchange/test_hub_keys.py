@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from exchange.cli_keys import keys_app
+from exchange.cli.keys import keys_app
 from exchange.db import unit_of_work
-from exchange.keys import HubKeys, HubKeyUnavailable, HubSigningKey, SigningAlgorithm
-from exchange.problems import Unauthenticated
+from exchange.errors import Unauthenticated
+from exchange.security.keys import HubKeys, HubKeyUnavailable, HubSigningKey, SigningAlgorithm
 from exchange.settings import Settings
 
 ISSUER = "https://hub.example"

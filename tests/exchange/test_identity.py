@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from exchange.app import create_app
-from exchange.identity import AUDIENCE, DEV_IDP_ISSUER, Role
+from exchange.security.identity import AUDIENCE, DEV_IDP_ISSUER, Role
 from exchange.settings import Settings
 from tests.exchange.conftest import assert_documented
 

@@ -31,14 +31,14 @@ from catalogue.models import System, SystemKey
 from catalogue.systems import register_system
 from exchange.api.deps import HubState, SystemBearer
 from exchange.app import create_app
-from exchange.clientauth import (
+from exchange.db import unit_of_work
+from exchange.security.clientauth import (
     CLIENT_ASSERTION_TYPE,
     InvalidClient,
     grant_client_credentials,
 )
-from exchange.db import unit_of_work
-from exchange.identity import Role
-from exchange.keys import HubKeys
+from exchange.security.identity import Role
+from exchange.security.keys import HubKeys
 from exchange.settings import Settings
 from tests import factories
 from tests.exchange.conftest import DEMO_SYSTEM, assert_documented, request_token

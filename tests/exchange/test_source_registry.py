@@ -15,9 +15,9 @@ from adapters.errors import MappingError
 from exchange.app import create_app
 from exchange.db import migrate
 from exchange.demo.sources import LegacyWorld, build_legacy_world
-from exchange.identity import Role
+from exchange.security.identity import Role
 from exchange.settings import Settings
-from exchange.source_registry import AdapterConfigError, SourceRegistry
+from exchange.sources.registry import AdapterConfigError, SourceRegistry
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from exchange.query.budget import (
     VerifyBudget,
     VerifyBudgetCounter,
 )
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 from policies.transforms import mask_name
 from tests.exchange.conftest import assert_documented
 from tests.exchange.world import MCA, Hub, hub_over, showcase_people

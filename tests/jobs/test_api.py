@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from exchange.app import create_app
-from exchange.identity import Role
 from exchange.jobs.runner import JobRunner
 from exchange.jobs.scheduler import ANCHOR
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec, RetryPolicy
+from exchange.security.identity import Role
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 
 PROBLEM = "application/problem+json"
 SLOT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 from exchange.app import create_app
-from exchange.identity import Role
+from exchange.security.identity import Role
 from exchange.settings import Settings
 from tests.exchange.test_cli import TONGBAN, run
 from tests.servers import dev_environment

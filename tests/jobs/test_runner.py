@@ -21,7 +21,7 @@ from exchange.jobs.scheduler import ANCHOR, first_slot_after
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec, RetryPolicy
 from exchange.jobs.status import job_views
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 from schemas import TongbanError
 
 ID_NUMBER = "11010519491231002X"

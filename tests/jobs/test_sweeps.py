@@ -16,7 +16,6 @@ from exchange.agreements.reading import agreement_views
 from exchange.agreements.service import Approval, apply_for_agreement, decide_application
 from exchange.audit.log import AuditLog
 from exchange.audit.models import AuditCheckpoint
-from exchange.clientauth import ClientAssertionJti
 from exchange.db import unit_of_work
 from exchange.jobs.models import JobRun
 from exchange.jobs.registry import all_jobs, find_job
@@ -30,8 +29,9 @@ from exchange.jobs.sweeps import (
     sweep_tokens,
 )
 from exchange.query.budget import VerifyBudgetCounter
+from exchange.security.clientauth import ClientAssertionJti
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 from tests.audit.test_log import work_of
 from tests.exchange.test_agreements import (  # the agreement tests' world and people
     EDU_ADMIN,

@@ -17,7 +17,7 @@ from exchange.db import make_engine, make_sessionmaker, unit_of_work
 from exchange.jobs.scheduler import HubScheduler
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 
 
 def main(url: str, table: str) -> None:

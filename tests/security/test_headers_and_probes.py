@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from adapters.base import HealthReport
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 from tests.servers import DemoHub, dev_environment, serving
 
 

@@ -38,11 +38,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.api.consent import ChangeBody
 from exchange.app import create_app
-from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.consent.models import Consent
 from exchange.db import unit_of_work
 from exchange.demo.build import build_demo
-from exchange.identity import Role
+from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
+from exchange.security.identity import Role
 from exchange.settings import Settings
 from tests import factories
 from tests.servers import DemoHub

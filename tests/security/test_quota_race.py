@@ -23,8 +23,8 @@ from sqlalchemy import select, text, update
 
 from exchange.agreements.models import Agreement
 from exchange.audit.models import AuditRecord
-from exchange.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.db import make_engine, make_sessionmaker, unit_of_work
+from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from tests import factories
 from tests.conftest import POSTGRES_ENV, throwaway_database
 from tests.servers import build_demo, dev_environment, serving

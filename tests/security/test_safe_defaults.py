@@ -18,7 +18,7 @@ import httpx
 import jwt
 import pytest
 
-from exchange.identity import IdentityProviders, Role
+from exchange.security.identity import IdentityProviders, Role
 from exchange.settings import PUBLISHED_SECRETS, Settings
 from tests import factories
 from tests.servers import TONGBAN, DemoHub, dev_environment, free_port, hub_environment, serving

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from catalogue.models import Base
-from exchange.problems import Unauthenticated
+from exchange.errors import Unauthenticated
 from exchange.settings import Settings
 from schemas import TongbanError
 

@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from catalogue.models import Resource
 from catalogue.reading import latest_versions
-from exchange.cache.models import CacheSyncState
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.models import CacheSyncState
+from exchange.sources.registry import SourceRegistry
 
 __all__ = [
     "FREQUENCY_PERIODS",

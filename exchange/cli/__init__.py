@@ -20,14 +20,15 @@ from catalogue.publishing import PublishOutcome, deprecate_resource, publish
 from catalogue.search import SearchQuery, search
 from catalogue.systems import keys_from_document, register_system, system_view
 from catalogue.vocabulary import Sensitivity, SharingType
-from exchange.cli_agreements import agreements_app
-from exchange.cli_audit import audit_app
-from exchange.cli_common import JsonFlag, command_session, out, print_json
-from exchange.cli_jobs import jobs_app, worker_command
-from exchange.cli_keys import keys_app
-from exchange.cli_sync import sync_command
+from exchange.cli.agreements import agreements_app
+from exchange.cli.audit import audit_app
+from exchange.cli.common import JsonFlag, command_session, out, print_json
+from exchange.cli.jobs import jobs_app, worker_command
+from exchange.cli.keys import keys_app
+from exchange.cli.sync import sync_command
 from exchange.db import make_engine, migrate
 from exchange.demo.build import build_demo, sort_for_publishing
+from exchange.errors import CommandFailed
 from exchange.settings import Settings, load_settings
 from schemas import TongbanError
 
@@ -50,11 +51,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
 app.command("worker")(worker_command)
 app.command("sync")(sync_command)
-
-
-class CommandFailed(TongbanError):
-    code = "command_failed"
-    title = "Command failed"
 
 
 @app.command()
@@ -132,7 +128,7 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Build the demo world: departments' legacy stores, catalogue, service items, systems."""
-    from exchange.cli_sync import sync_cached
+    from exchange.cli.sync import sync_cached
     from exchange.demo.sources import DEMO_CACHED, build_legacy_world
 
     settings = load_settings(default_mode="dev")

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.cache.crypto import CacheCrypto, CacheIntegrityError
-from exchange.cache.models import CacheDataKey
 from exchange.db import unit_of_work
+from exchange.sources.cache.crypto import CacheCrypto, CacheIntegrityError
+from exchange.sources.cache.models import CacheDataKey
 
 __all__ = ["DataKeys"]
 

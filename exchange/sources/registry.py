@@ -13,9 +13,9 @@ passwords::
 
 A resource is ``live`` (read from its source at query time, the default) or ``cached``
 (前置库 mode: synced on a schedule into the hub's encrypted cache, and read from there; see
-``exchange/cache`` and docs/cache.md). ``sync.strategy`` is ``watermark`` (needs the mapping's
-watermark column, one record per subject) or ``snapshot`` (read everything and diff: a mapping
-with a watermark column, or a file export); ``every_s`` is at least 60 (default 3600);
+``exchange/sources/cache`` and docs/cache.md). ``sync.strategy`` is ``watermark`` (needs the
+mapping's watermark column, one record per subject) or ``snapshot`` (read everything and diff:
+a mapping with a watermark column, or a file export); ``every_s`` is at least 60 (default 3600);
 ``batch_rows`` (default 1000) records are written per transaction.
 
 A mapping named by a resource but not in ``mappings`` is looked up among the bundled demo
@@ -86,7 +86,7 @@ class SourceBinding:
 
 
 class CachedSource(Protocol):
-    """The hub-side cache as the query path reads it (``exchange.cache.reader``): a
+    """The hub-side cache as the query path reads it (``exchange.sources.cache.reader``): a
     subject's records restricted to *fields*, and the cache's as-of time. Raises an
     ``AdapterError`` (``not_synced``, …) when it cannot answer."""
 

@@ -14,12 +14,12 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from exchange.cache.crypto import CacheCrypto
-from exchange.cache.sync import CacheSync, SyncResult
-from exchange.cli_common import JsonFlag, out, print_json
+from exchange.cli.common import JsonFlag, out, print_json
 from exchange.db import make_engine, make_sessionmaker, migrate
 from exchange.settings import Settings, load_settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto
+from exchange.sources.cache.sync import CacheSync, SyncResult
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["sync_cached", "sync_command"]
 

@@ -27,11 +27,11 @@ from adapters.errors import (
     SourceLimitExceeded,
     UnknownField,
 )
-from exchange.cache.crypto import CacheCrypto, record_aad
-from exchange.cache.keyring import DataKeys
-from exchange.cache.models import CacheRecord, CacheSyncState
 from exchange.db import unit_of_work
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto, record_aad
+from exchange.sources.cache.keyring import DataKeys
+from exchange.sources.cache.models import CacheRecord, CacheSyncState
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["NotSynced", "SourceCache"]
 

@@ -2,8 +2,8 @@
 
 A case system (办件系统) proves who it is with a client assertion: a JWT it signs with a key it
 registered (``catalogue.systems``). The hub answers with a short-lived access token (RFC 9068,
-``typ`` ``at+jwt``) signed by :class:`exchange.keys.HubKeys`, which the system then presents as
-``Authorization: Bearer`` to the exchange routes.
+``typ`` ``at+jwt``) signed by :class:`exchange.security.keys.HubKeys`, which the system then
+presents as ``Authorization: Bearer`` to the exchange routes.
 
 A client assertion is accepted only after every check below passes, in this order; the first
 that fails ends the request with ``invalid_client`` (401) and a reason naming the check, never
@@ -44,8 +44,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from catalogue.models import Base, System, SystemKey
 from catalogue.vocabulary import SystemStatus
-from exchange.keys import HubKeys
-from exchange.problems import Unauthenticated
+from exchange.errors import Unauthenticated
+from exchange.security.keys import HubKeys
 from schemas import TongbanError
 
 __all__ = [

@@ -24,7 +24,7 @@ from rich.table import Column, Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.cli_common import JsonFlag, out, print_json
+from exchange.cli.common import JsonFlag, out, print_json
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.jobs.errors import JobFailed, UnknownJob
 from exchange.jobs.models import RunOutcome, Trigger
@@ -35,7 +35,7 @@ from exchange.jobs.spec import JobSpec
 from exchange.jobs.status import job_detail, job_views
 from exchange.logs import install_log_redaction
 from exchange.settings import Settings, load_settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["jobs_app", "worker_command"]
 

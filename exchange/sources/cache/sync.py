@@ -37,11 +37,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.base import Change, SourceAdapter
 from adapters.errors import AdapterError
 from catalogue.reading import resource_version
-from exchange.cache.crypto import CacheCrypto, canonical_values, record_aad
-from exchange.cache.keyring import DataKeys
-from exchange.cache.models import CacheRecord, CacheSyncState
 from exchange.db import unit_of_work
-from exchange.source_registry import SourceBinding, SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto, canonical_values, record_aad
+from exchange.sources.cache.keyring import DataKeys
+from exchange.sources.cache.models import CacheRecord, CacheSyncState
+from exchange.sources.registry import SourceBinding, SourceRegistry
 from schemas import TongbanError
 
 __all__ = ["CacheSync", "SyncFailed", "SyncResult", "SyncSuperseded", "cached_fields"]

@@ -1,8 +1,8 @@
 """``tongban keys``: rotate and list the hub's signing keys; split and join the master secret.
 
-``split`` and ``join`` are the key custody (密钥分割) ceremony over :mod:`exchange.custody`: they
-touch no database, print shares only where asked (stdout or 0600 files) and the secret only to
-the one who joins it.
+``split`` and ``join`` are the key custody (密钥分割) ceremony over
+:mod:`exchange.security.custody`: they touch no database, print shares only where asked
+(stdout or 0600 files) and the secret only to the one who joins it.
 
 Mounted on the ``tongban`` command by ``exchange.cli``
 (``app.add_typer(keys_app, name="keys")``); it imports nothing from there, so that module can
@@ -24,8 +24,8 @@ import typer
 from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
-from exchange.cli_common import JsonFlag, command_session, out, print_json
-from exchange.custody import (
+from exchange.cli.common import JsonFlag, command_session, out, print_json
+from exchange.security.custody import (
     MAX_SECRET_BYTES,
     CustodyError,
     Share,
@@ -33,8 +33,8 @@ from exchange.custody import (
     read_shares,
     split_secret,
 )
-from exchange.files import owner_only_directory
-from exchange.keys import HubKey, HubKeys, SigningAlgorithm
+from exchange.security.files import owner_only_directory
+from exchange.security.keys import HubKey, HubKeys, SigningAlgorithm
 from exchange.settings import load_settings
 
 __all__ = ["keys_app"]

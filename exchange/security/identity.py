@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from exchange.problems import Unauthenticated
+from exchange.errors import Unauthenticated
 from exchange.settings import Settings
 
 __all__ = ["DEV_IDP_ISSUER", "IdentityProviders", "Principal", "Role"]

@@ -2,8 +2,8 @@
 
 The scheduler (``exchange/jobs``) calls :func:`sync_jobs` when it starts and runs each job
 every ``sync.every_s`` seconds of the resource's binding, once across hub workers. A run is
-:meth:`exchange.cache.sync.CacheSync.run`: incremental by watermark, or a snapshot diff; a run
-that fails raises (the scheduler records the failure and retries), and the failure's code is
+:meth:`exchange.sources.cache.sync.CacheSync.run`: incremental by watermark, or a snapshot diff;
+a run that fails raises (the scheduler records the failure and retries), and the failure's code is
 kept in ``cache_sync_state`` for freshness and ``tongban sync``.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from exchange.cache.crypto import CacheCrypto
-from exchange.cache.sync import CacheSync
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
 from exchange.settings import Settings
-from exchange.source_registry import SourceRegistry
+from exchange.sources.cache.crypto import CacheCrypto
+from exchange.sources.cache.sync import CacheSync
+from exchange.sources.registry import SourceRegistry
 
 __all__ = ["sync_jobs"]
 

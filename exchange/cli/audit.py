@@ -9,7 +9,7 @@ import typer
 
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.verify import verify_log
-from exchange.cli_common import JsonFlag, command_session, out, print_json
+from exchange.cli.common import JsonFlag, command_session, out, print_json
 from exchange.settings import Settings, load_settings
 from schemas import TongbanError
 

@@ -31,6 +31,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from exchange.errors import (
+    BodyTooLarge,
+    Forbidden,
+    MalformedRequest,
+    Unauthenticated,
+)
 from schemas import ProblemDetail, TongbanError
 
 __all__ = [
@@ -59,43 +65,6 @@ OAUTH_ERRORS = frozenset(
 )
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 log = logging.getLogger("tongban.http")
-
-
-class Unauthenticated(TongbanError):
-    """No acceptable credentials. ``missing=True`` when the request brought none at all: its
-    challenge then names no error (RFC 6750 3.1); the problem's ``code`` is the same."""
-
-    code = "invalid_token"
-    status = 401
-    title = "Authentication required"
-
-    def __init__(self, detail: str, *, missing: bool = False) -> None:
-        super().__init__(detail)
-        self.challenge = "Bearer" if missing else 'Bearer error="invalid_token"'
-
-
-class Forbidden(TongbanError):
-    code = "forbidden"
-    status = 403
-    title = "Forbidden"
-
-
-class BodyTooLarge(TongbanError):
-    code = "body_too_large"
-    status = 413
-    title = "Request body too large"
-
-
-class UnsupportedMediaType(TongbanError):
-    code = "unsupported_media_type"
-    status = 415
-    title = "Unsupported media type"
-
-
-class MalformedRequest(TongbanError):
-    code = "malformed_request"
-    status = 422
-    title = "Malformed request"
 
 
 _HTTP_CODES = {

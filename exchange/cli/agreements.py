@@ -17,7 +17,7 @@ from sqlalchemy import select
 from exchange.agreements.documents import load_agreement_documents
 from exchange.agreements.models import Agreement, AgreementStatus
 from exchange.agreements.reading import agreement_views, current_status
-from exchange.cli_common import JsonFlag, command_session, out, print_json
+from exchange.cli.common import JsonFlag, command_session, out, print_json
 from exchange.settings import load_settings
 
 __all__ = ["agreements_app"]

@@ -1,0 +1,64 @@
+"""The hub's own errors that are not any one domain's: who may call, and what a request may be.
+
+Every error is a :class:`schemas.TongbanError` with a stable ``code`` and one HTTP ``status``;
+``exchange/api/problems.py`` renders them as problem+json and ``tongban`` prints one line.
+Domain errors live with their domain (``<domain>/errors.py``); the whole tree, code by code,
+is in docs/errors.md.
+"""
+
+from __future__ import annotations
+
+from schemas import TongbanError
+
+__all__ = [
+    "BodyTooLarge",
+    "CommandFailed",
+    "Forbidden",
+    "MalformedRequest",
+    "Unauthenticated",
+    "UnsupportedMediaType",
+]
+
+
+class Unauthenticated(TongbanError):
+    """No acceptable credentials. ``missing=True`` when the request brought none at all: its
+    challenge then names no error (RFC 6750 3.1); the problem's ``code`` is the same."""
+
+    code = "invalid_token"
+    status = 401
+    title = "Authentication required"
+
+    def __init__(self, detail: str, *, missing: bool = False) -> None:
+        super().__init__(detail)
+        self.challenge = "Bearer" if missing else 'Bearer error="invalid_token"'
+
+
+class Forbidden(TongbanError):
+    code = "forbidden"
+    status = 403
+    title = "Forbidden"
+
+
+class BodyTooLarge(TongbanError):
+    code = "body_too_large"
+    status = 413
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(TongbanError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
+
+
+class MalformedRequest(TongbanError):
+    code = "malformed_request"
+    status = 422
+    title = "Malformed request"
+
+
+class CommandFailed(TongbanError):
+    """A ``tongban`` command could not do what it was asked (the reason is the detail)."""
+
+    code = "command_failed"
+    title = "Command failed"

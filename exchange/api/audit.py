@@ -26,19 +26,17 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from catalogue.identifiers import ResidentIdError, parse_resident_id
 from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
 from exchange.api.problems import problem_responses
 from exchange.audit import proofs, reading
 from exchange.audit.models import AuditRecord
 from exchange.audit.reading import AuditFilter
-from exchange.audit.sink import pseudonym, pseudonym_key
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden, MalformedRequest, Unauthenticated
-from exchange.query.pipeline import ID_TYPE, InvalidSubjectId
 from exchange.security.clientauth import ACCESS_TOKEN_TYP, SystemPrincipal, verify_access_token
 from exchange.security.identity import Principal, Role
+from exchange.security.subjects import InvalidSubjectId
 from schemas import ProblemDetail
 
 router = APIRouter(tags=["audit"])
@@ -172,15 +170,7 @@ def _require_auditor(staff: Principal) -> None:
 
 def _subject_pseudonym(hub: HubState, id_number: str) -> str:
     """The pseudonym entries hold for a resident ID number; the number is never echoed."""
-    try:
-        number = parse_resident_id(id_number).number
-    except ResidentIdError as exc:
-        raise InvalidSubjectId(
-            f"the subject is not a valid resident ID ({exc.reason})",
-            errors=[ProblemDetail(pointer="/subject", detail=exc.reason)],
-        ) from None
-    key = pseudonym_key(hub.settings.secret_key.get_secret_value())
-    return pseudonym(key, ID_TYPE, number)
+    return hub.pseudonyms.of(id_number, pointer="/subject")
 
 
 def _citizen_pseudonym(hub: HubState, caller: Principal) -> str | None:

@@ -18,7 +18,7 @@ _TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 def _signer(request: Request) -> CheckpointSigner:
-    signer: CheckpointSigner = request.app.state.checkpoints
+    signer: CheckpointSigner = request.app.state.hub.checkpoints
     return signer
 
 

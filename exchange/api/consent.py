@@ -16,18 +16,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
-from catalogue.identifiers import ResidentIdError, parse_resident_id
 from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer, SystemBearer
 from exchange.api.problems import problem_responses
 from exchange.api.text import DisplayParagraph, DisplayText
-from exchange.audit.sink import pseudonym, pseudonym_key
 from exchange.consent import service
 from exchange.consent.models import Consent, ConsentMode, ConsentRequest, RequestStatus
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
-from exchange.query.pipeline import ID_TYPE, InvalidSubjectId
 from exchange.security.identity import Role
+from exchange.security.subjects import ID_TYPE, InvalidSubjectId
 
 __all__ = ["router"]
 
@@ -132,15 +130,7 @@ def _now() -> datetime:
 
 
 def _subject_of(hub: HubState, id_type: str, number: str) -> str:
-    if id_type != ID_TYPE:
-        raise InvalidSubjectId(f"id_type must be {ID_TYPE} (GB 11643 resident identity number)")
-    try:
-        checked = parse_resident_id(number).number
-    except ResidentIdError as exc:
-        raise InvalidSubjectId(
-            f"the subject id is not a valid resident ID ({exc.reason})"
-        ) from None
-    return pseudonym(pseudonym_key(hub.settings.secret_key.get_secret_value()), ID_TYPE, checked)
+    return hub.pseudonyms.of(number, id_type=id_type)
 
 
 def _citizen(hub: Hub, caller: StaffBearer) -> str:

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.db import unit_of_work
 from exchange.errors import Unauthenticated
+from exchange.hub import Hub as HubState
 from exchange.security.clientauth import SystemPrincipal, verify_access_token
-from exchange.security.identity import IdentityProviders, Principal
-from exchange.security.keys import HubKeys
-from exchange.settings import Settings
-from exchange.sources.registry import SourceRegistry
+from exchange.security.identity import Principal
 
 __all__ = ["BaseUrl", "Hub", "HubState", "OptionalStaff", "StaffBearer", "SystemBearer"]
-
-
-@dataclass(frozen=True)
-class HubState:
-    """What the app factory built: settings, the database, the trusted identity providers,
-    the sources the resources are bound to."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    identity: IdentityProviders
-    sources: SourceRegistry
-    keys: HubKeys = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "keys", HubKeys(self.settings))
 
 
 def _hub(request: Request) -> HubState:

@@ -108,7 +108,7 @@ class VerifyResponse(BaseModel):
 
 
 def _pipeline(request: Request) -> ExchangePipeline:
-    pipeline: ExchangePipeline = request.app.state.exchange
+    pipeline: ExchangePipeline = request.app.state.hub.pipeline
     return pipeline
 
 

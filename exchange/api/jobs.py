@@ -12,8 +12,7 @@ from exchange.api.problems import problem_responses
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
 from exchange.jobs.errors import UnknownJob
-from exchange.jobs.registry import find_job
-from exchange.jobs.spec import JobSpec
+from exchange.jobs.spec import JobSpec, find_job
 from exchange.jobs.status import job_detail, job_views
 from exchange.security.identity import Principal, Role
 
@@ -25,8 +24,8 @@ _READERS = {Role.OPERATOR, Role.AUDITOR}
 
 
 def hub_jobs(request: Request) -> list[JobSpec]:
-    """The jobs the app was built with (``app.state.jobs``)."""
-    jobs: list[JobSpec] = request.app.state.jobs
+    """The jobs the hub was composed with (``app.state.hub.jobs``)."""
+    jobs: list[JobSpec] = request.app.state.hub.jobs
     return jobs
 
 

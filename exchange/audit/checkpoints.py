@@ -16,9 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +25,7 @@ from exchange.audit.checkpoint import Checkpoint, NoteSigner, NoteVerifier, pars
 from exchange.audit.log import TreeReader
 from exchange.audit.models import AuditCheckpoint, AuditHead
 from exchange.db import unit_of_work
+from exchange.security.secrets import KeySchedule, KeyUse, schedule_of
 from schemas import TongbanError
 
 __all__ = [
@@ -54,10 +53,8 @@ class SignedCheckpoint:
 class CheckpointSigner:
     """Signs and serves the log's checkpoints."""
 
-    def __init__(self, secret: str, origin: str, *, interval: timedelta) -> None:
-        seed = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=b"tongban", info=b"audit-checkpoint-key"
-        ).derive(secret.encode())
+    def __init__(self, secret: str | KeySchedule, origin: str, *, interval: timedelta) -> None:
+        seed = schedule_of(secret).key(KeyUse.CHECKPOINT_SIGNING)
         self.origin = origin
         self._signer = NoteSigner(origin, Ed25519PrivateKey.from_private_bytes(seed))
         self._interval = interval

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 
 import typer
 
-from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.verify import verify_log
-from exchange.cli.common import JsonFlag, command_session, out, print_json
-from exchange.settings import Settings, load_settings
+from exchange.cli.common import JsonFlag, command_hub, out, print_json
+from exchange.db import unit_of_work
 from schemas import TongbanError
 
 __all__ = ["audit_app"]
@@ -23,21 +21,12 @@ class LogAltered(TongbanError):
     title = "The audit log does not verify"
 
 
-def _signer(settings: Settings) -> CheckpointSigner:
-    return CheckpointSigner(
-        settings.secret_key.get_secret_value(),
-        settings.audit_origin,
-        interval=timedelta(seconds=settings.checkpoint_interval_s),
-    )
-
-
 @audit_app.command("verify")
 def verify(as_json: JsonFlag = False) -> None:
     """Recompute the log from storage and check every checkpoint; exit 1 naming the first
     bad index if anything was altered."""
-    settings = load_settings()
-    with command_session(settings, write=False) as session:
-        report = verify_log(session, _signer(settings).verifier())
+    with command_hub() as hub, unit_of_work(hub.sessions) as session:
+        report = verify_log(session, hub.checkpoints.verifier())
     summary = {
         "ok": report.ok,
         "entries": report.entries,
@@ -64,9 +53,8 @@ def verify(as_json: JsonFlag = False) -> None:
 @audit_app.command("checkpoint")
 def checkpoint(as_json: JsonFlag = False) -> None:
     """Sign a checkpoint of the log as it is now and print the signed note."""
-    settings = load_settings()
-    with command_session(settings) as session:
-        signed = _signer(settings).sign(session)
+    with command_hub() as hub, unit_of_work(hub.sessions, write=True) as session:
+        signed = hub.checkpoints.sign(session)
     if as_json:
         print_json({"size": signed.size, "note": signed.note})
     else:

@@ -12,28 +12,37 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
-from exchange.settings import Settings
+from exchange.db import unit_of_work
+from exchange.hub import Hub
+from exchange.settings import Settings, load_settings
 
-__all__ = ["JsonFlag", "command_session", "out", "print_json"]
+__all__ = ["JsonFlag", "command_hub", "command_session", "out", "print_json", "safe_url"]
 
 out = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 @contextmanager
+def command_hub(settings: Settings | None = None) -> Iterator[Hub]:
+    """The hub of the configured settings, its database migrated to head, for one command."""
+    with Hub.from_settings(settings or load_settings()) as hub:
+        hub.migrate()
+        yield hub
+
+
+@contextmanager
 def command_session(settings: Settings, *, write: bool = True) -> Iterator[Session]:
     """One unit of work on the configured database, migrated to head first."""
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-        with unit_of_work(make_sessionmaker(engine), write=write) as session:
-            yield session
-    finally:
-        engine.dispose()
+    with command_hub(settings) as hub, unit_of_work(hub.sessions, write=write) as session:
+        yield session
 
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def safe_url(settings: Settings) -> str:
+    return make_url(settings.database_url).render_as_string(hide_password=True)

@@ -11,9 +11,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Annotated, Any
@@ -21,21 +18,15 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.table import Column, Table
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.cli.common import JsonFlag, out, print_json
-from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
+from exchange.cli.common import JsonFlag, command_hub, out, print_json
+from exchange.db import unit_of_work
 from exchange.jobs.errors import JobFailed, UnknownJob
 from exchange.jobs.models import RunOutcome, Trigger
-from exchange.jobs.registry import all_jobs, find_job
 from exchange.jobs.runner import JobRunner
-from exchange.jobs.scheduler import HubScheduler
-from exchange.jobs.spec import JobSpec
+from exchange.jobs.spec import find_job
 from exchange.jobs.status import job_detail, job_views
 from exchange.logs import install_log_redaction
-from exchange.settings import Settings, load_settings
-from exchange.sources.registry import SourceRegistry
 
 __all__ = ["jobs_app", "worker_command"]
 
@@ -45,37 +36,12 @@ jobs_app = typer.Typer(
 )
 
 
-@dataclass(frozen=True)
-class _Hub:
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    sources: SourceRegistry
-    jobs: list[JobSpec]
-
-
-@contextmanager
-def _hub() -> Iterator[_Hub]:
-    """The configured database (migrated), sources and jobs, for one command."""
-    settings = load_settings()
-    sources = SourceRegistry.from_file(settings.adapters_file)
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-        yield _Hub(
-            settings, engine, make_sessionmaker(engine), sources, all_jobs(settings, sources)
-        )
-    finally:
-        sources.close()
-        engine.dispose()
-
-
 @jobs_app.callback()
 def jobs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List the scheduled jobs with their last run, outcome, next run and failing flag."""
     if ctx.invoked_subcommand is not None:
         return
-    with _hub() as hub, unit_of_work(hub.sessions) as session:
+    with command_hub() as hub, unit_of_work(hub.sessions) as session:
         views = job_views(session, hub.jobs)
     if as_json:
         print_json({"jobs": views})
@@ -91,12 +57,12 @@ def run(
     """Run one job now (with its retries); exit 1 if it fails."""
     # Each attempt is in the history (`tongban jobs`); stderr keeps to the one-line reason.
     logging.getLogger("tongban.jobs").addHandler(logging.NullHandler())
-    with _hub() as hub:
+    with command_hub() as hub:
         spec = find_job(hub.jobs, job_id)
         if spec is None:
             known = ", ".join(s.id for s in hub.jobs)
             raise UnknownJob(f"no job named {job_id!r} (jobs: {known})")
-        runner = JobRunner(hub.settings, hub.sessions, hub.sources)
+        runner = JobRunner(hub.settings, hub.sessions)
         result = runner.run(spec, datetime.now(UTC), Trigger.MANUAL)
         with unit_of_work(hub.sessions) as session:
             detail = job_detail(session, spec, recent=1)
@@ -121,8 +87,8 @@ def worker_command() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with _hub() as hub:
-        scheduler = HubScheduler(hub.settings, hub.engine, hub.sessions, hub.sources, hub.jobs)
+    with command_hub() as hub:
+        scheduler = hub.scheduler()
         scheduler.start()
         out.print(f"Tongban worker: {len(hub.jobs)} jobs scheduled; stop with Ctrl-C")
         try:

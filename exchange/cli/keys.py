@@ -24,7 +24,8 @@ import typer
 from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
-from exchange.cli.common import JsonFlag, command_session, out, print_json
+from exchange.cli.common import JsonFlag, command_hub, out, print_json
+from exchange.db import unit_of_work
 from exchange.security.custody import (
     MAX_SECRET_BYTES,
     CustodyError,
@@ -70,11 +71,9 @@ def keys_rotate(
     as_json: JsonFlag = False,
 ) -> None:
     """Make a new current signing key; the previous one stays published, older ones retire."""
-    settings = load_settings()
-    keys = HubKeys(settings)
-    with command_session(settings) as session:
-        created = keys.rotate(session, alg, datetime.now(UTC))
-        rows = _rows(keys, session)
+    with command_hub() as hub, unit_of_work(hub.sessions, write=True) as session:
+        created = hub.keys.rotate(session, alg, datetime.now(UTC))
+        rows = _rows(hub.keys, session)
     retired = [r["kid"] for r in rows if r["retired"] is not None]
     if as_json:
         print_json({"current": _row(created, created.kid), "keys": rows})
@@ -89,9 +88,8 @@ def keys_rotate(
 @keys_app.command("list")
 def keys_list(as_json: JsonFlag = False) -> None:
     """Every signing key, newest first: kid, alg, created, retired, current."""
-    settings = load_settings()
-    with command_session(settings) as session:
-        rows = _rows(HubKeys(settings), session)
+    with command_hub() as hub, unit_of_work(hub.sessions) as session:
+        rows = _rows(hub.keys, session)
     if as_json:
         print_json(rows)
         return

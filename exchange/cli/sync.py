@@ -14,12 +14,9 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from exchange.cli.common import JsonFlag, out, print_json
-from exchange.db import make_engine, make_sessionmaker, migrate
-from exchange.settings import Settings, load_settings
-from exchange.sources.cache.crypto import CacheCrypto
+from exchange.cli.common import JsonFlag, command_hub, out, print_json
+from exchange.settings import Settings
 from exchange.sources.cache.sync import CacheSync, SyncResult
-from exchange.sources.registry import SourceRegistry
 
 __all__ = ["sync_cached", "sync_command"]
 
@@ -32,21 +29,12 @@ def sync_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Sync a cached resource (前置库) from its source into the hub's encrypted cache now."""
-    settings = load_settings()
-    sources = SourceRegistry.from_file(settings.adapters_file)
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-        sync = CacheSync(
-            make_sessionmaker(engine), sources, CacheCrypto(settings.secret_key.get_secret_value())
-        )
+    with command_hub() as hub:
+        sync = CacheSync(hub.sessions, hub.sources, hub.cache_crypto)
         if out.is_terminal and not as_json:
             result = _with_progress(sync, resource, full=full)
         else:
             result = sync.run(resource, full=full)
-    finally:
-        sources.close()
-        engine.dispose()
     if as_json:
         print_json(result.as_json())
         return
@@ -90,15 +78,8 @@ def _summary(result: SyncResult) -> str:
 def sync_cached(settings: Settings, *, full: bool = True) -> list[dict[str, object]]:
     """Sync every cached resource of the configured adapters file (``tongban demo`` calls
     this after publishing the catalogue); a summary per resource, no values."""
-    sources = SourceRegistry.from_file(settings.adapters_file)
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-        sync = CacheSync(
-            make_sessionmaker(engine), sources, CacheCrypto(settings.secret_key.get_secret_value())
-        )
+    with command_hub(settings) as hub:
+        sync = CacheSync(hub.sessions, hub.sources, hub.cache_crypto)
+        sources = hub.sources
         cached = [r for r in sources.bound() if getattr(sources.binding(r), "cached", False)]
         return [sync.run(resource, full=full).as_json() for resource in cached]
-    finally:
-        sources.close()
-        engine.dispose()

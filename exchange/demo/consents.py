@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalogue.models import System
-from exchange.audit.sink import pseudonym, pseudonym_key
 from exchange.consent import service
 from exchange.consent.models import ConsentMode, ConsentRequest
 from exchange.security.keys import HubKeys
+from exchange.security.subjects import Pseudonyms
 from exchange.settings import Settings
 
 __all__ = ["seed_consents"]
@@ -48,11 +48,11 @@ def seed_consents(
     system = session.get(System, SYSTEM)
     if system is None or not candidates:
         return []
-    key = pseudonym_key(settings.secret_key.get_secret_value())
+    pseudonyms = Pseudonyms.from_schedule(settings.secret_key.get_secret_value())
     keys = HubKeys(settings)
     made: list[dict[str, Any]] = []
     for nth, subject in enumerate(candidates[:2]):
-        subject_pseudonym = pseudonym(key, "CN-RIC", subject["id"])
+        subject_pseudonym = pseudonyms.of(subject["id"])
         earlier = _asked_before(session, subject_pseudonym)
         if earlier is not None:
             made.append(_made(subject["id"], earlier, now))

@@ -38,7 +38,6 @@ from exchange.db import unit_of_work
 from exchange.jobs.models import JobRun, JobTotals, RunOutcome, Trigger
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
 from exchange.settings import Settings
-from exchange.sources.registry import SourceRegistry
 from schemas import TongbanError
 
 __all__ = ["AttemptResult", "JobRunner", "worker_id"]
@@ -71,14 +70,12 @@ class JobRunner:
         self,
         settings: Settings,
         sessions: sessionmaker[Session],
-        sources: SourceRegistry,
         *,
         worker: str | None = None,
         stopping: threading.Event | None = None,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
-        self._sources = sources
         self.worker = worker or worker_id()
         self._stopping = stopping or threading.Event()
 
@@ -106,9 +103,7 @@ class JobRunner:
         self, spec: JobSpec, run_id: int, attempt: int, scheduled_for: datetime
     ) -> AttemptResult:
         last = attempt >= spec.retry.attempts
-        context = JobContext(
-            self._settings, self._sessions, self._sources, datetime.now(UTC), scheduled_for
-        )
+        context = JobContext(self._settings, self._sessions, datetime.now(UTC), scheduled_for)
         began = time.monotonic()
         try:
             outcome = spec.run(context)

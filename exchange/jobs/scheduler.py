@@ -38,7 +38,6 @@ from exchange.jobs.models import Trigger
 from exchange.jobs.runner import JobRunner
 from exchange.jobs.spec import JobSpec
 from exchange.settings import Settings
-from exchange.sources.registry import SourceRegistry
 
 __all__ = ["ANCHOR", "HubScheduler", "first_slot_after"]
 
@@ -97,7 +96,6 @@ class HubScheduler:
         settings: Settings,
         engine: Engine,
         sessions: sessionmaker[Session],
-        sources: SourceRegistry,
         jobs: Sequence[JobSpec],
         *,
         worker: str | None = None,
@@ -106,7 +104,7 @@ class HubScheduler:
         if len(self._specs) != len(jobs):
             raise ValueError("two jobs have the same id")
         self._stopping = threading.Event()
-        self.runner = JobRunner(settings, sessions, sources, worker=worker, stopping=self._stopping)
+        self.runner = JobRunner(settings, sessions, worker=worker, stopping=self._stopping)
         self._scheduler = BackgroundScheduler(
             jobstores={"default": _HubJobStore(engine, self)},
             executors={"default": ThreadPoolExecutor(THREADS)},

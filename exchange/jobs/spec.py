@@ -7,7 +7,7 @@ when it runs, that it runs once across hub workers, retries with backoff and the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,19 +15,18 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.settings import Settings
-from exchange.sources.registry import SourceRegistry
 
-__all__ = ["JobContext", "JobOutcome", "JobSpec", "RetryPolicy"]
+__all__ = ["JobContext", "JobOutcome", "JobSpec", "RetryPolicy", "find_job", "rows_of"]
 
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a job may use: the hub's settings, database and sources, the attempt's time, and
-    the grid time the run was scheduled for (the run's identity across workers)."""
+    """What a job may use: the hub's settings and database, the attempt's time, and the grid
+    time the run was scheduled for (the run's identity across workers). Anything else a job
+    needs (the sources, a signer) its domain's ``jobs.py`` closes over when the hub composes it."""
 
     settings: Settings
     sessions: sessionmaker[Session]
-    sources: SourceRegistry
     now: datetime
     scheduled_for: datetime | None = None
 
@@ -71,3 +70,13 @@ class JobSpec:
     def __post_init__(self) -> None:
         if self.every_s < 1:
             raise ValueError(f"job {self.id}: every_s must be at least 1")
+
+
+def find_job(jobs: Sequence[JobSpec], job_id: str) -> JobSpec | None:
+    return next((spec for spec in jobs if spec.id == job_id), None)
+
+
+def rows_of(result: object) -> int:
+    """Rows a bulk statement touched (0 when the driver cannot say)."""
+    rowcount = getattr(result, "rowcount", 0)
+    return max(int(rowcount or 0), 0)

@@ -48,11 +48,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalogue.identifiers import ResidentIdError, parse_resident_id
 from catalogue.vocabulary import SharingMethod
 from exchange.agreements.grants import active_grants, in_force_locked, take_use
 from exchange.audit.log import AuditLog
-from exchange.audit.sink import Receipt, pseudonym, pseudonym_key
+from exchange.audit.sink import Receipt
 from exchange.consent.models import Consent, ConsentStatus
 from exchange.consent.service import consent_states, effective_status, lock_consents, record_use
 from exchange.db import unit_of_work
@@ -69,6 +68,8 @@ from exchange.query.resolve import PurposeNotRegistered, ResolvedQuery, resolve_
 from exchange.query.sourcing import Fetched, fetch_permitted
 from exchange.security.clientauth import SystemPrincipal
 from exchange.security.keys import HubKeys
+from exchange.security.secrets import KeySchedule, KeyUse
+from exchange.security.subjects import ID_TYPE, Pseudonyms, checked_resident_id
 from exchange.sources.registry import SourceRegistry
 from policies.engine import decide
 from policies.model import (
@@ -87,7 +88,6 @@ __all__ = [
     "EVIDENCE_TYP",
     "ExchangePipeline",
     "Incomplete",
-    "InvalidSubjectId",
     "PurposeNotRegistered",
     "QueryInput",
     "VerifyBudget",
@@ -95,13 +95,6 @@ __all__ = [
 ]
 
 EVIDENCE_TYP = "tongban-evidence+jwt"
-ID_TYPE = "CN-RIC"
-
-
-class InvalidSubjectId(TongbanError):
-    code = "invalid_subject_id"
-    status = 422
-    title = "Invalid subject identifier"
 
 
 class Incomplete(TongbanError):
@@ -157,7 +150,7 @@ class ExchangePipeline:
         sources: SourceRegistry,
         keys: HubKeys,
         *,
-        secret: str,
+        secrets: KeySchedule,
         issuer: str | None = None,
         fan_out: int = 32,
         budget: VerifyBudget | None = None,
@@ -166,9 +159,9 @@ class ExchangePipeline:
         self._log = AuditLog(sessions)
         self._sources = sources
         self._keys = keys
-        self._pseudonym_key = pseudonym_key(secret)
-        self._hash_key = hmac.new(secret.encode(), b"release-hash", hashlib.sha256).digest()
-        self._budget = BudgetLedger(budget or VerifyBudget(), self._pseudonym_key)
+        self._pseudonyms = Pseudonyms.from_schedule(secrets)
+        self._hash_key = secrets.key(KeyUse.RELEASE_HASH)
+        self._budget = BudgetLedger(budget or VerifyBudget(), self._pseudonyms.key)
         self._issuer = issuer
         self._fan_out = fan_out
         self._pool: ThreadPoolExecutor | None = None
@@ -192,7 +185,7 @@ class ExchangePipeline:
 
     def query(self, caller: SystemPrincipal, ask: QueryInput, *, issuer: str) -> dict[str, Any]:
         """The answer of ``POST /exchange/query`` (see the module docstring for the steps)."""
-        subject = _checked_subject(ask.id_type, ask.subject)
+        subject = checked_resident_id(ask.subject, id_type=ask.id_type)
         run = self._decide(
             caller,
             ask.purpose,
@@ -253,7 +246,7 @@ class ExchangePipeline:
         """The answer of ``POST /exchange/verify``: per claimed attribute ``match``,
         ``no_match``, ``unavailable`` or ``denied``; values are compared, never returned, and
         only in the shape their release allows (see the module docstring)."""
-        subject = _checked_subject(ask.id_type, ask.subject)
+        subject = checked_resident_id(ask.subject, id_type=ask.id_type)
         run = self._decide(
             caller,
             ask.purpose,
@@ -388,7 +381,7 @@ class ExchangePipeline:
                 department=caller.department,
             )
             grants = active_grants(session, system=caller.system_id, now=now)
-            subject_pseudonym = pseudonym(self._pseudonym_key, ID_TYPE, subject)
+            subject_pseudonym = self._pseudonyms.of_number(subject)
             consents = consent_states(
                 session,
                 subject=subject_pseudonym,
@@ -571,17 +564,6 @@ class ExchangePipeline:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def _checked_subject(id_type: str, subject: str) -> str:
-    if id_type != ID_TYPE:
-        raise InvalidSubjectId(f"id_type must be {ID_TYPE} (GB 11643 resident identity number)")
-    try:
-        return parse_resident_id(subject).number
-    except ResidentIdError as exc:
-        raise InvalidSubjectId(
-            f"the subject id is not a valid resident ID ({exc.reason})"
-        ) from None
 
 
 def _take_back(outcome: Outcome, attribute: str, reason: str) -> None:

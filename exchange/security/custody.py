@@ -51,6 +51,7 @@ from functools import cache
 from itertools import combinations, islice
 from math import comb
 
+from exchange.security.secrets import KeyUse, derive
 from schemas import TongbanError
 
 __all__ = [
@@ -77,7 +78,6 @@ MAX_SECRET_BYTES = 1024
 SET_ID_BYTES = 8
 KCV_BYTES = 6
 CHECKSUM_HEX = 8
-_KCV_LABEL = b"tongban-kcv"
 _MAX_SUBSETS = 5000  # K-subsets tried when more than K shares are given and some are wrong
 
 _SHARE_LINE = re.compile(
@@ -203,7 +203,7 @@ def _interpolate(points: Sequence[tuple[int, bytes]], at: int) -> bytes:
 
 def key_check_value(secret: bytes, set_id: bytes) -> bytes:
     """The key check value (KCV) of ``secret`` in split ``set_id``: 6 bytes of an HMAC."""
-    return hmac.new(secret, _KCV_LABEL + set_id, hashlib.sha256).digest()[:KCV_BYTES]
+    return derive(secret, KeyUse.CUSTODY_CHECK_VALUE, set_id)[:KCV_BYTES]
 
 
 def _checksum(body: str) -> str:

@@ -20,11 +20,10 @@ from functools import cached_property
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from exchange.errors import Unauthenticated
+from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.settings import Settings
 
 __all__ = ["DEV_IDP_ISSUER", "IdentityProviders", "Principal", "Role"]
@@ -82,9 +81,8 @@ class IdentityProviders:
 
     @cached_property
     def _dev_key(self) -> Ed25519PrivateKey:
-        seed = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=b"tongban", info=b"dev-idp-signing-key"
-        ).derive(self._settings.secret_key.get_secret_value().encode())
+        secret = self._settings.secret_key.get_secret_value()
+        seed = KeySchedule(secret).key(KeyUse.DEV_IDP_SIGNING)
         return Ed25519PrivateKey.from_private_bytes(seed)
 
     @cached_property

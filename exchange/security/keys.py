@@ -28,17 +28,17 @@ from typing import Any
 
 import jwt
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import CheckConstraint, Integer, LargeBinary, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from catalogue.models import Base
 from exchange.errors import Unauthenticated
+from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.settings import Settings
 from schemas import TongbanError
 
@@ -53,7 +53,6 @@ __all__ = [
 
 MAX_TOKEN_CHARS = 8192
 LEEWAY = timedelta(seconds=60)
-_ENCRYPTION_INFO = b"tongban hub-signing-keys at rest v1"  # not the dev IdP's label
 _NONCE_BYTES = 12
 _PUBLISHED = 2  # the current key and the previous one
 
@@ -120,9 +119,8 @@ class HubKeys:
     """The hub's signing keys: create on first use, rotate, publish, sign and verify."""
 
     def __init__(self, settings: Settings) -> None:
-        wrapping = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=b"tongban", info=_ENCRYPTION_INFO
-        ).derive(settings.secret_key.get_secret_value().encode())
+        secret = settings.secret_key.get_secret_value()
+        wrapping = KeySchedule(secret).key(KeyUse.HUB_KEYS_AT_REST)
         self._aead = AESGCM(wrapping)
         self._private: dict[str, Ed25519PrivateKey | ec.EllipticCurvePrivateKey] = {}
         self._public: dict[str, jwt.PyJWK] = {}

@@ -18,11 +18,12 @@ mapping's watermark column, one record per subject) or ``snapshot`` (read everyt
 a mapping with a watermark column, or a file export); ``every_s`` is at least 60 (default 3600);
 ``batch_rows`` (default 1000) records are written per transaction.
 
-A mapping named by a resource but not in ``mappings`` is looked up among the bundled demo
-mappings. Adapters are opened on first use, with the field schemas of the resource version
-being served, and checked against their source then (a mapping naming a missing column is
-refused before any query reads it). A resource without a binding is not fetchable: its
-attributes come back ``unavailable`` (``not_bound``), never an error of the whole request.
+Every mapping a resource names must be in ``mappings`` (the demo writes its own there; no
+mapping is looked up anywhere else). Adapters are opened on first use, with the field schemas of
+the resource version being served, and checked against their source then (a mapping naming a
+missing column is refused before any query reads it). A resource without a binding is not
+fetchable: its attributes come back ``unavailable`` (``not_bound``), never an error of the whole
+request.
 """
 
 from __future__ import annotations
@@ -282,12 +283,7 @@ def _mapping(name: object, documents: Mapping[str, Any]) -> SourceMapping:
         raise AdapterConfigError("every resource names its mapping")
     document = documents.get(name)
     if document is None:
-        from exchange.demo.sources import demo_mappings
-
-        bundled = demo_mappings().get(name)
-        if bundled is None:
-            raise AdapterConfigError(f"no mapping named {name!r}")
-        return bundled
+        raise AdapterConfigError(f"no mapping named {name!r} in the adapters file's mappings")
     try:
         return parse_mapping(document)
     except MappingProblem as exc:

@@ -215,14 +215,14 @@ def test_the_scheduler_gets_one_sync_job_per_cached_resource(
     demo_catalogue: None,
 ) -> None:
     settings = Settings(database_url="sqlite://", adapters_file=None)
-    (job,) = sync_jobs(settings, registry)
+    (job,) = sync_jobs(registry, CacheCrypto(settings.secret_key.get_secret_value()))
     assert (job.id, job.every_s) == (f"sync.{RESOURCE}", 3600)
     legacy.insert(people(4))
-    context = JobContext(settings, sessions, registry, datetime.now(UTC))
+    context = JobContext(settings, sessions, datetime.now(UTC))
     outcome = job.run(context)
     assert outcome.rows == 4
     assert outcome.detail["strategy"] == "watermark"
     assert "P000001" not in json.dumps(outcome.detail)
     assert cache_contents(sessions, crypto) == legacy.expected(crypto)
     live = SourceRegistry.from_document({"connections": {}, "resources": {}})
-    assert sync_jobs(settings, live) == []
+    assert sync_jobs(live, CacheCrypto(settings.secret_key.get_secret_value())) == []

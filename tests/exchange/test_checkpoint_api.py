@@ -96,7 +96,7 @@ def test_an_auditor_can_ask_for_a_checkpoint_now(
 def test_the_schedule_signs_without_anyone_asking(hub: TestClient, database_url: str) -> None:
     _append(database_url, 2)
     engine = make_engine(database_url)
-    signer = hub.app.state.checkpoints  # type: ignore[attr-defined]
+    signer = hub.app.state.hub.checkpoints  # type: ignore[attr-defined]
     try:
         deadline = time.monotonic() + 5
         latest = None

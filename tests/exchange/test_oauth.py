@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.models import System, SystemKey
 from catalogue.systems import register_system
-from exchange.api.deps import HubState, SystemBearer
+from exchange.api.deps import SystemBearer
 from exchange.app import create_app
 from exchange.db import unit_of_work
+from exchange.hub import Hub
 from exchange.security.clientauth import (
     CLIENT_ASSERTION_TYPE,
     InvalidClient,
@@ -55,8 +56,8 @@ def _unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
     return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
 
 
-def _hub(client: TestClient) -> HubState:
-    hub: HubState = client.app.state.hub  # type: ignore[attr-defined]
+def _hub(client: TestClient) -> Hub:
+    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
     return hub
 
 

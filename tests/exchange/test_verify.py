@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.base import SourceAdapter
 from exchange.agreements.documents import load_agreement_document, parse_agreement_document
 from exchange.api.audit_stats import AnomalyRules, Row, compute_stats
-from exchange.audit.sink import pseudonym, pseudonym_key
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.query.budget import (
@@ -29,6 +28,7 @@ from exchange.query.budget import (
     VerifyBudget,
     VerifyBudgetCounter,
 )
+from exchange.security.subjects import Pseudonyms
 from exchange.sources.registry import SourceRegistry
 from policies.transforms import mask_name
 from tests.exchange.conftest import assert_documented
@@ -403,13 +403,12 @@ def test_concurrent_spenders_never_pass_the_budget(sessions: sessionmaker[Sessio
 
 
 def test_the_budget_row_holds_the_audit_pseudonym_and_argument_digests_only() -> None:
-    ledger = BudgetLedger(VerifyBudget(), pseudonym_key("secret"))
+    ledger = BudgetLedger(VerifyBudget(), Pseudonyms.from_schedule("secret").key)
     from policies.model import Derivation
 
     tag = ledger.argument_tag(Derivation("age_at_least", "18"))
     assert "18" not in tag
     assert len(tag) == 32
-    assert pseudonym(pseudonym_key("secret"), "CN-RIC", "x") != "x"
 
 
 def test_budget_refusals_flag_their_system_and_day_and_count_as_denials() -> None:

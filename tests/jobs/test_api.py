@@ -19,7 +19,6 @@ from exchange.jobs.scheduler import ANCHOR
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec, RetryPolicy
 from exchange.security.identity import Role
 from exchange.settings import Settings
-from exchange.sources.registry import SourceRegistry
 
 PROBLEM = "application/problem+json"
 SLOT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -47,15 +46,15 @@ def hub(database_url: str, flaky: Flaky) -> Iterator[TestClient]:
     settings = Settings(database_url=database_url, adapters_file=None, scheduler="off")
     app = create_app(settings)
     spec = JobSpec("test.flaky", "a job that fails on demand", flaky, 60, RetryPolicy(2, 0, 0))
-    app.state.jobs.append(spec)
+    app.state.hub.jobs.append(spec)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
 
 def run(hub: TestClient, slot: datetime) -> None:
     state: Any = hub.app.state  # type: ignore[attr-defined]
-    [spec] = [s for s in state.jobs if s.id == "test.flaky"]
-    JobRunner(state.hub.settings, state.hub.sessions, SourceRegistry.empty()).run(spec, slot)
+    [spec] = [s for s in state.hub.jobs if s.id == "test.flaky"]
+    JobRunner(state.hub.settings, state.hub.sessions).run(spec, slot)
 
 
 def bearer(hub: TestClient, role: Role, subject: str = "staff-1") -> dict[str, str]:

@@ -21,7 +21,6 @@ from exchange.jobs.scheduler import ANCHOR, first_slot_after
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec, RetryPolicy
 from exchange.jobs.status import job_views
 from exchange.settings import Settings
-from exchange.sources.registry import SourceRegistry
 from schemas import TongbanError
 
 ID_NUMBER = "11010519491231002X"
@@ -29,7 +28,7 @@ SLOT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
 def runner(settings: Settings, sessions: sessionmaker[Session], **kw: object) -> JobRunner:
-    return JobRunner(settings, sessions, SourceRegistry.empty(), **kw)  # type: ignore[arg-type]
+    return JobRunner(settings, sessions, **kw)  # type: ignore[arg-type]
 
 
 def attempts(sessions: sessionmaker[Session], job_id: str) -> list[JobRun]:

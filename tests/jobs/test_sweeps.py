@@ -11,27 +11,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.systems import register_system
+from exchange.agreements.jobs import sweep_agreements
 from exchange.agreements.models import AgreementEvent
 from exchange.agreements.reading import agreement_views
 from exchange.agreements.service import Approval, apply_for_agreement, decide_application
+from exchange.audit import jobs as audit_jobs
+from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.log import AuditLog
 from exchange.audit.models import AuditCheckpoint
 from exchange.db import unit_of_work
+from exchange.hub import Hub
 from exchange.jobs.models import JobRun
-from exchange.jobs.registry import all_jobs, find_job
-from exchange.jobs.spec import JobContext
-from exchange.jobs.sweeps import (
-    STALE_RUN,
-    sweep_agreements,
-    sweep_budgets,
-    sweep_checkpoint,
-    sweep_job_runs,
-    sweep_tokens,
-)
+from exchange.jobs.spec import JobContext, JobOutcome, find_job
+from exchange.jobs.sweeps import STALE_RUN, sweep_job_runs
 from exchange.query.budget import VerifyBudgetCounter
+from exchange.query.jobs import sweep_budgets
 from exchange.security.clientauth import ClientAssertionJti
+from exchange.security.jobs import sweep_tokens
 from exchange.settings import Settings
-from exchange.sources.registry import SourceRegistry
 from tests.audit.test_log import work_of
 from tests.exchange.test_agreements import (  # the agreement tests' world and people
     EDU_ADMIN,
@@ -45,7 +42,17 @@ __all__ = ["systems"]  # a fixture, used by name below
 
 
 def context(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> JobContext:
-    return JobContext(settings, sessions, SourceRegistry.empty(), now)
+    return JobContext(settings, sessions, now)
+
+
+def sweep_checkpoint(settings: Settings, job_context: JobContext) -> JobOutcome:
+    signer = CheckpointSigner(
+        settings.secret_key.get_secret_value(),
+        settings.audit_origin,
+        interval=timedelta(seconds=settings.checkpoint_interval_s),
+    )
+    (job,) = audit_jobs.jobs(signer, settings.checkpoint_interval_s)
+    return job.run(job_context)
 
 
 def test_sweep_tokens_deletes_only_expired_jti_records(
@@ -130,12 +137,14 @@ def test_audit_checkpoint_signs_when_the_log_grew(
 ) -> None:
     settings = Settings(database_url=database_url, adapters_file=None, checkpoint_interval_s=1)
     log = AuditLog(sessions)
-    assert sweep_checkpoint(context(settings, sessions, datetime.now(UTC))).rows == 1  # empty log
-    assert sweep_checkpoint(context(settings, sessions, datetime.now(UTC))).rows == 0
+    assert (
+        sweep_checkpoint(settings, context(settings, sessions, datetime.now(UTC))).rows == 1
+    )  # empty log
+    assert sweep_checkpoint(settings, context(settings, sessions, datetime.now(UTC))).rows == 0
     for n in range(4):
         log.append(work_of(n))
     time.sleep(1.1)
-    assert sweep_checkpoint(context(settings, sessions, datetime.now(UTC))).rows == 1
+    assert sweep_checkpoint(settings, context(settings, sessions, datetime.now(UTC))).rows == 1
     with unit_of_work(sessions) as session:
         sizes = session.scalars(select(AuditCheckpoint.size).order_by(AuditCheckpoint.size)).all()
     assert sizes == [0, 4]
@@ -173,10 +182,11 @@ def test_sweep_job_runs_purges_old_history_and_fails_lost_runs(
     assert left == {"test.lost": "failed", "test.recent": "ok", "test.busy": "running"}
 
 
-def test_the_registry_has_every_sweep_and_the_consent_sweep_runs(
+def test_the_hub_has_every_domains_sweep_and_the_consent_sweep_runs(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    jobs = all_jobs(settings, SourceRegistry.empty())
+    with Hub.from_settings(settings) as hub:
+        jobs = hub.jobs
     ids = [spec.id for spec in jobs]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)

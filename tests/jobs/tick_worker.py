@@ -17,7 +17,6 @@ from exchange.db import make_engine, make_sessionmaker, unit_of_work
 from exchange.jobs.scheduler import HubScheduler
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
 from exchange.settings import Settings
-from exchange.sources.registry import SourceRegistry
 
 
 def main(url: str, table: str) -> None:
@@ -35,7 +34,7 @@ def main(url: str, table: str) -> None:
 
     spec = JobSpec("test.tick", "append the scheduled time", tick, every_s=1)
     settings = Settings(database_url=url, adapters_file=None)
-    scheduler = HubScheduler(settings, engine, sessions, SourceRegistry.empty(), [spec])
+    scheduler = HubScheduler(settings, engine, sessions, [spec])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     scheduler.start()

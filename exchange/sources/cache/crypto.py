@@ -26,17 +26,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from exchange.security.secrets import KeySchedule, KeyUse, schedule_of
 from schemas import TongbanError
 
 __all__ = ["CacheCrypto", "CacheIntegrityError", "canonical_values", "record_aad"]
 
-_KEK_INFO = b"tongban source-cache key-encryption key v1"
-_SUBJECT_INFO = b"tongban source-cache subject pseudonyms v1"
-_CONTENT_INFO = b"tongban source-cache content macs v1"
 _NONCE_BYTES = 12
 DATA_KEY_BYTES = 32
 
@@ -50,10 +46,6 @@ class CacheIntegrityError(TongbanError):
     title = "Cache integrity failure"
 
 
-def _derive(secret: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tongban", info=info).derive(secret)
-
-
 def canonical_values(values: Mapping[str, Any]) -> bytes:
     """The fields of a record as compact, key-sorted UTF-8 JSON (what is sealed and MACed)."""
     return json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
@@ -62,11 +54,11 @@ def canonical_values(values: Mapping[str, Any]) -> bytes:
 class CacheCrypto:
     """The cache's keys derived from the hub secret, and the operations on them."""
 
-    def __init__(self, secret: str) -> None:
-        material = secret.encode()
-        self._kek = AESGCM(_derive(material, _KEK_INFO))
-        self._subject_key = _derive(material, _SUBJECT_INFO)
-        self._content_key = _derive(material, _CONTENT_INFO)
+    def __init__(self, secret: str | KeySchedule) -> None:
+        schedule = schedule_of(secret)
+        self._kek = AESGCM(schedule.key(KeyUse.CACHE_KEY_ENCRYPTION))
+        self._subject_key = schedule.key(KeyUse.CACHE_SUBJECT_MAC)
+        self._content_key = schedule.key(KeyUse.CACHE_CONTENT_MAC)
 
     # -- data keys -----------------------------------------------------------------------
 

@@ -1,0 +1,67 @@
+"""Scheduled work of agreements: deadlines made visible in each agreement's history."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus
+from exchange.agreements.workdays import china_day
+from exchange.db import unit_of_work
+from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
+
+__all__ = ["SCHEDULER_ACTOR", "jobs", "sweep_agreements"]
+
+SCHEDULER_ACTOR = "tongban-scheduler"  # who the history says recorded a sweep's event
+
+
+def sweep_agreements(context: JobContext) -> JobOutcome:
+    """Record, once per agreement, an ``expired`` event for an approved agreement whose
+    validity has ended, and an ``overdue`` event for an application whose provider did not
+    answer by its last working day (10 working days, 工作日)."""
+    now = context.now
+    approved = Agreement.status == AgreementStatus.APPROVED.value
+    expired = approved & Agreement.valid_until.is_not(None) & (Agreement.valid_until <= now)
+    pending = Agreement.status == AgreementStatus.PENDING.value
+    overdue = pending & Agreement.due_by.is_not(None) & (Agreement.due_by < china_day(now))
+    counts: dict[str, int] = {}
+    with unit_of_work(context.sessions, write=True) as session:
+        for action, condition in (("expired", expired), ("overdue", overdue)):
+            recorded = select(AgreementEvent.agreement_id).where(AgreementEvent.action == action)
+            # Lock the agreements first, then look for the event again: a concurrent sweep
+            # that recorded it committed before this one got the locks.
+            ids = session.scalars(
+                select(Agreement.id)
+                .where(condition, Agreement.id.not_in(recorded))
+                .order_by(Agreement.id)
+                .with_for_update()
+            ).all()
+            done = set(session.scalars(recorded.where(AgreementEvent.agreement_id.in_(ids))))
+            for agreement_id in ids:
+                if agreement_id in done:
+                    continue
+                session.add(_event(agreement_id, action, context))
+            counts[action] = len(set(ids) - done)
+    return JobOutcome(rows=sum(counts.values()), detail=counts)
+
+
+def _event(agreement_id: str, action: str, context: JobContext) -> AgreementEvent:
+    return AgreementEvent(
+        agreement_id=agreement_id,
+        at=context.now,
+        actor=SCHEDULER_ACTOR,
+        actor_role="system",
+        actor_department=None,
+        action=action,
+        detail={"recorded_by": "sweep.agreements"},
+    )
+
+
+def jobs() -> list[JobSpec]:
+    return [
+        JobSpec(
+            "sweep.agreements",
+            "Record expired agreements and overdue applications in their history",
+            sweep_agreements,
+            every_s=900,
+        )
+    ]

@@ -1,0 +1,133 @@
+"""The key schedule: every key the hub derives from its one master secret, in one table.
+
+The master secret is ``TONGBAN_SECRET_KEY`` (or, in ``dev``, the installation's generated
+``var/secret.key``); :mod:`exchange.security.custody` splits it among custodians. Nothing else in
+the hub is a root of trust, so every key below is a pure function of that secret and a label:
+every worker and every restart derives the same keys, and none of them is stored.
+
+Two constructions, both over SHA-256:
+
+* ``hkdf``: HKDF (RFC 5869) with salt ``b"tongban"`` and the label as ``info``;
+* ``hmac``: HMAC with the secret as key and the label (followed by a context, when the use has
+  one) as message.
+
+A label is part of the data it protects (a pseudonym, a wrapped key, a signed note): changing one
+orphans what was written under it, so labels never change; a new use gets a new row. The test
+``tests/security/test_key_schedule.py`` pins every row's output and that no two rows share a label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final, Literal
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+__all__ = ["SCHEDULE", "Derivation", "KeySchedule", "KeyUse", "derive", "schedule_of"]
+
+_SALT: Final = b"tongban"
+
+
+class KeyUse(StrEnum):
+    """What a derived key is for; each is one row of :data:`SCHEDULE`."""
+
+    HUB_KEYS_AT_REST = "hub_keys_at_rest"
+    DEV_IDP_SIGNING = "dev_idp_signing"
+    CHECKPOINT_SIGNING = "checkpoint_signing"
+    SUBJECT_PSEUDONYM = "subject_pseudonym"
+    RELEASE_HASH = "release_hash"
+    CACHE_KEY_ENCRYPTION = "cache_key_encryption"
+    CACHE_SUBJECT_MAC = "cache_subject_mac"
+    CACHE_CONTENT_MAC = "cache_content_mac"
+    CUSTODY_CHECK_VALUE = "custody_check_value"
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """One row of the key schedule: how the key is made and what it protects."""
+
+    construction: Literal["hkdf", "hmac"]
+    label: bytes
+    protects: str
+
+
+SCHEDULE: Final[dict[KeyUse, Derivation]] = {
+    KeyUse.HUB_KEYS_AT_REST: Derivation(
+        "hkdf",
+        b"tongban hub-signing-keys at rest v1",
+        "AES-256-GCM wrapping of the hub's stored signing keys (security/keys.py)",
+    ),
+    KeyUse.DEV_IDP_SIGNING: Derivation(
+        "hkdf",
+        b"dev-idp-signing-key",
+        "Ed25519 seed of the development identity provider, dev mode only (security/identity.py)",
+    ),
+    KeyUse.CHECKPOINT_SIGNING: Derivation(
+        "hkdf",
+        b"audit-checkpoint-key",
+        "Ed25519 seed of the audit log's checkpoint signer (audit/checkpoints.py)",
+    ),
+    KeyUse.SUBJECT_PSEUDONYM: Derivation(
+        "hkdf",
+        b"audit-subject-pseudonym",
+        "HMAC key of subject pseudonyms in the audit log, consents and budgets "
+        "(security/subjects.py)",
+    ),
+    KeyUse.RELEASE_HASH: Derivation(
+        "hmac",
+        b"release-hash",
+        "key of the per-consumer keyed hashes a `hash` transform releases (query/pipeline.py)",
+    ),
+    KeyUse.CACHE_KEY_ENCRYPTION: Derivation(
+        "hkdf",
+        b"tongban source-cache key-encryption key v1",
+        "AES-256-GCM wrapping of the source cache's per-department data keys (sources/cache)",
+    ),
+    KeyUse.CACHE_SUBJECT_MAC: Derivation(
+        "hkdf",
+        b"tongban source-cache subject pseudonyms v1",
+        "HMAC key of the cache's subject pseudonyms (sources/cache)",
+    ),
+    KeyUse.CACHE_CONTENT_MAC: Derivation(
+        "hkdf",
+        b"tongban source-cache content macs v1",
+        "HMAC key of the cache's content MACs (sources/cache)",
+    ),
+    KeyUse.CUSTODY_CHECK_VALUE: Derivation(
+        "hmac",
+        b"tongban-kcv",
+        "key check value of a custody split, context: the split's set id (security/custody.py)",
+    ),
+}
+
+
+def derive(secret: bytes, use: KeyUse, context: bytes = b"") -> bytes:
+    """The 32-byte key for ``use`` under ``secret`` (``context`` follows the label)."""
+    row = SCHEDULE[use]
+    if row.construction == "hkdf":
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=row.label + context)
+        return hkdf.derive(secret)
+    return hmac.new(secret, row.label + context, hashlib.sha256).digest()
+
+
+class KeySchedule:
+    """The keys of one master secret, each derived once on first use."""
+
+    def __init__(self, master: str) -> None:
+        self._master = master.encode()
+        self._keys: dict[KeyUse, bytes] = {}
+
+    def key(self, use: KeyUse) -> bytes:
+        key = self._keys.get(use)
+        if key is None:
+            key = self._keys[use] = derive(self._master, use)
+        return key
+
+
+def schedule_of(secret: str | KeySchedule) -> KeySchedule:
+    """``secret``'s key schedule (a schedule is passed through)."""
+    return secret if isinstance(secret, KeySchedule) else KeySchedule(secret)

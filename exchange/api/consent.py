@@ -14,14 +14,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 
 from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer, SystemBearer
 from exchange.api.problems import problem_responses
 from exchange.api.text import DisplayParagraph, DisplayText
-from exchange.consent import service
-from exchange.consent.models import Consent, ConsentMode, ConsentRequest, RequestStatus
+from exchange.consent import reading, service
+from exchange.consent.models import ConsentMode
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
 from exchange.security.identity import Role
@@ -178,7 +177,7 @@ def post_consent_request(
     )
     with unit_of_work(hub.sessions, write=True) as session:
         row = service.create_request(session, ask, now)
-        view = service.request_view(session, row, now, base_url)
+        view = reading.request_view(session, row, now, base_url)
     return JSONResponse(view, status_code=201, headers={"location": view["approval_url"]})
 
 
@@ -192,10 +191,8 @@ def get_consent_request(
 ) -> dict[str, Any]:
     now = _now()
     with unit_of_work(hub.sessions) as session:
-        row = session.get(ConsentRequest, request_id)
-        if row is None or row.system_id != caller.system_id:
-            raise service.ConsentRequestNotFound(f"no consent request {request_id!r} of yours")
-        return service.request_view(session, row, now, base_url)
+        row = reading.system_request(session, system=caller.system_id, request_id=request_id)
+        return reading.request_view(session, row, now, base_url)
 
 
 # -- citizens --------------------------------------------------------------------------------
@@ -214,14 +211,11 @@ def my_requests(
     status: Annotated[Literal["pending", "all"], Query()] = "pending",
 ) -> dict[str, Any]:
     now = _now()
-    query = select(ConsentRequest).where(ConsentRequest.subject == citizen)
-    if status == "pending":
-        query = query.where(
-            ConsentRequest.status == RequestStatus.PENDING.value, ConsentRequest.answer_by > now
-        )
     with unit_of_work(hub.sessions) as session:
-        rows = session.scalars(query.order_by(ConsentRequest.created_at.desc()).limit(200))
-        return {"requests": [service.request_view(session, r, now, base_url) for r in rows]}
+        rows = reading.citizen_requests(
+            session, subject=citizen, pending_only=status == "pending", now=now
+        )
+        return {"requests": [reading.request_view(session, r, now, base_url) for r in rows]}
 
 
 @router.get(
@@ -235,10 +229,8 @@ def my_request(
 ) -> dict[str, Any]:
     now = _now()
     with unit_of_work(hub.sessions) as session:
-        row = session.get(ConsentRequest, request_id)
-        if row is None or row.subject != citizen:
-            raise service.ConsentRequestNotFound(f"no consent request {request_id!r} for you")
-        return service.request_view(session, row, now, base_url)
+        row = reading.citizen_request(session, subject=citizen, request_id=request_id)
+        return reading.request_view(session, row, now, base_url)
 
 
 @router.post(
@@ -266,7 +258,7 @@ def approve_request(
             now=now,
             issuer=base_url,
         )
-        view = service.consent_view(session, consent, now)
+        view = reading.consent_view(session, consent, now)
     return JSONResponse({"consent": view}, status_code=201)
 
 
@@ -292,7 +284,7 @@ def refuse_request(
             reason=body.reason if body else None,
             now=now,
         )
-        return service.request_view(session, row, now, base_url)
+        return reading.request_view(session, row, now, base_url)
 
 
 @router.get(
@@ -304,13 +296,8 @@ def refuse_request(
 def my_consents(hub: Hub, citizen: Citizen) -> dict[str, Any]:
     now = _now()
     with unit_of_work(hub.sessions) as session:
-        rows = session.scalars(
-            select(Consent)
-            .where(Consent.subject == citizen)
-            .order_by(Consent.starts_at.desc(), Consent.id)
-            .limit(500)
-        ).all()
-        return {"consents": service.consent_views(session, rows, now)}
+        rows = reading.citizen_consents(session, subject=citizen)
+        return {"consents": reading.consent_views(session, rows, now)}
 
 
 @router.get(
@@ -322,10 +309,8 @@ def my_consents(hub: Hub, citizen: Citizen) -> dict[str, Any]:
 def my_consent(hub: Hub, citizen: Citizen, consent_id: RequestId) -> dict[str, Any]:
     now = _now()
     with unit_of_work(hub.sessions) as session:
-        row = session.get(Consent, consent_id)
-        if row is None or row.subject != citizen:
-            raise service.ConsentNotFound(f"no consent {consent_id!r} of yours")
-        return service.consent_view(session, row, now)
+        row = reading.citizen_consent(session, subject=citizen, consent_id=consent_id)
+        return reading.consent_view(session, row, now)
 
 
 @router.delete(
@@ -338,7 +323,7 @@ def revoke_consent(hub: Hub, citizen: Citizen, consent_id: RequestId) -> dict[st
     now = _now()
     with unit_of_work(hub.sessions, write=True) as session:
         row = service.revoke(session, subject=citizen, consent_id=consent_id, now=now)
-        return service.consent_view(session, row, now)
+        return reading.consent_view(session, row, now)
 
 
 @router.patch(
@@ -363,5 +348,5 @@ def change_consent(
             now=now,
             issuer=base_url,
         )
-        view = service.consent_view(session, row, now)
+        view = reading.consent_view(session, row, now)
     return JSONResponse({"consent": view}, status_code=201)

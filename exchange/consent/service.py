@@ -1,36 +1,44 @@
-"""Citizen consent (单独同意): ask, preview, approve or refuse, use, change, revoke, expire.
+"""Citizen consent (单独同意), the writes: ask, approve or refuse, change, revoke, use, expire.
 
 A case system asks (:func:`create_request`); the hub works out, with the policy engine, exactly
 what the consent would let through — a field the system could not get even with consent (not
 shared, no agreement, another purpose) refuses the whole request (``not_granted``), so a citizen
 is never asked to approve what cannot happen. The request stores that preview; the citizen sees
 it, may leave out fields marked optional, and approves (:func:`approve`) or refuses. Approval
-makes a consent artefact, signed as a receipt the citizen keeps (JWS ``tongban-consent+jwt``,
-verifiable against the hub's JWKS).
+makes a consent artefact, signed as a receipt the citizen keeps (:mod:`exchange.consent.artefact`).
 
-Enforcement is the exchange's (exchange/query/pipeline.py): :func:`consent_states` feeds the
-policy engine, and inside the audit batch transaction :func:`lock_consents` re-reads the consents
-relied on under a row lock — a revocation that committed first wins, one that comes later waits
-for the query's commit — and :func:`record_use` counts the use (a one-time consent is then
-``used``). Expiry needs no sweep to take effect: the status is worked out from the time whenever
-a consent is read; :func:`expire_consents` only writes it down for the history.
+The exchange counts each use of a consent a release relied on (:func:`record_use`, on the
+consent :func:`exchange.consent.states.lock_consents` locked; a one-time consent is then
+``used``). :func:`expire_consents` writes down the expiries the statuses already show
+(:mod:`exchange.consent.states`).
 
-Citizens are known here only by the audit log's keyed pseudonym of their ID number.
+Every function takes the caller's session and never commits. Citizens are known here only by
+the audit log's keyed pseudonym of their ID number.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalogue.models import Department, ResourceField, System
+from catalogue.models import ResourceField
 from exchange.agreements.grants import active_grants
+from exchange.consent.artefact import instant, signed_receipt
+from exchange.consent.errors import (
+    ConsentNotActive,
+    ConsentNotFound,
+    ConsentRequestAnswered,
+    ConsentRequestExpired,
+    ConsentRequestNotFound,
+    InvalidConsentChoice,
+    NotConsentable,
+)
 from exchange.consent.models import (
     Consent,
     ConsentEvent,
@@ -39,78 +47,28 @@ from exchange.consent.models import (
     ConsentStatus,
     RequestStatus,
 )
+from exchange.consent.states import effective_status, request_status
 from exchange.query.resolve import PurposeNotRegistered, resolve_query
 from exchange.security.keys import HubKeys
 from policies.engine import decide
 from policies.model import ConsentState, QueryContext
-from schemas import ProblemDetail, TongbanError
+from schemas import ProblemDetail
 
 __all__ = [
-    "CONSENT_TYP",
     "ConsentAsk",
     "approve",
-    "consent_states",
-    "consent_view",
-    "consent_views",
     "create_request",
-    "effective_status",
     "expire_consents",
-    "lock_consents",
     "record_use",
     "refuse",
-    "request_status",
-    "request_view",
     "revoke",
     "supersede",
 ]
 
-CONSENT_TYP = "tongban-consent+jwt"
 LEGAL_BASIS = (
     "个人信息保护法第十四条、第二十九条：个人单独同意 "
     "(PIPL art. 14 and 29: the individual's separate consent)"
 )
-
-
-class ConsentRequestNotFound(TongbanError):
-    code = "consent_request_not_found"
-    status = 404
-    title = "No such consent request"
-
-
-class ConsentRequestAnswered(TongbanError):
-    code = "consent_request_answered"
-    status = 409
-    title = "The consent request was already answered"
-
-
-class ConsentRequestExpired(TongbanError):
-    code = "consent_request_expired"
-    status = 409
-    title = "The consent request was not answered in time"
-
-
-class ConsentNotFound(TongbanError):
-    code = "consent_not_found"
-    status = 404
-    title = "No such consent"
-
-
-class ConsentNotActive(TongbanError):
-    code = "consent_not_active"
-    status = 409
-    title = "The consent is no longer active"
-
-
-class NotConsentable(TongbanError):
-    code = "not_granted"
-    status = 403
-    title = "The system could not receive these fields even with consent"
-
-
-class InvalidConsentChoice(TongbanError):
-    code = "invalid_consent_choice"
-    status = 422
-    title = "Invalid choice of fields"
 
 
 @dataclass(frozen=True)
@@ -215,11 +173,9 @@ def create_request(session: Session, ask: ConsentAsk, now: datetime) -> ConsentR
     return row
 
 
-def request_status(row: ConsentRequest, now: datetime) -> RequestStatus:
-    status = RequestStatus(row.status)
-    if status is RequestStatus.PENDING and now >= row.answer_by:
-        return RequestStatus.EXPIRED
-    return status
+def _label(session: Session, resource: str, version: int, name: str) -> str:
+    row = session.get(ResourceField, (resource, version, name))
+    return row.title if row is not None else name
 
 
 # -- answering -----------------------------------------------------------------------------
@@ -237,7 +193,7 @@ def _pending_request(
         raise ConsentRequestNotFound(f"no consent request {request_id!r} for you")
     status = request_status(row, now)
     if status is RequestStatus.EXPIRED:
-        raise ConsentRequestExpired(f"the request had to be answered by {_instant(row.answer_by)}")
+        raise ConsentRequestExpired(f"the request had to be answered by {instant(row.answer_by)}")
     if status is not RequestStatus.PENDING:
         raise ConsentRequestAnswered(f"the request was already {status.value}")
     return row
@@ -434,59 +390,12 @@ def _give(
 ) -> Consent:
     session.add(consent)
     session.flush()
-    payload = {
-        "iss": issuer,
-        "iat": int(now.timestamp()),
-        "jti": consent.id,
-        "consent": artefact(consent),
-    }
-    consent.receipt = keys.sign(session, payload, typ=CONSENT_TYP)
+    consent.receipt = signed_receipt(session, keys, consent, now=now, issuer=issuer)
     _event(session, consent, now, "given", "citizen", detail)
     return consent
 
 
-# -- enforcing -----------------------------------------------------------------------------
-
-
-def effective_status(consent: Consent, now: datetime) -> ConsentStatus:
-    """The stored status, with expiry and exhausted uses worked out from the time."""
-    status = ConsentStatus(consent.status)
-    if status is not ConsentStatus.GIVEN:
-        return status
-    if now >= consent.expires_at:
-        return ConsentStatus.EXPIRED
-    if consent.max_uses is not None and consent.use_count >= consent.max_uses:
-        return ConsentStatus.USED
-    return status
-
-
-def consent_states(
-    session: Session, *, subject: str, system: str, named: str | None, now: datetime
-) -> list[ConsentState]:
-    """The policy engine's view of the subject's consents to *system*: the ones still given,
-    and the one the query names whatever its state (so a refusal can say why)."""
-    wanted = Consent.status == ConsentStatus.GIVEN.value
-    if named is not None:
-        wanted = or_(wanted, Consent.id == named)
-    rows = session.scalars(
-        select(Consent).where(Consent.subject == subject, Consent.system_id == system, wanted)
-    )
-    return [
-        ConsentState(
-            consent_id=row.id,
-            system=row.system_id,
-            purpose=row.purpose,
-            attributes=frozenset(f["attribute"] for f in row.fields),
-            status=effective_status(row, now).value,
-        )
-        for row in rows
-    ]
-
-
-def lock_consents(session: Session, ids: Iterable[str]) -> dict[str, Consent]:
-    """The consents *ids*, locked until the caller's commit (see the module docstring)."""
-    rows = session.scalars(select(Consent).where(Consent.id.in_(sorted(ids))).with_for_update())
-    return {row.id: row for row in rows}
+# -- using and expiring --------------------------------------------------------------------
 
 
 def record_use(
@@ -539,142 +448,3 @@ def _event(
     session.add(
         ConsentEvent(consent_id=consent.id, at=now, event=event, actor=actor, detail=detail)
     )
-
-
-# -- views ---------------------------------------------------------------------------------
-
-
-def artefact(consent: Consent) -> dict[str, Any]:
-    """The signed part of a consent: ISO/IEC 27560 record and Kantara receipt fields."""
-    return {
-        "id": consent.id,
-        "version": consent.version,
-        "supersedes": consent.supersedes,
-        "request_id": consent.request_id,
-        "pii_principal": consent.subject,
-        "controller": {"system": consent.system_id, "department": consent.consumer_department},
-        "providers": list(consent.providers),
-        "purpose": {"code": consent.purpose, "text": consent.purpose_text},
-        "legal_basis": consent.legal_basis,
-        "fields": [
-            {k: f[k] for k in ("attribute", "resource", "provider", "necessary", "release")}
-            for f in consent.fields
-        ],
-        "mode": consent.mode,
-        "start": _instant(consent.starts_at),
-        "expiry": _instant(consent.expires_at),
-        "max_uses": consent.max_uses,
-        "retention_days": consent.retention_days,
-        "status": ConsentStatus.GIVEN.value,
-    }
-
-
-class _Names:
-    """Display names of departments and systems, read once per view."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self._departments: dict[str, dict[str, Any]] = {}
-        self._systems: dict[str, dict[str, Any]] = {}
-
-    def department(self, code: str) -> dict[str, Any]:
-        if code not in self._departments:
-            row = self._session.get(Department, code)
-            self._departments[code] = {
-                "code": code,
-                "name": row.name if row else code,
-                "name_en": row.name_en if row else None,
-            }
-        return self._departments[code]
-
-    def system(self, system_id: str) -> dict[str, Any]:
-        if system_id not in self._systems:
-            row = self._session.get(System, system_id)
-            self._systems[system_id] = {"id": system_id, "name": row.name if row else None}
-        return self._systems[system_id]
-
-
-def request_view(
-    session: Session, row: ConsentRequest, now: datetime, base_url: str
-) -> dict[str, Any]:
-    names = _Names(session)
-    return {
-        "id": row.id,
-        "status": request_status(row, now).value,
-        "created_at": _instant(row.created_at),
-        "answer_by": _instant(row.answer_by),
-        "answered_at": _instant(row.answered_at),
-        "system": names.system(row.system_id),
-        "consumer_department": names.department(row.consumer_department),
-        "officer": row.officer,
-        "purpose": {"code": row.purpose, "text": row.purpose_text},
-        "service_item": row.service_item,
-        "legal_basis": row.legal_basis,
-        "fields": [_field_view(f, names) for f in row.fields],
-        "mode": row.mode,
-        "valid_days": row.valid_days,
-        "max_uses": row.max_uses,
-        "retention_days": row.retention_days,
-        "approval_url": f"{base_url}/console/citizen/requests/{row.id}",
-        "consent_id": row.consent_id,
-        "refusal_reason": row.refusal_reason,
-    }
-
-
-def consent_view(session: Session, row: Consent, now: datetime) -> dict[str, Any]:
-    return consent_views(session, [row], now)[0]
-
-
-def consent_views(session: Session, rows: Sequence[Consent], now: datetime) -> list[dict[str, Any]]:
-    """The views of *rows*, each with its history (read in one query for all of them)."""
-    names = _Names(session)
-    history: dict[str, list[dict[str, Any]]] = {row.id: [] for row in rows}
-    for e in session.scalars(
-        select(ConsentEvent)
-        .where(ConsentEvent.consent_id.in_(list(history)))
-        .order_by(ConsentEvent.id)
-    ):
-        history[e.consent_id].append(
-            {"at": _instant(e.at), "event": e.event, "actor": e.actor, "detail": e.detail}
-        )
-    return [
-        {
-            "id": row.id,
-            "version": row.version,
-            "supersedes": row.supersedes,
-            "superseded_by": row.superseded_by,
-            "request_id": row.request_id,
-            "status": effective_status(row, now).value,
-            "system": names.system(row.system_id),
-            "consumer_department": names.department(row.consumer_department),
-            "providers": [names.department(code) for code in row.providers],
-            "purpose": {"code": row.purpose, "text": row.purpose_text},
-            "legal_basis": row.legal_basis,
-            "fields": [_field_view(f, names) for f in row.fields],
-            "mode": row.mode,
-            "starts_at": _instant(row.starts_at),
-            "expires_at": _instant(row.expires_at),
-            "max_uses": row.max_uses,
-            "use_count": row.use_count,
-            "last_used_at": _instant(row.last_used_at),
-            "retention_days": row.retention_days,
-            "receipt": row.receipt,
-            "events": history[row.id],
-        }
-        for row in rows
-    ]
-
-
-def _field_view(field: dict[str, Any], names: _Names) -> dict[str, Any]:
-    return {**field, "provider": names.department(field["provider"])}
-
-
-def _label(session: Session, resource: str, version: int, name: str) -> str:
-    row = session.get(ResourceField, (resource, version, name))
-    return row.title if row is not None else name
-
-
-def _instant(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

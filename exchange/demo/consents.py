@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from catalogue.models import System
 from exchange.consent import service
 from exchange.consent.models import ConsentMode, ConsentRequest
+from exchange.consent.states import request_status
 from exchange.security.keys import HubKeys
 from exchange.security.subjects import Pseudonyms
 from exchange.settings import Settings
@@ -91,7 +92,7 @@ def seed_consents(
 
 
 def _made(subject: str, request: ConsentRequest, now: datetime) -> dict[str, Any]:
-    status = service.request_status(request, now).value
+    status = request_status(request, now).value
     return {
         "subject": subject,
         "request": request.id,

@@ -53,7 +53,8 @@ from exchange.agreements.grants import active_grants, in_force_locked, take_use
 from exchange.audit.log import AuditLog
 from exchange.audit.sink import Receipt
 from exchange.consent.models import Consent, ConsentStatus
-from exchange.consent.service import consent_states, effective_status, lock_consents, record_use
+from exchange.consent.service import record_use
+from exchange.consent.states import consent_states, effective_status, lock_consents
 from exchange.db import unit_of_work
 from exchange.query.budget import (
     BUDGET_EXHAUSTED,

@@ -1,0 +1,75 @@
+"""Where a consent or a consent request stands at a given time, and the consent states the
+exchange checks for each field it releases.
+
+Expiry needs no sweep to take effect: the status is worked out from the time whenever a consent
+or a request is read (:func:`effective_status`, :func:`request_status`); the sweep
+(:func:`exchange.consent.service.expire_consents`) only writes it down for the history.
+
+Enforcement is the exchange's (exchange/query/pipeline.py): :func:`consent_states` feeds the
+policy engine, and inside the audit batch transaction :func:`lock_consents` re-reads the consents
+relied on under a row lock — a revocation that committed first wins, one that comes later waits
+for the query's commit — before :func:`exchange.consent.service.record_use` counts the use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from exchange.consent.models import Consent, ConsentRequest, ConsentStatus, RequestStatus
+from policies.model import ConsentState
+
+__all__ = ["consent_states", "effective_status", "lock_consents", "request_status"]
+
+
+def request_status(row: ConsentRequest, now: datetime) -> RequestStatus:
+    """The stored status, except that a request still pending after its answer-by time has
+    expired."""
+    status = RequestStatus(row.status)
+    if status is RequestStatus.PENDING and now >= row.answer_by:
+        return RequestStatus.EXPIRED
+    return status
+
+
+def effective_status(consent: Consent, now: datetime) -> ConsentStatus:
+    """The stored status, with expiry and exhausted uses worked out from the time."""
+    status = ConsentStatus(consent.status)
+    if status is not ConsentStatus.GIVEN:
+        return status
+    if now >= consent.expires_at:
+        return ConsentStatus.EXPIRED
+    if consent.max_uses is not None and consent.use_count >= consent.max_uses:
+        return ConsentStatus.USED
+    return status
+
+
+def consent_states(
+    session: Session, *, subject: str, system: str, named: str | None, now: datetime
+) -> list[ConsentState]:
+    """The policy engine's view of the subject's consents to *system*: the ones still given,
+    and the one the query names whatever its state (so a refusal can say why)."""
+    wanted = Consent.status == ConsentStatus.GIVEN.value
+    if named is not None:
+        wanted = or_(wanted, Consent.id == named)
+    rows = session.scalars(
+        select(Consent).where(Consent.subject == subject, Consent.system_id == system, wanted)
+    )
+    return [
+        ConsentState(
+            consent_id=row.id,
+            system=row.system_id,
+            purpose=row.purpose,
+            attributes=frozenset(f["attribute"] for f in row.fields),
+            status=effective_status(row, now).value,
+        )
+        for row in rows
+    ]
+
+
+def lock_consents(session: Session, ids: Iterable[str]) -> dict[str, Consent]:
+    """The consents *ids*, locked until the caller's commit (see the module docstring)."""
+    rows = session.scalars(select(Consent).where(Consent.id.in_(sorted(ids))).with_for_update())
+    return {row.id: row for row in rows}

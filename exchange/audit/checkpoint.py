@@ -27,11 +27,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from schemas import TongbanError
+from exchange.audit.errors import CheckpointError
 
 __all__ = [
     "Checkpoint",
-    "CheckpointError",
     "NoteSigner",
     "NoteVerifier",
     "key_id",
@@ -45,12 +44,6 @@ MAX_SIZE = 2**64 - 1
 _SIGNATURE_PREFIX = "— "  # U+2014 EM DASH, then a space
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 _KEY_ID_HEX = re.compile(r"[0-9a-fA-F]{8}")
-
-
-class CheckpointError(TongbanError):
-    code = "invalid_checkpoint"
-    status = 422
-    title = "The checkpoint is not valid"
 
 
 @dataclass(frozen=True)

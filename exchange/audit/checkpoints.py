@@ -22,24 +22,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.audit import merkle
 from exchange.audit.checkpoint import Checkpoint, NoteSigner, NoteVerifier, parse_vkey
+from exchange.audit.errors import InconsistentLog
 from exchange.audit.log import TreeReader
 from exchange.audit.models import AuditCheckpoint, AuditHead
 from exchange.db import unit_of_work
 from exchange.security.secrets import KeySchedule, KeyUse, schedule_of
-from schemas import TongbanError
 
 __all__ = [
     "CheckpointSigner",
-    "InconsistentLog",
     "SignedCheckpoint",
     "sign_if_stale",
 ]
-
-
-class InconsistentLog(TongbanError):
-    code = "inconsistent_log"
-    status = 500
-    title = "The log does not extend its last checkpoint; nothing was signed"
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.audit import merkle
 from exchange.audit.canonical import canonical_json
+from exchange.audit.errors import AuditUnavailable
 from exchange.audit.models import AuditHead, AuditNode, AuditRecord
-from exchange.audit.sink import AuditUnavailable, Receipt
+from exchange.audit.sink import Receipt
 from exchange.db import unit_of_work
 
 __all__ = ["AuditLog", "EntryWork", "TreeReader"]

@@ -11,17 +11,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from exchange.audit import merkle
+from exchange.audit.errors import ProofRange
 from exchange.audit.log import TreeReader
 from exchange.audit.models import AuditHead
-from schemas import TongbanError
 
-__all__ = ["Head", "ProofRange", "consistency_proof", "head", "inclusion_proof", "root_at"]
-
-
-class ProofRange(TongbanError):
-    code = "invalid_proof_range"
-    status = 422
-    title = "No such proof"
+__all__ = ["Head", "consistency_proof", "head", "inclusion_proof", "root_at"]
 
 
 @dataclass(frozen=True)

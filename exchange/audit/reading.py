@@ -28,15 +28,14 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.audit import proofs
+from exchange.audit.errors import EntryNotFound
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
-from schemas import TongbanError
 
 __all__ = [
     "CSV_COLUMNS",
     "EXPORT_PAGE",
     "AuditFilter",
-    "EntryNotFound",
     "Page",
     "access_view",
     "citizen_accesses",
@@ -64,12 +63,6 @@ CSV_COLUMNS = (
     "attributes",
     "leaf_hash",
 )
-
-
-class EntryNotFound(TongbanError):
-    code = "entry_not_found"
-    status = 404
-    title = "No such audit entry"
 
 
 @dataclass(frozen=True)

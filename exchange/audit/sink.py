@@ -1,6 +1,6 @@
-"""What the audit log hands back and how it names subjects: receipts, the refusal when an
-entry cannot be written (:class:`AuditUnavailable`, 503: nothing is released), keyed subject
-pseudonyms, and the RFC 9162 leaf hash. Appending is :mod:`exchange.audit.log`'s."""
+"""What the audit log hands back: receipts, and the RFC 9162 leaf hash. Appending is
+:mod:`exchange.audit.log`'s; when an entry cannot be written it refuses with
+:class:`exchange.audit.errors.AuditUnavailable` (503: nothing is released)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,9 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from schemas import TongbanError
-
-__all__ = ["AuditUnavailable", "Receipt", "leaf_hash"]
+__all__ = ["Receipt", "leaf_hash"]
 
 log = logging.getLogger("tongban.audit")
-
-
-class AuditUnavailable(TongbanError):
-    code = "audit_unavailable"
-    status = 503
-    title = "The audit log cannot be written; nothing was released"
 
 
 @dataclass(frozen=True)

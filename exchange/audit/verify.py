@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.audit import merkle
-from exchange.audit.checkpoint import CheckpointError, NoteVerifier
+from exchange.audit.checkpoint import NoteVerifier
+from exchange.audit.errors import CheckpointError
 from exchange.audit.models import AuditCheckpoint, AuditHead, AuditNode, AuditRecord
 
 __all__ = ["VerifyReport", "verify_log"]

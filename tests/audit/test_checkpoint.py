@@ -14,13 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange.audit import merkle
-from exchange.audit.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    NoteSigner,
-    key_id,
-    parse_vkey,
-)
+from exchange.audit.checkpoint import Checkpoint, NoteSigner, key_id, parse_vkey
+from exchange.audit.errors import CheckpointError
 from schemas import TongbanError
 
 NAME = "tongban.example/audit"

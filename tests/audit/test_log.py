@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.audit import merkle
 from exchange.audit.canonical import canonical_json
+from exchange.audit.errors import AuditUnavailable
 from exchange.audit.log import AuditLog
 from exchange.audit.models import AuditHead, AuditNode, AuditRecord
 from exchange.audit.proofs import consistency_proof, head, inclusion_proof, root_at
-from exchange.audit.sink import AuditUnavailable
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 
 

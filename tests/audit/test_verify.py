@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from exchange.audit.checkpoint import parse_vkey
-from exchange.audit.checkpoints import CheckpointSigner, InconsistentLog
+from exchange.audit.checkpoints import CheckpointSigner
+from exchange.audit.errors import InconsistentLog
 from exchange.audit.log import AuditLog
 from exchange.audit.verify import verify_log
 from exchange.cli.audit import audit_app

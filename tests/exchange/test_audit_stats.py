@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.api.audit_stats import AnomalyRules, Row, compute_stats
 from exchange.audit.models import AuditRecord
+from exchange.audit.stats import AnomalyRules, Row, compute_stats
 from exchange.db import unit_of_work
 from exchange.security.identity import Role
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import SourceAdapter
 from exchange.agreements.documents import load_agreement_document, parse_agreement_document
-from exchange.api.audit_stats import AnomalyRules, Row, compute_stats
+from exchange.audit.stats import AnomalyRules, Row, compute_stats
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.query.budget import (

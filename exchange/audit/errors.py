@@ -1,0 +1,44 @@
+"""Errors of the audit log, each safe to show: messages name indexes, sizes and keys, never an
+entry's content or a subject."""
+
+from __future__ import annotations
+
+from schemas import TongbanError
+
+__all__ = [
+    "AuditUnavailable",
+    "CheckpointError",
+    "EntryNotFound",
+    "InconsistentLog",
+    "ProofRange",
+]
+
+
+class AuditUnavailable(TongbanError):
+    code = "audit_unavailable"
+    status = 503
+    title = "The audit log cannot be written; nothing was released"
+
+
+class EntryNotFound(TongbanError):
+    code = "entry_not_found"
+    status = 404
+    title = "No such audit entry"
+
+
+class ProofRange(TongbanError):
+    code = "invalid_proof_range"
+    status = 422
+    title = "No such proof"
+
+
+class CheckpointError(TongbanError):
+    code = "invalid_checkpoint"
+    status = 422
+    title = "The checkpoint is not valid"
+
+
+class InconsistentLog(TongbanError):
+    code = "inconsistent_log"
+    status = 500
+    title = "The log does not extend its last checkpoint; nothing was signed"

@@ -7,12 +7,14 @@ Resource and service-item versions are immutable rows (a database trigger refuse
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Enum,
     ForeignKey,
     ForeignKeyConstraint,
     Integer,
@@ -24,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from catalogue.vocabulary import SystemStatus
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -51,6 +55,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def str_enum(enum: type[StrEnum], *, length: int) -> Enum:
+    """The column type of a status-like *enum*: stored as its values (``"approved"``, never a
+    member's name) in a plain VARCHAR(*length*), with no native ENUM type and no CHECK
+    constraint, so the schema is the string column it always was and rows written before read
+    back as members. A string that is not one of the values is refused when written
+    (``LookupError``), and so is one found in the database when read."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        values_callable=_values,
+        length=length,
+        validate_strings=True,
+    )
+
+
+def _values(enum: type[StrEnum]) -> list[str]:
+    return [member.value for member in enum]
 
 
 class Base(DeclarativeBase):
@@ -89,7 +113,7 @@ class System(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"), index=True)
     name: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[SystemStatus] = mapped_column(str_enum(SystemStatus, length=16))
     purposes: Mapped[list[Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

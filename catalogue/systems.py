@@ -60,7 +60,7 @@ def register_system(
         system = System(
             id=registration["id"],
             department_code=registration["department"],
-            status=SystemStatus.ACTIVE.value,
+            status=SystemStatus.ACTIVE,
             purposes=[],
             created_at=now,
         )

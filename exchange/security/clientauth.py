@@ -207,7 +207,7 @@ def _registered_system(session: Session, unverified: dict[str, Any]) -> System:
     if not isinstance(issuer, str) or not issuer or issuer != subject:
         raise InvalidClient("the assertion's iss and sub must both be the client's system id")
     system = session.get(System, issuer)
-    if system is None or system.status != SystemStatus.ACTIVE.value:
+    if system is None or system.status != SystemStatus.ACTIVE:
         raise InvalidClient("the assertion's issuer is not a registered, active system")
     return system
 
@@ -357,6 +357,6 @@ def verify_access_token(
     if claims["client_id"] != claims["sub"]:
         raise Unauthenticated("the token's client_id is not its subject")
     system = session.get(System, str(claims["sub"]))
-    if system is None or system.status != SystemStatus.ACTIVE.value:
+    if system is None or system.status != SystemStatus.ACTIVE:
         raise Unauthenticated("the token's system is not registered and active")
     return SystemPrincipal(system.id, system.department_code, tuple(system.purposes))

@@ -14,7 +14,17 @@ from referencing.jsonschema import DRAFT202012
 
 _BASE = "https://tongban.example/schemas/"
 
-SCHEMA_NAMES = ("agreement", "department", "mapping", "resource", "service-item", "system")
+SCHEMA_NAMES = (
+    "agreement",
+    "audit-entry",
+    "consent-artefact",
+    "department",
+    "evidence",
+    "mapping",
+    "resource",
+    "service-item",
+    "system",
+)
 
 
 @cache

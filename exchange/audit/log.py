@@ -22,9 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,12 +35,13 @@ from exchange.audit.errors import AuditUnavailable
 from exchange.audit.models import AuditHead, AuditNode, AuditRecord
 from exchange.audit.sink import Receipt
 from exchange.db import unit_of_work
+from schemas import AuditEntry
 
 __all__ = ["AuditLog", "EntryWork", "TreeReader"]
 
 log = logging.getLogger("tongban.audit")
 
-EntryWork = Callable[[Session], dict[str, Any]]
+EntryWork = Callable[[Session], AuditEntry]
 """Runs inside the batch transaction; returns the entry (or raises: that request fails)."""
 
 
@@ -51,7 +51,7 @@ class _Pending:
     receipt: Receipt | None = None
     error: BaseException | None = None
     done: bool = False
-    entry: dict[str, Any] = field(default_factory=dict)
+    entry: AuditEntry | None = None
 
 
 class AuditLog:
@@ -64,7 +64,7 @@ class AuditLog:
         self._leading = False
         self._changed = threading.Condition()
 
-    def append(self, work: EntryWork) -> tuple[Receipt, dict[str, Any]]:
+    def append(self, work: EntryWork) -> tuple[Receipt, AuditEntry]:
         """Run *work* and append the entry it returns; the receipt and the entry, once the
         batch has committed durably. :class:`AuditUnavailable` if the batch cannot commit;
         whatever *work* raised, if it raised."""
@@ -89,6 +89,7 @@ class AuditLog:
         if mine.error is not None:
             raise mine.error
         assert mine.receipt is not None  # noqa: S101 - done without error means a receipt
+        assert mine.entry is not None  # noqa: S101 - and the entry it was for
         return mine.receipt, mine.entry
 
     def _commit(self, batch: list[_Pending]) -> None:
@@ -143,9 +144,7 @@ def _locked_head(session: Session) -> AuditHead:
     return head
 
 
-def _record(
-    index: int, entry: dict[str, Any], data: bytes, leaf: bytes, now: datetime
-) -> AuditRecord:
+def _record(index: int, entry: AuditEntry, data: bytes, leaf: bytes, now: datetime) -> AuditRecord:
     return AuditRecord(
         index=index,
         request_id=entry["request_id"],

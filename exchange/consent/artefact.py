@@ -9,22 +9,24 @@ the uses allowed and the retention.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy.orm import Session
 
 from exchange.consent.models import Consent, ConsentStatus
 from exchange.security.keys import HubKeys
+from schemas import ConsentArtefact, ConsentedField, ConsentReceipt
 
 __all__ = ["CONSENT_TYP", "artefact", "instant", "signed_receipt"]
 
 CONSENT_TYP = "tongban-consent+jwt"
-_SIGNED_FIELD_KEYS = ("attribute", "resource", "provider", "necessary", "release")
 
 
-def artefact(consent: Consent) -> dict[str, Any]:
-    """The signed part of a consent: ISO/IEC 27560 record and Kantara receipt fields."""
+def artefact(consent: Consent) -> ConsentArtefact:
+    """The signed part of a consent: ISO/IEC 27560 record and Kantara receipt fields
+    (``consent-artefact.schema.json``, ``$defs/artefact``)."""
     return {
         "id": consent.id,
         "version": consent.version,
@@ -35,7 +37,7 @@ def artefact(consent: Consent) -> dict[str, Any]:
         "providers": list(consent.providers),
         "purpose": {"code": consent.purpose, "text": consent.purpose_text},
         "legal_basis": consent.legal_basis,
-        "fields": [{k: f[k] for k in _SIGNED_FIELD_KEYS} for f in consent.fields],
+        "fields": [_signed_field(f) for f in consent.fields],
         "mode": consent.mode,
         "start": instant(consent.starts_at),
         "expiry": instant(consent.expires_at),
@@ -50,7 +52,7 @@ def signed_receipt(
 ) -> str:
     """The receipt of *consent* (flushed, so that it has its id): its artefact signed by the
     hub, issued by *issuer* (the hub's public URL) at *now*."""
-    payload = {
+    payload: ConsentReceipt = {
         "iss": issuer,
         "iat": int(now.timestamp()),
         "jti": consent.id,
@@ -59,6 +61,23 @@ def signed_receipt(
     return keys.sign(session, payload, typ=CONSENT_TYP)
 
 
+def _signed_field(field: Mapping[str, Any]) -> ConsentedField:
+    """What the receipt signs of a field the citizen consented to."""
+    return {
+        "attribute": field["attribute"],
+        "resource": field["resource"],
+        "provider": field["provider"],
+        "necessary": field["necessary"],
+        "release": field["release"],
+    }
+
+
+@overload
+def instant(moment: datetime) -> str: ...
+@overload
+def instant(moment: None) -> None: ...
+@overload
+def instant(moment: datetime | None) -> str | None: ...
 def instant(moment: datetime | None) -> str | None:
     """A time as consent artefacts and views give it: RFC 3339 in UTC, to the second."""
     if moment is None:

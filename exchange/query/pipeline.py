@@ -83,7 +83,14 @@ from policies.model import (
     Release,
 )
 from policies.verification import ClaimTooPrecise, confirms, screen_claims
-from schemas import TongbanError
+from schemas import (
+    AuditedAttribute,
+    AuditEntry,
+    AuditKind,
+    AuditReceipt,
+    EvidencePayload,
+    TongbanError,
+)
 
 __all__ = [
     "EVIDENCE_TYP",
@@ -209,7 +216,7 @@ class ExchangePipeline:
 
         refusals: list[Refusal] = []
 
-        def record(session: Session) -> dict[str, Any]:
+        def record(session: Session) -> AuditEntry:
             refusal = refused or self._spend(session, run, self._arguments(run, outcome))
             if refusal is not None:
                 refusals.append(refusal)
@@ -272,7 +279,7 @@ class ExchangePipeline:
         results: dict[str, str] = {}
         refusals: list[Refusal] = []
 
-        def record(session: Session) -> dict[str, Any]:
+        def record(session: Session) -> AuditEntry:
             results.clear()
             refusal = refused or self._budget.refusal(
                 session, caller.system_id, run.pseudonym, questions, run.now, lock=True
@@ -346,8 +353,8 @@ class ExchangePipeline:
         return self._budget.spend(session, run.caller.system_id, run.pseudonym, spent, run.now)
 
     def _refused_entry(
-        self, run: _Run, kind: str, ask: QueryInput | VerifyInput, refusal: Refusal
-    ) -> dict[str, Any]:
+        self, run: _Run, kind: AuditKind, ask: QueryInput | VerifyInput, refusal: Refusal
+    ) -> AuditEntry:
         """The audit entry of a request refused by a budget: nothing answered, and why."""
         refused = Outcome(
             denied={
@@ -505,13 +512,13 @@ class ExchangePipeline:
     def _entry(
         self,
         run: _Run,
-        kind: str,
+        kind: AuditKind,
         outcome: Outcome,
         ask: QueryInput | VerifyInput,
         *,
         withheld: bool,
         results: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> AuditEntry:
         """The audit entry of this request: what happened and why, never a value (a verify's
         per-attribute ``match`` / ``no_match`` too, so probing shows in the log)."""
         attributes = {d.attribute: _audited(d, outcome, withheld) for d in run.decision.fields}
@@ -543,7 +550,7 @@ class ExchangePipeline:
         *,
         verify: Mapping[str, str] | None = None,
     ) -> str:
-        payload: dict[str, Any] = {
+        payload: EvidencePayload = {
             "iss": self._issuer or issuer,
             "aud": run.caller.system_id,
             "iat": int(run.now.timestamp()),
@@ -601,7 +608,7 @@ def _raise_refusals(run: _Run, outcome: Outcome, withheld: bool, receipt: Receip
         )
 
 
-def _audited(decision: FieldDecision, outcome: Outcome, withheld: bool) -> dict[str, Any]:
+def _audited(decision: FieldDecision, outcome: Outcome, withheld: bool) -> AuditedAttribute:
     """One attribute as the audit log holds it: what happened and why, never the value."""
     attribute = decision.attribute
     if attribute in outcome.attributes:
@@ -610,7 +617,7 @@ def _audited(decision: FieldDecision, outcome: Outcome, withheld: bool) -> dict[
         state = "unavailable"
     else:
         state = "denied"
-    audited: dict[str, Any] = {
+    audited: AuditedAttribute = {
         "outcome": state,
         "resource": decision.field.resource,
         "version": decision.field.version,
@@ -621,13 +628,12 @@ def _audited(decision: FieldDecision, outcome: Outcome, withheld: bool) -> dict[
     reason = outcome.denied.get(attribute) or outcome.unavailable.get(attribute)
     if reason:
         audited["reason"] = reason
-    for key, value in (
-        ("agreement", decision.agreement_id),
-        ("consent", decision.consent_id),
-        ("legal_basis", decision.legal_basis),
-    ):
-        if value:
-            audited[key] = value
+    if decision.agreement_id:
+        audited["agreement"] = decision.agreement_id
+    if decision.consent_id:
+        audited["consent"] = decision.consent_id
+    if decision.legal_basis:
+        audited["legal_basis"] = decision.legal_basis
     return audited
 
 
@@ -656,7 +662,7 @@ def _compare(outcome: Outcome, claims: Mapping[str, Any]) -> dict[str, str]:
     return results
 
 
-def _receipt_view(receipt: Receipt) -> dict[str, Any]:
+def _receipt_view(receipt: Receipt) -> AuditReceipt:
     return {"index": receipt.index, "leaf_hash": base64.b64encode(receipt.leaf_hash).decode()}
 
 

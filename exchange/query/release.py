@@ -17,6 +17,7 @@ from exchange.query.sourcing import Fetched
 from policies.errors import ConflictingRecords
 from policies.model import CheckRowCondition, Decision, FieldDecision, Release
 from policies.transforms import DERIVATION_BASE, apply_release, evaluate
+from schemas import ReleasedAttribute
 
 __all__ = ["Outcome", "shape_release"]
 
@@ -27,7 +28,7 @@ log = logging.getLogger("tongban.exchange")
 class Outcome:
     """The three answers of a query, keyed by attribute as asked."""
 
-    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attributes: dict[str, ReleasedAttribute] = field(default_factory=dict)
     denied: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
 

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -232,11 +233,11 @@ class HubKeys:
 
     # -- signing and verifying ------------------------------------------------------------
 
-    def sign(self, session: Session, payload: dict[str, Any], *, typ: str) -> str:
+    def sign(self, session: Session, payload: Mapping[str, Any], *, typ: str) -> str:
         """A compact JWS of ``payload`` under the current key, with ``kid`` and ``typ``."""
         key = self.current(session)
         return jwt.encode(
-            payload,
+            dict(payload),
             self._private_key(session, key),
             algorithm=key.alg,
             headers={"kid": key.kid, "typ": typ},

@@ -1,0 +1,176 @@
+"""Python types of the documents the hub produces for others to keep: the audit entry, the
+evidence of an exchange answer, and the consent artefact in its signed receipt.
+
+Each :class:`~typing.TypedDict` here has the members of its JSON Schema in ``json/``
+(``audit-entry``, ``evidence``, ``consent-artefact``), which is the authority on the values they
+may hold (patterns, enumerations, which members go together); ``tests/schemas`` checks that the
+documents the real code produces validate against them. A member that may be absent is
+``NotRequired``; one that is always present but may be null is ``X | None``. (No postponed
+annotations here, so that ``__required_keys__`` is right at run time.)
+"""
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+__all__ = [
+    "AuditEntry",
+    "AuditKind",
+    "AuditReceipt",
+    "AuditedAttribute",
+    "BudgetSpent",
+    "ConsentArtefact",
+    "ConsentController",
+    "ConsentPurpose",
+    "ConsentReceipt",
+    "ConsentedField",
+    "EvidencePayload",
+    "EvidenceSubject",
+    "Provenance",
+    "ReleasedAttribute",
+]
+
+# -- the audit entry (audit-entry.schema.json) ----------------------------------------------
+
+AuditKind = Literal["query", "verify"]
+
+
+class AuditedAttribute(TypedDict):
+    """One attribute as the audit log holds it: what happened and why, never its value."""
+
+    outcome: str  # released | withheld | denied | unavailable
+    resource: str
+    version: int
+    rules: list[str]
+    release: NotRequired[str]
+    reason: NotRequired[str]  # with denied and unavailable only
+    agreement: NotRequired[str]
+    consent: NotRequired[str]
+    legal_basis: NotRequired[str]
+    verified: NotRequired[str]  # a verify's match | no_match
+
+
+class BudgetSpent(TypedDict):
+    """Which budget refused a request (outcome ``budget_exhausted`` only)."""
+
+    counter: str  # no_match | arguments
+    field: str
+
+
+class AuditEntry(TypedDict):
+    """One exchange request as the Merkle log holds it (its RFC 8785 bytes are the leaf).
+
+    ``subject`` is the keyed pseudonym of the subject (64 lowercase hex), never the ID number,
+    and no member holds an attribute's value."""
+
+    v: Literal[1]
+    kind: AuditKind
+    request_id: str
+    at: str
+    system: str
+    department: str
+    officer: str | None
+    subject: str
+    purpose: str
+    service_item: str | None
+    consent: str | None
+    attributes: dict[str, AuditedAttribute]
+    outcome: str  # released | partial | denied | unavailable | withheld | budget_exhausted
+    budget: NotRequired[BudgetSpent]
+
+
+# -- the evidence (evidence.schema.json) ---------------------------------------------------
+
+
+class Provenance(TypedDict):
+    """Where a released attribute came from."""
+
+    department: str
+    resource: str
+    version: int
+    as_of: str | None
+
+
+class ReleasedAttribute(TypedDict):
+    """One released attribute: its value as released, how, and from where."""
+
+    value: Any
+    release: str
+    source: Provenance
+
+
+class EvidenceSubject(TypedDict):
+    id_type: str  # CN-RIC
+    id: str
+
+
+class AuditReceipt(TypedDict):
+    """Where a request's audit entry went: its leaf index and base64 leaf hash."""
+
+    index: int
+    leaf_hash: str
+
+
+class EvidencePayload(TypedDict):
+    """The claims of the evidence JWS (``typ`` ``tongban-evidence+jwt``): a query's carry
+    ``attributes``, a verify's ``verified``, never both."""
+
+    iss: str
+    aud: str
+    iat: int
+    jti: str
+    purpose: str
+    subject: EvidenceSubject
+    audit: AuditReceipt
+    attributes: NotRequired[dict[str, ReleasedAttribute]]
+    verified: NotRequired[dict[str, str]]  # match | no_match | unavailable | denied
+
+
+# -- the consent artefact (consent-artefact.schema.json) ------------------------------------
+
+
+class ConsentController(TypedDict):
+    system: str
+    department: str
+
+
+class ConsentPurpose(TypedDict):
+    code: str
+    text: str
+
+
+class ConsentedField(TypedDict):
+    attribute: str
+    resource: str
+    provider: str
+    necessary: bool
+    release: str | None
+
+
+class ConsentArtefact(TypedDict):
+    """What a citizen consented to (ISO/IEC 27560 record, Kantara receipt fields); the
+    citizen is ``pii_principal``, the audit log's keyed pseudonym."""
+
+    id: str
+    version: int
+    supersedes: str | None
+    request_id: str | None
+    pii_principal: str
+    controller: ConsentController
+    providers: list[str]
+    purpose: ConsentPurpose
+    legal_basis: str
+    fields: list[ConsentedField]
+    mode: str  # one_time | standing
+    start: str
+    expiry: str
+    max_uses: int | None
+    retention_days: int
+    status: Literal["given"]
+
+
+class ConsentReceipt(TypedDict):
+    """The claims of the consent receipt JWS (``typ`` ``tongban-consent+jwt``)."""
+
+    iss: str
+    iat: int
+    jti: str
+    consent: ConsentArtefact

@@ -26,17 +26,29 @@ from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 
 
 def entry(n: int = 0) -> dict[str, Any]:
+    """Entry number *n*: unique, and shaped as audit-entry.schema.json says."""
     return {
         "v": 1,
         "kind": "query",
         "request_id": str(uuid.uuid4()),
-        "at": "2026-11-22T00:00:00Z",
+        "at": "2026-11-22T00:00:00.000000Z",
         "system": "edu-enrolment",
         "department": "EDU",
+        "officer": None,
         "subject": hashlib.sha256(str(n).encode()).hexdigest(),
         "purpose": "school-enrolment",
+        "service_item": None,
+        "consent": None,
         "outcome": "released",
-        "attributes": {"household.name": {"outcome": "released", "n": n}},
+        "attributes": {
+            "household.name": {
+                "outcome": "released",
+                "resource": "PSB-HJ-0001",
+                "version": n + 1,
+                "rules": ["sharing.unconditional"],
+                "release": "clear",
+            }
+        },
     }
 
 

@@ -5,7 +5,7 @@ A concrete adapter implements the private methods (``_fetch``, ``_changes``, ``_
 field name. The public methods of :class:`SourceAdapter` wrap them, so every adapter gets the
 same guarantees, in this order:
 
-1. only fields the mapping maps may be asked for (``UnknownField``), and only those are read;
+1. only fields the mapping maps may be asked for (``UnmappedField``), and only those are read;
 2. the call runs on the adapter's worker pool and is abandoned at the timeout
    (``SourceTimeout``); ``_cancel`` is asked to interrupt the driver; a driver error that
    arrives at or after the deadline (the driver's own timeout winning the race) is the same
@@ -52,7 +52,7 @@ from adapters.errors import (
     SourceLimitExceeded,
     SourceTimeout,
     SourceUnavailable,
-    UnknownField,
+    UnmappedField,
 )
 from adapters.mapping import MappingProblem, SourceMapping
 
@@ -281,7 +281,7 @@ class SourceAdapter(ABC):
     def _requested(self, fields: Sequence[str]) -> tuple[str, ...]:
         unknown = sorted(set(fields) - set(self.mapping.fields))
         if unknown:
-            raise UnknownField(self.name, f"the mapping has no field {unknown[0]!r}")
+            raise UnmappedField(self.name, f"the mapping has no field {unknown[0]!r}")
         return tuple(dict.fromkeys(fields))
 
     def _guarded(self, call: Callable[[], T]) -> T:

@@ -6,7 +6,9 @@ from schemas import TongbanError
 
 
 class AdapterError(TongbanError):
-    """Base of source errors; ``adapter`` is the configured adapter's name."""
+    """A department's source could not answer as it should; the base of the source errors.
+
+    ``adapter`` is the configured adapter's name."""
 
     code = "source_error"
     status = 502
@@ -27,6 +29,8 @@ class SourceUnavailable(AdapterError):
 
 
 class SourceTimeout(AdapterError):
+    """The source did not answer within the adapter's timeout; the call was abandoned."""
+
     code = "source_timeout"
     status = 504
     title = "Source timed out"
@@ -47,6 +51,8 @@ class AmbiguousSubject(AdapterError):
 
 
 class SourceLimitExceeded(AdapterError):
+    """The source's answer is larger than the adapter's limits allow (records, bytes)."""
+
     code = "source_limit_exceeded"
     title = "Source limit exceeded"
 
@@ -59,9 +65,12 @@ class MappingError(AdapterError):
     title = "Invalid adapter mapping"
 
 
-class UnknownField(AdapterError):
-    """A caller asked for a field the mapping does not map."""
+class UnmappedField(AdapterError):
+    """A caller asked the source for a field its mapping does not map.
 
-    code = "unknown_field"
+    Not ``unknown_field``: that one is a field the catalogue does not know (an agreement
+    application's input problem); this one is a field the hub's mapping of the source lacks."""
+
+    code = "unmapped_field"
     status = 422
-    title = "Unknown field"
+    title = "Field not mapped"

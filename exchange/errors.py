@@ -34,24 +34,36 @@ class Unauthenticated(TongbanError):
 
 
 class Forbidden(TongbanError):
+    """The caller is authenticated but its role or department may not do this."""
+
     code = "forbidden"
     status = 403
     title = "Forbidden"
 
 
 class BodyTooLarge(TongbanError):
+    """The request body is over the hub's size limit (``TONGBAN_MAX_BODY_BYTES``)."""
+
     code = "body_too_large"
     status = 413
     title = "Request body too large"
 
 
 class UnsupportedMediaType(TongbanError):
+    """The request body is of a media type this route does not take."""
+
     code = "unsupported_media_type"
     status = 415
     title = "Unsupported media type"
 
 
 class MalformedRequest(TongbanError):
+    """The request does not have the shape the route takes: a body that is not JSON (or not
+    UTF-8), a member missing or of the wrong type, a query parameter out of range.
+
+    ``errors`` point at each problem. The web framework's own 400 for a body it cannot decode
+    is answered with this code and status too: to a client it is the same mistake."""
+
     code = "malformed_request"
     status = 422
     title = "Malformed request"

@@ -54,6 +54,9 @@ PUBLISHED_SECRETS = frozenset({"tongban-development-secret-do-not-use-in-product
 
 
 class SettingsError(TongbanError):
+    """The hub's configuration (environment or TOML file) is missing, unreadable or not safe to run
+    with."""
+
     code = "invalid_settings"
     title = "Invalid settings"
 

@@ -8,6 +8,8 @@ __all__ = ["ConflictingRecords", "InvalidAttribute", "PolicyError"]
 
 
 class PolicyError(TongbanError):
+    """The policy engine refused a request; the base of the policy errors."""
+
     code = "policy_error"
     status = 400
     title = "Policy error"

@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session
 from catalogue.models import System
 from exchange.agreements.errors import (
     AgreementChanged,
+    AgreementPurposeNotRegistered,
     InvalidAgreementDocument,
-    PurposeNotRegistered,
 )
 from exchange.agreements.models import Agreement, AgreementStatus, Origin
 from exchange.agreements.service import (
@@ -249,7 +249,7 @@ def _system(session: Session, consumer: Mapping[str, str], purposes: Sequence[st
         )
     for i, purpose in enumerate(purposes):
         if purpose not in system.purposes:
-            raise PurposeNotRegistered(
+            raise AgreementPurposeNotRegistered(
                 f"system {system.id!r} has not registered the purpose {purpose!r}",
                 errors=[ProblemDetail(pointer=f"/purposes/{i}", detail="not registered")],
             )

@@ -9,6 +9,7 @@ __all__ = [
     "AgreementChanged",
     "AgreementError",
     "AgreementNotFound",
+    "AgreementPurposeNotRegistered",
     "AlreadyDecided",
     "InvalidAgreementDocument",
     "InvalidApplication",
@@ -17,12 +18,13 @@ __all__ = [
     "NotRevocable",
     "NotShared",
     "OwnApplication",
-    "PurposeNotRegistered",
     "UnknownField",
 ]
 
 
 class AgreementError(TongbanError):
+    """The agreement workflow refused a request; the base of the agreement errors."""
+
     code = "agreement_error"
     status = 400
     title = "Agreement error"
@@ -37,12 +39,17 @@ class AgreementNotFound(AgreementError):
 
 
 class InvalidApplication(AgreementError):
+    """An application for an agreement is not one that can be filed: an unknown system or
+    resource, a deprecated resource, a validity that ends before it starts, and the like."""
+
     code = "invalid_application"
     status = 422
     title = "Invalid agreement application"
 
 
 class UnknownField(InvalidApplication):
+    """The application names a field the resource's latest version does not have."""
+
     code = "unknown_field"
     title = "Unknown field"
 
@@ -61,24 +68,37 @@ class NotShared(InvalidApplication):
     title = "Field is not shared"
 
 
-class PurposeNotRegistered(InvalidApplication):
-    code = "purpose_not_registered"
-    title = "Purpose not registered for the system"
+class AgreementPurposeNotRegistered(InvalidApplication):
+    """The agreement names a purpose its consumer system never registered, so it could never be
+    used; register the purpose first, or name one the system has.
+
+    Not ``purpose_not_registered`` (403): that is a query or consent request under such a
+    purpose, a refusal of the caller; this is a mistake in the application's content."""
+
+    code = "agreement_purpose_not_registered"
+    title = "Purpose not registered for the consumer system"
 
 
 class InvalidDecision(AgreementError):
+    """A provider's decision cannot apply to the application: fields it did not ask for, an
+    override that does not fit a field, a refusal without a reason, and the like."""
+
     code = "invalid_decision"
     status = 422
     title = "Invalid decision"
 
 
 class AlreadyDecided(AgreementError):
+    """The application was already approved or refused; a decision is made once."""
+
     code = "already_decided"
     status = 409
     title = "Application already decided"
 
 
 class NotRevocable(AgreementError):
+    """Only an approved agreement can be revoked; this one is pending, refused or revoked."""
+
     code = "not_revocable"
     status = 409
     title = "Agreement cannot be revoked"
@@ -94,6 +114,9 @@ class OwnApplication(AgreementError):
 
 
 class InvalidAgreementDocument(AgreementError):
+    """A signed agreement document loaded from YAML (``tongban agreements load``) is not
+    valid, or does not fit the catalogue and the registered systems."""
+
     code = "invalid_agreement_document"
     status = 422
     title = "Invalid agreement document"

@@ -11,11 +11,12 @@ provider: another admin of the provider does (``own_application``, 403).
 
 Checks on an application, in this order, each stopping at the first failure: the caller is a
 department admin (403); the body matches ``agreement.schema.json`` (422); the system exists
-(422) and belongs to the caller's department (403) and has registered the purpose (422); the
-resource exists and is not deprecated (422); every field exists (``unknown_field``), is not
-``not_shared`` (``not_shared``) and is not unconditional (``no_agreement_needed``); the
-validity ends in the future, after it starts (422); free text (the justification, the legal
-basis) holds no control or bidi-formatting character (422, ``schemas.text``).
+(422) and belongs to the caller's department (403) and has registered the purpose (422,
+``agreement_purpose_not_registered``); the resource exists and is not deprecated (422); every
+field exists (``unknown_field``), is not ``not_shared`` (``not_shared``) and is not
+unconditional (``no_agreement_needed``); the validity ends in the future, after it starts
+(422); free text (the justification, the legal basis) holds no control or bidi-formatting
+character (422, ``schemas.text``).
 
 Checks on a decision, in this order: the agreement is visible to the caller (404); the caller
 is an admin of the provider department (403) and not the one who applied (403
@@ -39,6 +40,7 @@ from sqlalchemy.orm import Session
 from catalogue.models import Resource, ResourceField, System
 from catalogue.vocabulary import SharingType
 from exchange.agreements.errors import (
+    AgreementPurposeNotRegistered,
     AlreadyDecided,
     InvalidApplication,
     InvalidDecision,
@@ -46,7 +48,6 @@ from exchange.agreements.errors import (
     NotRevocable,
     NotShared,
     OwnApplication,
-    PurposeNotRegistered,
     UnknownField,
 )
 from exchange.agreements.grants import active_grants, count_use
@@ -194,7 +195,7 @@ def _consumer_system(session: Session, system_id: str, purpose: str) -> System:
             errors=[ProblemDetail(pointer="/system", detail="unknown system")],
         )
     if purpose not in system.purposes:
-        raise PurposeNotRegistered(
+        raise AgreementPurposeNotRegistered(
             f"system {system_id!r} has not registered the purpose {purpose!r}",
             errors=[ProblemDetail(pointer="/purpose", detail="not registered for the system")],
         )

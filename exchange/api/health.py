@@ -22,6 +22,8 @@ router = APIRouter(tags=["operations"])
 
 
 class NotReady(TongbanError):
+    """The hub cannot serve yet: its database is not reachable or not migrated."""
+
     code = "not_ready"
     status = 503
     title = "Not ready"

@@ -36,6 +36,7 @@ from exchange.errors import (
     Forbidden,
     MalformedRequest,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 from schemas import ProblemDetail, TongbanError
 
@@ -68,14 +69,14 @@ log = logging.getLogger("tongban.http")
 
 
 _HTTP_CODES = {
-    # FastAPI answers 400 when it cannot even decode a JSON body (bytes that are not UTF-8).
-    400: ("malformed_request", "Malformed request", "the request body could not be decoded"),
     404: ("not_found", "Not found", "no such path"),
     405: ("method_not_allowed", "Method not allowed", "this path does not accept that method"),
     406: ("not_acceptable", "Not acceptable", "no representation matches the Accept header"),
-    413: ("body_too_large", "Request body too large", "the request body is over the size limit"),
-    415: ("unsupported_media_type", "Unsupported media type", "send JSON or YAML"),
+    413: (BodyTooLarge.code, BodyTooLarge.title, "the request body is over the size limit"),
+    415: (UnsupportedMediaType.code, UnsupportedMediaType.title, "send JSON or YAML"),
 }
+"""The framework's refusals, by status: (code, title, detail). A code here that a
+:class:`TongbanError` subclass also has keeps that class's status (tests/test_error_codes.py)."""
 
 
 def request_id(request: Request) -> str:
@@ -156,6 +157,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:
+            # FastAPI's 400 for a body it cannot even decode (bytes that are not UTF-8) is the
+            # same mistake as JSON that does not parse, which it answers 422: one code, one status.
+            undecodable = MalformedRequest("the request body could not be decoded")
+            return problem_response(request, undecodable.problem())
         code, title, detail = _HTTP_CODES.get(
             exc.status_code, ("http_error", "HTTP error", "request refused")
         )

@@ -17,6 +17,9 @@ audit_app = typer.Typer(help="The audit log: verify it, sign checkpoints.", no_a
 
 
 class LogAltered(TongbanError):
+    """``tongban audit verify`` found the audit log altered; the detail names the first bad
+    index."""
+
     code = "log_altered"
     title = "The audit log does not verify"
 

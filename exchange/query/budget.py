@@ -83,9 +83,13 @@ class Counter(StrEnum):
 
 
 class BudgetExhausted(TongbanError):
-    """A budget of this system for this subject's field is spent; nothing was answered."""
+    """A budget of this system for this subject's field is spent; nothing was answered.
 
+    The base of the two budgets' refusals, each with its own code."""
+
+    code = "budget_exhausted"
     status = 429
+    title = "Budget spent"
     counter: ClassVar[Counter]
 
     def __init__(self, detail: str, *, retry_after: int, extensions: dict[str, Any]) -> None:
@@ -94,12 +98,18 @@ class BudgetExhausted(TongbanError):
 
 
 class VerifyBudgetExhausted(BudgetExhausted):
+    """Too many ``no_match`` answers about one field of one person for this system within the
+    window."""
+
     code = "verify_budget_exhausted"
     title = "Too many non-matching claims about this person"
     counter = Counter.NO_MATCH
 
 
 class PredicateBudgetExhausted(BudgetExhausted):
+    """Too many distinct predicate arguments over one field of one person for this system within the
+    window."""
+
     code = "predicate_budget_exhausted"
     title = "Too many different predicate arguments about this person"
     counter = Counter.ARGUMENTS

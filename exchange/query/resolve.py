@@ -6,6 +6,10 @@ An attribute is ``<namespace>.<field>`` or ``<namespace>.<predicate>(<argument>)
 namespace names one resource (``household`` → PSB-HJ-0001), whose latest published version is
 used. A service item contributes its attributes with their purpose and legal basis; when the
 query lists attributes too, each must be one of the item's, or a predicate over one of them.
+
+A service item the catalogue does not have is the catalogue's own
+:class:`catalogue.errors.ServiceItemNotFound` (404 ``service_item_not_found``), the same answer
+as ``GET /catalogue/service-items/{code}`` gives.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from catalogue.errors import ServiceItemNotFound
 from catalogue.models import Resource, ResourceVersion, ServiceItem, ServiceItemVersion
 from catalogue.reading import latest_versions
 from catalogue.vocabulary import ReleaseTransform, Sensitivity, SharingMethod, SharingType
@@ -29,7 +34,6 @@ __all__ = [
     "PurposeNotRegistered",
     "ResolvedQuery",
     "ResourceInfo",
-    "ServiceItemNotFound",
     "UnknownAttribute",
     "resolve_query",
 ]
@@ -40,24 +44,26 @@ _ATTRIBUTE = re.compile(
 
 
 class PurposeNotRegistered(TongbanError):
+    """The calling system asks under a purpose it never registered (a query, a verification, a
+    consent request); nothing is released."""
+
     code = "purpose_not_registered"
     status = 403
     title = "Purpose not registered for this system"
 
 
 class UnknownAttribute(TongbanError):
+    """The query names an attribute the catalogue does not have, or one its service item does
+    not list."""
+
     code = "unknown_attribute"
     status = 422
     title = "Unknown attribute"
 
 
-class ServiceItemNotFound(TongbanError):
-    code = "unknown_service_item"
-    status = 404
-    title = "No such service item"
-
-
 class ForeignServiceItem(TongbanError):
+    """The query names a service item of another department than the calling system's."""
+
     code = "foreign_service_item"
     status = 403
     title = "Another department's service item"

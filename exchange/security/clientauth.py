@@ -92,12 +92,17 @@ class InvalidClient(TongbanError):
 
 
 class InvalidRequest(TongbanError):
+    """A token request that is not well formed (RFC 6749 5.2 ``invalid_request``): a parameter
+    missing, repeated or of the wrong value, or a body that is not a UTF-8 form."""
+
     code = "invalid_request"
     status = 400
     title = "Invalid token request"
 
 
 class UnsupportedGrantType(TongbanError):
+    """A token request for a grant other than ``client_credentials`` (RFC 6749 5.2)."""
+
     code = "unsupported_grant_type"
     status = 400
     title = "Unsupported grant type"

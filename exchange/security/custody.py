@@ -101,36 +101,52 @@ class CustodyError(TongbanError):
 
 
 class InvalidSplit(CustodyError):
+    """A split asked for impossible numbers: a threshold below 2 or above the share count, too many
+    shares, or a secret of the wrong length."""
+
     code = "invalid_split"
     title = "Invalid split"
 
 
 class ShareMalformed(CustodyError):
+    """A text that is not a Tongban key share, or one of a format this version does not read."""
+
     code = "share_malformed"
     title = "Malformed share"
 
 
 class ShareCorrupted(CustodyError):
+    """A share whose checksum does not match: it was altered or mistyped."""
+
     code = "share_corrupted"
     title = "Corrupted share"
 
 
 class SharesMixed(CustodyError):
+    """Shares of different splits, or shares that disagree on what their split was."""
+
     code = "shares_mixed"
     title = "Shares from different splits"
 
 
 class DuplicateShare(CustodyError):
+    """The same share number given twice."""
+
     code = "share_duplicate"
     title = "Duplicate share"
 
 
 class NotEnoughShares(CustodyError):
+    """Fewer shares than the split's threshold."""
+
     code = "shares_insufficient"
     title = "Not enough shares"
 
 
 class WrongShare(CustodyError):
+    """The shares do not rebuild the key that the split's check value names: at least one is
+    wrong."""
+
     code = "share_wrong"
     title = "Wrong share"
 

@@ -29,6 +29,9 @@ ID_TYPE: Final = "CN-RIC"
 
 
 class InvalidSubjectId(TongbanError):
+    """The subject is not a valid GB 11643 resident identity number (checksum, date, division), or
+    its ``id_type`` is not ``CN-RIC``."""
+
     code = "invalid_subject_id"
     status = 422
     title = "Invalid subject identifier"

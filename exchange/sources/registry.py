@@ -54,6 +54,9 @@ _MAX_BATCH_ROWS = 50_000
 
 
 class AdapterConfigError(TongbanError):
+    """The sources file (``TONGBAN_ADAPTERS_FILE``) is not readable or does not fit: a connection, a
+    mapping or a binding is wrong."""
+
     code = "invalid_adapter_config"
     title = "Invalid adapter configuration"
 

@@ -26,7 +26,7 @@ from adapters.errors import (
     SourceLimitExceeded,
     SourceTimeout,
     SourceUnavailable,
-    UnknownField,
+    UnmappedField,
 )
 from adapters.mapping import parse_mapping
 from adapters.registry import adapter_kinds, open_adapter
@@ -177,7 +177,7 @@ def test_fuzz_subject_ids_never_reach_a_query_or_a_path_as_code(
 
 
 def test_a_field_outside_the_mapping_is_refused(adapter: SourceAdapter) -> None:
-    with pytest.raises(UnknownField) as caught:
+    with pytest.raises(UnmappedField) as caught:
         adapter.fetch(GOOD, ["name", "salary"])
     assert caught.value.adapter == adapter.name
 

@@ -227,7 +227,7 @@ def test_applications_are_checked_against_the_registry(
 ) -> None:
     headers = staff.admin("EDU")
     cases = [
-        (application(purpose="minimum-living-allowance"), 422, "purpose_not_registered"),
+        (application(purpose="minimum-living-allowance"), 422, "agreement_purpose_not_registered"),
         (application(system="no-such-system"), 422, "invalid_application"),
         (application(resource="NO-SUCH-0001"), 422, "invalid_application"),
         (application(justification=""), 422, "invalid_application"),
@@ -383,7 +383,7 @@ def test_what_agreement_routes_answer_is_in_their_openapi_document(
         ("GET", "/agreements/{agreement_id}", "/agreements/AG-NOPE", {"headers": reg}, 404),
         ("GET", "/agreements/{agreement_id}", one, {"headers": staff.role(Role.OPERATOR)}, 403),
         ("POST", "/agreements/{agreement_id}/decision", f"{one}/decision",
-         {"content": b'{"decision": "\xff"}', "headers": garbled}, 400),
+         {"content": b'{"decision": "\xff"}', "headers": garbled}, 422),
         ("POST", "/agreements/{agreement_id}/revoke", f"{one}/revoke",
          {"json": {"reason": "x"}, "headers": reg}, 409),
     ]  # fmt: skip

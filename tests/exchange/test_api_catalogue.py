@@ -317,7 +317,7 @@ def test_a_json_body_that_is_not_utf8_is_a_documented_malformed_request(
         content=b'{"reason": "\xff"}',
         headers={**bearer(staff_token()), "content-type": "application/json"},
     )
-    assert_problem(response, 400, "malformed_request")
+    assert_problem(response, 422, "malformed_request")
     assert_documented(client, "POST", path, response)
 
 

@@ -252,7 +252,7 @@ def test_a_purpose_never_registered_is_refused_and_audited(
         ({"attributes": ["nowhere.name"]}, 422, "unknown_attribute"),
         ({"attributes": ["household.age_at_least(999)"]}, 422, "invalid_attribute"),
         ({"service_item": "MCA-DBSQ-001", "attributes": None}, 403, "foreign_service_item"),
-        ({"service_item": "EDU-NOPE-404", "attributes": None}, 404, "unknown_service_item"),
+        ({"service_item": "EDU-NOPE-404", "attributes": None}, 404, "service_item_not_found"),
         ({"attributes": None}, 422, "malformed_request"),
         ({"attributes": ["household.name'; DROP TABLE x;--"]}, 422, "malformed_request"),
     ],
@@ -288,7 +288,7 @@ def test_a_body_that_is_not_utf8_is_a_documented_malformed_request(client: TestC
         response = client.post(
             path, content=b'{"purpose": "\xff"}', headers={"content-type": "application/json"}
         )
-        assert response.status_code == 400, response.text
+        assert response.status_code == 422, response.text
         assert response.json()["code"] == "malformed_request"
         assert_documented(client, "POST", path, response)
 

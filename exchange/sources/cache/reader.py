@@ -25,7 +25,7 @@ from adapters.errors import (
     AmbiguousSubject,
     MappingError,
     SourceLimitExceeded,
-    UnknownField,
+    UnmappedField,
 )
 from exchange.db import unit_of_work
 from exchange.sources.cache.crypto import CacheCrypto, record_aad
@@ -67,7 +67,7 @@ class SourceCache:
             raise MappingError(resource, "the resource is not cached")
         unknown = sorted(set(fields) - set(binding.mapping.fields))
         if unknown:
-            raise UnknownField(resource, f"the mapping has no field {unknown[0]!r}")
+            raise UnmappedField(resource, f"the mapping has no field {unknown[0]!r}")
         with unit_of_work(self._sessions) as session:
             state = session.get(CacheSyncState, resource)
             if state is None or state.last_success_at is None:

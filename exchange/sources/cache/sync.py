@@ -52,18 +52,25 @@ _T = TypeVar("_T")
 
 
 class SyncFailed(TongbanError):
+    """A sync of a cached resource did not complete; the detail says why (the source, its
+    mapping, or the hub database)."""
+
     code = "sync_failed"
     status = 502
     title = "Sync failed"
 
 
 class NotCached(TongbanError):
+    """The resource is not bound as a cached resource, so there is nothing to sync."""
+
     code = "not_cached"
     status = 409
     title = "Resource is not cached"
 
 
 class SyncSuperseded(TongbanError):
+    """Another sync run took over this resource, and this one stopped."""
+
     code = "sync_superseded"
     status = 409
     title = "A newer sync took over"

@@ -3,7 +3,8 @@ policies, adapters).
 
 Loose here is infrastructure only: ``app`` (the FastAPI app of a hub), ``hub`` (the one
 composition, :class:`exchange.hub.Hub`), ``settings``, ``db``, ``errors`` (the hub-wide errors),
-``logs``. Everything else is in a room named by the question it answers:
+``logs``, ``files`` (files only the hub's operator may read). Everything else is in a room named
+by the question it answers:
 
 ==================  ==============================================================
 ``security/``       Who may call? Client authentication, identity providers, the

@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.security.files import owner_only_directory, owner_only_file
+from exchange.files import owner_only_directory, owner_only_file
 from schemas import TongbanError
 
 __all__ = [

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from exchange.cli.common import JsonFlag, command_hub, out, print_json
 from exchange.db import unit_of_work
+from exchange.files import owner_only_directory
 from exchange.security.custody import (
     MAX_SECRET_BYTES,
     CustodyError,
@@ -34,7 +35,6 @@ from exchange.security.custody import (
     read_shares,
     split_secret,
 )
-from exchange.security.files import owner_only_directory
 from exchange.security.keys import HubKey, HubKeys, SigningAlgorithm
 from exchange.settings import load_settings
 

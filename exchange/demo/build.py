@@ -30,7 +30,7 @@ from catalogue.systems import register_system
 from catalogue.vocabulary import DescriptorKind
 from exchange.agreements.documents import demo_agreement_paths, load_agreement_documents
 from exchange.demo.consents import seed_consents
-from exchange.security.files import owner_only_directory, owner_only_file, write_owner_only
+from exchange.files import owner_only_directory, owner_only_file, write_owner_only
 from exchange.settings import Settings
 
 __all__ = ["DEMO_SYSTEMS", "DemoWorld", "build_demo", "demo_descriptors"]

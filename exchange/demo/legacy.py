@@ -47,7 +47,7 @@ from exchange.demo.legacy_schemas import (
     build_tables,
 )
 from exchange.demo.records import Household
-from exchange.security.files import owner_only_directory, owner_only_file, replacing_owner_only
+from exchange.files import owner_only_directory, owner_only_file, replacing_owner_only
 
 __all__ = [
     "DESCRIBE",

@@ -38,7 +38,7 @@ from catalogue.vocabulary import DescriptorKind
 from exchange.demo.build import demo_descriptors
 from exchange.demo.citizens import ShowcaseSampler, ShowcaseSubject, generate_city
 from exchange.demo.legacy import LegacySummary, LegacyTargets, write_legacy_stores
-from exchange.security.files import replacing_owner_only
+from exchange.files import replacing_owner_only
 
 __all__ = [
     "DEMO_CACHED",

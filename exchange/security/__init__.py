@@ -6,6 +6,5 @@
 - :mod:`~exchange.security.keys`: the hub's signing keys (JWKS, rotation);
 - :mod:`~exchange.security.custody`: the master secret split among custodians (Shamir);
 - :mod:`~exchange.security.secrets`: the key schedule, every key derived from the master secret;
-- :mod:`~exchange.security.subjects`: a resident ID checked and turned into its pseudonym;
-- :mod:`~exchange.security.files`: files only the hub's operator may read.
+- :mod:`~exchange.security.subjects`: a resident ID checked and turned into its pseudonym.
 """

@@ -177,7 +177,7 @@ def test_key_custody_shares_are_owner_only(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("umask", [0o022, 0o002])
 def test_owner_only_directories_are_0700_under_any_umask(tmp_path: Path, umask: int) -> None:
-    from exchange.security.files import owner_only_directory, write_owner_only
+    from exchange.files import owner_only_directory, write_owner_only
 
     previous = os.umask(umask)
     try:

@@ -212,8 +212,8 @@ def _agreement_from(
         raise _invalid("the validity must start before it ends", "/validity/until")
     return Agreement(
         id=content["id"],
-        origin=Origin.DOCUMENT.value,
-        status=AgreementStatus.APPROVED.value,
+        origin=Origin.DOCUMENT,
+        status=AgreementStatus.APPROVED,
         system_id=system.id,
         consumer_department=system.department_code,
         provider_department=resource.provider_code,

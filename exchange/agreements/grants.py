@@ -29,7 +29,7 @@ __all__ = ["active_grants", "count_use", "grant_of", "in_force_locked", "take_us
 def _in_force(now: datetime) -> tuple[ColumnElement[bool], ...]:
     """An agreement is in force when approved and ``now`` lies in its validity."""
     return (
-        Agreement.status == AgreementStatus.APPROVED.value,
+        Agreement.status == AgreementStatus.APPROVED,
         Agreement.valid_from <= now,
         Agreement.valid_until.is_(None) | (Agreement.valid_until > now),
     )

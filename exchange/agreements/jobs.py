@@ -19,9 +19,9 @@ def sweep_agreements(context: JobContext) -> JobOutcome:
     validity has ended, and an ``overdue`` event for an application whose provider did not
     answer by its last working day (10 working days, 工作日)."""
     now = context.now
-    approved = Agreement.status == AgreementStatus.APPROVED.value
+    approved = Agreement.status == AgreementStatus.APPROVED
     expired = approved & Agreement.valid_until.is_not(None) & (Agreement.valid_until <= now)
-    pending = Agreement.status == AgreementStatus.PENDING.value
+    pending = Agreement.status == AgreementStatus.PENDING
     overdue = pending & Agreement.due_by.is_not(None) & (Agreement.due_by < china_day(now))
     counts: dict[str, int] = {}
     with unit_of_work(context.sessions, write=True) as session:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalogue.models import Base
+from catalogue.models import Base, str_enum
 
 __all__ = ["Agreement", "AgreementEvent", "AgreementStatus", "AgreementUsage", "Origin"]
 
@@ -39,8 +39,8 @@ class Agreement(Base):
     __tablename__ = "agreements"
 
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
-    origin: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[Origin] = mapped_column(str_enum(Origin, length=16))
+    status: Mapped[AgreementStatus] = mapped_column(str_enum(AgreementStatus, length=16))
     system_id: Mapped[str] = mapped_column(ForeignKey("systems.id"), index=True)
     consumer_department: Mapped[str] = mapped_column(ForeignKey("departments.code"), index=True)
     provider_department: Mapped[str] = mapped_column(ForeignKey("departments.code"), index=True)

@@ -53,7 +53,7 @@ def current_status(agreement: Agreement, now: datetime) -> AgreementStatus:
 def is_overdue(agreement: Agreement, now: datetime) -> bool:
     """Pending, and the last working day to answer has passed (China Standard Time)."""
     return (
-        agreement.status == AgreementStatus.PENDING.value
+        agreement.status == AgreementStatus.PENDING
         and agreement.due_by is not None
         and china_day(now) > agreement.due_by
     )
@@ -113,12 +113,12 @@ def list_agreements(
 
 
 def _status_is(status: AgreementStatus, now: datetime) -> ColumnElement[bool]:
-    approved = Agreement.status == AgreementStatus.APPROVED.value
+    approved = Agreement.status == AgreementStatus.APPROVED
     if status is AgreementStatus.APPROVED:
         return approved & (Agreement.valid_until.is_(None) | (Agreement.valid_until > now))
     if status is AgreementStatus.EXPIRED:
         return approved & (Agreement.valid_until <= now)
-    return Agreement.status == status.value
+    return Agreement.status == status
 
 
 def agreement_views(

@@ -162,8 +162,8 @@ def apply_for_agreement(
     _require_validity(requested_from, requested_until, now)
     agreement = Agreement(
         id=new_agreement_id(),
-        origin=Origin.APPLICATION.value,
-        status=AgreementStatus.PENDING.value,
+        origin=Origin.APPLICATION,
+        status=AgreementStatus.PENDING,
         system_id=system.id,
         consumer_department=system.department_code,
         provider_department=resource.provider_code,
@@ -317,12 +317,12 @@ def decide_application(
             f"agreement {agreement.id} was applied for by the caller; another administrator of"
             f" department {agreement.provider_department} must decide it"
         )
-    if agreement.status != AgreementStatus.PENDING.value:
+    if agreement.status != AgreementStatus.PENDING:
         raise AlreadyDecided(f"agreement {agreement.id} is already {agreement.status}")
     agreement.decided_at = now
     agreement.decided_by = principal.subject
     if isinstance(decision, Refusal):
-        agreement.status = AgreementStatus.REFUSED.value
+        agreement.status = AgreementStatus.REFUSED
         agreement.refusal_reason = _reason(decision.reason)
         detail: dict[str, Any] = {"reason": agreement.refusal_reason}
         record_event(session, agreement, _actor(principal), "refused", now, detail)
@@ -370,7 +370,7 @@ def _approve(session: Session, agreement: Agreement, approval: Approval, now: da
     valid_from = max(agreement.requested_from or now, now)
     if until <= valid_from:
         raise _bad_decision("the validity would already have ended", "/valid_until")
-    agreement.status = AgreementStatus.APPROVED.value
+    agreement.status = AgreementStatus.APPROVED
     agreement.granted = {f: _release(approval.overrides.get(f)) for f in granted}
     agreement.row_condition = (
         {"field": approval.row_condition.field, "prefix": approval.row_condition.prefix}
@@ -404,11 +404,11 @@ def revoke_agreement(
     """Revoke an approved agreement, as an admin of the provider; effective at once."""
     agreement = visible_agreement(session, principal, agreement_id, lock=True)
     _require_provider_admin(principal, agreement, "revoke")
-    if agreement.status != AgreementStatus.APPROVED.value:
+    if agreement.status != AgreementStatus.APPROVED:
         raise NotRevocable(
             f"agreement {agreement.id} is {agreement.status}; only an approved one can be revoked"
         )
-    agreement.status = AgreementStatus.REVOKED.value
+    agreement.status = AgreementStatus.REVOKED
     agreement.revoked_at = now
     agreement.revoked_by = principal.subject
     agreement.revocation_reason = _reason(reason)

@@ -325,7 +325,7 @@ def test_demo_made_consent_receipts_name_the_hub_public_url_as_issuer(
 ) -> None:
     candidates = [
         {"kind": "consent_candidate", "id": "11010519491231002X"},
-        {"kind": "consent_candidate", "id": "110105194912310029"},
+        {"kind": "consent_candidate", "id": "110105194912310038"},
     ]
     with unit_of_work(sessions, write=True) as session:
         build_demo(session, tmp_path / "demo", subjects=candidates, now=now, settings=settings)

@@ -46,6 +46,9 @@ os.environ.setdefault("TONGBAN_MODE", "dev")
 # their configured public URL (the hub never takes its identity from the Host header).
 os.environ.setdefault("TONGBAN_PUBLIC_URL", "http://testserver")
 
+# Every audit entry an in-process hub appends during the suite is checked against its schema.
+pytest_plugins = ["tests.plugins.boundary"]
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

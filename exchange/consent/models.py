@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalogue.models import Base
+from catalogue.models import Base, str_enum
 
 __all__ = [
     "Consent",
@@ -63,11 +63,11 @@ class ConsentRequest(Base):
     service_item: Mapped[str | None] = mapped_column(String(64))
     legal_basis: Mapped[str] = mapped_column(Text)
     fields: Mapped[list[Any]]  # the preview: one object per field (see consent.preview)
-    mode: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[ConsentMode] = mapped_column(str_enum(ConsentMode, length=16))
     valid_days: Mapped[int]
     max_uses: Mapped[int | None]
     retention_days: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus, length=16))
     created_at: Mapped[datetime]
     answer_by: Mapped[datetime]
     answered_at: Mapped[datetime | None]
@@ -93,14 +93,14 @@ class Consent(Base):
     purpose_text: Mapped[str] = mapped_column(Text)
     legal_basis: Mapped[str] = mapped_column(Text)
     fields: Mapped[list[Any]]  # one object per field, ``necessary`` true or false
-    mode: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[ConsentMode] = mapped_column(str_enum(ConsentMode, length=16))
     starts_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     max_uses: Mapped[int | None]
     use_count: Mapped[int]
     last_used_at: Mapped[datetime | None]
     retention_days: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ConsentStatus] = mapped_column(str_enum(ConsentStatus, length=16))
     status_at: Mapped[datetime]
     receipt: Mapped[str] = mapped_column(Text)  # the signed receipt (JWS) given to the citizen
 

@@ -66,7 +66,7 @@ def citizen_requests(
     query = select(ConsentRequest).where(ConsentRequest.subject == subject)
     if pending_only:
         query = query.where(
-            ConsentRequest.status == RequestStatus.PENDING.value, ConsentRequest.answer_by > now
+            ConsentRequest.status == RequestStatus.PENDING, ConsentRequest.answer_by > now
         )
     order = ConsentRequest.created_at.desc()
     return session.scalars(query.order_by(order).limit(MAX_REQUESTS)).all()

@@ -160,11 +160,11 @@ def create_request(session: Session, ask: ConsentAsk, now: datetime) -> ConsentR
         service_item=ask.service_item,
         legal_basis=LEGAL_BASIS,
         fields=list(fields.values()),
-        mode=ask.mode.value,
+        mode=ask.mode,
         valid_days=ask.valid_days,
         max_uses=1 if ask.mode is ConsentMode.ONE_TIME else ask.max_uses,
         retention_days=ask.retention_days,
-        status=RequestStatus.PENDING.value,
+        status=RequestStatus.PENDING,
         created_at=now,
         answer_by=now + timedelta(days=ask.answer_within_days),
     )
@@ -220,22 +220,22 @@ def approve(
         now=now,
         expires_at=now + timedelta(days=request.valid_days),
     )
-    if consent.mode == ConsentMode.STANDING.value:
+    if consent.mode == ConsentMode.STANDING:
         earlier = session.scalars(
             select(Consent)
             .where(
                 Consent.subject == subject,
                 Consent.system_id == request.system_id,
                 Consent.purpose == request.purpose,
-                Consent.mode == ConsentMode.STANDING.value,
-                Consent.status == ConsentStatus.GIVEN.value,
+                Consent.mode == ConsentMode.STANDING,
+                Consent.status == ConsentStatus.GIVEN,
             )
             .with_for_update()
         ).all()
         for old in earlier:
             if effective_status(old, now) is ConsentStatus.GIVEN:
                 _replace(session, old, consent, now)
-    request.status = RequestStatus.APPROVED.value
+    request.status = RequestStatus.APPROVED
     request.answered_at = now
     request.consent_id = consent.id
     return _give(session, keys, consent, now, issuer, {"request_id": request.id})
@@ -245,7 +245,7 @@ def refuse(
     session: Session, *, subject: str, request_id: str, reason: str | None, now: datetime
 ) -> ConsentRequest:
     request = _pending_request(session, subject, request_id, now)
-    request.status = RequestStatus.REFUSED.value
+    request.status = RequestStatus.REFUSED
     request.answered_at = now
     request.refusal_reason = reason
     return request
@@ -297,7 +297,7 @@ def revoke(session: Session, *, subject: str, consent_id: str, now: datetime) ->
         return consent
     if status is not ConsentStatus.GIVEN:
         raise ConsentNotActive(f"the consent is {status.value}; there is nothing to withdraw")
-    consent.status = ConsentStatus.REVOKED.value
+    consent.status = ConsentStatus.REVOKED
     consent.status_at = now
     _event(session, consent, now, "revoked", "citizen", {})
     return consent
@@ -367,14 +367,14 @@ def _drawn_up(
         max_uses=terms.max_uses,
         use_count=0,
         retention_days=terms.retention_days,
-        status=ConsentStatus.GIVEN.value,
+        status=ConsentStatus.GIVEN,
         status_at=now,
         receipt="",
     )
 
 
 def _replace(session: Session, old: Consent, new: Consent, now: datetime) -> None:
-    old.status = ConsentStatus.SUPERSEDED.value
+    old.status = ConsentStatus.SUPERSEDED
     old.status_at = now
     old.superseded_by = new.id
     _event(session, old, now, "superseded", "citizen", {"by": new.id})
@@ -407,7 +407,7 @@ def record_use(
     detail: dict[str, Any] = {"request_id": request_id}
     _event(session, consent, now, "used", system, detail)
     if consent.max_uses is not None and consent.use_count >= consent.max_uses:
-        consent.status = ConsentStatus.USED.value
+        consent.status = ConsentStatus.USED
         consent.status_at = now
 
 
@@ -417,22 +417,22 @@ def expire_consents(session: Session, now: datetime) -> int:
     changed = 0
     for consent in session.scalars(
         select(Consent)
-        .where(Consent.status == ConsentStatus.GIVEN.value, Consent.expires_at <= now)
+        .where(Consent.status == ConsentStatus.GIVEN, Consent.expires_at <= now)
         .with_for_update()
     ):
-        consent.status = ConsentStatus.EXPIRED.value
+        consent.status = ConsentStatus.EXPIRED
         consent.status_at = consent.expires_at
         _event(session, consent, now, "expired", "hub", {})
         changed += 1
     for request in session.scalars(
         select(ConsentRequest)
         .where(
-            ConsentRequest.status == RequestStatus.PENDING.value,
+            ConsentRequest.status == RequestStatus.PENDING,
             ConsentRequest.answer_by <= now,
         )
         .with_for_update()
     ):
-        request.status = RequestStatus.EXPIRED.value
+        request.status = RequestStatus.EXPIRED
         changed += 1
     return changed
 

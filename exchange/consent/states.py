@@ -51,7 +51,7 @@ def consent_states(
 ) -> list[ConsentState]:
     """The policy engine's view of the subject's consents to *system*: the ones still given,
     and the one the query names whatever its state (so a refusal can say why)."""
-    wanted = Consent.status == ConsentStatus.GIVEN.value
+    wanted = Consent.status == ConsentStatus.GIVEN
     if named is not None:
         wanted = or_(wanted, Consent.id == named)
     rows = session.scalars(

@@ -16,12 +16,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalogue.models import Base, Department, System
 from catalogue.vocabulary import SystemStatus
 from exchange.agreements.models import AgreementStatus, Origin
+from exchange.consent.models import ConsentMode, ConsentStatus, RequestStatus
 from exchange.db import alembic_config, make_engine, unit_of_work
 
 ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("systems", "status"): SystemStatus,
     ("agreements", "origin"): Origin,
     ("agreements", "status"): AgreementStatus,
+    ("consent_requests", "mode"): ConsentMode,
+    ("consent_requests", "status"): RequestStatus,
+    ("consents", "mode"): ConsentMode,
+    ("consents", "status"): ConsentStatus,
 }
 """The status columns typed as their enums (``catalogue.models.str_enum``)."""
 

@@ -42,7 +42,7 @@ def job_metrics(session: Session, job_ids: Sequence[str]) -> Iterable[Metric]:
     running = dict(
         session.execute(
             select(JobRun.job_id, func.count())
-            .where(JobRun.outcome == RunOutcome.RUNNING.value)
+            .where(JobRun.outcome == RunOutcome.RUNNING)
             .group_by(JobRun.job_id)
         ).all()
     )
@@ -91,7 +91,7 @@ def job_metrics(session: Session, job_ids: Sequence[str]) -> Iterable[Metric]:
             count_value=0 if total is None else total.duration_count,
             sum_value=0.0 if total is None else total.duration_sum_s,
         )
-        is_failing = total is not None and total.last_outcome == RunOutcome.FAILED.value
+        is_failing = total is not None and total.last_outcome == RunOutcome.FAILED
         failing.add_metric([job], 1.0 if is_failing else 0.0)
         active.add_metric([job], running.get(job, 0))
         if total is not None and total.last_duration_s is not None:

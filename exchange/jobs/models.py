@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalogue.models import Base
+from catalogue.models import Base, str_enum
 
 __all__ = ["APSCHEDULER_JOBS", "JobRun", "JobTotals", "RunOutcome", "Trigger"]
 
@@ -59,12 +59,12 @@ class JobRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(String(128), index=True)
     scheduled_for: Mapped[datetime]
-    trigger: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[Trigger] = mapped_column(str_enum(Trigger, length=16))
     attempt: Mapped[int]
     worker: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[datetime | None]
-    outcome: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[RunOutcome] = mapped_column(str_enum(RunOutcome, length=16))
     final: Mapped[bool] = mapped_column(Boolean)
     rows: Mapped[int | None]
     detail: Mapped[dict[str, Any] | None]
@@ -85,7 +85,7 @@ class JobTotals(Base):
     duration_sum_s: Mapped[float] = mapped_column(Float)
     duration_count: Mapped[int]
     last_duration_s: Mapped[float | None] = mapped_column(Float)
-    last_outcome: Mapped[str | None] = mapped_column(String(16))
+    last_outcome: Mapped[RunOutcome | None] = mapped_column(str_enum(RunOutcome, length=16))
     last_success_at: Mapped[datetime | None]
 
 

@@ -137,11 +137,11 @@ class JobRunner:
             row = JobRun(
                 job_id=job_id,
                 scheduled_for=scheduled_for,
-                trigger=trigger.value,
+                trigger=trigger,
                 attempt=attempt,
                 worker=self.worker,
                 started_at=datetime.now(UTC),
-                outcome=RunOutcome.RUNNING.value,
+                outcome=RunOutcome.RUNNING,
                 final=False,
             )
             session.add(row)
@@ -167,7 +167,7 @@ class JobRunner:
                 .where(JobRun.id == run_id)
                 .values(
                     finished_at=now,
-                    outcome=result.outcome.value,
+                    outcome=result.outcome,
                     final=final,
                     rows=result.rows,
                     detail=detail or None,
@@ -188,7 +188,7 @@ class JobRunner:
                 if final:
                     totals["runs_failed"] = JobTotals.runs_failed + 1
             if final:
-                totals["last_outcome"] = result.outcome.value
+                totals["last_outcome"] = result.outcome
             session.execute(update(JobTotals).where(JobTotals.job_id == job_id).values(totals))
 
     def _finalise(self, run_id: int) -> None:
@@ -203,7 +203,7 @@ class JobRunner:
                 .where(JobTotals.job_id == row.job_id)
                 .values(
                     runs_failed=JobTotals.runs_failed + 1,
-                    last_outcome=RunOutcome.FAILED.value,
+                    last_outcome=RunOutcome.FAILED,
                 )
             )
 

@@ -37,7 +37,7 @@ def job_views(session: Session, jobs: Sequence[JobSpec]) -> list[dict[str, Any]]
     successes = dict(
         session.execute(
             select(JobRun.job_id, func.max(JobRun.finished_at))
-            .where(JobRun.job_id.in_(ids), JobRun.outcome == RunOutcome.OK.value)
+            .where(JobRun.job_id.in_(ids), JobRun.outcome == RunOutcome.OK)
             .group_by(JobRun.job_id)
         ).all()
     )
@@ -112,7 +112,7 @@ def _view(
         "next_run": None if next_run is None else next_run.isoformat(),
         "last_run": None if latest is None else run_view(latest),
         "last_success": None if last_success is None else _utc(last_success).isoformat(),
-        "failing": decided is not None and decided.outcome == RunOutcome.FAILED.value,
+        "failing": decided is not None and decided.outcome == RunOutcome.FAILED,
     }
 
 

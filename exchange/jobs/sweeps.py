@@ -34,7 +34,7 @@ def sweep_job_runs(context: JobContext) -> JobOutcome:
         lost = session.scalars(
             select(JobRun)
             .where(
-                JobRun.outcome == RunOutcome.RUNNING.value,
+                JobRun.outcome == RunOutcome.RUNNING,
                 JobRun.started_at < context.now - STALE_RUN,
             )
             .with_for_update()
@@ -49,7 +49,7 @@ def sweep_job_runs(context: JobContext) -> JobOutcome:
 
 
 def _fail_lost(session: Session, run: JobRun, now: datetime) -> None:
-    run.outcome = RunOutcome.FAILED.value
+    run.outcome = RunOutcome.FAILED
     run.final = True
     run.finished_at = now
     run.error_class = "WorkerLost"
@@ -60,7 +60,7 @@ def _fail_lost(session: Session, run: JobRun, now: datetime) -> None:
         .values(
             runs_failed=JobTotals.runs_failed + 1,
             attempts_failed=JobTotals.attempts_failed + 1,
-            last_outcome=RunOutcome.FAILED.value,
+            last_outcome=RunOutcome.FAILED,
         )
     )
 

@@ -18,6 +18,7 @@ from catalogue.vocabulary import SystemStatus
 from exchange.agreements.models import AgreementStatus, Origin
 from exchange.consent.models import ConsentMode, ConsentStatus, RequestStatus
 from exchange.db import alembic_config, make_engine, unit_of_work
+from exchange.jobs.models import RunOutcome, Trigger
 
 ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("systems", "status"): SystemStatus,
@@ -27,6 +28,9 @@ ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("consent_requests", "status"): RequestStatus,
     ("consents", "mode"): ConsentMode,
     ("consents", "status"): ConsentStatus,
+    ("job_runs", "outcome"): RunOutcome,
+    ("job_runs", "trigger"): Trigger,
+    ("job_totals", "last_outcome"): RunOutcome,
 }
 """The status columns typed as their enums (``catalogue.models.str_enum``)."""
 

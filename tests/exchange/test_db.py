@@ -19,6 +19,7 @@ from exchange.agreements.models import AgreementStatus, Origin
 from exchange.consent.models import ConsentMode, ConsentStatus, RequestStatus
 from exchange.db import alembic_config, make_engine, unit_of_work
 from exchange.jobs.models import RunOutcome, Trigger
+from exchange.sources.cache.models import SyncStatus
 
 ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("systems", "status"): SystemStatus,
@@ -31,6 +32,7 @@ ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("job_runs", "outcome"): RunOutcome,
     ("job_runs", "trigger"): Trigger,
     ("job_totals", "last_outcome"): RunOutcome,
+    ("cache_sync_state", "status"): SyncStatus,
 }
 """The status columns typed as their enums (``catalogue.models.str_enum``)."""
 

@@ -8,14 +8,24 @@ key that sealed it is stored wrapped under the hub's master key-encryption key (
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from catalogue.models import Base
+from catalogue.models import Base, str_enum
 
-__all__ = ["CacheDataKey", "CacheRecord", "CacheSyncState"]
+__all__ = ["CacheDataKey", "CacheRecord", "CacheSyncState", "SyncStatus"]
+
+
+class SyncStatus(StrEnum):
+    """Where a cached resource's sync stands."""
+
+    NEW = "new"  # its state row was just made; the first run is beginning
+    RUNNING = "running"  # a run began and has not ended (or its worker died; the next takes over)
+    OK = "ok"  # the last run committed
+    FAILED = "failed"  # the last run failed; ``last_error`` says why
 
 
 class CacheDataKey(Base):
@@ -60,6 +70,6 @@ class CacheSyncState(Base):
     last_success_at: Mapped[datetime | None]
     last_attempt_at: Mapped[datetime | None]
     rows: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[SyncStatus] = mapped_column(str_enum(SyncStatus, length=16))
     last_error: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[str | None] = mapped_column(String(36))  # the run that may write now

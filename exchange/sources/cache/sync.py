@@ -40,7 +40,7 @@ from catalogue.reading import resource_version
 from exchange.db import unit_of_work
 from exchange.sources.cache.crypto import CacheCrypto, canonical_values, record_aad
 from exchange.sources.cache.keyring import DataKeys
-from exchange.sources.cache.models import CacheRecord, CacheSyncState
+from exchange.sources.cache.models import CacheRecord, CacheSyncState, SyncStatus
 from exchange.sources.registry import SourceBinding, SourceRegistry
 from schemas import TongbanError
 
@@ -206,7 +206,7 @@ class CacheSync:
         with unit_of_work(self._sessions, write=True) as session:
             state = _locked_state(session, resource)
             if state is None:
-                state = CacheSyncState(resource=resource, rows=0, status="new")
+                state = CacheSyncState(resource=resource, rows=0, status=SyncStatus.NEW)
                 session.add(state)
             restart = (
                 full
@@ -218,7 +218,7 @@ class CacheSync:
             state.department, state.strategy = target.department, strategy
             state.fields = list(target.fields)
             state.watermark = since if strategy == "watermark" else state.watermark
-            state.last_attempt_at, state.status, state.last_error = now, "running", None
+            state.last_attempt_at, state.status, state.last_error = now, SyncStatus.RUNNING, None
             state.run_id, state.rows = run_id, 0
         return run_id, since
 
@@ -227,7 +227,7 @@ class CacheSync:
             session.execute(
                 update(CacheSyncState)
                 .where(CacheSyncState.resource == resource, CacheSyncState.run_id == run_id)
-                .values(status="failed", last_error=code, run_id=None)
+                .values(status=SyncStatus.FAILED, last_error=code, run_id=None)
             )
 
     # -- watermark ---------------------------------------------------------------------------
@@ -420,7 +420,8 @@ def _locked_state(session: Session, resource: str) -> CacheSyncState | None:
 
 
 def _succeeded(state: CacheSyncState, at: datetime) -> None:
-    state.last_success_at, state.status, state.last_error, state.run_id = at, "ok", None, None
+    state.last_success_at, state.status = at, SyncStatus.OK
+    state.last_error, state.run_id = None, None
 
 
 def _cached_macs(session: Session, resource: str) -> dict[str, list[str]]:

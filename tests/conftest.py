@@ -2,36 +2,43 @@
 
 Tests that take ``database_url`` (directly or through ``sessions``/``client``) run once on
 SQLite and once on PostgreSQL. PostgreSQL runs whenever ``TONGBAN_TEST_POSTGRES_URL`` is set
-(``.ci/run`` always sets it) and is skipped with that reason otherwise. SQLite tests get a
-fresh copy of a migrated template file; PostgreSQL tests share one throwaway database that is
-truncated before each test.
+(``.ci/run`` always sets it) and is skipped with that reason otherwise. The database starts as a
+*world* built once per session (per xdist worker) and copied: a migrated SQLite file copied for
+the test, or the worker's PostgreSQL database restored to the world's rows (tests/databases.py).
+Tests that only use sessions take ``rollback_sessions`` instead: a transaction rolled back after
+the test. docs/testing.md says how to run the suite.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalogue.publishing import publish
 from exchange.app import create_app
-from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
-from exchange.demo.build import demo_descriptors
+from exchange.db import make_engine, make_sessionmaker
 from exchange.security.identity import Role
 from exchange.settings import Settings
+from tests.databases import (
+    NOW,
+    PostgresDatabase,
+    RollbackDatabase,
+    Worlds,
+    missing,
+    throwaway_database,
+)
+
+__all__ = ["MARIADB_ENV", "POSTGRES_ENV", "missing", "throwaway_database"]
 
 # In-process dev hubs generate their installation secret here, not in the checkout's ./var/
 # (hubs run as subprocesses get a filtered environment and keep theirs in their own workdir).
@@ -63,82 +70,107 @@ MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-def missing(reason: str) -> NoReturn:
-    """Skip for a missing service or data set, but fail under CI, where it must be there."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must provide it)")
-    pytest.skip(reason)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def world_of(request: pytest.FixtureRequest) -> str:
+    """The world a test's hub database starts as (:mod:`tests.databases`): the fullest one
+    that the test asks for through a fixture, else ``empty``."""
+    for fixture, world in (
+        ("live_demo_world", "live-demo"),
+        ("demo_world", "demo"),
+        ("demo_catalogue", "catalogue"),
+    ):
+        if fixture in request.fixturenames:
+            return world
+    return "empty"
 
 
 @pytest.fixture(scope="session")
-def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "hub.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    engine.dispose()
-    return path
-
-
-@contextmanager
-def throwaway_database(env: str, purpose: str) -> Iterator[str]:
-    """A database made on the server at ``$env`` (PostgreSQL or MariaDB) for one use, and
-    dropped afterwards; ``missing`` names ``env`` when it is unset."""
-    admin_url = os.environ.get(env)
-    if not admin_url:
-        missing(f"{purpose} need {env}")
-    backend = make_url(admin_url).get_backend_name()
-    name = f"tongban_test_{uuid.uuid4().hex[:12]}"
-    charset = " CHARACTER SET utf8mb4" if backend == "mysql" else ""
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}{charset}"))
-    url = make_url(admin_url).set(database=name)
-    if backend == "mysql":
-        url = url.update_query_dict({"charset": "utf8mb4"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        force = " WITH (FORCE)" if backend == "postgresql" else ""
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
-        admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def _postgres_database() -> Iterator[str]:
+def _postgres_database() -> Iterator[PostgresDatabase]:
+    """This worker's PostgreSQL hub database, for tests that commit."""
     with throwaway_database(POSTGRES_ENV, "PostgreSQL tests") as url:
-        engine = make_engine(url)
-        migrate(engine)
-        engine.dispose()
-        yield url
+        database = PostgresDatabase(url)
+        yield database
+        database.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty hub database on each backend."""
+@pytest.fixture(scope="session")
+def _worlds(tmp_path_factory: pytest.TempPathFactory) -> Worlds:
+    return Worlds(tmp_path_factory.mktemp("worlds"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, _worlds: Worlds) -> str:
+    """A migrated hub database on each backend, holding the test's world (:func:`world_of`),
+    that the test may commit to."""
+    world = world_of(request)
     if request.param == "sqlite":
         path = tmp_path / "hub.db"
-        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        shutil.copyfile(_worlds.sqlite_file(world), path)
         return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("_postgres_database")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        tables = connection.scalars(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                " AND tablename NOT IN ('alembic_version', 'audit_head')"
-            )
-        ).all()
-        # The append-only tables refuse TRUNCATE (migration 0009); a superuser's replica role
-        # skips triggers for this cleanup only.
-        connection.execute(text("SET LOCAL session_replication_role = replica"))
-        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        connection.execute(  # the empty log's head, as the migration leaves it
-            text("UPDATE audit_head SET size = 0, root = :root"),
-            {"root": hashlib.sha256(b"").digest()},
+    database: PostgresDatabase = request.getfixturevalue("_postgres_database")
+    database.restore(_worlds.snapshot(world, database))
+    return database.url
+
+
+@pytest.fixture(scope="session")
+def _rollback_databases(
+    tmp_path_factory: pytest.TempPathFactory, _worlds: Worlds
+) -> Iterator[dict[tuple[str, str], RollbackDatabase]]:
+    """This worker's databases that no test commits to, by backend and world, made on first
+    use (:func:`rollback_sessions`)."""
+    made: dict[tuple[str, str], RollbackDatabase] = {}
+    yield made
+    for database in made.values():
+        database.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def rollback_sessions(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    _worlds: Worlds,
+    _rollback_databases: dict[tuple[str, str], RollbackDatabase],
+) -> Iterator[sessionmaker[Session]]:
+    """Sessions on each backend in one transaction that is rolled back after the test; a
+    commit inside the test releases a savepoint. For tests that touch the database only
+    through these sessions (no app, no engine, no other process): nothing to reset."""
+    key = (request.param, world_of(request))
+    if key not in _rollback_databases:
+        _rollback_databases[key] = _rollback_database(request, tmp_path_factory, _worlds, *key)
+    with _rollback_databases[key].sessions() as sessions:
+        yield sessions
+
+
+def _rollback_database(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    worlds: Worlds,
+    backend: str,
+    world: str,
+) -> RollbackDatabase:
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp(f"rollback-{world}") / "hub.db"
+        shutil.copyfile(worlds.sqlite_file(world), path)
+        return RollbackDatabase(f"sqlite:///{path}")
+    built_in: PostgresDatabase = request.getfixturevalue("_postgres_database")
+    url = request.getfixturevalue("_postgres_rollback_server")(world)
+    holder = PostgresDatabase(url)
+    holder.restore(worlds.snapshot(world, built_in))
+    holder.dispose()
+    return RollbackDatabase(url)
+
+
+@pytest.fixture(scope="session")
+def _postgres_rollback_server() -> Iterator[Callable[[str], str]]:
+    """``make(world)``: a new throwaway PostgreSQL database's URL, dropped at the session's end
+    (a test that needs one runs its worlds after ``_rollback_databases`` was made, so these
+    are dropped first: with ``FORCE``, which closes the pooled connections left to them)."""
+    with ExitStack() as stack:
+        yield lambda _world: stack.enter_context(
+            throwaway_database(POSTGRES_ENV, "PostgreSQL tests")
         )
-    engine.dispose()
-    return url
 
 
 @pytest.fixture
@@ -155,15 +187,33 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 @pytest.fixture
 def now() -> datetime:
-    return datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    return NOW
 
 
 @pytest.fixture
-def demo_catalogue(sessions: sessionmaker[Session], now: datetime) -> None:
-    """The demo city's departments, resources and service items, published."""
-    with unit_of_work(sessions) as session:
-        for descriptor in demo_descriptors():
-            publish(session, descriptor, by="fixture", now=now)
+def demo_catalogue() -> None:
+    """The demo city's departments, resources and service items, published at ``now``: the
+    test's database starts as that world (:func:`world_of`)."""
+
+
+def _backend_of(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture
+def demo_world(database_url: str, tmp_path: Path, _worlds: Worlds) -> Path:
+    """The demo catalogue published, the demo case systems registered and the demo agreements
+    loaded, at ``now``, in the test's database (its world, :func:`world_of`); returns the data
+    directory, whose ``keys/<system-id>.jwk`` hold the systems' private JWKs. Built once per
+    session, copied for the test."""
+    return _worlds.copy_data_dir("demo", _backend_of(database_url), tmp_path / "demo")
+
+
+@pytest.fixture
+def live_demo_world(database_url: str, tmp_path: Path, _worlds: Worlds) -> Path:
+    """:func:`demo_world` built on the real clock (at the session's first use), for hubs
+    whose tokens, agreements and quotas run on it."""
+    return _worlds.copy_data_dir("live-demo", _backend_of(database_url), tmp_path / "demo")
 
 
 @pytest.fixture

@@ -156,11 +156,12 @@ def test_a_case_system_sees_a_cached_resource_become_fresh_after_its_sync(
     legacy: LegacyTable,
     crypto: CacheCrypto,
     tmp_path: Path,
+    live_demo_world: Path,
 ) -> None:
     adapters = tmp_path / "adapters.json"
     adapters.write_text(json.dumps(adapters_document(legacy.url)), "utf-8")
     legacy.insert([("A1", "1", 1, "甲", 1)])
-    hubs = cast(Generator[Hub], hub_over(database_url, sessions, tmp_path / "demo", adapters))
+    hubs = cast(Generator[Hub], hub_over(database_url, sessions, live_demo_world, adapters))
     hub = next(hubs)
     try:
         before = _hrss_freshness(hub)

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.db import unit_of_work
-from exchange.demo.build import build_demo
 from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from tests import factories
 
 DEMO_SYSTEM = "edu-enrolment"
-
-
-@pytest.fixture
-def demo_world(sessions: sessionmaker[Session], tmp_path: Path, now: datetime) -> Path:
-    """The demo catalogue published and the demo case systems registered; returns the data
-    directory, whose ``keys/<system-id>.jwk`` hold the systems' private JWKs."""
-    data_dir = tmp_path / "demo"
-    with unit_of_work(sessions, write=True) as session:
-        build_demo(session, data_dir, now=now)
-    return data_dir
 
 
 @pytest.fixture

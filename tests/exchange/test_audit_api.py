@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from exchange.audit import merkle, reading
 from exchange.audit.canonical import canonical_json
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
-from exchange.demo.build import build_demo
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.settings import Settings
 from tests import factories
@@ -100,11 +99,9 @@ def hub(
     sessions: sessionmaker[Session],
     city: LegacyWorld,
     people: dict[str, str],
-    tmp_path: Path,
+    live_demo_world: Path,
 ) -> Iterator[AuditedHub]:
-    data_dir = tmp_path / "demo"
-    with unit_of_work(sessions, write=True) as session:
-        build_demo(session, data_dir, now=datetime.now(UTC))
+    data_dir = live_demo_world
     settings = Settings(database_url=database_url, mode="dev", adapters_file=city.adapters_file)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         hub = AuditedHub(client, data_dir, sessions, people)

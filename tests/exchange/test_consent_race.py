@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.app import create_app
 from exchange.consent.models import ConsentEvent
 from exchange.db import unit_of_work
-from exchange.demo.build import build_demo
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.security.identity import Role
 from exchange.settings import Settings
@@ -73,11 +71,9 @@ class Served:
 
 @pytest.fixture
 def served(
-    database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, tmp_path: Path
+    database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, live_demo_world: Path
 ) -> Iterator[Served]:
-    data_dir = tmp_path / "demo"
-    with unit_of_work(sessions, write=True) as session:
-        build_demo(session, data_dir, now=datetime.now(UTC))
+    data_dir = live_demo_world
     key = json.loads((data_dir / "keys" / f"{MCA}.jwk").read_text("utf-8"))
     port = free_port()
     app = create_app(

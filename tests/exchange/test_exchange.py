@@ -43,9 +43,9 @@ def people(city: LegacyWorld) -> dict[str, str]:
 
 @pytest.fixture
 def hub(
-    database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, tmp_path: Path
+    database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, live_demo_world: Path
 ) -> Iterator[Hub]:
-    yield from hub_over(database_url, sessions, tmp_path / "demo", city.adapters_file)
+    yield from hub_over(database_url, sessions, live_demo_world, city.adapters_file)
 
 
 def ask(subject: str, **more: Any) -> dict[str, Any]:
@@ -192,13 +192,14 @@ def test_a_source_that_is_down_makes_only_its_attributes_unavailable(
     city: LegacyWorld,
     people: dict[str, str],
     tmp_path: Path,
+    live_demo_world: Path,
 ) -> None:
     document = json.loads(city.adapters_file.read_text("utf-8"))
     document["connections"]["reg"]["root"] = str(tmp_path / "nowhere")
     shutil.rmtree(tmp_path / "nowhere", ignore_errors=True)
     adapters_file = tmp_path / "adapters.json"
     adapters_file.write_text(json.dumps(document), encoding="utf-8")
-    for hub in hub_over(database_url, sessions, tmp_path / "demo", adapters_file):
+    for hub in hub_over(database_url, sessions, live_demo_world, adapters_file):
         body = hub.query(ask(people["has_property"], service_item=ENROLMENT)).json()
         assert "household.name" in body["attributes"]
         assert {a: r for a, r in body["unavailable"].items() if a.startswith("property.")} == {

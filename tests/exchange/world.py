@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.app import create_app
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
-from exchange.demo.build import build_demo
 from exchange.demo.sources import LegacyWorld
 from exchange.settings import Settings
 from tests import factories
@@ -66,9 +64,8 @@ class Hub:
 def hub_over(
     database_url: str, sessions: sessionmaker[Session], data_dir: Path, adapters_file: Path
 ) -> Iterator[Hub]:
-    """The demo world built into the database, and a hub app serving it."""
-    with unit_of_work(sessions, write=True) as session:
-        build_demo(session, data_dir, now=datetime.now(UTC))
+    """A hub app over the demo world that the test's database holds (``live_demo_world``, whose
+    data directory is ``data_dir``), its sources in ``adapters_file``."""
     settings = Settings(database_url=database_url, mode="dev", adapters_file=adapters_file)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield Hub(client, data_dir, sessions)

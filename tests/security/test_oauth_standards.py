@@ -53,13 +53,11 @@ PROBLEM_MEMBERS = {"type", "title", "status", "detail", "code", "request_id"}
 
 
 @pytest.fixture
-def keys(sessions: sessionmaker[Session], tmp_path: Path, now: datetime) -> dict[str, Any]:
+def keys(demo_world: Path) -> dict[str, Any]:
     """The demo world in the test's database; each case system's private JWK, by id."""
-    with unit_of_work(sessions, write=True) as session:
-        build_demo(session, tmp_path / "demo", now=now)
     return {
         path.stem: json.loads(path.read_text("utf-8"))
-        for path in (tmp_path / "demo" / "keys").glob("*.jwk")
+        for path in (demo_world / "keys").glob("*.jwk")
     }
 
 

@@ -19,6 +19,13 @@ from exchange.db import unit_of_work
 from tests import factories
 
 
+@pytest.fixture
+def sessions(rollback_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """These tests touch the hub database only through sessions: each runs in a transaction
+    that is rolled back afterwards (``rollback_sessions``)."""
+    return rollback_sessions
+
+
 def put(sessions: sessionmaker[Session], document: dict[str, Any], now: datetime) -> PublishOutcome:
     with unit_of_work(sessions) as session:
         return publish(session, check_descriptor(document), by="officer-7", now=now)

@@ -17,6 +17,13 @@ from catalogue.vocabulary import Sensitivity, SharingType
 from exchange.db import unit_of_work
 
 
+@pytest.fixture
+def sessions(rollback_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """These tests touch the hub database only through sessions: each runs in a transaction
+    that is rolled back afterwards (``rollback_sessions``)."""
+    return rollback_sessions
+
+
 def codes(sessions: sessionmaker[Session], **kwargs: object) -> list[str]:
     with sessions() as session:
         hits, total = search(session, SearchQuery(**kwargs))  # type: ignore[arg-type]

@@ -17,6 +17,13 @@ from exchange.db import unit_of_work
 pytestmark = pytest.mark.usefixtures("demo_catalogue")
 
 
+@pytest.fixture
+def sessions(rollback_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """These tests touch the hub database only through sessions: each runs in a transaction
+    that is rolled back afterwards (``rollback_sessions``)."""
+    return rollback_sessions
+
+
 def _jwk(kid: str = "k1") -> dict[str, Any]:
     raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -15,6 +15,7 @@ __all__ = [
     "CommandFailed",
     "Forbidden",
     "MalformedRequest",
+    "PurposeNotRegistered",
     "Unauthenticated",
     "UnsupportedMediaType",
 ]
@@ -74,3 +75,12 @@ class CommandFailed(TongbanError):
 
     code = "command_failed"
     title = "Command failed"
+
+
+class PurposeNotRegistered(TongbanError):
+    """The calling system asks under a purpose it never registered (a query, a verification, a
+    consent request); nothing is released."""
+
+    code = "purpose_not_registered"
+    status = 403
+    title = "Purpose not registered for this system"

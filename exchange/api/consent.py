@@ -23,6 +23,7 @@ from exchange.consent import reading, service
 from exchange.consent.models import ConsentMode
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
+from exchange.query.resolve import resolve_query
 from exchange.security.identity import Role
 from exchange.security.subjects import ID_TYPE, InvalidSubjectId
 
@@ -176,7 +177,14 @@ def post_consent_request(
         officer=body.officer,
     )
     with unit_of_work(hub.sessions, write=True) as session:
-        row = service.create_request(session, ask, now)
+        service.require_purpose(ask)
+        resolved = resolve_query(
+            session,
+            attributes=ask.attributes,
+            service_item=ask.service_item,
+            department=ask.department,
+        )
+        row = service.create_request(session, ask, resolved.requests, now)
         view = reading.request_view(session, row, now, base_url)
     return JSONResponse(view, status_code=201, headers={"location": view["approval_url"]})
 

@@ -48,10 +48,10 @@ from exchange.consent.models import (
     RequestStatus,
 )
 from exchange.consent.states import effective_status, request_status
-from exchange.query.resolve import PurposeNotRegistered, resolve_query
+from exchange.errors import PurposeNotRegistered
 from exchange.security.keys import HubKeys
 from policies.engine import decide
-from policies.model import ConsentState, QueryContext
+from policies.model import AttributeRequest, ConsentState, QueryContext
 from schemas import ProblemDetail
 
 __all__ = [
@@ -95,16 +95,22 @@ class ConsentAsk:
 # -- asking --------------------------------------------------------------------------------
 
 
-def create_request(session: Session, ask: ConsentAsk, now: datetime) -> ConsentRequest:
-    """A pending request with its preview; :class:`NotConsentable` if any field could not be
-    released to this system for this purpose even with the citizen's consent."""
+def require_purpose(ask: ConsentAsk) -> None:
+    """:class:`PurposeNotRegistered` unless the asking system registered the purpose (checked
+    before the attributes are even resolved)."""
     if ask.purpose not in ask.system_purposes:
         raise PurposeNotRegistered(f"this system has not registered the purpose {ask.purpose!r}")
-    resolved = resolve_query(
-        session, attributes=ask.attributes, service_item=ask.service_item, department=ask.department
-    )
-    covered = frozenset(r.field.attribute for r in resolved.requests)
-    unknown_optional = ask.optional - {r.attribute for r in resolved.requests} - covered
+
+
+def create_request(
+    session: Session, ask: ConsentAsk, requests: Sequence[AttributeRequest], now: datetime
+) -> ConsentRequest:
+    """A pending request with its preview, for ``requests``: the ask's attributes (or service
+    item) as the query resolver resolved them. :class:`NotConsentable` if any field could not
+    be released to this system for this purpose even with the citizen's consent."""
+    require_purpose(ask)
+    covered = frozenset(r.field.attribute for r in requests)
+    unknown_optional = ask.optional - {r.attribute for r in requests} - covered
     if unknown_optional:
         raise InvalidConsentChoice(
             "optional names attributes the request does not ask for",
@@ -120,7 +126,7 @@ def create_request(session: Session, ask: ConsentAsk, now: datetime) -> ConsentR
     )
     preview = ConsentState("preview", ask.system, ask.purpose, covered)
     grants = active_grants(session, system=ask.system, now=now)
-    decision = decide(context, resolved.requests, grants, [preview])
+    decision = decide(context, requests, grants, [preview])
     refused = {d.attribute: d.reason.value for d in decision.denied() if d.reason is not None}
     if refused:
         raise NotConsentable(
@@ -132,7 +138,7 @@ def create_request(session: Session, ask: ConsentAsk, now: datetime) -> ConsentR
             extensions={"denied": refused},
         )
     fields: dict[str, dict[str, Any]] = {}
-    for request, choice in zip(resolved.requests, decision.fields, strict=True):
+    for request, choice in zip(requests, decision.fields, strict=True):
         field = request.field
         optional = request.attribute in ask.optional or field.attribute in ask.optional
         necessary = request.required and not optional

@@ -19,6 +19,7 @@ from catalogue.models import System
 from exchange.consent import service
 from exchange.consent.models import ConsentMode, ConsentRequest
 from exchange.consent.states import request_status
+from exchange.query.resolve import resolve_query
 from exchange.security.keys import HubKeys
 from exchange.security.subjects import Pseudonyms
 from exchange.settings import Settings
@@ -75,7 +76,10 @@ def seed_consents(
             answer_within_days=14,
             officer="MCA-0007",
         )
-        request = service.create_request(session, ask, now)
+        resolved = resolve_query(
+            session, attributes=ATTRIBUTES, service_item=None, department=ask.department
+        )
+        request = service.create_request(session, ask, resolved.requests, now)
         if nth == 0:
             consent = service.approve(
                 session,

@@ -56,6 +56,7 @@ from exchange.consent.models import Consent, ConsentStatus
 from exchange.consent.service import record_use
 from exchange.consent.states import consent_states, effective_status, lock_consents
 from exchange.db import unit_of_work
+from exchange.errors import PurposeNotRegistered
 from exchange.query.budget import (
     BUDGET_EXHAUSTED,
     BudgetLedger,
@@ -65,7 +66,7 @@ from exchange.query.budget import (
     VerifyBudget,
 )
 from exchange.query.release import Outcome, shape_release
-from exchange.query.resolve import PurposeNotRegistered, ResolvedQuery, resolve_query
+from exchange.query.resolve import ResolvedQuery, resolve_query
 from exchange.query.sourcing import Fetched, fetch_permitted
 from exchange.security.clientauth import SystemPrincipal
 from exchange.security.keys import HubKeys
@@ -96,7 +97,6 @@ __all__ = [
     "EVIDENCE_TYP",
     "ExchangePipeline",
     "Incomplete",
-    "PurposeNotRegistered",
     "QueryInput",
     "VerifyBudget",
     "VerifyInput",

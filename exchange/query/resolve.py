@@ -31,7 +31,6 @@ from schemas import TongbanError
 
 __all__ = [
     "ForeignServiceItem",
-    "PurposeNotRegistered",
     "ResolvedQuery",
     "ResourceInfo",
     "UnknownAttribute",
@@ -41,15 +40,6 @@ __all__ = [
 _ATTRIBUTE = re.compile(
     r"(?P<namespace>[a-z][a-z0-9_]{0,39})\.(?P<rest>[a-z][a-z0-9_]{0,62}(\([0-9]{0,12}\))?)"
 )
-
-
-class PurposeNotRegistered(TongbanError):
-    """The calling system asks under a purpose it never registered (a query, a verification, a
-    consent request); nothing is released."""
-
-    code = "purpose_not_registered"
-    status = 403
-    title = "Purpose not registered for this system"
 
 
 class UnknownAttribute(TongbanError):

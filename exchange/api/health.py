@@ -126,7 +126,7 @@ def _sources_shown_to(
 
 @router.get(
     "/schemas/{name}.schema.json",
-    summary="A JSON Schema of a document the hub accepts",
+    summary="A JSON Schema of a document the hub accepts or produces",
     responses={
         200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}},
         **problem_responses(404, 422),

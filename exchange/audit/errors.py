@@ -10,6 +10,7 @@ __all__ = [
     "CheckpointError",
     "EntryNotFound",
     "InconsistentLog",
+    "LogAltered",
     "ProofRange",
 ]
 
@@ -21,6 +22,8 @@ class AuditUnavailable(TongbanError):
 
 
 class EntryNotFound(TongbanError):
+    """The audit log has no entry at that index."""
+
     code = "entry_not_found"
     status = 404
     title = "No such audit entry"
@@ -42,3 +45,11 @@ class InconsistentLog(TongbanError):
     code = "inconsistent_log"
     status = 500
     title = "The log does not extend its last checkpoint; nothing was signed"
+
+
+class LogAltered(TongbanError):
+    """``tongban audit verify`` found the audit log altered; the detail names the first bad
+    index."""
+
+    code = "log_altered"
+    title = "The audit log does not verify"

@@ -6,22 +6,14 @@ import sys
 
 import typer
 
+from exchange.audit.errors import LogAltered
 from exchange.audit.verify import verify_log
 from exchange.cli.common import JsonFlag, command_hub, out, print_json
 from exchange.db import unit_of_work
-from schemas import TongbanError
 
 __all__ = ["audit_app"]
 
 audit_app = typer.Typer(help="The audit log: verify it, sign checkpoints.", no_args_is_help=True)
-
-
-class LogAltered(TongbanError):
-    """``tongban audit verify`` found the audit log altered; the detail names the first bad
-    index."""
-
-    code = "log_altered"
-    title = "The audit log does not verify"
 
 
 @audit_app.command("verify")

@@ -42,12 +42,17 @@ class ConsentNotFound(TongbanError):
 
 
 class ConsentNotActive(TongbanError):
+    """The consent was revoked, used up, expired or superseded."""
+
     code = "consent_not_active"
     status = 409
     title = "The consent is no longer active"
 
 
 class NotConsentable(TongbanError):
+    """No consent could let this system receive these fields (not shared with it, or not for
+    this purpose)."""
+
     code = "not_granted"
     status = 403
     title = "The system could not receive these fields even with consent"

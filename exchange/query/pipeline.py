@@ -106,6 +106,8 @@ EVIDENCE_TYP = "tongban-evidence+jwt"
 
 
 class Incomplete(TongbanError):
+    """An ``all_or_nothing`` request could not have every attribute released, so none was."""
+
     code = "incomplete"
     status = 409
     title = "Not every attribute could be released; nothing was (all_or_nothing)"

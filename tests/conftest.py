@@ -70,6 +70,43 @@ MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+SERVING_FIXTURES = frozenset({"demo", "browser", "prod_hub", "impatient_hub"})
+"""Fixtures that start processes: the security tests' served demo hub, Chromium, prod hubs."""
+SERVING_MODULES = frozenset(
+    {
+        "tests.audit.test_durability",
+        "tests.cache.test_cli_sync",
+        "tests.cache.test_sigkill",
+        "tests.console.test_console_browser",
+        "tests.console.test_console_prod_sign_in",
+        "tests.exchange.test_cli",
+        "tests.exchange.test_client",
+        "tests.exchange.test_consent_race",
+        "tests.jobs.test_cli",
+        "tests.jobs.test_once",
+        "tests.security.test_quota_race",
+        "tests.security.test_safe_defaults",
+    }
+)
+"""Modules whose tests start ``tongban`` (or a hub on a loopback port) themselves; single
+tests elsewhere carry ``@pytest.mark.serves``."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that start processes ``serves`` (``-m "not serves"`` leaves them out),
+    and give each test an xdist group: its module, so that a module's fixtures are built on
+    one worker, or ``security-hub`` for every test of the security tests' one served hub."""
+    for item in items:
+        module = item.module.__name__ if isinstance(item, pytest.Function) else item.nodeid
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if module in SERVING_MODULES or fixtures & SERVING_FIXTURES:
+            item.add_marker(pytest.mark.serves)
+        if not any(item.iter_markers("xdist_group")):
+            group = "security-hub" if "demo" in fixtures else module
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 BACKENDS = ["sqlite", "postgresql"]
 
 

@@ -4,13 +4,16 @@ served demo world (:func:`demo_hub`) to act on as its users would."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,11 +55,37 @@ def dev_environment(**settings: str) -> dict[str, str]:
     return hub_environment(TONGBAN_MODE="dev", **settings)
 
 
+_PORTS = range(20000, 32000)
+"""Where served hubs listen: below Linux's ephemeral range (32768-60999), so that no outgoing
+connection of the machine holds a port a hub is about to bind."""
+_BLOCK = 200
+
+
+def _own_ports() -> Iterator[int]:
+    """This process's block of :data:`_PORTS`, round and round: xdist workers of one run get
+    neighbouring blocks (``gw3`` the fourth), and each run starts at its own offset."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    blocks = len(_PORTS) // _BLOCK
+    start = _PORTS.start + (int(run[:8], 16) + worker) % blocks * _BLOCK
+    return itertools.cycle(range(start, start + _BLOCK))
+
+
+_ports = _own_ports()
+_ports_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port of this worker's own block that nothing listens on now."""
+    with _ports_lock:
+        for port in itertools.islice(_ports, _BLOCK):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise OSError(f"no free port in this worker's block of {_BLOCK}")
 
 
 @contextmanager

@@ -537,6 +537,7 @@ def _assert_one_line_refusal(result: subprocess.CompletedProcess[str], secret: s
     return lines[0]
 
 
+@pytest.mark.serves
 def test_the_command_joins_and_refuses_like_an_operator_sees_it(
     tmp_path: Path, custodians: tuple[str, list[Path]]
 ) -> None:
@@ -584,6 +585,7 @@ def _lines(files: Sequence[Path]) -> list[str]:
     return [f.read_text("utf-8").splitlines()[-1] for f in files]
 
 
+@pytest.mark.serves
 def test_prod_mode_refuses_to_split_without_a_configured_secret(tmp_path: Path) -> None:
     result = _run(
         tmp_path,

@@ -133,6 +133,7 @@ def test_unknown_mode_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
+@pytest.mark.serves
 def test_importing_the_app_creates_no_engine_and_reads_no_settings(tmp_path: Path) -> None:
     code = (
         "import sqlalchemy, exchange.app, exchange.cli\n"

@@ -516,6 +516,7 @@ def test_the_inputs_are_left_as_they_were() -> None:
     assert grants[0].used_today == 0
 
 
+@pytest.mark.serves
 def test_the_engine_imports_nothing_that_does_io() -> None:
     probe = (
         "import sys, policies, policies.engine, policies.transforms, policies.errors\n"

@@ -359,6 +359,7 @@ def _pg_rows(engine: sa.Engine, table: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in connection.exec_driver_sql(f"SELECT * FROM {table}")]
 
 
+@pytest.mark.serves
 def test_a_hub_serving_as_the_serving_role_answers_queries(
     serving_role: str, tmp_path: Path
 ) -> None:

@@ -52,6 +52,7 @@ def permissive_umask() -> Iterator[None]:
         os.umask(previous)
 
 
+@pytest.mark.serves
 def test_the_demo_leaves_nothing_other_users_can_read(tmp_path: Path) -> None:
     build_demo(tmp_path, citizens=50)
     made = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
@@ -69,6 +70,7 @@ def test_the_demo_leaves_nothing_other_users_can_read(tmp_path: Path) -> None:
     assert exposed(tmp_path) == []
 
 
+@pytest.mark.serves
 def test_a_serving_hub_keeps_its_database_wal_and_shm_owner_only(tmp_path: Path) -> None:
     build_demo(tmp_path, citizens=50)
     manifest = json.loads((tmp_path / "var/demo/demo.json").read_text("utf-8"))
@@ -144,6 +146,7 @@ def test_the_demo_stores_and_keys_are_owner_only_whatever_the_umask(tmp_path: Pa
     assert found == []
 
 
+@pytest.mark.serves
 def test_key_custody_shares_are_owner_only(tmp_path: Path) -> None:
     secret = tmp_path / "secret.key"
     secret.write_text(os.urandom(32).hex() + "\n", encoding="utf-8")

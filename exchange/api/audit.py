@@ -35,8 +35,8 @@ from exchange.audit.reading import AuditFilter
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden, MalformedRequest, Unauthenticated
 from exchange.security.clientauth import ACCESS_TOKEN_TYP, SystemPrincipal, verify_access_token
+from exchange.security.errors import InvalidSubjectId
 from exchange.security.identity import Principal, Role
-from exchange.security.subjects import InvalidSubjectId
 from schemas import ProblemDetail
 
 router = APIRouter(tags=["audit"])

@@ -24,8 +24,9 @@ from exchange.consent.models import ConsentMode
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
 from exchange.query.resolve import resolve_query
+from exchange.security.errors import InvalidSubjectId
 from exchange.security.identity import Role
-from exchange.security.subjects import ID_TYPE, InvalidSubjectId
+from exchange.security.subjects import ID_TYPE
 
 __all__ = ["router"]
 

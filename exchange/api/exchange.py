@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from exchange.api.deps import BaseUrl, SystemBearer
 from exchange.api.problems import problem_response, problem_responses
-from exchange.query.budget import BudgetExhausted
+from exchange.query.errors import BudgetExhausted
 from exchange.query.pipeline import ExchangePipeline, QueryInput, VerifyInput
 
 router = APIRouter(prefix="/exchange", tags=["exchange"])

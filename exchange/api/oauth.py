@@ -27,10 +27,10 @@ from exchange.security.clientauth import (
     CLIENT_ASSERTION_TYPE,
     GRANT_TYPE,
     AccessToken,
-    InvalidRequest,
     grant_client_credentials,
     token_endpoint_url,
 )
+from exchange.security.errors import InvalidRequest
 
 router = APIRouter(tags=["authentication"])
 

@@ -29,12 +29,12 @@ from exchange.db import unit_of_work
 from exchange.files import owner_only_directory
 from exchange.security.custody import (
     MAX_SECRET_BYTES,
-    CustodyError,
     Share,
     join_shares,
     read_shares,
     split_secret,
 )
+from exchange.security.errors import CustodyError
 from exchange.security.keys import HubKey, HubKeys, SigningAlgorithm
 from exchange.settings import load_settings
 

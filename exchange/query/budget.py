@@ -33,28 +33,22 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
 
-from sqlalchemy import String, delete, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from catalogue.models import Base
 from exchange.db import upsert_insert
+from exchange.query.errors import BudgetExhausted, PredicateBudgetExhausted, VerifyBudgetExhausted
+from exchange.query.models import Counter, VerifyBudgetCounter
 from policies.model import Derivation
-from schemas import TongbanError
 
 __all__ = [
     "BUDGET_EXHAUSTED",
-    "BudgetExhausted",
     "BudgetLedger",
-    "Counter",
-    "PredicateBudgetExhausted",
     "Question",
     "Refusal",
     "VerifyBudget",
-    "VerifyBudgetCounter",
-    "VerifyBudgetExhausted",
 ]
 
 
@@ -75,58 +69,6 @@ class VerifyBudget:
             raise ValueError("a budget allows at least one answer")
         if self.window <= timedelta(0):
             raise ValueError("the budget window must be positive")
-
-
-class Counter(StrEnum):
-    NO_MATCH = "no_match"
-    ARGUMENTS = "arguments"
-
-
-class BudgetExhausted(TongbanError):
-    """A budget of this system for this subject's field is spent; nothing was answered.
-
-    The base of the two budgets' refusals, each with its own code."""
-
-    code = "budget_exhausted"
-    status = 429
-    title = "Budget spent"
-    counter: ClassVar[Counter]
-
-    def __init__(self, detail: str, *, retry_after: int, extensions: dict[str, Any]) -> None:
-        super().__init__(detail, extensions={**extensions, "retry_after": retry_after})
-        self.retry_after = retry_after
-
-
-class VerifyBudgetExhausted(BudgetExhausted):
-    """Too many ``no_match`` answers about one field of one person for this system within the
-    window."""
-
-    code = "verify_budget_exhausted"
-    title = "Too many non-matching claims about this person"
-    counter = Counter.NO_MATCH
-
-
-class PredicateBudgetExhausted(BudgetExhausted):
-    """Too many distinct predicate arguments over one field of one person for this system within the
-    window."""
-
-    code = "predicate_budget_exhausted"
-    title = "Too many different predicate arguments about this person"
-    counter = Counter.ARGUMENTS
-
-
-class VerifyBudgetCounter(Base):
-    """The answers still counting against one budget: ``marks`` is ``[[epoch seconds, tag],
-    …]``, oldest first; ``tag`` is empty for no_match and an argument digest for arguments."""
-
-    __tablename__ = "verify_budget"
-
-    system_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(64), primary_key=True)  # keyed pseudonym
-    field: Mapped[str] = mapped_column(String(104), primary_key=True)  # namespace.field
-    counter: Mapped[str] = mapped_column(String(16), primary_key=True)
-    marks: Mapped[list[Any]]
-    updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,9 @@ from exchange.consent.service import record_use
 from exchange.consent.states import consent_states, effective_status, lock_consents
 from exchange.db import unit_of_work
 from exchange.errors import PurposeNotRegistered
-from exchange.query.budget import (
-    BUDGET_EXHAUSTED,
-    BudgetLedger,
-    Counter,
-    Question,
-    Refusal,
-    VerifyBudget,
-)
+from exchange.query.budget import BUDGET_EXHAUSTED, BudgetLedger, Question, Refusal, VerifyBudget
+from exchange.query.errors import Incomplete
+from exchange.query.models import Counter
 from exchange.query.release import Outcome, shape_release
 from exchange.query.resolve import ResolvedQuery, resolve_query
 from exchange.query.sourcing import Fetched, fetch_permitted
@@ -90,27 +85,17 @@ from schemas import (
     AuditKind,
     AuditReceipt,
     EvidencePayload,
-    TongbanError,
 )
 
 __all__ = [
     "EVIDENCE_TYP",
     "ExchangePipeline",
-    "Incomplete",
     "QueryInput",
     "VerifyBudget",
     "VerifyInput",
 ]
 
 EVIDENCE_TYP = "tongban-evidence+jwt"
-
-
-class Incomplete(TongbanError):
-    """An ``all_or_nothing`` request could not have every attribute released, so none was."""
-
-    code = "incomplete"
-    status = 409
-    title = "Not every attribute could be released; nothing was (all_or_nothing)"
 
 
 @dataclass(frozen=True)

@@ -25,38 +25,19 @@ from catalogue.errors import ServiceItemNotFound
 from catalogue.models import Resource, ResourceVersion, ServiceItem, ServiceItemVersion
 from catalogue.reading import latest_versions
 from catalogue.vocabulary import ReleaseTransform, Sensitivity, SharingMethod, SharingType
+from exchange.query.errors import ForeignServiceItem, UnknownAttribute
 from policies.model import AttributeRequest, FieldInfo
 from policies.transforms import DERIVATION_BASE, parse_derivation
-from schemas import TongbanError
 
 __all__ = [
-    "ForeignServiceItem",
     "ResolvedQuery",
     "ResourceInfo",
-    "UnknownAttribute",
     "resolve_query",
 ]
 
 _ATTRIBUTE = re.compile(
     r"(?P<namespace>[a-z][a-z0-9_]{0,39})\.(?P<rest>[a-z][a-z0-9_]{0,62}(\([0-9]{0,12}\))?)"
 )
-
-
-class UnknownAttribute(TongbanError):
-    """The query names an attribute the catalogue does not have, or one its service item does
-    not list."""
-
-    code = "unknown_attribute"
-    status = 422
-    title = "Unknown attribute"
-
-
-class ForeignServiceItem(TongbanError):
-    """The query names a service item of another department than the calling system's."""
-
-    code = "foreign_service_item"
-    status = 403
-    title = "Another department's service item"
 
 
 @dataclass(frozen=True)

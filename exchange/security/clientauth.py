@@ -35,18 +35,19 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import jwt
-from sqlalchemy import ForeignKey, String, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from catalogue.models import Base, System, SystemKey
+from catalogue.models import System, SystemKey
 from catalogue.vocabulary import SystemStatus
 from exchange.errors import Unauthenticated
+from exchange.security.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
 from exchange.security.keys import HubKeys
-from schemas import TongbanError
+from exchange.security.models import MAX_JTI_CHARS, ClientAssertionJti
 
 __all__ = [
     "ACCESS_TOKEN_AUDIENCE",
@@ -55,11 +56,7 @@ __all__ = [
     "CLIENT_ASSERTION_TYPE",
     "GRANT_TYPE",
     "AccessToken",
-    "ClientAssertionJti",
-    "InvalidClient",
-    "InvalidRequest",
     "SystemPrincipal",
-    "UnsupportedGrantType",
     "authenticate_client",
     "grant_client_credentials",
     "issue_access_token",
@@ -74,48 +71,8 @@ ACCESS_TOKEN_AUDIENCE = "tongban-exchange"  # noqa: S105 - an audience name, not
 ACCESS_TOKEN_LIFETIME = timedelta(seconds=300)
 MAX_ASSERTION_BYTES = 8 * 1024
 MAX_ASSERTION_AHEAD = timedelta(minutes=5)
-MAX_JTI_CHARS = 200
 LEEWAY = timedelta(seconds=60)
 ALGORITHMS = frozenset({"EdDSA", "ES256"})
-
-
-class InvalidClient(TongbanError):
-    """Client authentication failed (RFC 6749 5.2 ``invalid_client``, 401).
-
-    A 401 names a challenge (RFC 9110 15.5.2), yet no HTTP authentication scheme carries a
-    client assertion; the challenge names the one method this endpoint accepts."""
-
-    code = "invalid_client"
-    status = 401
-    title = "Client authentication failed"
-    challenge: ClassVar[str] = "private_key_jwt"
-
-
-class InvalidRequest(TongbanError):
-    """A token request that is not well formed (RFC 6749 5.2 ``invalid_request``): a parameter
-    missing, repeated or of the wrong value, or a body that is not a UTF-8 form."""
-
-    code = "invalid_request"
-    status = 400
-    title = "Invalid token request"
-
-
-class UnsupportedGrantType(TongbanError):
-    """A token request for a grant other than ``client_credentials`` (RFC 6749 5.2)."""
-
-    code = "unsupported_grant_type"
-    status = 400
-    title = "Unsupported grant type"
-
-
-class ClientAssertionJti(Base):
-    """A client assertion's ``jti``, kept until the assertion expires, so it is used once."""
-
-    __tablename__ = "client_assertion_jtis"
-
-    system_id: Mapped[str] = mapped_column(ForeignKey("systems.id"), primary_key=True)
-    jti: Mapped[str] = mapped_column(String(MAX_JTI_CHARS), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 @dataclass(frozen=True)

@@ -51,20 +51,20 @@ from functools import cache
 from itertools import combinations, islice
 from math import comb
 
+from exchange.security.errors import (
+    DuplicateShare,
+    InvalidSplit,
+    NotEnoughShares,
+    ShareCorrupted,
+    ShareMalformed,
+    SharesMixed,
+    WrongShare,
+)
 from exchange.security.secrets import KeyUse, derive
-from schemas import TongbanError
 
 __all__ = [
     "MAX_SECRET_BYTES",
-    "CustodyError",
-    "DuplicateShare",
-    "InvalidSplit",
-    "NotEnoughShares",
     "Share",
-    "ShareCorrupted",
-    "ShareMalformed",
-    "SharesMixed",
-    "WrongShare",
     "join_shares",
     "key_check_value",
     "parse_share",
@@ -90,65 +90,6 @@ _SHARE_LINE = re.compile(
 
 
 # -- errors ----------------------------------------------------------------------------------
-
-
-class CustodyError(TongbanError):
-    """A split or join refused; the message never holds the secret or a share's text."""
-
-    code = "custody_error"
-    status = 422
-    title = "Key custody error"
-
-
-class InvalidSplit(CustodyError):
-    """A split asked for impossible numbers: a threshold below 2 or above the share count, too many
-    shares, or a secret of the wrong length."""
-
-    code = "invalid_split"
-    title = "Invalid split"
-
-
-class ShareMalformed(CustodyError):
-    """A text that is not a Tongban key share, or one of a format this version does not read."""
-
-    code = "share_malformed"
-    title = "Malformed share"
-
-
-class ShareCorrupted(CustodyError):
-    """A share whose checksum does not match: it was altered or mistyped."""
-
-    code = "share_corrupted"
-    title = "Corrupted share"
-
-
-class SharesMixed(CustodyError):
-    """Shares of different splits, or shares that disagree on what their split was."""
-
-    code = "shares_mixed"
-    title = "Shares from different splits"
-
-
-class DuplicateShare(CustodyError):
-    """The same share number given twice."""
-
-    code = "share_duplicate"
-    title = "Duplicate share"
-
-
-class NotEnoughShares(CustodyError):
-    """Fewer shares than the split's threshold."""
-
-    code = "shares_insufficient"
-    title = "Not enough shares"
-
-
-class WrongShare(CustodyError):
-    """The shares do not rebuild the key that the split's check value names: at least one is
-    wrong."""
-
-    code = "share_wrong"
-    title = "Wrong share"
 
 
 # -- GF(2^8) ---------------------------------------------------------------------------------

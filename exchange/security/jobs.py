@@ -6,7 +6,7 @@ from sqlalchemy import delete
 
 from exchange.db import unit_of_work
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec, rows_of
-from exchange.security.clientauth import ClientAssertionJti
+from exchange.security.models import ClientAssertionJti
 
 __all__ = ["jobs", "sweep_tokens"]
 

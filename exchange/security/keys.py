@@ -33,22 +33,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import CheckConstraint, Integer, LargeBinary, String, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from catalogue.models import Base
 from exchange.errors import Unauthenticated
+from exchange.security.errors import HubKeyUnavailable, KeyRotationConflict
+from exchange.security.models import HubSigningKey
 from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.settings import Settings
-from schemas import TongbanError
 
 __all__ = [
     "HubKey",
-    "HubKeyUnavailable",
     "HubKeys",
-    "HubSigningKey",
-    "KeyRotationConflict",
     "SigningAlgorithm",
 ]
 
@@ -63,33 +60,6 @@ class SigningAlgorithm(StrEnum):
 
     EDDSA = "EdDSA"
     ES256 = "ES256"
-
-
-class HubKeyUnavailable(TongbanError):
-    code = "hub_key_unavailable"
-    status = 500
-    title = "Hub signing key unavailable"
-
-
-class KeyRotationConflict(TongbanError):
-    code = "key_rotation_conflict"
-    status = 409
-    title = "Key rotation conflict"
-
-
-class HubSigningKey(Base):
-    """One hub signing key: public JWK in clear, private key encrypted (nonce ‖ ciphertext)."""
-
-    __tablename__ = "hub_signing_keys"
-    __table_args__ = (CheckConstraint("alg IN ('EdDSA', 'ES256')", name="alg"),)
-
-    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    generation: Mapped[int] = mapped_column(Integer, unique=True, autoincrement=False)
-    alg: Mapped[str] = mapped_column(String(16))
-    public_jwk: Mapped[dict[str, Any]]
-    private_key: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime]
-    retired_at: Mapped[datetime | None]
 
 
 @dataclass(frozen=True)

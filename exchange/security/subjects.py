@@ -19,22 +19,14 @@ import hmac
 from typing import Final
 
 from catalogue.identifiers import ResidentIdError, parse_resident_id
+from exchange.security.errors import InvalidSubjectId
 from exchange.security.secrets import KeySchedule, KeyUse, schedule_of
-from schemas import ProblemDetail, TongbanError
+from schemas import ProblemDetail
 
 __all__ = ["ID_TYPE", "InvalidSubjectId", "Pseudonyms", "checked_resident_id"]
 
 ID_TYPE: Final = "CN-RIC"
 """The one identifier type the hub accepts: the GB 11643 resident identity number."""
-
-
-class InvalidSubjectId(TongbanError):
-    """The subject is not a valid GB 11643 resident identity number (checksum, date, division), or
-    its ``id_type`` is not ``CN-RIC``."""
-
-    code = "invalid_subject_id"
-    status = 422
-    title = "Invalid subject identifier"
 
 
 def checked_resident_id(number: str, *, id_type: str = ID_TYPE, pointer: str | None = None) -> str:

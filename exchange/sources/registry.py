@@ -42,7 +42,7 @@ from adapters.base import AdapterLimits, HealthReport, SourceAdapter, SourceReco
 from adapters.errors import AdapterError, MappingError
 from adapters.mapping import MappingProblem, SourceMapping, parse_mapping
 from adapters.registry import open_adapter
-from schemas import TongbanError
+from exchange.sources.errors import AdapterConfigError
 
 HEALTH_MAX_AGE_S = 15.0
 
@@ -51,14 +51,6 @@ __all__ = ["AdapterConfigError", "CachedSource", "SourceBinding", "SourceRegistr
 _LIMIT_KEYS = {"timeout_s", "max_record_bytes", "max_concurrency", "max_records"}
 _MIN_EVERY_S = 60
 _MAX_BATCH_ROWS = 50_000
-
-
-class AdapterConfigError(TongbanError):
-    """The sources file (``TONGBAN_ADAPTERS_FILE``) is not readable or does not fit: a connection, a
-    mapping or a binding is wrong."""
-
-    code = "invalid_adapter_config"
-    title = "Invalid adapter configuration"
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.identifiers import make_resident_id
 from exchange.db import unit_of_work
-from exchange.sources.cache.crypto import CacheCrypto, CacheIntegrityError
+from exchange.sources.cache.crypto import CacheCrypto
 from exchange.sources.cache.keyring import DataKeys
 from exchange.sources.cache.models import CacheRecord
 from exchange.sources.cache.reader import SourceCache
 from exchange.sources.cache.sync import CacheSync
+from exchange.sources.errors import CacheIntegrityError
 from exchange.sources.registry import SourceRegistry
 from tests.cache.conftest import RESOURCE, LegacyTable
 

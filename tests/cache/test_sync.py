@@ -16,8 +16,9 @@ from exchange.settings import Settings
 from exchange.sources.cache.crypto import CacheCrypto
 from exchange.sources.cache.jobs import sync_jobs
 from exchange.sources.cache.reader import SourceCache
-from exchange.sources.cache.sync import CacheSync, NotCached, SyncFailed, SyncSuperseded
-from exchange.sources.registry import AdapterConfigError, SourceRegistry
+from exchange.sources.cache.sync import CacheSync
+from exchange.sources.errors import AdapterConfigError, NotCached, SyncFailed, SyncSuperseded
+from exchange.sources.registry import SourceRegistry
 from tests.cache.conftest import (
     MAPPING,
     RESOURCE,

@@ -33,22 +33,25 @@ from exchange.cli.keys import keys_app
 from exchange.db import unit_of_work
 from exchange.security import custody
 from exchange.security.custody import (
-    CustodyError,
-    DuplicateShare,
-    InvalidSplit,
-    NotEnoughShares,
     Share,
-    ShareCorrupted,
-    ShareMalformed,
-    SharesMixed,
-    WrongShare,
     join_shares,
     key_check_value,
     parse_share,
     read_shares,
     split_secret,
 )
-from exchange.security.keys import HubKeys, HubKeyUnavailable
+from exchange.security.errors import (
+    CustodyError,
+    DuplicateShare,
+    HubKeyUnavailable,
+    InvalidSplit,
+    NotEnoughShares,
+    ShareCorrupted,
+    ShareMalformed,
+    SharesMixed,
+    WrongShare,
+)
+from exchange.security.keys import HubKeys
 from exchange.settings import Settings
 from tests.servers import dev_environment
 

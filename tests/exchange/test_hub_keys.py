@@ -22,7 +22,9 @@ from typer.testing import CliRunner
 from exchange.cli.keys import keys_app
 from exchange.db import unit_of_work
 from exchange.errors import Unauthenticated
-from exchange.security.keys import HubKeys, HubKeyUnavailable, HubSigningKey, SigningAlgorithm
+from exchange.security.errors import HubKeyUnavailable
+from exchange.security.keys import HubKeys, SigningAlgorithm
+from exchange.security.models import HubSigningKey
 from exchange.settings import Settings
 
 ISSUER = "https://hub.example"

@@ -33,11 +33,8 @@ from exchange.api.deps import SystemBearer
 from exchange.app import create_app
 from exchange.db import unit_of_work
 from exchange.hub import Hub
-from exchange.security.clientauth import (
-    CLIENT_ASSERTION_TYPE,
-    InvalidClient,
-    grant_client_credentials,
-)
+from exchange.security.clientauth import CLIENT_ASSERTION_TYPE, grant_client_credentials
+from exchange.security.errors import InvalidClient
 from exchange.security.identity import Role
 from exchange.security.keys import HubKeys
 from exchange.settings import Settings

@@ -17,7 +17,8 @@ from exchange.db import migrate
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.security.identity import Role
 from exchange.settings import Settings
-from exchange.sources.registry import AdapterConfigError, SourceRegistry
+from exchange.sources.errors import AdapterConfigError
+from exchange.sources.registry import SourceRegistry
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,8 @@ from exchange.agreements.documents import load_agreement_document, parse_agreeme
 from exchange.audit.stats import AnomalyRules, Row, compute_stats
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
-from exchange.query.budget import (
-    BudgetLedger,
-    Counter,
-    Question,
-    VerifyBudget,
-    VerifyBudgetCounter,
-)
+from exchange.query.budget import BudgetLedger, Question, VerifyBudget
+from exchange.query.models import Counter, VerifyBudgetCounter
 from exchange.security.subjects import Pseudonyms
 from exchange.sources.registry import SourceRegistry
 from policies.transforms import mask_name

@@ -24,10 +24,10 @@ from exchange.hub import Hub
 from exchange.jobs.models import JobRun
 from exchange.jobs.spec import JobContext, JobOutcome, find_job
 from exchange.jobs.sweeps import STALE_RUN, sweep_job_runs
-from exchange.query.budget import VerifyBudgetCounter
 from exchange.query.jobs import sweep_budgets
-from exchange.security.clientauth import ClientAssertionJti
+from exchange.query.models import VerifyBudgetCounter
 from exchange.security.jobs import sweep_tokens
+from exchange.security.models import ClientAssertionJti
 from exchange.settings import Settings
 from tests.audit.test_log import work_of
 from tests.exchange.test_agreements import (  # the agreement tests' world and people

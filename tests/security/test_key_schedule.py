@@ -15,12 +15,9 @@ import pytest
 
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.security.custody import key_check_value
+from exchange.security.errors import InvalidSubjectId
 from exchange.security.secrets import SCHEDULE, KeySchedule, KeyUse, derive
-from exchange.security.subjects import (
-    InvalidSubjectId,
-    Pseudonyms,
-    checked_resident_id,
-)
+from exchange.security.subjects import Pseudonyms, checked_resident_id
 from exchange.sources.cache.crypto import CacheCrypto
 
 SECRET = "k" * 8 + "pinned-test-secret-0123456789abcdef"

@@ -29,21 +29,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from exchange.security.secrets import KeySchedule, KeyUse, schedule_of
-from schemas import TongbanError
+from exchange.sources.errors import CacheIntegrityError
 
 __all__ = ["CacheCrypto", "CacheIntegrityError", "canonical_values", "record_aad"]
 
 _NONCE_BYTES = 12
 DATA_KEY_BYTES = 32
-
-
-class CacheIntegrityError(TongbanError):
-    """A wrapped key or a sealed record does not authenticate: altered, moved, or sealed
-    under another master secret. Says nothing about the content."""
-
-    code = "cache_integrity"
-    status = 500
-    title = "Cache integrity failure"
 
 
 def canonical_values(values: Mapping[str, Any]) -> bytes:

@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.db import unit_of_work
-from exchange.sources.cache.crypto import CacheCrypto, CacheIntegrityError
+from exchange.sources.cache.crypto import CacheCrypto
 from exchange.sources.cache.models import CacheDataKey
+from exchange.sources.errors import CacheIntegrityError
 
 __all__ = ["DataKeys"]
 

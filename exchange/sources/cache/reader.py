@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import SourceRecord
 from adapters.errors import (
-    AdapterError,
     AmbiguousSubject,
     MappingError,
     SourceLimitExceeded,
@@ -31,17 +30,10 @@ from exchange.db import unit_of_work
 from exchange.sources.cache.crypto import CacheCrypto, record_aad
 from exchange.sources.cache.keyring import DataKeys
 from exchange.sources.cache.models import CacheRecord, CacheSyncState
+from exchange.sources.errors import NotSynced
 from exchange.sources.registry import SourceRegistry
 
 __all__ = ["NotSynced", "SourceCache"]
-
-
-class NotSynced(AdapterError):
-    """The cache cannot answer yet: never synced, or without the field asked for."""
-
-    code = "not_synced"
-    status = 503
-    title = "Cache not synced"
 
 
 class SourceCache:

@@ -41,6 +41,7 @@ from exchange.db import unit_of_work
 from exchange.sources.cache.crypto import CacheCrypto, canonical_values, record_aad
 from exchange.sources.cache.keyring import DataKeys
 from exchange.sources.cache.models import CacheRecord, CacheSyncState, SyncStatus
+from exchange.sources.errors import NotCached, SyncFailed, SyncSuperseded
 from exchange.sources.registry import SourceBinding, SourceRegistry
 from schemas import TongbanError
 
@@ -49,31 +50,6 @@ __all__ = ["CacheSync", "SyncFailed", "SyncResult", "SyncSuperseded", "cached_fi
 Progress = Callable[[int], None]
 _RECORDS: Table = CacheRecord.__table__  # type: ignore[assignment]
 _T = TypeVar("_T")
-
-
-class SyncFailed(TongbanError):
-    """A sync of a cached resource did not complete; the detail says why (the source, its
-    mapping, or the hub database)."""
-
-    code = "sync_failed"
-    status = 502
-    title = "Sync failed"
-
-
-class NotCached(TongbanError):
-    """The resource is not bound as a cached resource, so there is nothing to sync."""
-
-    code = "not_cached"
-    status = 409
-    title = "Resource is not cached"
-
-
-class SyncSuperseded(TongbanError):
-    """Another sync run took over this resource, and this one stopped."""
-
-    code = "sync_superseded"
-    status = 409
-    title = "A newer sync took over"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""``tongban sync`` as a user runs it: help, a summary or JSON, one-line failures, exit codes."""
+"""``tongban sync`` as a user runs it: help, a summary or JSON, one-line failures, exit codes.
+
+The help comes from the installed script in a subprocess; the syncs run in this process
+(:mod:`tests.commands`), the same code without an interpreter start-up each."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.sources.cache.crypto import CacheCrypto
 from tests import factories
 from tests.cache.conftest import RESOURCE, LegacyTable, adapters_document, cache_contents
+from tests.commands import tongban_in_process
 from tests.servers import dev_environment
 
 TONGBAN = shutil.which("tongban", path=str(Path(sys.executable).parent)) or "tongban"
@@ -29,6 +33,12 @@ def _run(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProc
         timeout=120,
         check=False,
     )
+
+
+def _here(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """:func:`_run` in this process."""
+    inherited = dev_environment(TONGBAN_SECRET_KEY=factories.dev_secret())
+    return tongban_in_process(cwd, *args, env={**inherited, **env})
 
 
 def test_help_names_the_options(tmp_path: Path) -> None:
@@ -51,11 +61,11 @@ def test_sync_prints_a_summary_and_json_and_fails_in_one_line(
     adapters.write_text(json.dumps(adapters_document(legacy.url)), "utf-8")
     env = {"TONGBAN_DATABASE_URL": database_url, "TONGBAN_ADAPTERS_FILE": str(adapters)}
 
-    first = _run(tmp_path, "sync", RESOURCE, env=env)
+    first = _here(tmp_path, "sync", RESOURCE, env=env)
     assert first.returncode == 0, first.stderr
     assert f"synced {RESOURCE} (watermark, from the start): 30 written" in first.stdout
     assert cache_contents(sessions, crypto) == legacy.expected(crypto)
-    again = _run(tmp_path, "sync", RESOURCE, "--full", "--json", env=env)
+    again = _here(tmp_path, "sync", RESOURCE, "--full", "--json", env=env)
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert (summary["written"], summary["resumed_from"], summary["watermark"]) == (30, None, "29")
@@ -64,12 +74,12 @@ def test_sync_prints_a_summary_and_json_and_fails_in_one_line(
         ("PSB-HJ-0001", "PSB-HJ-0001 is not bound as a cached resource"),
         ("NO-SUCH-0001", "NO-SUCH-0001 is not bound as a cached resource"),
     ):
-        refused = _run(tmp_path, "sync", resource, env=env)
+        refused = _here(tmp_path, "sync", resource, env=env)
         assert refused.returncode == 1
         assert refused.stderr == f"tongban: {reason}\n"
 
     legacy.execute("DROP TABLE si")
-    failed = _run(tmp_path, "sync", RESOURCE, env=env)
+    failed = _here(tmp_path, "sync", RESOURCE, env=env)
     assert failed.returncode == 1
     assert failed.stderr.count("\n") == 1
     assert failed.stderr.startswith(f"tongban: {RESOURCE}: ")

@@ -1,4 +1,7 @@
-"""The ``tongban`` command as a user runs it: real processes, a real server on loopback."""
+"""The ``tongban`` command as a user runs it: real processes, a real server on loopback.
+
+A test of what a command does rather than of the process runs it in this process
+(:func:`here`); every command group keeps a test through the installed script."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import pytest
 import yaml
 
 from tests import factories
+from tests.commands import tongban_in_process
 from tests.servers import TONGBAN, dev_environment, serving
 
 
@@ -31,6 +35,13 @@ def run(
     )
 
 
+def here(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """:func:`run` in this process (:mod:`tests.commands`)."""
+    return tongban_in_process(cwd, *args, env={**dev_environment(), **(env or {})})
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
@@ -44,7 +55,7 @@ def test_help_lists_the_contract_commands(workdir: Path) -> None:
 
 
 def test_demo_builds_the_world_and_is_idempotent(workdir: Path) -> None:
-    first = run(workdir, "demo", "--citizens", "300", "--json")
+    first = here(workdir, "demo", "--citizens", "300", "--json")
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     assert summary["published_now"] == 14
@@ -65,7 +76,7 @@ def test_demo_builds_the_world_and_is_idempotent(workdir: Path) -> None:
     assert "d" in json.loads(key_file.read_text("utf-8"))
     assert (workdir / "var/tongban.db").exists()
     key = json.loads(key_file.read_text("utf-8"))
-    again = run(workdir, "demo", "--citizens", "200", "--json")
+    again = here(workdir, "demo", "--citizens", "200", "--json")
     assert json.loads(again.stdout)["published_now"] == 0
     assert json.loads(again.stdout)["legacy"]["rows"]["PSB"]["T_RK_HJXX"] == 200
     assert json.loads(key_file.read_text("utf-8")) == key
@@ -107,23 +118,23 @@ def test_publish_then_search_then_deprecate(workdir: Path) -> None:
         path = workdir / name
         path.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
         files.append(str(path))
-    result = run(workdir, "catalogue", "publish", *reversed(files), "--json")
+    result = here(workdir, "catalogue", "publish", *reversed(files), "--json")
     assert result.returncode == 0, result.stderr
     outcomes = json.loads(result.stdout)
     assert [(o["kind"], o["created"]) for o in outcomes] == [
         ("department", True),
         ("resource", True),
     ]
-    found = json.loads(run(workdir, "catalogue", "search", "户籍", "--json").stdout)
+    found = json.loads(here(workdir, "catalogue", "search", "户籍", "--json").stdout)
     assert found["results"] == ["PSB-HJ-0001"]
     assert (
-        run(workdir, "catalogue", "deprecate", "PSB-HJ-0001", "--reason", "merged").returncode == 0
+        here(workdir, "catalogue", "deprecate", "PSB-HJ-0001", "--reason", "merged").returncode == 0
     )
-    assert json.loads(run(workdir, "catalogue", "search", "户籍", "--json").stdout)["total"] == 0
+    assert json.loads(here(workdir, "catalogue", "search", "户籍", "--json").stdout)["total"] == 0
 
 
 def test_system_add_accepts_a_public_jwk_and_refuses_a_private_one(workdir: Path) -> None:
-    assert run(workdir, "demo", "--citizens", "100").returncode == 0
+    assert here(workdir, "demo", "--citizens", "100").returncode == 0
     private = json.loads((workdir / "var/demo/keys/mca-dibao.jwk").read_text("utf-8"))
     private["kid"] = "other-1"
     leaked = workdir / "leaked.jwk"
@@ -174,7 +185,7 @@ def test_prod_mode_with_default_secret_refuses_to_start(workdir: Path) -> None:
 
 @pytest.fixture
 def served(workdir: Path) -> Iterator[str]:
-    assert run(workdir, "demo", "--citizens", "100").returncode == 0
+    assert here(workdir, "demo", "--citizens", "100").returncode == 0
     env = dev_environment()
     with serving(workdir, env) as base:
         yield base

@@ -1,5 +1,6 @@
 """``tongban jobs``, ``tongban jobs run`` and ``tongban worker`` as an operator runs them: real
-processes on a SQLite hub database. A real fault (an audit head that does not match its tree)
+processes on a SQLite hub database (the listing, help and setup commands in this process,
+:mod:`tests.commands`). A real fault (an audit head that does not match its tree)
 makes ``audit.checkpoint`` fail after its retries; it shows as failing in ``tongban jobs
 --json`` and ``GET /jobs`` until a later run succeeds."""
 
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 from exchange.app import create_app
 from exchange.security.identity import Role
 from exchange.settings import Settings
-from tests.exchange.test_cli import TONGBAN, run
+from tests.exchange.test_cli import TONGBAN, here, run
 from tests.servers import dev_environment
 
 
@@ -32,7 +33,7 @@ def env_for(db: Path, **extra: str) -> dict[str, str]:
 
 
 def jobs_json(workdir: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    result = run(workdir, "jobs", "--json", env=env)
+    result = here(workdir, "jobs", "--json", env=env)
     assert result.returncode == 0, result.stderr
     return {job["id"]: job for job in json.loads(result.stdout)["jobs"]}
 
@@ -45,14 +46,14 @@ def set_head_root(engine: Engine, root: bytes) -> None:
 def test_help_and_exit_codes(tmp_path: Path) -> None:
     env = env_for(tmp_path / "hub.db")
     for args in (("jobs", "--help"), ("jobs", "run", "--help"), ("worker", "--help")):
-        result = run(tmp_path, *args, env=env)
+        result = here(tmp_path, *args, env=env)
         assert result.returncode == 0, result.stderr
         assert "Usage" in result.stdout
-    unknown = run(tmp_path, "jobs", "run", "no.such.job", env=env)
+    unknown = here(tmp_path, "jobs", "run", "no.such.job", env=env)
     assert unknown.returncode == 1
     assert unknown.stderr.count("\n") == 1
     assert unknown.stderr.startswith("tongban: no job named 'no.such.job'")
-    table = run(tmp_path, "jobs", env=env)
+    table = here(tmp_path, "jobs", env=env)
     assert table.returncode == 0
     assert "sweep.tokens" in table.stdout
     listed = jobs_json(tmp_path, env)
@@ -69,7 +70,7 @@ def test_help_and_exit_codes(tmp_path: Path) -> None:
 def test_a_failing_job_retries_shows_failing_then_recovers(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     env = env_for(db)
-    assert run(tmp_path, "db", "upgrade", env=env).returncode == 0
+    assert here(tmp_path, "db", "upgrade", env=env).returncode == 0
     engine = create_engine(f"sqlite:///{db}")
     set_head_root(engine, b"\x00" * 32)  # the head no longer matches the (empty) tree
 
@@ -108,7 +109,7 @@ def test_a_failing_job_retries_shows_failing_then_recovers(tmp_path: Path) -> No
 def test_the_worker_runs_the_jobs_until_terminated(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     env = {**env_for(db, TONGBAN_CHECKPOINT_INTERVAL_S="1")}
-    assert run(tmp_path, "db", "upgrade", env=env).returncode == 0
+    assert here(tmp_path, "db", "upgrade", env=env).returncode == 0
     inherited = dev_environment()
     worker = subprocess.Popen(
         [TONGBAN, "worker"],

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from exchange.cli.common import JsonFlag, command_session, out, print_json, safe_url
+from exchange.cli.common import JsonFlag, command_hub, out, print_json, safe_url
+from exchange.db import unit_of_work
 from exchange.demo.build import build_demo
 from exchange.settings import Settings, load_settings
 
@@ -50,8 +51,8 @@ def demo(
         data, citizens=citizens, seed=seed, psb_url=psb_url, hrss_url=hrss_url, cached=DEMO_CACHED
     )
     subjects = [s.to_json() for s in legacy.subjects]
-    with command_session(settings) as session:
-        world = build_demo(session, data, subjects=subjects, settings=settings)
+    with command_hub(settings) as hub, unit_of_work(hub.sessions, write=True) as session:
+        world = build_demo(session, data, subjects=subjects, hub=hub)
     cached = sync_cached(settings.model_copy(update={"adapters_file": legacy.adapters_file}))
     config = _record_demo_installation(settings, legacy.adapters_file)
     summary = {**world.summary(), "legacy": legacy.as_json(), "cached": cached, "config": config}

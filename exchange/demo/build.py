@@ -31,7 +31,7 @@ from catalogue.vocabulary import DescriptorKind
 from exchange.agreements.documents import demo_agreement_paths, load_agreement_documents
 from exchange.demo.consents import seed_consents
 from exchange.files import owner_only_directory, owner_only_file, write_owner_only
-from exchange.settings import Settings
+from exchange.hub import Hub
 
 __all__ = ["DEMO_SYSTEMS", "DemoWorld", "build_demo", "demo_descriptors"]
 
@@ -100,11 +100,11 @@ def build_demo(
     *,
     subjects: Sequence[Mapping[str, str]] = (),
     now: datetime | None = None,
-    settings: Settings | None = None,
+    hub: Hub | None = None,
 ) -> DemoWorld:
     """Publish the demo catalogue and register the case systems (caller commits); list
-    *subjects* (``ShowcaseSubject.to_json()`` entries) in ``demo.json``. With the hub's
-    *settings* (which sign consent receipts), the consent candidates get their consents."""
+    *subjects* (``ShowcaseSubject.to_json()`` entries) in ``demo.json``. With the *hub* (whose
+    keys sign consent receipts), the consent candidates get their consents."""
     now = now or datetime.now(UTC)
     world = DemoWorld(data_dir=data_dir, subjects=list(subjects))
     for descriptor in demo_descriptors():
@@ -121,8 +121,8 @@ def build_demo(
         outcome.id
         for outcome in load_agreement_documents(session, demo_agreement_paths(), now, by="demo")
     ]
-    if settings is not None:
-        world.consents = seed_consents(session, settings, subjects, now=now)
+    if hub is not None:
+        world.consents = seed_consents(session, hub, subjects, now=now)
     _write_manifest(world)
     return world
 

@@ -19,10 +19,8 @@ from catalogue.models import System
 from exchange.consent import service
 from exchange.consent.models import ConsentMode, ConsentRequest
 from exchange.consent.states import request_status
+from exchange.hub import Hub
 from exchange.query.resolve import resolve_query
-from exchange.security.keys import HubKeys
-from exchange.security.subjects import Pseudonyms
-from exchange.settings import Settings
 
 __all__ = ["seed_consents"]
 
@@ -38,7 +36,7 @@ OPTIONAL = frozenset({"social_insurance.current_employer_name"})
 
 def seed_consents(
     session: Session,
-    settings: Settings,
+    hub: Hub,
     subjects: Sequence[Mapping[str, str]],
     *,
     now: datetime,
@@ -50,11 +48,9 @@ def seed_consents(
     system = session.get(System, SYSTEM)
     if system is None or not candidates:
         return []
-    pseudonyms = Pseudonyms.from_schedule(settings.secret_key.get_secret_value())
-    keys = HubKeys(settings)
     made: list[dict[str, Any]] = []
     for nth, subject in enumerate(candidates[:2]):
-        subject_pseudonym = pseudonyms.of(subject["id"])
+        subject_pseudonym = hub.pseudonyms.of(subject["id"])
         earlier = _asked_before(session, subject_pseudonym)
         if earlier is not None:
             made.append(_made(subject["id"], earlier, now))
@@ -83,12 +79,12 @@ def seed_consents(
         if nth == 0:
             consent = service.approve(
                 session,
-                keys,
+                hub.keys,
                 subject=subject_pseudonym,
                 request_id=request.id,
                 keep=None,
                 now=now,
-                issuer=settings.public_url,
+                issuer=hub.settings.public_url,
             )
             assert consent.id == request.consent_id  # noqa: S101 - approve links them
         made.append(_made(subject["id"], request, now))

@@ -25,6 +25,7 @@ from exchange.consent.service import expire_consents
 from exchange.db import unit_of_work
 from exchange.demo.build import build_demo
 from exchange.demo.sources import LegacyWorld, build_legacy_world
+from exchange.hub import Hub as HubParts
 from exchange.security.identity import AUDIENCE, DEV_IDP_ISSUER, Role
 from exchange.settings import Settings
 from tests.exchange.world import EDU, MCA, Hub, hub_over, showcase_people
@@ -556,8 +557,8 @@ def test_the_demo_world_has_a_given_consent_and_a_pending_request(
 ) -> None:
     settings = Settings(database_url=database_url, mode="dev", adapters_file=city.adapters_file)
     subjects = [s.to_json() for s in city.subjects]
-    with unit_of_work(sessions, write=True) as session:
-        world = build_demo(session, tmp_path / "demo", subjects=subjects, settings=settings)
+    with HubParts.from_settings(settings) as parts, unit_of_work(sessions, write=True) as session:
+        world = build_demo(session, tmp_path / "demo", subjects=subjects, hub=parts)
     given, pending = world.consents
     assert (given["status"], pending["status"]) == ("approved", "pending")
     manifest = json.loads((tmp_path / "demo" / "demo.json").read_text("utf-8"))
@@ -572,8 +573,8 @@ def test_the_demo_world_has_a_given_consent_and_a_pending_request(
         )
         waiting = Citizen(demo, pending["subject"]).get("/citizen/consent-requests").json()
         assert [r["id"] for r in waiting["requests"]] == [pending["request"]]
-    with unit_of_work(sessions, write=True) as session:
-        again = build_demo(session, tmp_path / "demo", subjects=subjects, settings=settings)
+    with HubParts.from_settings(settings) as parts, unit_of_work(sessions, write=True) as session:
+        again = build_demo(session, tmp_path / "demo", subjects=subjects, hub=parts)
     assert [c["request"] for c in again.consents] == [c["request"] for c in world.consents]
 
 

@@ -41,6 +41,7 @@ from exchange.app import create_app
 from exchange.consent.models import Consent
 from exchange.db import unit_of_work
 from exchange.demo.build import build_demo
+from exchange.hub import Hub
 from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.security.identity import Role
 from exchange.settings import Settings
@@ -325,8 +326,8 @@ def test_demo_made_consent_receipts_name_the_hub_public_url_as_issuer(
         {"kind": "consent_candidate", "id": "11010519491231002X"},
         {"kind": "consent_candidate", "id": "110105194912310038"},
     ]
-    with unit_of_work(sessions, write=True) as session:
-        build_demo(session, tmp_path / "demo", subjects=candidates, now=now, settings=settings)
+    with Hub.from_settings(settings) as hub, unit_of_work(sessions, write=True) as session:
+        build_demo(session, tmp_path / "demo", subjects=candidates, now=now, hub=hub)
     with unit_of_work(sessions) as session:
         receipts = session.scalars(select(Consent.receipt)).all()
     assert receipts

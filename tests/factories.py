@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from catalogue.models import System
 
 
 def department(code: str = "PSB", **overrides: Any) -> dict[str, Any]:
@@ -152,3 +158,66 @@ def dev_secret() -> str:
     from exchange.settings import Settings
 
     return Settings(mode="dev", database_url="sqlite://").secret_key.get_secret_value()
+
+
+def public_jwk(kid: str = "k1", *, alg: str = "EdDSA") -> dict[str, Any]:
+    """A fresh public JWK: Ed25519 (``EdDSA``) or P-256 (``ES256``); its private half is lost."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    if alg == "ES256":
+        numbers = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+        x, y = (b64(n.to_bytes(32, "big")) for n in (numbers.x, numbers.y))
+        return {"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid}
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64(raw), "kid": kid}
+
+
+SYSTEM_TRAITS = frozenset({"no_keys", "two_keys", "es256", "with_purposes"})
+
+
+def system_document(
+    system_id: str = "psb-portal",
+    department: str = "PSB",
+    *,
+    traits: tuple[str, ...] = (),
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A client system's registration with one fresh Ed25519 key ``<id>-1``. Traits:
+    ``no_keys`` (an empty key set), ``two_keys`` (a second key ``<id>-2``), ``es256`` (the keys
+    are P-256), ``with_purposes`` (registered for ``identity-check``)."""
+    unknown = set(traits) - SYSTEM_TRAITS
+    if unknown:
+        raise ValueError(f"unknown system traits: {sorted(unknown)}")
+    alg = "ES256" if "es256" in traits else "EdDSA"
+    kids = [f"{system_id}-1", f"{system_id}-2"] if "two_keys" in traits else [f"{system_id}-1"]
+    document: dict[str, Any] = {
+        "id": system_id,
+        "department": department,
+        "keys": [] if "no_keys" in traits else [public_jwk(kid, alg=alg) for kid in kids],
+    }
+    if "with_purposes" in traits:
+        document["purposes"] = ["identity-check"]
+    document.update(overrides)
+    return document
+
+
+def system(
+    session: Session,
+    system_id: str = "psb-portal",
+    department: str = "PSB",
+    *,
+    now: datetime,
+    traits: tuple[str, ...] = (),
+    **overrides: Any,
+) -> System:
+    """:func:`system_document` registered in ``session`` (the caller commits)."""
+    from catalogue.systems import register_system
+
+    document = system_document(system_id, department, traits=traits, **overrides)
+    return register_system(session, document, now=now)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.errors import InvalidSystem
 from catalogue.systems import keys_from_document, register_system, system_view
 from exchange.db import unit_of_work
+from tests import factories
 
 pytestmark = pytest.mark.usefixtures("demo_catalogue")
 
@@ -24,14 +23,8 @@ def sessions(rollback_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     return rollback_sessions
 
 
-def _jwk(kid: str = "k1") -> dict[str, Any]:
-    raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
-    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid}
-
-
 def register(sessions: sessionmaker[Session], now: datetime, **registration: Any) -> dict[str, Any]:
-    document = {"id": "psb-portal", "department": "PSB", "keys": [_jwk()], **registration}
+    document = factories.system_document(**{"keys": [factories.public_jwk("k1")], **registration})
     with unit_of_work(sessions) as session:
         return system_view(session, register_system(session, document, now=now))
 
@@ -57,12 +50,12 @@ def test_a_system_with_an_ed25519_key(sessions: sessionmaker[Session], now: date
 def test_private_members_are_refused_by_name(
     sessions: sessionmaker[Session], now: datetime
 ) -> None:
-    key = {**_jwk(), "d": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}
+    key = {**factories.public_jwk(), "d": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}
     assert refusal(sessions, now, keys=[key]) == ["/keys/0/d"]
 
 
 def test_garbage_key_material_is_refused(sessions: sessionmaker[Session], now: datetime) -> None:
-    key = {**_jwk(), "x": "AAAA"}
+    key = {**factories.public_jwk(), "x": "AAAA"}
     assert refusal(sessions, now, keys=[key]) == ["/keys/0"]
 
 
@@ -90,8 +83,9 @@ def test_keys_accumulate_and_the_system_stays_in_its_department(
     sessions: sessionmaker[Session], now: datetime
 ) -> None:
     register(sessions, now)
-    assert register(sessions, now, keys=[_jwk("k2")])["keys"] == ["k1", "k2"]
-    assert refusal(sessions, now, department="EDU", keys=[_jwk("k3")]) == ["/department"]
+    assert register(sessions, now, keys=[factories.public_jwk("k2")])["keys"] == ["k1", "k2"]
+    refused = refusal(sessions, now, department="EDU", keys=[factories.public_jwk("k3")])
+    assert refused == ["/department"]
 
 
 def test_key_files_may_be_a_jwk_or_a_jwks() -> None:

@@ -4,7 +4,6 @@ concurrency; agreement documents loaded from YAML, by function and by the CLI.""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,14 +13,12 @@ from typing import Any
 
 import pytest
 import yaml
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from catalogue.publishing import deprecate_resource
-from catalogue.systems import register_system
 from exchange.agreements import active_grants, count_use, load_agreement_documents
 from exchange.agreements.documents import demo_agreement_paths
 from exchange.agreements.errors import AgreementChanged, NoAgreementNeeded
@@ -45,6 +42,7 @@ from exchange.demo.build import DEMO_SYSTEMS
 from exchange.security.identity import DEV_IDP_ISSUER, Principal, Role
 from policies.model import Grant, Release, RowCondition
 from schemas import TongbanError
+from tests import factories
 from tests.exchange.conftest import assert_documented
 
 PROBLEM = "application/problem+json"
@@ -54,20 +52,15 @@ AUDITOR = Principal("auditor-1", Role.AUDITOR, None, DEV_IDP_ISSUER)
 PROPERTY_FIELDS = ["certificate_no", "address", "owners", "area"]
 
 
-def _jwk(kid: str) -> dict[str, Any]:
-    raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
-    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid}
-
-
 @pytest.fixture
 def systems(sessions: sessionmaker[Session], now: datetime, demo_catalogue: None) -> None:
     """The demo catalogue and its two case systems, plus a PSB system."""
     specs = [*DEMO_SYSTEMS, {"id": "psb-portal", "department": "PSB", "purposes": ["id-check"]}]
     with unit_of_work(sessions) as session:
         for spec in specs:
-            registration = {k: spec[k] for k in ("id", "department", "purposes")}
-            register_system(session, {**registration, "keys": [_jwk(f"{spec['id']}-1")]}, now=now)
+            factories.system(
+                session, spec["id"], spec["department"], now=now, purposes=spec["purposes"]
+            )
 
 
 pytestmark = pytest.mark.usefixtures("systems")

@@ -11,6 +11,7 @@ request, not a workflow.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,8 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import SourceAdapter
 from exchange.app import create_app
-from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
-from exchange.demo.build import build_demo, demo_descriptors
+from exchange.db import make_engine, make_sessionmaker
+from exchange.demo.build import demo_descriptors
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.query import pipeline
 from exchange.settings import Settings
@@ -33,6 +34,7 @@ from exchange.sources.registry import SourceRegistry
 from policies.model import Grant, Release, RowCondition
 from policies.transforms import DERIVATION_BASE, parse_derivation
 from tests import factories
+from tests.databases import Worlds
 from tests.exchange.conftest import request_token
 
 SYSTEM = "edu-enrolment"
@@ -71,16 +73,16 @@ CONDITIONAL = [
 
 @pytest.fixture(scope="module")
 def world(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, _worlds: Worlds
 ) -> Iterator[tuple[TestClient, LegacyWorld, sessionmaker[Session]]]:
+    """A hub over a copy of the demo world built on the real clock (tests/databases.py)."""
     root = tmp_path_factory.mktemp("property")
     city = build_legacy_world(root / "demo", citizens=200, seed=3)
+    shutil.copyfile(_worlds.sqlite_file("live-demo"), root / "hub.db")
+    shutil.copytree(_worlds.data_dir("live-demo", "sqlite"), root / "demo", dirs_exist_ok=True)
     url = f"sqlite:///{root / 'hub.db'}"
     engine = make_engine(url)
-    migrate(engine)
     sessions = make_sessionmaker(engine)
-    with unit_of_work(sessions, write=True) as session:
-        build_demo(session, root / "demo", now=datetime.now(UTC))
     settings_ = Settings(database_url=url, mode="dev", adapters_file=city.adapters_file)
     with TestClient(create_app(settings_)) as client:
         yield client, city, sessions

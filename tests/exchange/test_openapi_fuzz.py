@@ -30,7 +30,6 @@ import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +44,12 @@ from schemathesis.python.asgi import ASGIClient, get_client
 
 from catalogue.vocabulary import DescriptorKind
 from exchange.app import create_app
-from exchange.db import make_engine, make_sessionmaker, unit_of_work
-from exchange.demo.build import build_demo, demo_descriptors
+from exchange.demo.build import demo_descriptors
 from exchange.demo.sources import build_legacy_world
 from exchange.settings import Settings
 from schemas import SCHEMA_NAMES
 from tests import factories
+from tests.databases import Worlds
 from tests.exchange.conftest import request_token
 
 SYSTEM = "edu-enrolment"
@@ -145,18 +144,14 @@ class FuzzedHub:
 
 
 @pytest.fixture(scope="module")
-def fuzzed_hub(
-    tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path
-) -> Iterator[FuzzedHub]:
+def fuzzed_hub(tmp_path_factory: pytest.TempPathFactory, _worlds: Worlds) -> Iterator[FuzzedHub]:
+    """A hub over a copy of the demo world built on the real clock (tests/databases.py)."""
     root = tmp_path_factory.mktemp("fuzz")
     city = build_legacy_world(root / "city", citizens=60, seed=11)
     database = root / "hub.db"
-    shutil.copyfile(_sqlite_template, database)
+    shutil.copyfile(_worlds.sqlite_file("live-demo"), database)
+    _worlds.copy_data_dir("live-demo", "sqlite", root / "demo")
     url = f"sqlite:///{database}"
-    engine = make_engine(url)
-    with unit_of_work(make_sessionmaker(engine), write=True) as session:
-        build_demo(session, root / "demo", now=datetime.now(UTC))
-    engine.dispose()
     app = create_app(Settings(database_url=url, mode="dev", adapters_file=city.adapters_file))
     subjects = tuple(sorted({s.id_number for s in city.subjects}))
     # The app's lifespan runs once, around the whole module, as under a server. Schemathesis'

@@ -114,9 +114,9 @@ def people(city: LegacyWorld) -> dict[str, str]:
 
 @pytest.fixture
 def hub(
-    database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, tmp_path: Path
+    database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, live_demo_world: Path
 ) -> Iterator[Hub]:
-    yield from hub_over(database_url, sessions, tmp_path / "demo", city.adapters_file)
+    yield from hub_over(database_url, sessions, live_demo_world, city.adapters_file)
 
 
 def ask(subject: str, **more: Any) -> Document:

@@ -4,6 +4,7 @@ served demo world (:func:`demo_hub`) to act on as its users would."""
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -28,6 +30,7 @@ from tests import factories
 __all__ = [
     "TONGBAN",
     "DemoHub",
+    "copy_demo",
     "demo_hub",
     "dev_environment",
     "free_port",
@@ -185,13 +188,61 @@ def build_demo(workdir: Path, *, citizens: int = 150, **settings: str) -> None:
     assert built.returncode == 0, built.stderr
 
 
+_DEMO_TEMPLATES: dict[tuple[int, int, tuple[tuple[str, str], ...]], Path] = {}
+"""Demo worlds this process built, by the port they were built to be served at, their citizens
+and settings; each is copied for a hub, never served itself."""
+
+
+def _demo_template(port: int, citizens: int, settings: dict[str, str]) -> Path:
+    key = (port, citizens, tuple(sorted(settings.items())))
+    if key not in _DEMO_TEMPLATES:
+        template = Path(tempfile.mkdtemp(prefix=f"tongban-demo-{port}-"))
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
+        build_demo(template, citizens=citizens, **settings)
+        _DEMO_TEMPLATES[key] = template
+    return _DEMO_TEMPLATES[key]
+
+
+def _reusable_port(citizens: int, settings: Mapping[str, str]) -> int | None:
+    """A port whose demo world this process has built already and that nothing listens on."""
+    for port, built_citizens, built_settings in _DEMO_TEMPLATES:
+        if (built_citizens, dict(built_settings)) == (citizens, {**settings, **_url(port)}):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    return None
+
+
+def _url(port: int) -> dict[str, str]:
+    return {"TONGBAN_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+
+
+def copy_demo(template: Path, workdir: Path) -> None:
+    """The demo world built in ``template`` (its installation: ``tongban.toml``, the database,
+    the secret, ``var/demo``) copied into ``workdir``, file modes and all; the absolute paths
+    of ``adapters.json`` (its legacy stores) are made to point into ``workdir``."""
+    shutil.copytree(template, workdir, dirs_exist_ok=True)
+    adapters = workdir / "var/demo/adapters.json"
+    document = json.loads(adapters.read_text("utf-8"))
+    for connection in document["connections"].values():
+        for name in ("url", "root"):
+            if name in connection:
+                connection[name] = connection[name].replace(str(template), str(workdir))
+    adapters.write_text(json.dumps(document, ensure_ascii=False, indent=2), "utf-8")
+
+
 @contextmanager
 def demo_hub(workdir: Path, *, citizens: int = 150, **settings: str) -> Iterator[DemoHub]:
-    """A demo world built in ``workdir`` and served on a free port in ``dev`` mode; the world is
-    built knowing that URL, so what it signed (consent receipts) names the hub that serves it."""
-    port = free_port()
-    settings = {"TONGBAN_PUBLIC_URL": f"http://127.0.0.1:{port}", **settings}
-    build_demo(workdir, citizens=citizens, **settings)
+    """A demo world in ``workdir`` served on a port of this worker in ``dev`` mode. The world is
+    built knowing that URL, so what it signed (consent receipts) names the hub that serves it:
+    ``tongban demo`` runs once per process for each port, and a hub on a port whose world was
+    built already gets a copy of it (:func:`copy_demo`)."""
+    port = _reusable_port(citizens, settings) or free_port()
+    settings = {**_url(port), **settings}
+    copy_demo(_demo_template(port, citizens, settings), workdir)
     with serving(workdir, dev_environment(**settings), port=port) as base:
         manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
         yield DemoHub(base, workdir, manifest)

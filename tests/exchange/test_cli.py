@@ -16,7 +16,7 @@ import yaml
 
 from tests import factories
 from tests.commands import tongban_in_process
-from tests.servers import TONGBAN, dev_environment, serving
+from tests.servers import TONGBAN, demo_hub, dev_environment
 
 
 def run(
@@ -185,10 +185,8 @@ def test_prod_mode_with_default_secret_refuses_to_start(workdir: Path) -> None:
 
 @pytest.fixture
 def served(workdir: Path) -> Iterator[str]:
-    assert here(workdir, "demo", "--citizens", "100").returncode == 0
-    env = dev_environment()
-    with serving(workdir, env) as base:
-        yield base
+    with demo_hub(workdir) as hub:
+        yield hub.base
 
 
 def test_serve_answers_over_real_http(served: str) -> None:

@@ -35,7 +35,7 @@ from exchange.query.pipeline import EVIDENCE_TYP
 from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.security.keys import HubKeys
 from exchange.settings import Settings
-from tests.servers import TONGBAN, dev_environment, free_port, serving
+from tests.servers import TONGBAN, demo_hub, dev_environment, free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 EDU = "edu-enrolment"
@@ -83,12 +83,8 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    workdir = tmp_path_factory.mktemp("hub")
-    built = _tongban(workdir, "demo", "--citizens", "150")
-    assert built.returncode == 0, built.stderr
-    with serving(workdir, _environment()) as base:
-        manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
-        yield Served(base, workdir, manifest)
+    with demo_hub(tmp_path_factory.mktemp("hub")) as hub:
+        yield Served(hub.base, hub.workdir, hub.manifest)
 
 
 class Recorder:

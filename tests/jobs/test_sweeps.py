@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalogue.systems import register_system
 from exchange.agreements.jobs import sweep_agreements
 from exchange.agreements.models import AgreementEvent
 from exchange.agreements.reading import agreement_views
@@ -29,11 +28,11 @@ from exchange.query.models import VerifyBudgetCounter
 from exchange.security.jobs import sweep_tokens
 from exchange.security.models import ClientAssertionJti
 from exchange.settings import Settings
+from tests import factories
 from tests.audit.test_log import work_of
 from tests.exchange.test_agreements import (  # the agreement tests' world and people
     EDU_ADMIN,
     REG_ADMIN,
-    _jwk,
     application,
     systems,
 )
@@ -59,8 +58,7 @@ def test_sweep_tokens_deletes_only_expired_jti_records(
     settings: Settings, sessions: sessionmaker[Session], now: datetime, demo_catalogue: None
 ) -> None:
     with unit_of_work(sessions) as session:
-        registration = {"id": "sys-1", "department": "PSB", "keys": [_jwk("k1")]}
-        register_system(session, registration, now=now)
+        factories.system(session, "sys-1", "PSB", now=now, keys=[factories.public_jwk("k1")])
         for jti, minutes in (("old", -10), ("just-gone", -1), ("live", 5)):
             session.add(
                 ClientAssertionJti(

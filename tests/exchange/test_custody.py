@@ -53,6 +53,7 @@ from exchange.security.errors import (
 )
 from exchange.security.keys import HubKeys
 from exchange.settings import Settings
+from tests.commands import tongban_in_process
 from tests.servers import dev_environment
 
 ISSUER = "https://hub.example"
@@ -518,12 +519,21 @@ def _run(
     )
 
 
+def _here(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """:func:`_run` in this process (:mod:`tests.commands`): the same command code, exit code
+    and streams, without an interpreter start-up each."""
+    environment = {**dev_environment(), **(env or {})}
+    return tongban_in_process(cwd, "keys", *args, env=environment, stdin=stdin)
+
+
 @pytest.fixture
 def custodians(tmp_path: Path) -> tuple[str, list[Path]]:
     """A prod secret split 3-of-5 by the real command; the secret and the five share files."""
     secret = _secret_text()
     env = {"TONGBAN_SECRET_KEY": secret, "TONGBAN_MODE": "prod", "TONGBAN_PUBLIC_URL": PUBLIC_URL}
-    result = _run(tmp_path, "split", "--shares", "5", "--threshold", "3", "--out", "s", env=env)
+    result = _here(tmp_path, "split", "--shares", "5", "--threshold", "3", "--out", "s", env=env)
     assert result.returncode == 0, result.stderr
     assert "any 3 rebuild" in result.stdout
     return secret, sorted((tmp_path / "s").iterdir())
@@ -540,16 +550,15 @@ def _assert_one_line_refusal(result: subprocess.CompletedProcess[str], secret: s
     return lines[0]
 
 
-@pytest.mark.serves
 def test_the_command_joins_and_refuses_like_an_operator_sees_it(
     tmp_path: Path, custodians: tuple[str, list[Path]]
 ) -> None:
     secret, files = custodians
-    ok = _run(tmp_path, "join", str(files[1]), str(files[3]), str(files[4]))
+    ok = _here(tmp_path, "join", str(files[1]), str(files[3]), str(files[4]))
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout == secret + "\n"
 
-    too_few = _run(tmp_path, "join", str(files[0]), str(files[1]))
+    too_few = _here(tmp_path, "join", str(files[0]), str(files[1]))
     assert "2 share(s) given; this split needs 3" in _assert_one_line_refusal(too_few, secret)
 
     damaged = tmp_path / "damaged.txt"
@@ -558,25 +567,25 @@ def test_the_command_joins_and_refuses_like_an_operator_sees_it(
     at = share_line.rindex(":") - 3
     swapped = share_line[:at] + ("A" if share_line[at] != "A" else "B") + share_line[at + 1 :]
     damaged.write_text(text.replace(share_line, swapped), "utf-8")
-    corrupt = _run(tmp_path, "join", str(files[0]), str(damaged), str(files[4]))
+    corrupt = _here(tmp_path, "join", str(files[0]), str(damaged), str(files[4]))
     reason = _assert_one_line_refusal(corrupt, secret)
     assert "x=3" in reason
     assert "corrupted" in reason
 
-    other = _run(
+    other = _here(
         tmp_path, "split", "--shares", "5", "--threshold", "3",
         env=_prod(secret),
     )  # fmt: skip
     foreign = other.stdout.splitlines()[1]
-    mixed = _run(tmp_path, "join", stdin="\n".join([*_lines(files[:2]), foreign]))
+    mixed = _here(tmp_path, "join", stdin="\n".join([*_lines(files[:2]), foreign]))
     assert "from split" in _assert_one_line_refusal(mixed, secret)
 
     wrong_share = parse_share(_lines(files[3:4])[0])
     forged = _tampered(wrong_share).encode()
-    wrong = _run(tmp_path, "join", stdin="\n".join([*_lines(files[:2]), forged]))
+    wrong = _here(tmp_path, "join", stdin="\n".join([*_lines(files[:2]), forged]))
     assert "one is wrong" in _assert_one_line_refusal(wrong, secret)
 
-    duplicate = _run(tmp_path, "join", str(files[0]), str(files[0]), str(files[1]))
+    duplicate = _here(tmp_path, "join", str(files[0]), str(files[0]), str(files[1]))
     assert "given twice" in _assert_one_line_refusal(duplicate, secret)
 
 

@@ -221,3 +221,64 @@ def system(
 
     document = system_document(system_id, department, traits=traits, **overrides)
     return register_system(session, document, now=now)
+
+
+def agreement(
+    agreement_id: str,
+    provider: str,
+    resource: str,
+    fields: list[Any],
+    *,
+    traits: tuple[str, ...] = (),
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A signed sharing agreement document (the YAML ``tongban agreements load`` reads) that
+    lets the demo's school enrolment system read ``fields`` of ``resource`` for school enrolment
+    until 2030, approved by the provider's admin. Traits: ``mca_dibao`` (the consumer is the
+    minimum living allowance system, for its purpose)."""
+    consumer, purpose = ("edu-enrolment", "EDU"), "school-enrolment"
+    if "mca_dibao" in traits:
+        consumer, purpose = ("mca-dibao", "MCA"), "minimum-living-allowance"
+    document: dict[str, Any] = {
+        "kind": "agreement",
+        "id": agreement_id,
+        "consumer": {"system": consumer[0], "department": consumer[1]},
+        "provider": provider,
+        "resource": resource,
+        "fields": fields,
+        "purposes": [purpose],
+        "legal_basis": "测试协议",
+        "validity": {"from": "2026-01-01", "until": "2030-12-31"},
+        "approved_by": f"{provider}-admin-001",
+    }
+    document.update(overrides)
+    return document
+
+
+PENSION = "social_insurance.pension_amount"
+MONTHS_PAID = "social_insurance.months_paid"
+EMPLOYER = "social_insurance.current_employer_name"
+
+
+def consent_request(
+    subject: str, /, *, traits: tuple[str, ...] = (), **overrides: Any
+) -> dict[str, Any]:
+    """What the minimum living allowance system (mca-dibao) sends to ``POST /consent-requests``
+    for ``subject``: the pension, the months paid and, optionally, the employer, kept 180 days,
+    one-time. Traits: ``standing`` (a standing consent), ``pension_only`` (the pension alone,
+    nothing optional)."""
+    document: dict[str, Any] = {
+        "subject": {"id_type": "CN-RIC", "id": subject},
+        "purpose": "minimum-living-allowance",
+        "purpose_text": "最低生活保障家庭经济状况核对",
+        "attributes": [PENSION, MONTHS_PAID, EMPLOYER],
+        "optional": [EMPLOYER],
+        "retention_days": 180,
+    }
+    if "standing" in traits:
+        document["mode"] = "standing"
+    if "pension_only" in traits:
+        document["attributes"] = [PENSION]
+        del document["optional"]
+    document.update(overrides)
+    return document

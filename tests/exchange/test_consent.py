@@ -28,6 +28,7 @@ from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.hub import Hub as HubParts
 from exchange.security.identity import AUDIENCE, DEV_IDP_ISSUER, Role
 from exchange.settings import Settings
+from tests import factories
 from tests.exchange.world import EDU, MCA, Hub, hub_over, showcase_people
 
 PURPOSE = "minimum-living-allowance"
@@ -37,15 +38,7 @@ EMPLOYER = "social_insurance.current_employer_name"
 
 
 def consent_ask(subject: str, /, **more: Any) -> dict[str, Any]:
-    return {
-        "subject": {"id_type": "CN-RIC", "id": subject},
-        "purpose": PURPOSE,
-        "purpose_text": "最低生活保障家庭经济状况核对",
-        "attributes": [PENSION, MONTHS, EMPLOYER],
-        "optional": [EMPLOYER],
-        "retention_days": 180,
-        **more,
-    }
+    return factories.consent_request(subject, **more)
 
 
 def query_ask(subject: str, **more: Any) -> dict[str, Any]:

@@ -112,14 +112,9 @@ def _give_standing_consent(served: Served, subject: str) -> str:
     asked = httpx.post(
         f"{served.base}/consent-requests",
         headers=served.system_headers(),
-        json={
-            "subject": {"id_type": "CN-RIC", "id": subject},
-            "purpose": "minimum-living-allowance",
-            "purpose_text": "最低生活保障家庭经济状况核对",
-            "attributes": [PENSION],
-            "mode": "standing",
-            "retention_days": 30,
-        },
+        json=factories.consent_request(
+            subject, traits=("standing", "pension_only"), retention_days=30
+        ),
     )
     assert asked.status_code == 201, asked.text
     approved = httpx.post(

@@ -26,49 +26,29 @@ from exchange.query.models import Counter, VerifyBudgetCounter
 from exchange.security.subjects import Pseudonyms
 from exchange.sources.registry import SourceRegistry
 from policies.transforms import mask_name
+from tests import factories
 from tests.exchange.conftest import assert_documented
 from tests.exchange.world import MCA, Hub, hub_over, showcase_people
 
-YEAR_ONLY = """
-kind: agreement
-id: AG-TEST-EDU-MCA-0001
-consumer: {system: edu-enrolment, department: EDU}
-provider: MCA
-resource: MCA-HY-0001
-fields:
-  - {name: registered_on, release: year}
-  - spouse_name
-purposes: [school-enrolment]
-legal_basis: 测试协议
-validity: {from: 2026-01-01, until: 2030-12-31}
-approved_by: MCA-admin-001
-"""
-HASHED = """
-kind: agreement
-id: AG-TEST-EDU-PSB-0001
-consumer: {system: edu-enrolment, department: EDU}
-provider: PSB
-resource: PSB-HJ-0001
-fields:
-  - {name: household_head_name, release: hash}
-purposes: [school-enrolment]
-legal_basis: 测试协议
-validity: {from: 2026-01-01, until: 2030-12-31}
-approved_by: PSB-admin-001
-"""
-ELSEWHERE = """
-kind: agreement
-id: AG-TEST-EDU-REG-0002
-consumer: {system: edu-enrolment, department: EDU}
-provider: REG
-resource: REG-BDC-0001
-fields: [certificate_no, area]
-purposes: [school-enrolment]
-legal_basis: 测试协议
-validity: {from: 2026-01-01, until: 2030-12-31}
-row_condition: {field: division, prefix: "110105"}
-approved_by: REG-admin-001
-"""
+YEAR_ONLY = factories.agreement(
+    "AG-TEST-EDU-MCA-0001",
+    "MCA",
+    "MCA-HY-0001",
+    [{"name": "registered_on", "release": "year"}, "spouse_name"],
+)
+HASHED = factories.agreement(
+    "AG-TEST-EDU-PSB-0001",
+    "PSB",
+    "PSB-HJ-0001",
+    [{"name": "household_head_name", "release": "hash"}],
+)
+ELSEWHERE = factories.agreement(
+    "AG-TEST-EDU-REG-0002",
+    "REG",
+    "REG-BDC-0001",
+    ["certificate_no", "area"],
+    row_condition={"field": "division", "prefix": "110105"},
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +68,9 @@ def hub(
     yield from hub_over(database_url, sessions, live_demo_world, city.adapters_file)
 
 
-def load(hub: Hub, document: str) -> None:
+def load(hub: Hub, document: dict[str, Any]) -> None:
     with unit_of_work(hub.sessions, write=True) as session:
-        parsed = parse_agreement_document(document.encode())
+        parsed = parse_agreement_document(json.dumps(document).encode())
         load_agreement_document(session, parsed, datetime.now(UTC), by="test")
 
 

@@ -92,19 +92,13 @@ SERVING_MODULES = frozenset(
 tests elsewhere carry ``@pytest.mark.serves``."""
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that start processes ``serves`` (``-m "not serves"`` leaves them out),
-    and give each test an xdist group: its module, so that a module's fixtures are built on
-    one worker, or ``security-hub`` for every test of the security tests' one served hub."""
+    """Mark the tests that start processes ``serves`` (``-m "not serves"`` leaves them out)."""
     for item in items:
         module = item.module.__name__ if isinstance(item, pytest.Function) else item.nodeid
         fixtures = set(getattr(item, "fixturenames", ()))
         if module in SERVING_MODULES or fixtures & SERVING_FIXTURES:
             item.add_marker(pytest.mark.serves)
-        if not any(item.iter_markers("xdist_group")):
-            group = "security-hub" if "demo" in fixtures else module
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 BACKENDS = ["sqlite", "postgresql"]

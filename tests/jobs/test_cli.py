@@ -109,7 +109,7 @@ def test_a_failing_job_retries_shows_failing_then_recovers(tmp_path: Path) -> No
 def test_the_worker_runs_the_jobs_until_terminated(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     env = {**env_for(db, TONGBAN_CHECKPOINT_INTERVAL_S="1")}
-    assert here(tmp_path, "db", "upgrade", env=env).returncode == 0
+    assert run(tmp_path, "db", "upgrade", env=env).returncode == 0  # `db` through the script
     inherited = dev_environment()
     worker = subprocess.Popen(
         [TONGBAN, "worker"],

@@ -12,7 +12,8 @@ through, so that the entry a request's work function returns is validated agains
 3. the violation is recorded, and the report of the test phase during which it happened (setup,
    call or teardown) is turned into a failure that names it, even if the hub swallowed the error
    into a 500;
-4. the terminal summary says how many entries were validated and how many were refused.
+4. the terminal summary says how many entries were validated and how many were refused (under
+   pytest-xdist, the sum over the workers).
 
 Only appends in this process are seen: a hub run as a subprocess (``tests/servers.py``) writes
 its entries unchecked.
@@ -119,6 +120,25 @@ def pytest_runtest_makereport(
             report.outcome = "failed"
             report.longrepr = f"refused during {report.when} (tests.plugins.boundary):\n{text}"
     return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its counts to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        ledger = session.config.stash[_KEY][0]
+        workeroutput["boundary"] = [ledger.validated, ledger.refused]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the xdist controller: add a finished worker's counts to this process's."""
+    counts = getattr(node, "workeroutput", {}).get("boundary")
+    if counts:
+        ledger = node.config.stash[_KEY][0]
+        with ledger._lock:
+            ledger.validated += counts[0]
+            ledger.refused += counts[1]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -99,6 +100,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if module in SERVING_MODULES or fixtures & SERVING_FIXTURES:
             item.add_marker(pytest.mark.serves)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` (each module on one worker) that also runs every test of a set
+    sharing one node id: schemathesis' operation tests under pytest 9 all carry their test
+    function's id, and loadscope, which keys its work by node id, ran the first of each only."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
+            super().add_node_collection(node, distinct_ids(collection))
+
+    return ModuleScheduling(config, log)
+
+
+def distinct_ids(collection: Sequence[str]) -> list[str]:
+    """``collection`` with the second and later uses of a node id told apart (``id #2``)."""
+    seen: Counter[str] = Counter()
+    distinct = []
+    for nodeid in collection:
+        seen[nodeid] += 1
+        distinct.append(nodeid if seen[nodeid] == 1 else f"{nodeid} #{seen[nodeid]}")
+    return distinct
 
 
 BACKENDS = ["sqlite", "postgresql"]

@@ -68,7 +68,8 @@ CHROMIUM_ARGS = [
 
 POSTGRES_ENV = "TONGBAN_TEST_POSTGRES_URL"
 MARIADB_ENV = "TONGBAN_TEST_MARIADB_URL"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+TESTDATA = Path(__file__).resolve().parent / "data"
+"""Public test data vendored with its licence notices (``tests/data/README.md``)."""
 
 
 SERVING_FIXTURES = frozenset({"demo", "browser", "prod_hub", "impatient_hub"})
@@ -298,10 +299,8 @@ def staff_token(client: TestClient) -> Callable[..., str]:
 
 
 @pytest.fixture
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        missing(f"the shared test data is not beside the checkout ({SHARED})")
-    return SHARED
+def testdata() -> Path:
+    return TESTDATA
 
 
 # One headless Chromium (Debian's, driven by Playwright; ``playwright install`` is never run) for

@@ -20,8 +20,8 @@ from exchange.audit import merkle
 from exchange.audit.merkle import Span, Subtree
 from tests.conftest import missing
 
-# The brief names parents[2] / "shared"; the shared tree sits beside the checkout (as for DCAT).
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "rfc9162-vectors"
+# transparency-dev/merkle's vectors, vendored with their licence notice (tests/data/README.md).
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "rfc9162-vectors"
 
 # The leaves of the RFC 6962 test tree the shared vectors are built over, and its roots.
 RFC6962_LEAVES = [

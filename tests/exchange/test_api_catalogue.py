@@ -352,10 +352,10 @@ def test_what_the_catalogue_answers_is_in_its_openapi_document(
         assert_documented(client, method, route, response)
 
 
-def _shapes(shared_dir: Path) -> Graph:
+def _shapes(testdata: Path) -> Graph:
     shapes = Graph()
     for name in ("shapes.ttl", "range.ttl"):
-        shapes.parse(shared_dir / "testdata" / "dcat-ap-3.0.1" / name, format="turtle")
+        shapes.parse(testdata / "dcat-ap-3.0.1" / name, format="turtle")
     return shapes
 
 
@@ -365,9 +365,9 @@ def _violations(data: Graph, shapes: Graph) -> tuple[bool, str]:
 
 
 def test_dcat_export_conforms_to_dcat_ap_3_in_json_ld_and_turtle(
-    client: TestClient, shared_dir: Path
+    client: TestClient, testdata: Path
 ) -> None:
-    shapes = _shapes(shared_dir)
+    shapes = _shapes(testdata)
     jsonld = client.get("/catalogue/dcat")
     assert jsonld.headers["content-type"].startswith("application/ld+json")
     turtle = client.get("/catalogue/dcat", headers={"Accept": "text/turtle"})
@@ -384,11 +384,11 @@ def test_dcat_export_conforms_to_dcat_ap_3_in_json_ld_and_turtle(
     assert "http://testserver/exchange/query" in turtle.text
 
 
-def test_dcat_validation_would_catch_a_broken_export(client: TestClient, shared_dir: Path) -> None:
+def test_dcat_validation_would_catch_a_broken_export(client: TestClient, testdata: Path) -> None:
     graph = Graph().parse(data=client.get("/catalogue/dcat").text, format="json-ld")
     dataset = next(graph.subjects(RDF.type, DCAT.Dataset))
     graph.remove((dataset, DCTERMS.title, None))
-    conforms, _ = _violations(graph, _shapes(shared_dir))
+    conforms, _ = _violations(graph, _shapes(testdata))
     assert not conforms
 
 

@@ -26,7 +26,7 @@ from catalogue.dcat import (
 )
 from tests.conftest import missing
 
-DCAT_AP_DIR = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "dcat-ap-3.0.1"
+DCAT_AP_DIR = Path(__file__).resolve().parents[1] / "data" / "dcat-ap-3.0.1"  # vendored
 # rdflib's closed DCAT (2.0) namespace lacks dcat:version; use open namespaces.
 ADMS = Namespace("http://www.w3.org/ns/adms#")
 DCAT = Namespace("http://www.w3.org/ns/dcat#")

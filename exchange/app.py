@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     when neither is given). The app closes the hub when it shuts down."""
     if hub is None:
         hub = Hub.from_settings(settings or load_settings())
+    hub.build()  # a misconfigured part (adapters file, IdP keys) stops the app here
     settings = hub.settings
     # httpx logs every request URL at INFO; an HTTP source's URL carries the subject's ID.
     logging.getLogger("httpx").setLevel(logging.WARNING)

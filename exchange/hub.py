@@ -12,14 +12,15 @@ order (each part uses only those before it):
 5. the scheduled jobs, each declared by its domain's ``jobs.py`` (``jobs/`` itself imports no
    domain; it only runs what it is handed).
 
-Nothing is built at import time. A command that needs the database schema calls
-:meth:`Hub.migrate` first; :meth:`Hub.close` releases the pools, sources and engine.
+Nothing is built at import time, and a part only when it is first used (the app builds them
+all at start-up). A command that needs the database schema calls :meth:`Hub.migrate` first;
+:meth:`Hub.close` releases the pools, sources and engine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -39,7 +40,7 @@ from exchange.query.pipeline import ExchangePipeline
 from exchange.security import jobs as security_jobs
 from exchange.security.identity import IdentityProviders
 from exchange.security.keys import HubKeys
-from exchange.security.secrets import KeySchedule
+from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.security.subjects import Pseudonyms
 from exchange.settings import Settings
 from exchange.sources.cache.crypto import CacheCrypto
@@ -50,43 +51,65 @@ from exchange.sources.registry import SourceRegistry
 __all__ = ["Hub"]
 
 
-@dataclass(eq=False)
 class Hub:
-    """One hub's running parts, built from its settings by :meth:`from_settings`."""
+    """One hub's running parts, built from its settings by :meth:`from_settings`.
 
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    secrets: KeySchedule
-    pseudonyms: Pseudonyms
-    keys: HubKeys
-    identity: IdentityProviders
-    checkpoints: CheckpointSigner
-    sources: SourceRegistry
-    cache_crypto: CacheCrypto
-    pipeline: ExchangePipeline
-    jobs: list[JobSpec]
+    The database and the key schedule are built at once; every other part on first use, each
+    from the parts before it, so a command that only needs the database reads neither the
+    adapters file nor the identity provider's keys. :meth:`build` builds them all (the app
+    does, so a misconfigured part stops it at start-up)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: Engine = make_engine(settings.database_url)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.secrets = KeySchedule(settings.secret_key.get_secret_value())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
-        engine = make_engine(settings.database_url)
-        sessions = make_sessionmaker(engine)
-        secrets = KeySchedule(settings.secret_key.get_secret_value())
-        pseudonyms = Pseudonyms.from_schedule(secrets)
-        keys = HubKeys(settings)
-        checkpoints = CheckpointSigner(
-            secrets,
-            settings.audit_origin,
-            interval=timedelta(seconds=settings.checkpoint_interval_s),
-        )
-        sources = SourceRegistry.from_file(settings.adapters_file)
-        cache_crypto = CacheCrypto(secrets)
-        sources.cache = SourceCache(sessions, sources, cache_crypto)
-        pipeline = ExchangePipeline(
-            sessions,
-            sources,
-            keys,
-            secrets=secrets,
+        return cls(settings)
+
+    def build(self) -> Hub:
+        """Every part now (the pipeline and the jobs need all the others)."""
+        _ = (self.identity, self.pipeline, self.jobs)
+        return self
+
+    @cached_property
+    def pseudonyms(self) -> Pseudonyms:
+        return Pseudonyms.from_schedule(self.secrets)
+
+    @cached_property
+    def keys(self) -> HubKeys:
+        return HubKeys(self.settings)
+
+    @cached_property
+    def identity(self) -> IdentityProviders:
+        return IdentityProviders(self.settings)
+
+    @cached_property
+    def checkpoints(self) -> CheckpointSigner:
+        interval = timedelta(seconds=self.settings.checkpoint_interval_s)
+        return CheckpointSigner(self.secrets, self.settings.audit_origin, interval=interval)
+
+    @cached_property
+    def cache_crypto(self) -> CacheCrypto:
+        return CacheCrypto(self.secrets)
+
+    @cached_property
+    def sources(self) -> SourceRegistry:
+        sources = SourceRegistry.from_file(self.settings.adapters_file)
+        sources.cache = SourceCache(self.sessions, sources, self.cache_crypto)
+        return sources
+
+    @cached_property
+    def pipeline(self) -> ExchangePipeline:
+        settings = self.settings
+        return ExchangePipeline(
+            self.sessions,
+            self.sources,
+            self.keys,
+            pseudonyms=self.pseudonyms,
+            release_hash_key=self.secrets.key(KeyUse.RELEASE_HASH),
             issuer=settings.public_url,
             budget=VerifyBudget(
                 no_match=settings.verify_no_match_budget,
@@ -94,29 +117,20 @@ class Hub:
                 window=timedelta(hours=settings.budget_window_h),
             ),
         )
+
+    @cached_property
+    def jobs(self) -> list[JobSpec]:
+        """Every domain's scheduled work, by id."""
         jobs = [
             *security_jobs.jobs(),
             *query_jobs.jobs(),
             *agreement_jobs.jobs(),
             *consent_jobs.jobs(),
-            *audit_jobs.jobs(checkpoints, settings.checkpoint_interval_s),
-            *job_housekeeping.jobs(settings),
-            *sync_jobs(sources, cache_crypto),
+            *audit_jobs.jobs(self.checkpoints, self.settings.checkpoint_interval_s),
+            *job_housekeeping.jobs(self.settings),
+            *sync_jobs(self.sources, self.cache_crypto),
         ]
-        return cls(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            secrets=secrets,
-            pseudonyms=pseudonyms,
-            keys=keys,
-            identity=IdentityProviders(settings),
-            checkpoints=checkpoints,
-            sources=sources,
-            cache_crypto=cache_crypto,
-            pipeline=pipeline,
-            jobs=sorted(jobs, key=lambda spec: spec.id),
-        )
+        return sorted(jobs, key=lambda spec: spec.id)
 
     def migrate(self) -> None:
         """Bring the hub database to the newest schema (idempotent)."""
@@ -127,8 +141,11 @@ class Hub:
         return HubScheduler(self.settings, self.engine, self.sessions, self.jobs)
 
     def close(self) -> None:
-        self.pipeline.close()
-        self.sources.close()
+        """Release what was built: the pipeline's pool, the sources, the engine."""
+        if "pipeline" in self.__dict__:
+            self.pipeline.close()
+        if "sources" in self.__dict__:
+            self.sources.close()
         self.engine.dispose()
 
     def __enter__(self) -> Hub:

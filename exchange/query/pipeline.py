@@ -65,7 +65,6 @@ from exchange.query.resolve import ResolvedQuery, resolve_query
 from exchange.query.sourcing import Fetched, fetch_permitted
 from exchange.security.clientauth import SystemPrincipal
 from exchange.security.keys import HubKeys
-from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.security.subjects import ID_TYPE, Pseudonyms, checked_resident_id
 from exchange.sources.registry import SourceRegistry
 from policies.engine import decide
@@ -145,7 +144,8 @@ class ExchangePipeline:
         sources: SourceRegistry,
         keys: HubKeys,
         *,
-        secrets: KeySchedule,
+        pseudonyms: Pseudonyms,
+        release_hash_key: bytes,
         issuer: str | None = None,
         fan_out: int = 32,
         budget: VerifyBudget | None = None,
@@ -154,8 +154,8 @@ class ExchangePipeline:
         self._log = AuditLog(sessions)
         self._sources = sources
         self._keys = keys
-        self._pseudonyms = Pseudonyms.from_schedule(secrets)
-        self._hash_key = secrets.key(KeyUse.RELEASE_HASH)
+        self._pseudonyms = pseudonyms
+        self._hash_key = release_hash_key
         self._budget = BudgetLedger(budget or VerifyBudget(), self._pseudonyms.key)
         self._issuer = issuer
         self._fan_out = fan_out

@@ -82,11 +82,7 @@ def free_port() -> int:
     """A loopback port of this worker's own block that nothing listens on now."""
     with _ports_lock:
         for port in itertools.islice(_ports, _BLOCK):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
+            if _is_free(port):
                 return port
     raise OSError(f"no free port in this worker's block of {_BLOCK}")
 
@@ -206,14 +202,22 @@ def _demo_template(port: int, citizens: int, settings: dict[str, str]) -> Path:
 def _reusable_port(citizens: int, settings: Mapping[str, str]) -> int | None:
     """A port whose demo world this process has built already and that nothing listens on."""
     for port, built_citizens, built_settings in _DEMO_TEMPLATES:
-        if (built_citizens, dict(built_settings)) == (citizens, {**settings, **_url(port)}):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+        if (built_citizens, dict(built_settings)) == (
+            citizens,
+            {**settings, **_url(port)},
+        ) and _is_free(port):
+            return port
     return None
+
+
+def _is_free(port: int) -> bool:
+    """Nothing listens on loopback *port* now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _url(port: int) -> dict[str, str]:

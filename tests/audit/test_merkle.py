@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from exchange.audit import merkle
 from exchange.audit.merkle import Span, Subtree
-from tests.conftest import missing
 
 # transparency-dev/merkle's vectors, vendored with their licence notice (tests/data/README.md).
 VECTORS = Path(__file__).resolve().parents[1] / "data" / "rfc9162-vectors"
@@ -195,18 +194,17 @@ def test_completed_nodes_are_the_subtrees_the_leaf_completes() -> None:
 # --- the shared RFC 9162 vectors -------------------------------------------------------------
 
 
-def _vector_files(kind: str) -> list[Path | None]:
-    files = sorted((VECTORS / kind).rglob("*.json")) if VECTORS.is_dir() else []
-    return list(files) or [None]
+def _vector_files(kind: str) -> list[Path]:
+    files = sorted((VECTORS / kind).rglob("*.json"))
+    assert files, f"the vendored RFC 9162 vectors are missing from {VECTORS}"
+    return files
 
 
-def _id(path: Path | None) -> str:
-    return "missing" if path is None else str(path.relative_to(VECTORS))
+def _id(path: Path) -> str:
+    return str(path.relative_to(VECTORS))
 
 
-def _load(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        missing(f"the RFC 9162 vectors are not at {VECTORS}")
+def _load(path: Path) -> dict[str, Any]:
     vector: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return vector
 
@@ -220,7 +218,7 @@ def _proof(vector: dict[str, Any]) -> list[bytes]:
 
 
 @pytest.mark.parametrize("path", _vector_files("inclusion"), ids=_id)
-def test_inclusion_vector(path: Path | None) -> None:
+def test_inclusion_vector(path: Path) -> None:
     v = _load(path)
     ok = merkle.verify_inclusion(
         _b(v["leafHash"]), v["leafIdx"], v["treeSize"], _proof(v), _b(v["root"])
@@ -229,7 +227,7 @@ def test_inclusion_vector(path: Path | None) -> None:
 
 
 @pytest.mark.parametrize("path", _vector_files("consistency"), ids=_id)
-def test_consistency_vector(path: Path | None) -> None:
+def test_consistency_vector(path: Path) -> None:
     v = _load(path)
     ok = merkle.verify_consistency(
         v["size1"], v["size2"], _proof(v), _b(v["root1"]), _b(v["root2"])
@@ -239,8 +237,6 @@ def test_consistency_vector(path: Path | None) -> None:
 
 def test_our_proofs_are_the_vectors_happy_paths() -> None:
     """The proofs we read from stored nodes are byte for byte the published ones."""
-    if not VECTORS.is_dir():
-        missing(f"the RFC 9162 vectors are not at {VECTORS}")
     happy = sorted(VECTORS.rglob("happy-path.json"))
     store = Store([merkle.leaf_hash(d) for d in RFC6962_LEAVES])
     assert len(happy) == 10

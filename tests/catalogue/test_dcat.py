@@ -24,7 +24,6 @@ from catalogue.dcat import (
     dcat_jsonld,
     dcat_turtle,
 )
-from tests.conftest import missing
 
 DCAT_AP_DIR = Path(__file__).resolve().parents[1] / "data" / "dcat-ap-3.0.1"  # vendored
 # rdflib's closed DCAT (2.0) namespace lacks dcat:version; use open namespaces.
@@ -178,8 +177,6 @@ def graph() -> Graph:
 
 @pytest.fixture(scope="module")
 def shapes() -> Graph:
-    if not DCAT_AP_DIR.is_dir():
-        missing(f"DCAT-AP 3.0.1 shapes not found at {DCAT_AP_DIR}")
     shapes_graph = Graph()
     for name in ("shapes.ttl", "range.ttl"):
         shapes_graph.parse(DCAT_AP_DIR / name, format="turtle")

@@ -33,8 +33,14 @@ __all__ = [
     "Checkpoint",
     "NoteSigner",
     "NoteVerifier",
+    "b64",
+    "b64decode",
+    "check_key_name",
     "key_id",
+    "parse_checkpoint",
     "parse_vkey",
+    "split_note",
+    "vkey_parts",
 ]
 
 ED25519 = b"\x01"  # the signed-note signature type of Ed25519
@@ -68,7 +74,7 @@ class Checkpoint:
 
     def body(self) -> bytes:
         """The signed text (tlog-checkpoint): origin, size, base64 root, extension lines."""
-        lines = [self.origin, str(self.size), _b64(self.root), *self.extensions]
+        lines = [self.origin, str(self.size), b64(self.root), *self.extensions]
         return "".join(f"{line}\n" for line in lines).encode("utf-8")
 
 
@@ -81,7 +87,7 @@ class NoteSigner:
     """Signs checkpoints as signed notes with one named Ed25519 key."""
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        _check_name(name)
+        check_key_name(name)
         self.name = name
         self._private_key = private_key
         self.public_key = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -96,7 +102,7 @@ class NoteSigner:
         ending in a newline)."""
         _check_text(text)
         signature = self._private_key.sign(text.encode("utf-8"))
-        return f"{text}\n{_SIGNATURE_PREFIX}{self.name} {_b64(self.key_id + signature)}\n"
+        return f"{text}\n{_SIGNATURE_PREFIX}{self.name} {b64(self.key_id + signature)}\n"
 
     def vkey(self) -> str:
         """The verifier key: ``<name>+<hex key id>+<base64(0x01 ‖ public key)>``."""
@@ -107,7 +113,7 @@ class NoteVerifier:
     """Verifies signed notes against one named Ed25519 key."""
 
     def __init__(self, name: str, public_key: Ed25519PublicKey) -> None:
-        _check_name(name)
+        check_key_name(name)
         self.name = name
         self._public_key = public_key
         self.public_key = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -120,14 +126,14 @@ class NoteVerifier:
     def verify(self, note: str, *, origin: str | None = None) -> Checkpoint:
         """The checkpoint in *note*, once its signature by this key is verified (and, if
         *origin* is given, once its origin is that one)."""
-        checkpoint = _parse_body(self.open(note))
+        checkpoint = parse_checkpoint(self.open(note))
         if origin is not None and checkpoint.origin != origin:
             raise CheckpointError("the checkpoint is for another log")
         return checkpoint
 
     def open(self, note: str) -> str:
         """The text of *note*, once its signature by this key is verified."""
-        text, signatures = _split_note(note)
+        text, signatures = split_note(note)
         mine = [sig for name, kid, sig in signatures if (name, kid) == (self.name, self.key_id)]
         if not mine:
             raise CheckpointError(f"the note is not signed by the key {self.name}")
@@ -142,20 +148,30 @@ class NoteVerifier:
 def parse_vkey(text: str) -> NoteVerifier:
     """The verifier of a C2SP vkey ``<name>+<hex key id>+<base64(0x01 ‖ public key)>``; the
     key id must be the one the name and key give."""
-    name, _, rest = text.strip().partition("+")
-    id_hex, _, key_text = rest.partition("+")
-    if not _KEY_ID_HEX.fullmatch(id_hex):
-        raise CheckpointError("the verifier key is malformed")
-    key = _b64decode(key_text, "the verifier key")
+    name, kid, key = vkey_parts(text)
     if len(key) != 33 or key[:1] != ED25519:
         raise CheckpointError("the verifier key is not an Ed25519 key")
     verifier = NoteVerifier(name, Ed25519PublicKey.from_public_bytes(key[1:]))
-    if verifier.key_id != bytes.fromhex(id_hex):
+    if verifier.key_id != kid:
         raise CheckpointError("the verifier key's id does not match its key")
     return verifier
 
 
-def _split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
+def vkey_parts(text: str) -> tuple[str, bytes, bytes]:
+    """The key name, the 4-byte key id and the key material (type byte first) of a C2SP vkey
+    ``<name>+<hex key id>+<base64(type ‖ public key)>``, of any signature type."""
+    name, _, rest = text.strip().partition("+")
+    id_hex, _, key_text = rest.partition("+")
+    if not _KEY_ID_HEX.fullmatch(id_hex):
+        raise CheckpointError("the verifier key is malformed")
+    check_key_name(name)
+    key = b64decode(key_text, "the verifier key")
+    if len(key) < 2:
+        raise CheckpointError("the verifier key is too short")
+    return name, bytes.fromhex(id_hex), key
+
+
+def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
     """signed-note: the text and the (name, key id, signature) of every signature line."""
     if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS:
         raise CheckpointError("the note is too large")
@@ -174,14 +190,14 @@ def _signature_line(line: str) -> tuple[str, bytes, bytes]:
     if not line.startswith(_SIGNATURE_PREFIX):
         raise CheckpointError("a signature line is malformed")
     name, _, encoded = line[len(_SIGNATURE_PREFIX) :].partition(" ")
-    _check_name(name)
-    blob = _b64decode(encoded, "a signature")
+    check_key_name(name)
+    blob = b64decode(encoded, "a signature")
     if len(blob) < 5:
         raise CheckpointError("a signature is too short")
     return name, blob[:4], blob[4:]
 
 
-def _parse_body(text: str) -> Checkpoint:
+def parse_checkpoint(text: str) -> Checkpoint:
     """tlog-checkpoint: origin, size (decimal, no leading zeros), base64 root, extensions."""
     lines = text[:-1].split("\n")
     if len(lines) < 3:
@@ -189,7 +205,7 @@ def _parse_body(text: str) -> Checkpoint:
     origin, size, root, *extensions = lines
     if not _DECIMAL.fullmatch(size):
         raise CheckpointError("the tree size is not a decimal number")
-    return Checkpoint(origin, int(size), _b64decode(root, "the root hash"), tuple(extensions))
+    return Checkpoint(origin, int(size), b64decode(root, "the root hash"), tuple(extensions))
 
 
 def _check_text(text: str) -> None:
@@ -204,7 +220,7 @@ def _check_line(line: str, what: str) -> None:
         raise CheckpointError(f"{what} must be one non-empty line of text")
 
 
-def _check_name(name: str) -> None:
+def check_key_name(name: str) -> None:
     """signed-note: a key name is non-empty, without spaces or '+'."""
     if not name or "+" in name or any(c.isspace() for c in name) or not _is_printable(name):
         raise CheckpointError("a key name must be non-empty, without spaces or '+'")
@@ -221,20 +237,20 @@ def _is_printable(text: str) -> bool:
     return True
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def b64decode(text: str, what: str) -> bytes:
     """Standard base64 with padding, in its one canonical spelling."""
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise CheckpointError(f"{what} is not valid base64") from None
-    if _b64(data) != text:
+    if b64(data) != text:
         raise CheckpointError(f"{what} is not canonical base64")
     return data
 
 
 def _vkey(name: str, kid: bytes, public_key: bytes) -> str:
-    return f"{name}+{kid.hex()}+{_b64(ED25519 + public_key)}"
+    return f"{name}+{kid.hex()}+{b64(ED25519 + public_key)}"

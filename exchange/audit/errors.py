@@ -12,6 +12,7 @@ __all__ = [
     "InconsistentLog",
     "LogAltered",
     "ProofRange",
+    "WitnessPolicyError",
 ]
 
 
@@ -53,3 +54,12 @@ class LogAltered(TongbanError):
 
     code = "log_altered"
     title = "The audit log does not verify"
+
+
+class WitnessPolicyError(TongbanError):
+    """A witness policy file (c2sp.org/tlog-policy) that cannot be read; the detail names the
+    line."""
+
+    code = "invalid_witness_policy"
+    status = 422
+    title = "The witness policy is not valid"

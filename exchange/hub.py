@@ -5,7 +5,7 @@ order (each part uses only those before it):
 
 1. the database engine and its sessions (``exchange.db``);
 2. the key schedule (``security.secrets``), and from it the subject pseudonyms, the hub's
-   signing keys, the identity providers and the audit checkpoint signer;
+   signing keys, the identity providers, the audit checkpoint signer and the witness policy;
 3. the sources the resources are bound to (``sources.registry``) with the encrypted hub-side
    cache attached (``sources.cache``);
 4. the exchange pipeline (``query.pipeline``);
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.agreements import jobs as agreement_jobs
 from exchange.audit import jobs as audit_jobs
 from exchange.audit.checkpoints import CheckpointSigner
+from exchange.audit.witnessing import Witnessing
 from exchange.consent import jobs as consent_jobs
 from exchange.db import make_engine, make_sessionmaker, migrate
 from exchange.jobs import sweeps as job_housekeeping
@@ -71,7 +72,7 @@ class Hub:
 
     def build(self) -> Hub:
         """Every part now (the pipeline and the jobs need all the others)."""
-        _ = (self.identity, self.pipeline, self.jobs)
+        _ = (self.identity, self.witnessing, self.pipeline, self.jobs)
         return self
 
     @cached_property
@@ -90,6 +91,11 @@ class Hub:
     def checkpoints(self) -> CheckpointSigner:
         interval = timedelta(seconds=self.settings.checkpoint_interval_s)
         return CheckpointSigner(self.secrets, self.settings.audit_origin, interval=interval)
+
+    @cached_property
+    def witnessing(self) -> Witnessing:
+        """The witness policy and the submissions of checkpoints to its witnesses."""
+        return Witnessing.from_file(self.checkpoints, self.settings.witness_policy_file)
 
     @cached_property
     def cache_crypto(self) -> CacheCrypto:
@@ -126,7 +132,9 @@ class Hub:
             *query_jobs.jobs(),
             *agreement_jobs.jobs(),
             *consent_jobs.jobs(),
-            *audit_jobs.jobs(self.checkpoints, self.settings.checkpoint_interval_s),
+            *audit_jobs.jobs(
+                self.checkpoints, self.witnessing, self.settings.checkpoint_interval_s
+            ),
             *job_housekeeping.jobs(self.settings),
             *sync_jobs(self.sources, self.cache_crypto),
         ]

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         description="The audit log's origin: first line of its checkpoints, name of its key.",
     )
     checkpoint_interval_s: int = Field(default=60, ge=1)
+    witness_policy_file: Path | None = Field(
+        default=None,
+        description="The witness policy (c2sp.org/tlog-policy): the witnesses the hub submits "
+        "each checkpoint to, and the quorum that makes one count as published "
+        "(docs/witness.md). Unset: no witness, and every verifier is told so.",
+    )
     verify_no_match_budget: int = Field(
         default=5,
         ge=1,

@@ -71,7 +71,9 @@ def healthz() -> dict[str, str]:
 def readyz(hub: Hub, staff: OptionalStaff) -> dict[str, Any]:
     """503 when the hub database is unreachable or not migrated. A department's source being
     down does not make the hub unready (its attributes answer ``unavailable``); the status is
-    then ``degraded``.
+    then ``degraded``. So is a witness of the hub's policy that refused or did not answer the
+    last submission: queries go on (their receipts are signed by the hub), and
+    ``checks.witnesses`` shows how many entries no witnessed checkpoint covers yet.
 
     The sources are probed at most once per ``HEALTH_MAX_AGE_S`` however often this is asked.
     Anyone sees the status and how many sources are ok or failing; an operator also sees each
@@ -84,11 +86,21 @@ def readyz(hub: Hub, staff: OptionalStaff) -> dict[str, Any]:
         raise NotReady("the hub database is not reachable or not migrated") from None
     reports = hub.sources.recent_health()
     failing = sum(1 for report in reports.values() if not report.ok)
+    with unit_of_work(hub.sessions) as session:
+        gap = hub.witnessing.gap(session)
     answer: dict[str, Any] = {
-        "status": "degraded" if failing else "ready",
+        "status": "degraded" if failing or gap.failing else "ready",
         "checks": {
             "database": {"status": "ok"},
             "source_counts": {"ok": len(reports) - failing, "failing": failing},
+            "witnesses": {
+                "status": "failing" if gap.failing else "ok",
+                "policy": gap.policy,
+                "log_size": gap.log_size,
+                "witnessed_size": gap.witnessed_size,
+                "unwitnessed_entries": gap.unwitnessed_entries,
+                "failing": gap.failing,
+            },
         },
     }
     shown = _sources_shown_to(hub, staff, reports)

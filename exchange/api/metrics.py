@@ -69,7 +69,31 @@ def _freshness(session: Session, scope: MetricScope) -> Iterable[Metric]:
     return (age, overdue)
 
 
-METRIC_SOURCES: tuple[MetricSource, ...] = (_jobs, _freshness)
+def _witnesses(session: Session, scope: MetricScope) -> Iterable[Metric]:
+    """How far the witnessed checkpoint lags behind the log (docs/witness.md)."""
+    gap = scope.hub.witnessing.gap(session)
+    unwitnessed = GaugeMetricFamily(
+        "tongban_audit_unwitnessed_entries",
+        "Audit entries no checkpoint that meets the witness policy covers yet",
+    )
+    unwitnessed.add_metric([], gap.unwitnessed_entries)
+    cosigned = GaugeMetricFamily(
+        "tongban_audit_witness_cosigned_size",
+        "The largest tree size each witness of the policy has cosigned",
+        labels=["witness"],
+    )
+    failing = GaugeMetricFamily(
+        "tongban_audit_witness_failing",
+        "1 when the witness refused or did not answer the hub's last submission",
+        labels=["witness"],
+    )
+    for row in gap.witnesses:
+        cosigned.add_metric([row.name], row.cosigned_size)
+        failing.add_metric([row.name], 1.0 if row.last_error is not None else 0.0)
+    return (unwitnessed, cosigned, failing)
+
+
+METRIC_SOURCES: tuple[MetricSource, ...] = (_jobs, _freshness, _witnesses)
 
 
 class _Families:

@@ -11,6 +11,7 @@ __all__ = [
     "EntryNotFound",
     "InconsistentLog",
     "LogAltered",
+    "NoWitnessedCheckpoint",
     "ProofRange",
     "WitnessPolicyError",
 ]
@@ -63,3 +64,11 @@ class WitnessPolicyError(TongbanError):
     code = "invalid_witness_policy"
     status = 422
     title = "The witness policy is not valid"
+
+
+class NoWitnessedCheckpoint(TongbanError):
+    """No checkpoint has yet been cosigned by enough witnesses to meet the hub's policy."""
+
+    code = "no_witnessed_checkpoint"
+    status = 404
+    title = "No checkpoint meets the witness policy yet"

@@ -9,7 +9,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from catalogue.models import Base
 
-__all__ = ["AuditCheckpoint", "AuditHead", "AuditNode", "AuditRecord"]
+__all__ = [
+    "AuditCheckpoint",
+    "AuditCosignature",
+    "AuditHead",
+    "AuditNode",
+    "AuditRecord",
+    "AuditWitness",
+]
 
 
 class AuditRecord(Base):
@@ -68,3 +75,32 @@ class AuditCheckpoint(Base):
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
     signed_at: Mapped[datetime]
+
+
+class AuditCosignature(Base):
+    """A witness's cosignature (C2SP tlog-cosignature) on the checkpoint of one size, kept as the
+    signature line the witness returned; verifiable by anyone with the witness's key."""
+
+    __tablename__ = "audit_cosignatures"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    cosigner: Mapped[str] = mapped_column(String(128), primary_key=True)  # the key's name
+    key_id: Mapped[str] = mapped_column(String(8), primary_key=True)  # hex
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # POSIX seconds, as signed
+    line: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+
+class AuditWitness(Base):
+    """What the hub knows of one witness of its policy: the size it last cosigned and how the
+    last submission went (the reason is the hub's own words, never the witness's body)."""
+
+    __tablename__ = "audit_witnesses"
+
+    cosigner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    url: Mapped[str] = mapped_column(String(512))
+    cosigned_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))

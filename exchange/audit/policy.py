@@ -30,7 +30,7 @@ from exchange.audit.checkpoint import Checkpoint, NoteVerifier, parse_vkey
 from exchange.audit.cosignature import Cosignature, CosignatureVerifier, parse_cosigner_vkey
 from exchange.audit.errors import CheckpointError, WitnessPolicyError
 
-__all__ = ["Group", "Policy", "Verdict", "Witness", "parse_policy"]
+__all__ = ["Group", "Log", "Policy", "Verdict", "Witness", "parse_policy"]
 
 MAX_POLICY_CHARS = 256 * 1024
 NONE = "none"
@@ -115,6 +115,10 @@ class Policy:
             except CheckpointError as exc:
                 problems.append(str(exc))
         raise CheckpointError("no log of the witness policy signed the checkpoint: " + problems[0])
+
+    def describe_quorum(self) -> str:
+        """The quorum in words: ``2 of A, B, C``, ``all of X, Y``, ``A`` or ``no witness``."""
+        return "no witness" if self.quorum == NONE else self._describe(self.quorum)
 
     def _explain(self, met: bool, cosigned: Mapping[str, Cosignature]) -> str:
         who = ", ".join(sorted(cosigned)) or "no witness"

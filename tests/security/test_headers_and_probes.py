@@ -66,7 +66,8 @@ def test_docs_cannot_be_framed_and_run_no_inline_script(demo: DemoHub) -> None:
 
 def test_anonymous_readiness_shows_no_source_detail(demo: DemoHub) -> None:
     anonymous = httpx.get(f"{demo.base}/readyz", timeout=10).json()
-    assert set(anonymous["checks"]) == {"database", "source_counts"}
+    assert set(anonymous["checks"]) == {"database", "source_counts", "witnesses"}
+    assert anonymous["checks"]["witnesses"]["policy"] == "no witness"
     assert "revision" not in anonymous["checks"]["database"]
     operator = demo.id_token("ops-1", "operator")
     detailed = httpx.get(

@@ -76,6 +76,19 @@ def latest_checkpoint(
 
 
 @router.get(
+    "/witness-policy",
+    summary="The hub's witness policy (c2sp.org/tlog-policy), its own log line included",
+    response_class=PlainTextResponse,
+    responses={200: _TEXT},
+)
+def witness_policy(hub: Hub) -> PlainTextResponse:
+    """What the hub submits to and what it calls published. A verifier that does not trust the
+    hub keeps its own copy of a policy (from the audit bureau, say) and checks against that;
+    this one is for comparing and for a first start."""
+    return PlainTextResponse(hub.witnessing.policy_text, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
     "/witnesses",
     summary="The hub's witness policy and what it last heard from each witness",
     responses=problem_responses(),

@@ -97,9 +97,13 @@ class Witnessing:
         *,
         timeout_s: float = 5.0,
         transport: httpx.BaseTransport | None = None,
+        policy_text: str | None = None,
     ) -> None:
         self.signer = signer
         self.policy = _with_own_log(policy, signer)
+        self.policy_text = policy_text if policy_text is not None else "quorum none\n"
+        if not any(line.split()[:1] == ["log"] for line in self.policy_text.splitlines()):
+            self.policy_text = f"log {signer.vkey()}\n{self.policy_text}"
         self._timeout = timeout_s
         self._transport = transport
 
@@ -113,7 +117,7 @@ class Witnessing:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise WitnessPolicyError(f"the witness policy file cannot be read: {exc}") from None
-        return cls(signer, parse_policy(text))
+        return cls(signer, parse_policy(text), policy_text=text)
 
     @property
     def configured(self) -> bool:

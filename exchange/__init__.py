@@ -21,5 +21,8 @@ by the question it answers:
 ``cli/``            ``tongban <group>``: one module per command group.
 ``client/``         The Python SDK for case systems (imports nothing of the project).
 ``demo/``           The demo city: legacy stores, catalogue, systems.
+``witness/``        A transparency-log witness of the audit log, run apart from the
+                    hub by another party (``tongban witness``): its state, its key,
+                    the protocol's checks.
 ==================  ==============================================================
 """

@@ -25,6 +25,7 @@ from exchange.cli.keys import keys_app
 from exchange.cli.serve import serve
 from exchange.cli.sync import sync_command
 from exchange.cli.system import system_app
+from exchange.cli.witness import witness_app
 from schemas import TongbanError
 
 __all__ = ["app", "main"]
@@ -45,6 +46,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(agreements_app, name="agreements")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(witness_app, name="witness")
 app.command("worker")(worker_command)
 app.command("sync")(sync_command)
 

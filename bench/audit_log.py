@@ -17,9 +17,11 @@ database next to ``--postgres-url``, dropped at the end):
    modes taking turns (which goes first alternates by round):
 
    * **audited**: ``AuditLog.append(work)`` on one :class:`~exchange.audit.log.AuditLog` for the
-     process, *work* returning the prebuilt entry; the group commit batches whatever is waiting
-     (at most 256), each batch one write transaction under the head row's lock with its
-     entries, their complete-subtree nodes and the new head. *work* does not touch the session
+     process, signing with a :class:`~exchange.audit.checkpoints.CheckpointSigner` as the
+     hub's does, *work* returning the prebuilt entry; the group commit batches whatever is
+     waiting (at most 256), each batch one write transaction under the head row's lock with
+     its entries, their complete-subtree nodes, the new head, one signed checkpoint note of it
+     and every entry's inclusion proof (the signed receipt). *work* does not touch the session
      (the pipeline's re-checks and quota counts are not measured here), so SQLAlchemy emits no
      ``SAVEPOINT`` for it;
    * **plain** (the floor): the same rows (canonical JSON, leaf hash and search columns exactly
@@ -246,9 +248,9 @@ def recorded_batches() -> Iterator[list[Batch]]:
     module = vars(log_module)
     append_batch, unit = module["_append_batch"], module["unit_of_work"]
 
-    def timed_batch(session: Session, batch: list[Any]) -> None:
+    def timed_batch(session: Session, batch: list[Any], *rest: Any) -> None:
         started = time.perf_counter()
-        append_batch(session, batch)
+        append_batch(session, batch, *rest)
         batches.append(Batch(len(batch), time.perf_counter() - started))
 
     @contextmanager
@@ -270,7 +272,8 @@ class Appender:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self.log = AuditLog(database.sessions)
+        signer = CheckpointSigner(SECRET, ORIGIN, interval=timedelta(seconds=60))
+        self.log = AuditLog(database.sessions, signer=signer)
         self.table = plain_table()
         self.table.metadata.create_all(database.engine)
         self._plain_index = itertools.count()

@@ -7,6 +7,10 @@ the interval while the log has grown, and on schedule (the ``audit.checkpoint`` 
 new tree extends the newest checkpoint's (RFC 9162 consistency), under the head's lock: the hub
 never signs two inconsistent checkpoints. Every signed checkpoint is kept.
 
+Besides these, the audit log signs the head every batch commits, with the same key and origin
+(:meth:`CheckpointSigner.sign_head`), for the receipts of that batch's requests; those notes are
+handed out, not stored (:mod:`exchange.audit.log`).
+
 The key is Ed25519, derived from the hub secret (HKDF, its own label), so every worker signs
 with the same key; its name is the log's origin.
 """
@@ -58,6 +62,12 @@ class CheckpointSigner:
 
     def verifier(self) -> NoteVerifier:
         return parse_vkey(self.vkey())
+
+    def sign_head(self, size: int, root: bytes) -> str:
+        """The signed note of the tree head (*size*, *root*), neither checked nor stored: the
+        audit log signs the head each batch commits, which extends the head it locked, and
+        hands the note to the batch's requests (:mod:`exchange.audit.log`)."""
+        return self._signer.sign(Checkpoint(self.origin, size, root))
 
     def latest(self, session: Session) -> SignedCheckpoint | None:
         row = session.scalars(

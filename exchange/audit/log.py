@@ -15,6 +15,26 @@ so indexes have no gaps and no duplicates, and there is one tree.
 n writes the leaf and every subtree it completes (at most log2 n + 1 rows); a proof or a root
 for any size reads O(log n) stored nodes (:mod:`exchange.audit.merkle`), never the leaves.
 ``audit_head`` holds the committed size and root.
+
+**Signed receipts** (no unsigned tail). Once a batch's entries are in, the log signs *one*
+checkpoint note (C2SP tlog-checkpoint, the hub's checkpoint key, through a :class:`HeadSigner`)
+of the new head, and gives every entry of the batch its :class:`Receipt`: index, leaf hash, the
+new size, that note and the entry's RFC 9162 inclusion proof at that size. Every answer is
+then backed by a signature of a tree that holds it, so an answered entry cannot be removed
+without contradicting a note its recipient holds. In order, inside the batch transaction:
+
+1. lock the head; read, in one statement, the complete subtrees that cover the tree before the
+   batch (its right edge: every older node the batch, the new root and the proofs read);
+2. check that they give the head's root (else nothing is written and every request of the
+   batch gets :class:`AuditUnavailable`: the log never signs a tree that does not extend its
+   committed head);
+3. run each request's work and append its entry and the subtrees it completes;
+4. compute the new root, sign it, and read each entry's proof from the nodes now in memory
+   (no statement per entry).
+
+The per-batch note is not stored: the periodic, witnessed checkpoints
+(:mod:`exchange.audit.checkpoints`) stay as they are, and any later one is consistent with
+it (``GET /audit/proof/consistency``).
 """
 
 from __future__ import annotations
@@ -24,6 +44,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,12 +58,19 @@ from exchange.audit.sink import Receipt
 from exchange.db import unit_of_work
 from schemas import AuditEntry
 
-__all__ = ["AuditLog", "EntryWork", "TreeReader"]
+__all__ = ["AuditLog", "EntryWork", "HeadSigner", "TreeReader"]
 
 log = logging.getLogger("tongban.audit")
 
 EntryWork = Callable[[Session], AuditEntry]
 """Runs inside the batch transaction; returns the entry (or raises: that request fails)."""
+
+
+class HeadSigner(Protocol):
+    """Signs a tree head as a checkpoint note without storing it
+    (:meth:`exchange.audit.checkpoints.CheckpointSigner.sign_head`)."""
+
+    def sign_head(self, size: int, root: bytes) -> str: ...
 
 
 @dataclass
@@ -55,10 +83,19 @@ class _Pending:
 
 
 class AuditLog:
-    """Group-committed appends to the Merkle log of one hub database."""
+    """Group-committed appends to the Merkle log of one hub database, each receipt signed by
+    *signer* (the hub's checkpoint key). Without a signer the receipts carry no note: only
+    for tools and tests that hand receipts to nobody."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        signer: HeadSigner | None = None,
+        max_batch: int = 256,
+    ) -> None:
         self._sessions = sessions
+        self._signer = signer
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
         self._leading = False
@@ -95,7 +132,7 @@ class AuditLog:
     def _commit(self, batch: list[_Pending]) -> None:
         try:
             with unit_of_work(self._sessions, write=True) as session:
-                _append_batch(session, batch)
+                _append_batch(session, batch, self._signer)
         except SQLAlchemyError as exc:
             log.error("audit batch of %d failed: %s", len(batch), type(exc).__name__)
             failure = AuditUnavailable("the audit entry could not be written")
@@ -109,11 +146,13 @@ class AuditLog:
                 pending.done = True
 
 
-def _append_batch(session: Session, batch: list[_Pending]) -> None:
+def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | None) -> None:
+    """The steps in the module docstring, for one batch."""
     head = _locked_head(session)
-    tree = TreeReader(session)
+    tree = _right_edge(session, head)
     size = head.size
     now = datetime.now(UTC)
+    appended: list[tuple[_Pending, int, bytes, AuditEntry]] = []
     for pending in batch:
         try:
             with session.begin_nested():
@@ -128,13 +167,31 @@ def _append_batch(session: Session, batch: list[_Pending]) -> None:
             value = leaf if level == 0 else tree.combine(level, index)
             tree.remember(level, index, value)
             session.add(AuditNode(level=level, index=index, hash=value))
-        pending.receipt, pending.entry = Receipt(size, leaf), entry
+        appended.append((pending, size, leaf, entry))
         size += 1
-    if size != head.size:
+    if appended:
         head.size = size
         head.root = merkle.root_from(size, tree.get)
         head.updated_at = now
+        note = None if signer is None else signer.sign_head(size, head.root)
+        for pending, index, leaf, entry in appended:
+            proof = tuple(merkle.inclusion_proof(index, size, tree.get))
+            pending.receipt, pending.entry = Receipt(index, leaf, size, note, proof), entry
     session.flush()
+
+
+def _right_edge(session: Session, head: AuditHead) -> TreeReader:
+    """A reader holding the complete subtrees that cover the committed tree (one statement),
+    once they are checked to give the head's root. A batch reads no other old node: a subtree
+    it completes, the new root and every proof of a new leaf need, of the old tree, only
+    subtrees that no larger old subtree contains."""
+    tree = TreeReader(session)
+    if head.size:
+        tree.preload([merkle.Span(0, head.size)])
+        if merkle.root_from(head.size, tree.get) != head.root:
+            log.error("the stored tree does not give the head's root; nothing is appended")
+            raise AuditUnavailable("the audit log's stored tree does not match its head")
+    return tree
 
 
 def _locked_head(session: Session) -> AuditHead:

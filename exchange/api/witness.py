@@ -115,8 +115,9 @@ _REASONS = {404: "not found", 405: "method not allowed"}
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(WitnessRefusal)
     async def _refusal(_request: Request, exc: WitnessRefusal) -> Response:
-        if isinstance(exc, OldSizeMismatch):
-            return PlainTextResponse(f"{exc.latest_size}\n", status_code=409, media_type=TLOG_SIZE)
+        if isinstance(exc, OldSizeMismatch):  # exactly text/x.tlog.size, no charset added
+            size = f"{exc.latest_size}\n".encode("ascii")
+            return Response(size, status_code=409, headers={"Content-Type": TLOG_SIZE})
         return _text(exc.status, exc.detail)
 
     @app.exception_handler(HTTPException)

@@ -125,7 +125,7 @@ class Witness:
                 key.open(request.note)  # checks every line of this key
             except CheckpointError:
                 raise UntrustedCheckpoint(
-                    f"a signature by the log's key {key.name}+{key.key_id.hex()} does not verify"
+                    "a signature line of the log's key does not verify"
                 ) from None
             verified.extend(line for line in lines if line not in verified)
         if not verified:

@@ -114,6 +114,7 @@ class Hub:
             self.sessions,
             self.sources,
             self.keys,
+            checkpoints=self.checkpoints,
             pseudonyms=self.pseudonyms,
             release_hash_key=self.secrets.key(KeyUse.RELEASE_HASH),
             issuer=settings.public_url,

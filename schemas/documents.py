@@ -103,10 +103,15 @@ class EvidenceSubject(TypedDict):
 
 
 class AuditReceipt(TypedDict):
-    """Where a request's audit entry went: its leaf index and base64 leaf hash."""
+    """Where a request's audit entry went, and the signed tree head that holds it: its leaf
+    index, base64 leaf hash, the tree size its batch committed, the hub's checkpoint of that
+    size (a C2SP signed note) and the entry's RFC 9162 inclusion proof in it (base64)."""
 
     index: int
     leaf_hash: str
+    tree_size: int
+    checkpoint: str
+    inclusion_proof: list[str]
 
 
 class EvidencePayload(TypedDict):

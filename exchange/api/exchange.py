@@ -81,8 +81,19 @@ class ReleasedAttribute(BaseModel):
 
 
 class AuditReceipt(BaseModel):
-    index: int
-    leaf_hash: str
+    """The request's audit entry and the hub's signed checkpoint of a tree holding it (the
+    evidence signs the same object; docs/audit.md says how to verify it)."""
+
+    index: int = Field(description="The entry's leaf index in the log, from 0")
+    leaf_hash: str = Field(description="Base64 of SHA-256(0x00 ‖ entry bytes)")
+    tree_size: int = Field(description="The size of the tree the entry's batch committed")
+    checkpoint: str = Field(
+        description="The hub's checkpoint of that tree: C2SP tlog-checkpoint in a signed note, "
+        "verifiable with GET /audit/checkpoint/key"
+    )
+    inclusion_proof: list[str] = Field(
+        description="RFC 9162 inclusion proof of leaf_hash at index in that tree, base64 hashes"
+    )
 
 
 class QueryResponse(BaseModel):

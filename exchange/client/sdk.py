@@ -24,7 +24,30 @@ the check, never a value:
    signature verifies with that one algorithm;
 4. ``iss`` is the hub (its base URL, or ``issuer``), ``aud`` is this system, ``iat`` is there;
 5. the signed claims equal the answer: ``jti`` = ``request_id``, ``audit``, ``attributes``
-   (``verified`` for a verify), and the ``purpose`` and ``subject`` asked about.
+   (``verified`` for a verify), and the ``purpose`` and ``subject`` asked about;
+6. the audit receipt (``audit``) is backed by a checkpoint the hub signed, which holds the
+   answer's audit entry (:meth:`TongbanClient.verify_receipt`, below).
+
+A receipt is ``{index, leaf_hash, tree_size, checkpoint, inclusion_proof}``: the hub's audit
+log entry for the request, a checkpoint of the log at ``tree_size`` entries (c2sp.org/
+tlog-checkpoint in a c2sp.org/signed-note) and the RFC 9162 inclusion proof of the entry in
+it. Keep it: should the entry ever be removed from the log, no consistency proof
+(``GET /audit/proof/consistency``) leads from the checkpoint you hold to any later one. The
+checks, in this order, each an :class:`EvidenceError` when it fails:
+
+a. the receipt carries a checkpoint, a tree size above its index and base64 SHA-256 hashes;
+b. the checkpoint note has a signature line of the hub's checkpoint key (the C2SP vkey
+   ``checkpoint_key``, or else ``GET /audit/checkpoint/key`` fetched on first use and cached,
+   and once more when the note names another key) — ``— <name> base64(key id ‖ signature)``,
+   key id = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[:4] — and that Ed25519 signature verifies
+   over the note's text;
+c. the checkpoint's origin is the key's name (the hub's log), its size is ``tree_size``;
+d. the inclusion proof leads from ``leaf_hash`` at ``index`` to the checkpoint's root hash
+   (RFC 9162 §2.1.3.2).
+
+The refusals that follow a decision (403 ``purpose_not_registered``, 409 ``incomplete``, 429
+budget) carry a receipt too, in ``TongbanClientError.body["audit"]``; check one with
+:meth:`TongbanClient.verify_receipt`.
 
 Errors: a problem+json answer (RFC 9457) becomes :class:`TongbanClientError` with its
 ``status``, ``code``, ``detail`` and ``request_id``; a network failure becomes one with
@@ -33,6 +56,9 @@ Errors: a problem+json answer (RFC 9457) becomes :class:`TongbanClientError` wit
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import secrets
 import threading
@@ -45,6 +71,8 @@ from typing import Any, Final
 
 import httpx
 import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
@@ -66,6 +94,10 @@ ASSERTION_LIFETIME: Final = 60  # seconds; the hub accepts up to 5 minutes
 REFRESH_MARGIN: Final = 30.0  # get a new token this many seconds before the old one expires
 LEEWAY: Final = 60  # seconds of clock skew allowed on the evidence's iat
 _ALGORITHMS: Final = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256"}
+CHECKPOINT_KEY_PATH: Final = "/audit/checkpoint/key"
+_ED25519: Final = b"\x01"  # the signed-note signature type of Ed25519
+_SIGNATURE_PREFIX: Final = "\u2014 "  # signed-note: an em dash and a space open a signature
+_MAX_PROOF: Final = 64  # an RFC 9162 tree of fewer than 2^64 leaves
 
 
 # -- results -------------------------------------------------------------------------------
@@ -94,10 +126,16 @@ class Attribute:
 
 @dataclass(frozen=True)
 class AuditReceipt:
-    """The answer's entry in the hub's audit log: its index and base64 leaf hash."""
+    """The answer's entry in the hub's audit log (its index and base64 leaf hash) and the
+    hub's signed checkpoint of a tree of ``tree_size`` entries that holds it, with the entry's
+    inclusion proof in that tree (base64 hashes). Verified with the evidence (the module
+    docstring), or by :meth:`TongbanClient.verify_receipt`."""
 
     index: int
     leaf_hash: str
+    tree_size: int = 0
+    checkpoint: str = ""
+    inclusion_proof: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,8 +217,10 @@ class TongbanClient:
     ``http`` is an httpx client to send through (yours to close); without it the client makes
     and owns one. ``timeout`` (seconds) applies to every request. ``token_endpoint`` defaults
     to ``{base_url}/oauth/token`` and is the audience of the client assertions; ``issuer``
-    (the evidence's expected ``iss``) defaults to ``base_url``. ``clock`` is the monotonic
-    clock the token cache runs on.
+    (the evidence's expected ``iss``) defaults to ``base_url``. ``checkpoint_key`` pins the
+    hub's checkpoint verifier key (C2SP vkey, as ``tongban audit`` or the hub's operator hands
+    it out); without it the key is fetched from the hub. ``clock`` is the monotonic clock the
+    token cache runs on.
     """
 
     def __init__(
@@ -193,6 +233,7 @@ class TongbanClient:
         http: httpx.Client | None = None,
         token_endpoint: str | None = None,
         issuer: str | None = None,
+        checkpoint_key: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -209,6 +250,9 @@ class TongbanClient:
         self._refresh_at = 0.0
         self._jwks_lock = threading.Lock()
         self._jwks: dict[str, tuple[jwt.PyJWK, str]] = {}
+        self._note_key_lock = threading.Lock()
+        self._note_key_pinned = checkpoint_key is not None
+        self._note_key = None if checkpoint_key is None else _note_key(checkpoint_key)
 
     @classmethod
     def from_key_file(
@@ -279,6 +323,7 @@ class TongbanClient:
         if not verify_evidence:
             return result
         claims = self._verified_evidence(body, ask, signed="attributes")
+        self.verify_receipt(result.audit, request_id=result.request_id)
         return replace(result, evidence_claims=claims)
 
     def verify(
@@ -310,6 +355,7 @@ class TongbanClient:
         if not verify_evidence:
             return result
         verified = self._verified_evidence({**body, "verified": body["results"]}, ask, "verified")
+        self.verify_receipt(result.audit, request_id=result.request_id)
         return replace(result, evidence_claims=verified)
 
     def request_consent(
@@ -349,6 +395,29 @@ class TongbanClient:
         """A consent request this system made: its ``status`` and, once approved,
         ``consent_id`` (to name in :meth:`query`)."""
         return self._call(f"/consent-requests/{request_id}", None)
+
+    def verify_receipt(
+        self, receipt: AuditReceipt | Mapping[str, Any], *, request_id: str | None = None
+    ) -> AuditReceipt:
+        """The receipt, once checks a–d of the module docstring pass: its entry is in a tree
+        the hub signed. ``receipt`` is an answer's ``audit`` (or a refusal's
+        ``body["audit"]``); the first check that fails raises :class:`EvidenceError`."""
+        if not isinstance(receipt, AuditReceipt):
+            try:
+                receipt = _receipt(receipt)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise EvidenceError("the audit receipt is malformed", request_id) from None
+        leaf, proof = _receipt_hashes(receipt, request_id)
+        key = self._checkpoint_key(receipt.checkpoint, request_id)
+        origin, size, root = _opened_checkpoint(receipt.checkpoint, key, request_id)
+        if origin != key.name:
+            raise EvidenceError("the audit checkpoint is for another log", request_id)
+        if size != receipt.tree_size:
+            raise EvidenceError("the audit checkpoint is not of the receipt's size", request_id)
+        if not _included(leaf, receipt.index, size, proof, root):
+            reason = "the audit receipt's inclusion proof does not lead to the checkpoint's root"
+            raise EvidenceError(reason, request_id)
+        return receipt
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -473,6 +542,25 @@ class TongbanClient:
         if found is None:
             raise EvidenceError("the evidence's kid is not in the hub's JWKS", request_id)
         return found
+
+    def _checkpoint_key(self, note: str, request_id: str | None) -> _NoteKey:
+        """The hub's checkpoint key: pinned, or fetched on first use and again, once, when
+        *note* has no signature line of the cached key (the hub's origin changed)."""
+        with self._note_key_lock:
+            if self._note_key is None or (
+                not self._note_key_pinned and not _signatures(note, self._note_key)
+            ):
+                self._note_key = self._fetch_checkpoint_key()
+            return self._note_key
+
+    def _fetch_checkpoint_key(self) -> _NoteKey:
+        response = self._send("GET", CHECKPOINT_KEY_PATH)
+        if response.status_code != 200:
+            _answer(response)  # raises the hub's problem
+        try:
+            return _note_key(response.text)
+        except ValueError:
+            raise _invalid_response("from the checkpoint key endpoint is not a vkey") from None
 
     def _fetch_jwks(self) -> dict[str, tuple[jwt.PyJWK, str]]:
         document = _answer(self._send("GET", "/.well-known/jwks.json"))
@@ -625,4 +713,141 @@ def _attribute(released: Mapping[str, Any]) -> Attribute:
 
 
 def _receipt(audit: Mapping[str, Any]) -> AuditReceipt:
-    return AuditReceipt(index=int(audit["index"]), leaf_hash=str(audit["leaf_hash"]))
+    """An answer's ``audit``; a member a hub that signs no receipt leaves out is empty (and
+    fails :meth:`TongbanClient.verify_receipt`)."""
+    proof = audit.get("inclusion_proof", [])
+    if not isinstance(proof, list) or not all(isinstance(p, str) for p in proof):
+        raise TypeError("inclusion_proof")
+    return AuditReceipt(
+        index=_count(audit["index"]),
+        leaf_hash=str(audit["leaf_hash"]),
+        tree_size=_count(audit.get("tree_size", 0)),
+        checkpoint=str(audit.get("checkpoint", "")),
+        inclusion_proof=tuple(proof),
+    )
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError("a count")
+    return value
+
+
+# -- audit receipts: the signed note and the inclusion proof ---------------------------------
+
+
+@dataclass(frozen=True)
+class _NoteKey:
+    """A signed-note verifier key (c2sp.org/signed-note): its name, 4-byte id, Ed25519 key."""
+
+    name: str
+    key_id: bytes
+    public_key: Ed25519PublicKey
+
+
+def _note_key(vkey: str) -> _NoteKey:
+    """The key of a C2SP vkey ``<name>+<hex key id>+<base64(0x01 ‖ public key)>``, once its
+    key id is the one its name and key give. ValueError if it is not one."""
+    parts = vkey.strip().split("+", 2)  # the base64 key may hold "+" too
+    if len(parts) != 3 or not parts[0] or any(c.isspace() for c in parts[0]):
+        raise ValueError("a vkey is <name>+<key id>+<key>")
+    name, id_hex, encoded = parts
+    key = _b64decode(encoded)
+    if key is None or len(key) != 33 or key[:1] != _ED25519:
+        raise ValueError("the vkey is not an Ed25519 key")
+    key_id = hashlib.sha256(name.encode("utf-8") + b"\n" + key).digest()[:4]
+    if len(id_hex) != 8 or id_hex.lower() != key_id.hex():
+        raise ValueError("the vkey's key id does not match its key")
+    return _NoteKey(name, key_id, Ed25519PublicKey.from_public_bytes(key[1:]))
+
+
+def _receipt_hashes(receipt: AuditReceipt, request_id: str | None) -> tuple[bytes, list[bytes]]:
+    """Check a: the leaf hash and the proof's hashes, decoded."""
+    if not receipt.checkpoint:
+        raise EvidenceError("the audit receipt carries no signed checkpoint", request_id)
+    if receipt.tree_size <= receipt.index:
+        raise EvidenceError("the audit receipt's tree does not hold its entry", request_id)
+    hashes = [_b64decode(h) for h in (receipt.leaf_hash, *receipt.inclusion_proof)]
+    if len(hashes) > _MAX_PROOF + 1 or any(h is None or len(h) != 32 for h in hashes):
+        raise EvidenceError("the audit receipt's hashes are malformed", request_id)
+    leaf, *proof = (h for h in hashes if h is not None)
+    return leaf, proof
+
+
+def _split_note(note: str) -> tuple[str, list[str]] | None:
+    """signed-note: the text (up to the last blank line) and the signature lines."""
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        return None
+    return note[: split + 1], note[split + 2 : -1].split("\n")
+
+
+def _signatures(note: str, key: _NoteKey) -> list[bytes]:
+    """The signatures on *note* by *key* (its name and key id); other lines are ignored, as
+    the signed-note spec says (a witness's cosignature, say)."""
+    split = _split_note(note)
+    found: list[bytes] = []
+    for line in [] if split is None else split[1]:
+        if not line.startswith(_SIGNATURE_PREFIX):
+            continue
+        name, _, encoded = line[len(_SIGNATURE_PREFIX) :].partition(" ")
+        blob = _b64decode(encoded)
+        if name == key.name and blob is not None and blob[:4] == key.key_id:
+            found.append(blob[4:])
+    return found
+
+
+def _opened_checkpoint(note: str, key: _NoteKey, request_id: str | None) -> tuple[str, int, bytes]:
+    """Check b, then the checkpoint's origin, size and root hash."""
+    split = _split_note(note)
+    signatures = _signatures(note, key)
+    if split is None or not signatures:
+        raise EvidenceError("the audit checkpoint is not signed by the hub's key", request_id)
+    text = split[0]
+    for signature in signatures:
+        try:
+            key.public_key.verify(signature, text.encode("utf-8"))
+        except InvalidSignature:
+            raise EvidenceError(
+                "the audit checkpoint's signature does not verify", request_id
+            ) from None
+    lines = text[:-1].split("\n")
+    size = lines[1] if len(lines) >= 3 else ""
+    root = _b64decode(lines[2]) if len(lines) >= 3 else None
+    if not (0 < len(size) <= 20 and size.isascii() and size.isdigit() and size == str(int(size))):
+        raise EvidenceError("the audit checkpoint's tree size is not a number", request_id)
+    if root is None or len(root) != 32:
+        raise EvidenceError("the audit checkpoint's root hash is malformed", request_id)
+    return lines[0], int(size), root
+
+
+def _included(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2: whether *proof* leads from *leaf* at *index* to *root* in the tree of
+    *size* leaves."""
+    if not 0 <= index < size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = _node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = _node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
+def _node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _b64decode(text: str) -> bytes | None:
+    """Standard base64 with padding in its one canonical spelling, else None."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data if base64.b64encode(data).decode("ascii") == text else None

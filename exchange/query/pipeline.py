@@ -12,7 +12,9 @@
    released: ``quota_exceeded``) and consent uses (a one-time consent is used up) and append
    the entry to the Merkle log; the receipt
    comes back only once the batch is durable — if it cannot be written nothing is released
-   (503);
+   (503). The receipt is signed: the checkpoint note of the tree the batch committed and the
+   entry's inclusion proof in it (:func:`_receipt_view`), in every answer and refusal that
+   follows a decision;
 7. **sign** the evidence (JWS, ``typ`` ``tongban-evidence+jwt``) carrying the audit receipt;
    only then is anything returned.
 
@@ -50,7 +52,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.vocabulary import SharingMethod
 from exchange.agreements.grants import active_grants, in_force_locked, take_use
-from exchange.audit.log import AuditLog
+from exchange.audit.log import AuditLog, HeadSigner
 from exchange.audit.sink import Receipt
 from exchange.consent.models import Consent, ConsentStatus
 from exchange.consent.service import record_use
@@ -144,6 +146,7 @@ class ExchangePipeline:
         sources: SourceRegistry,
         keys: HubKeys,
         *,
+        checkpoints: HeadSigner,
         pseudonyms: Pseudonyms,
         release_hash_key: bytes,
         issuer: str | None = None,
@@ -151,7 +154,7 @@ class ExchangePipeline:
         budget: VerifyBudget | None = None,
     ) -> None:
         self._sessions = sessions
-        self._log = AuditLog(sessions)
+        self._log = AuditLog(sessions, signer=checkpoints)
         self._sources = sources
         self._keys = keys
         self._pseudonyms = pseudonyms
@@ -650,7 +653,22 @@ def _compare(outcome: Outcome, claims: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _receipt_view(receipt: Receipt) -> AuditReceipt:
-    return {"index": receipt.index, "leaf_hash": base64.b64encode(receipt.leaf_hash).decode()}
+    """The receipt as answers, refusals and the evidence carry it: the entry's index and leaf
+    hash, the size of the tree its batch committed, the hub's signed checkpoint note of that
+    tree, and the entry's RFC 9162 inclusion proof in it (hashes in base64)."""
+    if receipt.checkpoint is None:
+        raise RuntimeError("the exchange's audit log signs every receipt; this one is unsigned")
+    return {
+        "index": receipt.index,
+        "leaf_hash": _b64(receipt.leaf_hash),
+        "tree_size": receipt.size,
+        "checkpoint": receipt.checkpoint,
+        "inclusion_proof": [_b64(node) for node in receipt.inclusion],
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def _instant(moment: datetime) -> str:

@@ -175,7 +175,7 @@ def test_over_a_stored_tree_that_does_not_give_its_head_nothing_is_appended_or_s
         assert session.get(AuditRecord, 6) is None
 
 
-def _cut_the_tail(engine: Engine) -> None:
+def cut_the_tail(engine: Engine) -> None:
     """An operator with the database's admin rights removes the newest entry and recomputes
     what would betray it: its nodes and the head (size and root)."""
     with engine.begin() as connection:
@@ -207,7 +207,7 @@ def test_an_entry_cut_off_the_tail_contradicts_the_note_its_receipt_holder_keeps
     with unit_of_work(sessions, write=True) as session:
         signer.sign(session)  # the last periodic checkpoint: 3 entries
     kept, _ = log.append(work_of(3))  # answered, then removed: the unsigned tail of old
-    _cut_the_tail(operator)
+    cut_the_tail(operator)
     for n in range(4, 8):  # the hub carries on; index 3 now holds another entry
         log.append(work_of(n))
     with unit_of_work(sessions, write=True) as session:

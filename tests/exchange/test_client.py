@@ -303,7 +303,7 @@ def test_a_whole_answer_about_another_citizen_is_refused(served: Served) -> None
             attributes=_payload(str(substitute.evidence))["attributes"],
             denied=dict(substitute.denied),
             unavailable=dict(substitute.unavailable),
-            audit={"index": substitute.audit.index, "leaf_hash": substitute.audit.leaf_hash},
+            audit=_payload(str(substitute.evidence))["audit"],
             evidence=substitute.evidence,
         )
 

@@ -3,8 +3,9 @@ and names the first bad index; checkpoints are signed only over a consistent log
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -15,17 +16,24 @@ from exchange.audit.checkpoint import parse_vkey
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.errors import InconsistentLog
 from exchange.audit.log import AuditLog
-from exchange.audit.verify import verify_log
+from exchange.audit.verify import VerifyReport, verify_log
 from exchange.cli.audit import audit_app
 from exchange.db import unit_of_work
-from tests.audit.test_log import work_of
+from tests.audit.test_log import entry
 
 SECRET = "a-test-secret-that-is-long-enough-for-prod-0123456789"
+ORIGIN = "test.example/log"
+
+
+def work_of(n: int) -> Callable[[Session], dict[str, Any]]:
+    """Entry *n*, decided now: verify holds ``recorded_at`` to the entry's ``at``."""
+    at = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return lambda _session: {**entry(n), "at": at}
 
 
 @pytest.fixture
 def signer() -> CheckpointSigner:
-    return CheckpointSigner(SECRET, "test.example/log", interval=timedelta(seconds=60))
+    return CheckpointSigner(SECRET, ORIGIN, interval=timedelta(seconds=60))
 
 
 @pytest.fixture
@@ -39,9 +47,13 @@ def log_of_50(sessions: sessionmaker[Session], signer: CheckpointSigner) -> None
                 signer.sign(session)
 
 
-def _verify(sessions: sessionmaker[Session], signer: CheckpointSigner) -> tuple[int | None, str]:
+def verify_report(sessions: sessionmaker[Session], signer: CheckpointSigner) -> VerifyReport:
     with unit_of_work(sessions) as session:
-        report = verify_log(session, signer.verifier())
+        return verify_log(session, signer.verifier())
+
+
+def _verify(sessions: sessionmaker[Session], signer: CheckpointSigner) -> tuple[int | None, str]:
+    report = verify_report(sessions, signer)
     return report.first_bad_index, report.problem or ""
 
 
@@ -84,19 +96,21 @@ def test_an_untouched_log_verifies(
 
 @pytest.mark.usefixtures("log_of_50")
 @pytest.mark.parametrize(
-    ("statement", "first_bad", "says"),
+    ("statement", "first_bad", "kind", "says"),
     [
         (
             "UPDATE audit_entries SET entry = replace(entry, 'released', 'denied') WHERE idx = 17",
             17,
+            "leaf",
             "leaf hash",
         ),
-        ("DELETE FROM audit_entries WHERE idx = 23", 23, "missing"),
+        ("DELETE FROM audit_entries WHERE idx = 23", 23, "sequence", "missing"),
         (
             "UPDATE audit_entries SET idx = -1 WHERE idx = 30;"
             " UPDATE audit_entries SET idx = 30 WHERE idx = 31;"
             " UPDATE audit_entries SET idx = 31 WHERE idx = -1",
             30,
+            "node",
             "node",
         ),
         (
@@ -105,12 +119,14 @@ def test_an_untouched_log_verifies(
             " FROM audit_entries"
             " WHERE idx = 3",
             50,
+            "sequence",
             "beyond",
         ),
         (
             "UPDATE audit_nodes SET hash = (SELECT hash FROM audit_nodes WHERE level = 0 AND"
             " idx = 0) WHERE level = 2 AND idx = 3",
             15,
+            "node",
             "node",
         ),
     ],
@@ -122,22 +138,24 @@ def test_tampering_with_entries_names_the_first_bad_index(
     tamper: Engine,
     statement: str,
     first_bad: int,
+    kind: str,
     says: str,
 ) -> None:
     with tamper.begin() as connection:
         for part in statement.split(";"):
             connection.execute(text(part))
-    bad, problem = _verify(sessions, signer)
-    assert bad == first_bad, problem
-    assert says in problem
+    report = verify_report(sessions, signer)
+    assert report.first_bad_index == first_bad, report.problems
+    assert says in (report.problem or "")
+    assert report.problems[kind].first_index == first_bad
 
 
 @pytest.mark.usefixtures("log_of_50")
 def test_a_consistent_rewrite_is_caught_by_the_signed_checkpoints(
     sessions: sessionmaker[Session], signer: CheckpointSigner, tamper: Engine
 ) -> None:
-    """A forger who edits entry 35 and recomputes its leaf, every node and the head: only the
-    signed checkpoint at 50 still remembers the old root."""
+    """A forger who edits entry 35, its search column, and recomputes its leaf, every node and
+    the head: only the signed checkpoint at 50 still remembers the old root."""
     from exchange.audit import merkle
     from exchange.audit.models import AuditHead, AuditNode, AuditRecord
 
@@ -148,7 +166,10 @@ def test_a_consistent_rewrite_is_caught_by_the_signed_checkpoints(
     leaves[35] = merkle.leaf_hash(edited.encode())
     with tamper.begin() as connection:
         connection.execute(
-            text("UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE idx = 35"),
+            text(
+                "UPDATE audit_entries SET entry = :e, leaf_hash = :h, outcome = 'denied'"
+                " WHERE idx = 35"
+            ),
             {"e": edited, "h": leaves[35]},
         )
         connection.execute(text("DELETE FROM audit_nodes"))

@@ -99,7 +99,7 @@ def witness_serve(
         where = make_url(state_url(state)).render_as_string(hide_password=True)
         sys.stdout.write(
             f"Tongban witness {witness.name} on http://{host}:{port}{prefix}/"
-            f"  ({len(witness.logs.origins)} logs; state {where})\n"
+            f"  ({_count(len(witness.logs.origins), 'log')}; state {where})\n"
             f"vkey {witness.vkey()}\n"
         )
         sys.stdout.flush()
@@ -113,6 +113,10 @@ def witness_serve(
         )
     finally:
         witness.state.close()
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -78,6 +78,38 @@ def test_the_served_note_keeps_the_logs_lines_it_verified_and_drops_the_rest(
     assert witness.latest_note(log.origin_hash) == log.note(3) + line
 
 
+def test_a_forged_line_in_the_witnesss_own_name_is_ignored_and_never_served(
+    make_witness: MakeWitness,
+) -> None:
+    """A submitter cannot plant a cosignature of this witness: lines of its own key in the
+    request are not the log's, so they are neither trusted nor kept."""
+    log = FakeLog()
+    witness = make_witness(log)
+    real = witness.cosigner.cosign(log.checkpoint(4), 1_700_000_000)
+    planted = real[:-6] + ("A" if real[-6] != "A" else "B") + real[-5:]
+    line = witness.add_checkpoint(log.request(0, 4, note=log.note(4) + planted))
+    assert witness.latest_note(log.origin_hash) == log.note(4) + line
+    verifier = parse_cosigner_vkey(witness.vkey())
+    with pytest.raises(CheckpointError, match="not valid"):
+        verifier.find(log.note(4) + planted)
+
+
+def test_a_tampered_cosignature_does_not_verify_and_fails_the_policy(
+    make_witness: MakeWitness,
+) -> None:
+    log = FakeLog()
+    witness = make_witness(log)
+    line = witness.add_checkpoint(log.request(0, 4))
+    tampered = line[:-6] + ("A" if line[-6] != "A" else "B") + line[-5:]
+    with pytest.raises(CheckpointError, match="not valid"):
+        parse_cosigner_vkey(witness.vkey()).find(log.note(4) + tampered)
+    with pytest.raises(CheckpointError):
+        parse_policy(policy_naming(log, witness)).check(log.note(4) + tampered)
+    other_size = log.note(5) + line  # the cosignature is on size 4, not 5
+    with pytest.raises(CheckpointError, match="not valid"):
+        parse_cosigner_vkey(witness.vkey()).find(other_size)
+
+
 def test_a_log_with_two_keys_is_trusted_under_either(make_witness: MakeWitness) -> None:
     log = FakeLog()
     rotated = NoteSigner(log.origin, Ed25519PrivateKey.generate())

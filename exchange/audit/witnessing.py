@@ -116,8 +116,14 @@ class Witnessing:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise WitnessPolicyError(f"the witness policy file cannot be read: {exc}") from None
-        return cls(signer, parse_policy(text), policy_text=text)
+            raise WitnessPolicyError(
+                f"the witness policy {path} cannot be read ({type(exc).__name__})"
+            ) from None
+        try:
+            policy = parse_policy(text)
+        except WitnessPolicyError as exc:
+            raise WitnessPolicyError(f"the witness policy {path}, {exc}") from None
+        return cls(signer, policy, policy_text=text)
 
     @property
     def configured(self) -> bool:

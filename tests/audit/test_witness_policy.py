@@ -6,19 +6,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA44PrivateKey, MLDSA44PublicKey
 
 from exchange.audit.checkpoint import Checkpoint, NoteSigner
+from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.cosignature import Cosigner, parse_cosigner_vkey
 from exchange.audit.errors import CheckpointError, WitnessPolicyError
 from exchange.audit.policy import parse_policy
+from exchange.audit.witnessing import Witnessing
 
 ORIGIN = "hub.example.gov.cn/audit-log"
 CHECKPOINT = Checkpoint(ORIGIN, 42, hashlib.sha256(b"a tree").digest())
 TIME = 1_780_000_000
+HOUR = timedelta(hours=1)
 
 
 def seeded(n: int) -> Ed25519PrivateKey:
@@ -158,3 +163,23 @@ def test_a_tampered_vkey_id_is_refused() -> None:
     wrong = f"{name}+{int(kid, 16) ^ 1:08x}+{key}"
     with pytest.raises(CheckpointError, match="id does not match"):
         parse_cosigner_vkey(wrong)
+
+
+def test_the_hub_refuses_a_policy_file_it_cannot_use_naming_the_file_and_line(
+    tmp_path: Path,
+) -> None:
+    signer = CheckpointSigner("a-policy-test-secret-long-enough-0123456789", ORIGIN, interval=HOUR)
+    bad = tmp_path / "bad.policy"
+    bad.write_text("witness A bogus\nquorum A\n", encoding="utf-8")
+    with pytest.raises(WitnessPolicyError) as refused:
+        Witnessing.from_file(signer, bad)
+    assert str(refused.value) == f"the witness policy {bad}, line 1: the verifier key is malformed"
+    with pytest.raises(WitnessPolicyError, match=r"absent\.policy cannot be read"):
+        Witnessing.from_file(signer, tmp_path / "absent.policy")
+    other_log = tmp_path / "other.policy"
+    other_log.write_text(f"log {LOG.vkey()}\nquorum none\n", encoding="utf-8")
+    with pytest.raises(WitnessPolicyError, match="another key for this hub's log"):
+        Witnessing.from_file(signer, other_log)
+    no_witness = Witnessing.from_file(signer, None)
+    assert no_witness.policy_text == f"log {signer.vkey()}\nquorum none\n"
+    assert not no_witness.configured

@@ -3,46 +3,144 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.errors import LogAltered
-from exchange.audit.verify import verify_log
+from exchange.audit.verify import KINDS, HeldCheckpoint, Problem, VerifyReport, verify_log
 from exchange.cli.common import JsonFlag, command_hub, out, print_json
 from exchange.db import unit_of_work
+from exchange.errors import CommandFailed
+from exchange.files import write_owner_only
 
 __all__ = ["audit_app"]
 
 audit_app = typer.Typer(help="The audit log: verify it, sign checkpoints.", no_args_is_help=True)
 
+StateFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        metavar="FILE",
+        dir_okay=False,
+        help="Refuse a log smaller than, or rewritten below, the head this file remembers from"
+        " the last run; remember the newly verified head in it (a signed checkpoint note).",
+    ),
+]
+NoteFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--checkpoint",
+        metavar="NOTE_FILE",
+        exists=True,
+        dir_okay=False,
+        help="A checkpoint note signed by the hub (a receipt's, a witness's); the log must"
+        " contain it. Repeatable.",
+    ),
+]
+
 
 @audit_app.command("verify")
-def verify(as_json: JsonFlag = False) -> None:
-    """Recompute the log from storage and check every checkpoint; exit 1 naming the first
-    bad index if anything was altered."""
-    with command_hub() as hub, unit_of_work(hub.sessions) as session:
-        report = verify_log(session, hub.checkpoints.verifier())
-    summary = {
-        "ok": report.ok,
-        "entries": report.entries,
-        "nodes": report.nodes,
-        "checkpoints": report.checkpoints,
-        "first_bad_index": report.first_bad_index,
-        "problem": report.problem,
-    }
+def verify(
+    state: StateFile = None, checkpoint: NoteFiles = None, as_json: JsonFlag = False
+) -> None:
+    """Recompute the log from storage and check every column read back, every checkpoint and
+    every note given; exit 1 naming, per kind of problem, the first bad index."""
+    held = [_held(path, f"the checkpoint note {path}") for path in checkpoint or []]
+    if state is not None and state.exists():
+        held.append(_held(state, f"the state file {state}"))
+    with command_hub() as hub:
+        with unit_of_work(hub.sessions) as session:
+            report = verify_log(session, hub.checkpoints.verifier(), held=held)
+        remembered = _remember(state, report, hub.checkpoints) if report.ok and state else None
     if as_json:
-        print_json(summary)
+        print_json(_summary(report, state, remembered))
     if not report.ok:
-        where = (
-            "" if report.first_bad_index is None else f"first bad index {report.first_bad_index}: "
-        )
-        raise LogAltered(f"{where}{report.problem}")
+        if not as_json:
+            _print_problems(report)
+        raise LogAltered(_one_line(report))
     if not as_json:
         out.print(
             f"audit log verified: {report.entries} entries, {report.nodes} tree nodes, "
             f"{report.checkpoints} checkpoints",
             highlight=False,
         )
+        if checkpoint:
+            given = f"the log contains every checkpoint note given ({len(checkpoint)})"
+            out.print(given, highlight=False, soft_wrap=True)
+        if remembered is not None:
+            out.print(
+                f"remembered size {remembered} in {state}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+
+
+def _held(path: Path, name: str) -> HeldCheckpoint:
+    try:
+        text = path.read_text("utf-8", errors="replace")
+    except OSError as exc:
+        raise CommandFailed(f"{path}: cannot be read ({exc.strerror})") from None
+    return HeldCheckpoint(name, text if text.endswith("\n") else text + "\n")
+
+
+def _remember(path: Path, report: VerifyReport, signer: CheckpointSigner) -> int | None:
+    """Keep the verified head in *path* as a note the hub signed: the stored checkpoint of
+    that size, or a new signature of it (not stored); the size remembered."""
+    if report.head is None:
+        return None
+    size, root = report.head
+    write_owner_only(path, report.head_note or signer.sign_head(size, root))
+    return size
+
+
+def _summary(report: VerifyReport, state: Path | None, remembered: int | None) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "entries": report.entries,
+        "nodes": report.nodes,
+        "checkpoints": report.checkpoints,
+        "first_bad_index": report.first_bad_index,
+        "problem": report.problem,
+        "problems": {k: _problem(p) for k in KINDS if (p := report.problems.get(k))},
+        "unchecked": {k: _problem(p) for k in KINDS if (p := report.unchecked.get(k))},
+        "held": report.held,
+        "state": None if state is None else {"file": str(state), "remembered": remembered},
+    }
+
+
+def _problem(problem: Problem) -> dict[str, Any]:
+    return {"first_index": problem.first_index, "count": problem.count, "message": problem.message}
+
+
+def _print_problems(report: VerifyReport) -> None:
+    """One line per kind of check that failed or could not be made, in the order of checks."""
+    for kind in KINDS:
+        lines = []
+        if (problem := report.problems.get(kind)) is not None:
+            lines.append(f"{kind}: {_where(problem)}{problem.message} ({problem.count} in all)")
+        if (skipped := report.unchecked.get(kind)) is not None:
+            lines.append(f"{kind}: {skipped.message} ({skipped.count} in all)")
+        for line in lines:
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _where(problem: Problem) -> str:
+    return "" if problem.first_index is None else f"first bad index {problem.first_index}: "
+
+
+def _one_line(report: VerifyReport) -> str:
+    """The first problem, as the one line on stderr, and which other kinds failed."""
+    first = report.first
+    if first is None:  # only checks that could not be made
+        return "the audit log could not be checked completely"
+    others = [k for k in KINDS if k in report.problems][1:]
+    also = f" (problems of kind {', '.join(others)} too)" if others else ""
+    return f"{_where(first)}{first.message}{also}"
 
 
 @audit_app.command("checkpoint")

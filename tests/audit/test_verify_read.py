@@ -1,21 +1,32 @@
 """``tongban audit verify`` checks what the hub reads back, not only the tree: every search
-column against its entry, and every kind of damage with its own first bad index."""
+column against its entry, every kind of damage with its own first bad index, and a log cut back
+below what someone outside the database remembers (its own state file, a held checkpoint note),
+even once the stored checkpoints are gone."""
 
 from __future__ import annotations
 
+import json
+import stat
+import subprocess
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange.audit import merkle
+from exchange.audit.checkpoint import NoteSigner, parse_vkey
 from exchange.audit.checkpoints import CheckpointSigner
-from exchange.audit.models import AuditRecord
+from exchange.audit.log import AuditLog
+from exchange.audit.models import AuditCheckpoint, AuditHead, AuditNode, AuditRecord
 from exchange.db import unit_of_work
 from tests.audit import test_verify as shared
-from tests.audit.test_verify import verify_report
+from tests.audit.test_verify import ORIGIN, SECRET, verify_report, work_of
+from tests.commands import tongban_in_process
+from tests.servers import dev_environment
 
 # test_verify's fixtures: its log of 50 entries, the checkpoint signer, the attacker's engine
 log_of_50, signer, tamper = shared.log_of_50, shared.signer, shared.tamper
@@ -106,3 +117,182 @@ def test_after_a_missing_entry_the_roots_are_not_checked_but_the_columns_are(
     assert set(report.unchecked) == {"node", "head", "checkpoint"}
     assert "checkpoint" not in report.problems  # the one at 20 holds; 50 could not be checked
     assert report.checkpoints == 1
+
+
+# -- a log cut back --------------------------------------------------------------------------
+
+
+def _cut_back(sessions: sessionmaker[Session], attacker: Engine, size: int) -> None:
+    """A consistent smaller log: the entries from *size* on deleted with their nodes, the head
+    set to the smaller tree, every stored checkpoint deleted."""
+    with unit_of_work(sessions) as session:
+        leaves = list(
+            session.scalars(
+                select(AuditRecord.leaf_hash)
+                .where(AuditRecord.index < size)
+                .order_by(AuditRecord.index)
+            )
+        )
+        nodes = list(session.execute(select(AuditNode.level, AuditNode.index)))
+    with attacker.begin() as connection:
+        connection.execute(delete(AuditRecord).where(AuditRecord.index >= size))
+        for level, index in nodes:
+            if (index + 1) << level > size:
+                connection.execute(
+                    delete(AuditNode).where(AuditNode.level == level, AuditNode.index == index)
+                )
+        connection.execute(delete(AuditCheckpoint))
+    with unit_of_work(sessions, write=True) as session:
+        head = session.get(AuditHead, 1)
+        assert head is not None
+        head.size, head.root = size, merkle.root(leaves)
+
+
+def _tongban(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dev_environment(
+        TONGBAN_DATABASE_URL=database_url, TONGBAN_SECRET_KEY=SECRET, TONGBAN_AUDIT_ORIGIN=ORIGIN
+    )
+    return tongban_in_process(cwd, "audit", "verify", *args, env=env)
+
+
+def _note_at(sessions: sessionmaker[Session], size: int, path: Path) -> Path:
+    with unit_of_work(sessions) as session:
+        row = session.get(AuditCheckpoint, size)
+        assert row is not None
+        path.write_text(row.note, "utf-8")
+    return path
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_a_clean_log_passes_with_its_state_file_and_a_held_note(
+    database_url: str, sessions: sessionmaker[Session], signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    state, held = tmp_path / "state" / "verify.note", _note_at(sessions, 20, tmp_path / "20.note")
+    first = _tongban(database_url, tmp_path, "--state", str(state), "--checkpoint", str(held))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.startswith("audit log verified: 50 entries,")
+    assert first.stdout.splitlines()[1:] == [
+        "the log contains every checkpoint note given (1)",
+        f"remembered size 50 in {state}",
+    ]
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    assert signer.verifier().verify(state.read_text("utf-8")).size == 50
+    again = _tongban(database_url, tmp_path, "--state", str(state), "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["ok"], summary["held"], summary["problems"]) == (True, 1, {})
+    assert summary["state"] == {"file": str(state), "remembered": 50}
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_the_state_remembers_a_head_beyond_the_newest_checkpoint(
+    database_url: str, sessions: sessionmaker[Session], signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    """The head is signed for the state file, not stored: verify writes nothing to the log."""
+    log = AuditLog(sessions)
+    for n in range(50, 53):
+        log.append(work_of(n))
+    state = tmp_path / "verify.note"
+    ran = _tongban(database_url, tmp_path, "--state", str(state))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert signer.verifier().verify(state.read_text("utf-8")).size == 53
+    with unit_of_work(sessions) as session:
+        assert max(session.scalars(select(AuditCheckpoint.size))) == 50
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_a_log_cut_back_is_refused_by_the_state_of_an_earlier_run(
+    database_url: str, sessions: sessionmaker[Session], tamper: Engine, tmp_path: Path
+) -> None:
+    state = tmp_path / "verify.note"
+    assert _tongban(database_url, tmp_path, "--state", str(state)).returncode == 0
+    remembered = state.read_text("utf-8")
+    _cut_back(sessions, tamper, 40)
+    assert _tongban(database_url, tmp_path).returncode == 0  # consistent: nothing else sees it
+    ran = _tongban(database_url, tmp_path, "--state", str(state))
+    assert ran.returncode == 1
+    assert ran.stdout.splitlines() == [
+        f"shrink: first bad index 40: the state file {state} (size 50) lies beyond the log's"
+        " 40 entries: it was cut back (1 in all)"
+    ]
+    assert ran.stderr.startswith("tongban: first bad index 40: the state file")
+    assert state.read_text("utf-8") == remembered  # a failed run does not forget
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_a_log_cut_back_is_refused_by_a_note_held_from_before(
+    database_url: str, sessions: sessionmaker[Session], tamper: Engine, tmp_path: Path
+) -> None:
+    held = _note_at(sessions, 50, tmp_path / "receipt.note")
+    _cut_back(sessions, tamper, 30)
+    ran = _tongban(database_url, tmp_path, "--checkpoint", str(held), "--json")
+    assert ran.returncode == 1
+    shrink = json.loads(ran.stdout)["problems"]["shrink"]
+    assert shrink["first_index"] == 30
+    assert str(held) in shrink["message"]
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_a_log_cut_back_and_grown_again_is_refused_as_rewritten(
+    database_url: str, sessions: sessionmaker[Session], tamper: Engine, tmp_path: Path
+) -> None:
+    """Entries 40-49 replaced by others: the log is as large as before, its root is not."""
+    state = tmp_path / "verify.note"
+    assert _tongban(database_url, tmp_path, "--state", str(state)).returncode == 0
+    _cut_back(sessions, tamper, 40)
+    log = AuditLog(sessions)
+    for n in range(100, 110):
+        log.append(work_of(n))
+    ran = _tongban(database_url, tmp_path, "--state", str(state))
+    assert ran.returncode == 1
+    assert "shrink: first bad index 0:" in ran.stdout  # no checkpoint is left to narrow it
+    assert "(size 50) has another root: the log was rewritten" in ran.stdout
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_a_held_note_with_cosignatures_passes_and_a_forged_one_is_named(
+    database_url: str, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A witness's answer carries its own signature lines after the hub's: they are ignored.
+    A note the hub never signed is a checkpoint problem naming the file."""
+    note = _note_at(sessions, 50, tmp_path / "witnessed.note")
+    witness = NoteSigner("witness.example/w1", _ed25519())
+    cosigned = note.read_text("utf-8")
+    line = witness.sign_text(cosigned.split("\n\n")[0] + "\n").rsplit("\n", 2)[-2]
+    note.write_text(cosigned + line + "\n", "utf-8")
+    assert parse_vkey(witness.vkey()).verify(note.read_text("utf-8")).size == 50
+    assert _tongban(database_url, tmp_path, "--checkpoint", str(note)).returncode == 0
+    forged = tmp_path / "forged.note"
+    forged.write_text(witness.sign_text(f"{ORIGIN}\n50\n{'A' * 43}=\n"), "utf-8")
+    ran = _tongban(database_url, tmp_path, "--checkpoint", str(forged))
+    assert ran.returncode == 1
+    assert ran.stdout.startswith(f"checkpoint: the checkpoint note {forged} is not a checkpoint")
+
+
+def _ed25519() -> Any:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_the_cli_prints_one_line_per_kind_with_its_first_bad_index(
+    database_url: str, tamper: Engine, tmp_path: Path
+) -> None:
+    _edit(tamper, 6, subject="f" * 64)
+    with tamper.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_nodes SET hash = :h WHERE level = 1 AND idx = 20"), {"h": b"\0" * 32}
+        )
+    ran = _tongban(database_url, tmp_path)
+    assert ran.returncode == 1
+    assert ran.stdout.splitlines() == [
+        "column: first bad index 6: the search columns of entry 6 differ from it: subject"
+        " (1 in all)",
+        "node: first bad index 41: the stored node at level 1, index 20 is not the recomputed"
+        " one (1 in all)",
+    ]
+    assert ran.stderr == (
+        "tongban: first bad index 6: the search columns of entry 6 differ from it: subject"
+        " (problems of kind node too)\n"
+    )

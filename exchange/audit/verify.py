@@ -24,6 +24,10 @@ report holds, per kind, the first bad index, how many are bad and the first one 
 7. ``shrink``: no stored checkpoint lies beyond the entries, and the log contains every held
    note: its size is within the log and the recomputed root at that size is the note's (a log
    cut back or rewritten, even once every stored checkpoint was deleted).
+8. ``witness`` (``tongban audit verify --policy``, :mod:`exchange.audit.witnessing`): every
+   stored cosignature of a witness of the verifier's policy verifies, and a stored checkpoint
+   meets the policy; each witness of the policy with a URL is asked for the newest checkpoint it
+   cosigned, which the log must contain like any held note (check 7).
 
 The tree is recomputed from the stored leaf hashes, each bound to its entry by check 2 (an
 edited entry is reported there, not again as forged nodes and roots), and never from stored
@@ -61,7 +65,7 @@ __all__ = [
 ]
 
 PAGE = 4096
-KINDS = ("sequence", "leaf", "column", "node", "head", "checkpoint", "shrink")
+KINDS = ("sequence", "leaf", "column", "node", "head", "checkpoint", "shrink", "witness")
 """The kinds of check, in the order they are listed above."""
 SEARCH_COLUMNS = (
     ("request_id", "request_id"),

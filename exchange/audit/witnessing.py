@@ -18,6 +18,7 @@ and :meth:`Witnessing.verdict` what the policy says of it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.audit import merkle
-from exchange.audit.checkpoint import b64
+from exchange.audit.checkpoint import b64, parse_checkpoint, split_note
 from exchange.audit.checkpoints import CheckpointSigner, SignedCheckpoint
 from exchange.audit.cosignature import Cosignature
 from exchange.audit.errors import CheckpointError, WitnessPolicyError
@@ -145,7 +146,59 @@ class Witnessing:
         return checkpoint.note + "".join(f"{line}\n" for line in lines)
 
     def verdict(self, note: str) -> Verdict:
-        return self.policy.check(note, origin=self.signer.origin)
+        """What the policy says of *note*; a cosignature line that does not verify (a forged
+        row of ``audit_cosignatures``, say) makes it not met and says so, it never raises."""
+        try:
+            return self.policy.check(note, origin=self.signer.origin)
+        except CheckpointError as exc:
+            text, _ = split_note(note)
+            return Verdict(parse_checkpoint(text), False, {}, f"the note does not verify: {exc}")
+
+    def forged_cosignatures(self, session: Session) -> list[str]:
+        """Every stored cosignature of a policy witness that does not verify on the stored
+        checkpoint of its size, in words (``tongban audit verify --policy``)."""
+        witnesses = {_key(w): w for w in self.policy.witnesses.values()}
+        found = []
+        rows = session.scalars(select(AuditCosignature).order_by(AuditCosignature.size))
+        for row in rows:
+            witness = witnesses.get((row.cosigner, row.key_id))
+            if witness is None:
+                continue
+            checkpoint = session.get(AuditCheckpoint, row.size)
+            problem = f"the stored cosignature of {witness.name} at size {row.size}"
+            if checkpoint is None:
+                found.append(f"{problem} has no checkpoint of that size")
+                continue
+            try:
+                cosignature = witness.verifier.find(f"{checkpoint.note}{row.line}\n")
+            except CheckpointError:
+                cosignature = None
+            if cosignature is None or cosignature.timestamp != row.timestamp:
+                found.append(f"{problem} does not verify")
+        return found
+
+    def monitored(self) -> list[tuple[str, str | None, str | None]]:
+        """Each policy witness with a URL asked for the newest checkpoint of this log it
+        cosigned (tlog-witness monitoring GET): (name, note, None), (name, None, None) when it
+        has cosigned none, or (name, None, why it could not be asked)."""
+        origin_hash = hashlib.sha256(self.signer.origin.encode("utf-8")).hexdigest()
+        answers: list[tuple[str, str | None, str | None]] = []
+        for witness in self.policy.witnesses.values():
+            if witness.url is None:
+                continue
+            try:
+                with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
+                    response = client.get(f"{witness.url}/{origin_hash}/checkpoint")
+            except httpx.HTTPError as exc:
+                answers.append((witness.name, None, f"cannot be reached ({type(exc).__name__})"))
+                continue
+            if response.status_code == 404:
+                answers.append((witness.name, None, None))
+            elif response.status_code != 200 or len(response.content) > MAX_RESPONSE_BYTES:
+                answers.append((witness.name, None, f"answered {response.status_code}"))
+            else:
+                answers.append((witness.name, response.text, None))
+        return answers
 
     def newest_witnessed(self, session: Session) -> tuple[str, Verdict] | None:
         """The newest checkpoint that meets the policy, with its cosignatures, and the verdict."""

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.orm import Session
 
 from exchange.audit.checkpoints import CheckpointSigner
-from exchange.audit.errors import LogAltered
+from exchange.audit.errors import LogAltered, WitnessPolicyError
+from exchange.audit.policy import Verdict
 from exchange.audit.verify import KINDS, HeldCheckpoint, Problem, VerifyReport, verify_log
+from exchange.audit.witnessing import Witnessing
 from exchange.cli.common import JsonFlag, command_hub, out, print_json
 from exchange.db import unit_of_work
 from exchange.errors import CommandFailed
@@ -42,22 +45,47 @@ NoteFiles = Annotated[
     ),
 ]
 
+PolicyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        metavar="FILE",
+        exists=True,
+        dir_okay=False,
+        help="Your witness policy (c2sp.org/tlog-policy): a stored checkpoint must meet it, and"
+        " the log must contain what each of its witnesses with a URL cosigned.",
+    ),
+]
+
 
 @audit_app.command("verify")
 def verify(
-    state: StateFile = None, checkpoint: NoteFiles = None, as_json: JsonFlag = False
+    state: StateFile = None,
+    checkpoint: NoteFiles = None,
+    policy: PolicyFile = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Recompute the log from storage and check every column read back, every checkpoint and
-    every note given; exit 1 naming, per kind of problem, the first bad index."""
+    every note given; with --policy, that a checkpoint meets your witness policy; exit 1
+    naming, per kind of problem, the first bad index."""
     held = [_held(path, f"the checkpoint note {path}") for path in checkpoint or []]
     if state is not None and state.exists():
         held.append(_held(state, f"the state file {state}"))
     with command_hub() as hub:
+        witnessing = None if policy is None else _witnessing(hub.checkpoints, policy)
+        asked = [] if witnessing is None else witnessing.monitored()
+        held += [
+            HeldCheckpoint(f"witness {name}'s checkpoint", note) for name, note, _ in asked if note
+        ]
         with unit_of_work(hub.sessions) as session:
             report = verify_log(session, hub.checkpoints.verifier(), held=held)
+            witnessed = None if witnessing is None else _check_policy(session, witnessing, report)
         remembered = _remember(state, report, hub.checkpoints) if report.ok and state else None
     if as_json:
-        print_json(_summary(report, state, remembered))
+        summary = _summary(report, state, remembered)
+        if witnessing is not None:
+            summary["witness"] = _witness_summary(witnessing, witnessed, asked, report)
+        print_json(summary)
     if not report.ok:
         if not as_json:
             _print_problems(report)
@@ -78,6 +106,66 @@ def verify(
                 markup=False,
                 soft_wrap=True,
             )
+        if witnessing is not None and witnessed is not None:
+            for line in _witness_lines(witnessed, asked, report):
+                out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _witnessing(signer: CheckpointSigner, path: Path) -> Witnessing:
+    """The verifier's own policy: it must list this hub's log key, or no log at all."""
+    try:
+        return Witnessing.from_file(signer, path)
+    except WitnessPolicyError as exc:
+        raise CommandFailed(exc.detail or exc.title) from None
+
+
+def _check_policy(session: Session, witnessing: Witnessing, report: VerifyReport) -> Verdict | None:
+    """Kind ``witness``: every stored cosignature of a policy witness verifies, and the newest
+    checkpoint meeting the policy (its verdict), or a problem when none does."""
+    for problem in witnessing.forged_cosignatures(session):
+        report.add("witness", None, problem)
+    found = witnessing.newest_witnessed(session)
+    if found is None:
+        report.add(
+            "witness",
+            None,
+            f"no checkpoint meets the witness policy: it needs {witnessing.describe()}",
+        )
+        return None
+    return found[1]
+
+
+def _witness_lines(
+    verdict: Verdict, asked: list[tuple[str, str | None, str | None]], report: VerifyReport
+) -> list[str]:
+    size = verdict.checkpoint.size
+    waiting = max(0, report.entries - size)
+    lines = [f"{verdict.explanation}, at size {size}; {waiting} entries after it not yet witnessed"]
+    for name, note, why in asked:
+        if why is not None:
+            lines.append(f"witness {name} could not be asked: {why}")
+        elif note is None:
+            lines.append(f"witness {name} has cosigned no checkpoint of this log")
+    return lines
+
+
+def _witness_summary(
+    witnessing: Witnessing,
+    verdict: Verdict | None,
+    asked: list[tuple[str, str | None, str | None]],
+    report: VerifyReport,
+) -> dict[str, Any]:
+    size = None if verdict is None else verdict.checkpoint.size
+    return {
+        "policy": witnessing.describe(),
+        "met": verdict is not None,
+        "witnessed_size": size,
+        "cosigned_by": [] if verdict is None else sorted(verdict.cosigned),
+        "unwitnessed_entries": None if size is None else max(0, report.entries - size),
+        "asked": {
+            name: {"cosigned": note is not None, "problem": why} for name, note, why in asked
+        },
+    }
 
 
 def _held(path: Path, name: str) -> HeldCheckpoint:

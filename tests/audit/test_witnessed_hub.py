@@ -9,12 +9,13 @@ import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete, text
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.app import create_app
 from exchange.audit.checkpoints import CheckpointSigner
+from exchange.audit.cosignature import Cosigner
 from exchange.audit.log import AuditLog
 from exchange.audit.models import (
     AuditCheckpoint,
@@ -36,7 +38,8 @@ from exchange.db import make_engine, make_sessionmaker, unit_of_work
 from exchange.settings import Settings
 from schemas import AuditEntry
 from tests.audit.test_log import entry
-from tests.servers import TONGBAN, hub_environment
+from tests.commands import tongban_in_process
+from tests.servers import TONGBAN, dev_environment, hub_environment
 from tests.witness.helpers import served_witness
 
 pytestmark = [
@@ -115,7 +118,23 @@ def _append(sessions: sessionmaker[Session], first: int, count: int, *, tag: str
 
 
 def _work(n: int, tag: str) -> Callable[[Session], AuditEntry]:
-    return lambda _session: cast("AuditEntry", {**entry(n), "purpose": f"purpose{tag}-{n % 3}"})
+    """Entry *n*, decided now (verify holds ``recorded_at`` to the entry's ``at``)."""
+    at = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return lambda _session: cast(
+        "AuditEntry", {**entry(n), "at": at, "purpose": f"purpose{tag}-{n % 3}"}
+    )
+
+
+def _verify(
+    test: str, database_url: str, cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``tongban audit verify ARGS`` as the test's hub's operator runs it."""
+    env = dev_environment(
+        TONGBAN_DATABASE_URL=database_url,
+        TONGBAN_SECRET_KEY=secret_of(test),
+        TONGBAN_AUDIT_ORIGIN=ORIGINS[test],
+    )
+    return tongban_in_process(cwd, "audit", "verify", *args, env=env)
 
 
 def _sign(signer: CheckpointSigner, sessions: sessionmaker[Session]) -> int:
@@ -135,7 +154,7 @@ def _served_note(witnessing: Witnessing, sessions: sessionmaker[Session]) -> str
 
 
 def test_checkpoints_are_cosigned_by_both_and_meet_the_policy(
-    sessions: sessionmaker[Session], witnesses: Witnesses, tmp_path: Path
+    sessions: sessionmaker[Session], witnesses: Witnesses, tmp_path: Path, database_url: str
 ) -> None:
     signer = signer_of("met")
     witnessing = _witnessing(signer, witnesses, tmp_path)
@@ -158,10 +177,33 @@ def test_checkpoints_are_cosigned_by_both_and_meet_the_policy(
     assert held.text.split("\n\n")[0] == note.split("\n\n")[0]
     # a second submission of the same checkpoint sends nothing and stays met
     assert all(s.ok for s in witnessing.submit(sessions))
+    # the operator's verify, demanding the policy (its witnesses are asked what they hold)
+    policy = witnesses.policy_file(tmp_path)
+    verified = _verify("met", database_url, tmp_path, "--policy", str(policy))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.splitlines()[-1] == (
+        "the witness policy is met (all of A, B): cosigned by A, B, at size 33; "
+        "0 entries after it not yet witnessed"
+    )
+    _append(sessions, 33, 4)
+    assert (
+        "at size 33; 4 entries after it"
+        in _verify("met", database_url, tmp_path, "--policy", str(policy)).stdout
+    )
+    # a policy naming other witnesses is not met by these cosignatures
+    other = tmp_path / "other.policy"
+    other.write_text(f"witness C {_a_witness_vkey()}\nquorum C\n", encoding="utf-8")
+    refused = _verify("met", database_url, tmp_path, "--policy", str(other))
+    assert refused.returncode == 1
+    assert "witness: no checkpoint meets the witness policy: it needs C" in refused.stdout
 
 
 def test_a_rewritten_log_gets_no_cosignature_from_a_witness_that_saw_the_old_one(
-    sessions: sessionmaker[Session], engine: Engine, witnesses: Witnesses, tmp_path: Path
+    sessions: sessionmaker[Session],
+    engine: Engine,
+    witnesses: Witnesses,
+    tmp_path: Path,
+    database_url: str,
 ) -> None:
     signer = signer_of("rewritten")
     witnessing = _witnessing(signer, witnesses, tmp_path)
@@ -201,6 +243,16 @@ def test_a_rewritten_log_gets_no_cosignature_from_a_witness_that_saw_the_old_one
     # the witnesses still hold the old log's checkpoint: evidence of what the hub had said
     assert witnesses.state_of("A", signer.origin).text == before
     assert witnesses.state_of("B", signer.origin).status_code == 200
+    # and the operator's verify, demanding the policy, says the log is not the one they saw
+    refused = _verify(
+        "rewritten", database_url, tmp_path, "--policy", str(witnesses.policy_file(tmp_path))
+    )
+    assert refused.returncode == 1
+    lines = refused.stdout.splitlines()
+    assert any(
+        line.startswith("shrink: ") and "witness A's checkpoint" in line for line in lines
+    ), lines
+    assert "witness: no checkpoint meets the witness policy: it needs all of A, B" in lines[-1]
 
 
 def test_a_witness_that_is_down_shows_as_a_gap_and_the_hub_goes_on(
@@ -274,3 +326,7 @@ def _drop_append_only_triggers(engine: Engine) -> None:
         for table in ("audit_entries", "audit_nodes", "audit_checkpoints"):
             connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
             connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
+
+
+def _a_witness_vkey() -> str:
+    return Cosigner("wc.test/w", Ed25519PrivateKey.generate()).vkey()

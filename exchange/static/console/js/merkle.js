@@ -1,15 +1,37 @@
-// Verifying an audit entry in the browser, with WebCrypto only (no library):
+// The audit log's proofs and signatures in the browser, with WebCrypto only (no library):
 //   RFC 9162 Merkle inclusion (SHA-256; leaf = H(0x00 ‖ entry), node = H(0x01 ‖ l ‖ r)),
-//   C2SP signed-note checkpoints and vkeys, Ed25519 signatures.
-// Each function is small and pure apart from the digests; verifyEntry runs the steps in
-// order and reports every one of them, stopping at the first failure.
+//   C2SP signed-note checkpoints and vkeys, Ed25519 signatures, and witness cosignatures
+//   (c2sp.org/tlog-cosignature, cosignature/v1).
+// Each function is small and pure apart from the digests and signature checks. A refusal is a
+// VerifyError whose code the page turns into words (i18n "check.<code>"); verify.js runs the
+// steps in order.
 
 const encoder = new TextEncoder();
 
+/** A refusal with a stable code (and the values its sentence needs), shown in words by the page. */
+export class VerifyError extends Error {
+  constructor(code, vars = {}) {
+    super(code);
+    this.code = code;
+    this.vars = vars;
+  }
+}
+
 export function b64decode(text) {
   const clean = String(text).trim();
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean)) throw new Error("not base64");
-  return Uint8Array.from(atob(clean), (c) => c.charCodeAt(0));
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean)) throw new VerifyError("not_base64");
+  try {
+    return Uint8Array.from(atob(clean), (c) => c.charCodeAt(0));
+  } catch {
+    throw new VerifyError("not_base64");
+  }
+}
+
+/** Standard base64 in its one canonical spelling (as the hub's own parser demands). */
+function b64decodeCanonical(text) {
+  const bytes = b64decode(text);
+  if (b64encode(bytes) !== text) throw new VerifyError("not_base64");
+  return bytes;
 }
 
 export function b64encode(bytes) {
@@ -44,13 +66,13 @@ function nodeHash(left, right) {
 
 /** RFC 9162 §2.1.3.2: the root an inclusion proof leads to (throws if it cannot lead to one). */
 export async function rootFromInclusionProof(index, size, leaf, proof) {
-  if (!(index >= 0 && index < size)) throw new Error("index outside the tree");
+  if (!(index >= 0 && index < size)) throw new VerifyError("index_outside");
   let fn = index;
   let sn = size - 1;
   let r = leaf;
   for (const p of proof) {
-    if (p.length !== 32) throw new Error("a proof hash is not 32 bytes");
-    if (sn === 0) throw new Error("the proof is too long");
+    if (p.length !== 32) throw new VerifyError("proof_hash_size");
+    if (sn === 0) throw new VerifyError("proof_too_long");
     if (fn % 2 === 1 || fn === sn) {
       r = await nodeHash(p, r);
       while (fn % 2 === 0 && fn !== 0) {
@@ -63,119 +85,124 @@ export async function rootFromInclusionProof(index, size, leaf, proof) {
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  if (sn !== 0) throw new Error("the proof is too short");
+  if (sn !== 0) throw new VerifyError("proof_too_short");
   return r;
 }
 
-/** C2SP vkey "<name>+<hex key id>+<base64(0x01 ‖ key)>" → {name, keyId, publicKey}. */
-export async function parseVkey(text) {
+// Signature types of a vkey's first key byte: the log's note signature, a witness's Ed25519
+// cosignature, a witness's ML-DSA-44 cosignature (which WebCrypto cannot verify).
+export const NOTE_ED25519 = 0x01;
+export const COSIGNATURE_ED25519 = 0x04;
+export const COSIGNATURE_ML_DSA_44 = 0x06;
+const KEY_SIZES = { [NOTE_ED25519]: 32, [COSIGNATURE_ED25519]: 32, [COSIGNATURE_ML_DSA_44]: 1312 };
+const MAX_TIMESTAMP = 2n ** 63n - 1n;
+
+/** signed-note: a key name is non-empty, without spaces, "+" or control characters. */
+export function isKeyName(name) {
+  return typeof name === "string" && /^[^\s+\p{Cc}]+$/u.test(name);
+}
+
+/**
+ * A C2SP vkey "<name>+<hex key id>+<base64(type ‖ key)>" → {name, keyId, type, publicKey}, of
+ * any of the three types; the key id must be SHA-256(name ‖ 0x0A ‖ type ‖ key)[:4].
+ */
+export async function parseKey(text) {
   // Split at the first two "+" only: the base64 key may contain "+" itself.
   const parts = String(text).trim().split("+");
   const [name, idHex] = parts;
-  const key = parts.slice(2).join("+");
-  if (!name || !/^[0-9a-fA-F]{8}$/.test(idHex || "")) throw new Error("malformed verifier key");
-  const raw = b64decode(key || "");
-  if (raw.length !== 33 || raw[0] !== 1) throw new Error("not an Ed25519 verifier key");
+  if (!isKeyName(name) || !/^[0-9a-fA-F]{8}$/.test(idHex || "")) throw new VerifyError("vkey_malformed");
+  const raw = b64decodeCanonical(parts.slice(2).join("+"));
+  const type = raw[0];
+  if (!(type in KEY_SIZES)) throw new VerifyError("vkey_type");
+  if (raw.length !== 1 + KEY_SIZES[type]) throw new VerifyError("vkey_length");
   const publicKey = raw.slice(1);
-  const keyId = await noteKeyId(name, publicKey);
+  const keyId = await keyIdOf(name, type, publicKey);
   const claimed = Uint8Array.from(idHex.match(/../g), (pair) => parseInt(pair, 16));
-  if (!equal(keyId, claimed)) throw new Error("the key id does not match the key");
-  return { name, keyId, publicKey };
+  if (!equal(keyId, claimed)) throw new VerifyError("vkey_id");
+  return { name, keyId, type, publicKey };
 }
 
-async function noteKeyId(name, publicKey) {
-  const digest = await sha256(concat(encoder.encode(name), Uint8Array.of(0x0a, 0x01), publicKey));
+/** A log's verifier key (type 0x01, Ed25519). */
+export async function parseVkey(text) {
+  const key = await parseKey(text);
+  if (key.type !== NOTE_ED25519) throw new VerifyError("vkey_not_log");
+  return key;
+}
+
+async function keyIdOf(name, type, publicKey) {
+  const digest = await sha256(concat(encoder.encode(name), Uint8Array.of(0x0a, type), publicKey));
   return digest.slice(0, 4);
 }
 
-/** A signed note → {text, origin, size, root, signatures: [{name, keyId, signature}]}. */
+/** A signed note → {text, origin, size, root, signatures: [{name, keyId, signature}]}; a
+ * signature is what follows the key id (a cosignature's timestamp included). */
 export function parseCheckpoint(note) {
   const split = note.lastIndexOf("\n\n");
-  if (split < 0 || !note.endsWith("\n")) throw new Error("the note has no signature block");
+  if (split < 0 || !note.endsWith("\n")) throw new VerifyError("note_unsigned");
   const text = note.slice(0, split + 1);
-  const signatures = note
-    .slice(split + 2, -1)
-    .split("\n")
-    .map((line) => {
-      const match = /^\u2014 (\S+) (\S+)$/.exec(line);
-      if (!match) throw new Error("a signature line is malformed");
-      const blob = b64decode(match[2]);
-      if (blob.length !== 68) throw new Error("a signature is not an Ed25519 one");
-      return { name: match[1], keyId: blob.slice(0, 4), signature: blob.slice(4) };
-    });
+  const lines = note.slice(split + 2, -1).split("\n");
+  if (lines.length > 100) throw new VerifyError("note_too_many_signatures");
+  const signatures = lines.map((line) => {
+    const match = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!match || !isKeyName(match[1])) throw new VerifyError("signature_line");
+    const blob = b64decodeCanonical(match[2]);
+    if (blob.length < 5) throw new VerifyError("signature_line");
+    return { name: match[1], keyId: blob.slice(0, 4), signature: blob.slice(4) };
+  });
   const [origin, size, root] = text.split("\n");
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(size || "")) throw new Error("the tree size is malformed");
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(size || "")) throw new VerifyError("size_malformed");
   const rootBytes = b64decode(root || "");
-  if (rootBytes.length !== 32) throw new Error("the root hash is not 32 bytes");
+  if (rootBytes.length !== 32) throw new VerifyError("root_size");
   return { text, origin, size: Number(size), root: rootBytes, signatures };
+}
+
+function linesOf(checkpoint, key) {
+  return checkpoint.signatures.filter((s) => s.name === key.name && equal(s.keyId, key.keyId));
+}
+
+function ed25519Key(publicKey) {
+  return crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
 }
 
 /** Whether the note carries a valid signature by vkey (checked with WebCrypto Ed25519). */
 export async function verifyNoteSignature(checkpoint, vkey) {
-  const mine = checkpoint.signatures.filter(
-    (s) => s.name === vkey.name && equal(s.keyId, vkey.keyId),
-  );
+  const mine = linesOf(checkpoint, vkey);
   if (mine.length === 0) return false;
-  const key = await crypto.subtle.importKey("raw", vkey.publicKey, { name: "Ed25519" }, false, [
-    "verify",
-  ]);
+  const key = await ed25519Key(vkey.publicKey);
   for (const { signature } of mine) {
+    if (signature.length !== 64) return false;
     const ok = await crypto.subtle.verify("Ed25519", key, signature, encoder.encode(checkpoint.text));
     if (!ok) return false;
   }
   return true;
 }
 
+/** What an Ed25519 witness signs: "cosignature/v1\n", "time <t>\n", then the checkpoint body. */
+export function cosignedMessage(checkpoint, timestamp) {
+  return encoder.encode(`cosignature/v1\ntime ${timestamp}\n${checkpoint.text}`);
+}
+
 /**
- * Verify an entry against the log's latest signed checkpoint. fetchers: {checkpoint(),
- * signCheckpoint(), vkey(), proof(index, size)}. onStep(step) is called as each step ends, with
- * {id, ok, detail}. Resolves to true only when every step passed.
+ * What the note says of one witness key: {status: "absent"} (no line of its name and key id),
+ * "unverifiable" (an ML-DSA-44 key: WebCrypto has no ML-DSA), "invalid" (a line of that name and
+ * key id whose cosignature fails: forged, not merely absent), or "cosigned" with the newest
+ * timestamp (POSIX seconds, a BigInt).
  */
-export async function verifyEntry(entry, fetchers, onStep) {
-  const step = (id, ok, detail = "") => {
-    onStep({ id, ok, detail });
-    return ok;
-  };
-  const guard = async (id, work) => {
-    try {
-      return await work();
-    } catch (error) {
-      step(id, false, error.message);
-      return null;
+export async function findCosignature(checkpoint, witnessKey) {
+  if (witnessKey.type !== COSIGNATURE_ED25519) return { status: "unverifiable" };
+  const mine = linesOf(checkpoint, witnessKey);
+  if (mine.length === 0) return { status: "absent" };
+  const key = await ed25519Key(witnessKey.publicKey);
+  let newest = 0n;
+  for (const { signature: blob } of mine) {
+    if (blob.length !== 8 + 64) return { status: "invalid" };
+    const timestamp = new DataView(blob.buffer, blob.byteOffset, 8).getBigUint64(0);
+    if (timestamp === 0n || timestamp > MAX_TIMESTAMP) return { status: "invalid" };
+    const message = cosignedMessage(checkpoint, timestamp);
+    if (!(await crypto.subtle.verify("Ed25519", key, blob.slice(8), message))) {
+      return { status: "invalid" };
     }
-  };
-  if (!globalThis.crypto || !globalThis.crypto.subtle) {
-    // WebCrypto exists only in a secure context (HTTPS, or localhost).
-    return step("leaf", false, "WebCrypto is not available: serve the console over HTTPS");
+    if (timestamp > newest) newest = timestamp;
   }
-  const leaf = await guard("leaf", () => leafHash(encoder.encode(entry.canonical)));
-  if (!leaf) return false;
-  if (!step("leaf", equal(leaf, b64decode(entry.leaf_hash)), b64encode(leaf))) return false;
-
-  let checkpoint = await guard("checkpoint", async () => parseCheckpoint(await fetchers.checkpoint()));
-  if (!checkpoint) return false;
-  if (checkpoint.size <= entry.index) {
-    checkpoint = await guard("checkpoint", async () =>
-      parseCheckpoint(await fetchers.signCheckpoint()),
-    );
-    if (!checkpoint) return false;
-  }
-  if (!step("checkpoint", checkpoint.size > entry.index, `${checkpoint.origin} · ${checkpoint.size}`)) {
-    return false;
-  }
-
-  const vkey = await guard("signature", async () => parseVkey(await fetchers.vkey()));
-  if (!vkey) return false;
-  const signed = await guard("signature", () => verifyNoteSignature(checkpoint, vkey));
-  if (signed === null) return false;
-  if (!step("signature", signed, vkey.name)) return false;
-
-  const proof = await guard("proof", () => fetchers.proof(entry.index, checkpoint.size));
-  if (!proof) return false;
-  const root = await guard("proof", () =>
-    rootFromInclusionProof(entry.index, checkpoint.size, leaf, proof.proof.map(b64decode)),
-  );
-  if (!root) return false;
-  if (!step("proof", true, `${proof.proof.length}`)) return false;
-  return step("root", equal(root, checkpoint.root), b64encode(root));
+  return { status: "cosigned", timestamp: newest };
 }

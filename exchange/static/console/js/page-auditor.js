@@ -3,12 +3,13 @@
 // The search is kept in memory (never in the console's URL): an ID number typed here goes to
 // the API's query string only, as the contract defines.
 
-import { api } from "./api.js";
+import { api, optional } from "./api.js";
 import { bars, columns, stackedColumns } from "./charts.js";
 import { field, h, replace, select, table } from "./dom.js";
 import { label, percent, t, when } from "./i18n.js";
-import { verifyEntry } from "./merkle.js";
-import { act, badge, facts, link, liveRegion, loading, problemBox, section } from "./ui.js";
+import { act, badge, facts, link, liveRegion, loading, problemBox, refusalWords, section } from "./ui.js";
+import { STEPS, verifyEntry } from "./verify.js";
+import { auditorPolicy, loadWitnessGap, policyPanel, witnessGap, witnessStepWords } from "./witnesses.js";
 
 const OUTCOMES = ["released", "partial", "denied", "unavailable", "withheld", "budget_exhausted"];
 let lastSearch = {};
@@ -179,19 +180,21 @@ function anomalyDetail(a) {
 
 // -- one entry, and its verification ---------------------------------------------------------
 
-const STEPS = ["leaf", "checkpoint", "signature", "proof", "root"];
-
 export async function renderEntry(ctx) {
   const { main, params } = ctx;
   const index = Number(params[0]);
   replace(main, h("h1", {}, t("entry.title", { index })), loading());
-  const entry = await api(`/audit/entries/${index}`);
+  const [entry, witnesses] = await Promise.all([api(`/audit/entries/${index}`), loadWitnessGap()]);
   const e = entry.entry;
   const steps = h("ol", { class: "steps" }, STEPS.map((id) => h("li", { "data-step": id, class: "pending" }, t(`verify.${id}`))));
   const verdict = liveRegion({ class: "verdict" });
   const button = h("button", { type: "button" }, t("verify.button"));
+  const gap = h("div", { class: "witness-gap" }, witnessGap(witnesses));
   button.addEventListener("click", () =>
-    act(button, verdict, () => runVerify(entry, steps, verdict, ctx)),
+    act(button, verdict, async () => {
+      await runVerify(entry, steps, verdict, ctx);
+      replace(gap, witnessGap(await loadWitnessGap())); // verifying may have signed a checkpoint
+    }),
   );
   replace(
     main,
@@ -223,7 +226,16 @@ export async function renderEntry(ctx) {
         ]),
       ),
     ),
-    section(t("verify.title"), h("p", {}, t("verify.explain")), button, steps, verdict),
+    section(
+      t("verify.title"),
+      h("p", {}, t("verify.explain")),
+      policyPanel(),
+      button,
+      steps,
+      verdict,
+      h("h3", {}, t("witness.gap_title")),
+      gap,
+    ),
     h("details", {}, h("summary", {}, t("entry.canonical")), h("pre", { class: "canonical" }, entry.canonical)),
   );
 }
@@ -239,16 +251,38 @@ async function runVerify(entry, steps, verdict, ctx) {
     signCheckpoint: () => api("/audit/checkpoint", { method: "POST", as: "text" }),
     vkey: () => api("/audit/checkpoint/key", { as: "text", auth: false }),
     proof: (index, size) => api("/audit/proof/inclusion", { query: { index, size } }),
+    policy: auditorPolicy,
+    witnessed: () =>
+      api("/audit/checkpoint", { query: { witnessed: "true" }, as: "text", auth: false }).catch((error) => {
+        if (error.status === 404) return null; // no checkpoint meets the hub's policy yet
+        throw error;
+      }),
+    gap: () => optional("/audit/witnesses", { auth: false }),
   };
+  let failed = null;
+  let witnesses = null;
   const ok = await verifyEntry(entry, fetchers, ({ id, ok: passed, detail }) => {
     const li = steps.querySelector(`[data-step="${id}"]`);
     li.className = passed ? "pass" : "fail";
-    li.append(h("span", { class: "detail" }, ` ${passed ? t("verify.pass") : t("verify.fail")}${detail ? ` — ${detail}` : ""}`));
+    if (!passed) failed = id;
+    if (id === "witnesses" && detail && detail.outcome) witnesses = detail;
+    const words = stepWords(id, detail);
+    li.append(h("span", { class: "detail" }, ` ${passed ? t("verify.pass") : t("verify.fail")}${words ? ` — ${words}` : ""}`));
   });
   steps.querySelectorAll("li.pending").forEach((li) => {
     li.className = "skipped";
   });
-  const message = ok ? t("verify.ok") : t("verify.failed");
-  replace(verdict, h("p", { class: ok ? "ok" : "problem", role: ok ? null : "alert" }, message));
+  const message = ok ? t("verify.ok") : failed === "witnesses" ? t("verify.failed_witnesses") : t("verify.failed");
+  replace(
+    verdict,
+    h("p", { class: ok ? "ok" : "problem", role: ok ? null : "alert" }, message),
+    ok && witnesses && witnesses.outcome === "none" ? h("p", { class: "notice" }, t("witness.nobody_vouches")) : null,
+  );
   ctx.announce(message);
+}
+
+function stepWords(id, detail) {
+  if (id === "witnesses" && detail && detail.outcome) return witnessStepWords(detail);
+  if (detail instanceof Error) return refusalWords(detail);
+  return detail;
 }

@@ -24,6 +24,16 @@ export function problemBox(error) {
   return box;
 }
 
+/** Words for a refused check: a VerifyError's code (with the policy and line it is about),
+ * else the error's own message. */
+export function refusalWords(error) {
+  if (!error || typeof error.code !== "string" || !error.vars) return String(error?.message ?? error);
+  const { line, policy } = error.vars;
+  const about = policy ? t(`witness.policy_${policy}`) : "";
+  const where = line ? t("check.at_line", { line }) : "";
+  return `${about}${where}${t(`check.${error.code}`, error.vars)}`;
+}
+
 /** A link inside the console, routed without a page load. */
 export function link(path, text, attrs = {}) {
   return h("a", { href: `/console${path}`, "data-link": "", ...attrs }, text);

@@ -1,16 +1,22 @@
-// Operator (运维): readiness of the hub and each source, and the scheduled jobs when the hub
-// has them. Operators may not read the audit or decide sharing (the API refuses; nothing here
-// offers it).
+// Operator (运维): readiness of the hub and each source, the audit log's witnesses (how many
+// entries no witnessed checkpoint covers yet, and why a witness fails), and the scheduled jobs
+// when the hub has them. Operators may not read the audit or decide sharing (the API refuses;
+// nothing here offers it).
 
 import { optional } from "./api.js";
 import { h, replace, table } from "./dom.js";
 import { t, when } from "./i18n.js";
 import { badge, loading, problemBox, section } from "./ui.js";
+import { loadWitnessGap, witnessGap } from "./witnesses.js";
 
 export async function renderOperations(ctx) {
   const { main } = ctx;
   replace(main, h("h1", {}, t("ops.title")), loading());
-  const [ready, jobs] = await Promise.all([optional("/readyz"), optional("/jobs")]);
+  const [ready, jobs, witnesses] = await Promise.all([
+    optional("/readyz"),
+    optional("/jobs"),
+    loadWitnessGap(),
+  ]);
   const sources = (ready && ready.checks.sources) || {};
   replace(
     main,
@@ -25,6 +31,10 @@ export async function renderOperations(ctx) {
         [t("catalogue.code"), t("dept.adapter"), t("dept.latency"), t("ops.reason")],
         Object.entries(sources).map(([code, s]) => [h("code", {}, code), badge("health", s.status), `${s.latency_ms} ms`, s.reason || "—"]),
       ),
+    ),
+    section(
+      t("witness.title"),
+      h("div", { class: "witness-gap" }, witnessGap(witnesses, ready && ready.checks.witnesses)),
     ),
     section(
       t("ops.jobs"),

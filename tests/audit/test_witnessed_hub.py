@@ -4,6 +4,7 @@ down shows as a gap, and queries go on."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import subprocess
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Engine, delete, text
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.app import create_app
@@ -190,6 +191,12 @@ def test_checkpoints_are_cosigned_by_both_and_meet_the_policy(
         "at size 33; 4 entries after it"
         in _verify("met", database_url, tmp_path, "--policy", str(policy)).stdout
     )
+    # a cosignature row forged in the database: not met, named by verify, never a 500
+    _forge_cosignature(sessions, size=33)
+    assert not witnessing.verdict(_served_note(witnessing, sessions)).met
+    forged = _verify("met", database_url, tmp_path, "--policy", str(policy))
+    assert forged.returncode == 1
+    assert "witness: the stored cosignature of A at size 33 does not verify" in forged.stdout
     # a policy naming other witnesses is not met by these cosignatures
     other = tmp_path / "other.policy"
     other.write_text(f"witness C {_a_witness_vkey()}\nquorum C\n", encoding="utf-8")
@@ -326,6 +333,20 @@ def _drop_append_only_triggers(engine: Engine) -> None:
         for table in ("audit_entries", "audit_nodes", "audit_checkpoints"):
             connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
             connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
+
+
+def _forge_cosignature(sessions: sessionmaker[Session], size: int) -> None:
+    """Witness A's stored cosignature at *size*, its signature's last byte flipped."""
+    with unit_of_work(sessions, write=True) as session:
+        row = session.scalars(
+            select(AuditCosignature).where(
+                AuditCosignature.size == size, AuditCosignature.cosigner == "wA.test/w"
+            )
+        ).one()
+        name, blob = row.line.rsplit(" ", 1)
+        raw = bytearray(base64.b64decode(blob))
+        raw[-1] ^= 1
+        row.line = f"{name} {base64.b64encode(bytes(raw)).decode()}"
 
 
 def _a_witness_vkey() -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -96,6 +97,11 @@ class Hub:
     def witnessing(self) -> Witnessing:
         """The witness policy and the submissions of checkpoints to its witnesses."""
         return Witnessing.from_file(self.checkpoints, self.settings.witness_policy_file)
+
+    def witnessing_against(self, policy_file: Path) -> Witnessing:
+        """Someone else's witness policy over this hub's log (``tongban audit verify
+        --policy``): it must list this hub's log key, or no log at all."""
+        return Witnessing.from_file(self.checkpoints, policy_file)
 
     @cached_property
     def cache_crypto(self) -> CacheCrypto:

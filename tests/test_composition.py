@@ -26,7 +26,8 @@ PARTS = {
     "SourceCache",
     "ExchangePipeline",
     "HubScheduler",
-    "from_file",  # SourceRegistry.from_file
+    "from_file",  # SourceRegistry.from_file, Witnessing.from_file
+    "Witnessing",
 }
 """What only the composition builds."""
 

@@ -18,6 +18,7 @@ from exchange.cli.common import JsonFlag, command_hub, out, print_json
 from exchange.db import unit_of_work
 from exchange.errors import CommandFailed
 from exchange.files import write_owner_only
+from exchange.hub import Hub
 
 __all__ = ["audit_app"]
 
@@ -72,7 +73,7 @@ def verify(
     if state is not None and state.exists():
         held.append(_held(state, f"the state file {state}"))
     with command_hub() as hub:
-        witnessing = None if policy is None else _witnessing(hub.checkpoints, policy)
+        witnessing = None if policy is None else _witnessing(hub, policy)
         asked = [] if witnessing is None else witnessing.monitored()
         held += [
             HeldCheckpoint(f"witness {name}'s checkpoint", note) for name, note, _ in asked if note
@@ -111,10 +112,10 @@ def verify(
                 out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _witnessing(signer: CheckpointSigner, path: Path) -> Witnessing:
+def _witnessing(hub: Hub, path: Path) -> Witnessing:
     """The verifier's own policy: it must list this hub's log key, or no log at all."""
     try:
-        return Witnessing.from_file(signer, path)
+        return hub.witnessing_against(path)
     except WitnessPolicyError as exc:
         raise CommandFailed(exc.detail or exc.title) from None
 

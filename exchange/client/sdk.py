@@ -85,6 +85,7 @@ __all__ = [
     "TongbanClient",
     "TongbanClientError",
     "VerifyResult",
+    "WitnessedReceipt",
 ]
 
 EVIDENCE_TYP: Final = "tongban-evidence+jwt"
@@ -136,6 +137,17 @@ class AuditReceipt:
     tree_size: int = 0
     checkpoint: str = ""
     inclusion_proof: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WitnessedReceipt:
+    """A receipt covered by a checkpoint that meets your witness policy: the size of that
+    checkpoint, who cosigned it (the policy's witness names) and the note itself."""
+
+    receipt: AuditReceipt
+    witnessed_size: int
+    cosigned_by: tuple[str, ...]
+    checkpoint: str
 
 
 @dataclass(frozen=True)
@@ -418,6 +430,80 @@ class TongbanClient:
             reason = "the audit receipt's inclusion proof does not lead to the checkpoint's root"
             raise EvidenceError(reason, request_id)
         return receipt
+
+    def verify_witnessed(
+        self,
+        receipt: AuditReceipt | Mapping[str, Any],
+        policy: str,
+        *,
+        request_id: str | None = None,
+    ) -> WitnessedReceipt:
+        """The receipt, once a checkpoint that meets *policy* covers it.
+
+        *policy* is your own copy of a witness policy (c2sp.org/tlog-policy text, from the
+        audit bureau, say — not the hub's). After checks a–d: the hub's newest witnessed
+        checkpoint (``GET /audit/checkpoint?witnessed=true``) must be signed by a log of the
+        policy (the hub's key, when the policy names none) and cosigned by a quorum of its
+        witnesses (``cosignature/v1``, Ed25519 or ML-DSA-44); its tree must hold the receipt's
+        (the same root at the same size, or an RFC 9162 consistency proof from the receipt's
+        size, ``GET /audit/proof/consistency``). Any of these failing raises
+        :class:`EvidenceError` in plain words; a receipt newer than the newest witnessed
+        checkpoint is not an error of the hub, only early: ask again after the hub's next
+        checkpoint interval."""
+        receipt = self.verify_receipt(receipt, request_id=request_id)
+        try:
+            rules = _Policy.parse(policy)
+        except ValueError as exc:
+            raise EvidenceError(f"your witness policy: {exc}", request_id) from None
+        key = self._checkpoint_key(receipt.checkpoint, request_id)
+        _, size, root = _opened_checkpoint(receipt.checkpoint, key, request_id)
+        response = self._send("GET", "/audit/checkpoint", params={"witnessed": "true"})
+        if response.status_code == 404:
+            raise EvidenceError("no checkpoint of the hub meets a witness policy yet", request_id)
+        if response.status_code != 200:
+            raise _invalid_response("the witnessed checkpoint", request_id)
+        note = response.text
+        logs = rules.logs or [key]
+        opened = None
+        for log in logs:
+            try:
+                opened = _opened_checkpoint(note, log, request_id)
+                break
+            except EvidenceError:
+                continue
+        if opened is None or opened[0] != key.name:
+            raise EvidenceError("no log of your witness policy signed the hub's checkpoint")
+        _, witnessed, witnessed_root = opened
+        cosigned = rules.cosigned(note)
+        if not rules.met(cosigned):
+            who = ", ".join(sorted(cosigned)) or "no witness"
+            raise EvidenceError(
+                f"the hub's witnessed checkpoint does not meet your witness policy: it needs "
+                f"{rules.describe()}; cosigned by {who}",
+                request_id,
+            )
+        if witnessed < size:
+            raise EvidenceError(
+                f"the receipt's checkpoint (tree size {size}) is newer than the newest witnessed "
+                f"one ({witnessed}); ask again after the hub's next checkpoint",
+                request_id,
+            )
+        if witnessed > size:
+            proof = self._send(
+                "GET", "/audit/proof/consistency", params={"from": size, "to": witnessed}
+            )
+            hashes = _proof_hashes(proof)
+            if hashes is None or not _consistent(size, witnessed, hashes, root, witnessed_root):
+                raise EvidenceError(
+                    "the witnessed checkpoint does not extend the receipt's: the log was "
+                    "rewritten after the receipt was given",
+                    request_id,
+                )
+        elif witnessed_root != root:
+            raise EvidenceError(
+                "the witnessed checkpoint has another root at the receipt's size", request_id
+            )
+        return WitnessedReceipt(receipt, witnessed, tuple(sorted(cosigned)), note)
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -824,7 +910,7 @@ def _opened_checkpoint(note: str, key: _NoteKey, request_id: str | None) -> tupl
 def _included(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
     """RFC 9162 §2.1.3.2: whether *proof* leads from *leaf* at *index* to *root* in the tree of
     *size* leaves."""
-    if not 0 <= index < size:
+    if not 0 <= index < size or not _are_hashes(leaf, *proof):
         return False
     fn, sn, r = index, size - 1, leaf
     for p in proof:
@@ -840,6 +926,10 @@ def _included(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: 
     return sn == 0 and r == root
 
 
+def _are_hashes(*values: bytes) -> bool:
+    return all(isinstance(v, bytes) and len(v) == 32 for v in values)
+
+
 def _node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
@@ -851,3 +941,184 @@ def _b64decode(text: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return data if base64.b64encode(data).decode("ascii") == text else None
+
+
+def _proof_hashes(response: httpx.Response) -> list[bytes] | None:
+    """The hashes of a ``GET /audit/proof/consistency`` answer, or None if malformed."""
+    try:
+        listed = response.json()["proof"] if response.status_code == 200 else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(listed, list) or len(listed) > 2 * _MAX_PROOF:
+        return None
+    hashes = [_b64decode(h) if isinstance(h, str) else None for h in listed]
+    if any(h is None or len(h) != 32 for h in hashes):
+        return None
+    return [h for h in hashes if h is not None]
+
+
+def _consistent(
+    old: int, new: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
+) -> bool:
+    """RFC 9162 §2.1.4.2: whether *proof* shows the tree of *new* leaves extends that of *old*."""
+    if not 0 < old <= new or not _are_hashes(*proof):
+        return False
+    if old == new:
+        return not proof and old_root == new_root
+    path = [old_root, *proof] if old & (old - 1) == 0 else list(proof)
+    if not path:
+        return False
+    fn, sn = old - 1, new - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = _node_hash(c, fr), _node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = _node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and fr == old_root and sr == new_root
+
+
+_COSIGNATURE_KEYS: Final = {b"\x04": ("ed25519", 32, 64), b"\x06": ("ml-dsa-44", 1312, 2420)}
+
+
+@dataclass(frozen=True)
+class _Cosigner:
+    """A witness of a policy: its cosignature key (c2sp.org/tlog-cosignature)."""
+
+    name: str
+    key_id: bytes
+    algorithm: str
+    public_key: bytes
+
+    def timestamp(self, text: str, blob: bytes) -> int | None:
+        """The time of a valid cosignature *blob* (timestamp ‖ signature) on the checkpoint
+        *text*, else None."""
+        signature_size = _COSIGNATURE_KEYS[b"\x04" if self.algorithm == "ed25519" else b"\x06"][2]
+        if len(blob) != 8 + signature_size:
+            return None
+        when = int.from_bytes(blob[:8], "big")
+        if not 0 < when < 2**63:
+            return None
+        try:
+            if self.algorithm == "ed25519":
+                message = f"cosignature/v1\ntime {when}\n{text}".encode()
+                Ed25519PublicKey.from_public_bytes(self.public_key).verify(blob[8:], message)
+            else:
+                from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA44PublicKey
+
+                lines = text.split("\n")
+                origin, name = lines[0].encode(), self.name.encode()
+                message = (
+                    b"subtree/v1\n\x00" + bytes([len(name)]) + name + when.to_bytes(8, "big")
+                    + bytes([len(origin)]) + origin + (0).to_bytes(8, "big")
+                    + int(lines[1]).to_bytes(8, "big") + base64.b64decode(lines[2])
+                )  # fmt: skip
+                MLDSA44PublicKey.from_public_bytes(self.public_key).verify(blob[8:], message)
+        except (InvalidSignature, ValueError, ImportError, IndexError):
+            return None
+        return when
+
+
+@dataclass
+class _Policy:
+    """A witness policy (c2sp.org/tlog-policy): logs, witnesses, groups, one quorum."""
+
+    logs: list[_NoteKey]
+    witnesses: dict[str, _Cosigner]
+    groups: dict[str, tuple[int, tuple[str, ...]]]
+    quorum: str
+
+    @classmethod
+    def parse(cls, text: str) -> _Policy:
+        """The policy in *text*; ValueError naming the line of the first problem."""
+        policy = cls([], {}, {}, "")
+        for number, raw in enumerate(text.split("\n"), start=1):
+            words = raw.replace("\t", " ").split()
+            if not words or words[0].startswith("#"):
+                continue
+            try:
+                policy._line(words)
+            except (ValueError, KeyError) as exc:
+                raise ValueError(f"line {number}: {exc}") from None
+        if not policy.quorum:
+            raise ValueError("it has no quorum line")
+        return policy
+
+    def _line(self, words: list[str]) -> None:
+        kind, args = words[0], words[1:]
+        defined = set(self.witnesses) | set(self.groups)
+        if kind == "log" and len(args) in (1, 2):
+            self.logs.append(_note_key(args[0]))
+        elif kind == "witness" and len(args) in (2, 3) and args[0] not in defined | {"none"}:
+            self.witnesses[args[0]] = _cosigner(args[1])
+        elif kind == "group" and len(args) >= 3 and args[0] not in defined | {"none"}:
+            members = tuple(args[2:])
+            if not set(members) <= defined or len(set(members)) != len(members):
+                raise ValueError("a group names a member not defined above it, or twice")
+            spec = args[1]
+            k = {"all": len(members), "any": 1}.get(spec) or (
+                int(spec) if spec.isascii() and spec.isdigit() and spec[0] != "0" else 0
+            )
+            if not 1 <= k <= len(members):
+                raise ValueError("a group's threshold is all, any or 1 to its member count")
+            self.groups[args[0]] = (k, members)
+        elif kind == "quorum" and len(args) == 1 and not self.quorum:
+            if args[0] != "none" and args[0] not in defined:
+                raise ValueError("the quorum is not defined above it")
+            self.quorum = args[0]
+        else:
+            raise ValueError(f"a {kind[:20]!r} line that is not valid here")
+
+    def cosigned(self, note: str) -> set[str]:
+        """The policy's witnesses with a valid cosignature on *note*."""
+        split = _split_note(note)
+        if split is None:
+            return set()
+        text, lines = split
+        found = set()
+        for line in lines:
+            name, _, encoded = line.removeprefix(_SIGNATURE_PREFIX).partition(" ")
+            blob = _b64decode(encoded)
+            for witness_name, witness in self.witnesses.items():
+                if blob is None or (name, blob[:4]) != (witness.name, witness.key_id):
+                    continue
+                if witness.timestamp(text, blob[4:]) is not None:
+                    found.add(witness_name)
+        return found
+
+    def met(self, cosigned: set[str], name: str | None = None) -> bool:
+        name = name or self.quorum
+        if name == "none":
+            return True
+        if name in self.witnesses:
+            return name in cosigned
+        k, members = self.groups[name]
+        return sum(self.met(cosigned, member) for member in members) >= k
+
+    def describe(self, name: str | None = None) -> str:
+        name = name or self.quorum
+        if name == "none" or name in self.witnesses:
+            return "no witness" if name == "none" else name
+        k, members = self.groups[name]
+        return f"{'all' if k == len(members) else k} of {', '.join(members)}"
+
+
+def _cosigner(vkey: str) -> _Cosigner:
+    """A witness's cosignature key from its vkey (type 0x04 or 0x06), its key id checked."""
+    parts = vkey.strip().split("+", 2)
+    key = _b64decode(parts[2]) if len(parts) == 3 else None
+    kind = None if key is None else _COSIGNATURE_KEYS.get(key[:1])
+    if key is None or kind is None or len(key) != 1 + kind[1]:
+        raise ValueError("a witness key is not a cosignature key (type 0x04 or 0x06)")
+    name = parts[0]
+    key_id = hashlib.sha256(name.encode("utf-8") + b"\n" + key).digest()[:4]
+    if parts[1].lower() != key_id.hex():
+        raise ValueError("a witness key's id does not match its key")
+    return _Cosigner(name, key_id, kind[0], key[1:])

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from exchange.audit import merkle
 from exchange.audit.merkle import Span, Subtree
+from exchange.client import sdk
 
 # transparency-dev/merkle's vectors, vendored with their licence notice (tests/data/README.md).
 VECTORS = Path(__file__).resolve().parents[1] / "data" / "rfc9162-vectors"
@@ -509,3 +510,18 @@ def test_big_proofs_verify_over_a_consistent_store(size: int, data: st.DataObjec
     old = data.draw(st.integers(1, size))
     proof = merkle.consistency_proof(old, size, get)
     assert merkle.verify_consistency(old, size, proof, merkle.root_from(old, get), root)
+
+
+@pytest.mark.parametrize("path", _vector_files("inclusion"), ids=_id)
+def test_the_sdk_checks_inclusion_as_the_vectors_say(path: Path) -> None:
+    """The client SDK's own RFC 9162 verifier (it imports nothing of the hub) agrees."""
+    v = _load(path)
+    ok = sdk._included(_b(v["leafHash"]), v["leafIdx"], v["treeSize"], _proof(v), _b(v["root"]))
+    assert ok is not v["wantErr"], v["desc"]
+
+
+@pytest.mark.parametrize("path", _vector_files("consistency"), ids=_id)
+def test_the_sdk_checks_consistency_as_the_vectors_say(path: Path) -> None:
+    v = _load(path)
+    ok = sdk._consistent(v["size1"], v["size2"], _proof(v), _b(v["root1"]), _b(v["root2"]))
+    assert ok is not v["wantErr"], v["desc"]

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -23,9 +23,10 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.app import create_app
+from exchange.audit import merkle
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.cosignature import Cosigner
-from exchange.audit.log import AuditLog
+from exchange.audit.log import AuditLog, TreeReader
 from exchange.audit.models import (
     AuditCheckpoint,
     AuditCosignature,
@@ -34,7 +35,9 @@ from exchange.audit.models import (
     AuditRecord,
     AuditWitness,
 )
+from exchange.audit.sink import Receipt
 from exchange.audit.witnessing import Witnessing
+from exchange.client.sdk import EvidenceError, TongbanClient
 from exchange.db import make_engine, make_sessionmaker, unit_of_work
 from exchange.settings import Settings
 from schemas import AuditEntry
@@ -285,11 +288,25 @@ def test_a_witness_that_is_down_shows_as_a_gap_and_the_hub_goes_on(
         answer = hub.get("/audit/checkpoint")
         assert answer.headers["Tongban-Witness-Policy"] == "met"
         assert hub.get("/audit/checkpoint", params={"witnessed": "true"}).text == answer.text
+        # a case system's SDK, with the audit bureau's policy: its receipt at size 5 is covered
+        # by the witnessed checkpoint at 8 (a consistency proof from 5)
+        sdk = TongbanClient("http://testserver", "edu-enrolment", _a_jwk(), http=hub)
+        policy = witnesses.policy_file(tmp_path).read_text()
+        early = _receipt_at(sessions, 4)  # entry 4: its receipt's tree has 5 entries
+        assert early["tree_size"] == 5
+        witnessed = sdk.verify_witnessed(early, policy)
+        assert (witnessed.witnessed_size, witnessed.cosigned_by) == (8, ("A", "B"))
+        needs_c = f"witness C {_a_witness_vkey()}\nquorum C\n"
+        with pytest.raises(EvidenceError, match="it needs C; cosigned by no witness"):
+            sdk.verify_witnessed(early, needs_c)
 
         witnesses.stop_b()
-        _append(sessions, 8, 5)
+        _append(sessions, 8, 4)
+        late = _receipt_of(sessions, 12)
         signed = hub.post("/audit/checkpoint", headers=_auditor(hub))
         assert signed.status_code == 200  # a witness down does not fail the request
+        with pytest.raises(EvidenceError, match=r"newer than the newest witnessed one \(8\)"):
+            sdk.verify_witnessed(late, policy)
         assert signed.text.count("\n— ") == 2  # the hub's signature and A's
         newest = hub.get("/audit/checkpoint")
         assert newest.headers["Tongban-Witness-Policy"] == "not-met"
@@ -333,6 +350,47 @@ def _drop_append_only_triggers(engine: Engine) -> None:
         for table in ("audit_entries", "audit_nodes", "audit_checkpoints"):
             connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
             connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
+
+
+def _receipt_of(sessions: sessionmaker[Session], n: int) -> dict[str, Any]:
+    """Append entry *n* with the "down" hub's signer: its receipt, as an answer shows it."""
+    receipt, _ = AuditLog(sessions, signer=signer_of("down")).append(_work(n, ""))
+    return _receipt_view(receipt)
+
+
+def _receipt_at(sessions: sessionmaker[Session], index: int) -> dict[str, Any]:
+    """A receipt for the stored entry *index* in the tree of index + 1 entries, signed now."""
+    with unit_of_work(sessions) as session:
+        tree = TreeReader(session)
+        size = index + 1
+        leaf = tree.get(0, index)
+        root = merkle.root_from(size, tree.get)
+        proof = merkle.inclusion_proof(index, size, tree.get)
+    note = signer_of("down").sign_head(size, root)
+    return _receipt_view(Receipt(index, leaf, size, note, tuple(proof)))
+
+
+def _receipt_view(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "index": receipt.index,
+        "leaf_hash": base64.b64encode(receipt.leaf_hash).decode(),
+        "tree_size": receipt.size,
+        "checkpoint": receipt.checkpoint,
+        "inclusion_proof": [base64.b64encode(h).decode() for h in receipt.inclusion],
+    }
+
+
+def _a_jwk() -> dict[str, Any]:
+    """A case system's private JWK (verifying receipts asks the hub for no token)."""
+    key = Ed25519PrivateKey.generate()
+    raw = key.private_bytes_raw()
+    public = key.public_key().public_bytes_raw()
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "d": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
+        "x": base64.urlsafe_b64encode(public).rstrip(b"=").decode(),
+    }
 
 
 def _forge_cosignature(sessions: sessionmaker[Session], size: int) -> None:

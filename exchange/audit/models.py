@@ -104,3 +104,44 @@ class AuditWitness(Base):
     last_attempt_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+# The subject map (exchange.audit.vmap, exchange.audit.vmap_store). Its key columns are
+# VARBINARY on MySQL and MariaDB, where a BLOB cannot be part of a key without a prefix length.
+from sqlalchemy import VARBINARY  # noqa: E402 - imported with the tables appended here
+
+_MAP_BYTES = LargeBinary(32).with_variant(VARBINARY(32), "mysql", "mariadb")
+
+
+class AuditMapNode(Base):
+    """One node of the subject map as it became at one version (the log's size after the batch
+    that wrote it): written once, never changed. The node at a version V is the row of its
+    position with the largest version ≤ V; a position with no such row was empty then. A leaf
+    holds its key and value hash, an inner node its children's hashes."""
+
+    __tablename__ = "audit_map_nodes"
+
+    depth: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    prefix: Mapped[bytes] = mapped_column(_MAP_BYTES, primary_key=True)  # ⌈depth/8⌉ bytes
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(_MAP_BYTES)
+    leaf_key: Mapped[bytes | None] = mapped_column(_MAP_BYTES)  # a leaf's key, else NULL
+    leaf_value: Mapped[bytes | None] = mapped_column(_MAP_BYTES)  # a leaf's value hash
+    left_hash: Mapped[bytes | None] = mapped_column(_MAP_BYTES)  # an inner node's children
+    right_hash: Mapped[bytes | None] = mapped_column(_MAP_BYTES)
+
+
+class AuditMapValue(Base):
+    """What the subject map holds now of one subject, by map key (a hash of the pseudonym): how
+    many entries, their chain, the last entry's index and the version that last changed it."""
+
+    __tablename__ = "audit_map_values"
+
+    map_key: Mapped[bytes] = mapped_column(_MAP_BYTES, primary_key=True)
+    entry_count: Mapped[int] = mapped_column(BigInteger)
+    chain: Mapped[bytes] = mapped_column(_MAP_BYTES)
+    last_index: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+__all__ += ["AuditMapNode", "AuditMapValue"]

@@ -160,10 +160,12 @@ class Leaf(NamedTuple):
 
 
 class Node(NamedTuple):
-    """A stored node: its hash and, for a leaf, the key and value hash it holds."""
+    """A stored node: its hash and, for a leaf, the key and value hash it holds, or for an inner
+    node its children's hashes (so a path's nodes hold every sibling a change or proof needs)."""
 
     hash: bytes
-    leaf: Leaf | None
+    leaf: Leaf | None = None
+    children: tuple[bytes, bytes] | None = None
 
 
 NodeReader: TypeAlias = Callable[[int, bytes], Node | None]
@@ -195,16 +197,9 @@ def child_prefix(prefix: bytes, depth: int, bit: int) -> bytes:
 
 
 def path_positions(key: bytes, start: int, stop: int) -> list[tuple[int, bytes]]:
-    """The nodes on *key*'s path at the depths [start, stop), each with its sibling: what a
-    change or a proof reads there."""
-    positions: list[tuple[int, bytes]] = []
-    for depth in range(max(start, 0), min(stop, KEY_BITS + 1)):
-        mine = prefix_of(key, depth)
-        positions.append((depth, mine))
-        if depth:
-            flip = 0x80 >> ((depth - 1) & 7)
-            positions.append((depth, mine[:-1] + bytes([mine[-1] ^ flip])))
-    return positions
+    """The positions of *key*'s path at the depths [start, stop): all a change or a proof
+    reads there (siblings are in the inner nodes)."""
+    return [(depth, prefix_of(key, depth)) for depth in range(start, min(stop, KEY_BITS + 1))]
 
 
 def build(leaves: Iterable[Leaf], put: NodeWriter, depth: int = 0, prefix: bytes = b"") -> bytes:
@@ -221,8 +216,8 @@ def root(leaves: Iterable[Leaf]) -> bytes:
 
 def update(get: NodeReader, changes: Mapping[bytes, bytes], put: NodeWriter) -> bytes:
     """The new root once each key of *changes* holds its new value hash. *get* reads the
-    current tree (only the paths of the changed keys and their siblings); every node that
-    changes is handed to *put*, once, children first; the root last."""
+    current tree, only the nodes on the changed keys' paths; every node that changes is handed
+    to *put*, once, children first; the root last."""
     leaves = _sorted_leaves(Leaf(key, value) for key, value in changes.items())
     if not leaves:
         current = get(0, b"")
@@ -232,16 +227,13 @@ def update(get: NodeReader, changes: Mapping[bytes, bytes], put: NodeWriter) -> 
 
 def prove(get: NodeReader, key: bytes) -> Proof:
     """The proof for *key* (inclusion if the map holds it, else non-inclusion), read from the
-    path's nodes and their siblings."""
+    nodes on its path."""
     siblings: list[bytes] = []
     depth, prefix = 0, b""
     node = get(0, b"")
     while node is not None and node.leaf is None:
-        if depth >= KEY_BITS:
-            raise ValueError("the stored map has an inner node below the last bit")
         bit = key_bit(key, depth)
-        other = get(depth + 1, child_prefix(prefix, depth, 1 - bit))
-        siblings.append(EMPTY if other is None else other.hash)
+        siblings.append(_children(node, depth)[1 - bit])
         depth, prefix = depth + 1, child_prefix(prefix, depth, bit)
         node = get(depth, prefix)
     return Proof(tuple(siblings), None if node is None else node.leaf)
@@ -397,7 +389,7 @@ def _build(
     mid = bisect_left(leaves, _right_start(prefix, depth), lo, hi, key=_key)
     left = _build(leaves, lo, mid, depth + 1, child_prefix(prefix, depth, 0), put)
     right = _build(leaves, mid, hi, depth + 1, child_prefix(prefix, depth, 1), put)
-    node = Node(node_hash(left, right), None)
+    node = Node(node_hash(left, right), None, (left, right))
     put(depth, prefix, node)
     return node.hash
 
@@ -421,20 +413,21 @@ def _update(
         if old is not None and all(leaf.key != old.key for leaf in here):
             insort(here, old, key=_key)
         return _build(here, 0, len(here), depth, prefix, put)
-    if depth >= KEY_BITS:
-        raise ValueError("the stored map has an inner node below the last bit")
+    sides = list(_children(node, depth))
     mid = bisect_left(leaves, _right_start(prefix, depth), lo, hi, key=_key)
-    sides = []
     for bit, (start, end) in enumerate(((lo, mid), (mid, hi))):
-        child = child_prefix(prefix, depth, bit)
         if start < end:
-            sides.append(_update(get, put, leaves, start, end, depth + 1, child))
-        else:
-            kept = get(depth + 1, child)
-            sides.append(EMPTY if kept is None else kept.hash)
-    changed = Node(node_hash(sides[0], sides[1]), None)
+            child = child_prefix(prefix, depth, bit)
+            sides[bit] = _update(get, put, leaves, start, end, depth + 1, child)
+    changed = Node(node_hash(sides[0], sides[1]), None, (sides[0], sides[1]))
     put(depth, prefix, changed)
     return changed.hash
+
+
+def _children(node: Node, depth: int) -> tuple[bytes, bytes]:
+    if node.children is None or depth >= KEY_BITS:
+        raise ValueError(f"the stored map has a malformed inner node at depth {depth}")
+    return node.children
 
 
 def _right_start(prefix: bytes, depth: int) -> bytes:

@@ -1,18 +1,32 @@
-"""The subject map: its byte layouts, and its proofs (inclusion, non-inclusion, complete lists)
-against a map rebuilt from scratch, and tampering."""
+"""The subject map: its byte layouts, its proofs (inclusion, non-inclusion, complete lists) against
+a map rebuilt from scratch, tampering, and its storage, versioned by log size, on SQLite (property
+tests), PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session
 
-from exchange.audit import merkle, vmap
+from exchange.audit import merkle, vmap, vmap_store
+from exchange.audit.models import AuditMapNode
 from exchange.audit.vmap import EMPTY, Leaf, Node, Proof
+from exchange.db import make_engine
+from tests.conftest import MARIADB_ENV, POSTGRES_ENV, throwaway_database
+
+MIGRATION = importlib.import_module("exchange.migrations.versions.0012_subject_map")
 
 
 def pseudonym(n: int) -> str:
@@ -365,3 +379,208 @@ def recording(memory: Memory, written: list[tuple[int, bytes]]) -> vmap.NodeWrit
         memory.put(depth, prefix, node)
 
     return put
+
+
+# --- storage -----------------------------------------------------------------------------------
+
+
+def create_tables(engine: Engine) -> None:
+    """The subject map's tables, made by migration 0012 itself."""
+    with engine.begin() as connection, Operations.context(MigrationContext.configure(connection)):
+        MIGRATION.upgrade()
+
+
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Session]:
+    """A session in a transaction that is rolled back at the end."""
+    with engine.connect() as connection:
+        outer = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()
+
+
+@pytest.fixture(scope="module")
+def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    path: Path = tmp_path_factory.mktemp("vmap") / "hub.db"
+    engine = make_engine(f"sqlite:///{path}")
+    create_tables(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module", params=["postgresql", "mariadb"])
+def server_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    env = POSTGRES_ENV if request.param == "postgresql" else MARIADB_ENV
+    with throwaway_database(env, f"the subject map on {request.param}") as url:
+        engine = make_engine(url)
+        create_tables(engine)
+        yield engine
+        engine.dispose()
+
+
+def replay(session: Session, log: Log, cuts: Sequence[int]) -> list[int]:
+    """Apply the log in batches ending at *cuts* (and at its end); each new root is the one
+    rebuilt from scratch. The versions, 0 first."""
+    versions = [0]
+    for end in sorted({c for c in cuts if 0 < c < len(log.subjects)} | {len(log.subjects)}):
+        updates = log.updates(versions[-1], end)
+        assert vmap_store.apply(session, version=end, updates=updates) == log.root(end)
+        versions.append(end)
+    return versions
+
+
+def check_versions(session: Session, log: Log, versions: Sequence[int]) -> None:
+    """At every version, the stored root is the log's and every subject (one never seen too)
+    gets a proof of its complete list there, which the other versions' roots refuse."""
+    roots = {v: vmap_store.root_at(session, v) for v in versions}
+    assert vmap_store.latest(session) == (versions[-1], roots[versions[-1]])
+    for version in versions:
+        assert roots[version] == log.root(version)
+        for subject in {*log.subjects, max(log.subjects) + 1}:
+            key, entries = vmap.subject_key(pseudonym(subject)), log.entries(subject, version)
+            proof = vmap_store.prove(session, pseudonym(subject), version).encode()
+            assert vmap.verify_complete(roots[version], key, entries, proof, size=version)
+            for other, root in roots.items():
+                if root != roots[version]:
+                    assert not vmap.verify_complete(root, key, entries, proof), (version, other)
+    for subject in set(log.subjects):
+        entries = log.entries(subject, versions[-1])
+        value = vmap_store.current_value(session, pseudonym(subject))
+        assert value == vmap.value_of(entries)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    subjects=st.lists(st.integers(0, 7), min_size=1, max_size=40),
+    cuts=st.lists(st.integers(1, 39), max_size=8),
+    levels=st.sampled_from([(1, 1), (2, 1), (5, 3), (vmap_store.FIRST_LEVELS, 8)]),
+)
+def test_stored_roots_and_proofs_match_the_log_at_every_version(
+    sqlite_engine: Engine, subjects: list[int], cuts: list[int], levels: tuple[int, int]
+) -> None:
+    """Whatever the batches and however many levels each read takes."""
+    log = Log(subjects)
+    with pytest.MonkeyPatch.context() as patch, rolled_back(sqlite_engine) as session:
+        patch.setattr(vmap_store, "FIRST_LEVELS", levels[0])
+        patch.setattr(vmap_store, "MORE_LEVELS", levels[1])
+        check_versions(session, log, replay(session, log, cuts))
+
+
+def test_every_batch_split_gives_one_root(sqlite_engine: Engine) -> None:
+    log = Log([n * 7 % 23 for n in range(60)])
+    finals = set()
+    for cuts in ([], [1, 2, 3], list(range(1, 60)), [30], [17, 18, 50]):
+        with rolled_back(sqlite_engine) as session:
+            replay(session, log, cuts)
+            finals.add(vmap_store.root_at(session, 60))
+    assert finals == {log.root(60)}
+
+
+def test_a_batch_writes_exactly_the_nodes_it_changed(sqlite_engine: Engine) -> None:
+    log = Log([n * n % 97 for n in range(300)])
+    with rolled_back(sqlite_engine) as session:
+        versions = replay(session, log, [1, 2, 50, 51, 120, 250])
+        for before, after in pairwise(versions):
+            old, new = log.nodes(before), log.nodes(after)
+            assert old.keys() <= new.keys()  # positions only fill
+            changed = {pos: node for pos, node in new.items() if old.get(pos) != node}
+            rows = session.execute(
+                select(
+                    AuditMapNode.depth,
+                    AuditMapNode.prefix,
+                    AuditMapNode.hash,
+                    AuditMapNode.leaf_key,
+                    AuditMapNode.leaf_value,
+                    AuditMapNode.left_hash,
+                    AuditMapNode.right_hash,
+                ).where(AuditMapNode.version == after)
+            ).all()
+            written = {
+                (d, p): Node(h, None if k is None else Leaf(k, v), None if a is None else (a, b))
+                for d, p, h, k, v, a, b in rows
+            }
+            assert len(rows) == len(written)
+            assert written == changed
+
+
+def test_a_batch_must_be_the_logs_next_entries(sqlite_engine: Engine) -> None:
+    log = Log([1, 2, 3, 1, 2, 3])
+    with rolled_back(sqlite_engine) as session:
+        replay(session, Log(log.subjects[:3]), [])
+        for version, updates in (
+            (7, log.updates(3, 6)),  # one short
+            (6, log.updates(4, 6)),  # a gap
+            (6, log.updates(3, 6) + log.updates(5, 6)),  # a duplicate
+            (2, []),  # backwards
+            (2, log.updates(3, 6)),
+        ):
+            with pytest.raises(ValueError, match="a batch is the log entries"):
+                vmap_store.apply(session, version=version, updates=updates)
+        assert vmap_store.latest(session) == (3, log.root(3))
+        assert vmap_store.apply(session, version=3, updates=[]) == log.root(3)
+        assert vmap_store.apply(session, version=6, updates=log.updates(3, 6)[::-1]) == log.root(6)
+
+
+def test_a_version_the_map_never_had_is_refused(sqlite_engine: Engine) -> None:
+    log = Log([1, 2, 3, 4])
+    with rolled_back(sqlite_engine) as session:
+        assert vmap_store.root_at(session, 0) == EMPTY
+        assert vmap_store.latest(session) == (0, EMPTY)
+        replay(session, log, [2])
+        assert vmap_store.root_at(session, 0) == EMPTY
+        for version in (1, 3, 5):
+            with pytest.raises(LookupError, match=f"no state at log size {version}"):
+                vmap_store.root_at(session, version)
+            with pytest.raises(LookupError, match="no state"):
+                vmap_store.prove(session, pseudonym(1), version)
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements *engine* runs inside the block."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_proof_of_a_thousand_subjects_reads_its_path_in_one_statement(
+    sqlite_engine: Engine,
+) -> None:
+    log = Log(list(range(1000)))
+    with rolled_back(sqlite_engine) as session:
+        replay(session, log, [500])
+        with statements(sqlite_engine) as seen:
+            proof = vmap_store.prove(session, pseudonym(7), 1000)
+        assert len(seen) == 1
+        assert 8 <= proof.depth < vmap_store.FIRST_LEVELS
+        assert vmap.verify_complete(
+            vmap_store.root_at(session, 1000),
+            vmap.subject_key(pseudonym(7)),
+            log.entries(7, 1000),
+            proof,
+        )
+
+
+def test_the_same_on_a_database_server(
+    server_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vmap_store, "FIRST_LEVELS", 2)  # several reads per path
+    monkeypatch.setattr(vmap_store, "MORE_LEVELS", 1)
+    log = Log([n * 5 % 13 for n in range(40)])
+    with rolled_back(server_engine) as session:
+        check_versions(session, log, replay(session, log, [1, 9, 10, 25]))
+        with pytest.raises(ValueError, match="a batch"):
+            vmap_store.apply(session, version=41, updates=log.updates(39, 40))

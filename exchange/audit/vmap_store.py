@@ -1,0 +1,270 @@
+"""The subject map's storage: versioned nodes in the hub database, batch updates, proofs at
+any version (the tree and its byte layouts: :mod:`exchange.audit.vmap`).
+
+**Versions.** The map's version is the log's size: the map at version V commits to exactly the
+entries [0, V). :func:`apply` takes one batch of the log, the entries [previous version, new
+version), and writes every node the batch changed as a row of ``audit_map_nodes`` keyed by
+(depth, prefix, version), never updating one. The node at version V is its position's newest
+row with version ≤ V (one seek on the primary key); a position without one was empty then
+(positions only fill: keys are never removed, so below a leaf no row is older than it). Every
+batch rewrites the root, so the versions the map has are exactly the versions of the root's
+rows, and :func:`root_at` and :func:`prove` refuse any other (``LookupError``): a checkpoint's
+size is always a batch's end. ``audit_map_values`` holds each subject's current value (count,
+chain, last index), which the next batch extends.
+
+**Reads.** A change or a proof needs the nodes on a key's path (an inner node's row holds its
+children's hashes, so the siblings come with it). They are read a band of levels at a time,
+every position of the band for every key whose path is still going, in one statement (a
+``UNION ALL`` of one-row seeks): :data:`FIRST_LEVELS`, then :data:`MORE_LEVELS` at a time. A map
+of a million subjects is about 21 levels deep, so a proof is nearly always one statement.
+
+**Order inside a batch** (:func:`apply`), in the caller's transaction, which must hold the
+audit log's head lock (the batch's own transaction, so the map and the log commit together):
+
+1. read the current values of the batch's subjects, and the paths of their keys;
+2. check the batch is exactly the log entries [previous version, new version), in order;
+3. extend each subject's value once, with all its entries of the batch;
+4. recompute the changed nodes in memory (each once, children first) and insert them, then
+   insert or update the values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import cache
+from operator import itemgetter
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from exchange.audit import vmap
+from exchange.audit.models import AuditMapValue
+
+__all__ = [
+    "FIRST_LEVELS",
+    "MORE_LEVELS",
+    "Update",
+    "apply",
+    "current_value",
+    "latest",
+    "prove",
+    "root_at",
+]
+
+Update = tuple[str, int, bytes]
+"""One log entry for the map: (subject pseudonym, index in the log, RFC 9162 leaf hash)."""
+
+FIRST_LEVELS = 24
+"""Levels of a path read by the first statement (2^24 is some 16 million subjects)."""
+MORE_LEVELS = 8
+"""Levels read by each further statement, for the paths that go deeper."""
+
+_TERMS_PER_STATEMENT = 200  # SQLite allows 500 SELECTs in one compound statement
+_NEWEST = 2**63 - 1  # a version bound above every version: the current map
+_ROOT = (0, b"")
+_VALUES = cast(Table, AuditMapValue.__table__)  # Core statements: no ORM bookkeeping
+
+
+def apply(session: Session, *, version: int, updates: Sequence[Update]) -> bytes:
+    """Add one batch of the log to the map (the steps in the module docstring): *updates* are
+    the entries [previous version, *version*), in any order; returns the new root.
+    ``ValueError``, and nothing written, if they are not exactly those entries."""
+    ordered = sorted(updates, key=itemgetter(1))
+    entries: dict[bytes, list[tuple[int, bytes]]] = {}
+    for pseudonym, index, leaf in ordered:
+        entries.setdefault(vmap.subject_key(pseudonym), []).append((index, leaf))
+    values = _values(session, list(entries))
+    loaded = _Loaded()
+    if entries:
+        _load_paths(session, entries, _NEWEST, loaded)
+    else:
+        _read(session, [_ROOT], _NEWEST, loaded)
+    previous = loaded.versions.get(_ROOT, 0)
+    if version < previous or [index for _, index, _ in ordered] != list(range(previous, version)):
+        raise ValueError(f"a batch is the log entries [{previous}, {version}), each once")
+    if not ordered:
+        return _hash(loaded.get(*_ROOT))
+    changed = {}
+    for key, mine in entries.items():
+        value = values.get(key, vmap.Value())
+        for index, leaf in mine:
+            value = value.extend(index, leaf)
+        changed[key] = value
+    rows: list[tuple[object, ...]] = []
+    root = vmap.update(
+        loaded.get,
+        {key: value.hash for key, value in changed.items()},
+        lambda depth, prefix, node: rows.append(_row(depth, prefix, version, node)),
+    )
+    _driver(session, _INSERT_NODES, rows)
+    _write_values(session, version, changed, values)
+    return root
+
+
+def root_at(session: Session, version: int) -> bytes:
+    """The map's root at *version* (a log size that ended a batch, or 0)."""
+    loaded = _Loaded()
+    _read(session, [_ROOT], version, loaded)
+    _check_version(loaded, version)
+    return _hash(loaded.get(*_ROOT))
+
+
+def prove(session: Session, pseudonym: str, version: int) -> vmap.Proof:
+    """The proof, against the root at *version*, of what the map holds for *pseudonym*:
+    inclusion of its value, or non-inclusion when the subject had no entry by then."""
+    key = vmap.subject_key(pseudonym)
+    loaded = _Loaded()
+    _load_paths(session, [key], version, loaded)
+    _check_version(loaded, version)
+    return vmap.prove(loaded.get, key)
+
+
+def latest(session: Session) -> tuple[int, bytes]:
+    """The map's newest version and its root ((0, EMPTY) before the first batch)."""
+    loaded = _Loaded()
+    _read(session, [_ROOT], _NEWEST, loaded)
+    return loaded.versions.get(_ROOT, 0), _hash(loaded.get(*_ROOT))
+
+
+def current_value(session: Session, pseudonym: str) -> vmap.Value:
+    """What the map holds now of *pseudonym* (the empty value if it has no entry)."""
+    key = vmap.subject_key(pseudonym)
+    return _values(session, [key]).get(key, vmap.Value())
+
+
+class _Loaded:
+    """The nodes read so far at one version. Asking for one that was not read is a bug in the
+    reading, never an empty subtree."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[tuple[int, bytes], vmap.Node | None] = {}
+        self.versions: dict[tuple[int, bytes], int] = {}
+
+    def get(self, depth: int, prefix: bytes) -> vmap.Node | None:
+        try:
+            return self.nodes[(depth, prefix)]
+        except KeyError:
+            raise LookupError(f"the map node at depth {depth} was not read") from None
+
+
+def _load_paths(session: Session, keys: Iterable[bytes], version: int, loaded: _Loaded) -> None:
+    """Read the nodes on every key's path at *version*, a band of levels per statement, until
+    each path ends (in a leaf or an empty subtree)."""
+    pending, start = sorted(set(keys)), 0
+    while pending:
+        stop = min(start + (MORE_LEVELS if start else FIRST_LEVELS), vmap.KEY_BITS + 1)
+        wanted = {p for key in pending for p in vmap.path_positions(key, start, stop)}
+        _read(session, sorted(wanted - loaded.nodes.keys()), version, loaded)
+        pending = [key for key in pending if stop <= vmap.KEY_BITS and _goes_on(loaded, key, stop)]
+        start = stop
+
+
+def _goes_on(loaded: _Loaded, key: bytes, depth: int) -> bool:
+    """Whether *key*'s path has an inner node at *depth* − 1 (so it continues at *depth*)."""
+    node = loaded.get(depth - 1, vmap.prefix_of(key, depth - 1))
+    return node is not None and node.leaf is None
+
+
+def _read(
+    session: Session, positions: Sequence[tuple[int, bytes]], version: int, loaded: _Loaded
+) -> None:
+    """Each position's newest row with version ≤ *version* (``None`` where there is none)."""
+    for start in range(0, len(positions), _TERMS_PER_STATEMENT):
+        chunk = positions[start : start + _TERMS_PER_STATEMENT]
+        params: list[object] = []
+        for depth, prefix in chunk:
+            params += (depth, prefix, version)
+            loaded.nodes[(depth, prefix)] = None
+        rows = _driver(session, _newest_sql(len(chunk)), tuple(params))
+        for depth, prefix, row_version, hash_, key, value, left, right in rows:
+            leaf = None if key is None else vmap.Leaf(bytes(key), bytes(value))
+            children = None if left is None else (bytes(left), bytes(right))
+            loaded.nodes[(depth, bytes(prefix))] = vmap.Node(bytes(hash_), leaf, children)
+            loaded.versions[(depth, bytes(prefix))] = row_version
+
+
+@cache
+def _newest_sql(terms: int) -> str:
+    """``terms`` one-row seeks (the newest row of a position at or below a version) in one
+    statement; each is wrapped in a subquery, as SQLite wants for a LIMIT in a UNION."""
+    one = (
+        "SELECT * FROM (SELECT depth, prefix, version, hash, leaf_key, leaf_value,"
+        " left_hash, right_hash FROM audit_map_nodes WHERE depth = ? AND prefix = ?"
+        " AND version <= ? ORDER BY version DESC LIMIT 1) AS n{i}"
+    )
+    return " UNION ALL ".join(one.format(i=i) for i in range(terms))
+
+
+_INSERT_NODES = (
+    "INSERT INTO audit_map_nodes (depth, prefix, version, hash, leaf_key, leaf_value,"
+    " left_hash, right_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _driver(
+    session: Session, sql: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
+) -> Sequence[Sequence[Any]]:
+    """*sql* (``?`` placeholders) straight to the driver on the session's connection: the
+    map's reads and node inserts are many small rows, and SQLAlchemy's per-row parameter
+    processing cost more than the database did. A list of parameter tuples is one
+    ``executemany``."""
+    connection = session.connection()
+    if connection.dialect.paramstyle != "qmark":  # psycopg and PyMySQL take %s
+        sql = sql.replace("?", "%s")
+    result = connection.exec_driver_sql(sql, params)
+    return result.all() if result.returns_rows else []
+
+
+def _check_version(loaded: _Loaded, version: int) -> None:
+    found = loaded.versions.get(_ROOT)
+    if found != version and not (found is None and version == 0):
+        raise LookupError(f"the subject map has no state at log size {version}")
+
+
+def _values(session: Session, keys: Sequence[bytes]) -> dict[bytes, vmap.Value]:
+    found: dict[bytes, vmap.Value] = {}
+    c = _VALUES.c
+    for start in range(0, len(keys), _TERMS_PER_STATEMENT):
+        rows = session.execute(
+            select(c.map_key, c.entry_count, c.chain, c.last_index).where(
+                c.map_key.in_(keys[start : start + _TERMS_PER_STATEMENT])
+            )
+        )
+        for key, count, chain, last in rows:
+            found[bytes(key)] = vmap.Value(count, bytes(chain), last)
+    return found
+
+
+def _write_values(
+    session: Session,
+    version: int,
+    changed: dict[bytes, vmap.Value],
+    before: dict[bytes, vmap.Value],
+) -> None:
+    rows = [
+        {
+            "key": key,
+            "entry_count": value.count,
+            "chain": value.chain,
+            "last_index": value.last_index,
+            "version": version,
+        }
+        for key, value in changed.items()
+    ]
+    new = [row for row in rows if row["key"] not in before]
+    old = [row for row in rows if row["key"] in before]
+    if new:
+        session.execute(insert(_VALUES).values(map_key=bindparam("key")), new)
+    if old:
+        session.execute(update(_VALUES).where(_VALUES.c.map_key == bindparam("key")), old)
+
+
+def _row(depth: int, prefix: bytes, version: int, node: vmap.Node) -> tuple[object, ...]:
+    key, value = (None, None) if node.leaf is None else node.leaf
+    left, right = (None, None) if node.children is None else node.children
+    return (depth, prefix, version, node.hash, key, value, left, right)
+
+
+def _hash(node: vmap.Node | None) -> bytes:
+    return vmap.EMPTY if node is None else node.hash

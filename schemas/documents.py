@@ -24,6 +24,9 @@ __all__ = [
     "ConsentedField",
     "EvidencePayload",
     "EvidenceSubject",
+    "LifecycleEntry",
+    "LifecycleKind",
+    "LifecycleObject",
     "Provenance",
     "ReleasedAttribute",
 ]
@@ -75,6 +78,39 @@ class AuditEntry(TypedDict):
     attributes: dict[str, AuditedAttribute]
     outcome: str  # released | partial | denied | unavailable | withheld | budget_exhausted
     budget: NotRequired[BudgetSpent]
+
+
+LifecycleKind = Literal["consent", "agreement"]
+
+
+class LifecycleObject(TypedDict):
+    """The object of a lifecycle event: which consent or agreement, which version, the event,
+    the status it leaves and the digest (base64 SHA-256 of the RFC 8785 bytes) of the signed
+    artefact."""
+
+    type: LifecycleKind
+    id: str
+    version: int
+    event: str
+    status_after: str
+    digest: str
+    supersedes: NotRequired[str]  # narrowed only: the consent this version supersedes
+
+
+class LifecycleEntry(TypedDict):
+    """One consent or agreement lifecycle event as the Merkle log holds it (``subject`` and
+    ``purpose`` are ``-`` for an agreement)."""
+
+    v: Literal[1]
+    kind: LifecycleKind
+    request_id: str
+    at: str
+    system: str
+    department: str
+    subject: str
+    purpose: str
+    outcome: str  # the event
+    object: LifecycleObject
 
 
 # -- the evidence (evidence.schema.json) ---------------------------------------------------

@@ -101,6 +101,11 @@ class QueryResponse(BaseModel):
     attributes: dict[str, ReleasedAttribute]
     denied: dict[str, str]
     unavailable: dict[str, str]
+    unverifiable: dict[str, str] = Field(
+        default_factory=dict,
+        description="Why each consent the hub could not rely on (forged, edited, or not in "
+        "force according to its latest event in the audit log) released nothing, by its id",
+    )
     audit: AuditReceipt
     evidence: str | None
 
@@ -113,6 +118,10 @@ class VerifyResponse(BaseModel):
     )
     unavailable: dict[str, str] = Field(
         default_factory=dict, description="Why each `unavailable` claim could not be compared"
+    )
+    unverifiable: dict[str, str] = Field(
+        default_factory=dict,
+        description="Why each consent the hub could not rely on released nothing, by its id",
     )
     audit: AuditReceipt
     evidence: str | None

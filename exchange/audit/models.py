@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -27,6 +29,7 @@ class AuditRecord(Base):
     __table_args__ = (
         Index("ix_audit_entries_subject", "subject"),
         Index("ix_audit_entries_system_at", "system_id", "recorded_at"),
+        Index("ix_audit_entries_object", "object_id", "idx"),
     )
 
     index: Mapped[int] = mapped_column(
@@ -42,6 +45,19 @@ class AuditRecord(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     entry: Mapped[str] = mapped_column(Text)  # RFC 8785 canonical JSON
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The consent or agreement a lifecycle entry is about (its ``object.id``), else NULL:
+    # filled from the entry itself as it is inserted, so the log's writer needs no change.
+    object_id: Mapped[str | None] = mapped_column(String(48), default=lambda c: _object_id(c))
+
+
+def _object_id(context: Any) -> str | None:
+    """The ``object.id`` of the entry being inserted (a lifecycle entry), else None."""
+    text = context.get_current_parameters().get("entry")
+    if not isinstance(text, str) or '"object":' not in text:
+        return None
+    member = json.loads(text).get("object")
+    found = member.get("id") if isinstance(member, dict) else None
+    return found if isinstance(found, str) else None
 
 
 class AuditNode(Base):

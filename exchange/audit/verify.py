@@ -28,6 +28,13 @@ report holds, per kind, the first bad index, how many are bad and the first one 
    stored cosignature of a witness of the verifier's policy verifies, and a stored checkpoint
    meets the policy; each witness of the policy with a URL is asked for the newest checkpoint it
    cosigned, which the log must contain like any held note (check 7).
+9. ``consent`` (:mod:`exchange.consent.lifecycle`, registered with :func:`register_rows`, as
+   the log imports no room above it): every ``consents`` row's receipt verifies
+   with a hub key, the row is what its receipt signed, its newest lifecycle entry in the log is
+   about that receipt, and its stored status is the one that entry left (``used`` and
+   ``expired`` may follow ``given`` without an entry); the first bad row is named (its newest
+   entry's index when it has one). Check 3 covers ``object_id`` too: the lifecycle index
+   (:mod:`exchange.audit.lifecycle`) must name the object of its entry.
 
 The tree is recomputed from the stored leaf hashes, each bound to its entry by check 2 (an
 edited entry is reported there, not again as forged nodes and roots), and never from stored
@@ -40,7 +47,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, insort
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -60,12 +67,24 @@ __all__ = [
     "SEARCH_COLUMNS",
     "HeldCheckpoint",
     "Problem",
+    "RowProblems",
     "VerifyReport",
+    "register_rows",
     "verify_log",
 ]
 
 PAGE = 4096
-KINDS = ("sequence", "leaf", "column", "node", "head", "checkpoint", "shrink", "witness")
+KINDS = (
+    "sequence",
+    "leaf",
+    "column",
+    "node",
+    "head",
+    "checkpoint",
+    "shrink",
+    "witness",
+    "consent",
+)
 """The kinds of check, in the order they are listed above."""
 SEARCH_COLUMNS = (
     ("request_id", "request_id"),
@@ -176,7 +195,33 @@ def verify_log(
     for note in notes:
         if _contains(note, tree, extent, good, report, kind="shrink"):
             report.held += 1
+    _check_rows(session, report)
     return report
+
+
+RowProblems = Callable[[Session], Iterator[tuple[int | None, str]]]
+"""A check of the rows a room above the log keeps in step with it: for each bad row, the index
+of its newest lifecycle entry (None when it has none) and the row named in plain words."""
+
+_ROW_CHECKS: dict[str, RowProblems] = {}
+
+
+def register_rows(kind: str, check: RowProblems) -> None:
+    """Make *check* the check of *kind* (one of :data:`KINDS`, after the log's own): a room
+    above the log (consent, agreements) registers its rows' check when it is imported, since
+    the log imports no room above it."""
+    if kind not in KINDS[KINDS.index("witness") + 1 :]:
+        raise ValueError(f"{kind!r} is not a kind of row check")
+    _ROW_CHECKS[kind] = check
+
+
+def _check_rows(session: Session, report: VerifyReport) -> None:
+    """Checks 9 on: every registered row check, in the order of :data:`KINDS`."""
+    for kind in KINDS:
+        check = _ROW_CHECKS.get(kind)
+        if check is not None:
+            for index, message in check(session):
+                report.add(kind, index, message)
 
 
 # -- entries, leaves and columns ------------------------------------------------------------
@@ -251,6 +296,9 @@ def _check_entry(record: AuditRecord, report: VerifyReport) -> None:
     bad = [
         column for column, member in SEARCH_COLUMNS if getattr(record, column) != entry.get(member)
     ]
+    named = entry.get("object")
+    if record.object_id != (named.get("id") if isinstance(named, dict) else None):
+        bad.append("object_id")
     if not _in_time(record.recorded_at, entry.get("at")):
         bad.append("recorded_at")
     if bad:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalogue.models import Department, System
+from exchange.audit.lifecycle import event_view, logged_events
 from exchange.consent.artefact import instant
 from exchange.consent.errors import ConsentNotFound, ConsentRequestNotFound
 from exchange.consent.models import Consent, ConsentEvent, ConsentRequest, RequestStatus
@@ -162,6 +163,7 @@ def consent_views(session: Session, rows: Sequence[Consent], now: datetime) -> l
         history[e.consent_id].append(
             {"at": instant(e.at), "event": e.event, "actor": e.actor, "detail": e.detail}
         )
+    logged = logged_events(session, list(history))
     return [
         {
             "id": row.id,
@@ -185,6 +187,7 @@ def consent_views(session: Session, rows: Sequence[Consent], now: datetime) -> l
             "retention_days": row.retention_days,
             "receipt": row.receipt,
             "events": history[row.id],
+            "log": [event_view(e) for e in logged[row.id]],
         }
         for row in rows
     ]

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from catalogue.models import ResourceField
 from exchange.agreements.grants import active_grants
+from exchange.audit.lifecycle import hold_log
 from exchange.consent.artefact import instant, signed_receipt
 from exchange.consent.errors import (
     ConsentNotActive,
@@ -39,6 +40,7 @@ from exchange.consent.errors import (
     InvalidConsentChoice,
     NotConsentable,
 )
+from exchange.consent.lifecycle import log_consent_event
 from exchange.consent.models import (
     Consent,
     ConsentEvent,
@@ -217,6 +219,7 @@ def approve(
 ) -> Consent:
     """The citizen approves a pending request, keeping every necessary field and the optional
     ones in *keep* (all of them when *keep* is None)."""
+    hold_log(session)
     request = _pending_request(session, subject, request_id, now)
     fields = _chosen(request.fields, keep)
     consent = _drawn_up(
@@ -244,7 +247,7 @@ def approve(
     request.status = RequestStatus.APPROVED
     request.answered_at = now
     request.consent_id = consent.id
-    return _give(session, keys, consent, now, issuer, {"request_id": request.id})
+    return _give(session, keys, consent, now, issuer, {"request_id": request.id}, "given")
 
 
 def refuse(
@@ -297,6 +300,7 @@ def revoke(session: Session, *, subject: str, consent_id: str, now: datetime) ->
     """Withdraw a consent at once. Its row lock orders it against queries relying on it: a
     query whose audit batch holds the lock completes first; any later one is refused.
     Revoking a revoked consent again changes nothing."""
+    hold_log(session)
     consent = _own_consent(session, subject, consent_id)
     status = effective_status(consent, now)
     if status is ConsentStatus.REVOKED:
@@ -306,6 +310,7 @@ def revoke(session: Session, *, subject: str, consent_id: str, now: datetime) ->
     consent.status = ConsentStatus.REVOKED
     consent.status_at = now
     _event(session, consent, now, "revoked", "citizen", {})
+    log_consent_event(session, consent, "revoked", now)
     return consent
 
 
@@ -322,6 +327,7 @@ def supersede(
 ) -> Consent:
     """The citizen narrows a consent (fewer optional fields, an earlier expiry): a new version
     supersedes the old one, which stops counting at once."""
+    hold_log(session)
     old = _own_consent(session, subject, consent_id)
     status = effective_status(old, now)
     if status is not ConsentStatus.GIVEN:
@@ -342,7 +348,7 @@ def supersede(
     new.version, new.supersedes = old.version + 1, old.id
     new.use_count, new.last_used_at = old.use_count, old.last_used_at
     _replace(session, old, new, now)
-    return _give(session, keys, new, now, issuer, {"supersedes": old.id})
+    return _give(session, keys, new, now, issuer, {"supersedes": old.id}, "narrowed")
 
 
 def _drawn_up(
@@ -384,6 +390,7 @@ def _replace(session: Session, old: Consent, new: Consent, now: datetime) -> Non
     old.status_at = now
     old.superseded_by = new.id
     _event(session, old, now, "superseded", "citizen", {"by": new.id})
+    log_consent_event(session, old, "superseded", now)
 
 
 def _give(
@@ -393,11 +400,13 @@ def _give(
     now: datetime,
     issuer: str,
     detail: dict[str, Any],
+    lifecycle: str,
 ) -> Consent:
     session.add(consent)
     session.flush()
     consent.receipt = signed_receipt(session, keys, consent, now=now, issuer=issuer)
     _event(session, consent, now, "given", "citizen", detail)
+    log_consent_event(session, consent, lifecycle, now)
     return consent
 
 
@@ -419,16 +428,18 @@ def record_use(
 
 def expire_consents(session: Session, now: datetime) -> int:
     """Write down the expiry of consents and requests whose time has passed (the sweep);
-    returns how many changed."""
+    returns how many changed. Each expiry is a lifecycle entry in the log too."""
+    hold_log(session)
     changed = 0
     for consent in session.scalars(
         select(Consent)
         .where(Consent.status == ConsentStatus.GIVEN, Consent.expires_at <= now)
         .with_for_update()
-    ):
+    ).all():
         consent.status = ConsentStatus.EXPIRED
         consent.status_at = consent.expires_at
         _event(session, consent, now, "expired", "hub", {})
+        log_consent_event(session, consent, "expired", now)
         changed += 1
     for request in session.scalars(
         select(ConsentRequest)

@@ -22,7 +22,15 @@ from sqlalchemy.orm import Session
 from exchange.consent.models import Consent, ConsentRequest, ConsentStatus, RequestStatus
 from policies.model import ConsentState
 
-__all__ = ["consent_states", "effective_status", "lock_consents", "request_status"]
+__all__ = [
+    "UNVERIFIABLE",
+    "consent_rows",
+    "consent_state",
+    "consent_states",
+    "effective_status",
+    "lock_consents",
+    "request_status",
+]
 
 
 def request_status(row: ConsentRequest, now: datetime) -> RequestStatus:
@@ -46,27 +54,45 @@ def effective_status(consent: Consent, now: datetime) -> ConsentStatus:
     return status
 
 
-def consent_states(
-    session: Session, *, subject: str, system: str, named: str | None, now: datetime
-) -> list[ConsentState]:
-    """The policy engine's view of the subject's consents to *system*: the ones still given,
-    and the one the query names whatever its state (so a refusal can say why)."""
+def consent_rows(
+    session: Session, *, subject: str, system: str, named: str | None
+) -> list[Consent]:
+    """The subject's consents to *system* still given, and the one the query names whatever
+    its state (so a refusal can say why)."""
     wanted = Consent.status == ConsentStatus.GIVEN
     if named is not None:
         wanted = or_(wanted, Consent.id == named)
-    rows = session.scalars(
-        select(Consent).where(Consent.subject == subject, Consent.system_id == system, wanted)
-    )
-    return [
-        ConsentState(
-            consent_id=row.id,
-            system=row.system_id,
-            purpose=row.purpose,
-            attributes=frozenset(f["attribute"] for f in row.fields),
-            status=effective_status(row, now).value,
+    return list(
+        session.scalars(
+            select(Consent).where(Consent.subject == subject, Consent.system_id == system, wanted)
         )
-        for row in rows
-    ]
+    )
+
+
+UNVERIFIABLE = "unverifiable"
+"""The state of a consent that fails :class:`exchange.consent.lifecycle.ConsentCheck`: the
+engine sees it as not active (so nothing relies on it) and the exchange says why."""
+
+
+def consent_state(row: Consent, now: datetime, *, status: str | None = None) -> ConsentState:
+    """The policy engine's view of one consent row (in *status*, when the exchange overrides
+    the row's: :data:`UNVERIFIABLE`, or the status the audit log's newest entry left)."""
+    return ConsentState(
+        consent_id=row.id,
+        system=row.system_id,
+        purpose=row.purpose,
+        attributes=frozenset(f["attribute"] for f in row.fields),
+        status=status or effective_status(row, now).value,
+    )
+
+
+def consent_states(
+    session: Session, *, subject: str, system: str, named: str | None, now: datetime
+) -> list[ConsentState]:
+    """The policy engine's view of :func:`consent_rows` (unchecked against the log: the
+    exchange checks them first, see :mod:`exchange.consent.lifecycle`)."""
+    rows = consent_rows(session, subject=subject, system=system, named=named)
+    return [consent_state(row, now) for row in rows]
 
 
 def lock_consents(session: Session, ids: Iterable[str]) -> dict[str, Consent]:

@@ -54,9 +54,16 @@ from catalogue.vocabulary import SharingMethod
 from exchange.agreements.grants import active_grants, in_force_locked, take_use
 from exchange.audit.log import AuditLog, HeadSigner
 from exchange.audit.sink import Receipt
+from exchange.consent.lifecycle import ConsentCheck, Unrelied
 from exchange.consent.models import Consent, ConsentStatus
 from exchange.consent.service import record_use
-from exchange.consent.states import consent_states, effective_status, lock_consents
+from exchange.consent.states import (
+    UNVERIFIABLE,
+    consent_rows,
+    consent_state,
+    effective_status,
+    lock_consents,
+)
 from exchange.db import unit_of_work
 from exchange.errors import PurposeNotRegistered
 from exchange.query.budget import BUDGET_EXHAUSTED, BudgetLedger, Question, Refusal, VerifyBudget
@@ -135,6 +142,8 @@ class _Run:
     resolved: ResolvedQuery
     grants: list[Grant]
     decision: Decision
+    unverifiable: dict[str, str]  # consent id -> why the hub may not rely on it
+    relied_unverifiable: dict[str, str]  # attribute -> the unverifiable consent covering it
 
 
 class ExchangePipeline:
@@ -164,6 +173,7 @@ class ExchangePipeline:
         self._fan_out = fan_out
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._consent_check = ConsentCheck()
 
     def close(self) -> None:
         """Stop the fan-out threads; a later request starts them again (an app whose
@@ -203,6 +213,7 @@ class ExchangePipeline:
             hash_key=self._consumer_hash_key(caller.system_id),
             now=run.now,
         )
+        _mark_unverifiable(run, outcome)
 
         refusals: list[Refusal] = []
 
@@ -234,6 +245,7 @@ class ExchangePipeline:
             "attributes": outcome.attributes,
             "denied": outcome.denied,
             "unavailable": outcome.unavailable,
+            "unverifiable": run.unverifiable,
             "audit": _receipt_view(receipt),
             "evidence": evidence,
         }
@@ -266,6 +278,7 @@ class ExchangePipeline:
             hash_key=self._consumer_hash_key(caller.system_id),
             now=run.now,
         )
+        _mark_unverifiable(run, outcome)
         results: dict[str, str] = {}
         refusals: list[Refusal] = []
 
@@ -300,6 +313,7 @@ class ExchangePipeline:
             "results": results,
             "denied": {a: r for a, r in outcome.denied.items() if a in results},
             "unavailable": {a: r for a, r in outcome.unavailable.items() if a in results},
+            "unverifiable": run.unverifiable,
             "audit": _receipt_view(receipt),
             "evidence": evidence,
         }
@@ -380,13 +394,14 @@ class ExchangePipeline:
             )
             grants = active_grants(session, system=caller.system_id, now=now)
             subject_pseudonym = self._pseudonyms.of_number(subject)
-            consents = consent_states(
-                session,
-                subject=subject_pseudonym,
-                system=caller.system_id,
-                named=ask.consent_id,
-                now=now,
+            rows = consent_rows(
+                session, subject=subject_pseudonym, system=caller.system_id, named=ask.consent_id
             )
+            unrelied = self._consent_check.problems(session, rows, now)
+        consents = [
+            consent_state(row, now, status=unrelied[row.id].status if row.id in unrelied else None)
+            for row in rows
+        ]
         context = QueryContext(
             system=caller.system_id,
             department=caller.department,
@@ -399,6 +414,7 @@ class ExchangePipeline:
             channel=channel,
         )
         decision = decide(context, resolved.requests, grants, consents)
+        covered = _covered_by_unrelied(decision, rows, unrelied, purpose, ask.consent_id)
         return _Run(
             caller,
             str(uuid.uuid4()),
@@ -409,6 +425,8 @@ class ExchangePipeline:
             resolved,
             grants,
             decision,
+            {c: unrelied[c].reason for c in sorted(set(covered.values()))},
+            {a: c for a, c in covered.items() if unrelied[c].status == UNVERIFIABLE},
         )
 
     def _fetch(self, run: _Run) -> dict[str, Fetched]:
@@ -442,14 +460,21 @@ class ExchangePipeline:
         if not consents:
             return {}
         locked = lock_consents(session, consents)
+        unrelied = self._consent_check.problems(session, locked.values(), now)
         for choice in released:
             if choice.consent_id is None:
+                continue
+            problem = unrelied.get(choice.consent_id)
+            if problem is not None:  # the row says given; the receipt or the log says not
+                run.unverifiable[choice.consent_id] = problem.reason
+                reason = f"consent_{problem.status}"
+                _take_back(outcome, choice.attribute, reason)
                 continue
             consent = locked.get(choice.consent_id)
             status = effective_status(consent, now) if consent else ConsentStatus.REVOKED
             if status is not ConsentStatus.GIVEN:
                 _take_back(outcome, choice.attribute, f"consent_{status.value}")
-        return locked
+        return {c: row for c, row in locked.items() if c not in unrelied}
 
     def _count_consent_uses(
         self, session: Session, run: _Run, outcome: Outcome, locked: dict[str, Consent]
@@ -562,6 +587,45 @@ class ExchangePipeline:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+CONSENT_UNVERIFIABLE = f"consent_{UNVERIFIABLE}"
+"""Why a field that relied on (or would have relied on) a consent the hub may not rely on is
+refused: the row fails :class:`~exchange.consent.lifecycle.ConsentCheck`, and the answer's
+``unverifiable`` says why, by consent id."""
+
+
+def _covered_by_unrelied(
+    decision: Decision,
+    rows: Sequence[Consent],
+    unrelied: Mapping[str, Unrelied],
+    purpose: str,
+    named: str | None,
+) -> dict[str, str]:
+    """Each attribute refused for want of consent that a consent the hub may not rely on
+    would have covered (of this purpose; the named one, if the query names one): attribute ->
+    consent id, so that the answer can say why."""
+    if not unrelied:
+        return {}
+    covered: dict[str, str] = {}
+    for choice in decision.denied():
+        if choice.reason is None or not choice.reason.value.startswith("consent_"):
+            continue
+        for row in rows:
+            if row.id not in unrelied or row.purpose != purpose:
+                continue
+            if named is not None and row.id != named:
+                continue
+            if choice.field.attribute in {f["attribute"] for f in row.fields}:
+                covered[choice.attribute] = row.id
+                break
+    return covered
+
+
+def _mark_unverifiable(run: _Run, outcome: Outcome) -> None:
+    """A field refused because the consent that would cover it is unverifiable says so."""
+    for attribute in run.relied_unverifiable:
+        if attribute in outcome.denied:
+            outcome.denied[attribute] = CONSENT_UNVERIFIABLE
 
 
 def _take_back(outcome: Outcome, attribute: str, reason: str) -> None:

@@ -115,7 +115,7 @@ def test_an_untouched_log_verifies(
         ),
         (
             "INSERT INTO audit_entries SELECT 50, 'x' || substr(request_id, 2), recorded_at,"
-            " kind, system_id, department, subject, purpose, outcome, entry, leaf_hash"
+            " kind, system_id, department, subject, purpose, outcome, entry, leaf_hash, object_id"
             " FROM audit_entries"
             " WHERE idx = 3",
             50,

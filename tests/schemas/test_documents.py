@@ -30,6 +30,8 @@ from schemas import (
     ConsentReceipt,
     EvidencePayload,
     EvidenceSubject,
+    LifecycleEntry,
+    LifecycleObject,
     Provenance,
     ReleasedAttribute,
     load_schema,
@@ -75,9 +77,11 @@ def _members(schema: dict[str, Any], pointer: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("kind", "name", "pointer"),
     [
-        (AuditEntry, "audit-entry", ""),
+        (AuditEntry, "audit-entry", "/$defs/exchange_entry"),
         (AuditedAttribute, "audit-entry", "/$defs/audited_attribute"),
-        (BudgetSpent, "audit-entry", "/properties/budget"),
+        (BudgetSpent, "audit-entry", "/$defs/exchange_entry/properties/budget"),
+        (LifecycleEntry, "audit-entry", "/$defs/lifecycle_entry"),
+        (LifecycleObject, "audit-entry", "/$defs/lifecycle_object"),
         (EvidencePayload, "evidence", ""),
         (EvidenceSubject, "evidence", "/properties/subject"),
         (AuditReceipt, "evidence", "/properties/audit"),

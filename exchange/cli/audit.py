@@ -1,8 +1,10 @@
-"""``tongban audit``: verify the whole log from storage; sign a checkpoint now."""
+"""``tongban audit``: verify the whole log from storage; sign a checkpoint now; record the
+lifecycles of consents an upgraded hub holds."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +17,7 @@ from exchange.audit.policy import Verdict
 from exchange.audit.verify import KINDS, HeldCheckpoint, Problem, VerifyReport, verify_log
 from exchange.audit.witnessing import Witnessing
 from exchange.cli.common import JsonFlag, command_hub, out, print_json
+from exchange.consent.lifecycle import Recorded, record_consents
 from exchange.db import unit_of_work
 from exchange.errors import CommandFailed
 from exchange.files import write_owner_only
@@ -241,3 +244,25 @@ def checkpoint(as_json: JsonFlag = False) -> None:
         print_json({"size": signed.size, "note": signed.note})
     else:
         sys.stdout.write(signed.note)  # verbatim: a signed note must not be re-wrapped
+
+
+@audit_app.command("record-lifecycles")
+def record_lifecycles(as_json: JsonFlag = False) -> None:
+    """Upgrading a hub: give every consent that has no lifecycle entry yet a 'recorded' entry,
+    if its signed receipt verifies and its row is what the receipt signed, so that the
+    exchange relies on it again; name each one left alone (it releases nothing)."""
+    done = Recorded()
+    with command_hub() as hub:
+        while True:
+            with unit_of_work(hub.sessions, write=True) as session:
+                page = record_consents(session, datetime.now(UTC))
+            done.recorded += page.recorded
+            done.refused += [r for r in page.refused if r not in done.refused]
+            if not page.recorded:
+                break
+    if as_json:
+        print_json({"consents": {"recorded": done.recorded, "refused": done.refused}})
+        return
+    out.print(f"consents recorded in the audit log: {done.recorded}", highlight=False)
+    for reason in done.refused:
+        out.print(f"left alone: {reason}", highlight=False, markup=False, soft_wrap=True)

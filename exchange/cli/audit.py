@@ -4,7 +4,6 @@ lifecycles of consents an upgraded hub holds."""
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -255,7 +254,7 @@ def record_lifecycles(as_json: JsonFlag = False) -> None:
     with command_hub() as hub:
         while True:
             with unit_of_work(hub.sessions, write=True) as session:
-                page = record_consents(session, datetime.now(UTC))
+                page = record_consents(session)
             done.recorded += page.recorded
             done.refused += [r for r in page.refused if r not in done.refused]
             if not page.recorded:

@@ -77,14 +77,14 @@ _STATUS_AFTER = {
 }
 
 
-def consent_entry(consent: Consent, event: str, now: datetime) -> LifecycleEntry:
+def consent_entry(consent: Consent, event: str) -> LifecycleEntry:
     """The lifecycle entry of *event* for *consent* (its row as it is after the event)."""
     status = _STATUS_AFTER.get(event) or ConsentStatus(consent.status)
     entry: LifecycleEntry = {
         "v": 1,
         "kind": "consent",
         "request_id": str(uuid.uuid4()),
-        "at": now.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "at": _logged_at(),
         "system": consent.system_id,
         "department": consent.consumer_department,
         "subject": consent.subject,
@@ -104,9 +104,17 @@ def consent_entry(consent: Consent, event: str, now: datetime) -> LifecycleEntry
     return entry
 
 
-def log_consent_event(session: Session, consent: Consent, event: str, now: datetime) -> Receipt:
+def _logged_at() -> str:
+    """An entry's ``at``: when it is logged, by the hub's clock (as a query entry's is when
+    the query was decided), not the time the caller acts for (a sweep's, a demo's), so that
+    ``tongban audit verify`` finds it next to the batch's ``recorded_at``."""
+    moment = datetime.now(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def log_consent_event(session: Session, consent: Consent, event: str) -> Receipt:
     """Append *event* of *consent* to the log, in the caller's transaction."""
-    return append_lifecycle(session, consent_entry(consent, event, now))
+    return append_lifecycle(session, consent_entry(consent, event))
 
 
 class ConsentCheck:
@@ -222,7 +230,7 @@ class Recorded:
     refused: list[str] = field(default_factory=list)
 
 
-def record_consents(session: Session, now: datetime, *, limit: int = _PAGE_SIZE) -> Recorded:
+def record_consents(session: Session, *, limit: int = _PAGE_SIZE) -> Recorded:
     """Up to *limit* consents with no lifecycle entry yet get a ``recorded`` entry, in the
     status their row holds, if their receipt verifies and the row is what it signed (checks 1
     and 2); a row that fails them stays without an entry and releases nothing. The caller
@@ -243,7 +251,7 @@ def record_consents(session: Session, now: datetime, *, limit: int = _PAGE_SIZE)
         if isinstance(signed, str):
             done.refused.append(signed)
             continue
-        log_consent_event(session, row, "recorded", now)
+        log_consent_event(session, row, "recorded")
         done.recorded += 1
     return done
 

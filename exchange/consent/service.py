@@ -310,7 +310,7 @@ def revoke(session: Session, *, subject: str, consent_id: str, now: datetime) ->
     consent.status = ConsentStatus.REVOKED
     consent.status_at = now
     _event(session, consent, now, "revoked", "citizen", {})
-    log_consent_event(session, consent, "revoked", now)
+    log_consent_event(session, consent, "revoked")
     return consent
 
 
@@ -390,7 +390,7 @@ def _replace(session: Session, old: Consent, new: Consent, now: datetime) -> Non
     old.status_at = now
     old.superseded_by = new.id
     _event(session, old, now, "superseded", "citizen", {"by": new.id})
-    log_consent_event(session, old, "superseded", now)
+    log_consent_event(session, old, "superseded")
 
 
 def _give(
@@ -406,7 +406,7 @@ def _give(
     session.flush()
     consent.receipt = signed_receipt(session, keys, consent, now=now, issuer=issuer)
     _event(session, consent, now, "given", "citizen", detail)
-    log_consent_event(session, consent, lifecycle, now)
+    log_consent_event(session, consent, lifecycle)
     return consent
 
 
@@ -439,7 +439,7 @@ def expire_consents(session: Session, now: datetime) -> int:
         consent.status = ConsentStatus.EXPIRED
         consent.status_at = consent.expires_at
         _event(session, consent, now, "expired", "hub", {})
-        log_consent_event(session, consent, "expired", now)
+        log_consent_event(session, consent, "expired")
         changed += 1
     for request in session.scalars(
         select(ConsentRequest)

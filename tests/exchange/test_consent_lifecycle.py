@@ -25,9 +25,11 @@ from exchange.audit.verify import verify_log
 from exchange.consent.artefact import signed_receipt
 from exchange.consent.lifecycle import record_consents
 from exchange.consent.models import Consent, ConsentStatus
+from exchange.consent.service import expire_consents
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from schemas import validator
+from tests.commands import tongban_in_process
 from tests.exchange.test_consent import (
     EMPLOYER,
     MCA,
@@ -37,6 +39,7 @@ from tests.exchange.test_consent import (
     query_ask,
 )
 from tests.exchange.world import Hub, hub_over, showcase_people
+from tests.servers import dev_environment
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +226,7 @@ def test_the_citizen_proves_the_revocation_was_logged_and_when(
 
 
 def test_record_lifecycles_makes_the_consents_of_an_upgraded_hub_usable_again(
-    hub: Hub, people: dict[str, str]
+    hub: Hub, people: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
     subject = people["consent_candidate"]
     real = given_consent(hub, subject, mode="standing")
@@ -245,12 +248,39 @@ def test_record_lifecycles_makes_the_consents_of_an_upgraded_hub_usable_again(
     before = hub.query(query_ask(subject, consent_id=old_id), system=MCA).json()
     assert "has no lifecycle entry" in refused_for(before, old_id)
 
-    with unit_of_work(hub.sessions, write=True) as session:
-        done = record_consents(session, datetime.now(UTC))
-    assert done.recorded == 1
-    assert done.refused == [f"the consent {junk_id} has no receipt signed by the hub"]
+    ran = tongban_in_process(
+        tmp_path,
+        "audit",
+        "record-lifecycles",
+        "--json",
+        env=dev_environment(TONGBAN_DATABASE_URL=database_url),
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == {
+        "consents": {
+            "recorded": 1,
+            "refused": [f"the consent {junk_id} has no receipt signed by the hub"],
+        }
+    }
     after = hub.query(query_ask(subject, consent_id=old_id), system=MCA).json()
     assert PENSION in after["attributes"]
     assert [e["outcome"] for e in lifecycle_entries(hub, old_id)] == ["recorded"]
     with unit_of_work(hub.sessions, write=True) as session:
-        assert record_consents(session, datetime.now(UTC)).recorded == 0
+        assert record_consents(session).recorded == 0
+
+
+def test_the_expiry_sweep_logs_each_expiry_and_verify_agrees(
+    hub: Hub, people: dict[str, str]
+) -> None:
+    subject = people["consent_candidate"]
+    consent = given_consent(hub, subject, mode="standing")
+    with unit_of_work(hub.sessions) as session:
+        row = session.get(Consent, consent["id"])
+        assert row is not None
+        later = row.expires_at + timedelta(seconds=1)
+    with unit_of_work(hub.sessions, write=True) as session:
+        assert expire_consents(session, later) >= 1
+    expired = lifecycle_entries(hub, consent["id"])[-1]
+    assert (expired["outcome"], expired["object"]["status_after"]) == ("expired", "expired")
+    assert list(validator("audit-entry").iter_errors(expired)) == []
+    assert verify_problems(hub) == {}

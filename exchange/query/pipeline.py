@@ -657,6 +657,7 @@ def _raise_refusals(run: _Run, outcome: Outcome, withheld: bool, receipt: Receip
             extensions={
                 "denied": outcome.denied,
                 "unavailable": outcome.unavailable,
+                **({"unverifiable": run.unverifiable} if run.unverifiable else {}),
                 "audit": _receipt_view(receipt),
             },
         )

@@ -18,6 +18,8 @@ from exchange.audit import jobs as audit_jobs
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.log import AuditLog
 from exchange.audit.models import AuditCheckpoint
+from exchange.audit.policy import Policy
+from exchange.audit.witnessing import Witnessing
 from exchange.db import unit_of_work
 from exchange.hub import Hub
 from exchange.jobs.models import JobRun
@@ -50,7 +52,8 @@ def sweep_checkpoint(settings: Settings, job_context: JobContext) -> JobOutcome:
         settings.audit_origin,
         interval=timedelta(seconds=settings.checkpoint_interval_s),
     )
-    (job,) = audit_jobs.jobs(signer, settings.checkpoint_interval_s)
+    witnessing = Witnessing(signer, Policy())  # no witness: signing only
+    (job,) = audit_jobs.jobs(signer, witnessing, settings.checkpoint_interval_s)
     return job.run(job_context)
 
 

@@ -284,3 +284,22 @@ def test_the_expiry_sweep_logs_each_expiry_and_verify_agrees(
     assert (expired["outcome"], expired["object"]["status_after"]) == ("expired", "expired")
     assert list(validator("audit-entry").iter_errors(expired)) == []
     assert verify_problems(hub) == {}
+
+
+def test_all_or_nothing_refuses_with_409_naming_the_edited_consent(
+    hub: Hub, people: dict[str, str]
+) -> None:
+    subject = people["consent_candidate"]
+    consent = given_consent(hub, subject, mode="standing")
+    edit(hub, consent["id"], max_uses=None, purpose_text="widened in the database")
+
+    refused = hub.query(
+        query_ask(subject, consent_id=consent["id"], all_or_nothing=True), system=MCA
+    )
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["code"] == "incomplete"
+    assert problem["denied"][PENSION] == "consent_unverifiable"
+    assert problem["unverifiable"] == {
+        consent["id"]: f"the consent {consent['id']} does not match its signed receipt"
+    }

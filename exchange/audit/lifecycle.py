@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, aliased
 
 from exchange.audit.canonical import canonical_json
 from exchange.audit.errors import AuditUnavailable
-from exchange.audit.log import _append_batch, _Pending
+from exchange.audit.log import append_in
 from exchange.audit.models import AuditHead, AuditRecord
 from exchange.audit.sink import Receipt
 from exchange.security.models import HubSigningKey
@@ -71,12 +71,7 @@ def hold_log(session: Session) -> None:
 def append_lifecycle(session: Session, entry: LifecycleEntry) -> Receipt:
     """Append *entry* to the log in the caller's transaction (committed with it)."""
     hold_log(session)
-    pending = _Pending(lambda _: cast("AuditEntry", entry))
-    _append_batch(session, [pending], None)
-    if pending.error is not None:
-        raise pending.error
-    assert pending.receipt is not None  # noqa: S101 - no error means a receipt
-    return pending.receipt
+    return append_in(session, cast("AuditEntry", entry))
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from exchange.audit.sink import Receipt
 from exchange.db import unit_of_work
 from schemas import AuditEntry
 
-__all__ = ["AuditLog", "EntryWork", "HeadSigner", "TreeReader"]
+__all__ = ["AuditLog", "EntryWork", "HeadSigner", "TreeReader", "append_in"]
 
 log = logging.getLogger("tongban.audit")
 
@@ -144,6 +144,20 @@ class AuditLog:
         finally:
             for pending in batch:
                 pending.done = True
+
+
+def append_in(session: Session, entry: AuditEntry) -> Receipt:
+    """Append *entry* inside the caller's own transaction (committed, or rolled back, with the
+    caller's other changes): a batch of one, under the head's row lock, which the caller holds
+    from here until its commit. For what must be atomic with a row change that is not a
+    request's (a consent's lifecycle event, :mod:`exchange.audit.lifecycle`); its receipt is
+    not signed (nobody is handed one)."""
+    pending = _Pending(lambda _session: entry)
+    _append_batch(session, [pending], None)
+    if pending.error is not None:
+        raise pending.error
+    assert pending.receipt is not None  # noqa: S101 - no error means a receipt
+    return pending.receipt
 
 
 def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | None) -> None:

@@ -119,12 +119,22 @@ def get_entry(session: Session, index: int) -> AuditRecord:
     return record
 
 
+ACCESS_KINDS = ("query", "verify")
+"""The entry kinds that are an access to a person's data (the others are lifecycle events)."""
+
+
 def citizen_accesses(
     session: Session, subject: str, *, size: int, limit: int, before: int | None = None
 ) -> Page:
-    """The entries about the subject pseudonym *subject* within the tree of *size* entries,
-    newest first: each one has an inclusion proof in that tree."""
-    clauses = [AuditRecord.subject == subject, AuditRecord.index < size]
+    """The accesses to the subject pseudonym *subject* (entries of kind ``query`` and
+    ``verify``) within the tree of *size* entries, newest first: each one has an inclusion
+    proof in that tree. The subject's consent events are entries too; the citizen reads them
+    with each consent's history (``GET /citizen/consents``), not as accesses."""
+    clauses = [
+        AuditRecord.subject == subject,
+        AuditRecord.index < size,
+        AuditRecord.kind.in_(ACCESS_KINDS),
+    ]
     return _page_below(session, clauses, limit, before)
 
 

@@ -219,7 +219,16 @@ def test_the_citizen_proves_the_revocation_was_logged_and_when(
     )
     entry = lifecycle_entries(hub, consent["id"])[-1]
     assert entry["at"] == revocation["at"]
-    assert citizen.get("/citizen/accesses").status_code == 200
+    # the consent's events are in its history, not among the accesses to the citizen's data
+    accesses = citizen.get("/citizen/accesses")
+    assert accesses.status_code == 200
+    listed = {access["index"] for access in accesses.json()["accesses"]}
+    with unit_of_work(hub.sessions) as session:
+        events = set(
+            session.scalars(select(AuditRecord.index).where(AuditRecord.object_id == consent["id"]))
+        )
+    assert events
+    assert not listed & events
 
 
 # -- upgrading a hub ---------------------------------------------------------------------------

@@ -49,6 +49,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalogue.publishing import publish
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo, demo_descriptors
+from exchange.hub import Hub
+from exchange.security.keys import HubKeys
+from exchange.settings import Settings
 
 __all__ = [
     "NOW",
@@ -71,12 +74,18 @@ def _catalogue(session: Session, _data_dir: Path) -> None:
         publish(session, descriptor, by="fixture", now=NOW)
 
 
+def dev_keys() -> HubKeys:
+    """The keys of the tests' dev installation (its secret is ``var/secret.key``, as the test
+    hubs' is), which sign the demo agreements' terms."""
+    return Hub.from_settings(Settings(mode="dev", adapters_file=None)).keys
+
+
 def _demo(session: Session, data_dir: Path) -> None:
-    build_demo(session, data_dir, now=NOW)
+    build_demo(session, data_dir, now=NOW, keys=dev_keys())
 
 
 def _live_demo(session: Session, data_dir: Path) -> None:
-    build_demo(session, data_dir, now=datetime.now(UTC))
+    build_demo(session, data_dir, now=datetime.now(UTC), keys=dev_keys())
 
 
 WORLDS: dict[str, Callable[[Session, Path], None]] = {

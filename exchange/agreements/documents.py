@@ -36,6 +36,7 @@ from exchange.agreements.errors import (
     AgreementPurposeNotRegistered,
     InvalidAgreementDocument,
 )
+from exchange.agreements.lifecycle import log_agreement_event
 from exchange.agreements.models import Agreement, AgreementStatus, Origin
 from exchange.agreements.service import (
     Actor,
@@ -45,6 +46,9 @@ from exchange.agreements.service import (
     require_agreeable_fields,
     unfitting_override,
 )
+from exchange.agreements.terms import sign_terms
+from exchange.audit.lifecycle import hold_log
+from exchange.security.keys import HubKeys
 from schemas import ProblemDetail, TongbanError, explain_all, validator
 from schemas.text import document_text_problems
 
@@ -140,7 +144,7 @@ _DocumentLoader.yaml_implicit_resolvers = {
 
 
 def load_agreement_documents(
-    session: Session, paths: Sequence[Path], now: datetime, *, by: str = "loader"
+    session: Session, paths: Sequence[Path], now: datetime, *, keys: HubKeys, by: str = "loader"
 ) -> list[LoadOutcome]:
     """Load every file, or (on the first error, which names its file) none."""
     outcomes: list[LoadOutcome] = []
@@ -152,7 +156,7 @@ def load_agreement_documents(
         try:
             document = parse_agreement_document(data)
             outcomes.append(
-                load_agreement_document(session, document, now, by=by, source=str(path))
+                load_agreement_document(session, document, now, keys=keys, by=by, source=str(path))
             )
         except TongbanError as exc:
             raise type(exc)(f"{path}: {exc.detail}", errors=exc.errors) from None
@@ -160,9 +164,17 @@ def load_agreement_documents(
 
 
 def load_agreement_document(
-    session: Session, document: AgreementDocument, now: datetime, *, by: str, source: str = ""
+    session: Session,
+    document: AgreementDocument,
+    now: datetime,
+    *,
+    keys: HubKeys,
+    by: str,
+    source: str = "",
 ) -> LoadOutcome:
-    """Stages 4 and 5 for one parsed document."""
+    """Stages 4 and 5 for one parsed document: the hub signs the terms it will enforce with
+    its *keys*, and the agreement's ``approved`` event is a lifecycle entry in the audit log."""
+    hold_log(session)
     existing = session.get(Agreement, document.id)
     if existing is not None:
         if existing.document_digest != document.digest:
@@ -178,6 +190,8 @@ def load_agreement_document(
     session.flush()
     detail = {"approved_by": agreement.decided_by, "digest": document.digest}
     record_event(session, agreement, Actor(by, "document"), "loaded", now, detail)
+    sign_terms(session, keys, agreement, now=now)
+    log_agreement_event(session, agreement, "approved")
     return LoadOutcome(agreement.id, True, agreement.status, source)
 
 

@@ -5,11 +5,18 @@ The use count in a :class:`~policies.model.Grant` is a snapshot taken when the r
 decided; many requests can be decided on the same snapshot. The quota is enforced by
 :func:`take_use`, inside the audit transaction: it counts a use only while the quota allows,
 in one atomic statement, so no concurrency (threads, workers, hubs on one database) lets more
-uses through than the quota."""
+uses through than the quota.
+
+An approved agreement counts only if :class:`~exchange.agreements.lifecycle.AgreementCheck`
+finds nothing wrong with it (its signed terms verify and equal the row, and its newest
+lifecycle entry in the audit log is about those terms and leaves it approved); signatures are
+checked once per process. :func:`checked_grants` says why each one that does not count was
+left out."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
 
@@ -18,12 +25,37 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from exchange.agreements.errors import AgreementError
+from exchange.agreements.lifecycle import AgreementCheck
 from exchange.agreements.models import Agreement, AgreementStatus, AgreementUsage
 from exchange.agreements.workdays import china_day
 from exchange.db import upsert_insert
 from policies.model import Grant, Release, RowCondition
 
-__all__ = ["active_grants", "count_use", "grant_of", "in_force_locked", "take_use"]
+__all__ = [
+    "UnreliedAgreement",
+    "active_grants",
+    "checked_grants",
+    "count_use",
+    "grant_of",
+    "in_force_locked",
+    "relied_locked",
+    "take_use",
+]
+
+_CHECK = AgreementCheck()
+"""The process's check of agreement rows (its signature cache is shared by every request)."""
+
+
+@dataclass(frozen=True)
+class UnreliedAgreement:
+    """An agreement in force by its row that the hub may not rely on, what it would have
+    granted (per its row), and why."""
+
+    agreement_id: str
+    reason: str
+    resource: str
+    fields: frozenset[str]
+    purposes: frozenset[str]
 
 
 def _in_force(now: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -36,7 +68,16 @@ def _in_force(now: datetime) -> tuple[ColumnElement[bool], ...]:
 
 
 def active_grants(session: Session, *, system: str, now: datetime) -> list[Grant]:
-    """The approved agreements of ``system`` in force at ``now``, with today's use count."""
+    """The approved agreements of ``system`` in force at ``now`` that the hub may rely on,
+    with today's use count."""
+    return checked_grants(session, system=system, now=now)[0]
+
+
+def checked_grants(
+    session: Session, *, system: str, now: datetime
+) -> tuple[list[Grant], list[UnreliedAgreement]]:
+    """:func:`active_grants`, and each agreement in force by its row that the hub may not rely
+    on (forged, edited, or not approved according to the audit log), with why."""
     today = china_day(now)
     rows = session.execute(
         select(Agreement, AgreementUsage.count)
@@ -46,19 +87,41 @@ def active_grants(session: Session, *, system: str, now: datetime) -> list[Grant
         )
         .where(Agreement.system_id == system, *_in_force(now))
         .order_by(Agreement.id)
-    )
-    return [grant_of(agreement, used or 0) for agreement, used in rows]
+    ).all()
+    problems = _CHECK.problems(session, [agreement for agreement, _ in rows])
+    grants = [grant_of(a, used or 0) for a, used in rows if a.id not in problems]
+    unrelied = [
+        UnreliedAgreement(
+            a.id,
+            problems[a.id],
+            a.resource_code,
+            frozenset(a.granted or ()),
+            frozenset(a.purposes),
+        )
+        for a, _ in rows
+        if a.id in problems
+    ]
+    return grants, unrelied
 
 
 def in_force_locked(session: Session, ids: Iterable[str], now: datetime) -> set[str]:
-    """Which of *ids* are still in force, their rows locked for share until the caller's
-    commit: a revocation either committed before (the id is missing) or waits."""
+    """Which of *ids* are still in force and may be relied on (:func:`relied_locked`)."""
+    return relied_locked(session, ids, now)[0]
+
+
+def relied_locked(
+    session: Session, ids: Iterable[str], now: datetime
+) -> tuple[set[str], dict[str, str]]:
+    """Which of *ids* are still in force and may be relied on, their rows locked for share
+    until the caller's commit (a revocation either committed before, or waits); and why each
+    one in force by its row may not be relied on."""
     rows = session.scalars(
-        select(Agreement.id)
+        select(Agreement)
         .where(Agreement.id.in_(sorted(ids)), *_in_force(now))
         .with_for_update(read=True)
-    )
-    return set(rows)
+    ).all()
+    problems = _CHECK.problems(session, rows)
+    return {row.id for row in rows if row.id not in problems}, problems
 
 
 def grant_of(agreement: Agreement, used_today: int = 0) -> Grant:

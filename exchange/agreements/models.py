@@ -68,6 +68,7 @@ class Agreement(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(128))
     revocation_reason: Mapped[str | None] = mapped_column(Text)
     document_digest: Mapped[str | None] = mapped_column(String(64))
+    terms: Mapped[str | None] = mapped_column(Text)  # the signed terms (JWS), once approved
 
 
 class AgreementEvent(Base):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from exchange.agreements.errors import AgreementNotFound
 from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus
 from exchange.agreements.workdays import china_day
+from exchange.audit.lifecycle import event_view, logged_events
 from exchange.errors import Forbidden
 from exchange.security.identity import Principal, Role
 
@@ -124,7 +125,9 @@ def _status_is(status: AgreementStatus, now: datetime) -> ColumnElement[bool]:
 def agreement_views(
     session: Session, agreements: Sequence[Agreement], *, now: datetime
 ) -> list[dict[str, Any]]:
-    """The representation of each agreement at ``now``, with its history."""
+    """The representation of each agreement at ``now``, with its history and its lifecycle
+    entries in the audit log (``log``: each one's index and leaf hash, for an inclusion
+    proof)."""
     history: dict[str, list[dict[str, Any]]] = {a.id: [] for a in agreements}
     if agreements:
         events = session.scalars(
@@ -143,7 +146,11 @@ def agreement_views(
                     "detail": event.detail,
                 }
             )
-    return [_view(a, history[a.id], now) for a in agreements]
+    logged = logged_events(session, list(history))
+    return [
+        {**_view(a, history[a.id], now), "log": [event_view(e) for e in logged[a.id]]}
+        for a in agreements
+    ]
 
 
 def _view(agreement: Agreement, history: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
@@ -178,6 +185,7 @@ def _view(agreement: Agreement, history: list[dict[str, Any]], now: datetime) ->
             else None
         ),
         "history": history,
+        "terms": agreement.terms,
     }
 
 

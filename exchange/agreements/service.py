@@ -51,11 +51,15 @@ from exchange.agreements.errors import (
     UnknownField,
 )
 from exchange.agreements.grants import active_grants, count_use
+from exchange.agreements.lifecycle import log_agreement_event
 from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus, Origin
 from exchange.agreements.reading import visible_agreement
+from exchange.agreements.terms import sign_terms
 from exchange.agreements.workdays import CHINA_TZ, add_working_days, china_day, official_calendar
+from exchange.audit.lifecycle import hold_log
 from exchange.errors import Forbidden
 from exchange.security.identity import Principal, Role
+from exchange.security.keys import HubKeys
 from policies.model import Release, RowCondition
 from schemas import ProblemDetail, explain_all, validator
 from schemas.text import document_text_problems
@@ -180,10 +184,12 @@ def apply_for_agreement(
         due_by=due_date(now),
         requires_consent=False,
     )
+    hold_log(session)
     session.add(agreement)
     session.flush()
     detail = {"fields": agreement.fields, "purpose": application["purpose"]}
     record_event(session, agreement, _actor(principal), "applied", now, detail)
+    log_agreement_event(session, agreement, "applied")
     return agreement
 
 
@@ -307,9 +313,13 @@ def decide_application(
     agreement_id: str,
     decision: Approval | Refusal,
     *,
+    keys: HubKeys,
     now: datetime,
 ) -> Agreement:
-    """Approve or refuse a pending application, as an admin of the provider department."""
+    """Approve or refuse a pending application, as an admin of the provider department. An
+    approval signs the terms the exchange will enforce with the hub's *keys*; either decision
+    is a lifecycle entry in the audit log, in the caller's transaction."""
+    hold_log(session)  # the log's head lock before the agreement's row lock
     agreement = visible_agreement(session, principal, agreement_id, lock=True)
     _require_provider_admin(principal, agreement, "decide on")
     if agreement.submitted_by == principal.subject:
@@ -326,8 +336,10 @@ def decide_application(
         agreement.refusal_reason = _reason(decision.reason)
         detail: dict[str, Any] = {"reason": agreement.refusal_reason}
         record_event(session, agreement, _actor(principal), "refused", now, detail)
+        log_agreement_event(session, agreement, "refused")
         return agreement
     _approve(session, agreement, decision, now)
+    sign_terms(session, keys, agreement, now=now)
     detail = {
         "fields": agreement.granted,
         "row_condition": agreement.row_condition,
@@ -335,6 +347,7 @@ def decide_application(
         "requires_consent": agreement.requires_consent,
     }
     record_event(session, agreement, _actor(principal), "approved", now, detail)
+    log_agreement_event(session, agreement, "approved")
     return agreement
 
 
@@ -401,7 +414,9 @@ def _reason(text: str) -> str:
 def revoke_agreement(
     session: Session, principal: Principal, agreement_id: str, *, reason: str, now: datetime
 ) -> Agreement:
-    """Revoke an approved agreement, as an admin of the provider; effective at once."""
+    """Revoke an approved agreement, as an admin of the provider; effective at once. The
+    revocation is a lifecycle entry in the audit log, in the caller's transaction."""
+    hold_log(session)
     agreement = visible_agreement(session, principal, agreement_id, lock=True)
     _require_provider_admin(principal, agreement, "revoke")
     if agreement.status != AgreementStatus.APPROVED:
@@ -414,6 +429,7 @@ def revoke_agreement(
     agreement.revocation_reason = _reason(reason)
     detail = {"reason": agreement.revocation_reason}
     record_event(session, agreement, _actor(principal), "revoked", now, detail)
+    log_agreement_event(session, agreement, "revoked")
     return agreement
 
 

@@ -137,7 +137,9 @@ def post_decision(
     now = datetime.now(UTC)
     decision = _decision(body)
     with unit_of_work(hub.sessions, write=True) as session:
-        agreement = decide_application(session, staff, agreement_id, decision, now=now)
+        agreement = decide_application(
+            session, staff, agreement_id, decision, keys=hub.keys, now=now
+        )
         return agreement_views(session, [agreement], now=now)[0]
 
 

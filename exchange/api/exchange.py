@@ -103,8 +103,9 @@ class QueryResponse(BaseModel):
     unavailable: dict[str, str]
     unverifiable: dict[str, str] = Field(
         default_factory=dict,
-        description="Why each consent the hub could not rely on (forged, edited, or not in "
-        "force according to its latest event in the audit log) released nothing, by its id",
+        description="Why each consent or agreement the hub could not rely on (forged, edited, "
+        "or not in force according to its latest event in the audit log) released nothing, by "
+        "its id",
     )
     audit: AuditReceipt
     evidence: str | None
@@ -121,7 +122,8 @@ class VerifyResponse(BaseModel):
     )
     unverifiable: dict[str, str] = Field(
         default_factory=dict,
-        description="Why each consent the hub could not rely on released nothing, by its id",
+        description="Why each consent or agreement the hub could not rely on released nothing, "
+        "by its id",
     )
     audit: AuditReceipt
     evidence: str | None

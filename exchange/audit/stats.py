@@ -27,13 +27,12 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.agreements.workdays import CHINA_TZ
 from exchange.audit.models import AuditRecord
 from exchange.errors import MalformedRequest
 from schemas import ProblemDetail
@@ -49,6 +48,9 @@ __all__ = [
     "stats_between",
     "stats_range",
 ]
+
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+"""China Standard Time, whose days the statistics count in (as the agreements' quotas do)."""
 
 DEFAULT_SPAN = timedelta(days=30)
 MAX_SPAN = timedelta(days=93)

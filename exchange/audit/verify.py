@@ -35,6 +35,11 @@ report holds, per kind, the first bad index, how many are bad and the first one 
    ``expired`` may follow ``given`` without an entry); the first bad row is named (its newest
    entry's index when it has one). Check 3 covers ``object_id`` too: the lifecycle index
    (:mod:`exchange.audit.lifecycle`) must name the object of its entry.
+10. ``agreement`` (:mod:`exchange.agreements.lifecycle`, registered the same way): every
+    ``agreements`` row's signed terms verify with a hub key and equal the row (approved and
+    revoked ones), its newest lifecycle entry carries the digest of those terms, and its
+    stored status is the one that entry left (``expired`` may be derived, not stored); the
+    first bad row is named.
 
 The tree is recomputed from the stored leaf hashes, each bound to its entry by check 2 (an
 edited entry is reported there, not again as forged nodes and roots), and never from stored
@@ -84,6 +89,7 @@ KINDS = (
     "shrink",
     "witness",
     "consent",
+    "agreement",
 )
 """The kinds of check, in the order they are listed above."""
 SEARCH_COLUMNS = (

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from exchange.agreements.documents import load_agreement_documents
 from exchange.agreements.models import Agreement, AgreementStatus
 from exchange.agreements.reading import agreement_views, current_status
-from exchange.cli.common import JsonFlag, command_session, out, print_json
+from exchange.cli.common import JsonFlag, command_hub, command_session, out, print_json
+from exchange.db import unit_of_work
 from exchange.settings import load_settings
 
 __all__ = ["agreements_app"]
@@ -38,8 +39,10 @@ def agreements_load(
     Loading the same document again changes nothing; a changed document with an id already
     loaded is refused (give it a new id).
     """
-    with command_session(load_settings()) as session:
-        outcomes = load_agreement_documents(session, files, datetime.now(UTC), by="cli")
+    with command_hub(load_settings()) as hub, unit_of_work(hub.sessions, write=True) as session:
+        outcomes = load_agreement_documents(
+            session, files, datetime.now(UTC), keys=hub.keys, by="cli"
+        )
     if as_json:
         print_json([o.as_dict() for o in outcomes])
         return

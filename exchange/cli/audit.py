@@ -1,15 +1,17 @@
 """``tongban audit``: verify the whole log from storage; sign a checkpoint now; record the
-lifecycles of consents an upgraded hub holds."""
+lifecycles of consents and agreements an upgraded hub holds."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy.orm import Session
 
+from exchange.agreements.lifecycle import RecordedAgreements, record_agreements
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.errors import LogAltered, WitnessPolicyError
 from exchange.audit.policy import Verdict
@@ -248,9 +250,11 @@ def checkpoint(as_json: JsonFlag = False) -> None:
 @audit_app.command("record-lifecycles")
 def record_lifecycles(as_json: JsonFlag = False) -> None:
     """Upgrading a hub: give every consent that has no lifecycle entry yet a 'recorded' entry,
-    if its signed receipt verifies and its row is what the receipt signed, so that the
-    exchange relies on it again; name each one left alone (it releases nothing)."""
+    if its signed receipt verifies and its row is what the receipt signed, and every agreement
+    likewise (an approved or revoked one without signed terms has them signed first), so that
+    the exchange relies on them again; name each one left alone (it releases nothing)."""
     done = Recorded()
+    agreements = RecordedAgreements()
     with command_hub() as hub:
         while True:
             with unit_of_work(hub.sessions, write=True) as session:
@@ -259,9 +263,31 @@ def record_lifecycles(as_json: JsonFlag = False) -> None:
             done.refused += [r for r in page.refused if r not in done.refused]
             if not page.recorded:
                 break
+        while True:
+            with unit_of_work(hub.sessions, write=True) as session:
+                more = record_agreements(session, hub.keys, now=datetime.now(UTC))
+            agreements.recorded += more.recorded
+            agreements.signed += more.signed
+            agreements.refused += [r for r in more.refused if r not in agreements.refused]
+            if not more.recorded:
+                break
     if as_json:
-        print_json({"consents": {"recorded": done.recorded, "refused": done.refused}})
+        print_json(
+            {
+                "consents": {"recorded": done.recorded, "refused": done.refused},
+                "agreements": {
+                    "recorded": agreements.recorded,
+                    "signed": agreements.signed,
+                    "refused": agreements.refused,
+                },
+            }
+        )
         return
     out.print(f"consents recorded in the audit log: {done.recorded}", highlight=False)
-    for reason in done.refused:
+    out.print(
+        f"agreements recorded in the audit log: {agreements.recorded}"
+        f" (terms signed: {agreements.signed})",
+        highlight=False,
+    )
+    for reason in done.refused + agreements.refused:
         out.print(f"left alone: {reason}", highlight=False, markup=False, soft_wrap=True)

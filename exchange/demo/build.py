@@ -32,6 +32,7 @@ from exchange.agreements.documents import demo_agreement_paths, load_agreement_d
 from exchange.demo.consents import seed_consents
 from exchange.files import owner_only_directory, owner_only_file, write_owner_only
 from exchange.hub import Hub
+from exchange.security.keys import HubKeys
 
 __all__ = ["DEMO_SYSTEMS", "DemoWorld", "build_demo", "demo_descriptors"]
 
@@ -101,10 +102,13 @@ def build_demo(
     subjects: Sequence[Mapping[str, str]] = (),
     now: datetime | None = None,
     hub: Hub | None = None,
+    keys: HubKeys | None = None,
 ) -> DemoWorld:
     """Publish the demo catalogue and register the case systems (caller commits); list
     *subjects* (``ShowcaseSubject.to_json()`` entries) in ``demo.json``. With the *hub* (whose
-    keys sign consent receipts), the consent candidates get their consents."""
+    keys sign consent receipts), the consent candidates get their consents. The demo agreements'
+    terms are signed with the hub's keys, or *keys* without a hub (those of the hub that will
+    serve this world, whose secret unwraps them)."""
     now = now or datetime.now(UTC)
     world = DemoWorld(data_dir=data_dir, subjects=list(subjects))
     for descriptor in demo_descriptors():
@@ -119,12 +123,22 @@ def build_demo(
     session.flush()
     world.agreements = [
         outcome.id
-        for outcome in load_agreement_documents(session, demo_agreement_paths(), now, by="demo")
+        for outcome in load_agreement_documents(
+            session, demo_agreement_paths(), now, keys=_terms_keys(hub, keys), by="demo"
+        )
     ]
     if hub is not None:
         world.consents = seed_consents(session, hub, subjects, now=now)
     _write_manifest(world)
     return world
+
+
+def _terms_keys(hub: Hub | None, keys: HubKeys | None) -> HubKeys:
+    if hub is not None:
+        return hub.keys
+    if keys is None:
+        raise ValueError("the demo's agreements are signed with the hub's keys: pass hub or keys")
+    return keys
 
 
 def _system_key(path: Path, system_id: str) -> dict[str, str]:

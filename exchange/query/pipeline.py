@@ -44,14 +44,15 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.vocabulary import SharingMethod
-from exchange.agreements.grants import active_grants, in_force_locked, take_use
+from exchange.agreements.grants import UnreliedAgreement, checked_grants, relied_locked, take_use
+from exchange.agreements.lifecycle import AGREEMENT_UNVERIFIABLE
 from exchange.audit.log import AuditLog, HeadSigner
 from exchange.audit.sink import Receipt
 from exchange.consent.lifecycle import ConsentCheck, Unrelied
@@ -142,8 +143,10 @@ class _Run:
     resolved: ResolvedQuery
     grants: list[Grant]
     decision: Decision
-    unverifiable: dict[str, str]  # consent id -> why the hub may not rely on it
+    unverifiable: dict[str, str]  # consent or agreement id -> why the hub may not rely on it
     relied_unverifiable: dict[str, str]  # attribute -> the unverifiable consent covering it
+    unverified_grant: dict[str, str] = field(default_factory=dict)
+    # attribute -> the agreement the hub may not rely on that would have granted it
 
 
 class ExchangePipeline:
@@ -392,7 +395,7 @@ class ExchangePipeline:
                 service_item=service_item,
                 department=caller.department,
             )
-            grants = active_grants(session, system=caller.system_id, now=now)
+            grants, unrelied_agreements = checked_grants(session, system=caller.system_id, now=now)
             subject_pseudonym = self._pseudonyms.of_number(subject)
             rows = consent_rows(
                 session, subject=subject_pseudonym, system=caller.system_id, named=ask.consent_id
@@ -415,6 +418,8 @@ class ExchangePipeline:
         )
         decision = decide(context, resolved.requests, grants, consents)
         covered = _covered_by_unrelied(decision, rows, unrelied, purpose, ask.consent_id)
+        ungranted = _granted_by_unrelied(decision, unrelied_agreements, purpose)
+        reasons = {u.agreement_id: u.reason for u in unrelied_agreements}
         return _Run(
             caller,
             str(uuid.uuid4()),
@@ -425,8 +430,12 @@ class ExchangePipeline:
             resolved,
             grants,
             decision,
-            {c: unrelied[c].reason for c in sorted(set(covered.values()))},
+            {
+                **{c: unrelied[c].reason for c in sorted(set(covered.values()))},
+                **{g: reasons[g] for g in sorted(set(ungranted.values()))},
+            },
             {a: c for a, c in covered.items() if unrelied[c].status == UNVERIFIABLE},
+            ungranted,
         )
 
     def _fetch(self, run: _Run) -> dict[str, Fetched]:
@@ -452,9 +461,12 @@ class ExchangePipeline:
         released = run.decision.released()
         agreements = {d.agreement_id for d in released if d.agreement_id}
         if agreements:
-            lost = agreements - in_force_locked(session, agreements, now)
+            relied, problems = relied_locked(session, agreements, now)
+            run.unverifiable.update(problems)
             for choice in released:
-                if choice.agreement_id in lost:
+                if choice.agreement_id in problems:  # the row says approved; terms or log not
+                    _take_back(outcome, choice.attribute, AGREEMENT_UNVERIFIABLE)
+                elif choice.agreement_id and choice.agreement_id not in relied:
                     _take_back(outcome, choice.attribute, DenyReason.NOT_GRANTED.value)
         consents = {d.consent_id for d in released if d.consent_id}
         if not consents:
@@ -621,11 +633,37 @@ def _covered_by_unrelied(
     return covered
 
 
+def _granted_by_unrelied(
+    decision: Decision, unrelied: Sequence[UnreliedAgreement], purpose: str
+) -> dict[str, str]:
+    """Each attribute refused ``not_granted`` that an agreement the hub may not rely on would
+    have granted (for this purpose): attribute -> agreement id, so that the answer says why."""
+    if not unrelied:
+        return {}
+    found: dict[str, str] = {}
+    for choice in decision.denied():
+        if choice.reason is not DenyReason.NOT_GRANTED:
+            continue
+        for agreement in unrelied:
+            if (
+                agreement.resource == choice.field.resource
+                and choice.field.name in agreement.fields
+                and purpose in agreement.purposes
+            ):
+                found[choice.attribute] = agreement.agreement_id
+                break
+    return found
+
+
 def _mark_unverifiable(run: _Run, outcome: Outcome) -> None:
-    """A field refused because the consent that would cover it is unverifiable says so."""
+    """A field refused because the consent that would cover it, or the agreement that would
+    grant it, is unverifiable says so."""
     for attribute in run.relied_unverifiable:
         if attribute in outcome.denied:
             outcome.denied[attribute] = CONSENT_UNVERIFIABLE
+    for attribute in run.unverified_grant:
+        if attribute in outcome.denied:
+            outcome.denied[attribute] = AGREEMENT_UNVERIFIABLE
 
 
 def _take_back(outcome: Outcome, attribute: str, reason: str) -> None:

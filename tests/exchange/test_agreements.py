@@ -40,6 +40,8 @@ from exchange.cli.agreements import agreements_app
 from exchange.db import unit_of_work
 from exchange.demo.build import DEMO_SYSTEMS
 from exchange.security.identity import DEV_IDP_ISSUER, Principal, Role
+from exchange.security.keys import HubKeys
+from exchange.settings import Settings
 from policies.model import Grant, Release, RowCondition
 from schemas import TongbanError
 from tests import factories
@@ -64,6 +66,12 @@ def systems(sessions: sessionmaker[Session], now: datetime, demo_catalogue: None
 
 
 pytestmark = pytest.mark.usefixtures("systems")
+
+
+def dev_keys() -> HubKeys:
+    """The hub keys of the tests' dev installation (the secret of ``var/secret.key``), which
+    sign agreement terms as the test hubs' own keys do."""
+    return HubKeys(Settings(mode="dev", adapters_file=None))
 
 
 def future(days: int = 365) -> str:
@@ -413,7 +421,12 @@ def test_pending_past_the_due_day_is_overdue(
         [view] = agreement_views(session, [agreement], now=last_day + timedelta(minutes=1))
         assert (view["status"], view["overdue"]) == ("pending", True)
         decided = decide_application(
-            session, REG_ADMIN, agreement.id, Approval(fields=("area",)), now=last_day
+            session,
+            REG_ADMIN,
+            agreement.id,
+            Approval(fields=("area",)),
+            keys=dev_keys(),
+            now=last_day,
         )
         [view] = agreement_views(session, [decided], now=last_day + timedelta(days=3))
         assert (view["status"], view["overdue"]) == ("approved", False)
@@ -443,7 +456,9 @@ def test_expired_agreements_grant_nothing(
     with unit_of_work(sessions) as session:
         body = application(valid_from="2026-12-01", valid_until="2027-06-30")
         agreement = apply_for_agreement(session, EDU_ADMIN, body, now=now)
-        decide_application(session, REG_ADMIN, agreement.id, Approval(fields=("area",)), now=now)
+        decide_application(
+            session, REG_ADMIN, agreement.id, Approval(fields=("area",)), keys=dev_keys(), now=now
+        )
     moments = {
         "before": datetime(2026, 11, 30, 15, 59, tzinfo=UTC),
         "first": datetime(2026, 11, 30, 16, 0, tzinfo=UTC),
@@ -478,7 +493,7 @@ def test_expired_agreements_grant_nothing(
 @pytest.fixture
 def loaded(sessions: sessionmaker[Session], now: datetime, systems: None) -> None:
     with unit_of_work(sessions) as session:
-        load_agreement_documents(session, demo_agreement_paths(), now)
+        load_agreement_documents(session, demo_agreement_paths(), now, keys=dev_keys())
 
 
 def _grant(session: Session, agreement_id: str, now: datetime) -> Grant:
@@ -543,7 +558,7 @@ def test_loading_is_idempotent_and_refuses_a_changed_document(
     sessions: sessionmaker[Session], now: datetime, tmp_path: Path
 ) -> None:
     with unit_of_work(sessions) as session:
-        again = load_agreement_documents(session, demo_agreement_paths(), now)
+        again = load_agreement_documents(session, demo_agreement_paths(), now, keys=dev_keys())
     assert [o.created for o in again] == [False] * len(demo_agreement_paths())
     source = demo_agreement_paths()[0]
     document = yaml.safe_load(source.read_text("utf-8"))
@@ -551,7 +566,7 @@ def test_loading_is_idempotent_and_refuses_a_changed_document(
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
     with pytest.raises(AgreementChanged) as caught, unit_of_work(sessions) as session:
-        load_agreement_documents(session, [changed], now)
+        load_agreement_documents(session, [changed], now, keys=dev_keys())
     assert str(changed) in caught.value.detail
     assert "new id" in caught.value.detail
     document["id"] = "AG-DEMO-EDU-REG-0002"
@@ -559,7 +574,7 @@ def test_loading_is_idempotent_and_refuses_a_changed_document(
     unconditional = tmp_path / "unconditional.yaml"
     unconditional.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
     with pytest.raises(NoAgreementNeeded), unit_of_work(sessions) as session:
-        load_agreement_documents(session, [unconditional], now)
+        load_agreement_documents(session, [unconditional], now, keys=dev_keys())
     with unit_of_work(sessions) as session:
         assert len(_grant(session, "AG-DEMO-EDU-REG-0001", now).fields) == 4
         assert session.get(Agreement, "AG-DEMO-EDU-REG-0002") is None
@@ -620,5 +635,5 @@ def test_a_document_whose_release_cannot_apply_is_refused(
     unfit = tmp_path / "unfit.yaml"
     unfit.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
     with pytest.raises(TongbanError) as caught, unit_of_work(sessions) as session:
-        load_agreement_documents(session, [unfit], now)
+        load_agreement_documents(session, [unfit], now, keys=dev_keys())
     assert "cannot apply to 'area'" in caught.value.detail

@@ -269,7 +269,8 @@ def test_record_lifecycles_makes_the_consents_of_an_upgraded_hub_usable_again(
         "consents": {
             "recorded": 1,
             "refused": [f"the consent {junk_id} has no receipt signed by the hub"],
-        }
+        },
+        "agreements": {"recorded": 0, "signed": 0, "refused": []},
     }
     after = hub.query(query_ask(subject, consent_id=old_id), system=MCA).json()
     assert PENSION in after["attributes"]

@@ -10,7 +10,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import SourceAdapter
 from catalogue.identifiers import make_resident_id
+from exchange.agreements.lifecycle import log_agreement_event
 from exchange.agreements.models import Agreement
+from exchange.agreements.terms import sign_terms
+from exchange.audit.lifecycle import hold_log
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from tests.exchange.conftest import assert_documented
@@ -356,11 +359,16 @@ def test_a_citizen_unknown_to_a_department_is_unavailable_not_an_error(hub: Hub)
 
 
 def _amend_agreement(hub: Hub, **columns: Any) -> None:
+    """Change the demo agreement's terms as the hub would decide them: signed and logged."""
+    keys = hub.client.app.state.hub.keys  # type: ignore[attr-defined]
     with unit_of_work(hub.sessions, write=True) as session:
+        hold_log(session)
         agreement = session.get(Agreement, "AG-DEMO-EDU-REG-0001")
         assert agreement is not None
         for name, value in columns.items():
             setattr(agreement, name, value)
+        sign_terms(session, keys, agreement, now=datetime.now(UTC))
+        log_agreement_event(session, agreement, "approved")
 
 
 def test_the_daily_quota_is_counted_and_enforced(hub: Hub, people: dict[str, str]) -> None:

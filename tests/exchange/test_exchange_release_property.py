@@ -3,7 +3,7 @@ policy engine, audit): the response never carries an attribute that no rule allo
 release other than the one the catalogue or the agreement says, never the raw value of a field
 that was not released in clear; and no field outside the decision is read from a source.
 
-The agreements are generated, not stored: ``active_grants`` is replaced by the generated list
+The agreements are generated, not stored: ``checked_grants`` is replaced by the generated list
 (in the decision) and the re-check keeps them all in force, so each example costs one HTTP
 request, not a workflow.
 """
@@ -190,8 +190,8 @@ def test_nothing_leaves_that_no_rule_allows(
         return original(self, subject_id, fields)
 
     with monkeypatch.context() as patch:
-        patch.setattr(pipeline, "active_grants", lambda *_a, **_k: list(generated))
-        patch.setattr(pipeline, "in_force_locked", lambda _s, ids, _now: set(ids))
+        patch.setattr(pipeline, "checked_grants", lambda *_a, **_k: (list(generated), []))
+        patch.setattr(pipeline, "relied_locked", lambda _s, ids, _now: (set(ids), {}))
         patch.setattr(SourceAdapter, "fetch_all", spy)
         response = client.post(
             "/exchange/query",

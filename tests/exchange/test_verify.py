@@ -71,7 +71,8 @@ def hub(
 def load(hub: Hub, document: dict[str, Any]) -> None:
     with unit_of_work(hub.sessions, write=True) as session:
         parsed = parse_agreement_document(json.dumps(document).encode())
-        load_agreement_document(session, parsed, datetime.now(UTC), by="test")
+        keys = hub.client.app.state.hub.keys  # type: ignore[attr-defined]
+        load_agreement_document(session, parsed, datetime.now(UTC), keys=keys, by="test")
 
 
 def ask(subject: str, **more: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from exchange.jobs.sweeps import STALE_RUN, sweep_job_runs
 from exchange.query.jobs import sweep_budgets
 from exchange.query.models import VerifyBudgetCounter
 from exchange.security.jobs import sweep_tokens
+from exchange.security.keys import HubKeys
 from exchange.security.models import ClientAssertionJti
 from exchange.settings import Settings
 from tests import factories
@@ -106,7 +107,14 @@ def test_sweep_agreements_records_expiry_and_overdue_once(
         pending = apply_for_agreement(session, EDU_ADMIN, application(), now=now)
         body = application(valid_from="2026-12-01", valid_until="2027-06-30")
         approved = apply_for_agreement(session, EDU_ADMIN, body, now=now)
-        decide_application(session, REG_ADMIN, approved.id, Approval(fields=("area",)), now=now)
+        decide_application(
+            session,
+            REG_ADMIN,
+            approved.id,
+            Approval(fields=("area",)),
+            keys=HubKeys(settings),
+            now=now,
+        )
         fresh = apply_for_agreement(session, EDU_ADMIN, application(), now=now + timedelta(days=30))
     before = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)  # 23:00 in China on the due day
     assert sweep_agreements(context(settings, sessions, before)).rows == 0

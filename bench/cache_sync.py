@@ -79,6 +79,8 @@ from catalogue.publishing import publish
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo, demo_descriptors
 from exchange.demo.sources import build_legacy_world
+from exchange.hub import Hub as HubParts
+from exchange.settings import Settings
 from exchange.sources.cache.crypto import CacheCrypto
 from exchange.sources.cache.sync import CacheSync
 from exchange.sources.registry import SourceRegistry
@@ -332,7 +334,10 @@ def measure_queries(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     engine = make_engine(f"sqlite:///{base}")
     migrate(engine)
     with unit_of_work(make_sessionmaker(engine), write=True) as session:
-        build_demo(session, data_dir, subjects=[s.to_json() for s in city.subjects])
+        # both hubs serve with the bench secret: it unwraps the key the demo's terms are signed with
+        bench = Settings(mode="dev", secret_key=BENCH_SECRET, adapters_file=None)
+        subjects = [s.to_json() for s in city.subjects]
+        build_demo(session, data_dir, subjects=subjects, keys=HubParts.from_settings(bench).keys)
     engine.dispose()
     live_doc = json.loads(city.adapters_file.read_text("utf-8"))
     cached_doc = json.loads(json.dumps(live_doc))
@@ -362,6 +367,7 @@ def measure_queries(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             {
                 "TONGBAN_DATABASE_URL": hubs["live"][0],
                 "TONGBAN_ADAPTERS_FILE": str(hubs["live"][1]),
+                "TONGBAN_SECRET_KEY": BENCH_SECRET,
             },
         ) as live,
         served_app(

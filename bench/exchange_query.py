@@ -100,7 +100,9 @@ from catalogue.vocabulary import DescriptorKind
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo, demo_descriptors
 from exchange.demo.sources import LegacyWorld, build_legacy_world
+from exchange.hub import Hub
 from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
+from exchange.settings import Settings
 from tests.factories import client_assertion
 
 SEED = 20261122
@@ -168,7 +170,12 @@ def build_world(workdir: Path, citizens: int) -> World:
         started = time.perf_counter()
         migrate(engine)
         with unit_of_work(make_sessionmaker(engine), write=True) as session:
-            build_demo(session, data_dir, subjects=[s.to_json() for s in legacy.subjects])
+            # the served hub's secret (dev: the workdir's var/secret.key) unwraps the terms' key
+            served = Settings(
+                mode="dev", secret_file=workdir / "var/secret.key", adapters_file=None
+            )
+            subjects = [s.to_json() for s in legacy.subjects]
+            build_demo(session, data_dir, subjects=subjects, keys=Hub.from_settings(served).keys)
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         hub_s = time.perf_counter() - started

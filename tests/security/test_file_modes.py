@@ -26,6 +26,7 @@ from sqlalchemy import text
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo as build_demo_world
 from exchange.demo.sources import build_legacy_world
+from tests.databases import dev_keys
 from tests.servers import TONGBAN, DemoHub, build_demo, dev_environment, serving
 
 
@@ -137,7 +138,7 @@ def test_the_demo_stores_and_keys_are_owner_only_whatever_the_umask(tmp_path: Pa
         try:
             migrate(engine)
             with unit_of_work(make_sessionmaker(engine), write=True) as session:
-                build_demo_world(session, data, now=datetime.now(UTC))
+                build_demo_world(session, data, now=datetime.now(UTC), keys=dev_keys())
         finally:
             engine.dispose()
         found = exposed(tmp_path)

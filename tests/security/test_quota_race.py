@@ -14,17 +14,23 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 
+from exchange.agreements.lifecycle import log_agreement_event
 from exchange.agreements.models import Agreement
+from exchange.agreements.terms import sign_terms
+from exchange.audit.lifecycle import hold_log
 from exchange.audit.models import AuditRecord
 from exchange.db import make_engine, make_sessionmaker, unit_of_work
+from exchange.hub import Hub
 from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
+from exchange.settings import Settings
 from tests import factories
 from tests.conftest import POSTGRES_ENV, throwaway_database
 from tests.servers import build_demo, dev_environment, serving
@@ -47,22 +53,31 @@ def hub_database(backend: str, workdir: Path) -> Iterator[str]:
         yield url
 
 
-def set_quotas(database_url: str, quotas: dict[str, int]) -> None:
-    """The provider's approval, as stored: each agreement's daily quota; today's uses cleared."""
-    engine = make_engine(database_url)
+def set_quotas(world: QuotaWorld, quotas: dict[str, int]) -> None:
+    """The provider's approval, as the hub stores it: each agreement's daily quota in its terms,
+    signed with the serving hubs' keys (their dev secret is the workdir's) and logged; today's
+    uses cleared."""
+    engine = make_engine(world.database_url)
+    served = Settings(
+        mode="dev", secret_file=world.workdir / "var" / "secret.key", adapters_file=None
+    )
+    keys = Hub.from_settings(served).keys
     try:
         with unit_of_work(make_sessionmaker(engine), write=True) as session:
+            hold_log(session)
             for agreement_id, quota in quotas.items():
-                session.execute(
-                    update(Agreement).where(Agreement.id == agreement_id).values(daily_quota=quota)
-                )
+                agreement = session.get(Agreement, agreement_id, with_for_update=True)
+                assert agreement is not None
+                agreement.daily_quota = quota
+                sign_terms(session, keys, agreement, now=datetime.now(UTC))
+                log_agreement_event(session, agreement, "approved")
             session.execute(text("DELETE FROM agreement_usage"))
     finally:
         engine.dispose()
 
 
 def uses_and_entries(database_url: str) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """Today's use count per agreement, and every audit entry."""
+    """Today's use count per agreement, and every query entry (not the lifecycle entries)."""
     engine = make_engine(database_url)
     try:
         with unit_of_work(make_sessionmaker(engine)) as session:
@@ -72,7 +87,8 @@ def uses_and_entries(database_url: str) -> tuple[dict[str, int], list[dict[str, 
                     text("SELECT agreement_id, count FROM agreement_usage")
                 )
             }
-            entries = [json.loads(r) for r in session.scalars(select(AuditRecord.entry))]
+            queries = select(AuditRecord.entry).where(AuditRecord.object_id.is_(None))
+            entries = [json.loads(r) for r in session.scalars(queries)]
     finally:
         engine.dispose()
     return uses, entries
@@ -165,7 +181,7 @@ def test_a_volley_of_queries_gets_exactly_the_daily_quota_released(
     backend: str, hubs: int, tmp_path: Path
 ) -> None:
     with quota_world(backend, hubs, tmp_path) as world:
-        set_quotas(world.database_url, {PROPERTY: QUOTA})
+        set_quotas(world, {PROPERTY: QUOTA})
         [subject, *_] = world.subjects("has_property")
         answers = volley(world.bases, world.tokens(), ask(subject, [CERTIFICATE]))
         uses, entries = uses_and_entries(world.database_url)
@@ -199,7 +215,7 @@ def test_all_or_nothing_queries_over_a_used_up_quota_release_and_count_nothing(
             for s in world.subjects("has_property", "school_age_with_property", "consent_candidate")
             if _complete(world.bases[0], token, s)
         )
-        set_quotas(world.database_url, {PROPERTY: QUOTA, SOCIAL_INSURANCE: 10_000})
+        set_quotas(world, {PROPERTY: QUOTA, SOCIAL_INSURANCE: 10_000})
         body = ask(subject, [CERTIFICATE, MONTHS_PAID], all_or_nothing=True)
         answers = volley(world.bases, world.tokens(), body)
         uses, entries = uses_and_entries(world.database_url)

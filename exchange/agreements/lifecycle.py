@@ -24,24 +24,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.agreements.models import Agreement, AgreementStatus
 from exchange.agreements.terms import AGREEMENT_TYP, agreement_terms, sign_terms
 from exchange.audit.lifecycle import (
     NO_SUBJECT,
+    PAGE_SIZE,
     LoggedEvent,
     SignedArtefacts,
     append_lifecycle,
     artefact_digest,
-    hold_log,
+    audited_rows,
+    digest_problem,
     latest_events,
+    logged_at,
+    unlogged_rows,
 )
-from exchange.audit.models import AuditRecord
 from exchange.audit.sink import Receipt
 from exchange.audit.verify import register_rows
 from exchange.security.keys import HubKeys
@@ -60,7 +62,6 @@ __all__ = [
 AGREEMENT_UNVERIFIABLE = "agreement_unverifiable"
 """Why a field an agreement the hub may not rely on would grant is refused."""
 
-_PAGE_SIZE = 1000
 
 _STATUS_AFTER = {
     "applied": AgreementStatus.PENDING,
@@ -78,7 +79,7 @@ def agreement_entry(agreement: Agreement, event: str) -> LifecycleEntry:
         "v": 1,
         "kind": "agreement",
         "request_id": str(uuid.uuid4()),
-        "at": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "at": logged_at(),
         "system": agreement.system_id,
         "department": agreement.consumer_department,
         "subject": NO_SUBJECT,
@@ -137,14 +138,7 @@ class AgreementCheck:
         signed = self.signed_terms(session, row)
         if isinstance(signed, str):
             return signed
-        if event is None:
-            return f"the agreement {row.id} has no lifecycle entry in the audit log"
-        if event.digest != artefact_digest(signed):
-            return (
-                f"the agreement {row.id}'s latest event in the audit log (entry {event.index}) "
-                "is about other terms"
-            )
-        return None
+        return digest_problem("agreement", row.id, event, signed, "other terms")
 
     def signed_terms(self, session: Session, row: Agreement) -> dict[str, Any] | str:
         """Checks 1 and 2: the terms the row's JWS signed, or why there are none."""
@@ -183,35 +177,13 @@ class AgreementCheck:
 
 def _unsigned_problem(row: Agreement, event: LoggedEvent | None) -> str | None:
     """A pending or refused row: its newest entry carries the digest of its row's terms."""
-    if event is None:
-        return f"the agreement {row.id} has no lifecycle entry in the audit log"
-    if event.digest != artefact_digest(agreement_terms(row)):
-        return (
-            f"the agreement {row.id}'s latest event in the audit log (entry {event.index}) "
-            "is about other terms"
-        )
-    return None
+    return digest_problem("agreement", row.id, event, agreement_terms(row), "other terms")
 
 
 def audited_agreements(session: Session) -> Iterator[tuple[int | None, str]]:
-    """Kind ``agreement`` of ``tongban audit verify``: every row, in pages, checked by
+    """Kind ``agreement`` of ``tongban audit verify``: every row checked by
     :meth:`AgreementCheck.audit_problem`; for each bad one its newest entry's index and why."""
-    check = AgreementCheck()
-    after: str | None = None
-    while True:
-        query = select(Agreement).order_by(Agreement.id).limit(_PAGE_SIZE)
-        if after is not None:
-            query = query.where(Agreement.id > after)
-        rows = list(session.scalars(query))
-        latest = latest_events(session, [row.id for row in rows])
-        for row in rows:
-            event = latest.get(row.id)
-            problem = check.audit_problem(session, row, event)
-            if problem is not None:
-                yield (None if event is None else event.index), problem
-        if len(rows) < _PAGE_SIZE:
-            return
-        after = rows[-1].id
+    return audited_rows(session, Agreement, AgreementCheck().audit_problem)
 
 
 @dataclass
@@ -224,25 +196,16 @@ class RecordedAgreements:
 
 
 def record_agreements(
-    session: Session, keys: HubKeys, *, now: datetime, limit: int = _PAGE_SIZE
+    session: Session, keys: HubKeys, *, now: datetime, limit: int = PAGE_SIZE
 ) -> RecordedAgreements:
     """Up to *limit* agreements with no lifecycle entry yet get a ``recorded`` entry in the
     status their row holds. An approved or revoked row without terms has them signed first (an
     upgraded hub's agreements predate signed terms); one whose terms do not verify or match
     stays without an entry and releases nothing. The caller commits; run again until nothing
     is recorded."""
-    hold_log(session)
     check = AgreementCheck()
     done = RecordedAgreements()
-    logged = select(AuditRecord.object_id).where(AuditRecord.object_id.is_not(None))
-    rows = session.scalars(
-        select(Agreement)
-        .where(Agreement.id.not_in(logged))
-        .order_by(Agreement.id)
-        .limit(limit)
-        .with_for_update()
-    ).all()
-    for row in rows:
+    for row in unlogged_rows(session, Agreement, limit):
         if row.status in (AgreementStatus.APPROVED, AgreementStatus.REVOKED):
             if row.terms is None:
                 if row.valid_from is None or row.granted is None:

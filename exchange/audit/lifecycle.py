@@ -25,13 +25,14 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar, cast
 
 import jwt
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from exchange.audit.canonical import canonical_json
 from exchange.audit.errors import AuditUnavailable
@@ -43,15 +44,23 @@ from schemas import AuditEntry, LifecycleEntry
 
 __all__ = [
     "NO_SUBJECT",
+    "PAGE_SIZE",
     "LoggedEvent",
     "SignedArtefacts",
     "append_lifecycle",
     "artefact_digest",
+    "audited_rows",
+    "digest_problem",
     "event_view",
     "hold_log",
     "latest_events",
+    "logged_at",
     "logged_events",
+    "unlogged_rows",
 ]
+
+PAGE_SIZE = 1000
+"""Rows read at once by :func:`audited_rows`, and recorded at most by one record run."""
 
 NO_SUBJECT = "-"
 """The ``subject`` and ``purpose`` of an agreement's entries: an agreement is about no one."""
@@ -209,3 +218,78 @@ def _verified(session: Session, token: str, typ: str) -> dict[str, Any] | None:
     except jwt.PyJWTError:
         return None
     return claims
+
+
+class LoggedObject(Protocol):
+    """A consent or agreement row: what the shared helpers below need of it."""
+
+    @property
+    def id(self) -> str: ...
+
+
+Row = TypeVar("Row", bound=LoggedObject)
+
+
+def logged_at() -> str:
+    """A lifecycle entry's ``at``: when it is logged, by the hub's clock (as a query entry's is
+    when the query was decided), not the time the caller acts for (a sweep's, a demo's), so
+    that ``tongban audit verify`` finds it next to the batch's ``recorded_at``."""
+    moment = datetime.now(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def digest_problem(
+    noun: str, object_id: str, event: LoggedEvent | None, signed: Mapping[str, Any], other: str
+) -> str | None:
+    """Check 3 of a consent or an agreement: its newest lifecycle entry exists and carries the
+    digest of *signed*; else why not (*other* names what the entry is about instead, e.g.
+    "another receipt")."""
+    if event is None:
+        return f"the {noun} {object_id} has no lifecycle entry in the audit log"
+    if event.digest != artefact_digest(signed):
+        return (
+            f"the {noun} {object_id}'s latest event in the audit log (entry {event.index}) "
+            f"is about {other}"
+        )
+    return None
+
+
+def audited_rows(
+    session: Session,
+    model: type[Row],
+    problem: Callable[[Session, Row, LoggedEvent | None], str | None],
+) -> Iterator[tuple[int | None, str]]:
+    """Every row of *model*, in pages of :data:`PAGE_SIZE` by id, with the newest lifecycle
+    entries of a page read in one statement; for each row *problem* finds fault with, its newest
+    entry's index and why (a kind of ``tongban audit verify``)."""
+    identity = _id_column(model)
+    after: str | None = None
+    while True:
+        query = select(model).order_by(identity).limit(PAGE_SIZE)
+        if after is not None:
+            query = query.where(identity > after)
+        rows = list(session.scalars(query))
+        latest = latest_events(session, [row.id for row in rows])
+        for row in rows:
+            event = latest.get(row.id)
+            found = problem(session, row, event)
+            if found is not None:
+                yield (None if event is None else event.index), found
+        if len(rows) < PAGE_SIZE:
+            return
+        after = rows[-1].id
+
+
+def unlogged_rows(session: Session, model: type[Row], limit: int) -> Sequence[Row]:
+    """Up to *limit* rows of *model* with no lifecycle entry yet, by id, locked (for
+    ``tongban audit record-lifecycles``); the log's head lock is taken first."""
+    hold_log(session)
+    identity = _id_column(model)
+    logged = select(AuditRecord.object_id).where(AuditRecord.object_id.is_not(None))
+    query = select(model).where(identity.not_in(logged)).order_by(identity).limit(limit)
+    return session.scalars(query.with_for_update()).all()
+
+
+def _id_column(model: type[LoggedObject]) -> InstrumentedAttribute[str]:
+    column: InstrumentedAttribute[str] = getattr(model, "id")  # noqa: B009 - the mapped column
+    return column

@@ -23,21 +23,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.audit.lifecycle import (
+    PAGE_SIZE,
     LoggedEvent,
     SignedArtefacts,
     append_lifecycle,
     artefact_digest,
-    hold_log,
+    audited_rows,
+    digest_problem,
     latest_events,
+    logged_at,
+    unlogged_rows,
 )
-from exchange.audit.models import AuditRecord
 from exchange.audit.sink import Receipt
 from exchange.audit.verify import register_rows
 from exchange.consent.artefact import CONSENT_TYP, artefact
@@ -54,8 +56,6 @@ __all__ = [
     "log_consent_event",
     "record_consents",
 ]
-
-_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def consent_entry(consent: Consent, event: str) -> LifecycleEntry:
         "v": 1,
         "kind": "consent",
         "request_id": str(uuid.uuid4()),
-        "at": _logged_at(),
+        "at": logged_at(),
         "system": consent.system_id,
         "department": consent.consumer_department,
         "subject": consent.subject,
@@ -102,14 +102,6 @@ def consent_entry(consent: Consent, event: str) -> LifecycleEntry:
     if event == "narrowed" and consent.supersedes:
         entry["object"]["supersedes"] = consent.supersedes
     return entry
-
-
-def _logged_at() -> str:
-    """An entry's ``at``: when it is logged, by the hub's clock (as a query entry's is when
-    the query was decided), not the time the caller acts for (a sweep's, a demo's), so that
-    ``tongban audit verify`` finds it next to the batch's ``recorded_at``."""
-    moment = datetime.now(UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def log_consent_event(session: Session, consent: Consent, event: str) -> Receipt:
@@ -159,14 +151,7 @@ class ConsentCheck:
         signed = self.signed_artefact(session, row)
         if isinstance(signed, str):
             return signed
-        if event is None:
-            return f"the consent {row.id} has no lifecycle entry in the audit log"
-        if event.digest != artefact_digest(signed):
-            return (
-                f"the consent {row.id}'s latest event in the audit log (entry {event.index}) "
-                "is about another receipt"
-            )
-        return None
+        return digest_problem("consent", row.id, event, signed, "another receipt")
 
     def signed_artefact(self, session: Session, row: Consent) -> dict[str, Any] | str:
         """Checks 1 and 2: the artefact the row's receipt signed, or why there is none."""
@@ -200,24 +185,9 @@ class ConsentCheck:
 
 
 def audited_consents(session: Session) -> Iterator[tuple[int | None, str]]:
-    """Kind ``consent`` of ``tongban audit verify``: every row, in pages, checked by
+    """Kind ``consent`` of ``tongban audit verify``: every row checked by
     :meth:`ConsentCheck.audit_problem`; for each bad one its newest entry's index and why."""
-    check = ConsentCheck()
-    after: str | None = None
-    while True:
-        query = select(Consent).order_by(Consent.id).limit(_PAGE_SIZE)
-        if after is not None:
-            query = query.where(Consent.id > after)
-        rows = list(session.scalars(query))
-        latest = latest_events(session, [row.id for row in rows])
-        for row in rows:
-            event = latest.get(row.id)
-            problem = check.audit_problem(session, row, event)
-            if problem is not None:
-                yield (None if event is None else event.index), problem
-        if len(rows) < _PAGE_SIZE:
-            return
-        after = rows[-1].id
+    return audited_rows(session, Consent, ConsentCheck().audit_problem)
 
 
 @dataclass
@@ -230,23 +200,14 @@ class Recorded:
     refused: list[str] = field(default_factory=list)
 
 
-def record_consents(session: Session, *, limit: int = _PAGE_SIZE) -> Recorded:
+def record_consents(session: Session, *, limit: int = PAGE_SIZE) -> Recorded:
     """Up to *limit* consents with no lifecycle entry yet get a ``recorded`` entry, in the
     status their row holds, if their receipt verifies and the row is what it signed (checks 1
     and 2); a row that fails them stays without an entry and releases nothing. The caller
     commits; run again until nothing is recorded."""
-    hold_log(session)
     check = ConsentCheck()
     done = Recorded()
-    logged = select(AuditRecord.object_id).where(AuditRecord.object_id.is_not(None))
-    rows = session.scalars(
-        select(Consent)
-        .where(Consent.id.not_in(logged))
-        .order_by(Consent.id)
-        .limit(limit)
-        .with_for_update()
-    ).all()
-    for row in rows:
+    for row in unlogged_rows(session, Consent, limit):
         signed = check.signed_artefact(session, row)
         if isinstance(signed, str):
             done.refused.append(signed)

@@ -134,8 +134,10 @@ async function keyIdOf(name, type, publicKey) {
   return digest.slice(0, 4);
 }
 
-/** A signed note → {text, origin, size, root, signatures: [{name, keyId, signature}]}; a
- * signature is what follows the key id (a cosignature's timestamp included). */
+/** A signed note → {text, origin, size, root, extensions, signatures: [{name, keyId,
+ * signature}]}; extensions are the body's lines after the root (such as the subject map's
+ * "tongban/vmap/v1 <root>"), kept as text; a signature is what follows the key id (a
+ * cosignature's timestamp included). */
 export function parseCheckpoint(note) {
   const split = note.lastIndexOf("\n\n");
   if (split < 0 || !note.endsWith("\n")) throw new VerifyError("note_unsigned");
@@ -149,11 +151,11 @@ export function parseCheckpoint(note) {
     if (blob.length < 5) throw new VerifyError("signature_line");
     return { name: match[1], keyId: blob.slice(0, 4), signature: blob.slice(4) };
   });
-  const [origin, size, root] = text.split("\n");
+  const [origin, size, root, ...extensions] = text.slice(0, -1).split("\n");
   if (!/^(0|[1-9][0-9]{0,15})$/.test(size || "")) throw new VerifyError("size_malformed");
   const rootBytes = b64decode(root || "");
   if (rootBytes.length !== 32) throw new VerifyError("root_size");
-  return { text, origin, size: Number(size), root: rootBytes, signatures };
+  return { text, origin, size: Number(size), root: rootBytes, extensions, signatures };
 }
 
 function linesOf(checkpoint, key) {

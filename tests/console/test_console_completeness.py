@@ -1,0 +1,240 @@
+"""The citizen's completeness check (完整性核验) on "我的数据", in headless Chromium against a real
+demo hub: the browser checks the signed checkpoint, the witness policy, the subject map root
+line, the accesses shown against the hub's list of the citizen's entries, and the subject map
+proof (``vmap.js``), and says in Chinese which step failed when the answer was tampered with.
+
+Crafted answers: the hub's real accesses, with a completeness the test builds and signs with its
+own log and witness keys (served in place of the hub's key and policy), for the cases a demo hub
+does not reach by itself (a witness policy met or not, accesses after the checkpoint)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from exchange.audit import vmap
+from exchange.audit.checkpoint import Checkpoint, NoteSigner
+from exchange.audit.cosignature import Cosigner
+from exchange.audit.vmap import Leaf
+from tests.console.conftest import Hub, Tab
+
+pytestmark = [pytest.mark.serves]
+
+STEPS = ["signature", "witnesses", "map_root", "entries", "listed", "shown", "map_proof"]
+LOG = NoteSigner("tongban.test/crafted-log", Ed25519PrivateKey.generate())
+WITNESS = Cosigner("witness.test/w", Ed25519PrivateKey.generate())
+Change = Callable[[dict[str, Any]], None]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def accesses_of(hub: Hub, citizen: str) -> dict[str, Any]:
+    token = hub.id_token(citizen, "citizen")
+    answer = httpx.get(
+        f"{hub.base}/citizen/accesses",
+        params={"limit": 100},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    page: dict[str, Any] = answer.json()
+    return page
+
+
+def crafted(
+    page: dict[str, Any], *, size: int | None = None, witnessed: bool = False
+) -> dict[str, Any]:
+    """A completeness for the accesses of *page* below *size* (default: all of them), with two
+    consent entries of the citizen besides, in a map with three other subjects, signed by LOG
+    (and cosigned by WITNESS when *witnessed*)."""
+    accesses = sorted(page["accesses"], key=lambda a: a["index"])
+    subject = json.loads(accesses[0]["entry"])["subject"]
+    size = size if size is not None else accesses[-1]["index"] + 1
+    listed = [
+        {"index": a["index"], "leaf_hash": a["proof"]["leaf_hash"], "kind": a["kind"]}
+        for a in accesses
+        if a["index"] < size
+    ]
+    taken = {e["index"] for e in listed}
+    for index in [i for i in range(size) if i not in taken][:2]:
+        leaf = vmap.leaf_hash(bytes(32), index.to_bytes(32, "big"))  # any 32 bytes
+        listed.append({"index": index, "leaf_hash": b64(leaf), "kind": "consent"})
+    listed.sort(key=lambda e: e["index"])
+    entries = [(e["index"], base64.b64decode(e["leaf_hash"])) for e in listed]
+    key = vmap.subject_key(subject)
+    leaves = [Leaf(key, vmap.value_of(entries).hash)]
+    leaves += [Leaf(vmap.subject_key(f"other-{n}"), bytes([n + 1]) * 32) for n in range(3)]
+    nodes: dict[tuple[int, bytes], vmap.Node] = {}
+    root = vmap.build(leaves, lambda d, p, n: nodes.__setitem__((d, p), n))
+    proof = vmap.prove(lambda d, p: nodes.get((d, p)), key).encode()
+    checkpoint = Checkpoint(LOG.name, size, bytes(32), (f"tongban/vmap/v1 {b64(root)}",))
+    note = LOG.sign(checkpoint)
+    if witnessed:
+        note += WITNESS.cosign(checkpoint, int(datetime.now(UTC).timestamp()))
+    return {
+        "checkpoint": note,
+        "tree_size": size,
+        "witnessed": witnessed,
+        "subject": subject,
+        "map_root": b64(root),
+        "map_proof": b64(proof),
+        "entries": listed,
+    }
+
+
+def serve(tab: Tab, change: Change, *, policy: str | None = None) -> None:
+    """The hub's answers to /citizen/accesses, changed by *change*; with *policy*, LOG's key and
+    that witness policy in place of the hub's."""
+    page = tab.page
+
+    def accesses(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        change(body)
+        route.fulfill(response=response, json=body)
+
+    page.route("**/citizen/accesses*", accesses)
+    if policy is not None:
+        page.route("**/audit/checkpoint/key", lambda r: r.fulfill(body=LOG.vkey() + "\n"))
+        page.route("**/audit/witness-policy", lambda r: r.fulfill(body=policy))
+
+
+def policy_of(quorum: str) -> str:
+    return f"log {LOG.vkey()}\nwitness W {WITNESS.vkey()}\nquorum {quorum}\n"
+
+
+def check(tab: Tab, citizen: str) -> tuple[dict[str, str], str]:
+    """Sign in as *citizen*, wait for the completeness verdict: each step's class, the verdict."""
+    page = tab.page
+    tab.sign_in("citizen", citizen)
+    block = page.locator("section.completeness")
+    block.locator(".verdict p:not(.loading)").first.wait_for()
+    states = {s: block.locator(f'[data-step="{s}"]').get_attribute("class") or "" for s in STEPS}
+    return states, block.locator(".verdict").inner_text()
+
+
+def step_text(tab: Tab, step: str) -> str:
+    return tab.page.locator(f'section.completeness [data-step="{step}"]').inner_text()
+
+
+def failed_at(states: dict[str, str], step: str) -> None:
+    at = STEPS.index(step)
+    assert [states[s] for s in STEPS] == ["pass"] * at + ["fail"] + ["skipped"] * (
+        len(STEPS) - at - 1
+    ), states
+
+
+# -- crafted answers: the page's checks, whatever the hub's backend --------------------------
+
+
+def test_a_crafted_complete_list_is_shown_complete_and_says_no_witness_vouches(
+    tab: Tab, hub: Hub
+) -> None:
+    citizen = hub.queried[0]
+    made = crafted(accesses_of(hub, citizen))
+    serve(
+        tab, lambda body: body.update(completeness=made), policy=f"log {LOG.vkey()}\nquorum none\n"
+    )
+    states, verdict = check(tab, citizen)
+    assert set(states.values()) == {"pass"}, states
+    count = sum(e["kind"] in ("query", "verify") for e in made["entries"])
+    size = made["tree_size"]
+    assert f"截至第 {size} 条记录（检查点 {LOG.name}，根哈希" in verdict
+    assert f"您的访问记录完整，共 {count} 条。" in verdict
+    assert "没有任何见证为此日志担保" in verdict
+    assert "另有 2 条平台标为授权的记录" in step_text(tab, "shown")
+
+
+def test_a_witness_policy_is_met_with_the_witness_cosignature(tab: Tab, hub: Hub) -> None:
+    citizen = hub.queried[0]
+    cosigned = crafted(accesses_of(hub, citizen), witnessed=True)
+    serve(tab, lambda body: body.update(completeness=cosigned), policy=policy_of("W"))
+    states, verdict = check(tab, citizen)
+    assert set(states.values()) == {"pass"}, states
+    assert "已联署：W" in step_text(tab, "witnesses")
+    assert "您的访问记录完整" in verdict
+    assert "没有任何见证" not in verdict
+
+
+def test_a_witness_policy_not_met_fails_whatever_the_hub_says(tab: Tab, hub: Hub) -> None:
+    citizen = hub.queried[0]
+    alone = crafted(accesses_of(hub, citizen), witnessed=False)
+    claimed = {**alone, "witnessed": True}  # the hub's word is not believed
+    serve(tab, lambda body: body.update(completeness=claimed), policy=policy_of("W"))
+    states, verdict = check(tab, citizen)
+    failed_at(states, "witnesses")
+    assert "不满足平台公布的见证策略" in step_text(tab, "witnesses")
+    assert "未联署：W" in step_text(tab, "witnesses")
+    assert "未能证明您的访问记录完整：“见证：检查点满足平台公布的见证策略”这一步未通过。" in verdict
+
+
+@pytest.fixture(scope="module")
+def twice(hub: Hub) -> str:
+    """A citizen whose data was queried twice (by no other test)."""
+    citizen = hub.subject("divorced")
+    with hub.client() as client:
+        for _ in range(2):
+            client.query(citizen, "school-enrolment", service_item="EDU-RXDJ-001")
+    return citizen
+
+
+def test_accesses_after_the_checkpoint_are_marked_and_not_counted(
+    tab: Tab, hub: Hub, twice: str
+) -> None:
+    page = accesses_of(hub, twice)
+    assert len(page["accesses"]) == 2
+    newest = max(a["index"] for a in page["accesses"])
+    made = crafted(page, size=newest)  # the newest access is after the checkpoint
+    serve(
+        tab, lambda body: body.update(completeness=made), policy=f"log {LOG.vkey()}\nquorum none\n"
+    )
+    states, verdict = check(tab, twice)
+    assert set(states.values()) == {"pass"}, states
+    later = tab.page.locator("tr.later")
+    assert later.count() == 1
+    assert later.get_attribute("data-index") == str(newest)
+    assert "晚于检查点，尚未纳入完整性证明" in later.inner_text()
+    assert "您的访问记录完整，共 1 条。" in verdict
+    assert "另有 1 条访问晚于此检查点" in verdict
+    tab.screenshot("citizen-completeness-crafted")
+
+
+def test_no_checkpoint_yet_is_said_plainly(tab: Tab, hub: Hub) -> None:
+    serve(tab, lambda body: body.update(completeness=None))
+    tab.sign_in("citizen", hub.queried[0])
+    block = tab.page.locator("section.completeness")
+    block.get_by_text("尚无检查点覆盖您的访问记录").wait_for()
+    assert block.locator(".steps").count() == 0
+
+
+def test_a_checkpoint_signed_by_another_key_fails_the_first_step(tab: Tab, hub: Hub) -> None:
+    citizen = hub.queried[0]
+    made = crafted(accesses_of(hub, citizen))
+    serve(tab, lambda body: body.update(completeness=made))  # the hub's own key, not LOG's
+    states, verdict = check(tab, citizen)
+    failed_at(states, "signature")
+    assert "检查点没有平台公布的验证密钥" in step_text(tab, "signature")
+    assert "“检查点的平台签名有效（用平台公布的验证密钥）”这一步未通过" in verdict
+
+
+def test_the_check_fits_a_phone_screen(tab: Tab, hub: Hub, twice: str) -> None:
+    page = accesses_of(hub, twice)
+    made = crafted(page, size=max(a["index"] for a in page["accesses"]))
+    serve(
+        tab, lambda body: body.update(completeness=made), policy=f"log {LOG.vkey()}\nquorum none\n"
+    )
+    tab.page.set_viewport_size({"width": 375, "height": 812})
+    states, _ = check(tab, twice)
+    assert set(states.values()) == {"pass"}, states
+    page_width = tab.page.evaluate("document.documentElement.scrollWidth")
+    assert page_width <= 375  # a wide table scrolls inside itself; the page does not
+    tab.screenshot("citizen-completeness-crafted-phone")

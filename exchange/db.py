@@ -52,9 +52,10 @@ APPEND_ONLY_TABLES = (
     "audit_entries",
     "audit_nodes",
     "audit_checkpoints",
+    "audit_map_nodes",
 )
 """Tables whose rows are history: the database refuses to change or delete them (migrations
-0001, 0004, 0005, 0009), and a serving role may only read and append to them."""
+0001, 0004, 0005, 0009, 0015), and a serving role may only read and append to them."""
 
 
 class UnsupportedDatabase(TongbanError):

@@ -11,6 +11,10 @@ Besides these, the audit log signs the head every batch commits, with the same k
 (:meth:`CheckpointSigner.sign_head`), for the receipts of that batch's requests; those notes are
 handed out, not stored (:mod:`exchange.audit.log`).
 
+Every checkpoint and every batch's note commits to the subject map at its size with one
+extension line, ``tongban/vmap/v1 <base64 root>`` (:mod:`exchange.audit.vmap`): the hub signs,
+with the tree, the index by which a citizen proves their list of accesses complete.
+
 The key is Ed25519, derived from the hub secret (HKDF, its own label), so every worker signs
 with the same key; its name is the log's origin.
 """
@@ -24,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.audit import merkle
+from exchange.audit import merkle, vmap, vmap_store
 from exchange.audit.checkpoint import Checkpoint, NoteSigner, NoteVerifier, parse_vkey
 from exchange.audit.errors import InconsistentLog
 from exchange.audit.log import TreeReader
@@ -63,11 +67,12 @@ class CheckpointSigner:
     def verifier(self) -> NoteVerifier:
         return parse_vkey(self.vkey())
 
-    def sign_head(self, size: int, root: bytes) -> str:
-        """The signed note of the tree head (*size*, *root*), neither checked nor stored: the
-        audit log signs the head each batch commits, which extends the head it locked, and
-        hands the note to the batch's requests (:mod:`exchange.audit.log`)."""
-        return self._signer.sign(Checkpoint(self.origin, size, root))
+    def sign_head(self, size: int, root: bytes, map_root: bytes) -> str:
+        """The signed note of the tree head (*size*, *root*) and the subject map's *map_root*
+        at that size, neither checked nor stored: the audit log signs the head each batch
+        commits, which extends the head it locked, and hands the note to the batch's requests
+        (:mod:`exchange.audit.log`)."""
+        return self._signer.sign(Checkpoint(self.origin, size, root, (vmap.map_line(map_root),)))
 
     def latest(self, session: Session) -> SignedCheckpoint | None:
         row = session.scalars(
@@ -103,7 +108,9 @@ class CheckpointSigner:
                 latest.size, head.size, proof, latest.root, head.root
             ):
                 raise InconsistentLog(f"the log does not extend checkpoint {latest.size}")
-        note = self._signer.sign(Checkpoint(self.origin, head.size, head.root))
+        map_root = vmap_store.catch_up(session, head.size)  # built already, but on an upgrade
+        line = vmap.map_line(map_root)
+        note = self._signer.sign(Checkpoint(self.origin, head.size, head.root, (line,)))
         row = AuditCheckpoint(size=head.size, root=head.root, note=note, signed_at=now)
         session.add(row)
         session.flush()

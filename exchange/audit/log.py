@@ -29,8 +29,10 @@ without contradicting a note its recipient holds. In order, inside the batch tra
    batch gets :class:`AuditUnavailable`: the log never signs a tree that does not extend its
    committed head);
 3. run each request's work and append its entry and the subtrees it completes;
-4. compute the new root, sign it, and read each entry's proof from the nodes now in memory
-   (no statement per entry).
+4. add the batch to the subject map (:mod:`exchange.audit.vmap_store`, same transaction: the
+   map at every size is the log's), compute the new root, sign it with the map's root as an
+   extension line, and read each entry's proof from the nodes now in memory (no statement per
+   entry).
 
 The per-batch note is not stored: the periodic, witnessed checkpoints
 (:mod:`exchange.audit.checkpoints`) stay as they are, and any later one is consistent with
@@ -50,7 +52,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.audit import merkle
+from exchange.audit import merkle, vmap, vmap_store
 from exchange.audit.canonical import canonical_json
 from exchange.audit.errors import AuditUnavailable
 from exchange.audit.models import AuditHead, AuditNode, AuditRecord
@@ -70,7 +72,7 @@ class HeadSigner(Protocol):
     """Signs a tree head as a checkpoint note without storing it
     (:meth:`exchange.audit.checkpoints.CheckpointSigner.sign_head`)."""
 
-    def sign_head(self, size: int, root: bytes) -> str: ...
+    def sign_head(self, size: int, root: bytes, map_root: bytes) -> str: ...
 
 
 @dataclass
@@ -187,7 +189,9 @@ def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | 
         head.size = size
         head.root = merkle.root_from(size, tree.get)
         head.updated_at = now
-        note = None if signer is None else signer.sign_head(size, head.root)
+        updates = [(vmap.mapped_subject(e["subject"]), i, leaf) for _, i, leaf, e in appended]
+        map_root = vmap_store.apply(session, version=size, updates=updates, backfill=True)
+        note = None if signer is None else signer.sign_head(size, head.root, map_root)
         for pending, index, leaf, entry in appended:
             proof = tuple(merkle.inclusion_proof(index, size, tree.get))
             pending.receipt, pending.entry = Receipt(index, leaf, size, note, proof), entry

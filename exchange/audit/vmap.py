@@ -53,7 +53,9 @@ proof shows the key absent.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -65,6 +67,7 @@ __all__ = [
     "EMPTY",
     "HASH_SIZE",
     "KEY_BITS",
+    "MAP_LINE",
     "Leaf",
     "Node",
     "NodeReader",
@@ -77,6 +80,9 @@ __all__ = [
     "decode_proof",
     "key_bit",
     "leaf_hash",
+    "map_line",
+    "map_root_in",
+    "mapped_subject",
     "node_hash",
     "path_positions",
     "prefix_of",
@@ -98,6 +104,41 @@ KEY_TAG = b"tongban/vmap/v1 key\n"
 _LEAF, _NODE, _CHAIN, _VALUE = b"\x00", b"\x01", b"\x02", b"\x03"
 _ENDS_EMPTY, _ENDS_IN_LEAF = 0, 1
 _key = itemgetter(0)
+
+
+_PSEUDONYM = re.compile(r"[0-9a-f]{64}")
+MAP_LINE = "tongban/vmap/v1 "
+"""How a checkpoint commits to the map: the extension line ``tongban/vmap/v1 <base64 root>``
+after its root hash, the root of the map at the checkpoint's size."""
+
+
+def mapped_subject(subject: object) -> str | None:
+    """An entry's ``subject`` if the map holds it (a pseudonym, 64 lowercase hex digits), else
+    ``None``: an agreement's entries (subject ``-``) are about no one."""
+    return subject if isinstance(subject, str) and _PSEUDONYM.fullmatch(subject) else None
+
+
+def map_line(root: bytes) -> str:
+    """The checkpoint extension line committing to the map of *root*."""
+    return MAP_LINE + base64.b64encode(root).decode("ascii")
+
+
+def map_root_in(extensions: Iterable[str]) -> bytes | None:
+    """The map root a checkpoint's extension lines commit to; ``None`` if none does (a
+    checkpoint signed before the map was kept); ``ValueError`` if the line is malformed or
+    there are two."""
+    found = [line[len(MAP_LINE) :] for line in extensions if line.startswith(MAP_LINE)]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ValueError("a checkpoint commits to one subject map")
+    try:
+        root = base64.b64decode(found[0], validate=True)
+    except ValueError:
+        raise ValueError("the subject map line is not base64") from None
+    if len(root) != HASH_SIZE or base64.b64encode(root).decode("ascii") != found[0]:
+        raise ValueError("the subject map line is not one base64 hash")
+    return root
 
 
 def subject_key(pseudonym: str) -> bytes:

@@ -9,8 +9,10 @@ row with version ≤ V (one seek on the primary key); a position without one was
 (positions only fill: keys are never removed, so below a leaf no row is older than it). Every
 batch rewrites the root, so the versions the map has are exactly the versions of the root's
 rows, and :func:`root_at` and :func:`prove` refuse any other (``LookupError``): a checkpoint's
-size is always a batch's end. ``audit_map_values`` holds each subject's current value (count,
-chain, last index), which the next batch extends.
+size is always a batch's end. A batch of entries about no one (an agreement's) writes the root
+row again unchanged; while the map is empty that row holds ``EMPTY`` and nothing else.
+``audit_map_values`` holds each subject's current value (count, chain, last index), which the
+next batch extends.
 
 **Reads.** A change or a proof needs the nodes on a key's path (an inner node's row holds its
 children's hashes, so the siblings come with it). They are read a band of levels at a time,
@@ -39,21 +41,24 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.audit import vmap
-from exchange.audit.models import AuditMapValue
+from exchange.audit.models import AuditMapValue, AuditRecord
 
 __all__ = [
     "FIRST_LEVELS",
     "MORE_LEVELS",
     "Update",
     "apply",
+    "catch_up",
     "current_value",
     "latest",
     "prove",
     "root_at",
 ]
 
-Update = tuple[str, int, bytes]
-"""One log entry for the map: (subject pseudonym, index in the log, RFC 9162 leaf hash)."""
+Update = tuple[str | None, int, bytes]
+"""One log entry for the map: (subject pseudonym, index in the log, RFC 9162 leaf hash). An
+entry about no one (an agreement's, subject ``-``) is ``None``: it takes its index, so the
+versions stay the log's sizes, and adds nothing to the map (:func:`mapped_subject`)."""
 
 FIRST_LEVELS = 24
 """Levels of a path read by the first statement (2^24 is some 16 million subjects)."""
@@ -66,14 +71,24 @@ _ROOT = (0, b"")
 _VALUES = cast(Table, AuditMapValue.__table__)  # Core statements: no ORM bookkeeping
 
 
-def apply(session: Session, *, version: int, updates: Sequence[Update]) -> bytes:
+def apply(
+    session: Session, *, version: int, updates: Sequence[Update], backfill: bool = False
+) -> bytes:
     """Add one batch of the log to the map (the steps in the module docstring): *updates* are
     the entries [previous version, *version*), in any order; returns the new root.
-    ``ValueError``, and nothing written, if they are not exactly those entries."""
+    ``ValueError``, and nothing written, if they are not exactly those entries. With
+    *backfill*, a map behind the batch's first entry first catches up from the stored log
+    (:func:`catch_up`): the log's own batches pass it, so a hub upgraded with a log and no
+    map builds it on its first append."""
+    if backfill and updates:
+        start = min(index for _, index, _ in updates)
+        if latest(session)[0] < start:
+            catch_up(session, start)
     ordered = sorted(updates, key=itemgetter(1))
     entries: dict[bytes, list[tuple[int, bytes]]] = {}
     for pseudonym, index, leaf in ordered:
-        entries.setdefault(vmap.subject_key(pseudonym), []).append((index, leaf))
+        if pseudonym is not None:
+            entries.setdefault(vmap.subject_key(pseudonym), []).append((index, leaf))
     values = _values(session, list(entries))
     loaded = _Loaded()
     if entries:
@@ -85,6 +100,8 @@ def apply(session: Session, *, version: int, updates: Sequence[Update]) -> bytes
         raise ValueError(f"a batch is the log entries [{previous}, {version}), each once")
     if not ordered:
         return _hash(loaded.get(*_ROOT))
+    if not entries:  # only entries about no one: the map is unchanged at its new version
+        return _same_root(session, version, loaded.get(*_ROOT))
     changed = {}
     for key, mine in entries.items():
         value = values.get(key, vmap.Value())
@@ -99,6 +116,23 @@ def apply(session: Session, *, version: int, updates: Sequence[Update]) -> bytes
     )
     _driver(session, _INSERT_NODES, rows)
     _write_values(session, version, changed, values)
+    return root
+
+
+def catch_up(session: Session, size: int, *, page: int = 10_000) -> bytes:
+    """Bring the map up to log size *size* from the stored entries (a hub whose log is older
+    than its map, or a map rebuilt), *page* entries per version, under the caller's head lock;
+    the root at *size*."""
+    version, root = latest(session)
+    while version < size:
+        end = min(version + page, size)
+        rows = session.execute(
+            select(AuditRecord.subject, AuditRecord.index, AuditRecord.leaf_hash)
+            .where(AuditRecord.index >= version, AuditRecord.index < end)
+            .order_by(AuditRecord.index)
+        )
+        updates = [(vmap.mapped_subject(s), i, bytes(leaf)) for s, i, leaf in rows]
+        root, version = apply(session, version=end, updates=updates), end
     return root
 
 
@@ -178,10 +212,12 @@ def _read(
             loaded.nodes[(depth, prefix)] = None
         rows = _driver(session, _newest_sql(len(chunk)), tuple(params))
         for depth, prefix, row_version, hash_, key, value, left, right in rows:
+            loaded.versions[(depth, bytes(prefix))] = row_version
+            if bytes(hash_) == vmap.EMPTY:  # the empty map's root row
+                continue
             leaf = None if key is None else vmap.Leaf(bytes(key), bytes(value))
             children = None if left is None else (bytes(left), bytes(right))
             loaded.nodes[(depth, bytes(prefix))] = vmap.Node(bytes(hash_), leaf, children)
-            loaded.versions[(depth, bytes(prefix))] = row_version
 
 
 @cache
@@ -264,6 +300,14 @@ def _row(depth: int, prefix: bytes, version: int, node: vmap.Node) -> tuple[obje
     key, value = (None, None) if node.leaf is None else node.leaf
     left, right = (None, None) if node.children is None else node.children
     return (depth, prefix, version, node.hash, key, value, left, right)
+
+
+def _same_root(session: Session, version: int, node: vmap.Node | None) -> bytes:
+    """Write the root again at *version* (every version has its root row); the empty map's
+    root row is its hash, ``EMPTY``, with neither leaf nor children."""
+    node = node or vmap.Node(vmap.EMPTY)
+    _driver(session, _INSERT_NODES, [_row(0, b"", version, node)])
+    return node.hash
 
 
 def _hash(node: vmap.Node | None) -> bytes:

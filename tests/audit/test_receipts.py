@@ -31,7 +31,7 @@ from tests.audit.test_log import entry, work_of
 
 SECRET = "a-test-secret-that-is-long-enough-for-prod-0123456789"
 ORIGIN = "test.example/log"
-TABLES = ("audit_entries", "audit_nodes")
+TABLES = ("audit_entries", "audit_nodes", "audit_map_nodes")
 
 
 @pytest.fixture
@@ -177,8 +177,11 @@ def test_over_a_stored_tree_that_does_not_give_its_head_nothing_is_appended_or_s
 
 def cut_the_tail(engine: Engine) -> None:
     """An operator with the database's admin rights removes the newest entry and recomputes
-    what would betray it: its nodes and the head (size and root)."""
+    what would betray it: its nodes, the head (size and root) and the subject map (wiped: the
+    hub rebuilds it from the log on its next append)."""
     with engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_map_nodes"))
+        connection.execute(text("DELETE FROM audit_map_values"))
         size = connection.execute(text("SELECT size FROM audit_head WHERE id = 1")).scalar_one()
         last = size - 1
         connection.execute(text("DELETE FROM audit_entries WHERE idx = :i"), {"i": last})

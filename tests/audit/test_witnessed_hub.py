@@ -23,7 +23,7 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.app import create_app
-from exchange.audit import merkle
+from exchange.audit import merkle, vmap_store
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.cosignature import Cosigner
 from exchange.audit.log import AuditLog, TreeReader
@@ -31,6 +31,8 @@ from exchange.audit.models import (
     AuditCheckpoint,
     AuditCosignature,
     AuditHead,
+    AuditMapNode,
+    AuditMapValue,
     AuditNode,
     AuditRecord,
     AuditWitness,
@@ -227,7 +229,15 @@ def test_a_rewritten_log_gets_no_cosignature_from_a_witness_that_saw_the_old_one
     # own key, and the hub's records of its witnesses and their cosignatures deleted too.
     _drop_append_only_triggers(engine)
     with unit_of_work(sessions, write=True) as session:
-        for model in (AuditCosignature, AuditWitness, AuditCheckpoint, AuditNode, AuditRecord):
+        for model in (
+            AuditCosignature,
+            AuditWitness,
+            AuditCheckpoint,
+            AuditNode,
+            AuditRecord,
+            AuditMapNode,
+            AuditMapValue,
+        ):
             session.execute(delete(model))
         head = session.get(AuditHead, 1)
         assert head is not None
@@ -347,7 +357,7 @@ def _staff(hub: TestClient, role: str) -> dict[str, str]:
 
 def _drop_append_only_triggers(engine: Engine) -> None:
     with engine.begin() as connection:
-        for table in ("audit_entries", "audit_nodes", "audit_checkpoints"):
+        for table in ("audit_entries", "audit_nodes", "audit_checkpoints", "audit_map_nodes"):
             connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
             connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
 
@@ -366,7 +376,8 @@ def _receipt_at(sessions: sessionmaker[Session], index: int) -> dict[str, Any]:
         leaf = tree.get(0, index)
         root = merkle.root_from(size, tree.get)
         proof = merkle.inclusion_proof(index, size, tree.get)
-    note = signer_of("down").sign_head(size, root)
+        map_root = vmap_store.root_at(session, size)
+    note = signer_of("down").sign_head(size, root, map_root)
     return _receipt_view(Receipt(index, leaf, size, note, tuple(proof)))
 
 

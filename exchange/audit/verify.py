@@ -24,18 +24,21 @@ report holds, per kind, the first bad index, how many are bad and the first one 
 7. ``shrink``: no stored checkpoint lies beyond the entries, and the log contains every held
    note: its size is within the log and the recomputed root at that size is the note's (a log
    cut back or rewritten, even once every stored checkpoint was deleted).
-8. ``witness`` (``tongban audit verify --policy``, :mod:`exchange.audit.witnessing`): every
+8. ``map`` (:mod:`exchange.audit.vmap_check`): the subject map recomputed from the entries;
+   every signed checkpoint's map line (stored or held) commits to it at its size, and the
+   stored map (its roots at those sizes and the head's, each subject's current value) is it;
+9. ``witness`` (``tongban audit verify --policy``, :mod:`exchange.audit.witnessing`): every
    stored cosignature of a witness of the verifier's policy verifies, and a stored checkpoint
    meets the policy; each witness of the policy with a URL is asked for the newest checkpoint it
    cosigned, which the log must contain like any held note (check 7).
-9. ``consent`` (:mod:`exchange.consent.lifecycle`, registered with :func:`register_rows`, as
+10. ``consent`` (:mod:`exchange.consent.lifecycle`, registered with :func:`register_rows`, as
    the log imports no room above it): every ``consents`` row's receipt verifies
    with a hub key, the row is what its receipt signed, its newest lifecycle entry in the log is
    about that receipt, and its stored status is the one that entry left (``used`` and
    ``expired`` may follow ``given`` without an entry); the first bad row is named (its newest
    entry's index when it has one). Check 3 covers ``object_id`` too: the lifecycle index
    (:mod:`exchange.audit.lifecycle`) must name the object of its entry.
-10. ``agreement`` (:mod:`exchange.agreements.lifecycle`, registered the same way): every
+11. ``agreement`` (:mod:`exchange.agreements.lifecycle`, registered the same way): every
     ``agreements`` row's signed terms verify with a hub key and equal the row (approved and
     revoked ones), its newest lifecycle entry carries the digest of those terms, and its
     stored status is the one that entry left (``expired`` may be derived, not stored); the
@@ -60,10 +63,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.audit import merkle
+from exchange.audit import merkle, vmap
 from exchange.audit.checkpoint import NoteVerifier
 from exchange.audit.errors import CheckpointError
 from exchange.audit.models import AuditCheckpoint, AuditHead, AuditNode, AuditRecord
+from exchange.audit.vmap_check import MapClaim, MapReplay, check_map
 
 __all__ = [
     "KINDS",
@@ -87,6 +91,7 @@ KINDS = (
     "head",
     "checkpoint",
     "shrink",
+    "map",
     "witness",
     "consent",
     "agreement",
@@ -141,11 +146,13 @@ class VerifyReport:
     nodes: int = 0
     checkpoints: int = 0
     held: int = 0
+    maps: int = 0  # signed map roots that held
     problems: dict[str, Problem] = field(default_factory=dict)
     unchecked: dict[str, Problem] = field(default_factory=dict)
     head: tuple[int, bytes] | None = None  # the head's (size, root), once verified
     head_note: str | None = None  # the stored checkpoint note of the verified head, if any
     roots: dict[int, bytes] = field(default_factory=dict, repr=False)
+    map_roots: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -193,14 +200,25 @@ def verify_log(
     if head is not None:
         wanted.add(head.size)
     tree = _Tree(wanted)
-    extent = _read_entries(session, None if head is None else head.size, tree, report)
-    report.roots = tree.roots
+    replay = MapReplay(wanted)
+    extent = _read_entries(session, None if head is None else head.size, tree, replay, report)
+    report.roots, report.map_roots = tree.roots, replay.roots
     if head is not None:
         _check_head(head, tree, report)
-    good = _check_stored_checkpoints(session, verifier, tree, extent, report)
+    claims: list[MapClaim] = []
+    good = _check_stored_checkpoints(session, verifier, tree, extent, report, claims)
     for note in notes:
         if _contains(note, tree, extent, good, report, kind="shrink"):
             report.held += 1
+            if note.map_root is not None:
+                claims.append(MapClaim(note.name, note.size, note.map_root))
+    report.maps = check_map(
+        session,
+        replay,
+        claims,
+        None if head is None else head.size,
+        lambda index, message: report.add("map", index, message),
+    )
     _check_rows(session, report)
     return report
 
@@ -222,7 +240,7 @@ def register_rows(kind: str, check: RowProblems) -> None:
 
 
 def _check_rows(session: Session, report: VerifyReport) -> None:
-    """Checks 9 on: every registered row check, in the order of :data:`KINDS`."""
+    """Checks 10 on: every registered row check, in the order of :data:`KINDS`."""
     for kind in KINDS:
         check = _ROW_CHECKS.get(kind)
         if check is not None:
@@ -234,7 +252,7 @@ def _check_rows(session: Session, report: VerifyReport) -> None:
 
 
 def _read_entries(
-    session: Session, head_size: int | None, tree: _Tree, report: VerifyReport
+    session: Session, head_size: int | None, tree: _Tree, replay: MapReplay, report: VerifyReport
 ) -> int:
     """Check every stored entry in index order; the index after the last one."""
     expected = 0
@@ -250,9 +268,14 @@ def _read_entries(
             if index > expected:
                 report.add("sequence", expected, _missing(expected, index), count=index - expected)
                 tree.stop(expected, report)
+                replay.stop()
             if head_size is not None and index >= head_size:
                 report.add("sequence", index, f"entry {index} lies beyond the head's size")
-            _check_entry(record, report)
+            entry = _check_entry(record, report)
+            # an entry that does not match its leaf hash is reported as such; the map, which
+            # commits to leaf hashes, is replayed with its column's subject, not reported again
+            subject = record.subject if entry is None else entry.get("subject")
+            replay.push(subject, index, record.leaf_hash)
             if not tree.broken:
                 tree.push(record.leaf_hash, stored, report)
             report.entries += 1
@@ -288,17 +311,17 @@ def _pages(session: Session) -> Iterator[list[AuditRecord]]:
         after = records[-1].index
 
 
-def _check_entry(record: AuditRecord, report: VerifyReport) -> None:
+def _check_entry(record: AuditRecord, report: VerifyReport) -> dict[str, Any] | None:
     """A ``leaf`` problem if the entry's bytes do not hash to its leaf hash, else a ``column``
-    problem if a search column is not the entry's."""
+    problem if a search column is not the entry's; the entry, if its leaf hash holds."""
     index = record.index
     if merkle.leaf_hash(record.entry.encode("utf-8")) != record.leaf_hash:
         report.add("leaf", index, f"entry {index} does not match its leaf hash")
-        return
+        return None
     entry = _object(record.entry)
     if entry is None:
         report.add("column", index, f"entry {index} is not a JSON object to compare columns with")
-        return
+        return None
     bad = [
         column for column, member in SEARCH_COLUMNS if getattr(record, column) != entry.get(member)
     ]
@@ -312,6 +335,7 @@ def _check_entry(record: AuditRecord, report: VerifyReport) -> None:
         report.add(
             "column", index, f"the search columns of entry {index} differ from it: {columns}"
         )
+    return entry
 
 
 def _object(text: str) -> dict[str, Any] | None:
@@ -433,6 +457,7 @@ class _Signed(NamedTuple):
     name: str
     size: int
     root: bytes
+    map_root: bytes | None = None
 
 
 def _open_held(
@@ -447,16 +472,30 @@ def _open_held(
                 "checkpoint", None, f"{note.name} is not a checkpoint of this hub: {exc.detail}"
             )
             continue
-        opened.append(
-            _Signed(f"{note.name} (size {checkpoint.size})", checkpoint.size, checkpoint.root)
-        )
+        name = f"{note.name} (size {checkpoint.size})"
+        map_root = _map_root(checkpoint.extensions, name, report)
+        opened.append(_Signed(name, checkpoint.size, checkpoint.root, map_root))
     return opened
 
 
+def _map_root(extensions: Sequence[str], name: str, report: VerifyReport) -> bytes | None:
+    try:
+        return vmap.map_root_in(extensions)
+    except ValueError as exc:
+        report.add("map", None, f"{name}: {exc}")
+        return None
+
+
 def _check_stored_checkpoints(
-    session: Session, verifier: NoteVerifier, tree: _Tree, extent: int, report: VerifyReport
+    session: Session,
+    verifier: NoteVerifier,
+    tree: _Tree,
+    extent: int,
+    report: VerifyReport,
+    claims: list[MapClaim],
 ) -> list[int]:
-    """Check every stored checkpoint, smallest first; the sizes of those that hold."""
+    """Check every stored checkpoint, smallest first; the sizes of those that hold. Each one's
+    map line, if it has one, joins *claims*."""
     good: list[int] = []
     for row in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.size)):
         name = f"the checkpoint at size {row.size}"
@@ -472,6 +511,9 @@ def _check_stored_checkpoints(
             _Signed(name, row.size, row.root), tree, extent, good, report, kind="checkpoint"
         ):
             report.checkpoints += 1
+            map_root = _map_root(signed.extensions, name, report)
+            if map_root is not None:
+                claims.append(MapClaim(name, row.size, map_root))
             if report.head is not None and row.size == report.head[0]:
                 report.head_note = row.note
     return good

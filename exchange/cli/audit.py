@@ -187,7 +187,8 @@ def _remember(path: Path, report: VerifyReport, signer: CheckpointSigner) -> int
     if report.head is None:
         return None
     size, root = report.head
-    write_owner_only(path, report.head_note or signer.sign_head(size, root))
+    note = report.head_note or signer.sign_head(size, root, report.map_roots[size])
+    write_owner_only(path, note)
     return size
 
 

@@ -3,6 +3,7 @@ and names the first bad index; checkpoints are signed only over a consistent log
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from exchange.audit import vmap
 from exchange.audit.checkpoint import parse_vkey
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.errors import InconsistentLog
@@ -57,7 +59,7 @@ def _verify(sessions: sessionmaker[Session], signer: CheckpointSigner) -> tuple[
     return report.first_bad_index, report.problem or ""
 
 
-TABLES = ("audit_entries", "audit_nodes", "audit_checkpoints")
+TABLES = ("audit_entries", "audit_nodes", "audit_checkpoints", "audit_map_nodes")
 
 
 @pytest.fixture
@@ -239,15 +241,19 @@ def test_checkpoints_are_c2sp_notes_verifiable_with_the_vkey(
     sessions: sessionmaker[Session], signer: CheckpointSigner
 ) -> None:
     log = AuditLog(sessions)
-    receipt, _ = log.append(work_of(1))
+    receipt, entry = log.append(work_of(1))
     with unit_of_work(sessions, write=True) as session:
         signed = signer.sign(session, datetime.now(UTC))
         again = signer.sign(session)  # nothing new: the same checkpoint
     assert again == signed
     lines = signed.note.split("\n")
     assert lines[:2] == ["test.example/log", "1"]
-    assert lines[3] == ""
-    assert lines[4].startswith("— test.example/log ")
+    # the subject map of one entry: its subject's leaf, its value the chain of that one entry
+    value = vmap.value_of([(0, receipt.leaf_hash)]).hash
+    map_root = vmap.leaf_hash(vmap.subject_key(entry["subject"]), value)
+    assert lines[3] == "tongban/vmap/v1 " + base64.b64encode(map_root).decode()
+    assert lines[4] == ""
+    assert lines[5].startswith("— test.example/log ")
     checkpoint = parse_vkey(signer.vkey()).verify(signed.note)
     assert (checkpoint.size, checkpoint.root) == (1, receipt.leaf_hash)  # a one-leaf tree
 

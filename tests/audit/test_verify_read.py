@@ -17,11 +17,18 @@ import pytest
 from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.audit import merkle
+from exchange.audit import merkle, vmap_store
 from exchange.audit.checkpoint import NoteSigner, parse_vkey
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.log import AuditLog
-from exchange.audit.models import AuditCheckpoint, AuditHead, AuditNode, AuditRecord
+from exchange.audit.models import (
+    AuditCheckpoint,
+    AuditHead,
+    AuditMapNode,
+    AuditMapValue,
+    AuditNode,
+    AuditRecord,
+)
 from exchange.db import unit_of_work
 from tests.audit import test_verify as shared
 from tests.audit.test_verify import ORIGIN, SECRET, verify_report, work_of
@@ -124,7 +131,8 @@ def test_after_a_missing_entry_the_roots_are_not_checked_but_the_columns_are(
 
 def _cut_back(sessions: sessionmaker[Session], attacker: Engine, size: int) -> None:
     """A consistent smaller log: the entries from *size* on deleted with their nodes, the head
-    set to the smaller tree, every stored checkpoint deleted."""
+    set to the smaller tree, every stored checkpoint deleted, the subject map rebuilt from the
+    smaller log."""
     with unit_of_work(sessions) as session:
         leaves = list(
             session.scalars(
@@ -142,10 +150,13 @@ def _cut_back(sessions: sessionmaker[Session], attacker: Engine, size: int) -> N
                     delete(AuditNode).where(AuditNode.level == level, AuditNode.index == index)
                 )
         connection.execute(delete(AuditCheckpoint))
+        connection.execute(delete(AuditMapNode))
+        connection.execute(delete(AuditMapValue))
     with unit_of_work(sessions, write=True) as session:
         head = session.get(AuditHead, 1)
         assert head is not None
         head.size, head.root = size, merkle.root(leaves)
+        vmap_store.catch_up(session, size)
 
 
 def _tongban(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

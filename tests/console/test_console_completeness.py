@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.serves]
 STEPS = ["signature", "witnesses", "map_root", "entries", "listed", "shown", "map_proof"]
 LOG = NoteSigner("tongban.test/crafted-log", Ed25519PrivateKey.generate())
 WITNESS = Cosigner("witness.test/w", Ed25519PrivateKey.generate())
+NO_WITNESS = f"log {LOG.vkey()}\nquorum none\n"  # a policy that asks for no witness
 Change = Callable[[dict[str, Any]], None]
 
 
@@ -133,6 +134,43 @@ def failed_at(states: dict[str, str], step: str) -> None:
     ), states
 
 
+def covered(body: dict[str, Any]) -> dict[str, Any]:
+    """The newest access the checkpoint covers."""
+    size = body["completeness"]["tree_size"]
+    return next(a for a in body["accesses"] if a["index"] < size)
+
+
+def drop_entry(body: dict[str, Any]) -> None:
+    index = covered(body)["index"]
+    c = body["completeness"]
+    c["entries"] = [e for e in c["entries"] if e["index"] != index]
+
+
+def drop_access(body: dict[str, Any]) -> None:
+    body["accesses"].remove(covered(body))
+
+
+def flip_proof_byte(body: dict[str, Any]) -> None:
+    c = body["completeness"]
+    proof = bytearray(base64.b64decode(c["map_proof"]))
+    proof[len(proof) // 2] ^= 0x01
+    c["map_proof"] = b64(bytes(proof))
+
+
+def change_map_root(body: dict[str, Any]) -> None:
+    c = body["completeness"]
+    c["map_root"] = b64(vmap.node_hash(base64.b64decode(c["map_root"]), bytes(32)))
+
+
+# Each tampering, the step it fails and what that step then says.
+TAMPERINGS = {
+    "an_entry_dropped_from_the_list": (drop_entry, "listed", "不在平台承诺的清单中"),
+    "an_access_dropped_from_the_accesses": (drop_access, "shown", "没有显示给您"),
+    "a_byte_of_the_map_proof_flipped": (flip_proof_byte, "map_proof", "主体索引证明不成立"),
+    "another_map_root": (change_map_root, "map_root", "与平台给出的证明所用的根不同"),
+}
+
+
 # -- crafted answers: the page's checks, whatever the hub's backend --------------------------
 
 
@@ -141,9 +179,7 @@ def test_a_crafted_complete_list_is_shown_complete_and_says_no_witness_vouches(
 ) -> None:
     citizen = hub.queried[0]
     made = crafted(accesses_of(hub, citizen))
-    serve(
-        tab, lambda body: body.update(completeness=made), policy=f"log {LOG.vkey()}\nquorum none\n"
-    )
+    serve(tab, lambda body: body.update(completeness=made), policy=NO_WITNESS)
     states, verdict = check(tab, citizen)
     assert set(states.values()) == {"pass"}, states
     count = sum(e["kind"] in ("query", "verify") for e in made["entries"])
@@ -194,9 +230,7 @@ def test_accesses_after_the_checkpoint_are_marked_and_not_counted(
     assert len(page["accesses"]) == 2
     newest = max(a["index"] for a in page["accesses"])
     made = crafted(page, size=newest)  # the newest access is after the checkpoint
-    serve(
-        tab, lambda body: body.update(completeness=made), policy=f"log {LOG.vkey()}\nquorum none\n"
-    )
+    serve(tab, lambda body: body.update(completeness=made), policy=NO_WITNESS)
     states, verdict = check(tab, twice)
     assert set(states.values()) == {"pass"}, states
     later = tab.page.locator("tr.later")
@@ -229,12 +263,29 @@ def test_a_checkpoint_signed_by_another_key_fails_the_first_step(tab: Tab, hub: 
 def test_the_check_fits_a_phone_screen(tab: Tab, hub: Hub, twice: str) -> None:
     page = accesses_of(hub, twice)
     made = crafted(page, size=max(a["index"] for a in page["accesses"]))
-    serve(
-        tab, lambda body: body.update(completeness=made), policy=f"log {LOG.vkey()}\nquorum none\n"
-    )
+    serve(tab, lambda body: body.update(completeness=made), policy=NO_WITNESS)
     tab.page.set_viewport_size({"width": 375, "height": 812})
     states, _ = check(tab, twice)
     assert set(states.values()) == {"pass"}, states
     page_width = tab.page.evaluate("document.documentElement.scrollWidth")
     assert page_width <= 375  # a wide table scrolls inside itself; the page does not
     tab.screenshot("citizen-completeness-crafted-phone")
+
+
+@pytest.mark.parametrize("tampering", TAMPERINGS, ids=list(TAMPERINGS))
+def test_a_tampered_crafted_answer_fails_at_the_step_it_breaks(
+    tab: Tab, hub: Hub, tampering: str
+) -> None:
+    change, step, words = TAMPERINGS[tampering]
+    citizen = hub.queried[0]
+    made = crafted(accesses_of(hub, citizen))
+
+    def tampered(body: dict[str, Any]) -> None:
+        body["completeness"] = json.loads(json.dumps(made))
+        change(body)
+
+    serve(tab, tampered, policy=NO_WITNESS)
+    states, verdict = check(tab, citizen)
+    failed_at(states, step)
+    assert words in step_text(tab, step)
+    assert "未能证明您的访问记录完整" in verdict

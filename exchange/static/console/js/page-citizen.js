@@ -146,7 +146,9 @@ async function accessList(ctx, where) {
   const recheck = h("button", { type: "button", class: "secondary" }, t("complete.recheck"));
   recheck.addEventListener("click", () => act(recheck, where, () => fill(where, () => accessList(ctx, where))));
   const block = completenessBlock(list, recheck);
-  if (list.completeness) runCompleteness(list, block, ctx);
+  if (list.completeness) {
+    runCompleteness(list, block, ctx).catch((error) => replace(block.querySelector(".verdict"), problemBox(error)));
+  }
   return [list.accesses.length ? accessTable(list) : h("p", {}, t("citizen.no_accesses")), block];
 }
 

@@ -30,6 +30,8 @@ from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
 from exchange.api.problems import problem_responses
 from exchange.audit import proofs, reading
+from exchange.audit.checkpoints import sign_if_stale
+from exchange.audit.completeness import Completeness, completeness
 from exchange.audit.models import AuditRecord
 from exchange.audit.reading import AuditFilter
 from exchange.db import unit_of_work
@@ -131,10 +133,35 @@ class Access(BaseModel):
     proof: InclusionProof
 
 
+class SubjectEntryView(BaseModel):
+    index: int
+    leaf_hash: str = Field(description="The entry's RFC 9162 leaf hash, base64")
+    kind: str
+
+
+class CompletenessView(BaseModel):
+    checkpoint: str = Field(
+        description="The signed checkpoint note (its witnesses' cosignatures included) whose "
+        "'tongban/vmap/v1' line commits to the subject map the proof is against"
+    )
+    tree_size: int
+    witnessed: bool = Field(description="Whether it meets the hub's witness policy (check it)")
+    subject: str = Field(description="The citizen's pseudonym: the map key is derived from it")
+    map_root: str = Field(description="The subject map's root at tree_size, base64")
+    map_proof: str = Field(description="The encoded subject map proof (docs/audit.md), base64")
+    entries: list[SubjectEntryView] = Field(
+        description="Every entry about the citizen below tree_size, in log order, of every kind"
+    )
+
+
 class Accesses(BaseModel):
     head: TreeHead
     accesses: list[Access]
     next_cursor: int | None
+    completeness: CompletenessView | None = Field(
+        description="The proof that the list is complete up to a signed checkpoint; null "
+        "until a checkpoint commits to the subject map"
+    )
 
 
 # -- who is asking -------------------------------------------------------------------------
@@ -328,7 +355,8 @@ def export_entries(
 
 @router.get(
     "/citizen/accesses",
-    summary="Every access to my data, each with its inclusion proof (citizen)",
+    summary="Every access to my data, each with its inclusion proof, and the proof that the "
+    "list is complete (citizen)",
     tags=["citizen"],
     response_model=Accesses,
     responses=problem_responses(401, 403, 422),
@@ -344,7 +372,9 @@ def citizen_accesses(
     subject = _citizen_pseudonym(hub, citizen)
     if subject is None:
         raise Forbidden("the token does not name a resident by a valid resident ID")
+    sign_if_stale(hub.checkpoints, hub.sessions)  # as GET /audit/checkpoint: a recent one
     with unit_of_work(hub.sessions) as session:
+        complete = completeness(session, hub.witnessing, subject)
         head = proofs.head(session)
         page = reading.citizen_accesses(
             session, subject, size=head.size, limit=limit, before=cursor
@@ -357,6 +387,22 @@ def citizen_accesses(
         "head": {"size": head.size, "root": _b64(head.root)},
         "accesses": accesses,
         "next_cursor": page.next_cursor,
+        "completeness": None if complete is None else _completeness_view(complete),
+    }
+
+
+def _completeness_view(complete: Completeness) -> dict[str, Any]:
+    return {
+        "checkpoint": complete.note,
+        "tree_size": complete.size,
+        "witnessed": complete.witnessed,
+        "subject": complete.subject,
+        "map_root": _b64(complete.map_root),
+        "map_proof": _b64(complete.proof),
+        "entries": [
+            {"index": e.index, "leaf_hash": _b64(e.leaf_hash), "kind": e.kind}
+            for e in complete.entries
+        ],
     }
 
 

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,12 +20,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.app import create_app
-from exchange.audit import merkle, reading
+from exchange.audit import merkle, reading, vmap
 from exchange.audit.canonical import canonical_json
+from exchange.audit.checkpoint import NoteVerifier, parse_vkey
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
@@ -436,6 +438,116 @@ def test_a_citizen_without_accesses_sees_none_and_staff_see_no_citizen_view(
     not_a_resident = hub.get("/citizen/accesses", hub.id_token("alice", "citizen"))
     assert not_a_resident.status_code == 403
     assert hub.get("/citizen/accesses", None).status_code == 401
+
+
+# -- a citizen's list is complete ------------------------------------------------------------
+
+
+def _fresh_checkpoint(hub: AuditedHub, auditor: str) -> NoteVerifier:
+    """A checkpoint of the whole log, signed now; the verifier of the hub's published key."""
+    signed = hub.client.post("/audit/checkpoint", headers={"authorization": f"Bearer {auditor}"})
+    assert signed.status_code == 200, signed.text
+    return parse_vkey(hub.client.get("/audit/checkpoint/key").text.strip())
+
+
+def _subject_entries(hub: AuditedHub, subject: str, size: int) -> list[tuple[int, bytes]]:
+    """The (index, leaf hash) of every entry about *subject* below *size*, from each entry's own
+    text: what the hub's list must be."""
+    return [
+        (r.index, merkle.leaf_hash(r.entry.encode()))
+        for r in hub.records()
+        if r.index < size and json.loads(r.entry)["subject"] == subject
+    ]
+
+
+def _map_of(hub: AuditedHub, size: int) -> bytes:
+    """The subject map's root at *size*, recomputed from the entries' own text."""
+    chains: dict[str, list[tuple[int, bytes]]] = {}
+    for record in hub.records()[:size]:
+        subject = vmap.mapped_subject(json.loads(record.entry)["subject"])
+        if subject is not None:
+            chains.setdefault(subject, []).append(
+                (record.index, merkle.leaf_hash(record.entry.encode()))
+            )
+    return vmap.root(
+        vmap.Leaf(vmap.subject_key(s), vmap.value_of(e).hash) for s, e in chains.items()
+    )
+
+
+def test_a_citizens_list_is_proven_complete_against_the_signed_checkpoint(
+    hub: AuditedHub, auditor: str
+) -> None:
+    verifier = _fresh_checkpoint(hub, auditor)
+    size = len(hub.records())
+    stranger = next(n for k, n in hub.people.items() if k not in hub.indexes)
+    for who, number in [*((k, hub.people[k]) for k in hub.indexes), ("stranger", stranger)]:
+        body = hub.get("/citizen/accesses", hub.id_token(number, "citizen")).json()
+        complete = body["completeness"]
+        checkpoint = verifier.verify(complete["checkpoint"])  # the hub's key signed it
+        assert checkpoint.size == complete["tree_size"] == size
+        map_root = base64.b64decode(complete["map_root"])
+        assert vmap.map_root_in(checkpoint.extensions) == map_root == _map_of(hub, size)
+        assert complete["witnessed"] is False  # this hub has no witnesses
+        subject = complete["subject"]
+        listed = [(e["index"], base64.b64decode(e["leaf_hash"])) for e in complete["entries"]]
+        assert listed == _subject_entries(hub, subject, size)
+        proof = base64.b64decode(complete["map_proof"])
+        key = vmap.subject_key(subject)
+        assert vmap.verify_complete(map_root, key, listed, proof, size=size)
+        accesses = {a["index"] for a in body["accesses"]}
+        kinds = {e["index"]: e["kind"] for e in complete["entries"]}
+        assert accesses == {i for i, k in kinds.items() if k in {"query", "verify"}}
+        assert all(json.loads(a["entry"])["subject"] == subject for a in body["accesses"])
+        if who == "stranger":
+            assert listed == []
+            assert vmap.verify_non_inclusion(map_root, key, proof)
+        else:
+            assert sorted(accesses) == sorted(hub.indexes[who])
+            # the list short of any one entry, or with one more, is refused
+            for short in (listed[1:], listed[:-1]):
+                assert not vmap.verify_complete(map_root, key, short, proof, size=size)
+
+
+def test_an_access_moved_out_of_a_citizens_list_in_the_database_fails_the_proof(
+    hub: AuditedHub, auditor: str, engine: Engine
+) -> None:
+    """A database writer points an access's subject column elsewhere: the citizen's list no
+    longer shows it, and the proof the hub answers with no longer verifies."""
+    verifier = _fresh_checkpoint(hub, auditor)
+    hidden = hub.indexes["has_property"][0]
+    with _triggers_off(engine, "audit_entries") as connection:
+        connection.execute(
+            update(AuditRecord).where(AuditRecord.index == hidden).values(subject="0" * 64)
+        )
+    body = hub.get("/citizen/accesses", hub.id_token(hub.people["has_property"], "citizen")).json()
+    assert hidden not in {a["index"] for a in body["accesses"]}
+    complete = body["completeness"]
+    checkpoint = verifier.verify(complete["checkpoint"])
+    listed = [(e["index"], base64.b64decode(e["leaf_hash"])) for e in complete["entries"]]
+    assert hidden not in {i for i, _ in listed}
+    map_root = vmap.map_root_in(checkpoint.extensions)
+    assert map_root is not None
+    key = vmap.subject_key(complete["subject"])
+    proof = base64.b64decode(complete["map_proof"])
+    assert not vmap.verify_complete(map_root, key, listed, proof, size=checkpoint.size)
+    # the entry as logged, put back in its place, completes it again: the map committed to it
+    logged = next(r for r in hub.records() if r.index == hidden)
+    again = sorted([*listed, (hidden, logged.leaf_hash)])
+    assert vmap.verify_complete(map_root, key, again, proof, size=checkpoint.size)
+
+
+@contextmanager
+def _triggers_off(engine: Engine, table: str) -> Iterator[Connection]:
+    """The database's administrator, with *table*'s append-only triggers off for the block."""
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as connection:
+        if postgres:
+            connection.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        else:
+            connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
+        yield connection
+        if postgres:
+            connection.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
 
 
 # -- proofs --------------------------------------------------------------------------------

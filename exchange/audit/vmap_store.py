@@ -41,7 +41,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.audit import vmap
-from exchange.audit.models import AuditMapValue, AuditRecord
+from exchange.audit.models import AuditCheckpoint, AuditMapValue, AuditRecord
 
 __all__ = [
     "FIRST_LEVELS",
@@ -121,11 +121,19 @@ def apply(
 
 def catch_up(session: Session, size: int, *, page: int = 10_000) -> bytes:
     """Bring the map up to log size *size* from the stored entries (a hub whose log is older
-    than its map, or a map rebuilt), *page* entries per version, under the caller's head lock;
-    the root at *size*."""
+    than its map, or a map rebuilt), *page* entries per version and a version at every stored
+    checkpoint's size (so a proof against it can be read), under the caller's head lock; the
+    root at *size*."""
     version, root = latest(session)
+    stops = set(
+        session.scalars(
+            select(AuditCheckpoint.size).where(
+                AuditCheckpoint.size > version, AuditCheckpoint.size < size
+            )
+        )
+    )
     while version < size:
-        end = min(version + page, size)
+        end = min([version + page, size, *(s for s in stops if s > version)])
         rows = session.execute(
             select(AuditRecord.subject, AuditRecord.index, AuditRecord.leaf_hash)
             .where(AuditRecord.index >= version, AuditRecord.index < end)

@@ -12,8 +12,12 @@ import typer
 from sqlalchemy.orm import Session
 
 from exchange.agreements.lifecycle import RecordedAgreements, record_agreements
+from exchange.audit import vmap_store
+from exchange.audit.checkpoint import b64
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.errors import LogAltered, WitnessPolicyError
+from exchange.audit.lifecycle import hold_log
+from exchange.audit.models import AuditHead
 from exchange.audit.policy import Verdict
 from exchange.audit.verify import KINDS, HeldCheckpoint, Problem, VerifyReport, verify_log
 from exchange.audit.witnessing import Witnessing
@@ -292,3 +296,34 @@ def record_lifecycles(as_json: JsonFlag = False) -> None:
     )
     for reason in done.refused + agreements.refused:
         out.print(f"left alone: {reason}", highlight=False, markup=False, soft_wrap=True)
+
+
+MAP_PAGE = 10_000
+"""Entries added to the subject map per transaction by ``tongban audit build-map``."""
+
+
+@audit_app.command("build-map")
+def build_map(as_json: JsonFlag = False) -> None:
+    """Upgrading a hub: build the subject map (the index a citizen's completeness proof is read
+    from) up to the log's size, in transactions of 10,000 entries, so the first query after the
+    upgrade does not. The hub would otherwise build it on its first append or checkpoint."""
+    added = 0
+    with command_hub() as hub:
+        while True:
+            with unit_of_work(hub.sessions, write=True) as session:
+                hold_log(session)
+                head = session.get(AuditHead, 1)
+                size = 0 if head is None else head.size
+                version, _ = vmap_store.latest(session)
+                target = min(size, version + MAP_PAGE)
+                root = vmap_store.catch_up(session, target, page=MAP_PAGE)
+            added += target - version
+            if target >= size:
+                break
+    if as_json:
+        print_json({"size": size, "added": added, "map_root": b64(root)})
+        return
+    out.print(
+        f"subject map built to log size {size} ({added} entries added); root {b64(root)}",
+        highlight=False,
+    )

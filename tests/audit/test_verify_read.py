@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.audit import merkle, vmap_store
+from exchange.audit import merkle, vmap, vmap_store
 from exchange.audit.checkpoint import NoteSigner, parse_vkey
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.log import AuditLog
@@ -307,3 +307,127 @@ def test_the_cli_prints_one_line_per_kind_with_its_first_bad_index(
         "tongban: first bad index 6: the search columns of entry 6 differ from it: subject"
         " (problems of kind node too)\n"
     )
+
+
+# -- the subject map ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_a_clean_subject_map_holds_at_every_checkpoint(
+    sessions: sessionmaker[Session], signer: CheckpointSigner
+) -> None:
+    report = verify_report(sessions, signer)
+    assert report.ok, report.problems
+    assert report.maps == 2  # the checkpoints at 20 and 50 each commit to the map
+    with unit_of_work(sessions) as session:
+        assert report.map_roots[50] == vmap_store.root_at(session, 50)
+        assert report.map_roots[20] == vmap_store.root_at(session, 20)
+
+
+_FIRST_KEY = "(SELECT map_key FROM audit_map_values ORDER BY map_key LIMIT 1)"
+
+
+@pytest.mark.usefixtures("log_of_50")
+@pytest.mark.parametrize(
+    ("statement", "found"),
+    [
+        (
+            "UPDATE audit_map_nodes SET hash = left_hash WHERE depth = 0"
+            " AND version = (SELECT MAX(version) FROM audit_map_nodes WHERE depth = 0)",
+            "the stored subject map at log size 50 is not the entries' map",
+        ),
+        (
+            f"UPDATE audit_map_values SET entry_count = 2 WHERE map_key = {_FIRST_KEY}",  # noqa: S608
+            "1 stored subject map values are not their entries'",
+        ),
+        (
+            f"DELETE FROM audit_map_values WHERE map_key = {_FIRST_KEY}",  # noqa: S608
+            "1 subjects of the log have no stored subject map value",
+        ),
+    ],
+    ids=["root", "value", "missing-value"],
+)
+def test_a_subject_map_edited_in_the_database_is_named(
+    sessions: sessionmaker[Session],
+    signer: CheckpointSigner,
+    tamper: Engine,
+    statement: str,
+    found: str,
+) -> None:
+    with tamper.begin() as connection:
+        connection.execute(text(statement))
+    report = verify_report(sessions, signer)
+    assert list(report.problems) == ["map"], report.problems
+    assert found in report.problems["map"].message
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_a_signed_map_that_leaves_a_subject_out_is_refused(
+    database_url: str, sessions: sessionmaker[Session], signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    """The hub's own key signed a checkpoint whose map hides entry 7's subject (a hub showing one
+    citizen a shorter list): the entries contradict it."""
+    with unit_of_work(sessions) as session:
+        records = list(session.scalars(select(AuditRecord).order_by(AuditRecord.index)))
+        head = session.get(AuditHead, 1)
+        assert head is not None
+        honest = vmap_store.root_at(session, 50)
+    leaves = [
+        vmap.Leaf(vmap.subject_key(r.subject), vmap.value_of([(r.index, r.leaf_hash)]).hash)
+        for r in records
+        if r.index != 7
+    ]
+    hidden = vmap.root(leaves)
+    assert hidden != honest
+    note = tmp_path / "shorter.note"
+    note.write_text(signer.sign_head(50, head.root, hidden), "utf-8")
+    ran = _tongban(database_url, tmp_path, "--checkpoint", str(note), "--json")
+    assert ran.returncode == 1, ran.stdout
+    problems = json.loads(ran.stdout)["problems"]
+    assert list(problems) == ["map"], problems
+    assert "commits to a subject map its entries do not give" in problems["map"]["message"]
+    assert str(note) in problems["map"]["message"]
+    honest_note = tmp_path / "honest.note"
+    honest_note.write_text(signer.sign_head(50, head.root, honest), "utf-8")
+    assert _tongban(database_url, tmp_path, "--checkpoint", str(honest_note)).returncode == 0
+
+
+@pytest.mark.usefixtures("log_of_50")
+def test_a_hub_upgraded_without_a_map_builds_it_by_command_and_on_its_next_append(
+    database_url: str,
+    sessions: sessionmaker[Session],
+    signer: CheckpointSigner,
+    tamper: Engine,
+    tmp_path: Path,
+) -> None:
+    """A hub upgraded from before the map has a log and empty map tables."""
+    with unit_of_work(sessions) as session:
+        honest = vmap_store.root_at(session, 50)
+    with tamper.begin() as connection:
+        connection.execute(delete(AuditMapNode))
+        connection.execute(delete(AuditMapValue))
+    assert "map" in verify_report(sessions, signer).problems
+    env = dev_environment(
+        TONGBAN_DATABASE_URL=database_url, TONGBAN_SECRET_KEY=SECRET, TONGBAN_AUDIT_ORIGIN=ORIGIN
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("exchange.cli.audit.MAP_PAGE", 16)  # several transactions
+        built = tongban_in_process(tmp_path, "audit", "build-map", "--json", env=env)
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["added"] == 50
+    with unit_of_work(sessions) as session:
+        assert vmap_store.latest(session) == (50, honest)
+        for size in (16, 20, 32, 48):  # a version per transaction, and at each checkpoint
+            assert vmap_store.root_at(session, size) is not None
+    assert verify_report(sessions, signer).ok
+    again = tongban_in_process(tmp_path, "audit", "build-map", "--json", env=env)
+    assert json.loads(again.stdout)["added"] == 0
+    # without the command, the next append builds it before adding its own entry
+    with tamper.begin() as connection:
+        connection.execute(delete(AuditMapNode))
+        connection.execute(delete(AuditMapValue))
+    AuditLog(sessions).append(work_of(50))
+    report = verify_report(sessions, signer)
+    assert report.ok, report.problems
+    with unit_of_work(sessions) as session:
+        assert vmap_store.latest(session)[0] == 51

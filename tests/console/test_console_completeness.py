@@ -5,7 +5,8 @@ proof (``vmap.js``), and says in Chinese which step failed when the answer was t
 
 Crafted answers: the hub's real accesses, with a completeness the test builds and signs with its
 own log and witness keys (served in place of the hub's key and policy), for the cases a demo hub
-does not reach by itself (a witness policy met or not, accesses after the checkpoint)."""
+does not reach by itself (a witness policy met or not, accesses after the checkpoint). The hub's
+own answers: its demo citizens' lists, checked as they are and tampered with in flight."""
 
 from __future__ import annotations
 
@@ -52,11 +53,16 @@ def accesses_of(hub: Hub, citizen: str) -> dict[str, Any]:
 
 
 def crafted(
-    page: dict[str, Any], *, size: int | None = None, witnessed: bool = False
+    page: dict[str, Any],
+    *,
+    size: int | None = None,
+    witnessed: bool = False,
+    lines: Callable[[str], tuple[str, ...]] = lambda line: (line,),
 ) -> dict[str, Any]:
     """A completeness for the accesses of *page* below *size* (default: all of them), with two
     consent entries of the citizen besides, in a map with three other subjects, signed by LOG
-    (and cosigned by WITNESS when *witnessed*)."""
+    (and cosigned by WITNESS when *witnessed*); *lines* makes the extension lines from the
+    map's root line."""
     accesses = sorted(page["accesses"], key=lambda a: a["index"])
     subject = json.loads(accesses[0]["entry"])["subject"]
     size = size if size is not None else accesses[-1]["index"] + 1
@@ -77,7 +83,8 @@ def crafted(
     nodes: dict[tuple[int, bytes], vmap.Node] = {}
     root = vmap.build(leaves, lambda d, p, n: nodes.__setitem__((d, p), n))
     proof = vmap.prove(lambda d, p: nodes.get((d, p)), key).encode()
-    checkpoint = Checkpoint(LOG.name, size, bytes(32), (f"tongban/vmap/v1 {b64(root)}",))
+    extensions = lines(f"tongban/vmap/v1 {b64(root)}")  # the checkpoint's extension lines
+    checkpoint = Checkpoint(LOG.name, size, bytes(32), extensions)
     note = LOG.sign(checkpoint)
     if witnessed:
         note += WITNESS.cosign(checkpoint, int(datetime.now(UTC).timestamp()))
@@ -272,6 +279,27 @@ def test_the_check_fits_a_phone_screen(tab: Tab, hub: Hub, twice: str) -> None:
     tab.screenshot("citizen-completeness-crafted-phone")
 
 
+MAP_LINES = {
+    "no_line": (lambda line: (), "检查点中没有主体索引根"),
+    "two_lines": (lambda line: (line, line), "检查点中有 2 行主体索引根"),
+    "not_base64": (lambda line: (line[:-2] + "!",), "主体索引根格式有误"),
+    "not_32_bytes": (lambda line: (f"tongban/vmap/v1 {b64(bytes(31))}",), "主体索引根格式有误"),
+}
+
+
+@pytest.mark.parametrize("case", MAP_LINES, ids=list(MAP_LINES))
+def test_a_checkpoint_without_one_good_map_root_line_fails_that_step(
+    tab: Tab, hub: Hub, case: str
+) -> None:
+    lines, words = MAP_LINES[case]
+    citizen = hub.queried[0]
+    made = crafted(accesses_of(hub, citizen), lines=lines)
+    serve(tab, lambda body: body.update(completeness=made), policy=NO_WITNESS)
+    states, _ = check(tab, citizen)
+    failed_at(states, "map_root")
+    assert words in step_text(tab, "map_root")
+
+
 @pytest.mark.parametrize("tampering", TAMPERINGS, ids=list(TAMPERINGS))
 def test_a_tampered_crafted_answer_fails_at_the_step_it_breaks(
     tab: Tab, hub: Hub, tampering: str
@@ -289,3 +317,64 @@ def test_a_tampered_crafted_answer_fails_at_the_step_it_breaks(
     failed_at(states, step)
     assert words in step_text(tab, step)
     assert "未能证明您的访问记录完整" in verdict
+
+
+# -- the hub's own answers ----------------------------------------------------------------------
+
+
+def sign_checkpoint(hub: Hub) -> int:
+    """POST /audit/checkpoint as an operator: a checkpoint of the whole log now; its size."""
+    token = hub.id_token("OPS-001", "operator")
+    answer = httpx.post(
+        f"{hub.base}/audit/checkpoint", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    return int(answer.text.split("\n")[1])
+
+
+def test_the_demo_citizens_list_is_shown_complete(tab: Tab, hub: Hub) -> None:
+    citizen = hub.queried[0]
+    size = sign_checkpoint(hub)
+    states, verdict = check(tab, citizen)
+    assert set(states.values()) == {"pass"}, states
+    body = accesses_of(hub, citizen)
+    assert body["completeness"]["tree_size"] == size
+    count = len(body["accesses"])
+    assert count >= 1
+    assert f"截至第 {size} 条记录（检查点 " in verdict
+    assert f"您的访问记录完整，共 {count} 条。" in verdict
+    assert "平台公布的见证策略不要求任何见证" in step_text(tab, "witnesses")  # the demo has none
+    assert "没有任何见证为此日志担保" in verdict
+
+
+@pytest.mark.parametrize("tampering", TAMPERINGS, ids=list(TAMPERINGS))
+def test_a_tampered_answer_of_the_hub_fails_at_the_step_it_breaks(
+    tab: Tab, hub: Hub, tampering: str
+) -> None:
+    change, step, words = TAMPERINGS[tampering]
+    sign_checkpoint(hub)
+    serve(tab, change)
+    states, verdict = check(tab, hub.queried[0])
+    failed_at(states, step)
+    assert words in step_text(tab, step)
+    assert "未能证明您的访问记录完整" in verdict
+
+
+def test_screenshots_of_a_complete_list_with_one_access_after_the_checkpoint(
+    tab: Tab, hub: Hub
+) -> None:
+    citizen = hub.subject("multiple_properties")  # queried by no other test
+    with hub.client() as client:
+        for _ in range(2):
+            client.query(citizen, "school-enrolment", service_item="EDU-RXDJ-001")
+        sign_checkpoint(hub)
+        client.query(citizen, "school-enrolment", service_item="EDU-RXDJ-001")  # after it
+    states, verdict = check(tab, citizen)
+    assert set(states.values()) == {"pass"}, states
+    assert "您的访问记录完整，共 2 条。" in verdict
+    assert tab.page.locator("tr.later").count() == 1
+    tab.screenshot("citizen-completeness")
+    tab.page.set_viewport_size({"width": 375, "height": 812})
+    tab.page.locator("section.completeness .verdict p.ok").wait_for()
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= 375
+    tab.screenshot("citizen-completeness-phone")

@@ -329,10 +329,11 @@ function hash32(text) {
 }
 
 function mapRootStep(checkpoint, c) {
-  const lines = checkpoint.extensions.filter((line) => line.split(" ")[0] === MAP_LINE.trim());
+  // As the hub reads it (vmap.map_root_in): the one line that starts with "tongban/vmap/v1 ".
+  const lines = checkpoint.extensions.filter((line) => line.startsWith(MAP_LINE));
   if (!lines.length) return fail(t("complete.no_map_line"));
   if (lines.length > 1) return fail(t("complete.map_lines", { count: lines.length }));
-  const signed = lines[0].startsWith(MAP_LINE) ? hash32(lines[0].slice(MAP_LINE.length)) : null;
+  const signed = hash32(lines[0].slice(MAP_LINE.length));
   if (!signed) return fail(t("complete.map_line_malformed"));
   const claimed = hash32(c.map_root);
   if (!claimed || !equal(signed, claimed)) return fail(t("complete.map_root_differs"));

@@ -215,10 +215,10 @@ def instrument(hub_database_url: str) -> None:
         (deps, "verify_access_token", timed("verify")),
         (pipeline, "unit_of_work", lambda f: timed_unit(f, "unit")),
         (pipeline, "resolve_query", timed("resolve")),
-        (pipeline, "active_grants", timed("grants")),
+        (pipeline, "checked_grants", timed("grants")),
         (pipeline, "decide", timed("policy")),
         (pipeline, "shape_release", timed("release")),
-        (pipeline, "in_force_locked", timed("grants")),
+        (pipeline, "relied_locked", timed("grants")),
     ]
     for module, name, wrap in functions:
         setattr(module, name, wrap(getattr(module, name)))

@@ -347,6 +347,44 @@ def test_the_demo_citizens_list_is_shown_complete(tab: Tab, hub: Hub) -> None:
     assert "没有任何见证为此日志担保" in verdict
 
 
+def test_a_citizens_consent_events_are_in_the_list_but_not_among_the_accesses(
+    tab: Tab, hub: Hub
+) -> None:
+    citizen = hub.subject("receives_dibao", 1)  # used by no other test
+    request = httpx.post(
+        f"{hub.base}/consent-requests",
+        json={
+            "subject": {"id_type": "CN-RIC", "id": citizen},
+            "purpose": "school-enrolment",
+            "purpose_text": "义务教育入学登记：核验户籍",
+            "attributes": ["household.name", "household.registered_address"],
+            "retention_days": 365,
+        },
+        headers={"Authorization": f"Bearer {hub.system_token()}"},
+        timeout=10,
+    )
+    assert request.status_code == 201, request.text
+    token = hub.id_token(citizen, "citizen")
+    approved = httpx.post(
+        f"{hub.base}/citizen/consent-requests/{request.json()['id']}/approve",
+        json={"fields": ["household.name", "household.registered_address"]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert approved.status_code == 201, approved.text
+    with hub.client() as client:
+        client.query(citizen, "school-enrolment", service_item="EDU-RXDJ-001")
+    sign_checkpoint(hub)
+    states, verdict = check(tab, citizen)
+    assert set(states.values()) == {"pass"}, states
+    kinds = [e["kind"] for e in accesses_of(hub, citizen)["completeness"]["entries"]]
+    others = kinds.count("consent")
+    assert others >= 1
+    assert kinds.count("query") == 1
+    assert f"另有 {others} 条平台标为授权的记录" in step_text(tab, "shown")
+    assert "您的访问记录完整，共 1 条。" in verdict
+
+
 @pytest.mark.parametrize("tampering", TAMPERINGS, ids=list(TAMPERINGS))
 def test_a_tampered_answer_of_the_hub_fails_at_the_step_it_breaks(
     tab: Tab, hub: Hub, tampering: str

@@ -416,3 +416,17 @@ def test_screenshots_of_a_complete_list_with_one_access_after_the_checkpoint(
     tab.page.locator("section.completeness .verdict p.ok").wait_for()
     assert tab.page.evaluate("document.documentElement.scrollWidth") <= 375
     tab.screenshot("citizen-completeness-phone")
+
+
+def test_the_check_speaks_english_in_english(tab: Tab, hub: Hub) -> None:
+    citizen = hub.queried[0]
+    sign_checkpoint(hub)
+    check(tab, citizen)
+    page = tab.page
+    page.get_by_role("button", name="English").click()
+    block = page.locator("section.completeness")
+    block.get_by_role("heading", name="Completeness check").wait_for()
+    block.locator(".verdict p.ok").wait_for()
+    count = len(accesses_of(hub, citizen)["accesses"])
+    assert f"your list of accesses is complete: {count} in all." in block.inner_text()
+    assert "The checkpoint's hub signature is valid" in block.inner_text()

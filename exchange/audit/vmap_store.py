@@ -80,10 +80,6 @@ def apply(
     *backfill*, a map behind the batch's first entry first catches up from the stored log
     (:func:`catch_up`): the log's own batches pass it, so a hub upgraded with a log and no
     map builds it on its first append."""
-    if backfill and updates:
-        start = min(index for _, index, _ in updates)
-        if latest(session)[0] < start:
-            catch_up(session, start)
     ordered = sorted(updates, key=itemgetter(1))
     entries: dict[bytes, list[tuple[int, bytes]]] = {}
     for pseudonym, index, leaf in ordered:
@@ -96,6 +92,9 @@ def apply(
     else:
         _read(session, [_ROOT], _NEWEST, loaded)
     previous = loaded.versions.get(_ROOT, 0)
+    if backfill and ordered and previous < ordered[0][1]:
+        catch_up(session, ordered[0][1])  # nothing read so far is current: start again
+        return apply(session, version=version, updates=updates)
     if version < previous or [index for _, index, _ in ordered] != list(range(previous, version)):
         raise ValueError(f"a batch is the log entries [{previous}, {version}), each once")
     if not ordered:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from exchange.audit import vmap
+from exchange.audit import merkle, vmap
 from exchange.audit.checkpoint import Checkpoint, NoteSigner
 from exchange.audit.cosignature import Cosigner
 from exchange.audit.vmap import Leaf
@@ -58,11 +58,12 @@ def crafted(
     size: int | None = None,
     witnessed: bool = False,
     lines: Callable[[str], tuple[str, ...]] = lambda line: (line,),
+    texts: bool = False,
 ) -> dict[str, Any]:
     """A completeness for the accesses of *page* below *size* (default: all of them), with two
     consent entries of the citizen besides, in a map with three other subjects, signed by LOG
     (and cosigned by WITNESS when *witnessed*); *lines* makes the extension lines from the
-    map's root line."""
+    map's root line; with *texts*, the consent entries carry their text."""
     accesses = sorted(page["accesses"], key=lambda a: a["index"])
     subject = json.loads(accesses[0]["entry"])["subject"]
     size = size if size is not None else accesses[-1]["index"] + 1
@@ -73,8 +74,13 @@ def crafted(
     ]
     taken = {e["index"] for e in listed}
     for index in [i for i in range(size) if i not in taken][:2]:
-        leaf = vmap.leaf_hash(bytes(32), index.to_bytes(32, "big"))  # any 32 bytes
-        listed.append({"index": index, "leaf_hash": b64(leaf), "kind": "consent"})
+        text = json.dumps({"kind": "consent", "subject": subject, "event": "given", "n": index})
+        consent = {
+            "index": index,
+            "leaf_hash": b64(merkle.leaf_hash(text.encode())),
+            "kind": "consent",
+        }
+        listed.append({**consent, "entry": text} if texts else consent)
     listed.sort(key=lambda e: e["index"])
     entries = [(e["index"], base64.b64decode(e["leaf_hash"])) for e in listed]
     key = vmap.subject_key(subject)
@@ -246,6 +252,33 @@ def test_accesses_after_the_checkpoint_are_marked_and_not_counted(
     assert "晚于检查点，尚未纳入完整性证明" in later.inner_text()
     assert "您的访问记录完整，共 1 条。" in verdict
     assert "另有 1 条访问晚于此检查点" in verdict
+
+
+def test_consent_entries_given_with_their_text_are_checked(tab: Tab, hub: Hub) -> None:
+    citizen = hub.queried[0]
+    made = crafted(accesses_of(hub, citizen), texts=True)
+    serve(tab, lambda body: body.update(completeness=made), policy=NO_WITNESS)
+    states, _ = check(tab, citizen)
+    assert set(states.values()) == {"pass"}, states
+    assert "另有 2 条授权记录，不属于访问。" in step_text(tab, "shown")
+
+
+def test_an_access_passed_off_as_a_consent_event_is_caught_by_its_text(tab: Tab, hub: Hub) -> None:
+    citizen = hub.queried[0]
+    page = accesses_of(hub, citizen)
+    made = crafted(page)
+    access = page["accesses"][0]  # not shown, and labelled a consent event in the list
+    listed = next(e for e in made["entries"] if e["index"] == access["index"])
+    listed.update(kind="consent", entry=access["entry"])
+
+    def hidden(body: dict[str, Any]) -> None:
+        body["accesses"] = [a for a in body["accesses"] if a["index"] != access["index"]]
+        body["completeness"] = made
+
+    serve(tab, hidden, policy=NO_WITNESS)
+    states, _ = check(tab, citizen)
+    failed_at(states, "shown")
+    assert f"清单中的第 {access['index']} 条记录与其原文不符" in step_text(tab, "shown")
 
 
 def test_no_checkpoint_yet_is_said_plainly(tab: Tab, hub: Hub) -> None:

@@ -269,7 +269,7 @@ export async function checkCompleteness({ accesses, completeness: c, cut }, onSt
   if (!(await step("entries", () => entriesStep(accesses, c)))) return null;
   const listed = await step("listed", () => listedStep(accesses, c));
   if (!listed) return null;
-  const shown = await step("shown", () => shownStep(accesses, listed.entries, cut));
+  const shown = await step("shown", () => shownStep(accesses, listed.entries, cut, c.subject));
   if (!shown) return null;
   const proved = await step("map_proof", () => mapProofStep(mapped.mapRoot, c, listed.entries));
   if (!proved) return null;
@@ -340,7 +340,7 @@ function mapRootStep(checkpoint, c) {
   return pass(b64encode(signed), { mapRoot: signed });
 }
 
-/** The subject an entry's canonical text names and its kind, or null when it is not JSON. */
+/** The entry a canonical text holds (its subject and kind are read), or null if not JSON. */
 function readEntry(text) {
   try {
     const entry = JSON.parse(text);
@@ -399,7 +399,7 @@ function listedStep(accesses, c) {
   return pass(t("complete.listed_ok", { count: entries.length }), { entries });
 }
 
-async function shownStep(accesses, entries, cut) {
+async function shownStep(accesses, entries, cut, subject) {
   if (cut) return fail(t("complete.cut", { count: accesses.length }));
   const shown = new Set(accesses.map((a) => a.index));
   const missing = entries.filter((e) => ACCESS_KINDS.includes(e.kind) && !shown.has(e.index));
@@ -407,11 +407,12 @@ async function shownStep(accesses, entries, cut) {
     return fail(t("complete.not_shown", { indexes: missing.map((e) => e.index).join(t("witness.separator")), count: missing.length }));
   }
   // Entries of other kinds (a consent's lifecycle events) are not accesses; when the hub gives
-  // their text, it must hash to the leaf and say that kind.
+  // their text, it must hash to the leaf, name me and say that kind.
   const others = entries.filter((e) => !ACCESS_KINDS.includes(e.kind));
   for (const e of others.filter((other) => other.entry !== null)) {
     const said = readEntry(e.entry);
-    if (!equal(await leafHash(encoder.encode(e.entry)), e.leaf) || !said || said.kind !== e.kind) {
+    const hashed = equal(await leafHash(encoder.encode(e.entry)), e.leaf);
+    if (!hashed || !said || said.kind !== e.kind || said.subject !== subject) {
       return fail(t("complete.other_differs", { index: e.index }));
     }
   }

@@ -159,8 +159,10 @@ def parse(page: Path) -> tuple[list[Example], list[str]]:
             indent = len(fence["indent"])
             text = "\n".join(line[indent:] for line in lines[index + 1 : end])
             example = Example(page, index + 1, language, text, marker and marker[1])
-            if example.marker == "fails" and (language != "console" or not example.commands()):
-                problems.append(f"{where}: 'fails' marks a console block with a command")
+            if example.marker == "fails" and language != "console":
+                problems.append(f"{where}: 'fails' is for a console block")
+            if language == "console" and not example.commands():
+                problems.append(f"{where}: a console block without a '$ ' command")
             examples.append(example)
         elif marker is not None:
             problems.append(f"{where}: a marker above a {language or 'plain'} block")
@@ -344,7 +346,8 @@ def test_an_example_marked_fails_must_fail_and_show_its_output(tmp_path: Path) -
 def test_a_marker_must_be_known_and_right_above_a_shell_block(tmp_path: Path) -> None:
     (tmp_path / "page.md").write_text(
         "<!-- example: skip -->\n```sh\ntrue\n```\n\n<!-- example: not run (why) -->\n\n"
-        "```sh\ntrue\n```\n<!-- example: fails -->\n```sh\nfalse\n```\n",
+        "```sh\ntrue\n```\n<!-- example: fails -->\n```sh\nfalse\n```\n"
+        "```console\noutput only\n```\n",
         "utf-8",
     )
     problems = [p.split(": ", 1)[1] for p in parse(tmp_path / "page.md")[1]]
@@ -352,5 +355,6 @@ def test_a_marker_must_be_known_and_right_above_a_shell_block(tmp_path: Path) ->
     assert problems == [
         "unknown example marker 'skip'",
         "a marker not right above a block",
-        "'fails' marks a console block with a command",
+        "'fails' is for a console block",
+        "a console block without a '$ ' command",
     ]

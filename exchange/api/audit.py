@@ -137,6 +137,10 @@ class SubjectEntryView(BaseModel):
     index: int
     leaf_hash: str = Field(description="The entry's RFC 9162 leaf hash, base64")
     kind: str
+    entry: str | None = Field(
+        description="The canonical text of an entry that is not an access (a consent's "
+        "lifecycle event); null for an access, whose text is in `accesses`"
+    )
 
 
 class CompletenessView(BaseModel):
@@ -400,7 +404,7 @@ def _completeness_view(complete: Completeness) -> dict[str, Any]:
         "map_root": _b64(complete.map_root),
         "map_proof": _b64(complete.proof),
         "entries": [
-            {"index": e.index, "leaf_hash": _b64(e.leaf_hash), "kind": e.kind}
+            {"index": e.index, "leaf_hash": _b64(e.leaf_hash), "kind": e.kind, "entry": e.text}
             for e in complete.entries
         ],
     }

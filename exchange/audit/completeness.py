@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from exchange.audit import vmap, vmap_store
 from exchange.audit.checkpoint import parse_checkpoint, split_note
 from exchange.audit.models import AuditRecord
+from exchange.audit.reading import ACCESS_KINDS
 from exchange.audit.witnessing import Witnessing
 
 __all__ = ["Completeness", "SubjectEntry", "completeness"]
@@ -32,9 +33,14 @@ __all__ = ["Completeness", "SubjectEntry", "completeness"]
 
 @dataclass(frozen=True)
 class SubjectEntry:
+    """One entry about the subject: its index, leaf hash and kind, and, for an entry that is not
+    an access (a consent's lifecycle event), its canonical text, so that a verifier can check
+    it is what its kind says rather than an access passed off as one."""
+
     index: int
     leaf_hash: bytes
     kind: str
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,11 +69,14 @@ def completeness(session: Session, witnessing: Witnessing, subject: str) -> Comp
         except (ValueError, LookupError):
             continue  # a malformed line, or a map that lost that version: try the next one
         rows = session.execute(
-            select(AuditRecord.index, AuditRecord.leaf_hash, AuditRecord.kind)
+            select(AuditRecord.index, AuditRecord.leaf_hash, AuditRecord.kind, AuditRecord.entry)
             .where(AuditRecord.subject == subject, AuditRecord.index < checkpoint.size)
             .order_by(AuditRecord.index)
         )
-        entries = tuple(SubjectEntry(i, bytes(leaf), kind) for i, leaf, kind in rows)
+        entries = tuple(
+            SubjectEntry(i, bytes(leaf), kind, None if kind in ACCESS_KINDS else text)
+            for i, leaf, kind, text in rows
+        )
         return Completeness(
             note, checkpoint.size, witnessed, subject, map_root, proof.encode(), entries
         )

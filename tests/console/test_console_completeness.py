@@ -58,12 +58,13 @@ def crafted(
     size: int | None = None,
     witnessed: bool = False,
     lines: Callable[[str], tuple[str, ...]] = lambda line: (line,),
-    texts: bool = False,
+    texts: bool = True,
 ) -> dict[str, Any]:
     """A completeness for the accesses of *page* below *size* (default: all of them), with two
     consent entries of the citizen besides, in a map with three other subjects, signed by LOG
     (and cosigned by WITNESS when *witnessed*); *lines* makes the extension lines from the
-    map's root line; with *texts*, the consent entries carry their text."""
+    map's root line; the consent entries carry their text, as the hub gives it, unless *texts*
+    is false."""
     accesses = sorted(page["accesses"], key=lambda a: a["index"])
     subject = json.loads(accesses[0]["entry"])["subject"]
     size = size if size is not None else accesses[-1]["index"] + 1
@@ -200,7 +201,7 @@ def test_a_crafted_complete_list_is_shown_complete_and_says_no_witness_vouches(
     assert f"截至第 {size} 条记录（检查点 {LOG.name}，根哈希" in verdict
     assert f"您的访问记录完整，共 {count} 条。" in verdict
     assert "没有任何见证为此日志担保" in verdict
-    assert "另有 2 条平台标为授权的记录" in step_text(tab, "shown")
+    assert "另有 2 条授权记录，不属于访问。" in step_text(tab, "shown")
 
 
 def test_a_witness_policy_is_met_with_the_witness_cosignature(tab: Tab, hub: Hub) -> None:
@@ -261,6 +262,17 @@ def test_consent_entries_given_with_their_text_are_checked(tab: Tab, hub: Hub) -
     states, _ = check(tab, citizen)
     assert set(states.values()) == {"pass"}, states
     assert "另有 2 条授权记录，不属于访问。" in step_text(tab, "shown")
+
+
+def test_consent_entries_without_their_text_fail_as_possibly_hidden_accesses(
+    tab: Tab, hub: Hub
+) -> None:
+    citizen = hub.queried[0]
+    made = crafted(accesses_of(hub, citizen), texts=False)
+    serve(tab, lambda body: body.update(completeness=made), policy=NO_WITNESS)
+    states, _ = check(tab, citizen)
+    failed_at(states, "shown")
+    assert "平台未提供其原文" in step_text(tab, "shown")
 
 
 def test_an_access_passed_off_as_a_consent_event_is_caught_by_its_text(tab: Tab, hub: Hub) -> None:
@@ -413,11 +425,14 @@ def test_a_citizens_consent_events_are_in_the_list_but_not_among_the_accesses(
     sign_checkpoint(hub)
     states, verdict = check(tab, citizen)
     assert set(states.values()) == {"pass"}, states
-    kinds = [e["kind"] for e in accesses_of(hub, citizen)["completeness"]["entries"]]
+    listed = accesses_of(hub, citizen)["completeness"]["entries"]
+    kinds = [e["kind"] for e in listed]
     others = kinds.count("consent")
     assert others >= 1
     assert kinds.count("query") == 1
-    assert f"另有 {others} 条平台标为授权的记录" in step_text(tab, "shown")
+    # the hub gives each consent event's text (an access's is among the accesses)
+    assert all((e["entry"] is None) == (e["kind"] == "query") for e in listed)
+    assert f"另有 {others} 条授权记录，不属于访问。" in step_text(tab, "shown")
     assert "您的访问记录完整，共 1 条。" in verdict
 
 

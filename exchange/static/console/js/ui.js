@@ -1,6 +1,6 @@
 // Small pieces every page uses: problem boxes, links, badges, headings, loading states.
 
-import { h } from "./dom.js";
+import { h, replace } from "./dom.js";
 import { label, t } from "./i18n.js";
 
 /** A visible, announced message for an error from the API (a 403 explained plainly). */
@@ -77,5 +77,14 @@ export async function act(button, where, work) {
     return undefined;
   } finally {
     button.disabled = false;
+  }
+}
+
+/** Fill *where* with what *build* makes, or with the problem it met. */
+export async function fill(where, build) {
+  try {
+    replace(where, await build());
+  } catch (error) {
+    replace(where, problemBox(error));
   }
 }

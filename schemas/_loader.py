@@ -15,6 +15,7 @@ from referencing.jsonschema import DRAFT202012
 _BASE = "https://tongban.example/schemas/"
 
 SCHEMA_NAMES = (
+    "adapters",
     "agreement",
     "audit-entry",
     "consent-artefact",

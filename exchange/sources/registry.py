@@ -11,6 +11,10 @@ passwords::
                                       "mode": "cached",
                                       "sync": {"strategy": "watermark", "every_s": 3600}}, …}}
 
+A connection's strings may name a secret kept outside the file, ``${env:NAME}`` or
+``${file:/path}`` (``exchange/sources/references.py``), resolved when the file is read; the
+file's JSON Schema is ``schemas/json/adapters.schema.json`` (docs/deployment.md).
+
 A resource is ``live`` (read from its source at query time, the default) or ``cached``
 (前置库 mode: synced on a schedule into the hub's encrypted cache, and read from there; see
 ``exchange/sources/cache`` and docs/cache.md). ``sync.strategy`` is ``watermark`` (needs the
@@ -43,6 +47,7 @@ from adapters.errors import AdapterError, MappingError
 from adapters.mapping import MappingProblem, SourceMapping, parse_mapping
 from adapters.registry import open_adapter
 from exchange.sources.errors import AdapterConfigError
+from exchange.sources.references import resolve_references
 
 HEALTH_MAX_AGE_S = 15.0
 
@@ -124,12 +129,15 @@ class SourceRegistry:
         connections = document.get("connections") or {}
         documents = document.get("mappings") or {}
         bindings: dict[str, SourceBinding] = {}
+        resolved: dict[str, dict[str, Any]] = {}
         for resource, entry in (document.get("resources") or {}).items():
             name, connection = entry.get("mapping"), entry.get("connection")
             if connection not in connections:
                 raise AdapterConfigError(f"resource {resource} names no known connection")
             mapping = _mapping(name, documents)
-            config = connections[connection]
+            if connection not in resolved:
+                resolved[connection] = resolve_references(connection, connections[connection])
+            config = resolved[connection]
             limits = AdapterLimits(**{k: v for k, v in config.items() if k in _LIMIT_KEYS})
             mode, plan = _mode(resource, entry, mapping)
             bindings[resource] = SourceBinding(

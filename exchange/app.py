@@ -22,6 +22,7 @@ from exchange.api import (
     exchange,
     health,
     oauth,
+    sign_in,
 )
 from exchange.api import jobs as jobs_api
 from exchange.api import metrics as metrics_api
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(freshness_router)
     app.include_router(catalogue.router)
     app.include_router(oauth.router)
+    app.include_router(sign_in.router)
     app.include_router(agreements.router)
     app.include_router(exchange.router)
     app.include_router(consent.router)

@@ -132,6 +132,31 @@ class Settings(BaseSettings):
         "console sends people to sign in (with TONGBAN_IDP_CLIENT_ID).",
     )
     idp_client_id: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9._:/@-]+$")
+    idp_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The hub's secret at the OpenID provider (client_secret_basic) when it "
+        "exchanges the console's authorization code; unset: a public client (PKCE only).",
+    )
+    idp_scope: str = Field(
+        default="openid",
+        pattern=r"^openid( [A-Za-z0-9_.:/-]+)*$",
+        description="The scopes the console asks for; the provider must put `role` (and "
+        "`department`) into the ID token for them (docs/sign-in.md).",
+    )
+    idp_jwks_max_age_s: int = Field(
+        default=300,
+        ge=1,
+        le=86400,
+        description="How long the provider's keys (from its JWKS URL) are used before they are "
+        "fetched again.",
+    )
+    idp_jwks_refetch_interval_s: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="The least time between two fetches of the provider's keys: a token with an "
+        "unknown key id fetches them again at most this often.",
+    )
     _public_url_defaulted: bool = PrivateAttr(default=False)
     hub_name: str = "通办 政务数据共享交换平台"
     operator_name: str = "通办平台运营方"
@@ -162,6 +187,19 @@ class Settings(BaseSettings):
                 or (self.mode == "prod" and endpoint.scheme != "https")
             ):
                 raise ValueError("TONGBAN_IDP_AUTHORIZATION_ENDPOINT must be an absolute https URL")
+        return self
+
+    @model_validator(mode="after")
+    def _idp_issuer_is_https(self) -> Settings:
+        """The provider's keys are fetched from its issuer URL: https, or http on loopback
+        (a provider on the same machine, as in the tests)."""
+        if self.idp_issuer is not None and self.idp_jwks_file is None:
+            issuer = urlsplit(self.idp_issuer)
+            loopback = issuer.hostname in {"127.0.0.1", "localhost", "::1"}
+            if not issuer.hostname or not (
+                issuer.scheme == "https" or (issuer.scheme == "http" and loopback)
+            ):
+                raise ValueError("TONGBAN_IDP_ISSUER must be an https URL (the provider's issuer)")
         return self
 
     @property

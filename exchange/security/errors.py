@@ -16,6 +16,7 @@ __all__ = [
     "CustodyError",
     "DuplicateShare",
     "HubKeyUnavailable",
+    "IdentityProviderUnavailable",
     "InvalidClient",
     "InvalidRequest",
     "InvalidSplit",
@@ -137,3 +138,12 @@ class InvalidSubjectId(TongbanError):
     code = "invalid_subject_id"
     status = 422
     title = "Invalid subject identifier"
+
+
+class IdentityProviderUnavailable(TongbanError):
+    """The configured OpenID provider could not be asked (its discovery document or token
+    endpoint did not answer usefully), so no sign-in can start or complete now."""
+
+    code = "identity_provider_unavailable"
+    status = 503
+    title = "Identity provider unavailable"

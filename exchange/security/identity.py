@@ -2,9 +2,17 @@
 
 In ``dev`` mode the hub runs a development IdP (``POST /dev/idp/token``) whose Ed25519 key is
 derived from the hub secret, so tokens survive restarts and every worker agrees. In ``prod`` it is
-off; tokens from an external IdP are trusted when ``TONGBAN_IDP_ISSUER`` and
-``TONGBAN_IDP_JWKS_FILE`` are configured. Verification pins the algorithm per key (EdDSA or
-ES256 only), and requires ``iss``, ``aud``, ``exp``, ``iat`` and ``sub``.
+off. Tokens of an external OpenID provider (``TONGBAN_IDP_ISSUER``) are trusted with the keys of
+``TONGBAN_IDP_JWKS_FILE`` when that is set, else with the keys its JWKS URL serves (found through
+its discovery document, cached and refetched on rotation: :mod:`exchange.security.provider_keys`).
+docs/sign-in.md says how to configure one.
+
+Order of :meth:`IdentityProviders.verify`: the size; the header and the unverified issuer parse;
+the issuer is trusted; the header names a key id the issuer has (an unknown one refetches the
+provider's keys, rate-limited); the signature with the key's own algorithm (EdDSA or ES256 only);
+``iss``, ``aud`` (``tongban-hub`` or the console's client id), ``exp``, ``iat`` and ``sub`` present
+and valid; a known ``role``. Each refusal is an :class:`Unauthenticated` that says which step
+failed.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange.errors import Unauthenticated
+from exchange.security.openid import OpenIdProvider, fetch_json
+from exchange.security.provider_keys import ACCEPTED_ALGORITHMS, ProviderKeys, keys_of
 from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.settings import Settings
 
@@ -62,15 +72,34 @@ class IdentityProviders:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
+        self._fetched: dict[str, ProviderKeys] = {}
+        self.provider: OpenIdProvider | None = None
+        """The provider the console signs in at (issuer discovered, client id configured)."""
         if settings.dev_idp_enabled:
             self._keys[DEV_IDP_ISSUER] = {
                 self.dev_kid: jwt.PyJWK(self.dev_public_jwk, algorithm="EdDSA")
             }
-        if settings.idp_issuer and settings.idp_jwks_file:
+        issuer = settings.idp_issuer
+        if issuer and settings.idp_jwks_file:
             document = json.loads(settings.idp_jwks_file.read_text("utf-8"))
-            self._keys[settings.idp_issuer] = {
-                k["kid"]: jwt.PyJWK(k) for k in document["keys"] if k.get("kty") in {"OKP", "EC"}
-            }
+            self._keys[issuer] = keys_of(document)
+        elif issuer:
+            secret = settings.idp_client_secret
+            self.provider = OpenIdProvider(
+                issuer,
+                settings.idp_client_id or "",
+                secret.get_secret_value() if secret else None,
+                max_age_s=settings.idp_jwks_max_age_s,
+                retry_s=settings.idp_jwks_refetch_interval_s,
+            )
+            self._fetched[issuer] = ProviderKeys(
+                self.provider.jwks_url,
+                fetch_json,
+                max_age_s=settings.idp_jwks_max_age_s,
+                refetch_interval_s=settings.idp_jwks_refetch_interval_s,
+            )
+            if not settings.idp_client_id:
+                self.provider = None  # tokens verify; the console cannot sign in there
 
     @cached_property
     def _audiences(self) -> list[str]:
@@ -134,8 +163,9 @@ class IdentityProviders:
             claims, self._dev_key, algorithm="EdDSA", headers={"kid": self.dev_kid, "typ": "JWT"}
         )
 
-    def verify(self, token: str) -> Principal:
-        """The principal of a valid ID token; :class:`Unauthenticated` otherwise."""
+    def verify(self, token: str, *, nonce: str | None = None) -> Principal:
+        """The principal of a valid ID token; :class:`Unauthenticated` otherwise. With
+        ``nonce``, the token must carry it (the sign-in it completes asked for it)."""
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("the token is too large")
         try:
@@ -143,23 +173,10 @@ class IdentityProviders:
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError:
             raise Unauthenticated("the token is malformed") from None
-        key = self._keys.get(str(issuer), {}).get(str(header.get("kid")))
-        if key is None or key.algorithm_name not in {"EdDSA", "ES256"}:
-            raise Unauthenticated("the token's issuer or key is not trusted")
-        try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[key.algorithm_name],
-                audience=self._audiences,
-                issuer=str(issuer),
-                leeway=LEEWAY,
-                options={"require": ["iss", "aud", "exp", "iat", "sub"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("the token has expired") from None
-        except jwt.PyJWTError:
-            raise Unauthenticated("the token is not valid") from None
+        key = self._key(str(issuer), header.get("kid"))
+        claims = self._claims(token, key, str(issuer))
+        if nonce is not None and claims.get("nonce") != nonce:
+            raise Unauthenticated("the token does not carry this sign-in's nonce")
         try:
             role = Role(str(claims.get("role")))
         except ValueError:
@@ -171,3 +188,46 @@ class IdentityProviders:
             department=str(department) if department is not None else None,
             issuer=str(issuer),
         )
+
+    def _key(self, issuer: str, kid: object) -> jwt.PyJWK:
+        if issuer not in self._keys and issuer not in self._fetched:
+            raise Unauthenticated("the token's issuer is not trusted")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthenticated("the token names no key id")
+        if issuer in self._fetched:
+            key = self._fetched[issuer].key(kid)
+        else:
+            found = self._keys[issuer].get(kid)
+            if found is None:
+                raise Unauthenticated("the token's signing key is not among the issuer's keys")
+            key = found
+        if key.algorithm_name not in ACCEPTED_ALGORITHMS:
+            raise Unauthenticated("the token's key is of an algorithm the hub does not accept")
+        return key
+
+    def _claims(self, token: str, key: jwt.PyJWK, issuer: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=self._audiences,
+                issuer=issuer,
+                leeway=LEEWAY,
+                options={"require": ["iss", "aud", "exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated("the token was issued for another audience") from None
+        except jwt.InvalidSignatureError:
+            raise Unauthenticated("the token's signature does not verify") from None
+        except jwt.InvalidAlgorithmError:
+            raise Unauthenticated("the token's algorithm is not its key's") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(f"the token has no {exc.claim!r} claim") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthenticated("the token is not valid yet") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("the token is not valid") from None
+        return claims

@@ -3,6 +3,7 @@
 // choosing pages, never trusted: every route checks the token and the role itself.
 
 const TOKEN = "tongban.id_token";
+let expired = false; // the last session ended because its token expired (not yet reported)
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -18,6 +19,7 @@ export function session() {
   if (!token) return null;
   const claims = decodeClaims(token);
   if (!claims || !claims.role || (claims.exp && claims.exp * 1000 <= Date.now())) {
+    expired = Boolean(claims && claims.exp);
     sessionStorage.removeItem(TOKEN);
     return null;
   }
@@ -28,6 +30,13 @@ export function session() {
     department: claims.department || null,
     expires: claims.exp ? new Date(claims.exp * 1000) : null,
   };
+}
+
+/** Whether the session just ended because its ID token expired (answered once). */
+export function sessionExpired() {
+  const was = expired;
+  expired = false;
+  return was;
 }
 
 export function signIn(token) {

@@ -1,7 +1,7 @@
 // The console's shell: sign-in, the header with the role's navigation and the language switch,
 // and history-API routing under /console. Pages are modules exporting render(ctx).
 
-import { api, session, signOut } from "./api.js";
+import { api, session, sessionExpired, signOut } from "./api.js";
 import { h, replace } from "./dom.js";
 import { language, loadLanguage, t } from "./i18n.js";
 import * as auditor from "./page-auditor.js";
@@ -10,7 +10,7 @@ import * as citizen from "./page-citizen.js";
 import * as department from "./page-department.js";
 import * as operator from "./page-operator.js";
 import { renderSignIn } from "./page-signin.js";
-import { abandonSignIn, completeSignIn } from "./signin.js";
+import { abandonSignIn, completeCodeSignIn, completeSignIn } from "./signin.js";
 import { problemBox } from "./ui.js";
 
 const BASE = "/console";
@@ -72,24 +72,43 @@ function currentPath() {
   return inner.replace(/\/+$/, "") || "/";
 }
 
-function takeTokenFromFragment() {
-  // An external IdP hands the ID token back in the URL fragment (#id_token=…&state=…); the
-  // fragment never reaches a server log. It is taken only if it completes a sign-in this tab
-  // started (signin.js: the state, and the nonce in the token); a token on a link made by
-  // anyone else is refused and the console stays signed out. Either way the fragment leaves
-  // the address bar at once.
+async function takeAnswerFromFragment() {
+  // The OpenID provider answers in the URL fragment, which never reaches a server log: an
+  // authorization code (#code=…&state=…, the code flow, redeemed through the hub), or with the
+  // older implicit flow an ID token (#id_token=…&state=…), or an error. It is taken only if it
+  // completes a sign-in this tab started (signin.js: the state, and the nonce in the token); an
+  // answer on a link made by anyone else is refused and the console stays signed out. Either
+  // way the fragment leaves the address bar at once.
   const params = new URLSearchParams(window.location.hash.slice(1));
+  const code = params.get("code");
   const token = params.get("id_token");
   const failed = params.get("error");
-  if (!token && !failed) return;
+  if (!code && !token && !failed) return;
   window.history.replaceState({}, "", window.location.pathname + window.location.search);
-  if (!token) {
+  if (code) {
+    signInNotice = await completeCodeSignIn(params);
+  } else if (!token) {
     abandonSignIn();
     signInNotice = "signin.idp_error";
   } else if (!completeSignIn(token, params.get("state"))) {
     signInNotice = "signin.unsolicited";
   }
   if (signInNotice) announce(t(signInNotice));
+}
+
+let expiry = null; // the timer that ends the session when its ID token expires
+
+/** Re-login, not refresh: when the ID token expires the console signs out and says so on the
+ * sign-in page (no request is made with a dead token, so no 401 loop). */
+function watchExpiry(current) {
+  window.clearTimeout(expiry);
+  if (!current || !current.expires) return;
+  const left = Math.min(current.expires.getTime() - Date.now() + 500, 2 ** 31 - 1);
+  expiry = window.setTimeout(() => {
+    signInNotice = "signin.expired";
+    announce(t("signin.expired"));
+    render();
+  }, Math.max(left, 0));
 }
 
 function header(current) {
@@ -166,6 +185,8 @@ function header(current) {
 
 async function render() {
   const current = session();
+  if (!current && sessionExpired()) signInNotice = "signin.expired";
+  watchExpiry(current);
   const path = currentPath();
   const main = h("main", { id: "main", tabindex: "-1" });
   replace(root, header(current), main, h("footer", {}, t("app.footer", { hub: hubInfo.name || "Tongban" })));
@@ -210,13 +231,16 @@ document.addEventListener("click", (event) => {
 });
 window.addEventListener("popstate", () => render());
 window.addEventListener("tongban:signed-out", () => {
-  announce(t("signin.expired"));
+  // The hub refused the token: it expired, or it no longer verifies (say, the provider's key
+  // was withdrawn). Either way: signed out, told why, asked to sign in again.
+  signInNotice = sessionExpired() ? "signin.expired" : "signin.rejected";
+  announce(t(signInNotice));
   render();
 });
 
 async function boot() {
   await loadLanguage();
-  takeTokenFromFragment();
+  await takeAnswerFromFragment();
   try {
     const info = await api("/", { auth: false });
     hubInfo = { mode: info.mode, name: info.name, idp: info.idp || null };

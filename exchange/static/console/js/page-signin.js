@@ -1,13 +1,16 @@
 // Sign-in. In dev mode the hub's development identity provider issues the ID token from a
-// form (no password: it is a demo). In prod the console starts the sign-in at the
-// organisation's identity provider (when the hub names one) and accepts the ID token it hands
-// back in the URL fragment (#id_token=…&state=…). Either way the sign-in is one this browser
-// started: a fresh state and nonce (signin.js), and a token that carries that nonce.
+// form (no password: it is a demo); a citizen's resident ID is checked (shape and GB 11643 check
+// character) before anything is sent. In prod the console starts the sign-in at the
+// organisation's OpenID provider: the authorization code flow with PKCE when the hub names the
+// provider (GET /sign-in/provider; signin.js finishes it), else, only where an operator still
+// configures an authorisation endpoint alone, the older implicit flow (#id_token=…&state=…).
+// Either way the sign-in is one this browser started: a fresh state and nonce (signin.js), and
+// a token that carries that nonce.
 
 import { ApiError, api } from "./api.js";
 import { field, h, replace, select } from "./dom.js";
 import { t } from "./i18n.js";
-import { beginSignIn, completeSignIn } from "./signin.js";
+import { beginSignIn, codeSignInUrl, completeSignIn, residentIdProblem } from "./signin.js";
 import { act } from "./ui.js";
 
 const ROLES = ["citizen", "auditor", "department_admin", "operator"];
@@ -32,35 +35,57 @@ function idpSignInUrl(idp) {
   return url.toString();
 }
 
-function renderProdSignIn(ctx) {
+function startButton(go) {
+  const button = h("button", { type: "button" }, t("signin.prod_start"));
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const url = await go();
+      if (url) window.location.assign(url);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
+async function renderProdSignIn(ctx) {
   const { main, hub } = ctx;
-  const start = hub.idp
-    ? h(
-        "button",
-        {
-          type: "button",
-          onclick: () => {
-            const url = idpSignInUrl(hub.idp);
-            if (url) window.location.assign(url);
-          },
-        },
-        t("signin.prod_start"),
-      )
-    : h("p", {}, t("signin.prod_unconfigured"));
+  let provider = null;
+  let unavailable = false;
+  try {
+    provider = await api("/sign-in/provider", { auth: false });
+  } catch (error) {
+    unavailable = error instanceof ApiError && error.status === 503;
+  }
+  let start;
+  if (provider) start = startButton(() => codeSignInUrl(provider));
+  else if (hub.idp) start = startButton(async () => idpSignInUrl(hub.idp));
+  else if (unavailable) start = h("p", { class: "problem", role: "alert" }, t("signin.provider_unavailable"));
+  else start = h("p", {}, t("signin.prod_unconfigured"));
   replace(
     main,
     h("h1", {}, t("signin.title")),
     refusal(ctx),
     h("p", { class: "notice" }, t("signin.prod")),
-    h("p", {}, t("signin.prod_detail")),
+    h("p", {}, t(provider ? "signin.prod_detail_code" : "signin.prod_detail")),
     start,
   );
+}
+
+/** The dev IdP's refusal of a citizen's ID number (422, pointer /sub), in words. */
+function idRefusal(error) {
+  const errors = error?.problem?.errors;
+  const aboutSub = Array.isArray(errors) && errors.some((e) => e.pointer === "/sub");
+  return error instanceof ApiError && error.status === 422 && aboutSub
+    ? new ApiError(422, { detail: t("signin.id_invalid") })
+    : error;
 }
 
 export async function renderSignIn(ctx, done) {
   const { main, hub } = ctx;
   if (hub.mode !== "dev") {
-    renderProdSignIn(ctx);
+    await renderProdSignIn(ctx);
     return;
   }
   let departments = [];
@@ -93,11 +118,24 @@ export async function renderSignIn(ctx, done) {
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    subject.removeAttribute("aria-invalid");
     await act(submit, form, async () => {
+      const sub = subject.value.trim();
+      const problem = role.value === "citizen" ? residentIdProblem(sub) : null;
+      if (problem) {
+        subject.setAttribute("aria-invalid", "true");
+        subject.focus();
+        throw new ApiError(0, { detail: t(problem) });
+      }
       const { state, nonce } = beginSignIn();
-      const body = { sub: subject.value.trim(), role: role.value, nonce };
+      const body = { sub, role: role.value, nonce };
       if (role.value === "department_admin") body.department = department.value;
-      const answer = await api("/dev/idp/token", { method: "POST", body, auth: false });
+      let answer;
+      try {
+        answer = await api("/dev/idp/token", { method: "POST", body, auth: false });
+      } catch (error) {
+        throw idRefusal(error);
+      }
       if (!completeSignIn(answer.id_token, state)) {
         throw new ApiError(401, { detail: t("signin.unsolicited") });
       }

@@ -113,6 +113,15 @@ class AccessField(BaseModel):
     agreement: str | None
     consent: str | None
     legal_basis: str | None
+    title: str | None = Field(default=None, description="The field's title in the catalogue")
+    resource_name: str | None = Field(default=None, description="Its resource's name")
+
+
+class AgreementTitle(BaseModel):
+    id: str
+    title: str | None = Field(description="The agreement document's title, when it has one")
+    resource_name: str | None = Field(description="The name of the resource it shares")
+    provider: str | None = Field(description="The providing department's name")
 
 
 class Access(BaseModel):
@@ -131,6 +140,16 @@ class Access(BaseModel):
     outcome: str
     entry: str = Field(description="The canonical entry; its leaf hash is the proof's leaf_hash")
     proof: InclusionProof
+    system_name: str | None = Field(default=None, description="The system's registered name")
+    department_name: str | None = None
+    department_name_en: str | None = None
+    purpose_name: str | None = Field(
+        default=None, description="The name of the service item the purpose serves"
+    )
+    purpose_name_en: str | None = None
+    agreement_titles: list[AgreementTitle] = Field(
+        default_factory=list, description="Each agreement of `agreements`, in the same order"
+    )
 
 
 class SubjectEntryView(BaseModel):
@@ -383,8 +402,11 @@ def citizen_accesses(
         page = reading.citizen_accesses(
             session, subject, size=head.size, limit=limit, before=cursor
         )
+        names = reading.AccessNames(session)
         accesses = [
-            reading.access_view(r, proofs.inclusion_proof(session, r.index, head.size), head.size)
+            reading.access_view(
+                r, proofs.inclusion_proof(session, r.index, head.size), head.size, names
+            )
             for r in page.records
         ]
     return {

@@ -27,6 +27,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalogue.models import Department, ResourceVersion, ServiceItem, ServiceItemVersion, System
+from exchange.agreements.models import Agreement, Origin
 from exchange.audit import proofs
 from exchange.audit.errors import EntryNotFound
 from exchange.audit.models import AuditRecord
@@ -35,6 +37,7 @@ from exchange.db import unit_of_work
 __all__ = [
     "CSV_COLUMNS",
     "EXPORT_PAGE",
+    "AccessNames",
     "AuditFilter",
     "Page",
     "access_view",
@@ -220,9 +223,121 @@ def inclusion_view(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -
     }
 
 
-def access_view(record: AuditRecord, proof: Sequence[bytes], size: int) -> dict[str, Any]:
+class AccessNames:
+    """The readable names of what an access entry holds as codes, looked up in the registry
+    once per code (per request): the department's and the system's names, the purpose's (the
+    name of the service item that asks for it), each field's title and each agreement's title.
+    A code the registry does not know has no name (``None``); the codes stay in the view."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._cache: dict[tuple[str, ...], Any] = {}
+
+    def _once(self, key: tuple[str, ...], find: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = find()
+        return self._cache[key]
+
+    def department(self, code: str) -> dict[str, str | None]:
+        def find() -> dict[str, str | None]:
+            row = self._session.get(Department, code)
+            return {"name": row.name, "name_en": row.name_en} if row else _NO_NAME
+
+        named: dict[str, str | None] = self._once(("department", code), find)
+        return named
+
+    def system(self, system_id: str) -> str | None:
+        def find() -> str | None:
+            row = self._session.get(System, system_id)
+            return row.name if row else None
+
+        name: str | None = self._once(("system", system_id), find)
+        return name
+
+    def service_item(self, code: str | None) -> dict[str, str | None]:
+        if not code:
+            return _NO_NAME
+
+        def find() -> dict[str, str | None]:
+            content = self._service_item(code)
+            if content is None:
+                return _NO_NAME
+            return {"name": content.get("name"), "name_en": content.get("name_en")}
+
+        named: dict[str, str | None] = self._once(("service_item", code), find)
+        return named
+
+    def purpose(self, code: str, department: str, service_item: str | None) -> dict[str, Any]:
+        """The purpose's name: that of the access's service item, else of the department's
+        first service item (by code) that asks for attributes for this purpose."""
+        if service_item and self.service_item(service_item)["name"]:
+            return self.service_item(service_item)
+
+        def find() -> dict[str, str | None]:
+            owned = self._session.scalars(
+                select(ServiceItem.code)
+                .where(ServiceItem.owner_code == department)
+                .order_by(ServiceItem.code)
+            )
+            for item in owned:
+                content = self._service_item(item) or {}
+                if any(a.get("purpose") == code for a in content.get("attributes", [])):
+                    return self.service_item(item)
+            return _NO_NAME
+
+        named: dict[str, str | None] = self._once(("purpose", department, code), find)
+        return named
+
+    def field(self, resource: str | None, version: int | None, name: str) -> dict[str, Any]:
+        """A field's title and its resource's name, from the version the access read."""
+        if not resource or not isinstance(version, int):
+            return {"title": None, "resource_name": None}
+
+        def find() -> dict[str, Any]:
+            row = self._session.get(ResourceVersion, (resource, version))
+            return dict(row.descriptor) if row else {}
+
+        content: dict[str, Any] = self._once(("resource", resource, str(version)), find)
+        field = name.partition(".")[2].split("(")[0]
+        titles = {f["name"]: f.get("title") for f in content.get("fields", [])}
+        return {"title": titles.get(field), "resource_name": content.get("name")}
+
+    def agreement(self, agreement_id: str) -> dict[str, Any]:
+        """An agreement's title: the title of its document, else the name of the resource it
+        shares (with its provider's name)."""
+
+        def find() -> dict[str, Any]:
+            row = self._session.get(Agreement, agreement_id)
+            if row is None:
+                return {"id": agreement_id, "title": None, "resource_name": None, "provider": None}
+            titled = row.origin is Origin.DOCUMENT and row.justification
+            content = self.field(row.resource_code, row.resource_version, "")
+            return {
+                "id": agreement_id,
+                "title": row.justification if titled else None,
+                "resource_name": content["resource_name"],
+                "provider": self.department(row.provider_department)["name"],
+            }
+
+        named: dict[str, Any] = self._once(("agreement", agreement_id), find)
+        return named
+
+    def _service_item(self, code: str) -> dict[str, Any] | None:
+        item = self._session.get(ServiceItem, code)
+        row = item and self._session.get(ServiceItemVersion, (code, item.latest_version))
+        return dict(row.descriptor) if row else None
+
+
+_NO_NAME: dict[str, str | None] = {"name": None, "name_en": None}
+
+
+def access_view(
+    record: AuditRecord, proof: Sequence[bytes], size: int, names: AccessNames | None = None
+) -> dict[str, Any]:
     """One access as its citizen sees it: when, who, why, under what, which fields with what
-    outcome; the canonical entry and its inclusion proof in the tree of *size* entries."""
+    outcome; the canonical entry and its inclusion proof in the tree of *size* entries. With
+    *names*, each code is joined by its readable name (``*_name``, field ``title``,
+    ``agreement_titles``); the codes and the canonical entry stay as they are."""
     entry = _parsed(record)
     attributes: dict[str, dict[str, Any]] = entry.get("attributes") or {}
     fields = {
@@ -235,7 +350,7 @@ def access_view(record: AuditRecord, proof: Sequence[bytes], size: int) -> dict[
     consents = {str(a["consent"]) for a in attributes.values() if a.get("consent")}
     if entry.get("consent"):
         consents.add(str(entry["consent"]))
-    return {
+    view = {
         "index": record.index,
         "at": entry.get("at") or _instant(record.recorded_at),
         "kind": record.kind,
@@ -252,6 +367,25 @@ def access_view(record: AuditRecord, proof: Sequence[bytes], size: int) -> dict[
         "entry": record.entry,
         "proof": inclusion_view(record.index, size, record.leaf_hash, proof),
     }
+    if names is not None:
+        _add_names(view, attributes, names)
+    return view
+
+
+def _add_names(
+    view: dict[str, Any], attributes: dict[str, dict[str, Any]], names: AccessNames
+) -> None:
+    department = names.department(view["department"])
+    purpose = names.purpose(view["purpose"], view["department"], view["service_item"])
+    view["system_name"] = names.system(view["system"])
+    view["department_name"] = department["name"]
+    view["department_name_en"] = department["name_en"]
+    view["purpose_name"] = purpose["name"]
+    view["purpose_name_en"] = purpose["name_en"]
+    view["agreement_titles"] = [names.agreement(a) for a in view["agreements"]]
+    for name, field in view["fields"].items():
+        attribute = attributes[name]
+        field.update(names.field(attribute.get("resource"), attribute.get("version"), name))
 
 
 # -- exports -------------------------------------------------------------------------------

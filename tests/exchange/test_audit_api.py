@@ -399,12 +399,9 @@ def test_an_access_says_who_why_under_what_and_what_happened_to_each_field(
     assert dibao["kind"] == "query"
     assert dibao["at"].endswith("Z")
     entry = json.loads(dibao["entry"])
-    assert dibao["fields"] == {
-        name: {
-            k: a.get(k)
-            for k in ("outcome", "release", "reason", "agreement", "consent", "legal_basis")
-        }
-        for name, a in entry["attributes"].items()
+    said = ("outcome", "release", "reason", "agreement", "consent", "legal_basis")
+    assert {name: {k: f[k] for k in said} for name, f in dibao["fields"].items()} == {
+        name: {k: a.get(k) for k in said} for name, a in entry["attributes"].items()
     }
     assert dibao["fields"]["household.name"]["outcome"] == "released"
     bases = {a["legal_basis"] for a in entry["attributes"].values() if a.get("legal_basis")}
@@ -412,6 +409,33 @@ def test_an_access_says_who_why_under_what_and_what_happened_to_each_field(
     agreements = {a["agreement"] for a in entry["attributes"].values() if a.get("agreement")}
     assert dibao["agreements"] == sorted(agreements)
     assert dibao["outcome"] == entry["outcome"]
+
+
+def test_an_access_names_its_codes_as_the_registry_does_and_keeps_the_codes(
+    hub: AuditedHub,
+) -> None:
+    token = hub.id_token(hub.people["has_property"], "citizen")
+    accesses = hub.get("/citizen/accesses", token).json()["accesses"]
+    enrolment = next(a for a in accesses if a["service_item"] == ENROLMENT)
+    assert enrolment["system"] == EDU  # the codes stay, and the entry's text is untouched
+    assert enrolment["purpose"] == "school-enrolment"
+    assert enrolment["system_name"].startswith("义务教育入学登记系统")
+    assert enrolment["department_name"] == "演示市教育局"
+    assert enrolment["purpose_name"] == "义务教育入学登记"  # the service item's name
+    birth = enrolment["fields"]["household.birth_date"]
+    assert (birth["title"], birth["resource_name"]) == ("出生日期", "常住人口户籍信息")
+    titles = {g["id"]: g for g in enrolment["agreement_titles"]}
+    assert list(titles) == enrolment["agreements"]
+    assert titles["AG-DEMO-EDU-REG-0001"]["title"] == (
+        "义务教育入学登记使用不动产权属登记信息共享协议"
+    )
+    assert titles["AG-DEMO-EDU-REG-0001"]["provider"] == "演示市不动产登记中心"
+    # An access without a service item is named by the department's item for that purpose.
+    named = next(a for a in accesses if a["service_item"] is None)
+    assert named["purpose_name"] == "义务教育入学登记"
+    assert named["fields"]["household.ethnicity"]["title"] == "民族"
+    entries = {r.index: r.entry for r in hub.records()}
+    assert all(a["entry"] == entries[a["index"]] for a in accesses)
 
 
 def test_a_citizens_accesses_page_by_cursor(hub: AuditedHub) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,38 @@ class _DescriptorLoader(yaml.SafeLoader):
                 "while composing", None, "aliases are not allowed in descriptors", None
             )
         return super().compose_node(parent, index)
+
+    def construct_scalar(self, node: Any) -> Any:
+        value = super().construct_scalar(node)
+        if getattr(node, "style", None) == ">" and isinstance(value, str):
+            return _unfold_cjk(value, _source_of(node))
+        return value
+
+
+# Han ideographs, CJK punctuation, full-width forms: Chinese text has no spaces between them.
+_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_FOLDED_SPACE = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
+
+
+def _source_of(node: Any) -> str | None:
+    """The text of a scalar as written in the document, when the loader kept it."""
+    start, end = node.start_mark, node.end_mark
+    if not isinstance(start.buffer, str):
+        return None
+    return str(start.buffer[start.pointer : end.pointer])
+
+
+def _unfold_cjk(value: str, source: str | None) -> str:
+    """A folded scalar (``>``) joins its lines with a space; between two Chinese characters
+    that space is an artefact of the line break, so it goes. A space written between them on
+    one line (found as such in *source*) stays."""
+
+    def join(match: re.Match[str]) -> str:
+        at = match.start()
+        written = value[at - 1 : at + 2]
+        return " " if source is not None and written in source else ""
+
+    return _FOLDED_SPACE.sub(join, value)
 
 
 _DescriptorLoader.yaml_implicit_resolvers = {

@@ -143,6 +143,20 @@ def test_yaml_dates_stay_text_so_the_schema_decides() -> None:
     assert descriptor.content["issued"] == "2020-01-01"
 
 
+def test_folded_yaml_joins_chinese_lines_without_a_space() -> None:
+    document = factories.resource(summary="x" * 20)
+    text = yaml.safe_dump(document, allow_unicode=True).replace(
+        "summary: " + "x" * 20,
+        "summary: >-\n  包括姓名、出生日期、\n  民族。 两个字 written\n"
+        "  in English, 中文\n  and 中文\n  后缀",
+    )
+    assert "summary: >-" in text
+    summary = parse_descriptor(text.encode()).content["summary"]
+    # The fold's space goes between Chinese characters (、民), a written one stays (。 两),
+    # and Latin words keep theirs.
+    assert summary == "包括姓名、出生日期、民族。 两个字 written in English, 中文 and 中文后缀"
+
+
 def test_invalid_date_is_refused_by_format() -> None:
     document = factories.resource(traits=("full",), issued="2020-02-30")
     assert pointers(document) == ["/issued"]

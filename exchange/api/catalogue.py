@@ -118,6 +118,7 @@ def _summaries(session: Session, codes: list[str]) -> dict[str, dict[str, Any]]:
             "version": version.version,
             "published_at": view["published_at"],
             "sharing_type": view["sharing_type"],
+            **_sharing_of(d["fields"]),
             "deprecated": view["deprecated"],
             "fields": [
                 {
@@ -132,6 +133,27 @@ def _summaries(session: Session, codes: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _sharing_of(fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """What is true of a resource's fields as a whole (``sharing_type`` is only its most open
+    field's type): ``unconditional`` when every field is shared unconditionally (无条件共享),
+    ``partly_unconditional`` when some are (部分无条件共享), ``conditional`` when none is but
+    some are shared on conditions (有条件共享), ``not_shared`` when none is shared (不予共享);
+    and how many fields are of each type."""
+    counts = {t.value: 0 for t in SharingType}
+    for f in fields:
+        counts[str(f["sharing"]["type"])] += 1
+    unconditional = counts[SharingType.UNCONDITIONAL.value]
+    if unconditional == len(fields):
+        summary = "unconditional"
+    elif unconditional:
+        summary = "partly_unconditional"
+    elif counts[SharingType.CONDITIONAL.value]:
+        summary = "conditional"
+    else:
+        summary = "not_shared"
+    return {"sharing_summary": summary, "sharing_counts": counts}
+
+
 @router.get(
     "/resources/{code}",
     summary="A resource: latest published version, with fields",
@@ -142,7 +164,8 @@ def get_resource(
 ) -> dict[str, Any]:
     with unit_of_work(hub.sessions) as session:
         resource, row = reading.resource_version(session, code, version)
-        return reading.resource_view(resource, row)
+        view = reading.resource_view(resource, row)
+    return {**view, **_sharing_of(view["descriptor"]["fields"])}
 
 
 @router.get(

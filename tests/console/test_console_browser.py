@@ -269,6 +269,26 @@ def test_the_catalogue_searches_with_facets(tab: Tab, hub: Hub) -> None:
     tab.sign_in("citizen", hub.queried[0])
     page.get_by_role("link", name="目录浏览").click()
     page.locator("main").get_by_text("共 7 个资源").wait_for()
+    # The sharing facet counts resources, each once: its counts add up to the 7 found.
+    sharing = page.locator("fieldset", has=page.get_by_text("共享类型", exact=True))
+    counts = [int(n) for n in re.findall(r"\((\d+)\)", sharing.inner_text())]
+    assert sum(counts) == 7, sharing.inner_text()
+    # The badge says what is true of all the fields: 5 of HRSS's 6 are conditional.
+    hrss = page.locator(".results .cards > li", has=page.get_by_text("社会保险参保缴费信息"))
+    assert "部分无条件共享" in hrss.inner_text()
+    assert "6 个信息项：1 项无条件共享、5 项有条件共享" in hrss.inner_text()
+    badges = page.locator(".results .cards > li .tags .badge").all_inner_texts()
+    assert len(badges) == 7
+    assert 1 <= badges.count("无条件共享") < 7  # the identity card resource, all unconditional
+    # Folded YAML left no space between two Chinese characters of a summary.
+    household = page.locator(".results .cards > li", has=page.get_by_text("PSB-HJ-0001"))
+    assert "出生日期、民族" in household.inner_text()
+    sharing.get_by_label(re.compile(r"^部分无条件共享 \(\d+\)$")).check()
+    page.locator("main").get_by_text(f"共 {counts[1]} 个资源").wait_for()
+    tab.screenshot("catalogue-partly")
+    sharing.get_by_label("全部").check()
+    page.locator("main").get_by_text("共 7 个资源").wait_for()
+    tab.screenshot("catalogue")
     facet = page.get_by_label(re.compile(r"^敏感个人信息 \(\d+\)$"))
     count = int(re.findall(r"\d+", facet.evaluate("e => e.labels[0].textContent"))[-1])
     assert 1 <= count < 7
@@ -278,6 +298,10 @@ def test_the_catalogue_searches_with_facets(tab: Tab, hub: Hub) -> None:
     page.get_by_role("link", name="社会保险参保缴费信息").click()
     page.get_by_role("heading", name="社会保险参保缴费信息").wait_for()
     assert page.get_by_text("pension_amount").is_visible()
+    facts = page.locator(".facts").inner_text()
+    assert "部分无条件共享" in facts
+    assert "人力资源和社会保障局" in facts  # the provider by name, not HRSS
+    tab.screenshot("catalogue-resource")
 
 
 ROLE_PAGES = {

@@ -192,9 +192,15 @@ def test_a_citizen_narrows_and_approves_a_request_then_revokes_the_consent(
     necessary = page.get_by_role("checkbox", name=re.compile("姓名"))
     assert necessary.is_disabled()
     assert necessary.is_checked()
+    assert page.locator(".facts").get_by_text("待答复").is_visible()
+    assert "edu-enrolment" not in page.locator("main").inner_text()  # names, not codes
+    assert "(school enrolment" not in page.locator("main").inner_text()  # nor English
+    assert "PIPL" not in page.locator("main").inner_text()  # the legal basis in Chinese
+    assert "个人信息保护法" in page.locator("main").inner_text()
     page.get_by_role("checkbox", name=re.compile("累计缴费月数")).uncheck()
     page.get_by_role("button", name="同意", exact=True).click()
     page.locator("main").get_by_text("已同意，授权已生效。").wait_for()
+    assert page.locator(".facts .badge").inner_text() == "已同意"  # no longer 待答复
 
     page.get_by_role("link", name="返回我的数据").click()
     consents = page.locator("section", has=page.get_by_role("heading", name="我的授权"))
@@ -215,13 +221,97 @@ def test_a_citizen_narrows_and_approves_a_request_then_revokes_the_consent(
     assert [c["status"] for c in mine] == ["revoked"]
 
 
-def test_a_citizen_sees_every_access_to_their_data(tab: Tab, hub: Hub) -> None:
+def test_a_citizen_narrows_a_consent_from_its_row_after_confirming(tab: Tab, hub: Hub) -> None:
+    subject = hub.queried[2]
+    request = _consent_request(hub, subject)
+    token = hub.id_token(subject, "citizen")
+    approved = httpx.post(
+        f"{hub.base}/citizen/consent-requests/{request['id']}/approve",
+        json={},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert approved.status_code == 201, approved.text
+    page = tab.page
+    tab.sign_in("citizen", subject)
+    consents = page.locator("section", has=page.get_by_role("heading", name="我的授权"))
+    row = consents.locator("tbody tr").first
+    row.wait_for()
+    assert "累计缴费月数" in row.inner_text()
+    row.get_by_role("button", name=re.compile("^缩小对")).click()
+    dialog = page.get_by_role("dialog")
+    assert dialog.get_by_role("checkbox", name=re.compile("姓名")).is_disabled()  # necessary
+    dialog.get_by_role("checkbox", name=re.compile("累计缴费月数")).uncheck()
+    dialog.get_by_role("button", name="取消").click()  # cancelling changes nothing
+    assert not dialog.is_visible()
+    row.get_by_role("button", name=re.compile("^缩小对")).click()
+    dialog.get_by_role("button", name="确认缩小").click()  # nothing changed: said, not sent
+    assert dialog.get_by_role("alert").inner_text().startswith("没有改动")
+    dialog.get_by_role("checkbox", name=re.compile("累计缴费月数")).uncheck()
+    dialog.get_by_role("button", name="确认缩小").click()
+    consents.get_by_text("授权已缩小，新的授权已生效。").wait_for()
+    rows = consents.locator("tbody tr")
+    assert "累计缴费月数" not in rows.first.inner_text()
+    assert "有效" in rows.first.inner_text()
+    assert "已被替代" in rows.nth(1).inner_text()
+
+    mine = httpx.get(
+        f"{hub.base}/citizen/consents", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()["consents"]
+    assert [c["status"] for c in mine] == ["given", "superseded"]
+    assert [f["attribute"] for f in mine[0]["fields"]] == [
+        "household.name",
+        "household.registered_address",
+        "property.address",
+    ]
+
+
+def test_a_refused_change_is_explained_in_chinese(tab: Tab, hub: Hub) -> None:
+    subject = hub.subject("id_card_expired")  # used by no other test
+    request = _consent_request(hub, subject)
+    token = hub.id_token(subject, "citizen")
+    mine = {"Authorization": f"Bearer {token}"}
+    approved = httpx.post(
+        f"{hub.base}/citizen/consent-requests/{request['id']}/approve",
+        json={},
+        headers=mine,
+        timeout=10,
+    )
+    assert approved.status_code == 201, approved.text
+    page = tab.page
+    tab.sign_in("citizen", subject)
+    consents = page.locator("section", has=page.get_by_role("heading", name="我的授权"))
+    consents.locator("tbody tr").first.wait_for()
+    # Withdrawn elsewhere (another device) while this page is open: the hub refuses the change.
+    consent = approved.json()["consent"]["id"]
+    assert httpx.delete(f"{hub.base}/citizen/consents/{consent}", headers=mine).is_success
+    consents.get_by_role("button", name=re.compile("^缩小对")).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("checkbox", name=re.compile("累计缴费月数")).uncheck()
+    dialog.get_by_role("button", name="确认缩小").click()
+    problem = dialog.locator(".problem[role=alert]")
+    problem.wait_for()
+    assert problem.inner_text() == "这项授权已不在有效状态，不能再更改。"
+
+
+def test_a_citizen_sees_every_access_to_their_data_by_name(tab: Tab, hub: Hub) -> None:
     page = tab.page
     tab.sign_in("citizen", hub.queried[0])
     accesses = page.locator("section", has=page.get_by_role("heading", name="我的数据被谁用过"))
     accesses.locator("tbody tr").first.wait_for()
     assert accesses.locator("tbody tr").count() == 1
-    assert "school-enrolment" in accesses.inner_text()
+    row = accesses.locator("tbody tr").first.inner_text()
+    # The catalogue's titles, the department's, system's and purpose's names, the agreement's
+    # title: no code, no English.
+    for name in ("出生日期", "户籍地址", "义务教育入学登记系统", "义务教育入学登记"):
+        assert name in row, name
+    assert "使用不动产权属登记信息共享协议" in row  # the agreement document's title
+    assert "《中华人民共和国义务教育法》第十二条" in row
+    for code in ("school-enrolment", "edu-enrolment", "household.", "EDU ·", "AG-DEMO", "(school"):
+        assert code not in row, code
+    assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}:\d{2}", row)  # China time
+    field = accesses.locator("[data-attribute='household.birth_date']")
+    assert field.inner_text().startswith("出生日期")
 
 
 def test_the_language_switch_changes_labels_and_is_remembered(tab: Tab, hub: Hub) -> None:

@@ -21,6 +21,7 @@ import { h, replace, table } from "./dom.js";
 import { language, t, when } from "./i18n.js";
 import { b64decode, b64encode, equal, leafHash, parseCheckpoint, parseVkey, VerifyError, verifyNoteSignature } from "./merkle.js";
 import { checkNote, parsePolicy } from "./policy.js";
+import { localName } from "./names.js";
 import { act, badge, fill, liveRegion, problemBox, refusalWords } from "./ui.js";
 import { subjectKey, verifyComplete } from "./vmap.js";
 import { quorumWords } from "./witnesses.js";
@@ -75,10 +76,10 @@ function accessTable({ accesses, completeness }) {
     headings,
     accesses.map((a) => [
       [when(a.at), isLater(a, completeness) ? h("span", { class: "badge later" }, t("complete.later")) : null],
-      `${a.department} · ${a.system}`,
-      a.purpose,
-      h("ul", { class: "plain" }, Object.entries(a.fields).map(([name, f]) => h("li", {}, h("code", {}, name), " ", badge("outcome", f.outcome)))),
-      [...a.legal_bases, ...a.agreements, ...a.consents].join("；") || "—",
+      `${localName(a.department_name, a.department, a.department_name_en)} · ${localName(a.system_name, a.system)}`,
+      localName(a.purpose_name, a.purpose, a.purpose_name_en),
+      h("ul", { class: "plain" }, Object.entries(a.fields).map(([name, f]) => h("li", { "data-attribute": name }, f.title || name, " ", badge("outcome", f.outcome)))),
+      basisList(a),
       badge("outcome", a.outcome),
     ]),
   );
@@ -89,6 +90,23 @@ function accessTable({ accesses, completeness }) {
     [...row.cells].forEach((cell, column) => cell.setAttribute("data-label", headings[column])); // a phone's card labels
   });
   return shown;
+}
+
+/** Under what the access was made: its legal bases, the agreements (by title) and the
+ * citizen's own consent. */
+function basisList(a) {
+  const agreements = (a.agreement_titles || []).map((g) => agreementTitle(g));
+  const known = new Set((a.agreement_titles || []).map((g) => g.id));
+  const untitled = a.agreements.filter((id) => !known.has(id));
+  const items = [...a.legal_bases.map((basis) => localName(basis, basis)), ...agreements, ...untitled, ...(a.consents.length ? [t("mydata.by_consent")] : [])];
+  if (!items.length) return "—";
+  return h("ul", { class: "plain basis" }, items.map((text) => h("li", {}, text)));
+}
+
+function agreementTitle(g) {
+  if (g.title) return t("mydata.agreement_titled", { title: g.title });
+  if (g.resource_name) return t("mydata.agreement_on", { resource: g.resource_name, provider: g.provider || "" });
+  return g.id;
 }
 
 function completenessBlock({ completeness }, recheck) {

@@ -8,11 +8,12 @@ export function problemBox(error) {
   let text;
   if (error && error.status === 403) text = t("error.forbidden");
   else if (error && error.status === 404) text = t("error.not_found");
+  else if (said(error)) text = said(error);
   else if (error && error.problem && error.problem.detail) text = error.problem.detail;
   else text = t("error.generic");
   const box = h("div", { class: "problem", role: "alert" }, text);
   const details = error?.problem?.errors;
-  if (Array.isArray(details) && details.length) {
+  if (Array.isArray(details) && details.length && !said(error)) {
     box.append(
       h(
         "ul",
@@ -22,6 +23,15 @@ export function problemBox(error) {
     );
   }
   return box;
+}
+
+/** The console's own words for a problem's stable code (i18n "problem.<code>"), if it has
+ * them: the hub's detail is in English. */
+function said(error) {
+  const code = error?.problem?.code;
+  if (typeof code !== "string") return null;
+  const words = label("problem", code);
+  return words === code ? null : words;
 }
 
 /** Words for a refused check: a VerifyError's code (with the policy and line it is about),

@@ -415,3 +415,14 @@ def test_the_dev_idp_refuses_a_resident_id_with_a_wrong_check_digit(tab: Tab) ->
     assert httpx.post(
         f"{tab.hub.base}/dev/idp/token", json={"sub": "alice", "role": "citizen"}, timeout=10
     ).is_success
+
+
+def test_when_the_token_expires_the_console_asks_to_sign_in_again(tab: Tab) -> None:
+    tab.page.clock.install()  # the page's own clock, so the hour can pass at once
+    tab.sign_in("auditor", "AUD-001")
+    tab.page.clock.fast_forward("01:01:00")  # the dev IdP's tokens last an hour
+    notice = tab.page.locator("main .problem")
+    notice.wait_for()
+    assert notice.inner_text() == "登录已过期，请重新登录"
+    assert tab.page.get_by_role("button", name="退出登录").count() == 0
+    assert tab.page.evaluate("sessionStorage.getItem('tongban.id_token')") is None

@@ -1,0 +1,133 @@
+"""The citizen's pages and the catalogue at a phone's width (360 and 390 CSS pixels), in
+headless Chromium against a real demo hub: nothing is wider than the screen (the page never
+scrolls sideways), every table of the citizen's pages is a card of labelled lines whose text
+has room (no column one character wide), and the actions still work there. Screenshots go to
+$TONGBAN_SCREENSHOTS_DIR (docs/screenshots/ to refresh the README's)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.console.conftest import Hub, Tab
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+WIDTHS = [360, 390]
+
+
+def on_a_phone(tab: Tab, width: int) -> None:
+    tab.page.set_viewport_size({"width": width, "height": 800})
+
+
+def assert_fits(tab: Tab, width: int, where: str) -> None:
+    """The page is no wider than the screen, and every table cell shown has at least half of
+    it (a squeezed column shows one character per line)."""
+    page = tab.page
+    page.wait_for_load_state("networkidle")
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= width, f"{where}: the page is {wide} px wide on a {width} px screen"
+    cells: list[dict[str, Any]] = page.evaluate(
+        """() => [...document.querySelectorAll("main td")]
+              .filter((td) => td.offsetParent !== null && td.textContent.trim())
+              .map((td) => ({ text: td.textContent.trim().slice(0, 40), width: td.clientWidth }))"""
+    )
+    narrow = [c for c in cells if c["width"] < width / 2]
+    assert narrow == [], f"{where}: squeezed cells {narrow[:5]}"
+
+
+def _ask_consent(hub: Hub, subject: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{hub.base}/consent-requests",
+        json={
+            "subject": {"id_type": "CN-RIC", "id": subject},
+            "purpose": "school-enrolment",
+            "purpose_text": "义务教育入学登记：核验户籍和住房情况",
+            "attributes": ["household.name", "household.registered_address", "property.address"],
+            "optional": ["property.address"],
+            "retention_days": 365,
+        },
+        headers={"Authorization": f"Bearer {hub.system_token()}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    request: dict[str, Any] = response.json()
+    return request
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_citizen_page_fits_a_phone(tab: Tab, hub: Hub, width: int) -> None:
+    subject = hub.subject("old_division_code", 0 if width == 360 else 1)  # used by no other test
+    with hub.client() as client:  # an access, so the access list has a card
+        client.query(subject, "school-enrolment", service_item="EDU-RXDJ-001")
+    given = _ask_consent(hub, subject)
+    token = hub.id_token(subject, "citizen")
+    approved = httpx.post(
+        f"{hub.base}/citizen/consent-requests/{given['id']}/approve",
+        json={},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert approved.status_code == 201, approved.text
+    pending = _ask_consent(hub, subject)
+    page = tab.page
+    on_a_phone(tab, width)
+    tab.sign_in("citizen", subject)
+
+    # 我的数据: a pending request, the consents table and the access list, each as cards.
+    page.locator("section", has=page.get_by_role("heading", name="我的授权")).locator(
+        "tbody tr"
+    ).first.wait_for()
+    accesses = page.locator("section", has=page.get_by_role("heading", name="我的数据被谁用过"))
+    accesses.locator("tbody tr").first.wait_for()
+    page.locator("section.completeness .verdict .ok").wait_for()
+    assert_fits(tab, width, "我的数据")
+    consent = page.locator("section", has=page.get_by_role("heading", name="我的授权"))
+    first = consent.locator("tbody td").first
+    assert first.evaluate("td => getComputedStyle(td, '::before').content") == '"使用系统"'
+    tab.screenshot(f"citizen-phone-{width}")
+
+    # Narrowing from the row, at this width too.
+    consent.get_by_role("button", name=re.compile("^缩小对")).first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("checkbox", name=re.compile("坐落")).wait_for()
+    box = dialog.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= width
+    tab.screenshot(f"citizen-narrow-phone-{width}")
+    dialog.get_by_role("button", name="取消").click()
+
+    # A consent request: its facts, the preview to choose from, the answer.
+    page.goto(pending["approval_url"])
+    page.get_by_role("heading", name="授权请求").wait_for()
+    assert_fits(tab, width, "授权请求")
+    tab.screenshot(f"citizen-request-phone-{width}")
+    page.get_by_role("button", name="同意", exact=True).click()
+    page.locator("main").get_by_text("已同意，授权已生效。").wait_for()
+    assert page.locator(".facts .badge").first.inner_text() == "已同意"
+    assert_fits(tab, width, "授权请求（已同意）")
+
+    # The answered request shows its preview as a table: cards here too.
+    page.reload()
+    page.get_by_role("heading", name="授权请求").wait_for()
+    page.locator("main table").wait_for()
+    assert_fits(tab, width, "授权请求（只读）")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_catalogue_fits_a_phone(tab: Tab, hub: Hub, width: int) -> None:
+    page = tab.page
+    on_a_phone(tab, width)
+    tab.sign_in("citizen", hub.queried[0])
+    page.goto(f"{hub.base}/console/catalogue")
+    page.locator("main").get_by_text("共 7 个资源").wait_for()
+    assert_fits(tab, width, "目录浏览")
+    tab.screenshot(f"catalogue-phone-{width}")
+    page.goto(f"{hub.base}/console/catalogue/HRSS-SB-0001")
+    page.get_by_role("heading", name="社会保险参保缴费信息").wait_for()
+    page.locator("main table").wait_for()
+    assert_fits(tab, width, "资源")
+    tab.screenshot(f"catalogue-resource-phone-{width}")

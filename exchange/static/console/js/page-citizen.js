@@ -121,7 +121,7 @@ function narrowDialog(consent, opener, ctx, where) {
     h("h2", {}, title),
     h("p", { class: "hint" }, t("mydata.narrow_hint")),
     h("fieldset", {}, h("legend", {}, t("citizen.fields")), h("ul", { class: "checks" }, rows.map((r) => r.li))),
-    h("div", { class: "field" }, h("label", { for: until.id }, t("mydata.narrow_until")), until),
+    h("div", { class: "field" }, h("label", { for: until.id }, t("mydata.narrow_until")), until, h("small", { class: "hint" }, t("mydata.narrow_now", { date: when(consent.expires_at) }))),
     problem,
     h("div", { class: "actions" }, ok, cancel),
   );

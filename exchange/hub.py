@@ -32,7 +32,7 @@ from exchange.audit import jobs as audit_jobs
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.witnessing import Witnessing
 from exchange.consent import jobs as consent_jobs
-from exchange.db import make_engine, make_sessionmaker, migrate
+from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.jobs import sweeps as job_housekeeping
 from exchange.jobs.scheduler import HubScheduler
 from exchange.jobs.spec import JobSpec
@@ -42,6 +42,7 @@ from exchange.query.pipeline import ExchangePipeline
 from exchange.security import jobs as security_jobs
 from exchange.security.identity import IdentityProviders
 from exchange.security.keys import HubKeys
+from exchange.security.secret_check import check_master_secret
 from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.security.subjects import Pseudonyms
 from exchange.settings import Settings
@@ -66,6 +67,7 @@ class Hub:
         self.engine: Engine = make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.secrets = KeySchedule(settings.secret_key.get_secret_value())
+        self._secret_checked = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
@@ -150,6 +152,15 @@ class Hub:
     def migrate(self) -> None:
         """Bring the hub database to the newest schema (idempotent)."""
         migrate(self.engine)
+
+    def check_secret(self, *, record: bool = True) -> None:
+        """Refuse a master secret other than the one this database was built with, recording
+        it on a new database (``security/secret_check.py``); once per process."""
+        if self._secret_checked:
+            return
+        with unit_of_work(self.sessions, write=record) as session:
+            check_master_secret(session, self.secrets, self.keys, record=record)
+        self._secret_checked = True
 
     def scheduler(self) -> HubScheduler:
         """A scheduler for this hub's jobs (not started)."""

@@ -139,6 +139,15 @@ class HubKeys:
         self.current(session)
         return {"keys": [k.jwk() for k in self.published(session)]}
 
+    def check_stored_key(self, session: Session) -> None:
+        """Decrypt the newest stored key (``HubKeyUnavailable`` if it does not decrypt under
+        this secret); nothing to check before the first key."""
+        newest = session.scalars(
+            select(HubSigningKey).order_by(HubSigningKey.generation.desc()).limit(1)
+        ).first()
+        if newest is not None:
+            self._private_key(session, _view(newest))
+
     # -- changing -------------------------------------------------------------------------
 
     def rotate(

@@ -1,4 +1,5 @@
-"""The security room's tables: the replay store of client assertions and the hub's signing keys."""
+"""The security room's tables: the replay store of client assertions, the hub's signing keys
+and the master secret's check value."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from catalogue.models import Base
 
-__all__ = ["MAX_JTI_CHARS", "ClientAssertionJti", "HubSigningKey"]
+__all__ = ["MAX_JTI_CHARS", "ClientAssertionJti", "HubSecretCheck", "HubSigningKey"]
 
 MAX_JTI_CHARS = 200
 """The longest client-assertion ``jti`` the hub stores (and so accepts)."""
@@ -39,3 +40,15 @@ class HubSigningKey(Base):
     private_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     retired_at: Mapped[datetime | None]
+
+
+class HubSecretCheck(Base):
+    """The master secret's check value, one row (``id`` 1): recorded at the hub's first start,
+    compared at every start (``exchange.security.secret_check``)."""
+
+    __tablename__ = "hub_secret_check"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    check_value: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]

@@ -44,6 +44,7 @@ class KeyUse(StrEnum):
     CACHE_SUBJECT_MAC = "cache_subject_mac"
     CACHE_CONTENT_MAC = "cache_content_mac"
     CUSTODY_CHECK_VALUE = "custody_check_value"
+    SECRET_CHECK_VALUE = "secret_check_value"  # noqa: S105 - a key use, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,12 @@ SCHEDULE: Final[dict[KeyUse, Derivation]] = {
         "hmac",
         b"tongban-kcv",
         "key check value of a custody split, context: the split's set id (security/custody.py)",
+    ),
+    KeyUse.SECRET_CHECK_VALUE: Derivation(
+        "hmac",
+        b"tongban master-secret check value v1",
+        "the check value the hub database keeps of its master secret, so that a hub started "
+        "with another secret is refused at start (security/secret_check.py)",
     ),
 }
 

@@ -47,6 +47,10 @@ def test_the_schedule_has_one_row_per_use_and_no_label_twice() -> None:
             KeyUse.RELEASE_HASH,
             "0b94abfc9ccda78bed6826753bfa720afc2f2a453f2e3c069eeae1d007cdad12",
         ),
+        (
+            KeyUse.SECRET_CHECK_VALUE,
+            "fcbe029cd4d6025f3dc38143b92fd0fcc6be2b478aae70c84c73b4b05a5b622c",
+        ),
     ],
 )
 def test_derived_keys_are_the_ones_deployed_hubs_hold(use: KeyUse, pinned: str) -> None:

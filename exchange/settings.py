@@ -1,6 +1,7 @@
 """Settings from environment variables (``TONGBAN_*``) and an optional TOML file.
 
-Environment variables win over the file. The file is ``TONGBAN_CONFIG`` if set, else
+Environment variables win over the file. The file is the one the command names (``tongban
+serve --data DIR`` names ``DIR/tongban.toml``), else ``TONGBAN_CONFIG`` if set, else
 ``./tongban.toml`` if present.
 
 Safe when nothing is configured (docs/security.md):
@@ -23,6 +24,7 @@ import os
 import secrets
 import tomllib
 from collections import Counter
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -42,6 +44,7 @@ __all__ = [
     "MIN_SECRET_BITS",
     "Settings",
     "SettingsError",
+    "configured",
     "load_settings",
     "secret_problem",
 ]
@@ -51,6 +54,7 @@ MIN_SECRET_CHARACTERS = 32
 MIN_SECRET_BITS = 96
 # Secrets that are public: the constant earlier versions shipped as the development default.
 PUBLISHED_SECRETS = frozenset({"tongban-development-secret-do-not-use-in-production"})
+_NAMED_CONFIG: ContextVar[Path | None] = ContextVar("tongban_named_config", default=None)
 
 
 class SettingsError(TongbanError):
@@ -293,6 +297,9 @@ def _checked_public_url(url: str) -> str:
 
 
 def _config_path() -> Path | None:
+    chosen = _NAMED_CONFIG.get()
+    if chosen is not None:
+        return chosen
     named = os.environ.get("TONGBAN_CONFIG")
     if named:
         return Path(named)
@@ -301,19 +308,50 @@ def _config_path() -> Path | None:
 
 
 def load_settings(
-    *, default_mode: Literal["dev", "prod"] = "prod", **overrides: object
+    *,
+    default_mode: Literal["dev", "prod"] = "prod",
+    config_file: Path | None = None,
+    **overrides: object,
 ) -> Settings:
     """Read settings now; a bad value becomes a :class:`SettingsError` with a one-line reason.
 
     ``default_mode`` is the mode when neither the environment nor the file names one: ``prod``
-    everywhere except ``tongban demo``, which asks for ``dev``.
+    everywhere except ``tongban demo``, which asks for ``dev``. ``config_file`` is the file to
+    read instead of ``TONGBAN_CONFIG`` or ``./tongban.toml``.
     """
+    if config_file is None:
+        return _load(default_mode, overrides)
+    if not config_file.is_file():
+        raise SettingsError(f"the configuration file {config_file} does not exist")
+    chosen = _NAMED_CONFIG.set(config_file)
+    try:
+        return _load(default_mode, overrides)
+    finally:
+        _NAMED_CONFIG.reset(chosen)
+
+
+def configured(name: str) -> bool:
+    """Whether the setting ``name`` comes from the environment or the configuration file
+    (rather than its default)."""
+    if os.environ.get(f"TONGBAN_{name.upper()}"):
+        return True
+    path = _config_path()
+    if path is None:
+        return False
+    try:
+        with path.open("rb") as handle:
+            return name in tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False  # Settings reports the file's problem itself
+
+
+def _load(default_mode: Literal["dev", "prod"], overrides: dict[str, object]) -> Settings:
     from pydantic import ValidationError
 
     named = os.environ.get("TONGBAN_CONFIG")
-    if named and not Path(named).is_file():
+    if _NAMED_CONFIG.get() is None and named and not Path(named).is_file():
         raise SettingsError(f"TONGBAN_CONFIG names a file that does not exist: {named}")
-    if default_mode != "prod" and "mode" not in overrides and not _mode_configured():
+    if default_mode != "prod" and "mode" not in overrides and not configured("mode"):
         overrides["mode"] = default_mode
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
@@ -322,16 +360,3 @@ def load_settings(
         where = ".".join(map(str, first["loc"])) or "settings"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise SettingsError(f"{where}: {message}") from None
-
-
-def _mode_configured() -> bool:
-    if os.environ.get("TONGBAN_MODE"):
-        return True
-    path = _config_path()
-    if path is None:
-        return False
-    try:
-        with path.open("rb") as handle:
-            return "mode" in tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError):
-        return False  # Settings reports the file's problem itself

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,17 +17,49 @@ from exchange.api.deps import BaseUrl, Hub, HubState, OptionalStaff
 from exchange.api.problems import problem_responses
 from exchange.db import unit_of_work
 from exchange.security.identity import Principal, Role
+from exchange.settings import SettingsError
 from schemas import SCHEMA_NAMES, TongbanError, load_schema
 
 router = APIRouter(tags=["operations"])
 
 
 class NotReady(TongbanError):
-    """The hub cannot serve yet: its database is not reachable or not migrated."""
+    """The hub cannot serve: its database is not reachable or not migrated, its master secret
+    is not the database's, or no published resource is bound to a source."""
 
     code = "not_ready"
     status = 503
     title = "Not ready"
+
+
+@dataclass(frozen=True)
+class SourceBindings:
+    """How many of the catalogue's published (not deprecated) resources are bound to a source
+    in the adapters file; an unbound resource answers every query ``not_bound``."""
+
+    published: int
+    bound: int
+
+    @property
+    def status(self) -> str:
+        """``empty`` (nothing published), ``none`` bound, ``partial`` or ``ok``."""
+        if self.published == 0:
+            return "empty"
+        if self.bound == 0:
+            return "none"
+        return "partial" if self.bound < self.published else "ok"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "published": self.published, "bound": self.bound}
+
+
+def source_bindings(hub: HubState) -> SourceBindings:
+    """The catalogue's published resources against the hub's source bindings."""
+    with unit_of_work(hub.sessions) as session:
+        published = set(
+            session.scalars(select(Resource.code).where(Resource.deprecated_at.is_(None)))
+        )
+    return SourceBindings(len(published), len(published & set(hub.sources.bound())))
 
 
 @router.get("/", summary="What this hub is, and where to start")
@@ -69,11 +102,19 @@ def healthz() -> dict[str, str]:
     responses=problem_responses(503),
 )
 def readyz(hub: Hub, staff: OptionalStaff) -> dict[str, Any]:
-    """503 when the hub database is unreachable or not migrated. A department's source being
-    down does not make the hub unready (its attributes answer ``unavailable``); the status is
-    then ``degraded``. So is a witness of the hub's policy that refused or did not answer the
-    last submission: queries go on (their receipts are signed by the hub), and
-    ``checks.witnesses`` shows how many entries no witnessed checkpoint covers yet.
+    """503 when the hub database is unreachable or not migrated, when the master secret is not
+    the one the database was built with (``security/secret_check.py``: everything stored under
+    it would fail to open), or when resources are published and none is bound to a source.
+
+    That last one is a hub that cannot answer a single query (every attribute ``not_bound``:
+    the adapters file is missing or not the one meant), so a load balancer should send it no
+    traffic; the 503 carries ``checks`` so the operator sees why. A hub with nothing published
+    is ready (``checks.source_bindings.status`` is ``empty``), and one with some resources
+    unbound is ``degraded``. A department's source being down does not make the hub unready
+    (its attributes answer ``unavailable``); the status is then ``degraded``. So is a witness
+    of the hub's policy that refused or did not answer the last submission: queries go on
+    (their receipts are signed by the hub), and ``checks.witnesses`` shows how many entries no
+    witnessed checkpoint covers yet.
 
     The sources are probed at most once per ``HEALTH_MAX_AGE_S`` however often this is asked.
     Anyone sees the status and how many sources are ok or failing; an operator also sees each
@@ -84,14 +125,21 @@ def readyz(hub: Hub, staff: OptionalStaff) -> dict[str, Any]:
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except SQLAlchemyError:
         raise NotReady("the hub database is not reachable or not migrated") from None
+    try:
+        hub.check_secret(record=False)
+    except SettingsError as exc:
+        raise NotReady(exc.detail) from None
+    bindings = source_bindings(hub)
     reports = hub.sources.recent_health()
     failing = sum(1 for report in reports.values() if not report.ok)
     with unit_of_work(hub.sessions) as session:
         gap = hub.witnessing.gap(session)
+    degraded = failing or gap.failing or bindings.status == "partial"
     answer: dict[str, Any] = {
-        "status": "degraded" if failing or gap.failing else "ready",
+        "status": "degraded" if degraded else "ready",
         "checks": {
             "database": {"status": "ok"},
+            "source_bindings": bindings.as_json(),
             "source_counts": {"ok": len(reports) - failing, "failing": failing},
             "witnesses": {
                 "status": "failing" if gap.failing else "ok",
@@ -116,6 +164,12 @@ def readyz(hub: Hub, staff: OptionalStaff) -> dict[str, Any]:
             for resource, report in sorted(reports.items())
             if resource in shown
         }
+    if bindings.status == "none":
+        raise NotReady(
+            f"no published resource is bound to a source: all {bindings.published} would answer "
+            "every query not_bound (is the adapters file, TONGBAN_ADAPTERS_FILE, the one meant?)",
+            extensions={"checks": answer["checks"]},
+        )
     return answer
 
 

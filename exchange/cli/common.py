@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +20,15 @@ from exchange.db import unit_of_work
 from exchange.hub import Hub
 from exchange.settings import Settings, load_settings
 
-__all__ = ["JsonFlag", "command_hub", "command_session", "out", "print_json", "safe_url"]
+__all__ = [
+    "JsonFlag",
+    "command_hub",
+    "command_session",
+    "demo_config",
+    "out",
+    "print_json",
+    "safe_url",
+]
 
 out = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -27,9 +36,11 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 @contextmanager
 def command_hub(settings: Settings | None = None) -> Iterator[Hub]:
-    """The hub of the configured settings, its database migrated to head, for one command."""
+    """The hub of the configured settings, its database migrated to head and its master secret
+    checked against the database's (recorded on a new database), for one command."""
     with Hub.from_settings(settings or load_settings()) as hub:
         hub.migrate()
+        hub.check_secret()
         yield hub
 
 
@@ -38,6 +49,12 @@ def command_session(settings: Settings, *, write: bool = True) -> Iterator[Sessi
     """One unit of work on the configured database, migrated to head first."""
     with command_hub(settings) as hub, unit_of_work(hub.sessions, write=write) as session:
         yield session
+
+
+def demo_config(data: Path) -> Path:
+    """The configuration ``tongban demo --data DIR`` writes into DIR, and ``tongban serve
+    --data DIR`` reads: what serving that demo needs, with absolute paths."""
+    return data / "tongban.toml"
 
 
 def print_json(value: Any) -> None:

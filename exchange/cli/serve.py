@@ -1,20 +1,40 @@
-"""``tongban serve``: the hub's API and console over HTTP, on the configured database."""
+"""``tongban serve``: the hub's API and console over HTTP, on the configured database.
+
+Before it listens, in this order: the port must be free (checked before anything is read or
+written, so a second ``serve`` or ``./dev demo`` touches nothing of the running one); the
+settings are read (``--data DIR``: the demo installation ``DIR/tongban.toml``); the database is
+migrated and the master secret checked against it (``security/secret_check.py``); then it says
+what it serves: an empty hub, a catalogue whose resources no source is bound to (a warning:
+``/readyz`` answers 503), or how many are bound.
+"""
 
 from __future__ import annotations
 
+import socket
 import sys
+from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
-from exchange.cli.common import out
+from exchange.cli.common import demo_config, out
 from exchange.hub import Hub
-from exchange.settings import Settings, load_settings
+from exchange.settings import Settings, SettingsError, configured, load_settings
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            metavar="DIR",
+            help="Serve the demo built in DIR (`tongban demo --data DIR`): its "
+            "DIR/tongban.toml is the configuration.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the hub (API and console) on the configured database."""
     import uvicorn
@@ -22,15 +42,18 @@ def serve(
     from exchange.api.protocol import header_deadline_protocol
     from exchange.app import create_app
 
-    settings = load_settings().served_at(host, port)
+    refuse_a_taken_port(host, port)
+    settings = _settings(data).served_at(host, port)
     hub = Hub.from_settings(settings)
     hub.migrate()
+    hub.check_secret()
     if settings.mode == "dev":
         _announce_dev_mode(settings)
     out.print(
         f"Tongban hub on http://{host}:{port} as {settings.public_url}"
         f"  (mode {settings.mode}; API docs at /docs)"
     )
+    _announce_sources(hub)
     uvicorn.run(
         create_app(hub=hub),
         host=host,
@@ -39,6 +62,81 @@ def serve(
         timeout_keep_alive=5,
         http=header_deadline_protocol(settings.header_timeout_s),
     )
+
+
+def refuse_a_taken_port(host: str, port: int) -> None:
+    """Stop here, with a one-line reason, when something listens on ``host:port`` already."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): is another hub "
+                "running there? Stop it, or choose another port with --port"
+            ) from None
+
+
+def _settings(data: Path | None) -> Settings:
+    """The settings to serve: ``DIR/tongban.toml`` with ``--data``; otherwise the configured
+    ones, and a plain word when nothing at all is configured here."""
+    if data is not None:
+        config = demo_config(data)
+        if not config.is_file():
+            raise SettingsError(
+                f"{data} holds no demo installation (no {config}); "
+                f"build one with `tongban demo --data {data}`"
+            )
+        return load_settings(config_file=config)
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        if configured("mode") or configured("secret_key"):
+            raise
+        raise SettingsError(
+            f"{exc.detail}. Nothing is configured here (no tongban.toml, no TONGBAN_MODE): "
+            "to try the hub, `tongban demo` then `tongban serve`, or `TONGBAN_MODE=dev "
+            "tongban serve` for an empty development hub"
+        ) from None
+
+
+def _announce_sources(hub: Hub) -> None:
+    """One line on what the hub can answer: an empty hub, no source bound (a warning, on
+    stderr), some resources unbound (a warning), or every published resource bound."""
+    from exchange.api.health import source_bindings
+
+    bindings = source_bindings(hub)
+    adapters = hub.settings.adapters_file
+    where = "no adapters file configured"
+    if adapters is not None:
+        where = f"adapters file {adapters}" + ("" if adapters.is_file() else ", absent")
+    if bindings.status == "empty":
+        out.print(
+            "Serving an empty hub: nothing is published in the catalogue and "
+            f"{len(hub.sources.bound())} sources are bound ({where}). "
+            "For the demo world: `tongban demo`, then `tongban serve`.",
+            highlight=False,
+        )
+    elif bindings.status == "none":
+        _warn(
+            f"no source is bound ({where}): the {bindings.published} published resources "
+            "answer every query not_bound, and /readyz answers 503 until they are bound"
+        )
+    elif bindings.status == "partial":
+        _warn(
+            f"{bindings.published - bindings.bound} of the {bindings.published} published "
+            f"resources are bound to no source ({where}): their attributes answer not_bound"
+        )
+    else:
+        out.print(
+            f"Sources: all {bindings.published} published resources are bound ({where})",
+            highlight=False,
+        )
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"tongban: WARNING: {message}\n")
 
 
 def _announce_dev_mode(settings: Settings) -> None:

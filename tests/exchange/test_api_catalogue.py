@@ -285,10 +285,14 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
 
 
 def test_readiness_checks_the_database(client: TestClient, staff_token: Callable[..., str]) -> None:
-    anonymous = client.get("/readyz").json()
-    assert anonymous["checks"]["database"] == {"status": "ok"}
-    assert anonymous["checks"]["source_counts"] == {"ok": 0, "failing": 0}
-    assert "sources" not in anonymous
+    anonymous = client.get("/readyz")
+    # Resources published, none bound to a source: no query could be answered (not ready).
+    assert_problem(anonymous, 503, "not_ready")
+    checks = anonymous.json()["checks"]
+    assert checks["database"] == {"status": "ok"}
+    assert checks["source_bindings"] == {"status": "none", "published": 7, "bound": 0}
+    assert checks["source_counts"] == {"ok": 0, "failing": 0}
+    assert "sources" not in checks
     operator = {"Authorization": f"Bearer {staff_token(Role.OPERATOR, None)}"}
     body = client.get("/readyz", headers=operator).json()
     head = ScriptDirectory.from_config(

@@ -66,7 +66,13 @@ def test_docs_cannot_be_framed_and_run_no_inline_script(demo: DemoHub) -> None:
 
 def test_anonymous_readiness_shows_no_source_detail(demo: DemoHub) -> None:
     anonymous = httpx.get(f"{demo.base}/readyz", timeout=10).json()
-    assert set(anonymous["checks"]) == {"database", "source_counts", "witnesses"}
+    assert set(anonymous["checks"]) == {
+        "database",
+        "source_bindings",
+        "source_counts",
+        "witnesses",
+    }
+    assert anonymous["checks"]["source_bindings"] == {"status": "ok", "published": 7, "bound": 7}
     assert anonymous["checks"]["witnesses"]["policy"] == "no witness"
     assert "revision" not in anonymous["checks"]["database"]
     operator = demo.id_token("ops-1", "operator")

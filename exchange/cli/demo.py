@@ -1,25 +1,66 @@
 """``tongban demo``: build the demo city (legacy stores, catalogue, systems, agreements,
-consents) and make this directory a development installation."""
+consents) and make a directory a development installation that ``tongban serve`` serves.
+
+A demo is built whole or not at all, in this order:
+
+1. the demo directory must not hold anything yet: a second ``demo`` over an existing one is
+   refused before anything is written (serve the one there, or remove it to build afresh);
+2. the settings are read: ``--data DIR`` without a configured database makes DIR a
+   self-contained installation (its database ``DIR/tongban.db`` and dev secret
+   ``DIR/secret.key``), so two demos never share a database; the default ``var/demo`` uses the
+   configured database (``./var/tongban.db`` unless set);
+3. that database must not hold a demo's case systems already (their keys would clash);
+4. the demo is built; if any step fails, every file and directory this run created is removed
+   again (the database file and secret included, when this run created them);
+5. last, ``DIR/tongban.toml`` records what ``tongban serve --data DIR`` needs (mode, database,
+   secret file, adapters file; absolute paths), and ``./tongban.toml`` the same for
+   ``tongban serve`` here, unless a configuration is in force already.
+
+A database that existed before the run (a server, or a SQLite file the user made) is not
+removed on failure: the catalogue, systems, agreements and consents are one transaction there,
+and only the cache sync after it commits on its own. Legacy stores on servers (``--psb-url``,
+``--hrss-url``) are rewritten in place, as before.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from exchange.cli.common import JsonFlag, command_hub, out, print_json, safe_url
+from catalogue.models import System
+from exchange.cli.common import JsonFlag, command_hub, demo_config, out, print_json, safe_url
 from exchange.db import unit_of_work
-from exchange.demo.build import build_demo
-from exchange.settings import Settings, load_settings
+from exchange.demo.build import DEMO_SYSTEMS, build_demo
+from exchange.files import write_owner_only
+from exchange.settings import Settings, SettingsError, configured, load_settings
+
+DEFAULT_DATA = Path("var/demo")
+DEMO_CONFIG = Path("tongban.toml")
+"""The working directory's configuration, written when none is in force."""
 
 
 def demo(
-    data: Annotated[Path, typer.Option("--data", help="Directory for demo files.")] = Path(
-        "var/demo"
-    ),
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            metavar="DIR",
+            help="Directory for the demo (default var/demo). Given, DIR holds the whole "
+            "installation (database, secret, stores, keys, tongban.toml): serve it with "
+            "`tongban serve --data DIR`.",
+        ),
+    ] = None,
     citizens: Annotated[
         int, typer.Option("--citizens", min=0, help="Citizens of the demo city.")
     ] = 2000,
@@ -43,23 +84,201 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Build the demo world: departments' legacy stores, catalogue, service items, systems."""
+    target = data or DEFAULT_DATA
+    _refuse_a_used_directory(target)
+    self_contained = data is not None and not configured("database_url")
+    with _undone_on_failure() as created:
+        settings = _demo_settings(target, self_contained, created)
+        _refuse_a_database_with_a_demo(settings, target)
+        summary = _build(settings, target, citizens, seed, psb_url, hrss_url)
+        summary["config"] = _record_installation(settings, target, self_contained, created)
+    if as_json:
+        print_json({**summary, "data_dir": str(target)})
+        return
+    _print_demo(target, settings, summary)
+
+
+def _build(
+    settings: Settings,
+    target: Path,
+    citizens: int,
+    seed: int,
+    psb_url: str | None,
+    hrss_url: str | None,
+) -> dict[str, Any]:
     from exchange.cli.sync import sync_cached
     from exchange.demo.sources import DEMO_CACHED, build_legacy_world
 
-    settings = load_settings(default_mode="dev")
     legacy = build_legacy_world(
-        data, citizens=citizens, seed=seed, psb_url=psb_url, hrss_url=hrss_url, cached=DEMO_CACHED
+        target, citizens=citizens, seed=seed, psb_url=psb_url, hrss_url=hrss_url, cached=DEMO_CACHED
     )
     subjects = [s.to_json() for s in legacy.subjects]
     with command_hub(settings) as hub, unit_of_work(hub.sessions, write=True) as session:
-        world = build_demo(session, data, subjects=subjects, hub=hub)
+        world = build_demo(session, target, subjects=subjects, hub=hub)
     cached = sync_cached(settings.model_copy(update={"adapters_file": legacy.adapters_file}))
-    config = _record_demo_installation(settings, legacy.adapters_file)
-    summary = {**world.summary(), "legacy": legacy.as_json(), "cached": cached, "config": config}
-    if as_json:
-        print_json({**summary, "data_dir": str(data)})
-        return
-    _print_demo(data, settings, summary)
+    return {**world.summary(), "legacy": legacy.as_json(), "cached": cached}
+
+
+# -- refusing before anything is written ------------------------------------------------------
+
+
+def _refuse_a_used_directory(target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        what = "a demo" if (target / "demo.json").exists() else "files"
+        raise SettingsError(
+            f"{target} already holds {what}; nothing was changed. Serve it with "
+            f"`tongban serve{_data_option(target)}`, or remove {target}"
+            f"{' (and ./var, ./tongban.toml)' if target == DEFAULT_DATA else ''} "
+            "to build a new demo, or choose another directory with --data"
+        )
+
+
+def _refuse_a_database_with_a_demo(settings: Settings, target: Path) -> None:
+    """The demo's case systems in the database already (a demo built from another directory,
+    or whose directory was removed) would clash with this demo's new keys."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return  # a new database: nothing in it
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("systems"):
+                return
+            ids = [s["id"] for s in DEMO_SYSTEMS]
+            found = connection.execute(select(System.id).where(System.id.in_(ids))).first()
+    except SQLAlchemyError:
+        return  # the build reports an unreachable database itself
+    finally:
+        engine.dispose()
+    if found is not None:
+        raise SettingsError(
+            f"the hub database {safe_url(settings)} already holds a demo's case systems "
+            f"(built with other keys than {target}/keys); nothing was built. Serve that demo, "
+            "or build this one with its own database: `tongban demo --data DIR`"
+        )
+
+
+# -- undoing a failed build -------------------------------------------------------------------
+
+
+@contextmanager
+def _undone_on_failure() -> Iterator[list[Path]]:
+    """Paths this run creates (the caller adds each before writing it, :func:`_track`); on any
+    failure each is removed: a new file, the outermost new directory on its way, or the
+    contents of an empty directory that was there."""
+    created: list[Path] = []
+    try:
+        yield created
+    except BaseException:
+        for path in reversed(created):
+            _remove(path)
+        raise
+
+
+def _outermost_new(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet (``None``: it does)."""
+    if path.exists():
+        return None
+    new = path
+    for parent in path.absolute().parents:
+        if parent.exists():
+            break
+        new = parent
+    return new
+
+
+def _remove(path: Path) -> None:
+    if path.name == _CONTENTS:
+        for child in path.parent.iterdir():
+            _remove(child)
+    elif path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+_CONTENTS = "\0contents"
+
+
+def _track(created: list[Path], *paths: Path) -> None:
+    for path in paths:
+        new = _outermost_new(path)
+        if new is not None:
+            created.append(new)
+        elif path.is_dir() and not any(path.iterdir()):
+            created.append(path / _CONTENTS)  # the empty directory stays, its contents go
+
+
+def _demo_settings(target: Path, self_contained: bool, created: list[Path]) -> Settings:
+    """The settings the demo is built with. What they would create (the demo directory, the
+    dev secret file, a SQLite database) is tracked before they are read: reading dev settings
+    without a secret generates the secret file."""
+    overrides: dict[str, Any] = {}
+    if self_contained:
+        overrides["database_url"] = f"sqlite:///{target / 'tongban.db'}"
+        if not configured("secret_file"):
+            overrides["secret_file"] = target / "secret.key"
+    # The same settings with a throwaway secret: where they put things, generating nothing.
+    probe = load_settings(default_mode="dev", secret_key=secrets.token_urlsafe(48), **overrides)
+    database = make_url(probe.database_url)
+    _track(created, target, probe.secret_file)
+    if database.get_backend_name() == "sqlite" and database.database not in {None, "", ":memory:"}:
+        path = Path(str(database.database))
+        _track(created, path, *(path.with_name(path.name + end) for end in ("-wal", "-shm")))
+    return load_settings(default_mode="dev", **overrides)
+
+
+def _data_option(target: Path) -> str:
+    return "" if target == DEFAULT_DATA else f" --data {target}"
+
+
+# -- recording the installation ---------------------------------------------------------------
+
+
+def _record_installation(
+    settings: Settings, target: Path, self_contained: bool, created: list[Path]
+) -> str | None:
+    """``DIR/tongban.toml`` (what serving this demo needs, absolute paths), and
+    ``./tongban.toml`` when no configuration is in force here; the working directory's file
+    is returned, if written."""
+    _write_config(demo_config(target), _config_lines(settings, target, absolute=True))
+    if settings.mode != "dev" or DEMO_CONFIG.exists() or os.environ.get("TONGBAN_CONFIG"):
+        return None
+    lines = _config_lines(settings, target, absolute=False)
+    if not self_contained:  # the database and secret are this directory's defaults
+        lines = [line for line in lines if line.startswith(("mode", "adapters_file"))]
+    _track(created, DEMO_CONFIG)
+    _write_config(DEMO_CONFIG, lines)
+    return str(DEMO_CONFIG)
+
+
+def _config_lines(settings: Settings, target: Path, *, absolute: bool) -> list[str]:
+    """TOML lines: mode, database (a SQLite one; a server's URL stays where it was configured),
+    secret file (unless the secret itself is configured), adapters file."""
+
+    def where(path: Path) -> str:
+        return str(path.absolute() if absolute else path)
+
+    lines = [f"mode = {json.dumps(settings.mode)}"]
+    database = make_url(settings.database_url)
+    if database.get_backend_name() == "sqlite" and database.database:
+        lines.append(f"database_url = {json.dumps('sqlite:///' + where(Path(database.database)))}")
+    if not configured("secret_key"):
+        lines.append(f"secret_file = {json.dumps(where(settings.secret_file))}")
+    lines.append(f"adapters_file = {json.dumps(where(target / 'adapters.json'))}")
+    return lines
+
+
+def _write_config(path: Path, lines: list[str]) -> None:
+    document = [
+        "# Written by `tongban demo`: a development installation (the development IdP is",
+        "# mounted; anyone who reaches the hub can sign in as anyone). Not for real data.",
+        *lines,
+    ]
+    write_owner_only(path, "\n".join(document) + "\n")
+
+
+# -- saying what was built --------------------------------------------------------------------
 
 
 def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None:
@@ -73,6 +292,7 @@ def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None
     for department, stores in legacy["stores"].items():
         rows = ", ".join(f"{t} {n}" for t, n in legacy["rows"].get(department, {}).items())
         lines.append(f"  {department:<13} {rows}  ({'; '.join(stores)})")
+    serve_here = " or `tongban serve` here" if summary["config"] else ""
     lines += [
         f"  adapters      {legacy['adapters_file']} (connections and mappings)",
         *(
@@ -87,31 +307,8 @@ def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None
         f"  consents      {', '.join(summary['consents']) or 'none'} (mca-dibao requests)",
         f"  subjects      {kinds} (ID numbers in {data}/demo.json)",
         f"  newly published: {summary['published_now']}; manifest {data}/demo.json",
-        f"  mode          {settings.mode}"
-        + (f" (recorded in {summary['config']})" if summary["config"] else "")
-        + "; `tongban serve` in this directory serves it",
+        f"  mode          {settings.mode}; configuration {demo_config(data)}",
+        f"  serve it      `tongban serve --data {data}`{serve_here}",
     ]
     for line in lines:
         out.print(line, soft_wrap=True, highlight=False)
-
-
-DEMO_CONFIG = Path("tongban.toml")
-
-
-def _record_demo_installation(settings: Settings, adapters_file: Path) -> str | None:
-    """Make this directory a development installation on purpose: a ``./tongban.toml`` that
-    says ``mode = "dev"`` and names the demo's adapters file, so that ``tongban serve`` and
-    every other command here act on the demo (and ``serve`` announces dev mode). Only when no
-    configuration is in force already; a hub elsewhere stays ``prod`` by default."""
-    if settings.mode != "dev" or DEMO_CONFIG.exists() or os.environ.get("TONGBAN_CONFIG"):
-        return None
-    document = (
-        "# Written by `tongban demo`: this directory is a development installation (the\n"
-        "# development IdP is mounted, the secret is var/secret.key). Delete this file, or set\n"
-        "# TONGBAN_MODE=prod with a real secret and public URL, for anything else.\n"
-        'mode = "dev"\n'
-        f"adapters_file = {json.dumps(str(adapters_file))}\n"
-    )
-    DEMO_CONFIG.write_text(document, encoding="utf-8")
-    DEMO_CONFIG.chmod(0o600)
-    return str(DEMO_CONFIG)

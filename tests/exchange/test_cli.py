@@ -54,7 +54,7 @@ def test_help_lists_the_contract_commands(workdir: Path) -> None:
         assert command in result.stdout
 
 
-def test_demo_builds_the_world_and_is_idempotent(workdir: Path) -> None:
+def test_demo_builds_the_world_and_a_second_one_changes_nothing(workdir: Path) -> None:
     first = here(workdir, "demo", "--citizens", "300", "--json")
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
@@ -77,8 +77,8 @@ def test_demo_builds_the_world_and_is_idempotent(workdir: Path) -> None:
     assert (workdir / "var/tongban.db").exists()
     key = json.loads(key_file.read_text("utf-8"))
     again = here(workdir, "demo", "--citizens", "200", "--json")
-    assert json.loads(again.stdout)["published_now"] == 0
-    assert json.loads(again.stdout)["legacy"]["rows"]["PSB"]["T_RK_HJXX"] == 200
+    assert again.returncode == 1  # refused before writing (tests/test_first_hour.py)
+    assert "var/demo already holds a demo" in again.stderr
     assert json.loads(key_file.read_text("utf-8")) == key
 
 

@@ -19,10 +19,10 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -223,6 +223,10 @@ def inclusion_view(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -
     }
 
 
+_T = TypeVar("_T")
+_Named = dict[str, str | None]  # a name and its English name, each None when unknown
+
+
 class AccessNames:
     """The readable names of what an access entry holds as codes, looked up in the registry
     once per code (per request): the department's and the system's names, the purpose's (the
@@ -233,47 +237,45 @@ class AccessNames:
         self._session = session
         self._cache: dict[tuple[str, ...], Any] = {}
 
-    def _once(self, key: tuple[str, ...], find: Any) -> Any:
+    def _once(self, key: tuple[str, ...], find: Callable[[], _T]) -> _T:
         if key not in self._cache:
             self._cache[key] = find()
-        return self._cache[key]
+        found: _T = self._cache[key]
+        return found
 
-    def department(self, code: str) -> dict[str, str | None]:
-        def find() -> dict[str, str | None]:
+    def department(self, code: str) -> _Named:
+        def find() -> _Named:
             row = self._session.get(Department, code)
             return {"name": row.name, "name_en": row.name_en} if row else _NO_NAME
 
-        named: dict[str, str | None] = self._once(("department", code), find)
-        return named
+        return self._once(("department", code), find)
 
     def system(self, system_id: str) -> str | None:
         def find() -> str | None:
             row = self._session.get(System, system_id)
             return row.name if row else None
 
-        name: str | None = self._once(("system", system_id), find)
-        return name
+        return self._once(("system", system_id), find)
 
-    def service_item(self, code: str | None) -> dict[str, str | None]:
+    def service_item(self, code: str | None) -> _Named:
         if not code:
             return _NO_NAME
 
-        def find() -> dict[str, str | None]:
+        def find() -> _Named:
             content = self._service_item(code)
             if content is None:
                 return _NO_NAME
             return {"name": content.get("name"), "name_en": content.get("name_en")}
 
-        named: dict[str, str | None] = self._once(("service_item", code), find)
-        return named
+        return self._once(("service_item", code), find)
 
-    def purpose(self, code: str, department: str, service_item: str | None) -> dict[str, Any]:
+    def purpose(self, code: str, department: str, service_item: str | None) -> _Named:
         """The purpose's name: that of the access's service item, else of the department's
         first service item (by code) that asks for attributes for this purpose."""
         if service_item and self.service_item(service_item)["name"]:
             return self.service_item(service_item)
 
-        def find() -> dict[str, str | None]:
+        def find() -> _Named:
             owned = self._session.scalars(
                 select(ServiceItem.code)
                 .where(ServiceItem.owner_code == department)
@@ -285,8 +287,7 @@ class AccessNames:
                     return self.service_item(item)
             return _NO_NAME
 
-        named: dict[str, str | None] = self._once(("purpose", department, code), find)
-        return named
+        return self._once(("purpose", department, code), find)
 
     def field(self, resource: str | None, version: int | None, name: str) -> dict[str, Any]:
         """A field's title and its resource's name, from the version the access read."""
@@ -319,8 +320,7 @@ class AccessNames:
                 "provider": self.department(row.provider_department)["name"],
             }
 
-        named: dict[str, Any] = self._once(("agreement", agreement_id), find)
-        return named
+        return self._once(("agreement", agreement_id), find)
 
     def _service_item(self, code: str) -> dict[str, Any] | None:
         item = self._session.get(ServiceItem, code)
@@ -328,7 +328,7 @@ class AccessNames:
         return dict(row.descriptor) if row else None
 
 
-_NO_NAME: dict[str, str | None] = {"name": None, "name_en": None}
+_NO_NAME: _Named = {"name": None, "name_en": None}
 
 
 def access_view(

@@ -13,7 +13,7 @@ export function problemBox(error) {
   else text = t("error.generic");
   const box = h("div", { class: "problem", role: "alert" }, text);
   const details = error?.problem?.errors;
-  if (Array.isArray(details) && details.length && !said(error)) {
+  if (Array.isArray(details) && details.length) {
     box.append(
       h(
         "ul",

@@ -16,14 +16,16 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from exchange.agreements.errors import AgreementNotFound
-from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus
+from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus, Origin
 from exchange.agreements.workdays import china_day
 from exchange.audit.lifecycle import event_view, logged_events
+from exchange.audit.reading import AgreementRef
 from exchange.errors import Forbidden
 from exchange.security.identity import Principal, Role
 
 __all__ = [
     "Party",
+    "agreement_ref",
     "agreement_views",
     "current_status",
     "is_overdue",
@@ -209,3 +211,18 @@ def _decision(agreement: Agreement) -> dict[str, Any] | None:
 
 def _iso(value: datetime | date | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def agreement_ref(session: Session, agreement_id: str) -> AgreementRef | None:
+    """What a citizen's access list names of an agreement (:class:`AgreementRef`): the title of
+    a loaded document, the resource and the provider."""
+    row = session.get(Agreement, agreement_id)
+    if row is None:
+        return None
+    titled = row.origin is Origin.DOCUMENT and bool(row.justification)
+    return AgreementRef(
+        row.justification if titled else None,
+        row.resource_code,
+        row.resource_version,
+        row.provider_department,
+    )

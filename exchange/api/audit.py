@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import jwt
@@ -26,6 +27,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from exchange.agreements.reading import agreement_ref
 from exchange.api.datetimes import DateTime
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
 from exchange.api.problems import problem_responses
@@ -402,7 +404,7 @@ def citizen_accesses(
         page = reading.citizen_accesses(
             session, subject, size=head.size, limit=limit, before=cursor
         )
-        names = reading.AccessNames(session)
+        names = reading.AccessNames(session, partial(agreement_ref, session))
         accesses = [
             reading.access_view(
                 r, proofs.inclusion_proof(session, r.index, head.size), head.size, names

@@ -28,7 +28,6 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.models import Department, ResourceVersion, ServiceItem, ServiceItemVersion, System
-from exchange.agreements.models import Agreement, Origin
 from exchange.audit import proofs
 from exchange.audit.errors import EntryNotFound
 from exchange.audit.models import AuditRecord
@@ -38,6 +37,7 @@ __all__ = [
     "CSV_COLUMNS",
     "EXPORT_PAGE",
     "AccessNames",
+    "AgreementRef",
     "AuditFilter",
     "Page",
     "access_view",
@@ -227,14 +227,28 @@ _T = TypeVar("_T")
 _Named = dict[str, str | None]  # a name and its English name, each None when unknown
 
 
+@dataclass(frozen=True)
+class AgreementRef:
+    """What an access's view names of an agreement: its document's title (``None`` for one
+    applied for through the hub), and the resource and provider it shares."""
+
+    title: str | None
+    resource_code: str
+    resource_version: int
+    provider_department: str
+
+
 class AccessNames:
     """The readable names of what an access entry holds as codes, looked up in the registry
     once per code (per request): the department's and the system's names, the purpose's (the
     name of the service item that asks for it), each field's title and each agreement's title.
     A code the registry does not know has no name (``None``); the codes stay in the view."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(
+        self, session: Session, agreements: Callable[[str], AgreementRef | None] = lambda _: None
+    ) -> None:
         self._session = session
+        self._agreements = agreements  # the agreements room's lookup (it imports this room)
         self._cache: dict[tuple[str, ...], Any] = {}
 
     def _once(self, key: tuple[str, ...], find: Callable[[], _T]) -> _T:
@@ -308,16 +322,15 @@ class AccessNames:
         shares (with its provider's name)."""
 
         def find() -> dict[str, Any]:
-            row = self._session.get(Agreement, agreement_id)
-            if row is None:
+            ref = self._agreements(agreement_id)
+            if ref is None:
                 return {"id": agreement_id, "title": None, "resource_name": None, "provider": None}
-            titled = row.origin is Origin.DOCUMENT and row.justification
-            content = self.field(row.resource_code, row.resource_version, "")
+            content = self.field(ref.resource_code, ref.resource_version, "")
             return {
                 "id": agreement_id,
-                "title": row.justification if titled else None,
+                "title": ref.title,
                 "resource_name": content["resource_name"],
-                "provider": self.department(row.provider_department)["name"],
+                "provider": self.department(ref.provider_department)["name"],
             }
 
         return self._once(("agreement", agreement_id), find)

@@ -22,6 +22,7 @@ sign-in's nonce.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ __all__ = ["OpenIdProvider", "fetch_json"]
 TIMEOUT_S = 5.0
 MAX_DOCUMENT_BYTES = 256 * 1024
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+_OAUTH_ERROR = re.compile(r"[a-z_]{1,64}")  # RFC 6749 5.2's error codes, nothing else echoed
 
 
 def _acceptable_url(url: object) -> bool:
@@ -51,25 +53,31 @@ def _acceptable_url(url: object) -> bool:
     )
 
 
-def fetch_json(url: str) -> Mapping[str, Any]:
-    """GET ``url``'s JSON object (no redirects, at most :data:`MAX_DOCUMENT_BYTES`);
-    :class:`Unauthenticated` saying what went wrong otherwise."""
+def _bounded_json(method: str, url: str, **request: Any) -> tuple[int, object]:
+    """The status and the JSON of ``url``'s answer (``None`` when it is not JSON), read no
+    further than :data:`MAX_DOCUMENT_BYTES`, no redirects followed; :class:`httpx.HTTPError`
+    when the provider cannot be reached, :class:`Unauthenticated` when it answers too much."""
     body = bytearray()
+    with httpx.stream(method, url, timeout=TIMEOUT_S, follow_redirects=False, **request) as answer:
+        for chunk in answer.iter_bytes():
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise Unauthenticated("the identity provider's answer is too large")
+        status = answer.status_code
     try:
-        with httpx.stream("GET", url, timeout=TIMEOUT_S, follow_redirects=False) as response:
-            status = response.status_code
-            for chunk in response.iter_bytes() if status == 200 else ():
-                body += chunk
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise Unauthenticated("the identity provider's answer is too large")
+        return status, json.loads(bytes(body))
+    except ValueError:
+        return status, None
+
+
+def fetch_json(url: str) -> Mapping[str, Any]:
+    """GET ``url``'s JSON object; :class:`Unauthenticated` saying what went wrong otherwise."""
+    try:
+        status, document = _bounded_json("GET", url)
     except httpx.HTTPError:
         raise Unauthenticated("the identity provider could not be reached") from None
     if status != 200:
         raise Unauthenticated(f"the identity provider answered HTTP {status}")
-    try:
-        document = json.loads(bytes(body))
-    except ValueError:
-        raise Unauthenticated("the identity provider's answer is not JSON") from None
     if not isinstance(document, dict):
         raise Unauthenticated("the identity provider's answer is not a JSON object")
     return document
@@ -154,21 +162,19 @@ class OpenIdProvider:
         else:
             auth = (self.client_id, self._secret)
         try:
-            response = httpx.post(
-                endpoint, data=form, auth=auth, timeout=TIMEOUT_S, follow_redirects=False
-            )
-            answer = response.json() if len(response.content) <= MAX_DOCUMENT_BYTES else {}
+            status, answer = _bounded_json("POST", endpoint, data=form, auth=auth)
         except httpx.HTTPError:
             raise IdentityProviderUnavailable(
                 "the identity provider's token endpoint could not be reached"
             ) from None
-        except ValueError:
-            answer = {}
         if not isinstance(answer, dict):
             answer = {}
-        if response.status_code != 200:
-            error = str(answer.get("error") or f"HTTP {response.status_code}")[:64]
-            raise Unauthenticated(f"the identity provider refused the authorization code ({error})")
+        if status != 200:
+            error = answer.get("error")
+            said = error if isinstance(error, str) and _OAUTH_ERROR.fullmatch(error) else None
+            raise Unauthenticated(
+                f"the identity provider refused the authorization code ({said or f'HTTP {status}'})"
+            )
         token = answer.get("id_token")
         if not isinstance(token, str) or not token:
             raise Unauthenticated("the identity provider's answer carries no ID token")

@@ -14,6 +14,12 @@ Order of a lookup (:meth:`ProviderKeys.key`), enforced in that order:
 
 Only signing keys of the two algorithms the hub accepts are kept: EC P-256 (ES256) and OKP
 Ed25519 (EdDSA); each key's algorithm follows from its type, never from the token's header.
+
+Why not PyJWT's ``PyJWKClient`` (2.15): its refetch on an unknown ``kid`` cools down only after
+a *successful* fetch, so while the provider fails every request fetches again; once its cache's
+lifespan is over a failed fetch raises instead of keeping the last good keys (a short outage at
+the provider would sign everyone out); and it reads with ``urllib`` (redirects followed, no size
+bound). The fetch here is :func:`exchange.security.openid.fetch_json`.
 """
 
 from __future__ import annotations

@@ -257,12 +257,13 @@ def test_record_lifecycles_makes_the_consents_of_an_upgraded_hub_usable_again(
     before = hub.query(query_ask(subject, consent_id=old_id), system=MCA).json()
     assert "has no lifecycle entry" in refused_for(before, old_id)
 
+    secret = parts.settings.secret_key.get_secret_value()  # the hub's: the command is its own
     ran = tongban_in_process(
         tmp_path,
         "audit",
         "record-lifecycles",
         "--json",
-        env=dev_environment(TONGBAN_DATABASE_URL=database_url),
+        env=dev_environment(TONGBAN_DATABASE_URL=database_url, TONGBAN_SECRET_KEY=secret),
     )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout) == {

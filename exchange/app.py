@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,11 +32,15 @@ from exchange.api.freshness import router as freshness_router
 from exchange.api.headers import SecurityHeaders
 from exchange.api.openapi import install_openapi
 from exchange.api.problems import RequestContext, install_problem_handlers
+from exchange.api.protocol import WorkerHeaderDeadlineProtocol
 from exchange.hub import Hub
 from exchange.logs import install_log_redaction
 from exchange.settings import Settings, load_settings
 
-__all__ = ["create_app"]
+__all__ = ["SERVED_AT", "create_app", "worker_app"]
+
+SERVED_AT = "_TONGBAN_SERVED_AT"
+"""Set by ``tongban serve --workers N`` for its workers: the ``host:port`` it listens on."""
 
 
 def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> FastAPI:
@@ -91,3 +96,16 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         app.include_router(dev_idp.router)
     install_openapi(app)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``tongban serve --workers N`` (uvicorn's app factory,
+    called in the worker): the settings ``serve`` read, from the environment it passed down
+    (``TONGBAN_CONFIG`` for ``--data``), at the address it listens on. ``serve`` migrated the
+    database and checked the master secret before it started the workers."""
+    settings = load_settings()
+    host, _, port = os.environ.get(SERVED_AT, "").rpartition(":")
+    if host and port.isdigit():
+        settings = settings.served_at(host, int(port))
+    WorkerHeaderDeadlineProtocol.header_timeout_s = settings.header_timeout_s
+    return create_app(settings)

@@ -67,3 +67,16 @@ def header_deadline_protocol(seconds: float) -> type[HttpToolsProtocol]:
     return type(
         "HeaderDeadlineProtocol", (_HeaderDeadlineProtocol,), {"header_timeout_s": float(seconds)}
     )
+
+
+class WorkerHeaderDeadlineProtocol(_HeaderDeadlineProtocol):
+    """The protocol of ``tongban serve --workers N``'s worker processes. uvicorn hands its
+    configuration to each worker by pickling it, which names a class by its module and name, so
+    the class cannot be made per deadline; each worker sets the deadline of the settings it
+    read before it serves (:func:`exchange.app.worker_app`)."""
+
+    header_timeout_s = 10.0
+
+
+WORKER_PROTOCOL = f"{__name__}:{WorkerHeaderDeadlineProtocol.__name__}"
+"""The worker protocol as uvicorn's ``http`` option takes it: an import string."""

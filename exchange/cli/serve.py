@@ -6,10 +6,17 @@ settings are read (``--data DIR``: the demo installation ``DIR/tongban.toml``); 
 migrated and the master secret checked against it (``security/secret_check.py``); then it says
 what it serves: an empty hub, a catalogue whose resources no source is bound to (a warning:
 ``/readyz`` answers 503), or how many are bound.
+
+``--workers N`` (PostgreSQL only) serves the port from N worker processes (uvicorn's
+supervisor, which restarts a worker that dies): the checks above run once, here, and each worker
+composes its own hub from the same settings (:func:`exchange.app.worker_app`). Every worker runs
+the scheduler; each scheduled time of a job runs once across them (``docs/jobs.md``), and the
+audit log's head lock orders their batches into one tree.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from pathlib import Path
@@ -35,16 +42,31 @@ def serve(
             "DIR/tongban.toml is the configuration.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes on the one port (several need PostgreSQL); each runs the "
+            "scheduler, whose jobs still run once per scheduled time.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the hub (API and console) on the configured database."""
     import uvicorn
 
-    from exchange.api.protocol import header_deadline_protocol
-    from exchange.app import create_app
+    from exchange.api.protocol import WORKER_PROTOCOL, header_deadline_protocol
+    from exchange.app import SERVED_AT, create_app
 
     refuse_a_taken_port(host, port)
     settings = _settings(data).served_at(host, port)
     hub = Hub.from_settings(settings)
+    if workers > 1 and hub.engine.dialect.name != "postgresql":
+        hub.close()
+        raise click.ClickException(
+            f"--workers {workers} needs PostgreSQL (TONGBAN_DATABASE_URL): the embedded SQLite "
+            "database serves one worker process"
+        )
     hub.migrate()
     hub.check_secret()
     if settings.mode == "dev":
@@ -54,6 +76,23 @@ def serve(
         f"  (mode {settings.mode}; API docs at /docs)"
     )
     _announce_sources(hub)
+    if workers > 1:
+        hub.close()  # each worker composes its own hub from the same settings
+        if data is not None:
+            os.environ["TONGBAN_CONFIG"] = str(demo_config(data).resolve())
+        os.environ[SERVED_AT] = f"{host}:{port}"
+        out.print(f"{workers} worker processes", highlight=False)
+        uvicorn.run(
+            "exchange.app:worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_keep_alive=5,
+            http=WORKER_PROTOCOL,
+        )
+        return
     uvicorn.run(
         create_app(hub=hub),
         host=host,

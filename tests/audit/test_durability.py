@@ -105,12 +105,12 @@ class Hub:
     """One ``tongban serve`` process: the console script itself, not a shell around it, so its
     pid is the server's."""
 
-    def __init__(self, world: World, log: Path) -> None:
+    def __init__(self, world: World, log: Path, *args: str) -> None:
         self.base = f"http://127.0.0.1:{free_port()}"
         self._log_path = log
         self._log: IO[bytes] = log.open("wb")
         self.process = subprocess.Popen(
-            [TONGBAN, "serve", "--port", self.base.rsplit(":", 1)[1]],
+            [TONGBAN, "serve", "--port", self.base.rsplit(":", 1)[1], *args],
             cwd=world.workdir,
             env=world.environment(),
             stdout=self._log,
@@ -156,8 +156,8 @@ class Hubs:
         self._logs = logs
         self._started: list[Hub] = []
 
-    def start(self, world: World) -> Hub:
-        hub = Hub(world, self._logs / f"hub-{len(self._started)}.log")
+    def start(self, world: World, *args: str) -> Hub:
+        hub = Hub(world, self._logs / f"hub-{len(self._started)}.log", *args)
         self._started.append(hub)
         return hub
 
@@ -566,3 +566,55 @@ def test_two_workers_on_postgresql_appending_at_once_make_one_tree(
     assert verified_roots(postgres_world.database_url, keys[0])[log.size] == checkpoint.root
     again = httpx.get(f"{workers[1].base}/audit/checkpoint", timeout=10)
     assert again.text == note  # the other worker serves the same signed checkpoint
+
+
+def test_one_serve_with_two_worker_processes_on_postgresql_makes_one_tree(
+    postgres_world: World, hubs: Hubs
+) -> None:
+    """``tongban serve --workers 2``: one port, two worker processes under load, one log."""
+    served = hubs.start(postgres_world, "--workers", "2")
+    served.wait_ready()
+    seeded = read_log(postgres_world.database_url).size
+    load = Load(postgres_world, [served.base], per_hub=6, limit=30)
+    load.start()
+    load.join(timeout=180)
+    assert load.unexpected == []
+    assert len(load.answers) == 180
+    workers = [pid for pid in children(served.process.pid) if is_spawned_worker(pid)]
+    assert len(workers) == 2, workers  # uvicorn's supervisor (the serve process) and two workers
+    log = read_log(postgres_world.database_url)
+    assert log.size == seeded + 180
+    assert_one_tree(log, load.answers)
+    report = verify_with_cli(postgres_world)
+    assert report["entries"] == log.size
+
+
+def test_several_workers_on_sqlite_are_refused_before_anything_is_served(world: World) -> None:
+    if not world.database_url.startswith("sqlite"):
+        pytest.skip("the refusal is SQLite's; PostgreSQL serves several workers (test above)")
+    ran = world.tongban("serve", "--port", str(free_port()), "--workers", "2")
+    assert ran.returncode != 0
+    assert "--workers 2 needs PostgreSQL" in ran.stderr
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is *pid*, from /proc (uvicorn's worker processes)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def is_spawned_worker(pid: int) -> bool:
+    """Whether *pid* is a process multiprocessing spawned to run a target (not its resource
+    tracker)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(b"spawn_main" in part for part in command)

@@ -38,7 +38,7 @@ export function b64encode(bytes) {
   return btoa(String.fromCharCode(...bytes));
 }
 
-function concat(...parts) {
+export function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const part of parts) {

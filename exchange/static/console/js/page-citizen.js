@@ -125,12 +125,7 @@ function narrowDialog(consent, opener, ctx, where) {
     problem,
     h("div", { class: "actions" }, ok, cancel),
   );
-  const dialog = h("dialog", { "aria-label": title }, form);
-  cancel.addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => {
-    dialog.remove();
-    if (opener.isConnected) opener.focus();
-  });
+  const dialog = modal(form, title, cancel, opener);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const fields = rows.filter(({ box }) => box.checked).map(({ f }) => f.attribute);
@@ -149,7 +144,6 @@ function narrowDialog(consent, opener, ctx, where) {
       where.prepend(h("p", { class: "ok", role: "status" }, t("mydata.narrowed")));
     });
   });
-  document.body.append(dialog);
   dialog.showModal();
   cancel.focus();
 }
@@ -178,20 +172,27 @@ function confirmDialog(question, yes, opener, onYes) {
   const ok = h("button", { type: "submit", class: "danger" }, yes);
   const cancel = h("button", { type: "button", class: "secondary" }, t("app.cancel"));
   const form = h("form", { method: "dialog" }, h("p", {}, question), h("div", { class: "actions" }, ok, cancel));
-  const dialog = h("dialog", { "aria-label": question }, form);
-  cancel.addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => {
-    dialog.remove();
-    if (opener.isConnected) opener.focus();
-  });
+  const dialog = modal(form, question, cancel, opener);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     dialog.close();
     onYes();
   });
-  document.body.append(dialog);
   dialog.showModal();
   cancel.focus();
+}
+
+/** A dialog named *label* holding *form*, in the page and not yet shown: Cancel or Escape
+ * closes it, and closing removes it and gives the focus back to *opener*. */
+function modal(form, label, cancel, opener) {
+  const dialog = h("dialog", { "aria-label": label }, form);
+  cancel.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    if (opener.isConnected) opener.focus();
+  });
+  document.body.append(dialog);
+  return dialog;
 }
 
 // -- one consent request: the preview, approve or refuse ---------------------------------------

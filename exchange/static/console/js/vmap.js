@@ -14,6 +14,8 @@
 // leaf); the fold from the leaf upwards is the root. Entries are {index, leaf} (leaf: the
 // RFC 9162 leaf hash of the log entry, 32 bytes), in log order.
 
+import { concat, equal } from "./merkle.js";
+
 export const HASH_SIZE = 32;
 export const KEY_BITS = 256;
 export const EMPTY = new Uint8Array(HASH_SIZE);
@@ -24,20 +26,6 @@ const CHAIN = 0x02;
 const VALUE = 0x03;
 const ENDS_EMPTY = 0;
 const ENDS_IN_LEAF = 1;
-
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-function same(a, b) {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
 
 function isHash(value) {
   return value instanceof Uint8Array && value.length === HASH_SIZE;
@@ -185,14 +173,14 @@ async function checkedPath(root, key, proof) {
     const sibling = path.siblings[i];
     value = keyBit(key, i) ? await nodeHash(sibling, value) : await nodeHash(value, sibling);
   }
-  return same(value, root) ? path : null;
+  return equal(value, root) ? path : null;
 }
 
 /** Whether proof shows the map of root holds value hash value at key. */
 export async function verifyInclusion(root, key, value, proof) {
   try {
     const path = await checkedPath(root, key, proof);
-    return path !== null && isHash(value) && path.leaf !== null && same(path.leaf.key, key) && same(path.leaf.value, value);
+    return path !== null && isHash(value) && path.leaf !== null && equal(path.leaf.key, key) && equal(path.leaf.value, value);
   } catch {
     return false;
   }
@@ -202,7 +190,7 @@ export async function verifyInclusion(root, key, value, proof) {
 export async function verifyNonInclusion(root, key, proof) {
   try {
     const path = await checkedPath(root, key, proof);
-    return path !== null && (path.leaf === null || !same(path.leaf.key, key));
+    return path !== null && (path.leaf === null || !equal(path.leaf.key, key));
   } catch {
     return false;
   }

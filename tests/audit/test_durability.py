@@ -589,9 +589,8 @@ def test_one_serve_with_two_worker_processes_on_postgresql_makes_one_tree(
     assert report["entries"] == log.size
 
 
-def test_several_workers_on_sqlite_are_refused_before_anything_is_served(world: World) -> None:
-    if not world.database_url.startswith("sqlite"):
-        pytest.skip("the refusal is SQLite's; PostgreSQL serves several workers (test above)")
+def test_several_workers_on_sqlite_are_refused_before_anything_is_served(tmp_path: Path) -> None:
+    world = build_world(tmp_path, f"sqlite:///{tmp_path / 'var/tongban.db'}")
     ran = world.tongban("serve", "--port", str(free_port()), "--workers", "2")
     assert ran.returncode != 0
     assert "--workers 2 needs PostgreSQL" in ran.stderr

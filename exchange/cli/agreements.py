@@ -17,7 +17,14 @@ from sqlalchemy import select
 from exchange.agreements.documents import load_agreement_documents
 from exchange.agreements.models import Agreement, AgreementStatus
 from exchange.agreements.reading import agreement_views, current_status
-from exchange.cli.common import JsonFlag, command_hub, command_session, out, print_json
+from exchange.cli.common import (
+    JsonFlag,
+    china_time,
+    command_hub,
+    command_session,
+    out,
+    print_json,
+)
 from exchange.db import unit_of_work
 from exchange.settings import load_settings
 
@@ -77,6 +84,6 @@ def agreements_list(
             view["consumer"]["system"],
             view["resource"],
             ", ".join(decision.get("fields") or view["fields"]),
-            decision.get("valid_until") or view["requested_validity"]["until"] or "-",
+            china_time(decision.get("valid_until") or view["requested_validity"]["until"]),
         )
     out.print(table)

@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,12 +17,14 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from exchange.agreements.workdays import CHINA_TZ
 from exchange.db import unit_of_work
 from exchange.hub import Hub
 from exchange.settings import Settings, load_settings
 
 __all__ = [
     "JsonFlag",
+    "china_time",
     "command_hub",
     "command_session",
     "demo_config",
@@ -31,6 +34,32 @@ __all__ = [
 ]
 
 out = Console()
+
+
+def china_time(value: datetime | date | str | None, *, short: bool = False) -> str:
+    """A moment as the console shows it, in China time (UTC+8): ``2026年12月6日 10:58:09``;
+    *short* leaves out the year. ``-`` for none; a date alone is shown as the date; text that
+    is no ISO 8601 time is shown as it is. JSON output keeps ISO 8601 (``--json``), for
+    programs."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, str):
+        try:
+            parsed: datetime | date = (
+                date.fromisoformat(value)
+                if len(value) == 10
+                else datetime.fromisoformat(value.replace("Z", "+00:00"))
+            )
+        except ValueError:
+            return value
+        value = parsed
+    if not isinstance(value, datetime):
+        return f"{value.year}年{value.month}月{value.day}日"
+    moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(CHINA_TZ)
+    day = f"{moment.month}月{moment.day}日"
+    return f"{day if short else f'{moment.year}年{day}'} {moment:%H:%M:%S}"
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 

@@ -19,7 +19,7 @@ import typer
 from rich import box
 from rich.table import Column, Table
 
-from exchange.cli.common import JsonFlag, command_hub, out, print_json
+from exchange.cli.common import JsonFlag, china_time, command_hub, out, print_json
 from exchange.db import unit_of_work
 from exchange.jobs.errors import JobFailed, UnknownJob
 from exchange.jobs.models import RunOutcome, Trigger
@@ -131,5 +131,5 @@ def _last_run(last: dict[str, Any] | None) -> str:
 
 
 def _short(iso: str | None) -> str:
-    """``MM-DD hh:mm:ss`` in UTC, short enough for an 80-column terminal."""
-    return "" if iso is None else iso[5:19].replace("T", " ")
+    """``12月6日 10:58:09`` in China time, short enough for an 80-column terminal."""
+    return "" if iso is None else china_time(iso, short=True)

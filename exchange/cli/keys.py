@@ -24,7 +24,7 @@ import typer
 from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
-from exchange.cli.common import JsonFlag, command_hub, out, print_json
+from exchange.cli.common import JsonFlag, china_time, command_hub, out, print_json
 from exchange.db import unit_of_work
 from exchange.files import owner_only_directory
 from exchange.security.custody import (
@@ -105,8 +105,8 @@ def keys_list(as_json: JsonFlag = False) -> None:
         table.add_row(
             row["kid"],
             row["alg"],
-            row["created"],
-            row["retired"] or "",
+            china_time(row["created"]),
+            china_time(row["retired"]) if row["retired"] else "",
             "yes" if row["current"] else "",
         )
     out.print(table)

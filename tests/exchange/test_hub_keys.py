@@ -8,7 +8,7 @@ import hmac
 import json
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import jwt
@@ -276,6 +276,12 @@ def test_cli_lists_in_a_table(database_url: str) -> None:
     assert result.exit_code == 0
     assert "EdDSA" in result.stdout
     assert "1 key(s)" in result.stdout
+    created = datetime.fromisoformat(
+        json.loads(_cli(database_url, "list", "--json").stdout)[0]["created"]
+    )
+    china = created.replace(tzinfo=created.tzinfo or UTC).astimezone(timezone(timedelta(hours=8)))
+    # the table says when in China time, as the console does; --json keeps ISO 8601
+    assert f"{china.year}年{china.month}月{china.day}日 {china:%H:%M:%S}" in result.stdout
 
 
 def test_cli_refuses_an_unknown_algorithm(database_url: str) -> None:

@@ -107,6 +107,7 @@ def _build(
     hrss_url: str | None,
 ) -> dict[str, Any]:
     from exchange.cli.sync import sync_cached
+    from exchange.demo.history import simulate_traffic
     from exchange.demo.sources import DEMO_CACHED, build_legacy_world
 
     legacy = build_legacy_world(
@@ -115,8 +116,16 @@ def _build(
     subjects = [s.to_json() for s in legacy.subjects]
     with command_hub(settings) as hub, unit_of_work(hub.sessions, write=True) as session:
         world = build_demo(session, target, subjects=subjects, hub=hub)
-    cached = sync_cached(settings.model_copy(update={"adapters_file": legacy.adapters_file}))
-    return {**world.summary(), "legacy": legacy.as_json(), "cached": cached}
+    bound = settings.model_copy(update={"adapters_file": legacy.adapters_file})
+    cached = sync_cached(bound)
+    with command_hub(bound) as hub:
+        traffic = simulate_traffic(hub, subjects)
+    return {
+        **world.summary(),
+        "legacy": legacy.as_json(),
+        "cached": cached,
+        "traffic": traffic.as_json(),
+    }
 
 
 # -- refusing before anything is written ------------------------------------------------------

@@ -1,0 +1,102 @@
+"""``tongban demo`` leaves traffic behind (:mod:`exchange.demo.history`): the auditor's
+statistics on a fresh demo show accesses of both departments, denials, consent events and a
+flagged anomaly, read through the real route; the operator's jobs answer; and ``tongban audit
+verify`` passes on the log that traffic wrote."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from exchange.app import create_app
+from exchange.audit.models import AuditRecord
+from exchange.db import unit_of_work
+from exchange.demo.history import BURST
+from exchange.security.identity import Role
+from exchange.settings import load_settings
+from tests.commands import tongban_in_process
+from tests.servers import dev_environment
+
+CITIZENS = 200
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("demo-history")
+    data = workdir / "demo"
+    built = tongban_in_process(
+        workdir, "demo", "--data", str(data), "--citizens", str(CITIZENS), "--json",
+        env=dev_environment(),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["traffic"]["consents_revoked"] == 1
+    return data
+
+
+@pytest.fixture(scope="module")
+def client(demo_dir: Path) -> Iterator[TestClient]:
+    settings = load_settings(config_file=demo_dir / "tongban.toml", default_mode="dev")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def _get(client: TestClient, path: str, role: Role) -> dict[str, Any]:
+    identity = client.app.state.hub.identity  # type: ignore[attr-defined]
+    token = identity.issue_dev_token("officer-001", role, None)
+    response = client.get(path, headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_the_auditors_charts_show_both_departments_denials_and_purposes(
+    client: TestClient,
+) -> None:
+    stats = _get(client, "/audit/stats", Role.AUDITOR)
+    departments = {row["department"] for row in stats["per_day_department"]}
+    assert {"EDU", "MCA"} <= departments
+    assert sum(row["count"] for row in stats["per_day_department"]) > BURST
+    assert sum(day["denied"] for day in stats["denials"]["per_day"]) >= 3
+    refused = {row["system"]: row["denied"] for row in stats["denials"]["per_system"]}
+    assert refused["edu-enrolment"] >= 3  # asked outside its registered purpose
+    purposes = {row["purpose"] for row in stats["top_purposes"]}
+    assert {"school-enrolment", "minimum-living-allowance"} <= purposes
+    assert len(stats["days"]) >= 30  # the default window: the month up to now
+
+
+def test_the_burst_is_flagged_as_a_volume_spike_and_the_routine_system_is_not(
+    client: TestClient,
+) -> None:
+    anomalies = _get(client, "/audit/stats", Role.AUDITOR)["anomalies"]
+    spikes = {a["system"] for a in anomalies if a["kind"] == "volume_spike"}
+    assert spikes == {"mca-dibao"}
+
+
+def test_the_consent_given_and_withdrawn_is_in_the_log(client: TestClient) -> None:
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    with unit_of_work(hub.sessions) as session:
+        outcomes = list(
+            session.scalars(select(AuditRecord.outcome).where(AuditRecord.kind == "consent"))
+        )
+    assert outcomes.count("revoked") == 1
+    assert outcomes.count("given") >= 2  # the demo's standing consent, and the one withdrawn
+
+
+def test_the_operators_jobs_answer(client: TestClient) -> None:
+    jobs = _get(client, "/jobs", Role.OPERATOR)
+    assert jobs["jobs"]
+
+
+def test_audit_verify_passes_on_the_demo(demo_dir: Path) -> None:
+    config = {"TONGBAN_CONFIG": str(demo_dir / "tongban.toml")}
+    verified = tongban_in_process(
+        demo_dir.parent, "audit", "verify", "--json", env=dev_environment(**config)
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["ok"] is True

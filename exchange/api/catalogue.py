@@ -179,6 +179,20 @@ def get_resource_versions(hub: Hub, code: str) -> dict[str, Any]:
 
 
 @router.get(
+    "/resources/{code}/descriptor",
+    summary="The latest published descriptor whole, with its source (provider admin)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def get_resource_descriptor(hub: Hub, staff: StaffBearer, code: str) -> dict[str, Any]:
+    """What the provider's admin edits to publish the next version: the public view leaves the
+    source binding out, and a descriptor without it cannot be published."""
+    with unit_of_work(hub.sessions) as session:
+        resource, row = reading.resource_version(session, code)
+        _require_admin_of(staff, resource.provider_code)
+        return dict(row.descriptor)
+
+
+@router.get(
     "/resources/{code}/schema",
     summary="JSON Schema of one subject's record",
     responses={**_JSON_SCHEMA, **_READ_ERRORS},

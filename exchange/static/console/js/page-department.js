@@ -51,9 +51,10 @@ export async function renderResource(ctx) {
   const { main, params } = ctx;
   const code = params[0];
   replace(main, loading());
-  const [resource, history] = await Promise.all([
+  const [resource, history, whole] = await Promise.all([
     api(`/catalogue/resources/${encodeURIComponent(code)}`),
     api(`/catalogue/resources/${encodeURIComponent(code)}/versions`),
+    optional(`/catalogue/resources/${encodeURIComponent(code)}/descriptor`),
   ]);
   const versions = history.versions.map((v) => v.version);
   const diffOut = liveRegion({ class: "diff" });
@@ -79,7 +80,9 @@ export async function renderResource(ctx) {
       diffForm,
       diffOut,
     ),
-    section(t("dept.publish"), publishForm(code, resource.descriptor, ctx)),
+    // The latest published descriptor whole (with its source), so that publishing it unchanged
+    // works; another department's admin gets the public view (and the hub refuses the publish).
+    section(t("dept.publish"), publishForm(code, whole || resource.descriptor, ctx)),
   );
 }
 
@@ -93,19 +96,47 @@ async function showDiff(code, a, b, out) {
     api(`/catalogue/resources/${encodeURIComponent(code)}`, { query: { version: b } }),
   ]);
   const diff = descriptorDiff(old.descriptor, fresh.descriptor);
+  const before = Object.fromEntries((old.descriptor.fields || []).map((f) => [f.name, f]));
+  const after = Object.fromEntries((fresh.descriptor.fields || []).map((f) => [f.name, f]));
   const list = (title, items) =>
-    h("div", {}, h("h3", {}, title), items.length ? h("ul", {}, items.map((i) => h("li", {}, i))) : h("p", {}, "—"));
+    h("div", {}, h("h3", {}, title), items.length ? h("ul", { class: "changes" }, items.map((i) => h("li", {}, i))) : h("p", {}, "—"));
+  const fieldName = (f) => (f && f.title ? [f.title, " ", h("code", {}, f.name)] : h("code", {}, f?.name ?? ""));
   replace(
     out,
     h("p", {}, t("dept.diff_between", { a, b })),
-    list(t("dept.fields_added"), diff.added.map((n) => h("code", {}, n))),
-    list(t("dept.fields_removed"), diff.removed.map((n) => h("code", {}, n))),
+    list(t("dept.fields_added"), diff.added.map((n) => fieldName(after[n]))),
+    list(t("dept.fields_removed"), diff.removed.map((n) => fieldName(before[n]))),
     list(
       t("dept.fields_changed"),
-      diff.changed.map(([name, keys]) => [h("code", {}, name), `: ${keys.join(", ")}`]),
+      diff.changed.map(([name, keys]) => [
+        fieldName(after[name]),
+        h("ul", {}, keys.map((k) => h("li", {}, change(k, before[name][k], after[name][k])))),
+      ]),
     ),
-    list(t("dept.metadata_changed"), diff.metadata.map((k) => h("code", {}, k))),
+    list(t("dept.metadata_changed"), diff.metadata.map((k) => change(k, old.descriptor[k], fresh.descriptor[k]))),
   );
+}
+
+const SHORT = 80;
+
+/** One changed member: its name in words, then the old value → the new one. */
+function change(member, from, to) {
+  return [
+    h("span", { class: "member" }, label("dept.member", member)),
+    "：",
+    h("span", { class: "from" }, shown(from)),
+    " → ",
+    h("span", { class: "to" }, shown(to)),
+  ];
+}
+
+/** A value in a line: text as is, anything else as compact JSON; a long one cut short, the
+ * whole of it a click away. */
+function shown(value) {
+  if (value === undefined || value === null) return h("em", {}, t("dept.absent"));
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  if (text.length <= SHORT) return text;
+  return h("details", { class: "whole" }, h("summary", {}, `${text.slice(0, SHORT)}…`), h("div", {}, text));
 }
 
 /** Fields added, removed and changed (with the keys that changed) between two descriptors. */
@@ -155,13 +186,59 @@ function publishForm(code, descriptor, ctx) {
       } catch {
         contentType = "application/yaml";
       }
-      const outcome = await api(`/catalogue/resources/${encodeURIComponent(code)}`, { method: "PUT", body: text.value, contentType });
+      let outcome;
+      try {
+        outcome = await api(`/catalogue/resources/${encodeURIComponent(code)}`, { method: "PUT", body: text.value, contentType });
+      } catch (error) {
+        if (!error?.problem?.errors?.length) throw error;
+        replace(out, refusal(t("dept.publish_refused"), error.problem));
+        return;
+      }
       const message = outcome.created ? t("dept.published", { version: outcome.version }) : t("dept.unchanged");
       replace(out, h("p", { class: "ok" }, message));
       ctx.announce(message);
     });
   });
   return form;
+}
+
+/** A refused publish or decision in words: one line per problem, naming the member it is about (its
+ * pointer too) and what is wrong with it; the hub's own English is kept as a tooltip. */
+function refusal(heading, problem) {
+  return h(
+    "div",
+    { class: "problem", role: "alert" },
+    heading,
+    h(
+      "ul",
+      {},
+      problem.errors.map((e) =>
+        h("li", { title: e.detail || "" }, h("strong", {}, memberOf(e.pointer)), " ", h("code", {}, e.pointer || "/"), "：", rule(e.detail)),
+      ),
+    ),
+  );
+}
+
+/** "/fields/2/sharing" → 第 3 个信息项的共享方式; "/source" → 数据来源. */
+function memberOf(pointer) {
+  const parts = String(pointer || "").split("/").filter(Boolean);
+  if (!parts.length) return t("dept.member.whole");
+  if (parts[0] === "fields" && /^\d+$/.test(parts[1] || "")) {
+    const nth = t("dept.nth_field", { n: Number(parts[1]) + 1 });
+    return parts[2] ? `${nth}${t("dept.of")}${label("dept.member", parts[2])}` : nth;
+  }
+  return label("dept.member", parts[parts.length - 1]);
+}
+
+/** What a schema check said, in words (the common cases; else a general sentence). */
+function rule(detail) {
+  const text = String(detail || "");
+  if (/is a required property|is required/.test(text)) return t("dept.rule_required");
+  if (/is not one of|is not valid under any/.test(text)) return t("dept.rule_choice");
+  if (/is not of type/.test(text)) return t("dept.rule_type");
+  if (/does not match|pattern/.test(text)) return t("dept.rule_pattern");
+  if (/is too long|is too short|non-empty|expected/.test(text)) return t("dept.rule_length");
+  return t("dept.rule_other");
 }
 
 // -- applications ---------------------------------------------------------------------------
@@ -221,6 +298,13 @@ export async function renderApplication(ctx) {
   const { main, params } = ctx;
   replace(main, loading());
   const agreement = await api(`/agreements/${encodeURIComponent(params[0])}`);
+  const resource = await optional(`/catalogue/resources/${encodeURIComponent(agreement.resource)}`, {
+    query: { version: agreement.resource_version ?? undefined },
+  });
+  const fields = (resource && resource.descriptor.fields) || [];
+  const titles = Object.fromEntries(fields.map((f) => [f.name, f.title]));
+  const named = (name) => (titles[name] ? `${titles[name]}（${name}）` : name);
+  const decided = agreement.decision;
   const decision = h("div", {});
   replace(
     main,
@@ -229,39 +313,101 @@ export async function renderApplication(ctx) {
     facts([
       [t("dept.status"), badge("status", agreement.status)],
       [t("dept.consumer"), `${agreement.consumer.department} · ${agreement.consumer.system}`],
-      [t("dept.resource"), `${agreement.resource} v${agreement.resource_version ?? "—"}`],
+      [t("dept.resource"), `${resource ? resourceName(resource.descriptor) : agreement.resource} v${agreement.resource_version ?? "—"}`],
+      [t("dept.fields"), agreement.fields.map(named).join("、")],
       [t("dept.purposes"), agreement.purposes.join(", ")],
       [t("dept.legal_basis"), agreement.legal_basis],
       [t("dept.justification"), agreement.justification],
-      [t("dept.validity"), `${agreement.requested_validity.from || "—"} → ${agreement.requested_validity.until || "—"}`],
+      [t("dept.validity"), period(agreement.requested_validity.from, agreement.requested_validity.until)],
       [t("dept.submitted"), when(agreement.submitted_at)],
       [t("dept.answer_by"), clock(agreement)],
-      agreement.decision ? [t("dept.decision"), `${label("decision", agreement.decision.decision)} · ${when(agreement.decision.at)}${agreement.decision.reason ? ` · ${agreement.decision.reason}` : ""}`] : null,
+      decided ? [t("dept.decision"), `${label("decision", decided.decision)} · ${when(decided.at)}${decided.reason ? ` · ${decided.reason}` : ""}`] : null,
     ]),
+    decided && decided.decision === "approve" ? grantedTerms(decided, named) : null,
     decision,
   );
   if (agreement.status === "pending" && agreement.provider === ctx.session.department) {
-    replace(decision, decisionForm(agreement, ctx));
+    replace(decision, decisionForm(agreement, fields, named, ctx));
   }
 }
 
-function decisionForm(agreement, ctx) {
+/** From … to …, each instant in China time ("—" when open). */
+function period(from, until) {
+  return t("dept.period", { from: from ? when(from) : t("dept.open_start"), until: until ? when(until) : "—" });
+}
+
+/** What an approval granted: the fields (with how each is released), the daily quota, the
+ * row condition, whether the citizen's consent is needed, and the validity. */
+function grantedTerms(decided, named) {
+  const granted = Object.entries(decided.fields || {});
+  const condition = decided.row_condition;
+  return section(
+    t("dept.granted"),
+    facts([
+      [t("dept.granted_fields"), h("ul", { class: "plain" }, granted.map(([name, release]) => h("li", {}, named(name), release ? ` · ${label("release", release)}` : "")))],
+      [t("dept.quota"), decided.daily_quota ? t("dept.quota_value", { n: decided.daily_quota }) : t("dept.no_quota")],
+      [t("dept.row_condition"), condition ? t("dept.condition_value", { field: named(condition.field), prefix: condition.prefix }) : t("dept.no_condition")],
+      [t("dept.consent"), decided.requires_consent ? t("dept.consent_yes") : t("dept.consent_no")],
+      [t("dept.granted_validity"), period(decided.valid_from, decided.valid_until)],
+    ]),
+  );
+}
+
+function chinaDate(instant) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(instant);
+}
+
+/** The last whole day (China time) of a validity that ends at *until* (the start of the next). */
+function lastDay(until) {
+  return until ? chinaDate(new Date(Date.parse(until) - 1000)) : "";
+}
+
+function decisionForm(agreement, fields, named, ctx) {
   const boxes = agreement.fields.map((name) => h("input", { type: "checkbox", value: name, checked: true, id: `grant-${name}` }));
+  const quota = h("input", { type: "number", min: 1, max: 100000000, step: 1, inputmode: "numeric" });
+  const conditionField = h(
+    "select",
+    {},
+    h("option", { value: "" }, t("dept.no_condition")),
+    fields.map((f) => h("option", { value: f.name }, named(f.name))),
+  );
+  const prefix = h("input", { type: "text", maxlength: 64 });
+  const consent = h("input", { type: "checkbox", id: "grant-consent" });
+  const latest = lastDay(agreement.requested_validity.until);
+  const until = h("input", { type: "date", min: chinaDate(new Date()), max: latest || null, value: latest });
   const approve = h("button", { type: "submit" }, t("dept.approve"));
   const refuse = h("button", { type: "button", class: "danger" }, t("dept.refuse"));
   const form = h(
     "form",
-    { class: "card" },
-    h("fieldset", {}, h("legend", {}, t("dept.grant_fields")), h("ul", { class: "checks" }, boxes.map((b) => h("li", {}, b, h("label", { for: b.id }, h("code", {}, b.value)))))),
+    { class: "card decision" },
+    h("fieldset", {}, h("legend", {}, t("dept.grant_fields")), h("ul", { class: "checks" }, boxes.map((b) => h("li", {}, b, h("label", { for: b.id }, named(b.value)))))),
+    field(t("dept.quota"), quota, t("dept.quota_hint")).row,
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, t("dept.row_condition")),
+      field(t("dept.condition_field"), conditionField).row,
+      field(t("dept.condition_prefix"), prefix, t("dept.condition_hint")).row,
+    ),
+    h("div", { class: "field check" }, consent, h("label", { for: consent.id }, t("dept.consent_required")), h("small", { class: "hint" }, t("dept.consent_hint"))),
+    field(t("dept.valid_until"), until, t("dept.valid_until_hint", { date: latest || "—" })).row,
     h("div", { class: "actions" }, approve, refuse),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const fields = boxes.filter((b) => b.checked).map((b) => b.value);
     act(approve, form, async () => {
-      const body = { decision: "approve", fields };
-      if (agreement.requested_validity.until) body.valid_until = agreement.requested_validity.until;
-      await api(`/agreements/${encodeURIComponent(agreement.id)}/decision`, { method: "POST", body });
+      const body = { decision: "approve", fields: boxes.filter((b) => b.checked).map((b) => b.value) };
+      if (quota.value) body.daily_quota = Number(quota.value);
+      if (conditionField.value) body.row_condition = { field: conditionField.value, prefix: prefix.value.trim() };
+      if (consent.checked) body.requires_consent = true;
+      if (until.value) body.valid_until = until.value; // a whole day, China time (the hub's rule)
+      try {
+        await api(`/agreements/${encodeURIComponent(agreement.id)}/decision`, { method: "POST", body });
+      } catch (error) {
+        if (!error?.problem?.errors?.length) throw error;
+        form.append(refusal(t("dept.decision_refused"), error.problem));
+        return;
+      }
       ctx.announce(t("dept.approved"));
       ctx.navigate(`/department/applications/${agreement.id}`, { replace: true });
     });

@@ -1,0 +1,181 @@
+"""The department admin's (部门管理员) pages in headless Chromium against a real demo hub:
+publishing the latest descriptor unchanged works (its source is there) and a refused publish
+is explained in Chinese with the member it names; an approval with a quota, a row condition,
+consent and a shorter validity is stored with those terms and shown afterwards, dates in China
+time; a version diff shows each changed member's old and new value; and the pages fit a phone.
+Screenshots go to $TONGBAN_SCREENSHOTS_DIR (docs/screenshots/ to refresh the README's)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.console.conftest import EDU, Hub, Tab
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+MARRIAGE = "MCA-HY-0001"
+
+
+def _admin(hub: Hub) -> dict[str, str]:
+    return {"Authorization": f"Bearer {hub.id_token('MCA-ADMIN', 'department_admin', 'MCA')}"}
+
+
+def _apply_for_marriage_data(hub: Hub) -> dict[str, Any]:
+    """EDU's admin applies to MCA for two conditional fields until 2027-08-31: pending."""
+    token = hub.id_token("EDU-ADMIN", "department_admin", "EDU")
+    response = httpx.post(
+        f"{hub.base}/agreements",
+        json={
+            "system": EDU,
+            "resource": MARRIAGE,
+            "fields": ["spouse_name", "registered_on"],
+            "purpose": "school-enrolment",
+            "legal_basis": "《中华人民共和国义务教育法》第十二条",
+            "justification": "核验适龄儿童监护人婚姻关系，免交结婚证复印件。",
+            "valid_until": "2027-08-31",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    application: dict[str, Any] = response.json()
+    return application
+
+
+def _publish(tab: Tab, descriptor: str) -> Any:
+    page = tab.page
+    page.get_by_label("资源描述").fill(descriptor)
+    page.get_by_role("button", name="发布", exact=True).click()
+    return page
+
+
+def test_publishing_the_prefilled_descriptor_unchanged_succeeds(tab: Tab, hub: Hub) -> None:
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page = tab.page
+    page.goto(f"{hub.base}/console/department/resources/{MARRIAGE}")
+    document = json.loads(page.get_by_label("资源描述").input_value())
+    assert "source" in document  # the whole latest descriptor, source binding included
+    page.get_by_role("button", name="发布", exact=True).click()
+    page.locator("p.ok", has_text="与最新版本相同，未发布新版本。").wait_for()
+    assert page.locator(".problem").count() == 0
+
+
+def test_a_refused_publish_names_the_missing_member_in_chinese(tab: Tab, hub: Hub) -> None:
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page = tab.page
+    page.goto(f"{hub.base}/console/department/resources/{MARRIAGE}")
+    document = json.loads(page.get_by_label("资源描述").input_value())
+    del document["source"]
+    _publish(tab, json.dumps(document, ensure_ascii=False))
+    problem = page.locator(".problem[role=alert]")
+    problem.wait_for()
+    text = problem.inner_text()
+    assert "未能发布" in text
+    assert "数据来源" in text
+    assert "/source" in text
+    assert "缺少这一项" in text
+    assert "is required" not in text  # the hub's English stays out of the words
+
+
+def test_a_version_diff_shows_each_changed_members_old_and_new_value(tab: Tab, hub: Hub) -> None:
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page = tab.page
+    page.goto(f"{hub.base}/console/department/resources/{MARRIAGE}")
+    document = json.loads(page.get_by_label("资源描述").input_value())
+    old_summary = document["summary"]
+    new_summary = "演示市婚姻登记机关登记的婚姻状况。" * 8  # long: cut short, whole on demand
+    document["summary"] = new_summary
+    document["fields"][2]["title"] = "最近登记日期"
+    _publish(tab, json.dumps(document, ensure_ascii=False))
+    page.locator("p.ok", has_text="已发布 v").wait_for()
+    latest = httpx.get(f"{hub.base}/catalogue/resources/{MARRIAGE}", timeout=10).json()
+    page.reload()
+    page.get_by_label("旧版本", exact=True).select_option(f"{latest['version'] - 1}")
+    page.get_by_label("新版本", exact=True).select_option(f"{latest['version']}")
+    page.get_by_role("button", name="比较").click()
+    diff = page.locator(".diff")
+    diff.get_by_text("摘要").wait_for()
+    text = diff.inner_text()
+    assert old_summary[:40] in text  # from…
+    assert new_summary[:40] in text  # …and to
+    assert "登记日期 → 最近登记日期" in text  # a field's member: from → to
+    whole = diff.locator("details.whole").last
+    assert new_summary not in whole.inner_text()  # long text cut short…
+    whole.locator("summary").click()
+    assert new_summary in whole.inner_text()  # …the whole of it on demand
+
+
+def test_an_approval_with_a_quota_and_validity_is_stored_and_shown(tab: Tab, hub: Hub) -> None:
+    application = _apply_for_marriage_data(hub)
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page = tab.page
+    page.goto(f"{hub.base}/console/department/applications/{application['id']}")
+    # the validity asked for, in China time (the end of 2027-08-31 there), not raw UTC
+    assert "2027年9月1日 00:00:00" in page.locator("dl.facts").inner_text()
+    assert "T16:00" not in page.locator("main").inner_text()
+    page.get_by_label("registered_on").uncheck()
+    page.get_by_label("每日调用上限").fill("500")
+    page.get_by_label("按哪个字段限定").select_option("status")
+    page.get_by_label("字段值须以此开头").fill("married")
+    page.get_by_label("每次调用须经数据所涉本人授权").check()
+    page.get_by_label("有效期至（含当日）").fill("2027-06-30")
+    page.get_by_role("button", name="批准", exact=True).click()
+    page.locator(".badge.status-approved").wait_for()
+
+    decided = httpx.get(
+        f"{hub.base}/agreements/{application['id']}", headers=_admin(hub), timeout=10
+    ).json()["decision"]
+    assert list(decided["fields"]) == ["spouse_name"]
+    assert decided["daily_quota"] == 500
+    assert decided["row_condition"] == {"field": "status", "prefix": "married"}
+    assert decided["requires_consent"] is True
+    assert decided["valid_until"] == "2027-06-30T16:00:00+00:00"  # the end of the day in China
+
+    terms = page.get_by_role("region", name="批准的共享条件")
+    text = terms.inner_text()
+    assert "配偶姓名" in text
+    assert "登记日期" not in text
+    assert "每天最多 500 次" in text
+    assert "婚姻状况（status）以“married”开头" in text
+    assert "须经本人授权" in text
+    assert "2027年7月1日 00:00:00" in text
+    assert "T16:00" not in text
+    tab.screenshot("department")
+
+
+def test_a_refused_decision_is_explained_in_chinese(tab: Tab, hub: Hub) -> None:
+    application = _apply_for_marriage_data(hub)
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page = tab.page
+    page.goto(f"{hub.base}/console/department/applications/{application['id']}")
+    page.get_by_label("有效期至（含当日）").evaluate("el => el.removeAttribute('max')")
+    page.get_by_label("有效期至（含当日）").fill("2028-12-31")  # later than applied for
+    page.get_by_role("button", name="批准", exact=True).click()
+    problem = page.locator(".problem[role=alert]")
+    problem.wait_for()
+    assert "未能批准" in problem.inner_text()
+    assert "/valid_until" in problem.inner_text()
+    assert page.locator(".badge.status-pending").count() == 1
+
+
+@pytest.mark.parametrize("where", ["resource", "application"])
+def test_the_department_pages_fit_a_phone(tab: Tab, hub: Hub, where: str) -> None:
+    application = _apply_for_marriage_data(hub)
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 800})
+    if where == "resource":
+        page.goto(f"{hub.base}/console/department/resources/{MARRIAGE}")
+        page.get_by_role("button", name="比较").click()
+        page.locator(".diff p").first.wait_for()
+    else:
+        page.goto(f"{hub.base}/console/department/applications/{application['id']}")
+        page.get_by_role("button", name="批准", exact=True).wait_for()
+    page.wait_for_load_state("networkidle")
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= 390, f"the {where} page is {wide} px wide on a 390 px screen"
+    if where == "application":
+        tab.screenshot("department-phone")

@@ -179,3 +179,16 @@ def test_the_department_pages_fit_a_phone(tab: Tab, hub: Hub, where: str) -> Non
     assert wide <= 390, f"the {where} page is {wide} px wide on a 390 px screen"
     if where == "application":
         tab.screenshot("department-phone")
+
+
+def test_only_the_providers_admin_reads_the_whole_descriptor(hub: Hub) -> None:
+    url = f"{hub.base}/catalogue/resources/{MARRIAGE}/descriptor"
+    mine = httpx.get(url, headers=_admin(hub), timeout=10)
+    assert mine.status_code == 200
+    assert "source" in mine.json()
+    other = hub.id_token("REG-ADMIN", "department_admin", "REG")
+    refused = httpx.get(url, headers={"Authorization": f"Bearer {other}"}, timeout=10)
+    assert refused.status_code == 403
+    assert httpx.get(url, timeout=10).status_code == 401
+    public = httpx.get(f"{hub.base}/catalogue/resources/{MARRIAGE}", timeout=10).json()
+    assert "source" not in public["descriptor"]  # the public view still leaves it out

@@ -13,7 +13,10 @@ consent event through the consent service, so each is an ordinary entry of the M
 3. **a consent given and withdrawn**: the allowance system asks a citizen for their pension,
    the citizen approves, the system reads once under the consent, the citizen revokes;
 4. **the anomaly**: the allowance system then reads :data:`BURST` people's records in a row, far
-   above its baseline, which the statistics' volume rule (:mod:`exchange.audit.stats`) flags.
+   above its baseline, which the statistics' volume rule (:mod:`exchange.audit.stats`) flags;
+5. **the jobs, once**: every scheduled job of the hub is run now by the job runner, as
+   ``tongban jobs run`` would, so the operator sees a last run of each, and the log a signed
+   checkpoint that covers this traffic.
 
 The log stamps each entry with the time it is recorded (``recorded_at``, the clock of
 :mod:`exchange.audit.log`, within ``RECORDED_LATE`` of the entry's own time, as verify checks),
@@ -37,6 +40,8 @@ from exchange.consent.models import ConsentMode
 from exchange.db import unit_of_work
 from exchange.demo.consents import ATTRIBUTES, OPTIONAL, PURPOSE
 from exchange.hub import Hub
+from exchange.jobs.models import Trigger
+from exchange.jobs.runner import JobRunner
 from exchange.query.pipeline import QueryInput
 from exchange.query.resolve import resolve_query
 from exchange.security.clientauth import SystemPrincipal
@@ -64,6 +69,7 @@ class DemoTraffic:
     refused: int = 0
     consents_given: int = 0
     consents_revoked: int = 0
+    jobs_run: int = 0
 
     def as_json(self) -> dict[str, int]:
         return asdict(self)
@@ -86,6 +92,9 @@ def simulate_traffic(hub: Hub, subjects: Sequence[Mapping[str, str]]) -> DemoTra
     _consent_given_and_revoked(hub, traffic, subjects)
     for person in islice(cycle(people), BURST):
         _ask(hub, traffic, "mca-dibao", QueryInput(ID_TYPE, person, PURPOSE, None, "MCA-DBSQ-001"))
+    runner = JobRunner(hub.settings, hub.sessions)
+    for spec in hub.jobs:
+        traffic.jobs_run += runner.run(spec, datetime.now(UTC), Trigger.MANUAL) is not None
     return traffic
 
 

@@ -1,7 +1,7 @@
 """``tongban demo`` leaves traffic behind (:mod:`exchange.demo.history`): the auditor's
 statistics on a fresh demo show accesses of both departments, denials, consent events and a
-flagged anomaly, read through the real route; the operator's jobs answer; and ``tongban audit
-verify`` passes on the log that traffic wrote."""
+flagged anomaly, read through the real route; the operator sees each job's last run and a
+signed checkpoint over the traffic; and ``tongban audit verify`` passes on that log."""
 
 from __future__ import annotations
 
@@ -88,9 +88,18 @@ def test_the_consent_given_and_withdrawn_is_in_the_log(client: TestClient) -> No
     assert outcomes.count("given") >= 2  # the demo's standing consent, and the one withdrawn
 
 
-def test_the_operators_jobs_answer(client: TestClient) -> None:
-    jobs = _get(client, "/jobs", Role.OPERATOR)
-    assert jobs["jobs"]
+def test_the_operator_sees_every_job_run_once_and_a_checkpoint_over_the_traffic(
+    client: TestClient,
+) -> None:
+    jobs = _get(client, "/jobs", Role.OPERATOR)["jobs"]
+    assert jobs
+    assert {job["id"]: job["last_run"]["outcome"] for job in jobs} == {
+        job["id"]: "ok" for job in jobs
+    }
+    checkpoint = client.get("/audit/checkpoint")
+    assert checkpoint.status_code == 200
+    size = int(checkpoint.text.splitlines()[1])  # C2SP tlog-checkpoint: origin, size, root
+    assert size > BURST
 
 
 def test_audit_verify_passes_on_the_demo(demo_dir: Path) -> None:

@@ -81,6 +81,15 @@ def demo(
             help="SQLAlchemy URL for the HRSS store (e.g. PostgreSQL); SQLite under DIR otherwise.",
         ),
     ] = None,
+    traffic: Annotated[
+        bool,
+        typer.Option(
+            "--traffic",
+            help="Then run a day of real traffic (queries, denials, a consent given and "
+            "withdrawn, a flagged burst) and every job once, so the auditor's and operator's "
+            "pages show something (exchange/demo/history.py).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Build the demo world: departments' legacy stores, catalogue, service items, systems."""
@@ -90,7 +99,7 @@ def demo(
     with _undone_on_failure() as created:
         settings = _demo_settings(target, self_contained, created)
         _refuse_a_database_with_a_demo(settings, target)
-        summary = _build(settings, target, citizens, seed, psb_url, hrss_url)
+        summary = _build(settings, target, citizens, seed, psb_url, hrss_url, traffic=traffic)
         summary["config"] = _record_installation(settings, target, self_contained, created)
     if as_json:
         print_json({**summary, "data_dir": str(target)})
@@ -105,6 +114,8 @@ def _build(
     seed: int,
     psb_url: str | None,
     hrss_url: str | None,
+    *,
+    traffic: bool = False,
 ) -> dict[str, Any]:
     from exchange.cli.sync import sync_cached
     from exchange.demo.history import simulate_traffic
@@ -118,14 +129,11 @@ def _build(
         world = build_demo(session, target, subjects=subjects, hub=hub)
     bound = settings.model_copy(update={"adapters_file": legacy.adapters_file})
     cached = sync_cached(bound)
-    with command_hub(bound) as hub:
-        traffic = simulate_traffic(hub, subjects)
-    return {
-        **world.summary(),
-        "legacy": legacy.as_json(),
-        "cached": cached,
-        "traffic": traffic.as_json(),
-    }
+    summary = {**world.summary(), "legacy": legacy.as_json(), "cached": cached}
+    if traffic:
+        with command_hub(bound) as hub:
+            summary["traffic"] = simulate_traffic(hub, subjects).as_json()
+    return summary
 
 
 # -- refusing before anything is written ------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The demo's first day of traffic (演示流量), so the auditor's statistics show something real.
+"""The demo's first day of traffic (演示流量), so the auditor's statistics show something real
+(``tongban demo --traffic``; off by default, so that the worlds tests build hold only what
+those tests do).
 
 Every access goes down the exchange pipeline the API uses (:class:`ExchangePipeline`: decide,
 fetch from the legacy stores, release, audit, sign) as one of the demo's case systems, and every

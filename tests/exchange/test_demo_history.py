@@ -1,7 +1,8 @@
-"""``tongban demo`` leaves traffic behind (:mod:`exchange.demo.history`): the auditor's
-statistics on a fresh demo show accesses of both departments, denials, consent events and a
-flagged anomaly, read through the real route; the operator sees each job's last run and a
-signed checkpoint over the traffic; and ``tongban audit verify`` passes on that log."""
+"""``tongban demo --traffic`` leaves traffic behind (:mod:`exchange.demo.history`): the
+auditor's statistics on a fresh demo show accesses of both departments, denials, consent events
+and a flagged anomaly, read through the real route; the operator sees each job's last run and a
+signed checkpoint over the traffic; and ``tongban audit verify`` passes on that log. Without
+``--traffic`` the log holds no query (the worlds other tests build count their own)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("demo-history")
     data = workdir / "demo"
     built = tongban_in_process(
-        workdir, "demo", "--data", str(data), "--citizens", str(CITIZENS), "--json",
+        workdir, "demo", "--data", str(data), "--citizens", str(CITIZENS), "--traffic", "--json",
         env=dev_environment(),
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
@@ -109,3 +110,19 @@ def test_audit_verify_passes_on_the_demo(demo_dir: Path) -> None:
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert json.loads(verified.stdout)["ok"] is True
+
+
+def test_without_traffic_the_demo_log_holds_no_query(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    built = tongban_in_process(
+        tmp_path, "demo", "--data", str(data), "--citizens", "50", "--json",
+        env=dev_environment(),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "traffic" not in json.loads(built.stdout)
+    settings = load_settings(config_file=data / "tongban.toml", default_mode="dev")
+    with TestClient(create_app(settings)) as test_client:
+        hub = test_client.app.state.hub  # type: ignore[attr-defined]
+        with unit_of_work(hub.sessions) as session:
+            kinds = set(session.scalars(select(AuditRecord.kind)))
+    assert "query" not in kinds

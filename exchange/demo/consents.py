@@ -22,7 +22,7 @@ from exchange.consent.states import request_status
 from exchange.hub import Hub
 from exchange.query.resolve import resolve_query
 
-__all__ = ["seed_consents"]
+__all__ = ["ask_consent", "seed_consents"]
 
 SYSTEM = "mca-dibao"
 PURPOSE = "minimum-living-allowance"
@@ -32,6 +32,34 @@ ATTRIBUTES = (
     "social_insurance.current_employer_name",
 )
 OPTIONAL = frozenset({"social_insurance.current_employer_name"})
+
+
+def ask_consent(
+    session: Session, system: System, pseudonym: str, mode: ConsentMode, *, now: datetime
+) -> ConsentRequest:
+    """The allowance system's request for the demo's pension attributes, of the subject of
+    *pseudonym*, through the service the API uses (with its preview)."""
+    ask = service.ConsentAsk(
+        subject=pseudonym,
+        system=system.id,
+        department=system.department_code,
+        system_purposes=frozenset(system.purposes),
+        purpose=PURPOSE,
+        purpose_text="最低生活保障家庭经济状况核对（核查养老金收入）",
+        attributes=ATTRIBUTES,
+        service_item=None,
+        optional=OPTIONAL,
+        mode=mode,
+        valid_days=90,
+        retention_days=365,
+        max_uses=None,
+        answer_within_days=14,
+        officer="MCA-0007",
+    )
+    resolved = resolve_query(
+        session, attributes=ATTRIBUTES, service_item=None, department=ask.department
+    )
+    return service.create_request(session, ask, resolved.requests, now)
 
 
 def seed_consents(
@@ -55,27 +83,8 @@ def seed_consents(
         if earlier is not None:
             made.append(_made(subject["id"], earlier, now))
             continue
-        ask = service.ConsentAsk(
-            subject=subject_pseudonym,
-            system=SYSTEM,
-            department=system.department_code,
-            system_purposes=frozenset(system.purposes),
-            purpose=PURPOSE,
-            purpose_text="最低生活保障家庭经济状况核对（核查养老金收入）",
-            attributes=ATTRIBUTES,
-            service_item=None,
-            optional=OPTIONAL,
-            mode=ConsentMode.STANDING if nth == 0 else ConsentMode.ONE_TIME,
-            valid_days=90,
-            retention_days=365,
-            max_uses=None,
-            answer_within_days=14,
-            officer="MCA-0007",
-        )
-        resolved = resolve_query(
-            session, attributes=ATTRIBUTES, service_item=None, department=ask.department
-        )
-        request = service.create_request(session, ask, resolved.requests, now)
+        mode = ConsentMode.STANDING if nth == 0 else ConsentMode.ONE_TIME
+        request = ask_consent(session, system, subject_pseudonym, mode, now=now)
         if nth == 0:
             consent = service.approve(
                 session,

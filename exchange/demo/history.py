@@ -40,12 +40,11 @@ from catalogue.models import System
 from exchange.consent import service
 from exchange.consent.models import ConsentMode
 from exchange.db import unit_of_work
-from exchange.demo.consents import ATTRIBUTES, OPTIONAL, PURPOSE
+from exchange.demo.consents import ATTRIBUTES, PURPOSE, ask_consent
 from exchange.hub import Hub
 from exchange.jobs.models import Trigger
 from exchange.jobs.runner import JobRunner
 from exchange.query.pipeline import QueryInput
-from exchange.query.resolve import resolve_query
 from exchange.security.clientauth import SystemPrincipal
 from exchange.security.subjects import ID_TYPE
 from schemas import TongbanError
@@ -147,27 +146,7 @@ def _give(hub: Hub, session: Session, pseudonym: str, mode: ConsentMode) -> str:
     if system is None:
         raise LookupError("the demo's case system mca-dibao is not registered")
     now = datetime.now(UTC)
-    ask = service.ConsentAsk(
-        subject=pseudonym,
-        system=system.id,
-        department=system.department_code,
-        system_purposes=frozenset(system.purposes),
-        purpose=PURPOSE,
-        purpose_text="最低生活保障家庭经济状况核对（核查养老金收入）",
-        attributes=ATTRIBUTES,
-        service_item=None,
-        optional=OPTIONAL,
-        mode=mode,
-        valid_days=90,
-        retention_days=365,
-        max_uses=None,
-        answer_within_days=14,
-        officer="MCA-0007",
-    )
-    resolved = resolve_query(
-        session, attributes=ATTRIBUTES, service_item=None, department=ask.department
-    )
-    request = service.create_request(session, ask, resolved.requests, now)
+    request = ask_consent(session, system, pseudonym, mode, now=now)
     consent = service.approve(
         session,
         hub.keys,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.servers import DemoHub, demo_hub
@@ -112,3 +113,25 @@ def tab(browser: Any, hub: Hub) -> Iterator[Tab]:
     context.close()
     assert aborted == [], f"the console reached outside the hub: {aborted}"
     assert errors == [], f"the console raised errors: {errors}"
+
+
+def apply_for_marriage_data(hub: Hub) -> dict[str, Any]:
+    """EDU's admin applies to MCA for two conditional fields until 2027-08-31: pending."""
+    token = hub.id_token("EDU-ADMIN", "department_admin", "EDU")
+    response = httpx.post(
+        f"{hub.base}/agreements",
+        json={
+            "system": EDU,
+            "resource": "MCA-HY-0001",
+            "fields": ["spouse_name", "registered_on"],
+            "purpose": "school-enrolment",
+            "legal_basis": "《中华人民共和国义务教育法》第十二条",
+            "justification": "核验适龄儿童监护人婚姻关系，免交结婚证复印件。",
+            "valid_until": "2027-08-31",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    application: dict[str, Any] = response.json()
+    return application

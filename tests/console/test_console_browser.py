@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import EDU, Hub, Tab
+from tests.console.conftest import Hub, Tab, apply_for_marriage_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 STEPS = ["leaf", "checkpoint", "signature", "proof", "root"]
@@ -78,30 +78,8 @@ def test_the_auditor_sees_statistics_and_anomalies(tab: Tab, hub: Hub) -> None:
     tab.screenshot("auditor")
 
 
-def _apply_for_marriage_data(hub: Hub) -> dict[str, Any]:
-    """EDU's admin applies to MCA for two conditional fields: a pending application."""
-    token = hub.id_token("EDU-ADMIN", "department_admin", "EDU")
-    response = httpx.post(
-        f"{hub.base}/agreements",
-        json={
-            "system": EDU,
-            "resource": "MCA-HY-0001",
-            "fields": ["spouse_name", "registered_on"],
-            "purpose": "school-enrolment",
-            "legal_basis": "《中华人民共和国义务教育法》第十二条",
-            "justification": "核验适龄儿童监护人婚姻关系，免交结婚证复印件。",
-            "valid_until": "2027-08-31",
-        },
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    application: dict[str, Any] = response.json()
-    return application
-
-
 def test_a_department_admin_approves_a_pending_application(tab: Tab, hub: Hub) -> None:
-    application = _apply_for_marriage_data(hub)
+    application = apply_for_marriage_data(hub)
     page = tab.page
     tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
     page.get_by_role("link", name="共享申请").click()
@@ -128,7 +106,7 @@ def test_a_department_admin_approves_a_pending_application(tab: Tab, hub: Hub) -
 def test_a_department_admin_sees_a_refusal_explained_and_a_publish_problem(
     tab: Tab, hub: Hub
 ) -> None:
-    application = _apply_for_marriage_data(hub)
+    application = apply_for_marriage_data(hub)
     page = tab.page
     tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
     page.goto(f"{hub.base}/console/department/applications/{application['id']}")

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import EDU, Hub, Tab
+from tests.console.conftest import Hub, Tab, apply_for_marriage_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 MARRIAGE = "MCA-HY-0001"
@@ -21,28 +21,6 @@ MARRIAGE = "MCA-HY-0001"
 
 def _admin(hub: Hub) -> dict[str, str]:
     return {"Authorization": f"Bearer {hub.id_token('MCA-ADMIN', 'department_admin', 'MCA')}"}
-
-
-def _apply_for_marriage_data(hub: Hub) -> dict[str, Any]:
-    """EDU's admin applies to MCA for two conditional fields until 2027-08-31: pending."""
-    token = hub.id_token("EDU-ADMIN", "department_admin", "EDU")
-    response = httpx.post(
-        f"{hub.base}/agreements",
-        json={
-            "system": EDU,
-            "resource": MARRIAGE,
-            "fields": ["spouse_name", "registered_on"],
-            "purpose": "school-enrolment",
-            "legal_basis": "《中华人民共和国义务教育法》第十二条",
-            "justification": "核验适龄儿童监护人婚姻关系，免交结婚证复印件。",
-            "valid_until": "2027-08-31",
-        },
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    application: dict[str, Any] = response.json()
-    return application
 
 
 def _publish(tab: Tab, descriptor: str) -> Any:
@@ -109,7 +87,7 @@ def test_a_version_diff_shows_each_changed_members_old_and_new_value(tab: Tab, h
 
 
 def test_an_approval_with_a_quota_and_validity_is_stored_and_shown(tab: Tab, hub: Hub) -> None:
-    application = _apply_for_marriage_data(hub)
+    application = apply_for_marriage_data(hub)
     tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
     page = tab.page
     page.goto(f"{hub.base}/console/department/applications/{application['id']}")
@@ -147,7 +125,7 @@ def test_an_approval_with_a_quota_and_validity_is_stored_and_shown(tab: Tab, hub
 
 
 def test_a_refused_decision_is_explained_in_chinese(tab: Tab, hub: Hub) -> None:
-    application = _apply_for_marriage_data(hub)
+    application = apply_for_marriage_data(hub)
     tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
     page = tab.page
     page.goto(f"{hub.base}/console/department/applications/{application['id']}")
@@ -163,7 +141,7 @@ def test_a_refused_decision_is_explained_in_chinese(tab: Tab, hub: Hub) -> None:
 
 @pytest.mark.parametrize("where", ["resource", "application"])
 def test_the_department_pages_fit_a_phone(tab: Tab, hub: Hub, where: str) -> None:
-    application = _apply_for_marriage_data(hub)
+    application = apply_for_marriage_data(hub)
     tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
     page = tab.page
     page.set_viewport_size({"width": 390, "height": 800})

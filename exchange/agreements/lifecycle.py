@@ -142,13 +142,16 @@ class AgreementCheck:
 
     def signed_terms(self, session: Session, row: Agreement) -> dict[str, Any] | str:
         """Checks 1 and 2: the terms the row's JWS signed, or why there are none."""
-        claims = self._signed.claims(session, row.terms or "", typ=AGREEMENT_TYP)
-        if claims is None or not isinstance(claims.get("agreement"), dict):
-            return f"the agreement {row.id} has no terms signed by the hub"
-        if claims["agreement"] != agreement_terms(row):
-            return f"the agreement {row.id} does not match its signed terms"
-        signed: dict[str, Any] = claims["agreement"]
-        return signed
+        return self._signed.signed_member(
+            session,
+            row.terms or "",
+            typ=AGREEMENT_TYP,
+            member="agreement",
+            expected=agreement_terms(row),
+            noun="agreement",
+            object_id=row.id,
+            what="terms",
+        )
 
     def audit_problem(
         self, session: Session, row: Agreement, event: LoggedEvent | None

@@ -193,6 +193,29 @@ class SignedArtefacts:
                 self._seen.popitem(last=False)
         return found
 
+    def signed_member(
+        self,
+        session: Session,
+        token: str,
+        *,
+        typ: str,
+        member: str,
+        expected: Mapping[str, Any],
+        noun: str,
+        object_id: str,
+        what: str,
+    ) -> dict[str, Any] | str:
+        """Checks 1 and 2 of a consent or an agreement: the claim *member* of *token* (a JWS the
+        hub signed, of *typ*) if it is exactly *expected* (the row as an artefact); else why
+        not, naming the *noun* *object_id* and *what* it should have (a receipt, terms)."""
+        claims = self.claims(session, token, typ=typ)
+        signed = None if claims is None else claims.get(member)
+        if not isinstance(signed, dict):
+            return f"the {noun} {object_id} has no {what} signed by the hub"
+        if signed != expected:
+            return f"the {noun} {object_id} does not match its signed {what}"
+        return signed
+
 
 def _verified(session: Session, token: str, typ: str) -> dict[str, Any] | None:
     try:

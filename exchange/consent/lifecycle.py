@@ -155,13 +155,16 @@ class ConsentCheck:
 
     def signed_artefact(self, session: Session, row: Consent) -> dict[str, Any] | str:
         """Checks 1 and 2: the artefact the row's receipt signed, or why there is none."""
-        claims = self._signed.claims(session, row.receipt or "", typ=CONSENT_TYP)
-        if claims is None or not isinstance(claims.get("consent"), dict):
-            return f"the consent {row.id} has no receipt signed by the hub"
-        if claims["consent"] != artefact(row):
-            return f"the consent {row.id} does not match its signed receipt"
-        signed: dict[str, Any] = claims["consent"]
-        return signed
+        return self._signed.signed_member(
+            session,
+            row.receipt or "",
+            typ=CONSENT_TYP,
+            member="consent",
+            expected=artefact(row),
+            noun="consent",
+            object_id=row.id,
+            what="receipt",
+        )
 
     def audit_problem(
         self, session: Session, row: Consent, event: LoggedEvent | None

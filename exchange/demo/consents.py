@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from catalogue.models import System
 from exchange.consent import service
-from exchange.consent.models import ConsentMode, ConsentRequest
+from exchange.consent.models import Consent, ConsentMode, ConsentRequest
 from exchange.consent.states import request_status
 from exchange.hub import Hub
 from exchange.query.resolve import resolve_query
 
-__all__ = ["ask_consent", "seed_consents"]
+__all__ = ["approve", "ask_consent", "seed_consents"]
 
 SYSTEM = "mca-dibao"
 PURPOSE = "minimum-living-allowance"
@@ -62,6 +62,22 @@ def ask_consent(
     return service.create_request(session, ask, resolved.requests, now)
 
 
+def approve(
+    session: Session, hub: Hub, pseudonym: str, request: ConsentRequest, *, now: datetime
+) -> Consent:
+    """The citizen of *pseudonym* approves *request* whole; the receipt is signed as the API
+    signs it (by the hub, its issuer the hub's public URL)."""
+    return service.approve(
+        session,
+        hub.keys,
+        subject=pseudonym,
+        request_id=request.id,
+        keep=None,
+        now=now,
+        issuer=hub.settings.public_url,
+    )
+
+
 def seed_consents(
     session: Session,
     hub: Hub,
@@ -86,15 +102,7 @@ def seed_consents(
         mode = ConsentMode.STANDING if nth == 0 else ConsentMode.ONE_TIME
         request = ask_consent(session, system, subject_pseudonym, mode, now=now)
         if nth == 0:
-            consent = service.approve(
-                session,
-                hub.keys,
-                subject=subject_pseudonym,
-                request_id=request.id,
-                keep=None,
-                now=now,
-                issuer=hub.settings.public_url,
-            )
+            consent = approve(session, hub, subject_pseudonym, request, now=now)
             assert consent.id == request.consent_id  # noqa: S101 - approve links them
         made.append(_made(subject["id"], request, now))
     return made

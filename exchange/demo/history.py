@@ -40,7 +40,7 @@ from catalogue.models import System
 from exchange.consent import service
 from exchange.consent.models import ConsentMode
 from exchange.db import unit_of_work
-from exchange.demo.consents import ATTRIBUTES, PURPOSE, ask_consent
+from exchange.demo.consents import ATTRIBUTES, PURPOSE, approve, ask_consent
 from exchange.hub import Hub
 from exchange.jobs.models import Trigger
 from exchange.jobs.runner import JobRunner
@@ -147,13 +147,4 @@ def _give(hub: Hub, session: Session, pseudonym: str, mode: ConsentMode) -> str:
         raise LookupError("the demo's case system mca-dibao is not registered")
     now = datetime.now(UTC)
     request = ask_consent(session, system, pseudonym, mode, now=now)
-    consent = service.approve(
-        session,
-        hub.keys,
-        subject=pseudonym,
-        request_id=request.id,
-        keep=None,
-        now=now,
-        issuer=hub.settings.public_url,
-    )
-    return consent.id
+    return approve(session, hub, pseudonym, request, now=now).id

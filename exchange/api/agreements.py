@@ -4,20 +4,23 @@ Every route needs a staff ID token. A consumer department's admin applies; the p
 department's admin decides and revokes; both sides read theirs, auditors read all. An agreement
 the caller may not see is a 404, never a 403. Nobody decides an application they filed (403
 ``own_application``). Free text (reasons, the application's justification and legal basis)
-with control or bidi-formatting characters is refused (422), naming the field.
+with control or bidi-formatting characters is refused (422), naming the field. Each agreement's
+view carries ``names``: the registry's names of the codes a reader would otherwise see.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from exchange.agreements.errors import InvalidApplication, InvalidDecision
-from exchange.agreements.models import AgreementStatus
+from exchange.agreements.models import Agreement, AgreementStatus
 from exchange.agreements.reading import Party, agreement_views, list_agreements, visible_agreement
 from exchange.agreements.service import (
     Approval,
@@ -30,6 +33,7 @@ from exchange.agreements.service import (
 from exchange.api.deps import Hub, StaffBearer
 from exchange.api.problems import problem_responses
 from exchange.api.text import DisplayParagraph, DisplayText
+from exchange.audit.reading import AccessNames
 from exchange.db import unit_of_work
 from policies.model import Release, RowCondition
 from schemas import load_schema
@@ -122,7 +126,7 @@ def post_application(
     now = datetime.now(UTC)
     with unit_of_work(hub.sessions, write=True) as session:
         agreement = apply_for_agreement(session, staff, application, now=now)
-        view = agreement_views(session, [agreement], now=now)[0]
+        view = _views(session, [agreement], now)[0]
     return JSONResponse(view, status_code=201)
 
 
@@ -140,7 +144,7 @@ def post_decision(
         agreement = decide_application(
             session, staff, agreement_id, decision, keys=hub.keys, now=now
         )
-        return agreement_views(session, [agreement], now=now)[0]
+        return _views(session, [agreement], now)[0]
 
 
 def _decision(body: ApproveBody | RefuseBody) -> Approval | Refusal:
@@ -179,7 +183,7 @@ def post_revoke(
     now = datetime.now(UTC)
     with unit_of_work(hub.sessions, write=True) as session:
         agreement = revoke_agreement(session, staff, agreement_id, reason=reason, now=now)
-        return agreement_views(session, [agreement], now=now)[0]
+        return _views(session, [agreement], now)[0]
 
 
 @router.get(
@@ -202,7 +206,7 @@ def get_agreements(
         agreements, total = list_agreements(
             session, staff, now=now, status=status, party=role, limit=limit, offset=offset
         )
-        views = agreement_views(session, agreements, now=now)
+        views = _views(session, agreements, now)
     return {"total": total, "limit": limit, "offset": offset, "agreements": views}
 
 
@@ -215,4 +219,25 @@ def get_agreement(hub: Hub, staff: StaffBearer, agreement_id: str) -> dict[str, 
     now = datetime.now(UTC)
     with unit_of_work(hub.sessions) as session:
         agreement = visible_agreement(session, staff, agreement_id)
-        return agreement_views(session, [agreement], now=now)[0]
+        return _views(session, [agreement], now)[0]
+
+
+def _views(
+    session: Session, agreements: Sequence[Agreement], now: datetime
+) -> list[dict[str, Any]]:
+    """Each agreement's view with ``names``: the names in the registry of the consumer's system
+    and department, and of each purpose (the name of the consumer's service item that asks for
+    it), ``None`` where the registry has none. The codes stay as they are."""
+    names = AccessNames(session)
+    views = agreement_views(session, agreements, now=now)
+    for view in views:
+        department = view["consumer"]["department"]
+        view["names"] = {
+            "system": names.system(view["consumer"]["system"]),
+            "consumer_department": dict(names.department(department)),
+            "purposes": [
+                {"code": purpose, **names.purpose(purpose, department, None)}
+                for purpose in view["purposes"]
+            ],
+        }
+    return views

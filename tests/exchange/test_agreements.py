@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from catalogue.models import System
 from catalogue.publishing import deprecate_resource
 from exchange.agreements import active_grants, count_use, load_agreement_documents
 from exchange.agreements.documents import demo_agreement_paths
@@ -199,6 +200,36 @@ def test_the_whole_flow_over_http(
             requires_consent=False,
         )
     ]
+
+
+def test_an_agreement_names_the_consumer_and_purposes_as_the_registry_does(
+    client: TestClient, staff: Staff, sessions: sessionmaker[Session]
+) -> None:
+    """What the provider's admin reads: the applicant's system and department and each purpose
+    by their registered names (the purpose's is its service item's), the codes beside them."""
+    system_name = "义务教育入学登记系统 (school enrolment case system)"
+    with unit_of_work(sessions, write=True) as session:
+        session.execute(update(System).where(System.id == "edu-enrolment").values(name=system_name))
+    applied = apply(client, staff)
+    read = client.get(f"/agreements/{applied['id']}", headers=staff.admin("REG")).json()
+    listed = client.get("/agreements", headers=staff.admin("REG")).json()["agreements"]
+    for view in (applied, read, listed[0]):
+        assert view["consumer"] == {"system": "edu-enrolment", "department": "EDU"}
+        assert view["purposes"] == ["school-enrolment"]
+        assert view["names"] == {
+            "system": system_name,
+            "consumer_department": {
+                "name": "演示市教育局",
+                "name_en": "Demo City Education Bureau",
+            },
+            "purposes": [
+                {
+                    "code": "school-enrolment",
+                    "name": "义务教育入学登记",
+                    "name_en": "Compulsory education school enrolment registration",
+                }
+            ],
+        }
 
 
 def test_only_conditional_fields_can_be_applied_for(client: TestClient, staff: Staff) -> None:

@@ -358,6 +358,7 @@ INFRASTRUCTURE = (
     "exchange.errors",
     "exchange.logs",
     "exchange.files",
+    "exchange.clock",
 )
 """The loose infrastructure below every room (``app`` and ``hub`` compose; they sit above)."""
 HTTP_FRAMEWORKS = ("fastapi", "starlette")
@@ -424,7 +425,7 @@ def test_infrastructure_imports_no_domain() -> None:
         if edge.importer in INFRASTRUCTURE and not within(edge.imported, *allowed)
     ]
     assert not offending, report(
-        "exchange's settings, db, errors, logs and files import no room", offending
+        "exchange's settings, db, errors, logs, files and clock import no room", offending
     )
 
 

@@ -22,12 +22,13 @@ with the same key; its name is the log's origin.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange import clock
 from exchange.audit import merkle, vmap, vmap_store
 from exchange.audit.checkpoint import Checkpoint, NoteSigner, NoteVerifier, parse_vkey
 from exchange.audit.errors import InconsistentLog
@@ -92,7 +93,7 @@ class CheckpointSigner:
     def sign(self, session: Session, now: datetime | None = None) -> SignedCheckpoint:
         """A checkpoint of the committed head (the newest one again if the log has not grown);
         caller commits. :class:`InconsistentLog` if the tree does not extend the last one."""
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         head = session.get(AuditHead, 1, with_for_update=True)
         if head is None:
             raise InconsistentLog("the audit log has no head row")
@@ -124,7 +125,7 @@ def _view(row: AuditCheckpoint) -> SignedCheckpoint:
 def sign_if_stale(signer: CheckpointSigner, sessions: sessionmaker[Session]) -> bool:
     """Sign a checkpoint when the log grew and the newest is older than the interval."""
     with unit_of_work(sessions) as session:
-        if not signer.is_stale(session, datetime.now(UTC)):
+        if not signer.is_stale(session, clock.now()):
             return False
     with unit_of_work(sessions, write=True) as session:
         signer.sign(session)

@@ -27,13 +27,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
 import jwt
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from exchange import clock
 from exchange.audit.canonical import canonical_json
 from exchange.audit.errors import AuditUnavailable
 from exchange.audit.log import append_in
@@ -257,7 +257,7 @@ def logged_at() -> str:
     """A lifecycle entry's ``at``: when it is logged, by the hub's clock (as a query entry's is
     when the query was decided), not the time the caller acts for (a sweep's, a demo's), so
     that ``tongban audit verify`` finds it next to the batch's ``recorded_at``."""
-    moment = datetime.now(UTC)
+    moment = clock.now()
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 

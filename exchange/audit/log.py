@@ -45,13 +45,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange import clock
 from exchange.audit import merkle, vmap, vmap_store
 from exchange.audit.canonical import canonical_json
 from exchange.audit.errors import AuditUnavailable
@@ -167,7 +168,7 @@ def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | 
     head = _locked_head(session)
     tree = _right_edge(session, head)
     size = head.size
-    now = datetime.now(UTC)
+    now = clock.now()
     appended: list[tuple[_Pending, int, bytes, AuditEntry]] = []
     for pending in batch:
         try:

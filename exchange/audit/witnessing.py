@@ -22,13 +22,14 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange import clock
 from exchange.audit import merkle
 from exchange.audit.checkpoint import b64, parse_checkpoint, split_note
 from exchange.audit.checkpoints import CheckpointSigner, SignedCheckpoint
@@ -357,7 +358,7 @@ class Witnessing:
         cosignature: Cosignature | None,
         error: str | None,
     ) -> None:
-        now = datetime.now(UTC)
+        now = clock.now()
         key = _key(witness)
         with unit_of_work(sessions, write=True) as session:
             state = session.get(AuditWitness, key, with_for_update=True)

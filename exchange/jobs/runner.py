@@ -27,13 +27,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange import clock
 from exchange.db import unit_of_work
 from exchange.jobs.models import JobRun, JobTotals, RunOutcome, Trigger
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
@@ -103,7 +104,7 @@ class JobRunner:
         self, spec: JobSpec, run_id: int, attempt: int, scheduled_for: datetime
     ) -> AttemptResult:
         last = attempt >= spec.retry.attempts
-        context = JobContext(self._settings, self._sessions, datetime.now(UTC), scheduled_for)
+        context = JobContext(self._settings, self._sessions, clock.now(), scheduled_for)
         began = time.monotonic()
         try:
             outcome = spec.run(context)
@@ -140,7 +141,7 @@ class JobRunner:
                 trigger=trigger,
                 attempt=attempt,
                 worker=self.worker,
-                started_at=datetime.now(UTC),
+                started_at=clock.now(),
                 outcome=RunOutcome.RUNNING,
                 final=False,
             )
@@ -159,7 +160,7 @@ class JobRunner:
         *,
         final: bool,
     ) -> None:
-        now = datetime.now(UTC)
+        now = clock.now()
         ok = result.outcome is RunOutcome.OK
         with unit_of_work(self._sessions, write=True) as session:
             session.execute(

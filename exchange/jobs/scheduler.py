@@ -34,6 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange import clock
 from exchange.jobs.models import Trigger
 from exchange.jobs.runner import JobRunner
 from exchange.jobs.spec import JobSpec
@@ -79,7 +80,7 @@ class _HubJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  # APScheduler is 
 
     def _reconstitute_job(self, job_state: bytes) -> Any:
         job = super()._reconstitute_job(job_state)
-        due = _latest_due(job, datetime.now(UTC))
+        due = _latest_due(job, clock.now())
         job.func = functools.partial(self._hub_scheduler.fire, job.id, due)
         job.args = ()
         return job
@@ -117,7 +118,7 @@ class HubScheduler:
         those no longer known. A new job first runs one interval from now, on the grid."""
         self._scheduler.start()
         stored = {job.id: job for job in self._scheduler.get_jobs()}
-        now = datetime.now(UTC)
+        now = clock.now()
         for spec in self._specs.values():
             old = stored.get(spec.id)
             if old is not None and old.trigger.interval_length == spec.every_s:
@@ -150,4 +151,4 @@ class HubScheduler:
         if spec is None:
             log.warning("job %s is not known to this worker; skipped", job_id)
             return
-        self.runner.run(spec, scheduled_for or datetime.now(UTC), Trigger.SCHEDULED)
+        self.runner.run(spec, scheduled_for or clock.now(), Trigger.SCHEDULED)

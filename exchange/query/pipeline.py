@@ -51,6 +51,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.vocabulary import SharingMethod
+from exchange import clock
 from exchange.agreements.grants import UnreliedAgreement, checked_grants, relied_locked, take_use
 from exchange.agreements.lifecycle import AGREEMENT_UNVERIFIABLE
 from exchange.audit.log import AuditLog, HeadSigner
@@ -387,7 +388,7 @@ class ExchangePipeline:
         *,
         channel: SharingMethod,
     ) -> _Run:
-        now = datetime.now(UTC)
+        now = clock.now()
         with unit_of_work(self._sessions) as session:
             resolved = resolve_query(
                 session,
@@ -457,7 +458,7 @@ class ExchangePipeline:
         """Inside the write unit: an agreement revoked (or expired) since the decision, or a
         consent revoked, expired, superseded or used up since, takes back what it released.
         Returns the consents relied on, locked until the commit."""
-        now = datetime.now(UTC)
+        now = clock.now()
         released = run.decision.released()
         agreements = {d.agreement_id for d in released if d.agreement_id}
         if agreements:

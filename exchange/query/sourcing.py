@@ -15,11 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from adapters.base import SourceRecord
 from adapters.errors import AdapterError
+from exchange import clock
 from exchange.query.resolve import ResourceInfo
 from exchange.sources.registry import SourceRegistry
 
@@ -65,9 +67,10 @@ def fetch_permitted(
             records = adapter.fetch_all(subject, sorted(wanted[code]))
         except AdapterError as exc:
             return Fetched(code, failure=exc.code)
-        return Fetched(code, tuple(records), fetched_at=datetime.now(UTC))
+        return Fetched(code, tuple(records), fetched_at=clock.now())
 
-    futures = {code: pool.submit(one, code) for code in sorted(wanted)}
+    # Each fetch runs in the caller's context (the clock it reads: exchange.clock).
+    futures = {code: pool.submit(copy_context().run, one, code) for code in sorted(wanted)}
     return {code: future.result() for code, future in futures.items()}
 
 

@@ -8,8 +8,10 @@ its discovery document, cached and refetched on rotation: :mod:`exchange.securit
 docs/sign-in.md says how to configure one.
 
 Order of :meth:`IdentityProviders.verify`: the size; the header and the unverified issuer parse;
-the issuer is trusted; the header names a key id the issuer has (an unknown one refetches the
-provider's keys, rate-limited); the signature with the key's own algorithm (EdDSA or ES256 only);
+the issuer is trusted; the header names a key id and an algorithm the issuer signs with and the
+hub accepts (RS256, PS256, ES256, EdDSA; never ``none`` or HMAC); the issuer has that key (an
+unknown one refetches the provider's keys, rate-limited) and it may verify that algorithm (an RSA
+key of 2048 bits or more); the signature with the key bound to that algorithm;
 ``iss``, ``aud`` (``tongban-hub`` or the console's client id), ``exp``, ``iat`` and ``sub`` present
 and valid; a known ``role``. Each refusal is an :class:`Unauthenticated` that says which step
 failed.
@@ -22,7 +24,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -30,9 +32,16 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from exchange import clock
 from exchange.errors import Unauthenticated
 from exchange.security.openid import OpenIdProvider, fetch_json
-from exchange.security.provider_keys import ACCEPTED_ALGORITHMS, ProviderKeys, keys_of
+from exchange.security.provider_keys import (
+    ACCEPTED_ALGORITHMS,
+    ProviderKeys,
+    checked_algorithm,
+    keys_of,
+    verifying_key,
+)
 from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.settings import Settings
 
@@ -95,6 +104,7 @@ class IdentityProviders:
             self._fetched[issuer] = ProviderKeys(
                 self.provider.jwks_url,
                 fetch_json,
+                algorithms=self.provider.signing_algorithms,
                 max_age_s=settings.idp_jwks_max_age_s,
                 refetch_interval_s=settings.idp_jwks_refetch_interval_s,
             )
@@ -145,7 +155,7 @@ class IdentityProviders:
 
         ``nonce`` is the sign-in's nonce (OpenID Connect Core §3.1.2.1), copied into the token
         so the console can tell a token it asked for from one planted on it."""
-        issued = now or datetime.now(UTC)
+        issued = now or clock.now()
         claims: dict[str, Any] = {
             "iss": DEV_IDP_ISSUER,
             "aud": AUDIENCE,
@@ -173,7 +183,7 @@ class IdentityProviders:
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError:
             raise Unauthenticated("the token is malformed") from None
-        key = self._key(str(issuer), header.get("kid"))
+        key = self._key(str(issuer), header.get("kid"), header.get("alg"))
         claims = self._claims(token, key, str(issuer))
         if nonce is not None and claims.get("nonce") != nonce:
             raise Unauthenticated("the token does not carry this sign-in's nonce")
@@ -189,21 +199,18 @@ class IdentityProviders:
             issuer=str(issuer),
         )
 
-    def _key(self, issuer: str, kid: object) -> jwt.PyJWK:
+    def _key(self, issuer: str, kid: object, alg: object) -> jwt.PyJWK:
         if issuer not in self._keys and issuer not in self._fetched:
             raise Unauthenticated("the token's issuer is not trusted")
         if not isinstance(kid, str) or not kid:
             raise Unauthenticated("the token names no key id")
         if issuer in self._fetched:
-            key = self._fetched[issuer].key(kid)
-        else:
-            found = self._keys[issuer].get(kid)
-            if found is None:
-                raise Unauthenticated("the token's signing key is not among the issuer's keys")
-            key = found
-        if key.algorithm_name not in ACCEPTED_ALGORITHMS:
-            raise Unauthenticated("the token's key is of an algorithm the hub does not accept")
-        return key
+            return self._fetched[issuer].key(kid, alg)
+        accepted = checked_algorithm(alg, ACCEPTED_ALGORITHMS)
+        found = self._keys[issuer].get(kid)
+        if found is None:
+            raise Unauthenticated("the token's signing key is not among the issuer's keys")
+        return verifying_key(found, accepted)
 
     def _claims(self, token: str, key: jwt.PyJWK, issuer: str) -> dict[str, Any]:
         try:

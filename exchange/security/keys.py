@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +37,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from exchange import clock
 from exchange.errors import Unauthenticated
 from exchange.security.errors import HubKeyUnavailable, KeyRotationConflict
 from exchange.security.models import HubSigningKey
@@ -128,7 +129,7 @@ class HubKeys:
             return published[0]
         # Generation 1 is unique: if another worker inserted it first, ours is refused (on
         # PostgreSQL after the other commits) and the winner's key is read back instead.
-        self._insert(session, SigningAlgorithm.EDDSA, 1, datetime.now(UTC))
+        self._insert(session, SigningAlgorithm.EDDSA, 1, clock.now())
         published = self.published(session)
         if not published:
             raise HubKeyUnavailable("the hub could not create its first signing key")
@@ -158,7 +159,7 @@ class HubKeys:
     ) -> HubKey:
         """Make a new current key; the previous stays published, older ones are retired."""
         algorithm = SigningAlgorithm(alg)
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         newest = session.scalar(
             select(HubSigningKey.generation).order_by(HubSigningKey.generation.desc()).limit(1)
         )

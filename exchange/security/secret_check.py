@@ -20,11 +20,11 @@ A failed step raises :class:`~exchange.settings.SettingsError`: the secret is co
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from exchange import clock
 from exchange.security.errors import HubKeyUnavailable
 from exchange.security.keys import HubKeys
 from exchange.security.models import HubSecretCheck
@@ -62,8 +62,6 @@ def check_master_secret(
     if record:
         try:
             with session.begin_nested():
-                session.add(
-                    HubSecretCheck(id=_ROW, check_value=mine, recorded_at=datetime.now(UTC))
-                )
+                session.add(HubSecretCheck(id=_ROW, check_value=mine, recorded_at=clock.now()))
         except IntegrityError:  # another worker recorded it first: compare with theirs
             check_master_secret(session, schedule, keys, record=False)

@@ -9,13 +9,13 @@ newest version seals new records, any version opens the records sealed under it.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange import clock
 from exchange.db import unit_of_work
 from exchange.sources.cache.crypto import CacheCrypto
 from exchange.sources.cache.models import CacheDataKey
@@ -65,7 +65,7 @@ class DataKeys:
                             department=department,
                             version=1,
                             wrapped_key=self._crypto.wrap(department, 1, raw),
-                            created_at=datetime.now(UTC),
+                            created_at=clock.now(),
                         )
                     )
         except IntegrityError:

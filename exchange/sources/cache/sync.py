@@ -26,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from time import perf_counter
 from typing import Any, TypeVar
 
@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.base import Change, SourceAdapter
 from adapters.errors import AdapterError
 from catalogue.reading import resource_version
+from exchange import clock
 from exchange.db import unit_of_work
 from exchange.sources.cache.crypto import CacheCrypto, canonical_values, record_aad
 from exchange.sources.cache.keyring import DataKeys
@@ -125,7 +126,7 @@ class CacheSync:
         self, resource: str, *, full: bool = False, progress: Progress | None = None
     ) -> SyncResult:
         """Sync *resource* now; ``full`` ignores the committed watermark."""
-        started, clock = datetime.now(UTC), perf_counter()
+        started, began = clock.now(), perf_counter()
         target = self._target(resource)
         plan = target.binding.sync
         assert plan is not None  # noqa: S101 - a cached binding always has its plan
@@ -151,7 +152,7 @@ class CacheSync:
             unchanged,
             watermark,
             started,
-            perf_counter() - clock,
+            perf_counter() - began,
             since,
         )
 
@@ -236,7 +237,7 @@ class CacheSync:
     ) -> list[dict[str, Any]]:
         """The batch's rows, encrypted; a subject changed twice in one batch keeps its last."""
         resource = target.binding.resource
-        now = datetime.now(UTC)
+        now = clock.now()
         rows: dict[str, dict[str, Any]] = {}
         for change in batch:
             subject = self._crypto.subject_mac(resource, change.subject)
@@ -303,7 +304,7 @@ class CacheSync:
         inserts: list[dict[str, Any]] = []
         stale: list[str] = []
         unchanged = 0
-        now = datetime.now(UTC)
+        now = clock.now()
         for subject, records in source.items():
             macs = [self._crypto.content_mac(resource, subject, plain) for plain in records]
             if cached.get(subject) == macs:

@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalogue.models import System
+from exchange import clock
 from exchange.cli.common import JsonFlag, command_hub, demo_config, out, print_json, safe_url
 from exchange.db import unit_of_work
 from exchange.demo.build import DEMO_SYSTEMS, build_demo
@@ -85,9 +86,10 @@ def demo(
         bool,
         typer.Option(
             "--traffic",
-            help="Then run a day of real traffic (queries, denials, a consent given and "
-            "withdrawn, a flagged burst) and every job once, so the auditor's and operator's "
-            "pages show something (exchange/demo/history.py).",
+            help="Build the world four weeks back and replay four weeks of traffic up to now "
+            "(queries, denials, consents given and withdrawn, a night run and a burst the "
+            "statistics flag, the jobs each night), so the auditor's and operator's pages show "
+            "a month's history (exchange/demo/history.py).",
         ),
     ] = False,
     as_json: JsonFlag = False,
@@ -118,22 +120,46 @@ def _build(
     traffic: bool = False,
 ) -> dict[str, Any]:
     from exchange.cli.sync import sync_cached
-    from exchange.demo.history import simulate_traffic
     from exchange.demo.sources import DEMO_CACHED, build_legacy_world
 
     legacy = build_legacy_world(
         target, citizens=citizens, seed=seed, psb_url=psb_url, hrss_url=hrss_url, cached=DEMO_CACHED
     )
     subjects = [s.to_json() for s in legacy.subjects]
+    bound = settings.model_copy(update={"adapters_file": legacy.adapters_file})
+    if traffic:
+        return _build_with_history(settings, bound, target, legacy.as_json(), subjects)
     with command_hub(settings) as hub, unit_of_work(hub.sessions, write=True) as session:
         world = build_demo(session, target, subjects=subjects, hub=hub)
-    bound = settings.model_copy(update={"adapters_file": legacy.adapters_file})
     cached = sync_cached(bound)
-    summary = {**world.summary(), "legacy": legacy.as_json(), "cached": cached}
-    if traffic:
+    return {**world.summary(), "legacy": legacy.as_json(), "cached": cached}
+
+
+def _build_with_history(
+    settings: Settings,
+    bound: Settings,
+    target: Path,
+    legacy: dict[str, Any],
+    subjects: list[dict[str, str]],
+) -> dict[str, Any]:
+    """The world built four weeks back and its history up to now, under the demo's simulated
+    clock (exchange/demo/history.py); then, at the real time, the demo consents and every job
+    once."""
+    from exchange.cli.sync import sync_cached
+    from exchange.demo.build import add_consents
+    from exchange.demo.history import history_start, run_jobs_once, simulate_history
+
+    with clock.simulated(history_start(clock.now())) as simulated:
+        with command_hub(settings) as hub, unit_of_work(hub.sessions, write=True) as session:
+            world = build_demo(session, target, subjects=subjects, hub=hub, with_consents=False)
+        cached = sync_cached(bound)
         with command_hub(bound) as hub:
-            summary["traffic"] = simulate_traffic(hub, subjects).as_json()
-    return summary
+            traffic = simulate_history(hub, subjects, simulated)
+    with command_hub(bound) as hub:
+        with unit_of_work(hub.sessions, write=True) as session:
+            add_consents(session, hub, world, now=clock.now())
+        run_jobs_once(hub, traffic)
+    return {**world.summary(), "legacy": legacy, "cached": cached, "traffic": traffic.as_json()}
 
 
 # -- refusing before anything is written ------------------------------------------------------

@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,14 @@ from catalogue.descriptors import Descriptor, parse_descriptor
 from catalogue.publishing import PublishOutcome, publish
 from catalogue.systems import register_system
 from catalogue.vocabulary import DescriptorKind
+from exchange import clock
 from exchange.agreements.documents import demo_agreement_paths, load_agreement_documents
 from exchange.demo.consents import seed_consents
 from exchange.files import owner_only_directory, owner_only_file, write_owner_only
 from exchange.hub import Hub
 from exchange.security.keys import HubKeys
 
-__all__ = ["DEMO_SYSTEMS", "DemoWorld", "build_demo", "demo_descriptors"]
+__all__ = ["DEMO_SYSTEMS", "DemoWorld", "add_consents", "build_demo", "demo_descriptors"]
 
 DEMO_SYSTEMS: tuple[dict[str, Any], ...] = (
     {
@@ -103,13 +104,15 @@ def build_demo(
     now: datetime | None = None,
     hub: Hub | None = None,
     keys: HubKeys | None = None,
+    with_consents: bool = True,
 ) -> DemoWorld:
     """Publish the demo catalogue and register the case systems (caller commits); list
     *subjects* (``ShowcaseSubject.to_json()`` entries) in ``demo.json``. With the *hub* (whose
     keys sign consent receipts), the consent candidates get their consents. The demo agreements'
     terms are signed with the hub's keys, or *keys* without a hub (those of the hub that will
-    serve this world, whose secret unwraps them)."""
-    now = now or datetime.now(UTC)
+    serve this world, whose secret unwraps them). ``with_consents=False`` leaves the consents
+    to :func:`add_consents`."""
+    now = now or clock.now()
     world = DemoWorld(data_dir=data_dir, subjects=list(subjects))
     for descriptor in demo_descriptors():
         world.outcomes.append(publish(session, descriptor, by="demo", now=now))
@@ -127,10 +130,17 @@ def build_demo(
             session, demo_agreement_paths(), now, keys=_terms_keys(hub, keys), by="demo"
         )
     ]
-    if hub is not None:
+    if hub is not None and with_consents:
         world.consents = seed_consents(session, hub, subjects, now=now)
     _write_manifest(world)
     return world
+
+
+def add_consents(session: Session, hub: Hub, world: DemoWorld, *, now: datetime) -> None:
+    """The demo consents of :func:`build_demo`, given at *now* (after a history, so that the
+    request waiting for its citizen is still open), and ``demo.json`` rewritten with them."""
+    world.consents = seed_consents(session, hub, world.subjects, now=now)
+    _write_manifest(world)
 
 
 def _terms_keys(hub: Hub | None, keys: HubKeys | None) -> HubKeys:

@@ -1,42 +1,51 @@
-"""The demo's first day of traffic (演示流量), so the auditor's statistics show something real
-(``tongban demo --traffic``; off by default, so that the worlds tests build hold only what
-those tests do).
+"""The demo's four weeks of history (演示历史), so the auditor's and operator's pages show a
+city's month and not an empty chart (``tongban demo --traffic``; off by default, so that the
+worlds tests build hold only what those tests do).
 
-Every access goes down the exchange pipeline the API uses (:class:`ExchangePipeline`: decide,
-fetch from the legacy stores, release, audit, sign) as one of the demo's case systems, and every
-consent event through the consent service, so each is an ordinary entry of the Merkle log:
-``tongban audit verify`` checks them like any other. In order:
+**The clock.** ``tongban demo --traffic`` builds its world at 08:00 China time
+:data:`HISTORY_DAYS` days before today, under the demo-only simulated clock of
+:mod:`exchange.clock`, and :func:`simulate_history` then moves that clock forward through each
+event of the plan below, up to the present: the log records every entry at its simulated time,
+in order, and nothing is written after the real time. Every access goes down the exchange
+pipeline the API uses (:class:`ExchangePipeline`: decide, fetch from the legacy stores,
+release, audit, sign) as one of the demo's case systems, and every consent event through the
+consent service, so each is an ordinary entry of the Merkle log that ``tongban audit verify``
+checks like any other. Afterwards :func:`run_jobs_once` runs every job at the real time.
 
-1. **routine queries**: each case system asks, for its own purpose and service item, about the
-   showcase subjects in turn (some answered, some refused by the policies, e.g. a field that
-   needs the citizen's consent);
-2. **denials**: the school-enrolment system asks for the minimum living allowance's purpose,
-   which it never registered (audited, then refused ``purpose_not_registered``);
-3. **a consent given and withdrawn**: the allowance system asks a citizen for their pension,
-   the citizen approves, the system reads once under the consent, the citizen revokes;
-4. **the anomaly**: the allowance system then reads :data:`BURST` people's records in a row, far
-   above its baseline, which the statistics' volume rule (:mod:`exchange.audit.stats`) flags;
-5. **the jobs, once**: every scheduled job of the hub is run now by the job runner, as
-   ``tongban jobs run`` would, so the operator sees a last run of each, and the log a signed
-   checkpoint that covers this traffic.
+**The plan** (:func:`plan_history`, deterministic for a seed), day by day in China time:
 
-The log stamps each entry with the time it is recorded (``recorded_at``, the clock of
-:mod:`exchange.audit.log`, within ``RECORDED_LATE`` of the entry's own time, as verify checks),
-and nothing here moves that clock: all of this traffic is *today's*. Weeks of back-dated
-history would need an explicit demo-only clock in the log; without one, a back-dated entry could
-only be forged, so the demo does not pretend.
+1. **working days** (the State Council calendar, with its make-up workdays): the school
+   enrolment system asks about 5–10 citizens for its service item, the allowance system 2–5,
+   between 08:30 and 17:30; on weekends and holidays the allowance office's online channel asks
+   about one; some answers are refusals the policies make (e.g. a field that needs consent);
+2. **denials**: on about two working days in five the school enrolment system asks for the
+   minimum living allowance's purpose, which it never registered (audited, then refused
+   ``purpose_not_registered``);
+3. **consents**: on every fourth working day a citizen gives the allowance system a
+   one-time consent, which it uses at once; three citizens give a standing consent, and the
+   first two withdraw it some days later;
+4. **the anomalies** the statistics flag (:mod:`exchange.audit.stats`): nine days ago the school
+   enrolment system reads :data:`NIGHT_RUN` records between 01:00 and 02:00 (night bulk access);
+   yesterday afternoon the allowance system reads :data:`BURST` records in a row, far above its
+   baseline (a volume spike);
+5. **the scheduler**: every job runs at 02:00 each night, as the scheduler would (the cache is
+   re-synced, sweeps run, a checkpoint is signed over the day's entries).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from itertools import cycle, islice
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
+from itertools import cycle
 
 from sqlalchemy.orm import Session
 
 from catalogue.models import System
+from exchange import clock
+from exchange.agreements.workdays import CHINA_TZ, china_day, official_calendar
+from exchange.clock import SimulatedClock
 from exchange.consent import service
 from exchange.consent.models import ConsentMode
 from exchange.db import unit_of_work
@@ -49,54 +58,170 @@ from exchange.security.clientauth import SystemPrincipal
 from exchange.security.subjects import ID_TYPE
 from schemas import TongbanError
 
-__all__ = ["BURST", "ROUTINE", "DemoTraffic", "simulate_traffic"]
+__all__ = [
+    "BURST",
+    "HISTORY_DAYS",
+    "NIGHT_RUN",
+    "DemoTraffic",
+    "Event",
+    "history_start",
+    "plan_history",
+    "run_jobs_once",
+    "simulate_history",
+]
 
-ROUTINE = 12
-"""Routine queries per case system."""
+HISTORY_DAYS = 28
+"""Days of history before today."""
 BURST = 60
-"""The allowance system's burst: above the volume rule's ``min_count`` (50) on a zero baseline."""
-_REFUSED_PURPOSE = 3
-_ROUTINE_ASKS: tuple[tuple[str, str, str], ...] = (
-    ("edu-enrolment", "school-enrolment", "EDU-RXDJ-001"),
-    ("mca-dibao", PURPOSE, "MCA-DBSQ-001"),
-)
+"""Yesterday's burst of the allowance system: above the volume rule's ``min_count`` (50)."""
+NIGHT_RUN = 24
+"""The school enrolment system's night run: above the night rule's threshold (20)."""
+NIGHT_RUN_DAYS_AGO = 9
+STANDING_CONSENTS = 3
+"""Citizens who give a standing consent; all but the last withdraw it."""
+_SEED = 2026
+_MARGIN = timedelta(minutes=2)
+"""Today's events stop this long before the real time."""
+
+EDU = ("edu-enrolment", "school-enrolment", "EDU-RXDJ-001")
+MCA = ("mca-dibao", PURPOSE, "MCA-DBSQ-001")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of the history: at ``at`` (UTC), ``action`` (see :func:`simulate_history`)
+    about ``person`` (an ID number; empty for the jobs)."""
+
+    at: datetime
+    action: str
+    person: str = ""
 
 
 @dataclass
 class DemoTraffic:
-    """What :func:`simulate_traffic` did (counts only, for the demo's summary)."""
+    """What :func:`simulate_history` and :func:`run_jobs_once` did (counts only, for the
+    demo's summary)."""
 
+    days: int = 0
     answered: int = 0
     refused: int = 0
     consents_given: int = 0
     consents_revoked: int = 0
     jobs_run: int = 0
+    first: str = ""
+    _standing: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def as_json(self) -> dict[str, int]:
-        return asdict(self)
+    def as_json(self) -> dict[str, int | str]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
-def simulate_traffic(hub: Hub, subjects: Sequence[Mapping[str, str]]) -> DemoTraffic:
-    """Run the steps of the module docstring against *hub* (its sources bound to the demo's
-    legacy stores); *subjects* are ``demo.json``'s. Each step commits on its own, as requests
-    do."""
-    traffic = DemoTraffic()
+def history_start(now: datetime) -> datetime:
+    """08:00 China time, :data:`HISTORY_DAYS` days before *now*'s day: when the demo's world
+    is built."""
+    first = china_day(now) - timedelta(days=HISTORY_DAYS)
+    return datetime.combine(first, time(8), CHINA_TZ)
+
+
+def plan_history(
+    first: date, today: date, subjects: Sequence[Mapping[str, str]], *, seed: int = _SEED
+) -> list[Event]:
+    """The events of the module docstring from the day *first* to *today* (China days), in
+    time order. Needs subjects: without any, there is no one to ask about."""
     people = [s["id"] for s in subjects]
     if not people:
-        return traffic
-    for system, purpose, item in _ROUTINE_ASKS:
-        for person in islice(cycle(people), ROUTINE):
-            _ask(hub, traffic, system, QueryInput(ID_TYPE, person, purpose, None, item))
-    for person in people[:_REFUSED_PURPOSE]:
-        denied = QueryInput(ID_TYPE, person, PURPOSE, list(ATTRIBUTES), None)
-        _ask(hub, traffic, "edu-enrolment", denied)
-    _consent_given_and_revoked(hub, traffic, subjects)
-    for person in islice(cycle(people), BURST):
-        _ask(hub, traffic, "mca-dibao", QueryInput(ID_TYPE, person, PURPOSE, None, "MCA-DBSQ-001"))
+        return []
+    rng = random.Random(seed)  # noqa: S311 - a reproducible plan, not a secret
+    calendar = official_calendar()
+    givers = [s["id"] for s in subjects if s.get("kind") != "consent_candidate"] or people
+    standing = givers[:STANDING_CONSENTS]
+    one_time = cycle(givers[STANDING_CONSENTS:] or givers)
+    days = (today - first).days
+    standing_on = {days * (n + 1) // (STANDING_CONSENTS + 2): p for n, p in enumerate(standing)}
+    events: list[Event] = []
+    worked = 0
+    for n in range(days + 1):
+        day = first + timedelta(days=n)
+        at = _times(rng, day)
+        if n > 0:  # the world is built on the first day's morning
+            events.append(Event(_at(day, 2, 0), "jobs"))
+        working = calendar.is_working_day(day)
+        asks = [EDU] * rng.randint(5, 10) + [MCA] * rng.randint(2, 5) if working else [MCA]
+        for ask in asks:
+            events.append(Event(at(), ask[0], rng.choice(people)))
+        if working and rng.random() < 0.4:
+            events.append(Event(at(), "wrong_purpose", rng.choice(people)))
+        worked += working
+        if working and worked % 4 == 2:
+            events.append(Event(at(), "one_time_consent", next(one_time)))
+        if n in standing_on:
+            person = standing_on[n]
+            events.append(Event(at(), "standing_consent", person))
+            if person != standing[-1]:
+                later = min(days - 1, n + 4)
+                events.append(Event(_at(first + timedelta(days=later), 16, 45), "revoke", person))
+        if n == days - NIGHT_RUN_DAYS_AGO:
+            base = _at(day, 1, 0)
+            events += [
+                Event(base + timedelta(minutes=2 * k), EDU[0], rng.choice(people))
+                for k in range(NIGHT_RUN)
+            ]
+        if n == days - 1:
+            base = _at(day, 14, 0)
+            events += [
+                Event(base + timedelta(seconds=45 * k), MCA[0], p)
+                for k, p in zip(range(BURST), cycle(people), strict=False)
+            ]
+    return sorted(events, key=lambda e: e.at)
+
+
+def simulate_history(
+    hub: Hub, subjects: Sequence[Mapping[str, str]], simulated: SimulatedClock
+) -> DemoTraffic:
+    """Run :func:`plan_history` against *hub* (its sources bound to the demo's legacy
+    stores), moving *simulated* to each event's time; today's events stop short of the real
+    time. Each step commits on its own, as requests do."""
+    traffic = DemoTraffic()
+    first, now = china_day(simulated.now()), datetime.now(CHINA_TZ)
+    planned = plan_history(first, now.date(), subjects)
+    events = [e for e in planned if simulated.now() < e.at < now - _MARGIN]
+    traffic.days, traffic.first = (now.date() - first).days, first.isoformat()
+    steps: dict[str, Callable[[Hub, DemoTraffic, str], None]] = {
+        EDU[0]: lambda h, t, p: _ask(h, t, EDU[0], QueryInput(ID_TYPE, p, EDU[1], None, EDU[2])),
+        MCA[0]: lambda h, t, p: _ask(h, t, MCA[0], QueryInput(ID_TYPE, p, MCA[1], None, MCA[2])),
+        "wrong_purpose": lambda h, t, p: _ask(
+            h, t, EDU[0], QueryInput(ID_TYPE, p, PURPOSE, list(ATTRIBUTES), None)
+        ),
+        "one_time_consent": _one_time_consent,
+        "standing_consent": _standing_consent,
+        "revoke": _revoke,
+        "jobs": lambda h, t, _p: _run_jobs(h, t, Trigger.SCHEDULED),
+    }
+    for event in events:
+        simulated.set(max(event.at, simulated.now()))  # two events in one second keep order
+        steps[event.action](hub, traffic, event.person)
+    return traffic
+
+
+def run_jobs_once(hub: Hub, traffic: DemoTraffic) -> None:
+    """Every job of the hub, now, as ``tongban jobs run`` would: the operator sees a last run
+    of each, and the log a signed checkpoint that covers the history."""
+    _run_jobs(hub, traffic, Trigger.MANUAL)
+
+
+def _run_jobs(hub: Hub, traffic: DemoTraffic, trigger: Trigger) -> None:
     runner = JobRunner(hub.settings, hub.sessions)
     for spec in hub.jobs:
-        traffic.jobs_run += runner.run(spec, datetime.now(UTC), Trigger.MANUAL) is not None
-    return traffic
+        traffic.jobs_run += runner.run(spec, clock.now(), trigger) is not None
+
+
+def _times(rng: random.Random, day: date) -> Callable[[], datetime]:
+    """Moments of office hours (08:30–17:30) on *day*, at random."""
+    opens = _at(day, 8, 30)
+    return lambda: opens + timedelta(seconds=rng.randrange(9 * 3600))
+
+
+def _at(day: date, hour: int, minute: int) -> datetime:
+    return datetime.combine(day, time(hour, minute), CHINA_TZ)
 
 
 def _ask(hub: Hub, traffic: DemoTraffic, system: str, ask: QueryInput) -> None:
@@ -116,35 +241,39 @@ def _principal(hub: Hub, system_id: str) -> SystemPrincipal:
         return SystemPrincipal(system.id, system.department_code, tuple(system.purposes))
 
 
-def _consent_given_and_revoked(
-    hub: Hub, traffic: DemoTraffic, subjects: Sequence[Mapping[str, str]]
-) -> None:
-    """A citizen other than the consent candidates (whose consent and request ``demo.json``
-    describes) gives the allowance system a one-time consent, which it uses, then a standing
-    one, which the citizen withdraws."""
-    person = next((s["id"] for s in subjects if s["kind"] != "consent_candidate"), None)
-    if person is None:
+def _one_time_consent(hub: Hub, traffic: DemoTraffic, person: str) -> None:
+    """The citizen gives the allowance system a one-time consent, which it uses at once."""
+    consent_id = _give(hub, traffic, person, ConsentMode.ONE_TIME)
+    ask = QueryInput(ID_TYPE, person, PURPOSE, list(ATTRIBUTES), None, consent_id=consent_id)
+    _ask(hub, traffic, MCA[0], ask)
+
+
+def _standing_consent(hub: Hub, traffic: DemoTraffic, person: str) -> None:
+    traffic._standing[person] = _give(hub, traffic, person, ConsentMode.STANDING)
+
+
+def _revoke(hub: Hub, traffic: DemoTraffic, person: str) -> None:
+    consent_id = traffic._standing.pop(person, None)
+    if consent_id is None:
         return
     pseudonym = hub.pseudonyms.of(person)
-    for mode in (ConsentMode.ONE_TIME, ConsentMode.STANDING):
-        with unit_of_work(hub.sessions, write=True) as session:
-            consent_id = _give(hub, session, pseudonym, mode)
-        traffic.consents_given += 1
-        if mode is ConsentMode.ONE_TIME:
-            ask = QueryInput(
-                ID_TYPE, person, PURPOSE, list(ATTRIBUTES), None, consent_id=consent_id
-            )
-            _ask(hub, traffic, "mca-dibao", ask)
-            continue
-        with unit_of_work(hub.sessions, write=True) as session:
-            service.revoke(session, subject=pseudonym, consent_id=consent_id, now=datetime.now(UTC))
-        traffic.consents_revoked += 1
+    with unit_of_work(hub.sessions, write=True) as session:
+        service.revoke(session, subject=pseudonym, consent_id=consent_id, now=clock.now())
+    traffic.consents_revoked += 1
 
 
-def _give(hub: Hub, session: Session, pseudonym: str, mode: ConsentMode) -> str:
-    system = session.get(System, "mca-dibao")
+def _give(hub: Hub, traffic: DemoTraffic, person: str, mode: ConsentMode) -> str:
+    pseudonym = hub.pseudonyms.of(person)
+    with unit_of_work(hub.sessions, write=True) as session:
+        consent_id = _request_and_approve(hub, session, pseudonym, mode)
+    traffic.consents_given += 1
+    return consent_id
+
+
+def _request_and_approve(hub: Hub, session: Session, pseudonym: str, mode: ConsentMode) -> str:
+    system = session.get(System, MCA[0])
     if system is None:
         raise LookupError("the demo's case system mca-dibao is not registered")
-    now = datetime.now(UTC)
+    now = clock.now()
     request = ask_consent(session, system, pseudonym, mode, now=now)
     return approve(session, hub, pseudonym, request, now=now).id

@@ -1,13 +1,16 @@
-"""``tongban demo --traffic`` leaves traffic behind (:mod:`exchange.demo.history`): the
-auditor's statistics on a fresh demo show accesses of both departments, denials, consent events
-and a flagged anomaly, read through the real route; the operator sees each job's last run and a
-signed checkpoint over the traffic; and ``tongban audit verify`` passes on that log. Without
-``--traffic`` the log holds no query (the worlds other tests build count their own)."""
+"""``tongban demo --traffic`` leaves four weeks of history behind (:mod:`exchange.demo.history`):
+the log's entries span the weeks before today, in order and none after the real time; the
+auditor's statistics on a fresh demo show accesses of both departments on most days, denials,
+consent events and both anomalies, read through the real route; the operator sees each job run
+every night and once more now, and a signed checkpoint over the history; the consent request the
+demo leaves for its citizen is still open; and ``tongban audit verify`` passes on that log.
+Without ``--traffic`` the log holds no query (the worlds other tests build count their own)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from sqlalchemy import select
 from exchange.app import create_app
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
-from exchange.demo.history import BURST
+from exchange.demo.history import BURST, HISTORY_DAYS, NIGHT_RUN
 from exchange.security.identity import Role
 from exchange.settings import load_settings
 from tests.commands import tongban_in_process
@@ -36,7 +39,10 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env=dev_environment(),
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
-    assert json.loads(built.stdout)["traffic"]["consents_revoked"] == 1
+    summary = json.loads(built.stdout)
+    assert summary["traffic"]["consents_revoked"] == 2
+    assert summary["traffic"]["days"] == HISTORY_DAYS
+    assert summary["consents"] == ["approved", "pending"]
     return data
 
 
@@ -71,12 +77,27 @@ def test_the_auditors_charts_show_both_departments_denials_and_purposes(
     assert len(stats["days"]) >= 30  # the default window: the month up to now
 
 
-def test_the_burst_is_flagged_as_a_volume_spike_and_the_routine_system_is_not(
+def test_the_history_spans_the_weeks_before_today_in_order(client: TestClient) -> None:
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    with unit_of_work(hub.sessions) as session:
+        times = list(session.scalars(select(AuditRecord.recorded_at).order_by(AuditRecord.index)))
+    times = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in times]
+    assert times == sorted(times)  # the simulated clock only moves forward
+    assert times[-1] <= datetime.now(UTC)
+    assert datetime.now(UTC) - times[0] > timedelta(days=HISTORY_DAYS - 1)
+    stats = _get(client, "/audit/stats", Role.AUDITOR)
+    busy = {row["day"] for row in stats["per_day_department"] if row["count"]}
+    assert len(busy) >= HISTORY_DAYS - 2  # a month of charts, weekends included
+
+
+def test_the_burst_and_the_night_run_are_flagged_and_routine_use_is_not(
     client: TestClient,
 ) -> None:
     anomalies = _get(client, "/audit/stats", Role.AUDITOR)["anomalies"]
     spikes = {a["system"] for a in anomalies if a["kind"] == "volume_spike"}
     assert spikes == {"mca-dibao"}
+    nights = [a for a in anomalies if a["kind"] == "night_bulk"]
+    assert [(a["system"], a["count"]) for a in nights] == [("edu-enrolment", NIGHT_RUN)]
 
 
 def test_the_consent_given_and_withdrawn_is_in_the_log(client: TestClient) -> None:
@@ -85,8 +106,9 @@ def test_the_consent_given_and_withdrawn_is_in_the_log(client: TestClient) -> No
         outcomes = list(
             session.scalars(select(AuditRecord.outcome).where(AuditRecord.kind == "consent"))
         )
-    assert outcomes.count("revoked") == 1
-    assert outcomes.count("given") >= 2  # the demo's standing consent, and the one withdrawn
+    assert outcomes.count("revoked") == 2
+    # three standing (two withdrawn), one-time ones every fourth working day, the demo's own
+    assert outcomes.count("given") >= 3 + 4 + 1
 
 
 def test_the_operator_sees_every_job_run_once_and_a_checkpoint_over_the_traffic(
@@ -97,6 +119,10 @@ def test_the_operator_sees_every_job_run_once_and_a_checkpoint_over_the_traffic(
     assert {job["id"]: job["last_run"]["outcome"] for job in jobs} == {
         job["id"]: "ok" for job in jobs
     }
+    for job in jobs:
+        detail = _get(client, f"/jobs/{job['id']}", Role.OPERATOR)["recent_runs"]
+        nights = {r["scheduled_for"][:10] for r in detail if r["trigger"] == "scheduled"}
+        assert len(nights) == len(detail) - 1 >= 5, job["id"]  # one a night, then the manual
     checkpoint = client.get("/audit/checkpoint")
     assert checkpoint.status_code == 200
     size = int(checkpoint.text.splitlines()[1])  # C2SP tlog-checkpoint: origin, size, root

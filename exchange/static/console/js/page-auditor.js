@@ -1,18 +1,47 @@
 // Auditor (审计员): search the log, read an entry and verify it in the browser against the
 // signed checkpoint, and see the statistics and flagged anomalies of the last 30 days.
 // The search is kept in memory (never in the console's URL): an ID number typed here goes to
-// the API's query string only, as the contract defines.
+// the API's query string only, as the contract defines. On a phone each table's row is a card
+// of labelled lines (style.css, phone-cards) and the charts are drawn for the phone's width.
 
 import { api, optional } from "./api.js";
 import { bars, columns, stackedColumns } from "./charts.js";
 import { field, h, replace, select, table } from "./dom.js";
 import { label, percent, t, when } from "./i18n.js";
+import { departmentName } from "./names.js";
 import { act, badge, facts, link, liveRegion, loading, problemBox, refusalWords, section } from "./ui.js";
 import { STEPS, verifyEntry } from "./verify.js";
 import { auditorPolicy, loadWitnessGap, policyPanel, witnessGap, witnessStepWords } from "./witnesses.js";
 
 const OUTCOMES = ["released", "partial", "denied", "unavailable", "withheld", "budget_exhausted"];
 let lastSearch = {};
+let departmentNames = null; // code → name in the page's language, read once per page
+
+/** The departments' names by code (the catalogue's list; codes stand in when it fails). */
+async function loadDepartmentNames() {
+  const listed = await optional("/catalogue/departments");
+  departmentNames = Object.fromEntries(((listed && listed.departments) || []).map((d) => [d.code, departmentName(d)]));
+  return departmentNames;
+}
+
+function department(code) {
+  const name = departmentNames && departmentNames[code];
+  return name && name !== code ? h("span", { title: code }, name) : code;
+}
+
+/** A table whose rows are cards on a phone: each cell a line of its column's heading and its
+ * value (held in one box, so the value wraps beside the heading, not under it). */
+function cardTable(caption, headings, rows) {
+  const shown = table(caption, headings, rows);
+  shown.classList.add("phone-cards", "compact");
+  [...shown.tBodies[0].rows].forEach((row) =>
+    [...row.cells].forEach((cell, column) => {
+      cell.setAttribute("data-label", headings[column]);
+      cell.replaceChildren(h("div", {}, [...cell.childNodes]));
+    }),
+  );
+  return shown;
+}
 
 export async function renderSearch(ctx) {
   const { main } = ctx;
@@ -25,6 +54,7 @@ export async function renderSearch(ctx) {
     section(t("audit.results"), results),
     stats,
   );
+  await loadDepartmentNames();
   if (Object.keys(lastSearch).length) await runSearch(lastSearch, results, ctx);
   await renderStats(stats);
 }
@@ -81,7 +111,7 @@ async function runSearch(search, results, ctx) {
       link(`/audit/entries/${e.index}`, `#${e.index}`, { "aria-label": t("audit.open_entry", { index: e.index }) }),
       when(e.recorded_at),
       e.system,
-      e.department,
+      department(e.department),
       e.purpose,
       badge("outcome", e.outcome),
       Object.keys(e.attributes).length,
@@ -90,7 +120,7 @@ async function runSearch(search, results, ctx) {
       results,
       h("p", {}, t("audit.found", { count: page.entries.length })),
       rows.length
-        ? table(t("audit.results"), [t("audit.index"), t("audit.when"), t("audit.system"), t("audit.department"), t("audit.purpose"), t("audit.outcome"), t("audit.fields")], rows)
+        ? cardTable(t("audit.results"), [t("audit.index"), t("audit.when"), t("audit.system"), t("audit.department"), t("audit.purpose"), t("audit.outcome"), t("audit.fields")], rows)
         : null,
     );
     ctx.announce(t("audit.found", { count: page.entries.length }));
@@ -131,15 +161,15 @@ async function renderStats(where) {
       h(
         "div",
         { class: "chart-grid" },
-      stackedColumns({ label: t("audit.per_day_department"), days: stats.days, series: departments, values: perDay }),
-      columns({ label: t("audit.denial_rate_per_day"), days: stats.days, values: denialRate, format: percent }),
-      stats.top_purposes.length
-        ? bars({ label: t("audit.top_purposes"), items: stats.top_purposes.map((p) => ({ name: p.purpose, value: p.count })) })
-        : h("p", {}, t("audit.no_data")),
+        stackedColumns({ label: t("audit.per_day_department"), days: stats.days, series: departments, values: perDay, names: departmentNames || {} }),
+        columns({ label: t("audit.denial_rate_per_day"), days: stats.days, values: denialRate, format: percent }),
+        stats.top_purposes.length
+          ? bars({ label: t("audit.top_purposes"), items: stats.top_purposes.map((p) => ({ name: p.purpose, value: p.count })) })
+          : h("p", {}, t("audit.no_data")),
       ),
       h("h3", {}, t("audit.denial_per_system")),
       stats.denials.per_system.length
-        ? table(
+        ? cardTable(
             t("audit.denial_per_system"),
             [t("audit.system"), t("audit.total"), t("audit.denied"), t("audit.rate")],
             stats.denials.per_system.map((r) => [r.system, r.total, r.denied, percent(r.rate)]),
@@ -184,7 +214,7 @@ export async function renderEntry(ctx) {
   const { main, params } = ctx;
   const index = Number(params[0]);
   replace(main, h("h1", {}, t("entry.title", { index })), loading());
-  const [entry, witnesses] = await Promise.all([api(`/audit/entries/${index}`), loadWitnessGap()]);
+  const [entry, witnesses] = await Promise.all([api(`/audit/entries/${index}`), loadWitnessGap(), departmentNames || loadDepartmentNames()]);
   const e = entry.entry;
   const steps = h("ol", { class: "steps" }, STEPS.map((id) => h("li", { "data-step": id, class: "pending" }, t(`verify.${id}`))));
   const verdict = liveRegion({ class: "verdict" });
@@ -203,7 +233,7 @@ export async function renderEntry(ctx) {
     facts([
       [t("audit.when"), when(e.at || entry.recorded_at)],
       [t("audit.system"), e.system],
-      [t("audit.department"), e.department],
+      [t("audit.department"), department(e.department)],
       [t("entry.officer"), e.officer || "—"],
       [t("audit.purpose"), e.purpose],
       [t("entry.service_item"), e.service_item || "—"],
@@ -214,7 +244,7 @@ export async function renderEntry(ctx) {
     ]),
     section(
       t("entry.fields"),
-      table(
+      cardTable(
         t("entry.fields"),
         [t("entry.attribute"), t("audit.outcome"), t("entry.release"), t("entry.reason"), t("entry.basis")],
         Object.entries(e.attributes || {}).map(([name, a]) => [

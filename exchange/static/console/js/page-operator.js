@@ -1,11 +1,12 @@
 // Operator (运维): readiness of the hub and each source, the audit log's witnesses (how many
 // entries no witnessed checkpoint covers yet, and why a witness fails), and the scheduled jobs
 // when the hub has them. Operators may not read the audit or decide sharing (the API refuses;
-// nothing here offers it).
+// nothing here offers it). Each job by its name in the page's language, its id beside it (what
+// `tongban jobs run` takes); on a phone each table's row is a card of labelled lines.
 
 import { optional } from "./api.js";
 import { h, replace, table } from "./dom.js";
-import { t, when } from "./i18n.js";
+import { label, t, when } from "./i18n.js";
 import { badge, loading, problemBox, section } from "./ui.js";
 import { loadWitnessGap, witnessGap } from "./witnesses.js";
 
@@ -26,7 +27,7 @@ export async function renderOperations(ctx) {
       ready
         ? h("p", {}, t("ops.status"), " ", badge("health", ready.status), ` · ${t("ops.revision")} ${ready.checks.database.revision}`)
         : problemBox({ status: 503 }),
-      table(
+      cardTable(
         t("ops.sources"),
         [t("catalogue.code"), t("dept.adapter"), t("dept.latency"), t("ops.reason")],
         Object.entries(sources).map(([code, s]) => [h("code", {}, code), badge("health", s.status), `${s.latency_ms} ms`, s.reason || "—"]),
@@ -39,16 +40,16 @@ export async function renderOperations(ctx) {
     section(
       t("ops.jobs"),
       jobs && Array.isArray(jobs.jobs)
-        ? table(
+        ? cardTable(
             t("ops.jobs"),
             [t("ops.job"), t("ops.last_run"), t("ops.outcome"), t("ops.next_run")],
             jobs.jobs.map((j) => [
-              h("span", { title: j.description || "" }, j.id),
+              [h("span", { class: "job-name" }, jobName(j.id)), h("code", { class: "job-id" }, j.id)],
               when(j.last_run && j.last_run.started_at),
               j.failing
                 ? badge("health", "failing")
                 : j.last_run && j.last_run.outcome
-                  ? j.last_run.outcome
+                  ? badge("run", j.last_run.outcome)
                   : "—",
               when(j.next_run),
             ]),
@@ -56,4 +57,25 @@ export async function renderOperations(ctx) {
         : h("p", { class: "hint" }, t("ops.no_jobs")),
     ),
   );
+}
+
+/** A job's name: sync.<resource> names its resource; another id its own words (the id when
+ * the console has none). */
+function jobName(id) {
+  if (id.startsWith("sync.")) return t("ops.job_sync", { resource: id.slice("sync.".length) });
+  return label("job", id);
+}
+
+/** A table whose rows are cards on a phone: each cell a line of its column's heading and its
+ * value (held in one box, so the value wraps beside the heading, not under it). */
+function cardTable(caption, headings, rows) {
+  const shown = table(caption, headings, rows);
+  shown.classList.add("phone-cards", "compact");
+  [...shown.tBodies[0].rows].forEach((row) =>
+    [...row.cells].forEach((cell, column) => {
+      cell.setAttribute("data-label", headings[column]);
+      cell.replaceChildren(h("div", {}, [...cell.childNodes]));
+    }),
+  );
+  return shown;
 }

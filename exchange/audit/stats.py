@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.audit.models import AuditRecord
+from exchange.audit.reading import ACCESS_KINDS
 from exchange.errors import MalformedRequest
 from schemas import ProblemDetail
 
@@ -237,7 +238,8 @@ def compute_stats(
 
 
 def read_rows(session: Session, since: datetime, until: datetime) -> Iterable[Row]:
-    """The entries recorded in ``[since, until)``, streamed in batches (only five columns)."""
+    """The accesses (query and verify entries; not the consents' and agreements' lifecycle
+    events) recorded in ``[since, until)``, streamed in batches (only five columns)."""
     query = (
         select(
             AuditRecord.recorded_at,
@@ -246,7 +248,11 @@ def read_rows(session: Session, since: datetime, until: datetime) -> Iterable[Ro
             AuditRecord.purpose,
             AuditRecord.outcome,
         )
-        .where(AuditRecord.recorded_at >= since, AuditRecord.recorded_at < until)
+        .where(
+            AuditRecord.recorded_at >= since,
+            AuditRecord.recorded_at < until,
+            AuditRecord.kind.in_(ACCESS_KINDS),
+        )
         .execution_options(yield_per=_STREAM_BATCH)
     )
     for at, system, department, purpose, outcome in session.execute(query):  # at: aware UTC

@@ -43,6 +43,7 @@ class Log:
         department: str = "EDU",
         purpose: str = "school-enrolment",
         outcome: str = "released",
+        kind: str = "query",
     ) -> None:
         with unit_of_work(self.sessions, write=True) as session:
             start = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
@@ -53,7 +54,7 @@ class Log:
                         index=start + n,
                         request_id=request_id,
                         recorded_at=moment,
-                        kind="query",
+                        kind=kind,
                         system_id=system,
                         department=department,
                         subject="0" * 64,
@@ -94,6 +95,19 @@ def steady(days: range, per_day: int, hour: int = 10) -> list[datetime]:
 
 
 # -- counting ------------------------------------------------------------------------------
+
+
+def test_only_accesses_count_not_consent_or_agreement_events(
+    client: TestClient, log: Log, auditor: dict[str, str]
+) -> None:
+    log.add([at(0, 10)] * 2)
+    log.add([at(0, 11)], kind="verify", outcome="denied")
+    log.add([at(0, 12)] * 3, kind="consent", system="mca-dibao", purpose="dibao", outcome="given")
+    log.add([at(0, 13)], kind="agreement", purpose="-", outcome="approved")
+    body = stats(client, auditor, at(0, 0), at(1, 0))
+    assert body["per_day_department"] == [{"day": "2026-11-10", "department": "EDU", "count": 3}]
+    assert [row["purpose"] for row in body["top_purposes"]] == ["school-enrolment"]
+    assert {row["system"] for row in body["denials"]["per_system"]} == {"edu-enrolment"}
 
 
 def test_days_are_china_days_and_counts_split_by_department(

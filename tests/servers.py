@@ -170,10 +170,13 @@ class DemoHub:
         )
 
 
-def build_demo(workdir: Path, *, citizens: int = 150, **settings: str) -> None:
-    """``tongban demo --citizens N`` in ``workdir`` (``dev`` mode), or the test fails."""
+def build_demo(
+    workdir: Path, *, citizens: int = 150, traffic: bool = False, **settings: str
+) -> None:
+    """``tongban demo --citizens N [--traffic]`` in ``workdir`` (``dev`` mode), or the test
+    fails."""
     built = subprocess.run(
-        [TONGBAN, "demo", "--citizens", str(citizens)],
+        [TONGBAN, "demo", "--citizens", str(citizens), *(["--traffic"] if traffic else [])],
         cwd=workdir,
         env=dev_environment(**settings),
         capture_output=True,
@@ -184,26 +187,28 @@ def build_demo(workdir: Path, *, citizens: int = 150, **settings: str) -> None:
     assert built.returncode == 0, built.stderr
 
 
-_DEMO_TEMPLATES: dict[tuple[int, int, tuple[tuple[str, str], ...]], Path] = {}
-"""Demo worlds this process built, by the port they were built to be served at, their citizens
-and settings; each is copied for a hub, never served itself."""
+_DEMO_TEMPLATES: dict[tuple[int, int, bool, tuple[tuple[str, str], ...]], Path] = {}
+"""Demo worlds this process built, by the port they were built to be served at, their citizens,
+whether they have the demo's history and their settings; each is copied for a hub, never served
+itself."""
 
 
-def _demo_template(port: int, citizens: int, settings: dict[str, str]) -> Path:
-    key = (port, citizens, tuple(sorted(settings.items())))
+def _demo_template(port: int, citizens: int, traffic: bool, settings: dict[str, str]) -> Path:
+    key = (port, citizens, traffic, tuple(sorted(settings.items())))
     if key not in _DEMO_TEMPLATES:
         template = Path(tempfile.mkdtemp(prefix=f"tongban-demo-{port}-"))
         atexit.register(shutil.rmtree, template, ignore_errors=True)
-        build_demo(template, citizens=citizens, **settings)
+        build_demo(template, citizens=citizens, traffic=traffic, **settings)
         _DEMO_TEMPLATES[key] = template
     return _DEMO_TEMPLATES[key]
 
 
-def _reusable_port(citizens: int, settings: Mapping[str, str]) -> int | None:
+def _reusable_port(citizens: int, traffic: bool, settings: Mapping[str, str]) -> int | None:
     """A port whose demo world this process has built already and that nothing listens on."""
-    for port, built_citizens, built_settings in _DEMO_TEMPLATES:
-        if (built_citizens, dict(built_settings)) == (
+    for port, built_citizens, built_traffic, built_settings in _DEMO_TEMPLATES:
+        if (built_citizens, built_traffic, dict(built_settings)) == (
             citizens,
+            traffic,
             {**settings, **_url(port)},
         ) and _is_free(port):
             return port
@@ -239,14 +244,17 @@ def copy_demo(template: Path, workdir: Path) -> None:
 
 
 @contextmanager
-def demo_hub(workdir: Path, *, citizens: int = 150, **settings: str) -> Iterator[DemoHub]:
-    """A demo world in ``workdir`` served on a port of this worker in ``dev`` mode. The world is
-    built knowing that URL, so what it signed (consent receipts) names the hub that serves it:
-    ``tongban demo`` runs once per process for each port, and a hub on a port whose world was
-    built already gets a copy of it (:func:`copy_demo`)."""
-    port = _reusable_port(citizens, settings) or free_port()
+def demo_hub(
+    workdir: Path, *, citizens: int = 150, traffic: bool = False, **settings: str
+) -> Iterator[DemoHub]:
+    """A demo world in ``workdir`` (with the demo's four weeks of history when *traffic*)
+    served on a port of this worker in ``dev`` mode. The world is built knowing that URL, so
+    what it signed (consent receipts) names the hub that serves it: ``tongban demo`` runs once
+    per process for each port, and a hub on a port whose world was built already gets a copy of
+    it (:func:`copy_demo`)."""
+    port = _reusable_port(citizens, traffic, settings) or free_port()
     settings = {**_url(port), **settings}
-    copy_demo(_demo_template(port, citizens, settings), workdir)
+    copy_demo(_demo_template(port, citizens, traffic, settings), workdir)
     with serving(workdir, dev_environment(**settings), port=port) as base:
         manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
         yield DemoHub(base, workdir, manifest)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,31 @@ class Tab:
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+@pytest.fixture(scope="session")
+def history_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A demo hub built with ``--traffic``: four weeks of history (exchange/demo/history.py),
+    for the auditor's and operator's pages as a city sees them after a month."""
+    with demo_hub(tmp_path_factory.mktemp("history-hub"), traffic=True) as served:
+        yield served
+
+
 @pytest.fixture
 def tab(browser: Any, hub: Hub) -> Iterator[Tab]:
+    with tab_on(browser, hub) as opened:
+        yield opened
+
+
+@pytest.fixture
+def history_tab(browser: Any, history_hub: Hub) -> Iterator[Tab]:
+    """A :class:`Tab` on :func:`history_hub`."""
+    with tab_on(browser, history_hub) as opened:
+        yield opened
+
+
+@contextmanager
+def tab_on(browser: Any, hub: Hub) -> Iterator[Tab]:
+    """A desktop-sized page in a fresh browser context, Chinese locale, China time; on leaving,
+    fails if the console reached outside *hub* or raised errors."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
     )

@@ -68,14 +68,32 @@ def test_a_tampered_proof_fails_verification(tab: Tab, hub: Hub) -> None:
     }
 
 
-def test_the_auditor_sees_statistics_and_anomalies(tab: Tab, hub: Hub) -> None:
+def test_the_auditor_sees_a_month_of_statistics_and_both_anomalies(history_tab: Tab) -> None:
+    """On the demo with its four weeks of history (``tongban demo --traffic``)."""
+    tab = history_tab
     page = tab.page
     tab.sign_in("auditor", "AUD-001")
     page.locator("figure.chart").first.wait_for()
-    # the first chart (accesses per day per department) draws only the days with accesses
-    assert page.locator("figure.chart").first.locator("svg rect").count() >= 1
+    # the first chart (accesses per day per department) draws only the days with accesses:
+    # on most of the month's days, weekends included
+    assert page.locator("figure.chart").first.locator("svg rect").count() >= 20
     assert page.get_by_role("heading", name="异常访问").is_visible()
+    flagged = page.locator(".anomaly strong").all_inner_texts()
+    assert sorted(flagged) == sorted(["夜间批量访问", "访问量异常"])
     tab.screenshot("auditor")
+
+
+def test_the_operator_sees_the_jobs_of_a_month_run_every_night(history_tab: Tab) -> None:
+    tab = history_tab
+    page = tab.page
+    tab.sign_in("operator", "OPS-001")
+    page.get_by_role("heading", name="运行状态", level=1).wait_for()
+    jobs = page.get_by_role("region", name="定时任务")
+    jobs.locator("tbody tr").first.wait_for()
+    outcomes = jobs.locator("tbody tr .badge").all_inner_texts()
+    assert outcomes
+    assert set(outcomes) == {"成功"}
+    tab.screenshot("operator")
 
 
 def test_a_department_admin_approves_a_pending_application(tab: Tab, hub: Hub) -> None:
@@ -326,7 +344,6 @@ def test_keyboard_only_sign_in(tab: Tab, hub: Hub) -> None:
     page.keyboard.press("Enter")  # Enter submits
     page.get_by_role("heading", name="运行状态", level=1).wait_for()
     page.locator("table tbody tr").first.wait_for()
-    tab.screenshot("operator")
     # The skip link is the first stop and moves focus to the content.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"

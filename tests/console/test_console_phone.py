@@ -1,8 +1,9 @@
-"""The citizen's pages and the catalogue at a phone's width (360 and 390 CSS pixels), in
-headless Chromium against a real demo hub: nothing is wider than the screen (the page never
-scrolls sideways), every table of the citizen's pages is a card of labelled lines whose text
-has room (no column one character wide), and the actions still work there. Screenshots go to
-$TONGBAN_SCREENSHOTS_DIR (docs/screenshots/ to refresh the README's)."""
+"""The citizen's pages, the catalogue, the auditor's pages and the operator's page at a phone's
+width (360 and 390 CSS pixels), in headless Chromium against a real demo hub: nothing is wider
+than the screen (the page never scrolls sideways), every table is a card of labelled lines
+whose text has room (no column one character wide), the charts fit with labels that can be read
+and do not overlap, and the actions (verifying an audit entry among them) still work there.
+Screenshots go to $TONGBAN_SCREENSHOTS_DIR (docs/screenshots/ to refresh the README's)."""
 
 from __future__ import annotations
 
@@ -131,3 +132,104 @@ def test_the_catalogue_fits_a_phone(tab: Tab, hub: Hub, width: int) -> None:
     page.locator("main table").wait_for()
     assert_fits(tab, width, "资源")
     tab.screenshot(f"catalogue-resource-phone-{width}")
+
+
+def assert_within(tab: Tab, selector: str, width: int) -> int:
+    """Every element *selector* matches is shown and lies inside the screen; how many there are."""
+    boxes: list[dict[str, Any]] = tab.page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)].map((e) => {
+              const box = e.getBoundingClientRect();
+              return { what: `${e.tagName.toLowerCase()}.${e.className.baseVal ?? e.className}`,
+                       left: box.left, right: box.right, width: box.width };
+            })""",
+        selector,
+    )
+    assert boxes, f"nothing matches {selector}"
+    outside = [b for b in boxes if b["width"] == 0 or b["left"] < 0 or b["right"] > width + 0.5]
+    assert outside == [], f"{selector}: not inside the {width} px screen: {outside[:5]}"
+    return len(boxes)
+
+
+def assert_charts_readable(tab: Tab, width: int) -> None:
+    """Each chart fits the screen, its axis labels are at least 10 px tall (not a desktop chart
+    shrunk to half size) and no two of them overlap."""
+    assert_within(tab, "figure.chart svg", width)
+    charts: list[dict[str, Any]] = tab.page.evaluate(
+        """() => [...document.querySelectorAll("figure.chart")].map((figure) => ({
+              name: figure.querySelector("figcaption").textContent,
+              labels: [...figure.querySelectorAll("svg text")].map((text) => {
+                const box = text.getBoundingClientRect();
+                return { text: text.textContent, left: box.left, right: box.right,
+                         top: box.top, bottom: box.bottom, height: box.height };
+              }),
+            }))"""
+    )
+    for chart in charts:
+        labels = chart["labels"]
+        assert labels, f"{chart['name']}: no labels"
+        small = [label["text"] for label in labels if label["height"] < 10]
+        assert small == [], f"{chart['name']}: labels too small to read: {small[:5]}"
+        overlapping = [
+            (a["text"], b["text"])
+            for i, a in enumerate(labels)
+            for b in labels[i + 1 :]
+            if a["left"] < b["right"] - 0.5
+            and b["left"] < a["right"] - 0.5
+            and a["top"] < b["bottom"] - 0.5
+            and b["top"] < a["bottom"] - 0.5
+        ]
+        assert overlapping == [], f"{chart['name']}: overlapping labels {overlapping[:5]}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_auditors_pages_fit_a_phone(tab: Tab, hub: Hub, width: int) -> None:
+    page = tab.page
+    on_a_phone(tab, width)
+    tab.sign_in("auditor", "AUD-001")
+
+    # 审计日志: the search, its results as cards, the anomalies, the charts and the table of
+    # denials per system.
+    page.get_by_role("heading", name="审计日志", level=1).wait_for()
+    page.get_by_role("button", name="检索", exact=True).click()
+    page.locator(".results table tbody tr").first.wait_for()
+    page.locator("figure.chart").first.wait_for()
+    assert_fits(tab, width, "审计日志")
+    assert assert_within(tab, ".results tbody tr", width) >= 3
+    assert_within(tab, "main section table tbody tr", width)
+    assert assert_within(tab, "figure.chart", width) == 3
+    assert_charts_readable(tab, width)
+    assert_within(tab, "form[role=search] button", width)
+    tab.screenshot(f"auditor-phone-{width}")
+
+    # One entry: its facts (hashes wrap), its fields, and verifying it in the browser.
+    page.locator(".results tbody tr").first.get_by_role("link").click()
+    page.get_by_role("heading", name=re.compile(r"审计记录 #\d+")).wait_for()
+    verify = page.get_by_role("button", name="验证", exact=True)
+    verify.wait_for()
+    assert_within(tab, ".facts dd", width)
+    verify.click()
+    page.locator(".verdict .ok").wait_for()
+    assert page.locator('[data-step="root"]').get_attribute("class") == "pass"
+    page.locator(".witness-gap .facts").wait_for()
+    assert_fits(tab, width, "审计记录")
+    assert_within(tab, "main section > button", width)  # the verify button
+    assert_within(tab, ".steps li", width)
+    assert_within(tab, ".verdict .ok", width)
+    assert_within(tab, ".witness-gap dd", width)
+    tab.screenshot(f"auditor-verify-phone-{width}")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_operators_page_fits_a_phone(tab: Tab, hub: Hub, width: int) -> None:
+    page = tab.page
+    on_a_phone(tab, width)
+    tab.sign_in("operator", "OPS-001")
+    page.get_by_role("heading", name="运行状态", level=1).wait_for()
+    jobs = page.locator("section", has=page.get_by_role("heading", name="定时任务"))
+    jobs.locator("tbody tr").first.wait_for()
+    assert_fits(tab, width, "运行状态")
+    assert assert_within(tab, "main tbody tr", width) >= 2
+    assert_within(tab, ".witness-gap dd", width)
+    names = jobs.locator(".job-name").all_inner_texts()
+    assert names and all(re.search("[\u4e00-\u9fff]", name) for name in names), names
+    tab.screenshot(f"operator-phone-{width}")

@@ -7,7 +7,9 @@ confidential client, redeems it at the provider's token endpoint (ADR 0007). Ord
 :meth:`OpenIdProvider.redeem`:
 
 1. the discovery document of ``TONGBAN_IDP_ISSUER`` is at hand (fetched, its ``issuer`` equal to
-   the configured one, its endpoints https or loopback http), cached like the keys;
+   the configured one, its endpoints https or loopback http, its
+   ``id_token_signing_alg_values_supported`` naming an algorithm the hub accepts), cached like
+   the keys; a document refused says why in the log;
 2. the code, the verifier and the console's redirect URI go to the token endpoint, with the
    client secret (``client_secret_basic``) when one is configured;
 3. a refusal of the provider becomes :class:`Unauthenticated` naming its OAuth error code
@@ -15,13 +17,14 @@ confidential client, redeems it at the provider's token endpoint (ADR 0007). Ord
    verifier); an answer without an ``id_token`` likewise.
 
 The ID token that comes back is verified by :class:`~exchange.security.identity.IdentityProviders`
-exactly as any bearer token is (issuer, audience, signature from the provider's JWKS), plus the
-sign-in's nonce.
+exactly as any bearer token is (issuer, audience, signature from the provider's JWKS with an
+algorithm of :meth:`OpenIdProvider.signing_algorithms`), plus the sign-in's nonce.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -33,8 +36,11 @@ import httpx
 
 from exchange.errors import Unauthenticated
 from exchange.security.errors import IdentityProviderUnavailable
+from exchange.security.provider_keys import ACCEPTED_ALGORITHMS
 
 __all__ = ["OpenIdProvider", "fetch_json"]
+
+log = logging.getLogger("tongban.security")
 
 TIMEOUT_S = 5.0
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -68,6 +74,12 @@ def _bounded_json(method: str, url: str, **request: Any) -> tuple[int, object]:
         return status, json.loads(bytes(body))
     except ValueError:
         return status, None
+
+
+def _signing_algorithms(document: Mapping[str, Any]) -> frozenset[str]:
+    named = document.get("id_token_signing_alg_values_supported")
+    listed = named if isinstance(named, list) else []
+    return ACCEPTED_ALGORITHMS.intersection(a for a in listed if isinstance(a, str))
 
 
 def fetch_json(url: str) -> Mapping[str, Any]:
@@ -121,7 +133,8 @@ class OpenIdProvider:
                     fetched = self._fetch(self.issuer.rstrip("/") + DISCOVERY_PATH)
                     self._document = self._checked(fetched)
                     self._fetched_at, self._failed_at = now, None
-                except Unauthenticated:
+                except Unauthenticated as refused:
+                    log.warning("OpenID discovery at %s failed: %s", self.issuer, refused.detail)
                     self._failed_at = now
             if self._document is None:
                 raise IdentityProviderUnavailable(
@@ -138,7 +151,21 @@ class OpenIdProvider:
         methods = document.get("code_challenge_methods_supported")
         if isinstance(methods, list) and "S256" not in methods:
             raise Unauthenticated("the identity provider does not support PKCE with S256")
+        if not _signing_algorithms(document):
+            accepted = ", ".join(sorted(ACCEPTED_ALGORITHMS))
+            raise Unauthenticated(
+                "the discovery document's id_token_signing_alg_values_supported names none of "
+                f"the algorithms the hub accepts ({accepted})"
+            )
         return document
+
+    def signing_algorithms(self) -> frozenset[str]:
+        """The algorithms the hub accepts in the provider's ID tokens: those its discovery
+        document names (``id_token_signing_alg_values_supported``) that the hub accepts too."""
+        try:
+            return _signing_algorithms(self.discovery())
+        except IdentityProviderUnavailable as exc:
+            raise Unauthenticated(str(exc)) from None
 
     def jwks_url(self) -> str:
         """The provider's JWKS URL, from its discovery document."""

@@ -1,9 +1,11 @@
 """The provider's discovery document as the hub takes it (exchange/security/openid.py): only one
-that names the configured issuer, https endpoints (http on loopback) and S256; cached; a
-provider that does not answer is a 503 that says so, asked again only after the interval."""
+that names the configured issuer, https endpoints (http on loopback), S256 and an ID token
+algorithm the hub accepts; cached; a provider that does not answer is a 503 that says so, asked
+again only after the interval; a document refused says why in the log."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +25,7 @@ def _document(**changes: Any) -> dict[str, Any]:
         "token_endpoint": f"{ISSUER}/token",
         "jwks_uri": f"{ISSUER}/jwks",
         "code_challenge_methods_supported": ["S256"],
+        "id_token_signing_alg_values_supported": ["RS256"],
         **changes,
     }
 
@@ -62,8 +65,17 @@ def test_the_document_is_fetched_once_and_names_the_jwks_url() -> None:
         {"token_endpoint": "http://idp.example.gov.cn/token"},
         {"jwks_uri": None},
         {"code_challenge_methods_supported": ["plain"]},
+        {"id_token_signing_alg_values_supported": ["HS256", "none", "RS512"]},
+        {"id_token_signing_alg_values_supported": None},
     ],
-    ids=["another issuer", "http endpoint", "no jwks_uri", "no S256"],
+    ids=[
+        "another issuer",
+        "http endpoint",
+        "no jwks_uri",
+        "no S256",
+        "no algorithm the hub accepts",
+        "no algorithms",
+    ],
 )
 def test_a_document_the_hub_cannot_trust_is_refused(changes: dict[str, Any]) -> None:
     provider = _provider([_document(**changes)], Clock())
@@ -83,3 +95,27 @@ def test_a_provider_that_does_not_answer_is_asked_again_after_the_interval() -> 
         provider.discovery()
     clock.now += 1
     assert provider.discovery()["issuer"] == ISSUER
+
+
+def test_the_algorithms_are_those_the_provider_names_and_the_hub_accepts() -> None:
+    advertised = ["RS256", "RS512", "HS256", "none", "PS256", "ES256", "EdDSA", 7]
+    provider = _provider([_document(id_token_signing_alg_values_supported=advertised)], Clock())
+    assert provider.signing_algorithms() == {"RS256", "PS256", "ES256", "EdDSA"}
+
+
+def test_a_provider_signing_only_with_algorithms_the_hub_refuses_says_so_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider = _provider([_document(id_token_signing_alg_values_supported=["HS256"])], Clock())
+    with (
+        caplog.at_level(logging.WARNING, logger="tongban.security"),
+        pytest.raises(IdentityProviderUnavailable),
+    ):
+        provider.discovery()
+    assert [record.getMessage() for record in caplog.records] == [
+        f"OpenID discovery at {ISSUER} failed: the discovery document's "
+        "id_token_signing_alg_values_supported names none of the algorithms the hub accepts "
+        "(ES256, EdDSA, PS256, RS256)"
+    ]
+    with pytest.raises(Unauthenticated, match="could not be fetched"):
+        provider.signing_algorithms()

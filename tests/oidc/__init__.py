@@ -19,12 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.databases import missing
 
-__all__ = ["HERE", "OpenIdProvider", "ec_jwk", "openid_provider", "require_node"]
+__all__ = ["HERE", "OpenIdProvider", "ec_jwk", "openid_provider", "require_node", "rsa_jwk"]
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "provider.mjs"
@@ -48,6 +48,14 @@ def ec_jwk(kid: str) -> dict[str, Any]:
     key = ec.generate_private_key(ec.SECP256R1())
     jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(key))
     return {**jwk, "kid": kid, "alg": "ES256", "use": "sig"}
+
+
+def rsa_jwk(kid: str, *, bits: int = 2048, **members: str) -> dict[str, Any]:
+    """A fresh RSA private JWK of ``bits`` named ``kid``, for signing (with ``members``, e.g.
+    ``alg``; without ``alg`` the key may sign RS256 and PS256 alike)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key))
+    return {**jwk, "kid": kid, "use": "sig", **members}
 
 
 class OpenIdProvider:
@@ -112,10 +120,18 @@ def openid_provider(
     clients: list[dict[str, Any]],
     accounts: Mapping[str, Mapping[str, str]],
     jwks: Mapping[str, Any],
+    id_token_algorithms: tuple[str, ...] = ("ES256",),
 ) -> Iterator[OpenIdProvider]:
-    """``provider.mjs`` on ``127.0.0.1:port`` with these clients, accounts and keys."""
+    """``provider.mjs`` on ``127.0.0.1:port`` with these clients, accounts and keys, signing ID
+    tokens with ``id_token_algorithms`` (as its discovery document says)."""
     node = require_node()
-    config = {"port": port, "clients": clients, "accounts": dict(accounts), "jwks": dict(jwks)}
+    config = {
+        "port": port,
+        "clients": clients,
+        "accounts": dict(accounts),
+        "jwks": dict(jwks),
+        "idTokenSigningAlgValues": list(id_token_algorithms),
+    }
     provider = OpenIdProvider(node, workdir, config)
     provider.start()
     try:

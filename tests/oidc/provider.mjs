@@ -5,7 +5,9 @@
 //
 // config.json: {
 //   "port": 20123,                        listens on 127.0.0.1:<port>, issuer http://127.0.0.1:<port>
-//   "jwks": {"keys": [<private EC P-256 JWKs with kid>]},   the signing keys (first one signs)
+//   "jwks": {"keys": [<private JWKs with kid>]},   the signing keys: EC P-256, or RSA (RS256, PS256)
+//   "idTokenSigningAlgValues": ["ES256"],  what ID tokens may be signed with (default ES256); the
+//                                          discovery document names those a key can make
 //   "clients": [<client metadata>],       e.g. the console (PKCE, the hub's redirect URI)
 //   "accounts": {"<sub>": {"role": …, "department": …}}     the claims of each account
 // }
@@ -30,7 +32,7 @@ const provider = new Provider(issuer, {
   conformIdTokenClaims: false, // the role claims go into the ID token, not only userinfo
   pkce: { required: () => true },
   features: { devInteractions: { enabled: true } },
-  enabledJWA: { idTokenSigningAlgValues: ["ES256"] },
+  enabledJWA: { idTokenSigningAlgValues: config.idTokenSigningAlgValues ?? ["ES256"] },
   async findAccount(_ctx, sub) {
     const claims = config.accounts[sub];
     if (!claims) return undefined;

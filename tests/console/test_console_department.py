@@ -3,11 +3,16 @@ publishing the latest descriptor unchanged works (its source is there) and a ref
 is explained in Chinese with the member it names; an approval with a quota, a row condition,
 consent and a shorter validity is stored with those terms and shown afterwards, dates in China
 time; a version diff shows each changed member's old and new value; and the pages fit a phone.
+An application reads in the registry's names (the applicant's department and system, the
+purposes, the resource and its fields), codes only as tooltips; every day on the page is written
+one way, and a validity shows its last whole day in China, not the midnight after it.
 Screenshots go to $TONGBAN_SCREENSHOTS_DIR (docs/screenshots/ to refresh the README's)."""
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 from typing import Any
 
 import httpx
@@ -17,6 +22,15 @@ from tests.console.conftest import Hub, Tab, apply_for_marriage_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 MARRIAGE = "MCA-HY-0001"
+DEATH = "MCA-SW-0001"
+APPLICANT = "演示市教育局 · 义务教育入学登记系统"  # EDU's edu-enrolment, as the registry names them
+ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def _day(iso: str) -> str:
+    """A day as the console writes it in Chinese: 2026年12月18日."""
+    d = date.fromisoformat(iso[:10])
+    return f"{d.year}年{d.month}月{d.day}日"
 
 
 def _admin(hub: Hub) -> dict[str, str]:
@@ -91,8 +105,9 @@ def test_an_approval_with_a_quota_and_validity_is_stored_and_shown(tab: Tab, hub
     tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
     page = tab.page
     page.goto(f"{hub.base}/console/department/applications/{application['id']}")
-    # the validity asked for, in China time (the end of 2027-08-31 there), not raw UTC
-    assert "2027年9月1日 00:00:00" in page.locator("dl.facts").inner_text()
+    # the validity asked for ends with 2027-08-31 in China (the hub stores the midnight after)
+    assert "至 2027年8月31日" in page.locator("dl.facts").inner_text()
+    assert "2027年9月1日" not in page.locator("main").inner_text()
     assert "T16:00" not in page.locator("main").inner_text()
     page.get_by_label("registered_on").uncheck()
     page.get_by_label("每日调用上限").fill("500")
@@ -119,7 +134,8 @@ def test_an_approval_with_a_quota_and_validity_is_stored_and_shown(tab: Tab, hub
     assert "每天最多 500 次" in text
     assert "婚姻状况（status）以“married”开头" in text
     assert "须经本人授权" in text
-    assert "2027年7月1日 00:00:00" in text
+    assert "至 2027年6月30日" in text  # the last day granted, not the midnight after it
+    assert "2027年7月1日" not in text
     assert "T16:00" not in text
     tab.screenshot("department")
 
@@ -137,6 +153,65 @@ def test_a_refused_decision_is_explained_in_chinese(tab: Tab, hub: Hub) -> None:
     assert "未能批准" in problem.inner_text()
     assert "/valid_until" in problem.inner_text()
     assert page.locator(".badge.status-pending").count() == 1
+
+
+def test_an_application_reads_in_names_and_days_not_codes(tab: Tab, hub: Hub) -> None:
+    application = apply_for_marriage_data(hub)
+    due = _day(application["due_by"])
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page = tab.page
+    page.goto(f"{hub.base}/console/department/applications")
+    pending = page.get_by_role("region", name="待审核")
+    row = pending.locator("tr", has=page.get_by_role("link", name=application["id"]))
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    resource = httpx.get(f"{hub.base}/catalogue/resources/{MARRIAGE}", timeout=10).json()
+    titles = {f["name"]: f["title"] for f in resource["descriptor"]["fields"]}
+    fields = "、".join(titles[name] for name in application["fields"])  # 配偶姓名、登记日期
+    assert cells[1:4] == [APPLICANT, "婚姻登记信息", fields]
+    assert cells[5].startswith(f"{due}前")  # the deadline as every other day on the page
+    applicant = row.locator("td").nth(1).locator("[title]")
+    assert applicant.get_attribute("title") == "EDU · edu-enrolment"  # the codes, as a tooltip
+    listed = page.locator("main").inner_text()
+    for code in ("edu-enrolment", "EDU ·", MARRIAGE, "spouse_name"):
+        assert code not in listed
+    assert not ISO_DAY.search(listed)
+
+    row.get_by_role("link", name=application["id"]).click()
+    facts = page.locator("dl.facts")
+    facts.get_by_text("义务教育入学登记", exact=True).wait_for()  # the purpose's name
+    text = facts.inner_text()
+    assert APPLICANT in text
+    assert "批准时起 至 2027年8月31日" in text
+    assert f"{due}前" in text
+    main = page.locator("main").inner_text()
+    for code in ("school-enrolment", "edu-enrolment", "EDU ·"):
+        assert code not in main
+    assert "不能晚于申请的截止日 2027年8月31日" in main  # the hint, the same way
+    assert not ISO_DAY.search(main)
+    assert "00:00:00" not in main  # no validity shown as the midnight after its last day
+
+
+def test_the_directory_health_and_resource_name_the_department_and_fields(
+    tab: Tab, hub: Hub
+) -> None:
+    tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
+    page = tab.page
+    page.goto(f"{hub.base}/console/department")
+    page.get_by_role("heading", name="演示市民政局资源目录").wait_for()
+    row = page.locator("tr", has=page.get_by_role("link", name=DEATH))
+    fields = row.locator("td").nth(4)
+    assert fields.inner_text() == "是否死亡（无条件共享）、死亡日期（有条件共享）"
+    assert fields.locator("[title=date_of_death]").count() == 1  # the field's code, as a tooltip
+
+    page.goto(f"{hub.base}/console/department/health")
+    health = page.locator("main table")
+    health.get_by_text("婚姻登记信息", exact=True).wait_for()
+    assert MARRIAGE not in health.inner_text()
+    assert health.get_by_title(MARRIAGE).count() == 1
+
+    page.goto(f"{hub.base}/console/department/resources/{MARRIAGE}")
+    page.locator("dl.facts").get_by_text("演示市民政局", exact=True).wait_for()  # the provider
 
 
 @pytest.mark.parametrize("where", ["resource", "application"])

@@ -5,8 +5,9 @@
 import { api, optional } from "./api.js";
 import { field, h, replace, table } from "./dom.js";
 import { label, language, t, when } from "./i18n.js";
+import { departmentName, localName } from "./names.js";
 import { resourceView } from "./page-catalogue.js";
-import { act, badge, facts, link, liveRegion, loading, problemBox, section } from "./ui.js";
+import { act, badge, day, facts, link, liveRegion, loading, problemBox, section } from "./ui.js";
 
 async function ownResources(department) {
   const found = await api("/catalogue/resources", {
@@ -19,15 +20,30 @@ function resourceName(r) {
   return language() === "en" && r.name_en ? r.name_en : r.name;
 }
 
+/** A department by its name (its code when the catalogue has none). */
+async function departmentOf(code) {
+  return departmentName((await optional(`/catalogue/departments/${encodeURIComponent(code)}`)) || { code });
+}
+
+/** Names joined as the current language writes a list (、 in Chinese). */
+function listed(names) {
+  return names.join(t("catview.separator"));
+}
+
+/** A name in words, with the code it stands for as a tooltip. */
+function coded(text, code) {
+  return h("span", { title: code }, text);
+}
+
 // -- directory -----------------------------------------------------------------------------
 
 export async function renderDirectory(ctx) {
   const { main, session } = ctx;
   replace(main, h("h1", {}, t("dept.directory", { department: session.department })), loading());
-  const resources = await ownResources(session.department);
+  const [resources, department] = await Promise.all([ownResources(session.department), departmentOf(session.department)]);
   replace(
     main,
-    h("h1", {}, t("dept.directory", { department: session.department })),
+    h("h1", {}, t("dept.directory", { department })),
     resources.length
       ? table(
           t("dept.resources"),
@@ -37,7 +53,7 @@ export async function renderDirectory(ctx) {
             resourceName(r),
             `v${r.version}`,
             badge("sharing", r.sharing_type),
-            r.fields.map((f) => `${f.name} (${label("sharing", f.sharing)})`).join(", "),
+            r.fields.map((f, i) => [i ? t("catview.separator") : "", coded(t("dept.field_sharing", { field: f.title || f.name, sharing: label("sharing", f.sharing) }), f.name)]),
             when(r.published_at),
           ]),
         )
@@ -56,6 +72,7 @@ export async function renderResource(ctx) {
     api(`/catalogue/resources/${encodeURIComponent(code)}/versions`),
     optional(`/catalogue/resources/${encodeURIComponent(code)}/descriptor`),
   ]);
+  const provider = await departmentOf(resource.descriptor.provider);
   const versions = history.versions.map((v) => v.version);
   const diffOut = liveRegion({ class: "diff" });
   const from = versionSelect(versions, versions.length > 1 ? versions[versions.length - 2] : versions[0]);
@@ -69,7 +86,7 @@ export async function renderResource(ctx) {
   replace(
     main,
     h("p", {}, link("/department", t("dept.back"))),
-    resourceView(resource),
+    resourceView(resource, provider),
     section(
       t("dept.versions"),
       table(
@@ -243,25 +260,44 @@ function rule(detail) {
 
 // -- applications ---------------------------------------------------------------------------
 
-function chinaToday() {
-  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(new Date());
-}
-
-/** The 10-working-day clock: the last day to answer, and how many calendar days remain. */
+/** The 10-working-day clock: the last day to answer, and how many calendar days remain (only
+ * the day once the application is answered). */
 function clock(agreement) {
   if (!agreement.due_by) return "—";
-  const days = Math.round((Date.parse(agreement.due_by) - Date.parse(chinaToday())) / 86400000);
-  if (agreement.overdue) return h("span", { class: "badge overdue" }, t("dept.overdue", { date: agreement.due_by }));
-  return h("span", { class: days <= 2 ? "badge soon" : "badge due" }, t("dept.due", { date: agreement.due_by, days }));
+  const days = Math.round((Date.parse(agreement.due_by) - Date.parse(chinaDate(new Date()))) / 86400000);
+  const date = day(agreement.due_by);
+  if (agreement.status !== "pending") return date;
+  if (agreement.overdue) return h("span", { class: "badge overdue" }, t("dept.overdue", { date }));
+  return h("span", { class: days <= 2 ? "badge soon" : "badge due" }, t("dept.due", { date, days }));
+}
+
+/** The applicant: its department's name and its case system's (the codes as a tooltip). */
+function applicant(agreement) {
+  const { system, department } = agreement.consumer;
+  const names = agreement.names || {};
+  const text = `${departmentName({ code: department, ...names.consumer_department })} · ${localName(names.system, system)}`;
+  return coded(text, `${department} · ${system}`);
+}
+
+/** The purposes applied for, each by its name in the registry (the codes as a tooltip). */
+function purposes(agreement) {
+  const named = (agreement.names && agreement.names.purposes) || agreement.purposes.map((code) => ({ code }));
+  return coded(listed(named.map((p) => localName(p.name, p.code, p.name_en))), agreement.purposes.join(", "));
 }
 
 export async function renderApplications(ctx) {
-  const { main } = ctx;
+  const { main, session } = ctx;
   replace(main, h("h1", {}, t("dept.applications")), loading());
-  const [pending, all] = await Promise.all([
+  const [pending, all, resources] = await Promise.all([
     api("/agreements", { query: { role: "provider", status: "pending", limit: 100 } }),
     api("/agreements", { query: { role: "provider", limit: 50 } }),
+    ownResources(session.department),
   ]);
+  // Applications are for the department's own resources: their names and field titles.
+  const byCode = Object.fromEntries(resources.map((r) => [r.code, r]));
+  const resource = (a) => coded(byCode[a.resource] ? resourceName(byCode[a.resource]) : a.resource, a.resource);
+  const titles = (a) => Object.fromEntries(((byCode[a.resource] || {}).fields || []).map((f) => [f.name, f.title]));
+  const fields = (a) => coded(listed(a.fields.map((name) => titles(a)[name] || name)), a.fields.join(", "));
   replace(
     main,
     h("h1", {}, t("dept.applications")),
@@ -274,9 +310,9 @@ export async function renderApplications(ctx) {
             [t("dept.application"), t("dept.consumer"), t("dept.resource"), t("dept.fields"), t("dept.submitted"), t("dept.answer_by")],
             pending.agreements.map((a) => [
               link(`/department/applications/${a.id}`, a.id),
-              `${a.consumer.department} · ${a.consumer.system}`,
-              a.resource,
-              a.fields.join(", "),
+              applicant(a),
+              resource(a),
+              fields(a),
               when(a.submitted_at),
               clock(a),
             ]),
@@ -288,7 +324,7 @@ export async function renderApplications(ctx) {
       table(
         t("dept.all_agreements"),
         [t("dept.application"), t("dept.consumer"), t("dept.resource"), t("dept.status")],
-        all.agreements.map((a) => [link(`/department/applications/${a.id}`, a.id), `${a.consumer.department} · ${a.consumer.system}`, a.resource, badge("status", a.status)]),
+        all.agreements.map((a) => [link(`/department/applications/${a.id}`, a.id), applicant(a), resource(a), badge("status", a.status)]),
       ),
     ),
   );
@@ -312,10 +348,10 @@ export async function renderApplication(ctx) {
     h("h1", {}, t("dept.application_title", { id: agreement.id })),
     facts([
       [t("dept.status"), badge("status", agreement.status)],
-      [t("dept.consumer"), `${agreement.consumer.department} · ${agreement.consumer.system}`],
+      [t("dept.consumer"), applicant(agreement)],
       [t("dept.resource"), `${resource ? resourceName(resource.descriptor) : agreement.resource} v${agreement.resource_version ?? "—"}`],
-      [t("dept.fields"), agreement.fields.map(named).join("、")],
-      [t("dept.purposes"), agreement.purposes.join(", ")],
+      [t("dept.fields"), listed(agreement.fields.map(named))],
+      [t("dept.purposes"), purposes(agreement)],
       [t("dept.legal_basis"), agreement.legal_basis],
       [t("dept.justification"), agreement.justification],
       [t("dept.validity"), period(agreement.requested_validity.from, agreement.requested_validity.until)],
@@ -331,9 +367,9 @@ export async function renderApplication(ctx) {
   }
 }
 
-/** From … to …, each instant in China time ("—" when open). */
+/** A validity from its first to its last whole day, China time ("—" when open-ended). */
 function period(from, until) {
-  return t("dept.period", { from: from ? when(from) : t("dept.open_start"), until: until ? when(until) : "—" });
+  return t("dept.period", { from: from ? day(from) : t("dept.open_start"), until: until ? day(lastDay(until)) : "—" });
 }
 
 /** What an approval granted: the fields (with how each is released), the daily quota, the
@@ -353,6 +389,7 @@ function grantedTerms(decided, named) {
   );
 }
 
+/** The day (China time) of an instant as YYYY-MM-DD, the value of a date input. */
 function chinaDate(instant) {
   return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(instant);
 }
@@ -390,7 +427,7 @@ function decisionForm(agreement, fields, named, ctx) {
       field(t("dept.condition_prefix"), prefix, t("dept.condition_hint")).row,
     ),
     h("div", { class: "field check" }, consent, h("label", { for: consent.id }, t("dept.consent_required")), h("small", { class: "hint" }, t("dept.consent_hint"))),
-    field(t("dept.valid_until"), until, t("dept.valid_until_hint", { date: latest || "—" })).row,
+    field(t("dept.valid_until"), until, t("dept.valid_until_hint", { date: day(latest) })).row,
     h("div", { class: "actions" }, approve, refuse),
   );
   form.addEventListener("submit", (event) => {
@@ -450,7 +487,7 @@ export async function renderHealth(ctx) {
   const { main, session } = ctx;
   replace(main, h("h1", {}, t("dept.health")), loading());
   const resources = await ownResources(session.department);
-  const mine = new Set(resources.map((r) => r.code));
+  const mine = Object.fromEntries(resources.map((r) => [r.code, r]));
   const ready = await optional("/readyz");
   const freshness = await optional("/catalogue/freshness");
   const fresh = Object.fromEntries(((freshness && freshness.resources) || []).map((f) => [f.resource, f]));
@@ -461,12 +498,12 @@ export async function renderHealth(ctx) {
     ready ? null : problemBox({ status: 503 }),
     table(
       t("dept.health"),
-      [t("catalogue.code"), t("dept.adapter"), t("dept.latency"), t("catalogue.update_frequency"), t("dept.last_refreshed"), t("dept.fresh_due")],
-      [...mine].sort().map((code) => {
+      [t("dept.resource"), t("dept.adapter"), t("dept.latency"), t("catalogue.update_frequency"), t("dept.last_refreshed"), t("dept.fresh_due")],
+      Object.keys(mine).sort().map((code) => {
         const s = sources[code];
         const f = fresh[code];
         return [
-          h("code", {}, code),
+          coded(resourceName(mine[code]), code),
           s ? badge("health", s.status) : "—",
           s && s.latency_ms != null ? `${s.latency_ms} ms` : "—",
           f ? label("frequency", f.update_frequency) : "—",

@@ -1,7 +1,16 @@
 // Small pieces every page uses: problem boxes, links, badges, headings, loading states.
 
 import { h, replace } from "./dom.js";
-import { label, t } from "./i18n.js";
+import { label, language, t } from "./i18n.js";
+
+/** The day (China time) of an instant, or a day as the hub writes one (YYYY-MM-DD, a day in
+ * China), in the current language: written as `when` writes an instant's date. */
+export function day(iso) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return String(iso);
+  return new Intl.DateTimeFormat(language() === "zh" ? "zh-CN" : "en-GB", { timeZone: "Asia/Shanghai", dateStyle: "medium" }).format(date);
+}
 
 /** A visible, announced message for an error from the API (a 403 explained plainly). */
 export function problemBox(error) {

@@ -109,7 +109,7 @@ def test_an_approval_with_a_quota_and_validity_is_stored_and_shown(tab: Tab, hub
     assert "至 2027年8月31日" in page.locator("dl.facts").inner_text()
     assert "2027年9月1日" not in page.locator("main").inner_text()
     assert "T16:00" not in page.locator("main").inner_text()
-    page.get_by_label("registered_on").uncheck()
+    page.get_by_label("登记日期").uncheck()  # a field by its title (registered_on)
     page.get_by_label("每日调用上限").fill("500")
     page.get_by_label("按哪个字段限定").select_option("status")
     page.get_by_label("字段值须以此开头").fill("married")
@@ -132,7 +132,7 @@ def test_an_approval_with_a_quota_and_validity_is_stored_and_shown(tab: Tab, hub
     assert "配偶姓名" in text
     assert "登记日期" not in text
     assert "每天最多 500 次" in text
-    assert "婚姻状况（status）以“married”开头" in text
+    assert "仅限婚姻状况以“married”开头的记录" in text
     assert "须经本人授权" in text
     assert "至 2027年6月30日" in text  # the last day granted, not the midnight after it
     assert "2027年7月1日" not in text
@@ -185,8 +185,9 @@ def test_an_application_reads_in_names_and_days_not_codes(tab: Tab, hub: Hub) ->
     assert "批准时起 至 2027年8月31日" in text
     assert f"{due}前" in text
     main = page.locator("main").inner_text()
-    for code in ("school-enrolment", "edu-enrolment", "EDU ·"):
+    for code in ("school-enrolment", "edu-enrolment", "EDU ·", "spouse_name", "registered_on"):
         assert code not in main
+    assert facts.get_by_title("spouse_name, registered_on").count() == 1  # fields' codes
     assert "不能晚于申请的截止日 2027年8月31日" in main  # the hint, the same way
     assert not ISO_DAY.search(main)
     assert "00:00:00" not in main  # no validity shown as the midnight after its last day

@@ -339,7 +339,7 @@ export async function renderApplication(ctx) {
   });
   const fields = (resource && resource.descriptor.fields) || [];
   const titles = Object.fromEntries(fields.map((f) => [f.name, f.title]));
-  const named = (name) => (titles[name] ? `${titles[name]}（${name}）` : name);
+  const named = (name) => titles[name] || name; // a field by its title (its name as a tooltip)
   const decided = agreement.decision;
   const decision = h("div", {});
   replace(
@@ -350,7 +350,7 @@ export async function renderApplication(ctx) {
       [t("dept.status"), badge("status", agreement.status)],
       [t("dept.consumer"), applicant(agreement)],
       [t("dept.resource"), `${resource ? resourceName(resource.descriptor) : agreement.resource} v${agreement.resource_version ?? "—"}`],
-      [t("dept.fields"), listed(agreement.fields.map(named))],
+      [t("dept.fields"), coded(listed(agreement.fields.map(named)), agreement.fields.join(", "))],
       [t("dept.purposes"), purposes(agreement)],
       [t("dept.legal_basis"), agreement.legal_basis],
       [t("dept.justification"), agreement.justification],
@@ -380,7 +380,7 @@ function grantedTerms(decided, named) {
   return section(
     t("dept.granted"),
     facts([
-      [t("dept.granted_fields"), h("ul", { class: "plain" }, granted.map(([name, release]) => h("li", {}, named(name), release ? ` · ${label("release", release)}` : "")))],
+      [t("dept.granted_fields"), h("ul", { class: "plain" }, granted.map(([name, release]) => h("li", {}, coded(named(name), name), release ? ` · ${label("release", release)}` : "")))],
       [t("dept.quota"), decided.daily_quota ? t("dept.quota_value", { n: decided.daily_quota }) : t("dept.no_quota")],
       [t("dept.row_condition"), condition ? t("dept.condition_value", { field: named(condition.field), prefix: condition.prefix }) : t("dept.no_condition")],
       [t("dept.consent"), decided.requires_consent ? t("dept.consent_yes") : t("dept.consent_no")],
@@ -406,7 +406,7 @@ function decisionForm(agreement, fields, named, ctx) {
     "select",
     {},
     h("option", { value: "" }, t("dept.no_condition")),
-    fields.map((f) => h("option", { value: f.name }, named(f.name))),
+    fields.map((f) => h("option", { value: f.name, title: f.name }, named(f.name))),
   );
   const prefix = h("input", { type: "text", maxlength: 64 });
   const consent = h("input", { type: "checkbox", id: "grant-consent" });
@@ -417,7 +417,7 @@ function decisionForm(agreement, fields, named, ctx) {
   const form = h(
     "form",
     { class: "card decision" },
-    h("fieldset", {}, h("legend", {}, t("dept.grant_fields")), h("ul", { class: "checks" }, boxes.map((b) => h("li", {}, b, h("label", { for: b.id }, named(b.value)))))),
+    h("fieldset", {}, h("legend", {}, t("dept.grant_fields")), h("ul", { class: "checks" }, boxes.map((b) => h("li", {}, b, h("label", { for: b.id, title: b.value }, named(b.value)))))),
     field(t("dept.quota"), quota, t("dept.quota_hint")).row,
     h(
       "fieldset",

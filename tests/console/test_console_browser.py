@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import date
 from typing import Any
 
 import httpx
@@ -104,11 +105,12 @@ def test_a_department_admin_approves_a_pending_application(tab: Tab, hub: Hub) -
     pending = page.get_by_role("region", name="待审核")
     row = pending.locator("tr", has=page.get_by_role("link", name=application["id"]))
     row.wait_for()
-    assert application["due_by"] in row.inner_text()  # the 10-working-day clock
+    due = date.fromisoformat(application["due_by"])
+    assert f"{due.year}年{due.month}月{due.day}日前" in row.inner_text()  # the 10-working-day clock
     assert "剩" in row.inner_text()
     tab.screenshot("department")
     row.get_by_role("link", name=application["id"]).click()
-    page.get_by_label("registered_on").uncheck()  # grant only one of the two fields
+    page.get_by_label("登记日期").uncheck()  # grant only one of the two fields (registered_on)
     page.get_by_role("button", name="批准", exact=True).click()
     page.locator(".badge.status-approved").wait_for()
     token = hub.id_token("MCA-ADMIN", "department_admin", "MCA")

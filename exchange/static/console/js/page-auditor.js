@@ -248,7 +248,7 @@ export async function renderEntry(ctx) {
         t("entry.fields"),
         [t("entry.attribute"), t("audit.outcome"), t("entry.release"), t("entry.reason"), t("entry.basis")],
         Object.entries(e.attributes || {}).map(([name, a]) => [
-          h("code", {}, name),
+          h("code", {}, breakable(name)),
           badge("outcome", a.outcome),
           a.release ? label("release", a.release) : "—",
           a.reason ? label("reason", a.reason) : "—",
@@ -268,6 +268,11 @@ export async function renderEntry(ctx) {
     ),
     h("details", {}, h("summary", {}, t("entry.canonical")), h("pre", { class: "canonical" }, entry.canonical)),
   );
+}
+
+/** An attribute's name (resource.field) that may wrap after its dots on a narrow screen. */
+function breakable(name) {
+  return name.split(".").flatMap((part, i) => (i ? [".", h("wbr"), part] : [part]));
 }
 
 async function runVerify(entry, steps, verdict, ctx) {

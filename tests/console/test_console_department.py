@@ -196,10 +196,15 @@ def test_an_application_reads_in_names_and_days_not_codes(tab: Tab, hub: Hub) ->
 def test_the_directory_health_and_resource_name_the_department_and_fields(
     tab: Tab, hub: Hub
 ) -> None:
+    from playwright.sync_api import expect  # imported here: conftest skips without it
+
     tab.sign_in("department_admin", "MCA-ADMIN", "MCA")
     page = tab.page
     page.goto(f"{hub.base}/console/department")
     page.get_by_role("heading", name="演示市民政局资源目录").wait_for()
+    who = page.locator("header .identity")
+    expect(who).to_have_text("部门管理员 · 演示市民政局")  # the header names the department too
+    assert who.get_by_title("MCA").count() == 1
     row = page.locator("tr", has=page.get_by_role("link", name=DEATH))
     fields = row.locator("td").nth(4)
     assert fields.inner_text() == "是否死亡（无条件共享）、死亡日期（有条件共享）"

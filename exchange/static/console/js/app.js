@@ -1,7 +1,7 @@
 // The console's shell: sign-in, the header with the role's navigation and the language switch,
 // and history-API routing under /console. Pages are modules exporting render(ctx).
 
-import { api, session, sessionExpired, signOut } from "./api.js";
+import { api, optional, session, sessionExpired, signOut } from "./api.js";
 import { h, replace } from "./dom.js";
 import { language, loadLanguage, t } from "./i18n.js";
 import * as auditor from "./page-auditor.js";
@@ -9,6 +9,7 @@ import * as catalogue from "./page-catalogue.js";
 import * as citizen from "./page-citizen.js";
 import * as department from "./page-department.js";
 import * as operator from "./page-operator.js";
+import { departmentName } from "./names.js";
 import { renderSignIn } from "./page-signin.js";
 import { abandonSignIn, completeCodeSignIn, completeSignIn } from "./signin.js";
 import { problemBox } from "./ui.js";
@@ -149,7 +150,7 @@ function header(current) {
       "div",
       { class: "who" },
       current
-        ? h("span", { class: "identity" }, t(`role.${current.role}`), current.department ? ` · ${current.department}` : "")
+        ? identity(current)
         : null,
       h(
         "button",
@@ -251,3 +252,14 @@ async function boot() {
 }
 
 boot();
+
+/** Who is signed in: the role, and a department admin's department by its name (the code
+ * until the catalogue answers, and in the tooltip). */
+function identity(current) {
+  if (!current.department) return h("span", { class: "identity" }, t(`role.${current.role}`));
+  const where = h("span", { title: current.department }, current.department);
+  optional(`/catalogue/departments/${encodeURIComponent(current.department)}`).then((found) => {
+    if (found) where.textContent = departmentName(found);
+  }, () => {}); // unreachable catalogue: the code stays
+  return h("span", { class: "identity" }, t(`role.${current.role}`), " · ", where);
+}

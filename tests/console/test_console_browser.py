@@ -108,7 +108,7 @@ def test_a_department_admin_approves_a_pending_application(tab: Tab, hub: Hub) -
     due = date.fromisoformat(application["due_by"])
     assert f"{due.year}年{due.month}月{due.day}日前" in row.inner_text()  # the 10-working-day clock
     assert "剩" in row.inner_text()
-    tab.screenshot("department")
+    tab.screenshot("department-applications")
     row.get_by_role("link", name=application["id"]).click()
     page.get_by_label("登记日期").uncheck()  # grant only one of the two fields (registered_on)
     page.get_by_role("button", name="批准", exact=True).click()

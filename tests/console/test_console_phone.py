@@ -210,6 +210,8 @@ def test_the_auditors_pages_fit_a_phone(request: Any, log: str, width: int) -> N
     assert_within(tab, "form[role=search] button", width)
     if log == "month":
         assert assert_within(tab, ".anomaly", width) == 2
+        for anomaly in page.locator(".anomaly").all_inner_texts():  # its day as a date
+            assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日", anomaly), anomaly
         tab.screenshot(f"auditor-phone-{width}")
 
     # One entry: its facts (hashes wrap), its fields, and verifying it in the browser.

@@ -7,7 +7,7 @@
 import { api, optional } from "./api.js";
 import { bars, columns, stackedColumns } from "./charts.js";
 import { field, h, replace, select, table } from "./dom.js";
-import { label, percent, t, when } from "./i18n.js";
+import { label, language, percent, t, when } from "./i18n.js";
 import { departmentName } from "./names.js";
 import { act, badge, facts, link, liveRegion, loading, problemBox, refusalWords, section } from "./ui.js";
 import { STEPS, verifyEntry } from "./verify.js";
@@ -199,13 +199,21 @@ function anomalies(stats) {
 }
 
 function anomalyDetail(a) {
+  const day = chinaDay(a.day);
   if (a.kind === "volume_spike") {
-    return t("anomaly.volume_detail", { system: a.system, day: a.day, count: a.count, mean: a.baseline_mean, threshold: a.threshold });
+    return t("anomaly.volume_detail", { system: a.system, day, count: a.count, mean: a.baseline_mean, threshold: a.threshold });
   }
   if (a.kind === "budget_exhausted") {
-    return t("anomaly.budget_detail", { system: a.system, day: a.day, count: a.count });
+    return t("anomaly.budget_detail", { system: a.system, day, count: a.count });
   }
-  return t("anomaly.night_detail", { system: a.system, day: a.day, count: a.count, threshold: a.threshold });
+  return t("anomaly.night_detail", { system: a.system, day, count: a.count, threshold: a.threshold });
+}
+
+/** A China day (YYYY-MM-DD) as the page's language writes a date: 2026年11月27日, 27 Nov 2026. */
+function chinaDay(day) {
+  const date = new Date(`${day}T12:00:00+08:00`);
+  if (Number.isNaN(date.getTime())) return day;
+  return new Intl.DateTimeFormat(language() === "zh" ? "zh-CN" : "en-GB", { timeZone: "Asia/Shanghai", dateStyle: "long" }).format(date);
 }
 
 // -- one entry, and its verification ---------------------------------------------------------

@@ -154,7 +154,15 @@ def record_row(index: int, entry: Mapping[str, Any], now: datetime) -> dict[str,
         "outcome": entry["outcome"],
         "entry": data.decode("utf-8"),
         "leaf_hash": merkle.leaf_hash(data),
+        "object_id": _object_id(entry),
     }
+
+
+def _object_id(entry: Mapping[str, Any]) -> str | None:
+    """The ``object.id`` of a lifecycle entry (``audit_entries.object_id``), else None."""
+    member = entry.get("object")
+    found = member.get("id") if isinstance(member, dict) else None
+    return found if isinstance(found, str) else None
 
 
 ENTRIES: Table = AuditRecord.metadata.tables["audit_entries"]

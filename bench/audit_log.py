@@ -675,9 +675,8 @@ def load_real_log(database: Database, entries: int) -> dict[str, Any]:
     check_disk(database, 2 * entries)
     started = time.perf_counter()
     while builder.size < entries:
-        now = datetime.now(UTC)
-        rows = [
-            record_row(n, synthetic_entry(n), now)
+        rows = [  # recorded as the entry says it happened (verify_log checks the two agree)
+            record_row(n, synthetic_entry(n), AT + timedelta(milliseconds=n))
             for n in range(builder.size, min(entries, builder.size + LOAD_CHUNK))
         ]
         nodes: list[tuple[int, int, bytes]] = []

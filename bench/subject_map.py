@@ -81,7 +81,8 @@ CHUNK = 100_000
 NEW_SUBJECT_SHARE = 0.1
 INSERT_ENTRY = (
     "INSERT INTO audit_entries (idx, request_id, recorded_at, kind, system_id, department,"
-    " subject, purpose, outcome, entry, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " subject, purpose, outcome, entry, leaf_hash, object_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 

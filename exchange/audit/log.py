@@ -6,9 +6,10 @@ commit: one durable commit, one fsync, for the whole batch), and returns the ent
 :class:`Receipt` only once that transaction has committed. The work function does what must be
 atomic with the entry (re-check agreements, count quota uses) and returns the entry; it runs in
 a savepoint, so one request's failure does not undo its neighbours'. Inside a process one
-request at a time leads a batch (leader/follower, no background thread); across processes the
-head row's lock (``SELECT … FOR UPDATE`` on PostgreSQL, SQLite's write lock) orders batches,
-so indexes have no gaps and no duplicates, and there is one tree.
+request at a time leads a batch (leader/follower, no background thread), taking every request
+queued by then, up to *max_batch* (1,024: under load a batch is as large as the queue); across
+processes the head row's lock (``SELECT … FOR UPDATE`` on PostgreSQL, SQLite's write lock)
+orders batches, so indexes have no gaps and no duplicates, and there is one tree.
 
 **The tree** (RFC 9162): ``audit_nodes`` keeps every *complete* subtree's hash, addressed by
 (level, index) — the node at level L, index i covers leaves [i·2^L, (i+1)·2^L). Appending leaf
@@ -28,11 +29,22 @@ without contradicting a note its recipient holds. In order, inside the batch tra
 2. check that they give the head's root (else nothing is written and every request of the
    batch gets :class:`AuditUnavailable`: the log never signs a tree that does not extend its
    committed head);
-3. run each request's work and append its entry and the subtrees it completes;
-4. add the batch to the subject map (:mod:`exchange.audit.vmap_store`, same transaction: the
-   map at every size is the log's), compute the new root, sign it with the map's root as an
-   extension line, and read each entry's proof from the nodes now in memory (no statement per
-   entry).
+3. run each request's work, in queue order, each in its own savepoint; a request whose work
+   raised takes no index;
+4. give the entries that came back consecutive indexes from the head's size, their canonical
+   JSON and leaf hashes, and the subtrees each completes (computed in memory from the right
+   edge), then insert them with **one** statement per table (a Core ``executemany`` of
+   ``audit_entries`` rows, then of ``audit_nodes`` rows: no ORM object per row and no flush
+   per entry) and set the head to the new size and root;
+5. add the batch to the subject map (:mod:`exchange.audit.vmap_store`, same transaction: the
+   map at every size is the log's), sign the new head with the map's root as an extension
+   line, and read each entry's proof from the nodes now in memory (no statement per entry).
+
+A batch is therefore a fixed dozen statements or so whatever its size (the head, the right
+edge, two inserts, the map's reads and writes, the head's update), and its cost per entry is
+Python's: canonical JSON, the hashes, the rows. The right edge is read from the database in
+every batch, not kept between batches: it is one statement, and reading it is what checks the
+stored tree against the head before anything is appended to it.
 
 The per-batch note is not stored: the periodic, witnessed checkpoints
 (:mod:`exchange.audit.checkpoints`) stay as they are, and any later one is consistent with
@@ -43,12 +55,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,6 +76,9 @@ from schemas import AuditEntry
 __all__ = ["AuditLog", "EntryWork", "HeadSigner", "TreeReader", "append_in"]
 
 log = logging.getLogger("tongban.audit")
+
+_ENTRIES = cast(Table, AuditRecord.__table__)  # Core executemany: no ORM object per row
+_NODES = cast(Table, AuditNode.__table__)
 
 EntryWork = Callable[[Session], AuditEntry]
 """Runs inside the batch transaction; returns the entry (or raises: that request fails)."""
@@ -95,7 +110,7 @@ class AuditLog:
         sessions: sessionmaker[Session],
         *,
         signer: HeadSigner | None = None,
-        max_batch: int = 256,
+        max_batch: int = 1024,
     ) -> None:
         self._sessions = sessions
         self._signer = signer
@@ -167,9 +182,40 @@ def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | 
     """The steps in the module docstring, for one batch."""
     head = _locked_head(session)
     tree = _right_edge(session, head)
-    size = head.size
-    now = clock.now()
-    appended: list[tuple[_Pending, int, bytes, AuditEntry]] = []
+    entries = _run_work(session, batch)
+    if not entries:
+        return
+    now, size = clock.now(), head.size
+    records: list[dict[str, object]] = []
+    nodes: list[dict[str, object]] = []
+    appended: list[tuple[_Pending, int, bytes]] = []
+    updates: list[vmap_store.Update] = []
+    for pending, entry in entries:
+        data = canonical_json(entry)
+        leaf = merkle.leaf_hash(data)
+        records.append(_record(size, entry, data, leaf, now))
+        for level, index in merkle.completed_nodes(size):
+            value = leaf if level == 0 else tree.combine(level, index)
+            tree.remember(level, index, value)
+            nodes.append({"level": level, "idx": index, "hash": value})
+        appended.append((pending, size, leaf))
+        updates.append((vmap.mapped_subject(entry["subject"]), size, leaf))
+        size += 1
+    session.execute(insert(_ENTRIES), records)  # one executemany per table for the batch
+    session.execute(insert(_NODES), nodes)
+    head.size, head.root, head.updated_at = size, merkle.root_from(size, tree.get), now
+    map_root = vmap_store.apply(session, version=size, updates=updates, backfill=True)
+    note = None if signer is None else signer.sign_head(size, head.root, map_root)
+    for pending, index, leaf in appended:
+        proof = tuple(merkle.inclusion_proof(index, size, tree.get))
+        pending.receipt = Receipt(index, leaf, size, note, proof)
+    session.flush()
+
+
+def _run_work(session: Session, batch: list[_Pending]) -> list[tuple[_Pending, AuditEntry]]:
+    """Each request's work in its own savepoint, in queue order; the entries of those that
+    returned one (a request whose work raised gets its error and takes no index)."""
+    entries: list[tuple[_Pending, AuditEntry]] = []
     for pending in batch:
         try:
             with session.begin_nested():
@@ -177,26 +223,9 @@ def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | 
         except Exception as exc:  # noqa: BLE001 - the request's own failure, handed back to it
             pending.error = exc
             continue
-        data = canonical_json(entry)
-        leaf = merkle.leaf_hash(data)
-        session.add(_record(size, entry, data, leaf, now))
-        for level, index in merkle.completed_nodes(size):
-            value = leaf if level == 0 else tree.combine(level, index)
-            tree.remember(level, index, value)
-            session.add(AuditNode(level=level, index=index, hash=value))
-        appended.append((pending, size, leaf, entry))
-        size += 1
-    if appended:
-        head.size = size
-        head.root = merkle.root_from(size, tree.get)
-        head.updated_at = now
-        updates = [(vmap.mapped_subject(e["subject"]), i, leaf) for _, i, leaf, e in appended]
-        map_root = vmap_store.apply(session, version=size, updates=updates, backfill=True)
-        note = None if signer is None else signer.sign_head(size, head.root, map_root)
-        for pending, index, leaf, entry in appended:
-            proof = tuple(merkle.inclusion_proof(index, size, tree.get))
-            pending.receipt, pending.entry = Receipt(index, leaf, size, note, proof), entry
-    session.flush()
+        pending.entry = entry
+        entries.append((pending, entry))
+    return entries
 
 
 def _right_edge(session: Session, head: AuditHead) -> TreeReader:
@@ -220,20 +249,34 @@ def _locked_head(session: Session) -> AuditHead:
     return head
 
 
-def _record(index: int, entry: AuditEntry, data: bytes, leaf: bytes, now: datetime) -> AuditRecord:
-    return AuditRecord(
-        index=index,
-        request_id=entry["request_id"],
-        recorded_at=now,
-        kind=entry["kind"],
-        system_id=entry["system"],
-        department=entry["department"],
-        subject=entry["subject"],
-        purpose=entry["purpose"],
-        outcome=entry["outcome"],
-        entry=data.decode("utf-8"),
-        leaf_hash=leaf,
-    )
+def _record(
+    index: int, entry: AuditEntry, data: bytes, leaf: bytes, now: datetime
+) -> dict[str, object]:
+    """The ``audit_entries`` row of *entry* at *index*: its canonical bytes, their leaf hash and
+    the columns auditors search by, all copied from the entry."""
+    return {
+        "idx": index,
+        "request_id": entry["request_id"],
+        "recorded_at": now,
+        "kind": entry["kind"],
+        "system_id": entry["system"],
+        "department": entry["department"],
+        "subject": entry["subject"],
+        "purpose": entry["purpose"],
+        "outcome": entry["outcome"],
+        "entry": data.decode("utf-8"),
+        "leaf_hash": leaf,
+        "object_id": _object_id(entry),
+    }
+
+
+def _object_id(entry: AuditEntry) -> str | None:
+    """The ``object.id`` of a lifecycle entry (the consent or agreement it is about), else
+    ``None``: what the model's column default would find in the entry's JSON, read from the
+    entry itself."""
+    member = cast(Mapping[str, object], entry).get("object")
+    found = member.get("id") if isinstance(member, dict) else None
+    return found if isinstance(found, str) else None
 
 
 class TreeReader:

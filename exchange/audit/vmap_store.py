@@ -20,10 +20,19 @@ every position of the band for every key whose path is still going, in one state
 ``UNION ALL`` of one-row seeks): :data:`FIRST_LEVELS`, then :data:`MORE_LEVELS` at a time. A map
 of a million subjects is about 21 levels deep, so a proof is nearly always one statement.
 
+**Kept upper nodes.** Every batch reads and rewrites the top of the tree, so :func:`apply`
+keeps, per process and database, the current map's nodes above :data:`UPPER_LEVELS` (with the
+root they belong to) and reads only the parts of the paths below them. They are used only if
+the root row the batch reads (always, in its first statement) has the hash they were kept
+for: a root hash commits to every node under it, so a batch of another worker, a batch rolled
+back after its map update or a rebuilt map shows as another root, and the batch then reads
+every path from the database.
+
 **Order inside a batch** (:func:`apply`), in the caller's transaction, which must hold the
 audit log's head lock (the batch's own transaction, so the map and the log commit together):
 
-1. read the current values of the batch's subjects, and the paths of their keys;
+1. read the current values of the batch's subjects, the root row, and the paths of their keys
+   below the kept upper nodes (all of each path if those are not the current root's);
 2. check the batch is exactly the log entries [previous version, new version), in order;
 3. extend each subject's value once, with all its entries of the batch;
 4. recompute the changed nodes in memory (each once, children first) and insert them, then
@@ -32,7 +41,9 @@ audit log's head lock (the batch's own transaction, so the map and the log commi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from operator import itemgetter
 from typing import Any, cast
@@ -46,6 +57,7 @@ from exchange.audit.models import AuditCheckpoint, AuditMapValue, AuditRecord
 __all__ = [
     "FIRST_LEVELS",
     "MORE_LEVELS",
+    "UPPER_LEVELS",
     "Update",
     "apply",
     "catch_up",
@@ -64,6 +76,9 @@ FIRST_LEVELS = 24
 """Levels of a path read by the first statement (2^24 is some 16 million subjects)."""
 MORE_LEVELS = 8
 """Levels read by each further statement, for the paths that go deeper."""
+UPPER_LEVELS = 14
+"""Levels of the current map a process keeps between batches (at most 2^15 − 1 positions,
+a few MB): a map of 16,000 subjects is about that deep, one of a million about 21."""
 
 _TERMS_PER_STATEMENT = 200  # SQLite allows 500 SELECTs in one compound statement
 _NEWEST = 2**63 - 1  # a version bound above every version: the current map
@@ -86,11 +101,8 @@ def apply(
         if pseudonym is not None:
             entries.setdefault(vmap.subject_key(pseudonym), []).append((index, leaf))
     values = _values(session, list(entries))
-    loaded = _Loaded()
-    if entries:
-        _load_paths(session, entries, _NEWEST, loaded)
-    else:
-        _read(session, [_ROOT], _NEWEST, loaded)
+    upper = _upper_of(session)
+    loaded = _load_current(session, list(entries), upper)
     previous = loaded.versions.get(_ROOT, 0)
     if backfill and ordered and previous < ordered[0][1]:
         catch_up(session, ordered[0][1])  # nothing read so far is current: start again
@@ -107,14 +119,16 @@ def apply(
         for index, leaf in mine:
             value = value.extend(index, leaf)
         changed[key] = value
-    rows: list[tuple[object, ...]] = []
-    root = vmap.update(
-        loaded.get,
-        {key: value.hash for key, value in changed.items()},
-        lambda depth, prefix, node: rows.append(_row(depth, prefix, version, node)),
-    )
+    written: dict[tuple[int, bytes], vmap.Node] = {}
+
+    def put(depth: int, prefix: bytes, node: vmap.Node) -> None:
+        written[(depth, prefix)] = node
+
+    root = vmap.update(loaded.get, {key: value.hash for key, value in changed.items()}, put)
+    rows = [_row(depth, prefix, version, node) for (depth, prefix), node in written.items()]
     _driver(session, _INSERT_NODES, rows)
     _write_values(session, version, changed, values)
+    upper.keep(root, loaded.nodes, written)
     return root
 
 
@@ -174,6 +188,57 @@ def current_value(session: Session, pseudonym: str) -> vmap.Value:
     return _values(session, [key]).get(key, vmap.Value())
 
 
+class _Upper:
+    """The current map's nodes above :data:`UPPER_LEVELS`, kept by this process between
+    batches (every batch reads and rewrites the top of the tree). They are kept with the root
+    they are part of and used only while the stored root is still that one: a root hash
+    commits to every node under it, so a batch of another worker, a rolled-back batch or a
+    rebuilt map is seen at the next batch's root read, and the kept nodes are dropped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._root: bytes | None = None
+        self._nodes: dict[tuple[int, bytes], vmap.Node | None] = {}
+
+    def seed(self, into: dict[tuple[int, bytes], vmap.Node | None]) -> bytes | None:
+        """Copy the kept nodes *into* a batch's loaded nodes; the root they were kept for."""
+        with self._lock:
+            into.update(self._nodes)
+            return self._root
+
+    def keep(
+        self,
+        root: bytes,
+        read: Mapping[tuple[int, bytes], vmap.Node | None],
+        written: Mapping[tuple[int, bytes], vmap.Node | None],
+    ) -> None:
+        """After a batch: the tree of *root* is what was *read* with what was *written* over it
+        (positions only fill, so nothing read and not rewritten changed)."""
+        nodes = {p: n for p, n in read.items() if p[0] < UPPER_LEVELS}
+        nodes.update((p, n) for p, n in written.items() if p[0] < UPPER_LEVELS)
+        with self._lock:
+            self._root, self._nodes = root, nodes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._root, self._nodes = None, {}
+
+
+_UPPERS: weakref.WeakKeyDictionary[object, _Upper] = weakref.WeakKeyDictionary()
+_UPPERS_LOCK = threading.Lock()
+
+
+def _upper_of(session: Session) -> _Upper:
+    """The kept upper nodes of the database the session is bound to (one per engine)."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    with _UPPERS_LOCK:
+        found = _UPPERS.get(engine)
+        if found is None:
+            found = _UPPERS[engine] = _Upper()
+        return found
+
+
 class _Loaded:
     """The nodes read so far at one version. Asking for one that was not read is a bug in the
     reading, never an empty subtree."""
@@ -189,16 +254,59 @@ class _Loaded:
             raise LookupError(f"the map node at depth {depth} was not read") from None
 
 
-def _load_paths(session: Session, keys: Iterable[bytes], version: int, loaded: _Loaded) -> None:
+def _load_current(session: Session, keys: Sequence[bytes], upper: _Upper) -> _Loaded:
+    """The current map's nodes on every key's path and its root row (always read: its version
+    is the map's), starting from the nodes *upper* kept: they are used only if the root read
+    now is the root they were kept for (the same hash, the same tree), else read again."""
+    loaded = _Loaded()
+    kept = upper.seed(loaded.nodes)
+    _load_paths(session, keys, _NEWEST, loaded, always=[_ROOT])
+    if kept is not None and _hash(loaded.get(*_ROOT)) != kept:  # changed elsewhere, or undone
+        upper.clear()
+        loaded = _Loaded()
+        _load_paths(session, keys, _NEWEST, loaded, always=[_ROOT])
+    return loaded
+
+
+def _load_paths(
+    session: Session,
+    keys: Iterable[bytes],
+    version: int,
+    loaded: _Loaded,
+    *,
+    always: Sequence[tuple[int, bytes]] = (),
+) -> None:
     """Read the nodes on every key's path at *version*, a band of levels per statement, until
-    each path ends (in a leaf or an empty subtree)."""
-    pending, start = sorted(set(keys)), 0
-    while pending:
-        stop = min(start + (MORE_LEVELS if start else FIRST_LEVELS), vmap.KEY_BITS + 1)
-        wanted = {p for key in pending for p in vmap.path_positions(key, start, stop)}
-        _read(session, sorted(wanted - loaded.nodes.keys()), version, loaded)
-        pending = [key for key in pending if stop <= vmap.KEY_BITS and _goes_on(loaded, key, stop)]
-        start = stop
+    each path ends (in a leaf or an empty subtree); a path already in *loaded* is read from
+    where it leaves it. The positions *always* are read in the first statement in any case."""
+    pending = {key: start for key in keys if (start := _unread_from(loaded, key)) is not None}
+    band, first = FIRST_LEVELS, list(always)
+    while pending or first:
+        wanted = {
+            p
+            for key, start in pending.items()
+            for p in vmap.path_positions(key, start, start + band)
+        }
+        _read(session, first + sorted(wanted - loaded.nodes.keys() - set(first)), version, loaded)
+        pending = {
+            key: start + band
+            for key, start in pending.items()
+            if start + band <= vmap.KEY_BITS and _goes_on(loaded, key, start + band)
+        }
+        band, first = MORE_LEVELS, []
+
+
+def _unread_from(loaded: _Loaded, key: bytes) -> int | None:
+    """The first depth of *key*'s path not in *loaded*, or ``None`` if its path ends (in a
+    leaf or an empty subtree) among the nodes loaded."""
+    for depth in range(vmap.KEY_BITS + 1):
+        position = (depth, vmap.prefix_of(key, depth))
+        if position not in loaded.nodes:
+            return depth
+        node = loaded.nodes[position]
+        if node is None or node.leaf is not None:
+            return None
+    return None
 
 
 def _goes_on(loaded: _Loaded, key: bytes, depth: int) -> bool:

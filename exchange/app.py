@@ -27,6 +27,7 @@ from exchange.api import (
 )
 from exchange.api import jobs as jobs_api
 from exchange.api import metrics as metrics_api
+from exchange.api.admission import Admission, AdmissionGate, AdmissionLimits
 from exchange.api.docs import mount_docs
 from exchange.api.freshness import router as freshness_router
 from exchange.api.headers import SecurityHeaders
@@ -74,6 +75,11 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         redoc_url=None,
     )
     app.state.hub = hub
+    app.state.admission = None
+    if settings.admission == "on":  # innermost: a refusal gets the request id and the headers
+        limits = AdmissionLimits(settings.max_in_flight, settings.max_queue, settings.queue_wait_ms)
+        app.state.admission = AdmissionGate(limits)
+        app.add_middleware(Admission, gate=app.state.admission)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: errors of RequestContext get them too
     install_problem_handlers(app)

@@ -93,6 +93,23 @@ class Settings(BaseSettings):
         description="A connection that has not sent a request's headers this long after it "
         "opened (or after the previous response) is closed.",
     )
+    admission: Literal["on", "off"] = Field(
+        default="on",
+        description="Admission control per worker (docs/deployment.md): past max_in_flight "
+        "running and max_queue waiting, a request is refused at once with 503 and Retry-After.",
+    )
+    max_in_flight: int = Field(
+        default=4, ge=1, le=1000, description="Requests one worker runs at once."
+    )
+    max_queue: int = Field(
+        default=16, ge=0, le=10000, description="Requests one worker keeps waiting for a slot."
+    )
+    queue_wait_ms: int = Field(
+        default=50,
+        ge=0,
+        le=60000,
+        description="The longest a request waits for a slot before it is refused (503).",
+    )
     adapters_file: Path | None = Field(
         default=Path("var/demo/adapters.json"),
         description="Adapter configuration (connections, mappings, resource bindings); "

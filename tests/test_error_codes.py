@@ -219,9 +219,9 @@ Every error the hub answers on purpose is an RFC 9457 problem document,
 - `errors`, when present, lists `{{"pointer", "detail"}}` pairs: an RFC 6901 JSON pointer into
   the request body (or the query parameter) and what is wrong there.
 - `request_id` (also the `X-Request-Id` header) is what to quote to the hub's operator.
-- Some answers carry more: a 401 has its `WWW-Authenticate` challenge; a 429 has `Retry-After`
-  and `retry_after`; on `/oauth/token` every 4xx also carries the RFC 6749 5.2 `error` and
-  `error_description`.
+- Some answers carry more: a 401 has its `WWW-Authenticate` challenge; a 429, and a 503
+  `overloaded` (refused before any work), have `Retry-After` and `retry_after`; on
+  `/oauth/token` every 4xx also carries the RFC 6749 5.2 `error` and `error_description`.
 - The `tongban` command line prints the same `detail` on one line and exits non-zero. Some codes
   are only ever seen there (keys, settings, the audit check); their status is the one the HTTP
   layer would use.

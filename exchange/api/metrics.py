@@ -3,7 +3,8 @@
 Every family is computed from the database when scraped, so each worker answers the same.
 :data:`METRIC_SOURCES` lists the families' sources, each a function of the request's session
 and the app's :class:`MetricScope`: the jobs (duration, rows, failures) and the resources'
-freshness (age, overdue).
+freshness (age, overdue). The admission control's families (refusals, queue depth, requests in
+flight) are the one exception: they are this worker's own, labelled with its process id.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.orm import Session
 
+from exchange.api.admission import admission_metrics
 from exchange.api.deps import Hub, HubState, StaffBearer
 from exchange.api.jobs import hub_jobs
 from exchange.api.problems import problem_responses
@@ -121,5 +123,6 @@ def metrics(request: Request, hub: Hub, staff: StaffBearer) -> Response:
     scope = MetricScope(hub, [spec.id for spec in hub_jobs(request)])
     with unit_of_work(hub.sessions) as session:
         families = [family for source in METRIC_SOURCES for family in source(session, scope)]
+    families.extend(admission_metrics(getattr(request.app.state, "admission", None)))
     body = generate_latest(_Families(families))
     return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})

@@ -10,7 +10,8 @@ client (or the load balancer) retries elsewhere or later.
 The order of the checks, for each HTTP request:
 
 1. A path of :data:`EXEMPT_PATHS` (the liveness and readiness probes, the operator's metrics)
-   passes untouched and uncounted: an overloaded hub must still be seen to be one.
+   passes untouched and uncounted: an overloaded hub must still be seen to be one; so does a
+   ``GET`` of the console's files (:data:`EXEMPT_FILES`), so that a page always loads.
 2. A request is admitted at once while fewer than ``max_in_flight`` run and none waits.
 3. Else it is refused at once if ``max_queue`` requests wait already, or if it would wait
    longer than ``queue_wait_ms`` by the estimate: the requests ahead of it and itself, served
@@ -54,6 +55,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from schemas import TongbanError
 
 __all__ = [
+    "EXEMPT_FILES",
     "EXEMPT_PATHS",
     "RETRY_AFTER_S",
     "Admission",
@@ -65,8 +67,13 @@ __all__ = [
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Never queued nor refused: the probes a load balancer and an operator need most when the hub
-is overloaded. The console's files are not exempt: each one is a request served from the same
-thread pool, and an unbounded class of requests would undo the bound."""
+is overloaded."""
+EXEMPT_FILES = ("/console/", "/static/")
+"""``GET`` and ``HEAD`` of ``/console`` and under these prefixes are never queued nor refused
+either: the console's page and its files (about twenty ES modules, asked for at once when a page
+loads) and the API viewer's. They are files read from the package, a millisecond each, touching
+no database; refusing one of a page's modules leaves a person a blank page, and what admission
+protects is the exchange's latency."""
 RETRY_AFTER_S = 1
 """The ``Retry-After`` of a refusal, in seconds: an overload is measured in the time the
 queue takes to drain (well under a second), so one second is the shortest honest answer."""
@@ -199,7 +206,7 @@ class Admission:
         self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _route_path(scope) in EXEMPT_PATHS:
+        if scope["type"] != "http" or _exempt(scope):
             await self.app(scope, receive, send)
             return
         if not await self.gate.enter():
@@ -210,6 +217,14 @@ class Admission:
             await self.app(scope, receive, send)
         finally:
             self.gate.leave(time.monotonic() - admitted)
+
+
+def _exempt(scope: Scope) -> bool:
+    path = _route_path(scope)
+    if path in EXEMPT_PATHS:
+        return True
+    reading = scope.get("method") in ("GET", "HEAD")
+    return reading and (path == "/console" or path.startswith(EXEMPT_FILES))
 
 
 def _route_path(scope: Scope) -> str:

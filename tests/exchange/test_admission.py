@@ -204,6 +204,24 @@ def test_probes_and_metrics_are_never_queued_or_refused() -> None:
     run(scenario)
 
 
+def test_the_consoles_files_load_past_the_bound_but_a_post_under_them_does_not() -> None:
+    async def scenario() -> None:
+        app = SlowApp()
+        async with served(stack(app, AdmissionLimits(1, 0, 0))) as http:
+            holding = asyncio.create_task(http.get("/work/long"))
+            await settle(lambda: app.running == 1)
+            files = ("/console", "/console/js/app.js", "/console/i18n/zh.json", "/static/x.css")
+            loads = [asyncio.create_task(http.get(p)) for p in files]
+            await settle(lambda: app.running == 5)  # a page's files all reached the app
+            assert_overloaded(await http.post("/console/anything"))  # only reads are files
+            assert_overloaded(await http.get("/consoles"))  # a prefix of a word is not one
+            app.gate.set()
+            assert [(await f).status_code for f in loads] == [200] * len(files)
+            assert (await holding).status_code == 200
+
+    run(scenario)
+
+
 def test_refusals_are_logged_at_most_once_per_interval_without_the_path(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -286,9 +304,10 @@ def test_the_hub_counts_its_refusals_and_queue_in_metrics(
             await settle(lambda: state["running"] == 1)
             queued = asyncio.create_task(http.get("/test/slow"))
             await settle(lambda: app.state.admission.queue_depth == 1)
-            for path in ("/test/slow", "/catalogue/resources", "/console"):
+            for path in ("/test/slow", "/catalogue/resources", "/catalogue/departments"):
                 assert_overloaded(await http.get(path))
             assert (await http.get("/healthz")).status_code == 200
+            assert (await http.get("/console")).status_code == 200  # a page always loads
             answer = await http.get("/metrics", headers={"Authorization": f"Bearer {operator}"})
             assert answer.status_code == 200
             assert admission_samples(answer.text) == {

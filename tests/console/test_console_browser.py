@@ -81,6 +81,13 @@ def test_the_auditor_sees_a_month_of_statistics_and_both_anomalies(history_tab: 
     assert page.get_by_role("heading", name="异常访问").is_visible()
     flagged = page.locator(".anomaly strong").all_inner_texts()
     assert sorted(flagged) == sorted(["夜间批量访问", "访问量异常"])
+    # systems and purposes by their registered names, not their codes
+    shown = page.locator("main").inner_text()
+    assert "义务教育入学登记系统" in page.locator(".anomalies").inner_text()
+    assert "最低生活保障申请系统" in shown
+    assert "义务教育入学登记" in page.locator("figure.chart").nth(2).text_content()
+    for code in ("edu-enrolment", "mca-dibao", "school-enrolment", "minimum-living-allowance"):
+        assert code not in shown
     tab.screenshot("auditor")
 
 

@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,9 +125,28 @@ def test_days_are_china_days_and_counts_split_by_department(
         {"day": "2026-11-11", "department": "MCA", "count": 3},
     ]
     assert body["top_purposes"] == [
-        {"purpose": "dibao", "count": 3},
-        {"purpose": "school-enrolment", "count": 2},
+        {"purpose": "dibao", "department": "MCA", "count": 3},
+        {"purpose": "school-enrolment", "department": "EDU", "count": 2},
     ]
+
+
+def test_the_codes_counted_come_with_the_registrys_names(
+    demo_world: Path, client: TestClient, log: Log, auditor: dict[str, str]
+) -> None:
+    log.add([at(0, 10)] * 2, outcome="denied")
+    log.add([at(0, 11)], system="mca-dibao", department="MCA", purpose="minimum-living-allowance")
+    log.add([at(0, 12)], system="retired-system", department="XX", purpose="unknown-purpose")
+    names = stats(client, auditor, at(0, 0), at(1, 0))["names"]
+    assert names["systems"] == {
+        "edu-enrolment": "义务教育入学登记系统 (school enrolment case system)",
+        "mca-dibao": "最低生活保障申请系统 (minimum living allowance case system)",
+        "retired-system": None,  # a code the registry does not know keeps no name
+    }
+    assert names["departments"]["EDU"]["name"] == "演示市教育局"
+    assert names["departments"]["XX"] == {"name": None, "name_en": None}
+    assert names["purposes"]["school-enrolment"]["name"] == "义务教育入学登记"
+    assert names["purposes"]["minimum-living-allowance"]["name"] == "最低生活保障申请"
+    assert names["purposes"]["unknown-purpose"]["name"] is None
 
 
 def test_denial_rates_per_day_and_per_system(

@@ -8,7 +8,7 @@ import { api, optional } from "./api.js";
 import { bars, columns, stackedColumns } from "./charts.js";
 import { field, h, replace, select, table } from "./dom.js";
 import { label, language, percent, t, when } from "./i18n.js";
-import { departmentName } from "./names.js";
+import { departmentName, localName } from "./names.js";
 import { act, badge, facts, link, liveRegion, loading, problemBox, refusalWords, section } from "./ui.js";
 import { STEPS, verifyEntry } from "./verify.js";
 import { auditorPolicy, loadWitnessGap, policyPanel, witnessGap, witnessStepWords } from "./witnesses.js";
@@ -164,7 +164,7 @@ async function renderStats(where) {
         stackedColumns({ label: t("audit.per_day_department"), days: stats.days, series: departments, values: perDay, names: departmentNames || {} }),
         columns({ label: t("audit.denial_rate_per_day"), days: stats.days, values: denialRate, format: percent }),
         stats.top_purposes.length
-          ? bars({ label: t("audit.top_purposes"), items: stats.top_purposes.map((p) => ({ name: p.purpose, value: p.count })) })
+          ? bars({ label: t("audit.top_purposes"), items: stats.top_purposes.map((p) => ({ name: purposeName(stats, p.purpose), value: p.count })) })
           : h("p", {}, t("audit.no_data")),
       ),
       h("h3", {}, t("audit.denial_per_system")),
@@ -172,7 +172,7 @@ async function renderStats(where) {
         ? cardTable(
             t("audit.denial_per_system"),
             [t("audit.system"), t("audit.total"), t("audit.denied"), t("audit.rate")],
-            stats.denials.per_system.map((r) => [r.system, r.total, r.denied, percent(r.rate)]),
+            stats.denials.per_system.map((r) => [systemName(stats, r.system), r.total, r.denied, percent(r.rate)]),
           )
         : null,
     ),
@@ -192,21 +192,34 @@ function anomalies(stats) {
         { class: "anomaly" },
         h("strong", {}, t(`anomaly.${a.kind}`)),
         " ",
-        anomalyDetail(a),
+        anomalyDetail(a, stats),
       ),
     ),
   );
 }
 
-function anomalyDetail(a) {
+function anomalyDetail(a, stats) {
   const day = chinaDay(a.day);
+  const system = systemName(stats, a.system);
   if (a.kind === "volume_spike") {
-    return t("anomaly.volume_detail", { system: a.system, day, count: a.count, mean: a.baseline_mean, threshold: a.threshold });
+    return t("anomaly.volume_detail", { system, day, count: a.count, mean: a.baseline_mean, threshold: a.threshold });
   }
   if (a.kind === "budget_exhausted") {
-    return t("anomaly.budget_detail", { system: a.system, day, count: a.count });
+    return t("anomaly.budget_detail", { system, day, count: a.count });
   }
-  return t("anomaly.night_detail", { system: a.system, day, count: a.count, threshold: a.threshold });
+  return t("anomaly.night_detail", { system, day, count: a.count, threshold: a.threshold });
+}
+
+/** A case system counted by the statistics, by its registered name (its code when the
+ * registry has none). */
+function systemName(stats, code) {
+  return localName((stats.names && stats.names.systems[code]) || null, code);
+}
+
+/** A purpose by its name (that of the service item asking for it), else its code. */
+function purposeName(stats, code) {
+  const named = (stats.names && stats.names.purposes[code]) || {};
+  return localName(named.name, code, named.name_en);
 }
 
 /** A China day (YYYY-MM-DD) as the page's language writes a date: 2026年11月27日, 27 Nov 2026. */

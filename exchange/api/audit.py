@@ -17,6 +17,7 @@ keyed pseudonym the entries hold, and never written back in an answer or an erro
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from functools import partial
@@ -61,6 +62,13 @@ Cursor = Annotated[
 # -- answers -------------------------------------------------------------------------------
 
 
+class EntryNames(BaseModel):
+    """The registry's names of an entry's codes (``None`` where the registry has none)."""
+
+    system: str | None
+    purpose: dict[str, str | None] = Field(description="{name, name_en}, of the service item")
+
+
 class EntrySummary(BaseModel):
     index: int
     request_id: str
@@ -72,6 +80,7 @@ class EntrySummary(BaseModel):
     purpose: str
     outcome: str
     attributes: dict[str, str] = Field(description="Each attribute asked for, and its outcome")
+    names: EntryNames
 
 
 class EntryPage(BaseModel):
@@ -86,6 +95,7 @@ class EntryDetail(BaseModel):
     leaf_hash: str = Field(description="SHA-256(0x00 ‖ canonical), base64")
     entry: dict[str, Any]
     canonical: str = Field(description="The entry's RFC 8785 canonical JSON, as stored")
+    names: EntryNames
 
 
 class InclusionProof(BaseModel):
@@ -314,9 +324,24 @@ def search_entries(
     _require_auditor(staff)
     with unit_of_work(hub.sessions) as session:
         page = reading.search_entries(session, where, limit=limit, before=cursor)
+        names = reading.AccessNames(session)
+        entries = [
+            {**reading.entry_summary(r), "names": _entry_names(names, r)} for r in page.records
+        ]
+    return {"entries": entries, "next_cursor": page.next_cursor}
+
+
+def _entry_names(names: reading.AccessNames, record: AuditRecord) -> dict[str, Any]:
+    """The names of *record*'s system and purpose (the purpose by the entry's service item,
+    when it names one)."""
+    try:
+        asked = json.loads(record.entry).get("service_item")
+    except (ValueError, AttributeError):
+        asked = None
+    service_item = asked if isinstance(asked, str) else None
     return {
-        "entries": [reading.entry_summary(r) for r in page.records],
-        "next_cursor": page.next_cursor,
+        "system": names.system(record.system_id),
+        "purpose": names.purpose(record.purpose, record.department, service_item),
     }
 
 
@@ -331,7 +356,9 @@ def get_entry(
 ) -> dict[str, Any]:
     _require_auditor(staff)
     with unit_of_work(hub.sessions) as session:
-        return reading.entry_detail(reading.get_entry(session, index))
+        record = reading.get_entry(session, index)
+        names = _entry_names(reading.AccessNames(session), record)
+        return {**reading.entry_detail(record), "names": names}
 
 
 _EXPORT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}

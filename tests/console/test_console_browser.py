@@ -32,6 +32,10 @@ def test_an_auditor_finds_an_access_by_citizen_id_and_verifies_it(tab: Tab, hub:
     results = page.locator(".results table tbody tr")
     results.first.wait_for()
     assert results.count() == 1  # the one query about this citizen
+    row = results.first.inner_text()
+    assert "义务教育入学登记系统" in row  # the system and purpose by name, not code
+    assert "edu-enrolment" not in row
+    assert "school-enrolment" not in row
     assert subject not in page.content()  # the ID number is never shown back
     assert page.evaluate("location.pathname") == "/console/audit"  # nor put in the URL
     results.first.get_by_role("link").click()

@@ -188,6 +188,11 @@ def test_an_auditor_filters_by_system_outcome_kind_purpose_and_department(
 ) -> None:
     records = hub.records()
     by_mca = _search(hub, auditor, system=MCA)
+    assert {e["names"]["system"] for e in by_mca} == {
+        "最低生活保障申请系统 (minimum living allowance case system)"
+    }
+    queries = [e for e in by_mca if e["kind"] == "query"]  # an agreement's entry has none
+    assert {e["names"]["purpose"]["name"] for e in queries} == {"最低生活保障申请"}
     newest_first = records[::-1]
     assert [e["index"] for e in by_mca] == [r.index for r in newest_first if r.system_id == MCA]
     assert [e["index"] for e in _search(hub, auditor, department="MCA")] == [
@@ -261,6 +266,10 @@ def test_the_entry_detail_is_the_stored_entry_with_its_leaf_hash(
     leaf = hashlib.sha256(b"\x00" + body["canonical"].encode()).digest()
     assert base64.b64decode(body["leaf_hash"]) == leaf == record.leaf_hash
     assert body["entry"]["attributes"]["household.name"]["outcome"] == "released"
+    assert body["names"] == {  # the registry's names of the codes, for people to read
+        "system": "义务教育入学登记系统 (school enrolment case system)",
+        "purpose": {"name": "义务教育入学登记", "name_en": body["names"]["purpose"]["name_en"]},
+    }
     _no_id_numbers(hub, response.text)
     missing = hub.get(f"/audit/entries/{len(hub.records()) + 10}", auditor)
     assert missing.status_code == 404

@@ -110,9 +110,9 @@ async function runSearch(search, results, ctx) {
     const rows = page.entries.map((e) => [
       link(`/audit/entries/${e.index}`, `#${e.index}`, { "aria-label": t("audit.open_entry", { index: e.index }) }),
       when(e.recorded_at),
-      e.system,
+      systemOf(e),
       department(e.department),
-      e.purpose,
+      purposeOf(e),
       badge("outcome", e.outcome),
       Object.keys(e.attributes).length,
     ]);
@@ -253,10 +253,10 @@ export async function renderEntry(ctx) {
     h("h1", {}, t("entry.title", { index })),
     facts([
       [t("audit.when"), when(e.at || entry.recorded_at)],
-      [t("audit.system"), e.system],
+      [t("audit.system"), systemOf({ system: e.system, names: entry.names })],
       [t("audit.department"), department(e.department)],
       [t("entry.officer"), e.officer || "—"],
-      [t("audit.purpose"), e.purpose],
+      [t("audit.purpose"), purposeOf({ purpose: e.purpose, names: entry.names })],
       [t("entry.service_item"), e.service_item || "—"],
       [t("audit.outcome"), badge("outcome", e.outcome)],
       [t("entry.consent"), e.consent || "—"],
@@ -341,4 +341,16 @@ function stepWords(id, detail) {
   if (id === "witnesses" && detail && detail.outcome) return witnessStepWords(detail);
   if (detail instanceof Error) return refusalWords(detail);
   return detail;
+}
+
+/** An entry's case system by its registered name, the code in the tooltip. */
+function systemOf(e) {
+  const name = e.names && e.names.system;
+  return h("span", { title: e.system }, localName(name || null, e.system));
+}
+
+/** An entry's purpose by its name (its service item's), the code in the tooltip. */
+function purposeOf(e) {
+  const named = (e.names && e.names.purpose) || {};
+  return h("span", { title: e.purpose }, localName(named.name, e.purpose, named.name_en));
 }

@@ -93,10 +93,11 @@ class Settings(BaseSettings):
         description="A connection that has not sent a request's headers this long after it "
         "opened (or after the previous response) is closed.",
     )
-    admission: Literal["on", "off"] = Field(
-        default="on",
+    admission: Literal["on", "off"] | None = Field(
+        default=None,
         description="Admission control per worker (docs/deployment.md): past max_in_flight "
-        "running and max_queue waiting, a request is refused at once with 503 and Retry-After.",
+        "running and max_queue waiting, a request is refused at once with 503 and Retry-After. "
+        "Unset: on in prod, off in dev (the demo, and the tests that race requests on purpose).",
     )
     max_in_flight: int = Field(
         default=4, ge=1, le=1000, description="Requests one worker runs at once."
@@ -208,6 +209,12 @@ class Settings(BaseSettings):
                 or (self.mode == "prod" and endpoint.scheme != "https")
             ):
                 raise ValueError("TONGBAN_IDP_AUTHORIZATION_ENDPOINT must be an absolute https URL")
+        return self
+
+    @model_validator(mode="after")
+    def _admission_by_mode(self) -> Settings:
+        if self.admission is None:
+            self.admission = "on" if self.mode == "prod" else "off"
         return self
 
     @model_validator(mode="after")

@@ -29,7 +29,9 @@ requests in flight, per worker process) and logged as one warning at most every
 or subject. Everything runs in the worker's event loop (a counter and a deque of futures), so
 admission costs no thread and no lock.
 
-The bounds are settings (the README's configuration table, docs/deployment.md). The defaults,
+The bounds are settings (the README's configuration table, docs/deployment.md); admission is
+on by default in ``prod`` and off in ``dev`` (the demo, and the tests that race requests on
+purpose, which a bound of 4 would serialise). The defaults,
 ``max_in_flight`` 4, ``max_queue`` 16 and ``queue_wait_ms`` 50, come from the p99 target of 250
 ms for accepted requests: an accepted request's time is its wait (at most ``queue_wait_ms``) plus
 its service, and a worker is one GIL, so its service time grows with every request it runs at

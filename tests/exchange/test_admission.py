@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -261,7 +262,7 @@ def hub_settings(tmp_path: Path) -> Callable[..., Settings]:
             adapters_file=None,
             scheduler="off",
             secret_file=tmp_path / "secret.key",
-            **chosen,
+            **{"admission": "on", **chosen},
         )
 
     return settings
@@ -339,3 +340,12 @@ def test_with_admission_off_the_hub_queues_everything_and_shows_no_admission_met
 
     run(scenario)
     app.state.hub.close()
+
+
+def test_admission_is_on_in_prod_and_off_in_dev_unless_set(tmp_path: Path) -> None:
+    prod = {"secret_key": secrets.token_urlsafe(48), "public_url": "https://hub.example"}
+    assert Settings(mode="prod", **prod).admission == "on"
+    assert Settings(mode="prod", admission="off", **prod).admission == "off"
+    dev = {"secret_file": tmp_path / "secret.key"}
+    assert Settings(mode="dev", **dev).admission == "off"
+    assert Settings(mode="dev", admission="on", **dev).admission == "on"

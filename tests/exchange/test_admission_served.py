@@ -32,6 +32,7 @@ def test_past_its_bound_a_served_hub_refuses_at_once_and_audits_only_what_it_acc
 ) -> None:
     with demo_hub(
         tmp_path,
+        TONGBAN_ADMISSION="on",  # a demo hub is dev, where it is off unless asked for
         TONGBAN_MAX_IN_FLIGHT="2",
         TONGBAN_MAX_QUEUE="2",
         TONGBAN_QUEUE_WAIT_MS="30000",  # refused only when the queue is full: at once

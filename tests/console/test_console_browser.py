@@ -105,6 +105,10 @@ def test_the_operator_sees_the_jobs_of_a_month_run_every_night(history_tab: Tab)
     outcomes = jobs.locator("tbody tr .badge").all_inner_texts()
     assert outcomes
     assert set(outcomes) == {"成功"}
+    # sources and the cache's sync jobs by their resource's name (its code beneath)
+    assert "同步“不动产权属登记信息”的缓存" in jobs.inner_text()
+    sources = page.get_by_role("region", name="就绪状态")
+    assert "常住人口户籍信息" in sources.inner_text()
     tab.screenshot("operator")
 
 

@@ -13,11 +13,18 @@ import { loadWitnessGap, witnessGap } from "./witnesses.js";
 export async function renderOperations(ctx) {
   const { main } = ctx;
   replace(main, h("h1", {}, t("ops.title")), loading());
-  const [ready, jobs, witnesses] = await Promise.all([
+  const [ready, jobs, witnesses, listed] = await Promise.all([
     optional("/readyz"),
     optional("/jobs"),
     loadWitnessGap(),
+    optional("/catalogue/resources", { query: { limit: 100 } }),
   ]);
+  // the resources' names (a source and a sync job are named by their resource's code)
+  const names = Object.fromEntries(((listed && listed.results) || []).map((r) => [r.code, r.name]));
+  const resource = (code) =>
+    names[code]
+      ? [h("span", { class: "job-name" }, names[code]), h("code", { class: "job-id" }, code)]
+      : h("code", {}, code);
   const sources = (ready && ready.checks.sources) || {};
   replace(
     main,
@@ -29,8 +36,8 @@ export async function renderOperations(ctx) {
         : problemBox({ status: 503 }),
       cardTable(
         t("ops.sources"),
-        [t("catalogue.code"), t("dept.adapter"), t("dept.latency"), t("ops.reason")],
-        Object.entries(sources).map(([code, s]) => [h("code", {}, code), badge("health", s.status), `${s.latency_ms} ms`, s.reason || "—"]),
+        [t("dept.resource"), t("dept.adapter"), t("dept.latency"), t("ops.reason")],
+        Object.entries(sources).map(([code, s]) => [resource(code), badge("health", s.status), `${s.latency_ms} ms`, s.reason || "—"]),
       ),
     ),
     section(
@@ -44,7 +51,7 @@ export async function renderOperations(ctx) {
             t("ops.jobs"),
             [t("ops.job"), t("ops.last_run"), t("ops.outcome"), t("ops.next_run")],
             jobs.jobs.map((j) => [
-              [h("span", { class: "job-name" }, jobName(j.id)), h("code", { class: "job-id" }, j.id)],
+              [h("span", { class: "job-name" }, jobName(j.id, names)), h("code", { class: "job-id" }, j.id)],
               when(j.last_run && j.last_run.started_at),
               j.failing
                 ? badge("health", "failing")
@@ -59,10 +66,13 @@ export async function renderOperations(ctx) {
   );
 }
 
-/** A job's name: sync.<resource> names its resource; another id its own words (the id when
- * the console has none). */
-function jobName(id) {
-  if (id.startsWith("sync.")) return t("ops.job_sync", { resource: id.slice("sync.".length) });
+/** A job's name: sync.<resource> names its resource (by its name when the catalogue has it);
+ * another id its own words (the id when the console has none). */
+function jobName(id, names) {
+  if (id.startsWith("sync.")) {
+    const code = id.slice("sync.".length);
+    return t("ops.job_sync", { resource: names[code] || code });
+  }
   return label("job", id);
 }
 

@@ -64,7 +64,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--lang=zh-CN",  # the browser's own widgets (a date input) in Chinese, as a citizen's
 ]
 
 POSTGRES_ENV = "TONGBAN_TEST_POSTGRES_URL"

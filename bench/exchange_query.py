@@ -36,13 +36,20 @@ What it does:
    Before timing, the hub's released values are checked against the floor's records for a
    property owner (name, certificate numbers) and the denials are the expected ones.
 
+   * **limit (a)**: the same query of (a) against :mod:`bench._limit_app`, served beside the
+     hub with the same token: the least a Python app must do for it (verify the token, read
+     the row from PSB's SQLite file, sign an Ed25519 JWS, group-commit one audit row, with
+     FastAPI and uvicorn as the hub). The hub/limit ratios (throughput, server CPU per
+     request, p50) are the guard against regressions that docs/performance.md keeps per commit.
+
    Phases: **sequential** (one client, keep-alive; every scenario in each round, the order
    rotating, up to ``--requests`` rounds after a warm-up, within ``SEQUENTIAL_BUDGET_S``), then
    **concurrent** (``--concurrency`` client threads, each with its own keep-alive connection;
    ``--requests`` requests per scenario in ``BURSTS`` bursts, the scenarios taking turns
    burst by burst): requests/s, latency p50/p99, and the server's and the client's CPU time
-   per request (``/proc/<pid>/stat``, ``os.times``). Then a **breakdown**: a second server
-   with the pipeline's steps wrapped in timers from the outside (see
+   per request (``/proc/<pid>/stat``, ``os.times``); then (a) and the limit, one client each,
+   and from ``--concurrency`` clients in bursts taking turns between the two servers. Then a
+   **breakdown**: a second server with the pipeline's steps wrapped in timers from the outside (see
    :mod:`bench._exchange_app`), ``--breakdown`` requests of each hub scenario one at a time;
    each step's p50 and mean per request, and "HTTP and framework" = the client's latency
    minus the token check and the pipeline; SQL statements per request are counted. Then
@@ -620,6 +627,8 @@ def render(result: dict[str, Any]) -> str:
         f"concurrent, {result['concurrency']} clients (CPU = ms of CPU time per request):",
         format_table([*headers, "floor/hub req/s"], rows),
         "",
+        render_limit(result["limit"], result["concurrency"]),
+        "",
         fan_out_note(result),
         "",
         "breakdown, one request at a time (steps nest: a/b is part of a):",
@@ -633,6 +642,32 @@ def render(result: dict[str, Any]) -> str:
             f"warning: the checkout changed during the run, to {result['revision_at_end']}"
         )
     return "\n".join(parts)
+
+
+def render_limit(limit: dict[str, Any], concurrency: int) -> str:
+    """The hub's (a) against the limit, the guard against regressions (docs/performance.md)."""
+    rows = []
+    for key, label in (("a", "(a) PSB, 3 fields"), ("limit", LIMIT.label)):
+        run = limit["concurrent"][key]
+        rows.append(
+            [
+                label,
+                f"{run['requests_per_s']:.1f}",
+                _ms(run["latency"]["p50_ms"]),
+                _ms(run["server_cpu_ms_per_request"]),
+            ]
+        )
+    ratios = limit["ratios"]
+    return "\n".join(
+        [
+            f"hub against the limit, {concurrency} clients, bursts taking turns:",
+            format_table(["scenario", "req/s", "p50", "server CPU"], rows),
+            f"limit/hub req/s {ratios['limit_over_hub_requests_per_s']:.2f}x, "
+            f"hub/limit server CPU {ratios['hub_over_limit_server_cpu']:.2f}x, "
+            f"hub/limit p50 {ratios['hub_over_limit_p50']:.2f}x "
+            f"(one client: limit p50 {_ms(limit['sequential']['p50_ms'])})",
+        ]
+    )
 
 
 def fan_out_note(result: dict[str, Any]) -> str:
@@ -784,6 +819,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         _progress(f"concurrent: {args.requests} per scenario from {args.concurrency} clients ...")
         load = Load(server, tokens, sequence, args.requests, args.concurrency)
         concurrent = measure_concurrent(load, timed_cases)
+        _progress("the limit: the same query's irreducible work (bench/_limit_app.py) ...")
+        limit = measure_limit(load, workdir, world, next(c for c in cases if c.key == "a"))
     hub_cases = [c for c in cases if c.hub]
     _progress(f"breakdown: {args.breakdown} requests per hub scenario, steps timed ...")
     instrumented = [*server_args, "--instrument"]
@@ -823,9 +860,61 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "load_average_1_5_15_min": {"start": load_before, "end": os.getloadavg()},
         "sequential": {k: v.as_dict() for k, v in sequential.items()},
         "concurrent": {k: v.as_dict() for k, v in concurrent.items()},
+        "limit": limit,
         "fan_out": fan_out(sequential, breakdown["b"]),
         "breakdown": breakdown,
         "steps_under_concurrency": {"scenario": "b", "calls": steps_concurrent},
+    }
+
+
+LIMIT = Scenario(
+    "limit",
+    "limit (a): token, row, JWS, audit row",
+    "limit (a)",
+    "/limit/query",
+    lambda subject: {"subject": subject, "fields": [a.partition(".")[2] for a in A_ATTRIBUTES]},
+    False,
+)
+
+
+def measure_limit(hub: Load, workdir: Path, world: World, a: Scenario) -> dict[str, Any]:
+    """(a) against the limit app (:mod:`bench._limit_app`, the same query's irreducible work)
+    served beside the hub: one client each, then ``hub.concurrency`` clients, the two taking
+    turns burst by burst; the hub/limit ratios of throughput, server CPU and p50."""
+    args = ["--hub-url", hub.server.base_url, "--adapters", str(world.legacy.adapters_file)]
+    with served_app("bench._limit_app", workdir, {}, args) as server:
+        limit = Load(server, hub.tokens, hub.sequence, hub.requests, hub.concurrency)
+        with loopback_client(server.base_url) as client:
+            call(client, LIMIT, hub.sequence[0], hub.tokens.headers)  # answers, or raises
+        sequential = measure_sequential(
+            server.base_url, hub.tokens, [LIMIT], hub.sequence, hub.requests
+        )["limit"]
+        results = {"a": Throughput(), "limit": Throughput()}
+        walkers = {"a": walker(hub.sequence), "limit": walker(hub.sequence)}
+        sizes = [hub.requests // BURSTS + (i < hub.requests % BURSTS) for i in range(BURSTS)]
+        with client_threads(hub, a) as hub_side, client_threads(limit, LIMIT) as limit_side:
+            for size in sizes:
+                for key, load, side, case in (
+                    ("a", hub, hub_side, a),
+                    ("limit", limit, limit_side, LIMIT),
+                ):
+                    load.tokens.renew()
+                    subjects = [walkers[key]() for _ in range(size)]
+                    burst_of(load, *side, case, subjects, results[key])
+    concurrent = {k: v.as_dict() for k, v in results.items()}
+    hub_a, least = concurrent["a"], concurrent["limit"]
+    return {
+        "sequential": sequential.as_dict(),
+        "concurrent": concurrent,
+        "ratios": {
+            "limit_over_hub_requests_per_s": round(
+                least["requests_per_s"] / hub_a["requests_per_s"], 2
+            ),
+            "hub_over_limit_server_cpu": round(
+                hub_a["server_cpu_ms_per_request"] / least["server_cpu_ms_per_request"], 2
+            ),
+            "hub_over_limit_p50": round(hub_a["latency"]["p50_ms"] / least["latency"]["p50_ms"], 2),
+        },
     }
 
 

@@ -523,8 +523,9 @@ def test_the_department_health_page_shows_adapter_health_and_freshness(tab: Tab,
     page = tab.page
     tab.sign_in("department_admin", "REG-ADMIN", "REG")
     page.get_by_role("link", name="接口与时效").click()
-    row = page.locator("tbody tr", has=page.get_by_text("REG-BDC-0001"))
+    row = page.locator("tbody tr", has=page.get_by_title("REG-BDC-0001"))  # code as tooltip
     row.wait_for()
+    assert "不动产权属登记信息" in row.inner_text()  # the resource by its name
     assert "正常" in row.inner_text()  # the source answers /readyz
     token = hub.id_token("REG-ADMIN", "department_admin", "REG")
     freshness = httpx.get(

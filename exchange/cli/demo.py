@@ -353,5 +353,18 @@ def _print_demo(data: Path, settings: Settings, summary: dict[str, Any]) -> None
         f"  mode          {settings.mode}; configuration {demo_config(data)}",
         f"  serve it      `tongban serve --data {data}`{serve_here}",
     ]
+    history = summary.get("traffic")
+    if history:
+        lines.insert(-3, _history_line(history))
     for line in lines:
         out.print(line, soft_wrap=True, highlight=False)
+
+
+def _history_line(history: dict[str, Any]) -> str:
+    """The ``--traffic`` history, in counts (the days in China time)."""
+    return (
+        f"  history       {history['days']} days from {history['first']} (simulated clock): "
+        f"{history['answered']} queries answered, {history['refused']} refused, "
+        f"{history['consents_given']} consents given, {history['consents_revoked']} withdrawn, "
+        f"{history['jobs_run']} job runs"
+    )

@@ -152,3 +152,16 @@ def test_without_traffic_the_demo_log_holds_no_query(tmp_path: Path) -> None:
         with unit_of_work(hub.sessions) as session:
             kinds = set(session.scalars(select(AuditRecord.kind)))
     assert "query" not in kinds
+
+
+def test_the_demo_says_what_history_it_wrote(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    built = tongban_in_process(
+        tmp_path, "demo", "--data", str(data), "--citizens", "50", "--traffic",
+        env=dev_environment(),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    line = next(x for x in built.stdout.splitlines() if x.strip().startswith("history"))
+    assert f"{HISTORY_DAYS} days from" in line
+    assert "(simulated clock)" in line
+    assert "queries answered" in line

@@ -221,6 +221,8 @@ def test_a_citizen_narrows_and_approves_a_request_then_revokes_the_consent(
     row = consents.locator("tbody tr").first
     assert "累计缴费月数" not in row.inner_text()  # left out on approval
     assert "户籍地址" in row.inner_text()
+    accesses = page.locator("section", has=page.get_by_role("heading", name="我的数据被谁用过"))
+    accesses.get_by_text("义务教育入学登记").first.wait_for()  # the list has loaded
     tab.screenshot("citizen")
     row.get_by_role("button", name=re.compile("^撤回对")).click()
     page.get_by_role("dialog").get_by_role("button", name="撤回授权").click()

@@ -84,3 +84,17 @@ export function table(caption, headings, rows) {
     h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))),
   );
 }
+
+/** A table whose rows are cards on a phone: each cell a line of its column's heading and its
+ * value (held in one box, so the value wraps beside the heading, not under it). */
+export function cardTable(caption, headings, rows) {
+  const shown = table(caption, headings, rows);
+  shown.classList.add("phone-cards", "compact");
+  [...shown.tBodies[0].rows].forEach((row) =>
+    [...row.cells].forEach((cell, column) => {
+      cell.setAttribute("data-label", headings[column]);
+      cell.replaceChildren(h("div", {}, [...cell.childNodes]));
+    }),
+  );
+  return shown;
+}

@@ -6,7 +6,7 @@
 
 import { api, optional } from "./api.js";
 import { bars, columns, stackedColumns } from "./charts.js";
-import { field, h, replace, select, table } from "./dom.js";
+import { cardTable, field, h, replace, select } from "./dom.js";
 import { label, language, percent, t, when } from "./i18n.js";
 import { departmentName, localName } from "./names.js";
 import { act, badge, facts, link, liveRegion, loading, problemBox, refusalWords, section } from "./ui.js";
@@ -27,20 +27,6 @@ async function loadDepartmentNames() {
 function department(code) {
   const name = departmentNames && departmentNames[code];
   return name && name !== code ? h("span", { title: code }, name) : code;
-}
-
-/** A table whose rows are cards on a phone: each cell a line of its column's heading and its
- * value (held in one box, so the value wraps beside the heading, not under it). */
-function cardTable(caption, headings, rows) {
-  const shown = table(caption, headings, rows);
-  shown.classList.add("phone-cards", "compact");
-  [...shown.tBodies[0].rows].forEach((row) =>
-    [...row.cells].forEach((cell, column) => {
-      cell.setAttribute("data-label", headings[column]);
-      cell.replaceChildren(h("div", {}, [...cell.childNodes]));
-    }),
-  );
-  return shown;
 }
 
 export async function renderSearch(ctx) {

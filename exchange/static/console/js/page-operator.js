@@ -5,7 +5,7 @@
 // `tongban jobs run` takes); on a phone each table's row is a card of labelled lines.
 
 import { optional } from "./api.js";
-import { h, replace, table } from "./dom.js";
+import { cardTable, h, replace } from "./dom.js";
 import { label, t, when } from "./i18n.js";
 import { badge, loading, problemBox, section } from "./ui.js";
 import { loadWitnessGap, witnessGap } from "./witnesses.js";
@@ -76,16 +76,3 @@ function jobName(id, names) {
   return label("job", id);
 }
 
-/** A table whose rows are cards on a phone: each cell a line of its column's heading and its
- * value (held in one box, so the value wraps beside the heading, not under it). */
-function cardTable(caption, headings, rows) {
-  const shown = table(caption, headings, rows);
-  shown.classList.add("phone-cards", "compact");
-  [...shown.tBodies[0].rows].forEach((row) =>
-    [...row.cells].forEach((cell, column) => {
-      cell.setAttribute("data-label", headings[column]);
-      cell.replaceChildren(h("div", {}, [...cell.childNodes]));
-    }),
-  );
-  return shown;
-}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -90,7 +91,21 @@ def assert_overloaded(answer: httpx.Response) -> None:
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run ``test`` in a new event loop; one that hangs (a request let through that should
     have been refused waits for the gate forever) fails after 20 s instead."""
-    asyncio.run(asyncio.wait_for(test(), 20))
+    failed: list[BaseException] = []
+
+    def in_its_own_loop() -> None:
+        try:
+            asyncio.run(asyncio.wait_for(test(), 20))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test's thread
+            failed.append(exc)
+
+    # A thread of its own: the test's thread may already run an event loop (Playwright's sync
+    # API keeps one in the main thread of a worker that ran the browser tests).
+    thread = threading.Thread(target=in_its_own_loop)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
 
 
 def test_admits_up_to_the_bound_queues_a_few_and_refuses_the_rest_at_once() -> None:

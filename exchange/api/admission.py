@@ -23,8 +23,9 @@ The order of the checks, for each HTTP request:
    oldest waiting request, or is freed.
 
 A refusal never reaches the routes: nothing is read, written or audited (no exchange happened).
-It is counted (``tongban_admission_refused_total`` in ``/metrics``, with the queue depth and the
-requests in flight, per worker process) and logged as one warning at most every
+It is counted (``tongban_admission_refused_total`` in ``/metrics``, by its reason, one of
+:data:`REFUSAL_REASONS`, with the queue depth and the requests in flight, per worker process)
+and logged as one warning at most every
 :data:`WARNING_INTERVAL_S` with the number refused since the last; the log names no path, client
 or subject. Everything runs in the worker's event loop (a counter and a deque of futures), so
 admission costs no thread and no lock.
@@ -59,6 +60,7 @@ from schemas import TongbanError
 __all__ = [
     "EXEMPT_FILES",
     "EXEMPT_PATHS",
+    "REFUSAL_REASONS",
     "RETRY_AFTER_S",
     "Admission",
     "AdmissionGate",
@@ -82,6 +84,11 @@ queue takes to drain (well under a second), so one second is the shortest honest
 SERVICE_WEIGHT = 0.1
 """The weight of the latest request in the moving average of the time a request holds a slot:
 about the last 10-20 requests count."""
+REFUSAL_REASONS = ("queue_full", "wait_estimate", "waited_bound")
+"""Why a request was refused, as ``/metrics`` labels it: the queue held ``max_queue``; the
+estimate said it would wait past ``queue_wait_ms``; it waited that long without a slot (the
+estimate was wrong). Tuning reads them apart: many ``queue_full`` asks for a longer queue or more
+workers, many ``waited_bound`` says the estimate trails a change in the requests' cost."""
 WARNING_INTERVAL_S = 10.0
 """At most one warning per interval, however many requests are refused."""
 _PROBLEM_JSON = b"application/problem+json"
@@ -120,6 +127,7 @@ class AdmissionGate:
         self.limits = limits
         self.in_flight = 0
         self.refused = 0
+        self.refused_by: dict[str, int] = dict.fromkeys(REFUSAL_REASONS, 0)
         self.service_s = 0.0  # moving average of the time a request holds its slot
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._bound_s = limits.queue_wait_ms / 1000
@@ -135,8 +143,10 @@ class AdmissionGate:
         if self.in_flight < self.limits.max_in_flight and not self._waiting:
             self.in_flight += 1
             return True
-        if len(self._waiting) >= self.limits.max_queue or self.expected_wait_s() > self._bound_s:
-            return self._refuse()
+        if len(self._waiting) >= self.limits.max_queue:
+            return self._refuse("queue_full")
+        if self.expected_wait_s() > self._bound_s:
+            return self._refuse("wait_estimate")
         slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(slot)
         try:
@@ -144,7 +154,7 @@ class AdmissionGate:
                 await slot
         except TimeoutError:
             if not _handed_over(slot):
-                return self._refuse()
+                return self._refuse("waited_bound")
         except BaseException:  # the request was cancelled while it waited
             if _handed_over(slot):
                 self.leave()
@@ -172,8 +182,9 @@ class AdmissionGate:
         ahead = len(self._waiting) + 1
         return ahead * self.service_s / self.limits.max_in_flight
 
-    def _refuse(self) -> bool:
+    def _refuse(self, reason: str) -> bool:
         self.refused += 1
+        self.refused_by[reason] += 1
         self._unreported += 1
         now = self._clock()
         if now - self._last_warning >= WARNING_INTERVAL_S:
@@ -264,10 +275,11 @@ def admission_metrics(gate: AdmissionGate | None) -> Iterable[Metric]:
     worker = [str(os.getpid())]
     refused = CounterMetricFamily(
         "tongban_admission_refused",
-        "Requests this worker refused with 503 overloaded (queue full or wait too long)",
-        labels=["worker"],
+        "Requests this worker refused with 503 overloaded, by reason (REFUSAL_REASONS)",
+        labels=["worker", "reason"],
     )
-    refused.add_metric(worker, gate.refused)
+    for reason, count in gate.refused_by.items():
+        refused.add_metric([*worker, reason], count)
     queued = GaugeMetricFamily(
         "tongban_admission_queue_depth",
         "Requests waiting for a slot in this worker now",

@@ -55,9 +55,9 @@ class SlowApp:
         await send({"type": "http.response.body", "body": b"done"})
 
 
-def stack(app: SlowApp, limits: AdmissionLimits) -> Any:
+def stack(app: SlowApp, limits: AdmissionLimits, gate: AdmissionGate | None = None) -> Any:
     """The hub's order: security headers, then the request context, then admission."""
-    gate = AdmissionGate(limits)
+    gate = gate or AdmissionGate(limits)
     return SecurityHeaders(RequestContext(Admission(app, gate=gate), max_body_bytes=1024))
 
 
@@ -133,7 +133,8 @@ def test_admits_up_to_the_bound_queues_a_few_and_refuses_the_rest_at_once() -> N
 def test_a_request_that_waits_its_bound_in_the_queue_is_refused() -> None:
     async def scenario() -> None:
         app = SlowApp()
-        async with served(stack(app, AdmissionLimits(1, 4, 50))) as http:
+        gate = AdmissionGate(AdmissionLimits(1, 4, 50))
+        async with served(stack(app, gate.limits, gate)) as http:
             holding = asyncio.create_task(http.get("/work/long"))
             await settle(lambda: app.running == 1)
             started = time.perf_counter()
@@ -145,6 +146,7 @@ def test_a_request_that_waits_its_bound_in_the_queue_is_refused() -> None:
             assert (await holding).status_code == 200
             assert (await http.get("/work/after")).status_code == 200  # the slot was freed
         assert app.reached == 2
+        assert gate.refused_by == {"queue_full": 0, "wait_estimate": 0, "waited_bound": 1}
 
     run(scenario)
 
@@ -161,6 +163,7 @@ def test_a_request_that_would_wait_past_its_bound_is_refused_without_waiting() -
         assert not await gate.enter()  # one ahead of two slots: about 0.15 s > 0.1 s
         assert time.perf_counter() - started < 0.05
         assert (gate.refused, gate.queue_depth) == (1, 0)
+        assert gate.refused_by == {"queue_full": 0, "wait_estimate": 1, "waited_bound": 0}
 
     run(scenario)
 
@@ -299,8 +302,9 @@ def hub_with_a_slow_route(settings: Settings) -> tuple[Any, asyncio.Event, dict[
 
 
 def admission_samples(text: str) -> dict[str, float]:
+    """Each admission sample by its name, and its reason where it has one."""
     return {
-        sample.name: sample.value
+        " ".join(filter(None, [sample.name, sample.labels.get("reason")])): sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
         if sample.name.startswith("tongban_admission_")
@@ -327,7 +331,9 @@ def test_the_hub_counts_its_refusals_and_queue_in_metrics(
             answer = await http.get("/metrics", headers={"Authorization": f"Bearer {operator}"})
             assert answer.status_code == 200
             assert admission_samples(answer.text) == {
-                "tongban_admission_refused_total": 3.0,
+                "tongban_admission_refused_total queue_full": 3.0,  # the queue's one place taken
+                "tongban_admission_refused_total wait_estimate": 0.0,
+                "tongban_admission_refused_total waited_bound": 0.0,
                 "tongban_admission_queue_depth": 1.0,
                 "tongban_admission_in_flight": 1.0,
             }

@@ -113,16 +113,8 @@ class AuditStats:
     per_system_day: Counter[tuple[str, date]]
     night_per_system_day: Counter[tuple[str, date]]
     budget_per_system_day: Counter[tuple[str, date]] = field(default_factory=Counter)
-    purpose_departments: dict[str, str] = field(default_factory=dict)
-    """The department of each purpose's busiest use (to name the purpose by)."""
-    _purpose_use: Counter[tuple[str, str]] = field(default_factory=Counter)
-
-    def note_purpose(self, purpose: str, department: str) -> None:
-        use = self._purpose_use
-        use[(purpose, department)] += 1
-        busiest = self.purpose_departments.get(purpose)
-        if busiest is None or use[(purpose, department)] > use[(purpose, busiest)]:
-            self.purpose_departments[purpose] = department
+    purpose_departments: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Uses per (purpose, department): a purpose is named by its busiest department's."""
 
     def days(self) -> list[date]:
         first, last = _day(self.since), _day(self.until - timedelta(microseconds=1))
@@ -148,7 +140,7 @@ class AuditStats:
                 ],
             },
             "top_purposes": [
-                {"purpose": p, "department": self.purpose_departments.get(p), "count": n}
+                {"purpose": p, "department": self._busiest_department(p), "count": n}
                 for p, n in sorted(self.purposes.items(), key=lambda i: (-i[1], i[0]))[
                     :TOP_PURPOSES
                 ]
@@ -156,6 +148,10 @@ class AuditStats:
             "anomalies": self.anomalies(),
             "rules": self.rules.as_dict(),
         }
+
+    def _busiest_department(self, purpose: str) -> str | None:
+        uses = [(n, d) for (p, d), n in self.purpose_departments.items() if p == purpose]
+        return max(uses)[1] if uses else None  # the most uses; a tie, the later code
 
     @staticmethod
     def _rate(
@@ -242,7 +238,7 @@ def compute_stats(
         stats.per_day_outcome[(day, denied)] += 1
         stats.per_system_outcome[(row.system, denied)] += 1
         stats.purposes[row.purpose] += 1
-        stats.note_purpose(row.purpose, row.department)
+        stats.purpose_departments[(row.purpose, row.department)] += 1
         if rules.night_start <= local.hour < rules.night_end:
             stats.night_per_system_day[(row.system, day)] += 1
     return stats

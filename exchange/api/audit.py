@@ -17,7 +17,6 @@ keyed pseudonym the entries hold, and never written back in an answer or an erro
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from functools import partial
@@ -325,24 +324,8 @@ def search_entries(
     with unit_of_work(hub.sessions) as session:
         page = reading.search_entries(session, where, limit=limit, before=cursor)
         names = reading.AccessNames(session)
-        entries = [
-            {**reading.entry_summary(r), "names": _entry_names(names, r)} for r in page.records
-        ]
+        entries = [reading.entry_summary(r, names) for r in page.records]
     return {"entries": entries, "next_cursor": page.next_cursor}
-
-
-def _entry_names(names: reading.AccessNames, record: AuditRecord) -> dict[str, Any]:
-    """The names of *record*'s system and purpose (the purpose by the entry's service item,
-    when it names one)."""
-    try:
-        asked = json.loads(record.entry).get("service_item")
-    except (ValueError, AttributeError):
-        asked = None
-    service_item = asked if isinstance(asked, str) else None
-    return {
-        "system": names.system(record.system_id),
-        "purpose": names.purpose(record.purpose, record.department, service_item),
-    }
 
 
 @router.get(
@@ -357,8 +340,7 @@ def get_entry(
     _require_auditor(staff)
     with unit_of_work(hub.sessions) as session:
         record = reading.get_entry(session, index)
-        names = _entry_names(reading.AccessNames(session), record)
-        return {**reading.entry_detail(record), "names": names}
+        return reading.entry_detail(record, reading.AccessNames(session))
 
 
 _EXPORT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}

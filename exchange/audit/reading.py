@@ -19,7 +19,7 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -184,8 +184,9 @@ def export_pages(
 # -- views ---------------------------------------------------------------------------------
 
 
-def entry_summary(record: AuditRecord) -> dict[str, Any]:
-    """One line of a search: who, why, when, what happened to each attribute."""
+def entry_summary(record: AuditRecord, names: AccessNames) -> dict[str, Any]:
+    """One line of a search: who, why, when, what happened to each attribute, and the names of
+    its system and purpose."""
     entry = _parsed(record)
     return {
         "index": record.index,
@@ -198,18 +199,35 @@ def entry_summary(record: AuditRecord) -> dict[str, Any]:
         "purpose": record.purpose,
         "outcome": record.outcome,
         "attributes": _outcomes(entry),
+        "names": _entry_names(names, record, entry),
     }
 
 
-def entry_detail(record: AuditRecord) -> dict[str, Any]:
-    """The whole entry, its canonical text as stored, and its leaf hash."""
+def entry_detail(record: AuditRecord, names: AccessNames) -> dict[str, Any]:
+    """The whole entry, its canonical text as stored, its leaf hash, and the names of its
+    system and purpose."""
+    entry = _parsed(record)
     return {
         "index": record.index,
         "request_id": record.request_id,
         "recorded_at": _instant(record.recorded_at),
         "leaf_hash": _b64(record.leaf_hash),
-        "entry": _parsed(record),
+        "entry": entry,
         "canonical": record.entry,
+        "names": _entry_names(names, record, entry),
+    }
+
+
+def _entry_names(
+    names: AccessNames, record: AuditRecord, entry: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The names of *record*'s system and purpose (the purpose by the entry's service item,
+    when it names one)."""
+    asked = entry.get("service_item")
+    service_item = asked if isinstance(asked, str) else None
+    return {
+        "system": names.system(record.system_id),
+        "purpose": names.purpose(record.purpose, record.department, service_item),
     }
 
 

@@ -29,7 +29,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -149,16 +149,16 @@ def _build_with_history(
     from exchange.demo.build import add_consents
     from exchange.demo.history import history_start, run_jobs_once, simulate_history
 
-    with clock.simulated(history_start(clock.now())) as simulated:
-        with command_hub(settings) as hub, unit_of_work(hub.sessions, write=True) as session:
-            world = build_demo(session, target, subjects=subjects, hub=hub, with_consents=False)
-        cached = sync_cached(bound)
-        with command_hub(bound) as hub:
-            traffic = simulate_history(hub, subjects, simulated)
-    with command_hub(bound) as hub:
-        with unit_of_work(hub.sessions, write=True) as session:
-            add_consents(session, hub, world, now=clock.now())
-        run_jobs_once(hub, traffic)
+    with ExitStack() as stack:
+        with clock.simulated(history_start(clock.now())) as simulated:
+            with command_hub(settings) as hub, unit_of_work(hub.sessions, write=True) as session:
+                world = build_demo(session, target, subjects=subjects, hub=hub, with_consents=False)
+            cached = sync_cached(bound)
+            served = stack.enter_context(command_hub(bound))  # kept past the simulated clock
+            traffic = simulate_history(served, subjects, simulated)
+        with unit_of_work(served.sessions, write=True) as session:
+            add_consents(session, served, world, now=clock.now())
+        run_jobs_once(served, traffic)
     return {**world.summary(), "legacy": legacy, "cached": cached, "traffic": traffic.as_json()}
 
 

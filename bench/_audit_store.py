@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from sqlalchemy import (
@@ -35,9 +35,11 @@ from bench._common import driver_conninfo, throwaway_postgres
 from exchange.audit import merkle
 from exchange.audit.canonical import canonical_json
 from exchange.audit.checkpoint import NoteVerifier
+from exchange.audit.log import entry_row
 from exchange.audit.models import AuditHead, AuditRecord
 from exchange.audit.verify import PAGE
 from exchange.db import make_engine, make_sessionmaker, migrate
+from schemas import AuditEntry
 
 SEED = 20261123
 ENTRY_CHUNK = 20_000  # entries per executemany / COPY statement
@@ -139,30 +141,10 @@ def synthetic_entry(n: int) -> dict[str, Any]:
 
 
 def record_row(index: int, entry: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """The ``audit_entries`` row the log writes for *entry* at *index* (as
-    ``exchange.audit.log._record``; checked against the log's own rows in every run)."""
+    """The ``audit_entries`` row the log writes for *entry* at *index*
+    (``exchange.audit.log.entry_row``; checked against the log's own rows in every run)."""
     data = canonical_json(entry)
-    return {
-        "idx": index,
-        "request_id": entry["request_id"],
-        "recorded_at": now,
-        "kind": entry["kind"],
-        "system_id": entry["system"],
-        "department": entry["department"],
-        "subject": entry["subject"],
-        "purpose": entry["purpose"],
-        "outcome": entry["outcome"],
-        "entry": data.decode("utf-8"),
-        "leaf_hash": merkle.leaf_hash(data),
-        "object_id": _object_id(entry),
-    }
-
-
-def _object_id(entry: Mapping[str, Any]) -> str | None:
-    """The ``object.id`` of a lifecycle entry (``audit_entries.object_id``), else None."""
-    member = entry.get("object")
-    found = member.get("id") if isinstance(member, dict) else None
-    return found if isinstance(found, str) else None
+    return entry_row(index, cast(AuditEntry, entry), data, merkle.leaf_hash(data), now)
 
 
 ENTRIES: Table = AuditRecord.metadata.tables["audit_entries"]

@@ -74,7 +74,7 @@ from exchange.audit.sink import Receipt
 from exchange.db import unit_of_work
 from schemas import AuditEntry
 
-__all__ = ["AuditLog", "EntryWork", "HeadSigner", "TreeReader", "append_in"]
+__all__ = ["AuditLog", "EntryWork", "HeadSigner", "TreeReader", "append_in", "entry_row"]
 
 log = logging.getLogger("tongban.audit")
 
@@ -194,7 +194,7 @@ def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | 
     for pending, entry in entries:
         data = canonical_json(entry)
         leaf = merkle.leaf_hash(data)
-        records.append(_record(size, entry, data, leaf, now))
+        records.append(entry_row(size, entry, data, leaf, now))
         for level, index in merkle.completed_nodes(size):
             value = leaf if level == 0 else tree.combine(level, index)
             tree.remember(level, index, value)
@@ -250,7 +250,7 @@ def _locked_head(session: Session) -> AuditHead:
     return head
 
 
-def _record(
+def entry_row(
     index: int, entry: AuditEntry, data: bytes, leaf: bytes, now: datetime
 ) -> dict[str, object]:
     """The ``audit_entries`` row of *entry* at *index*: its canonical bytes, their leaf hash and

@@ -96,9 +96,9 @@ async function runSearch(search, results, ctx) {
     const rows = page.entries.map((e) => [
       link(`/audit/entries/${e.index}`, `#${e.index}`, { "aria-label": t("audit.open_entry", { index: e.index }) }),
       when(e.recorded_at),
-      systemOf(e),
+      coded(systemName(e.names.system, e.system), e.system),
       department(e.department),
-      purposeOf(e),
+      coded(purposeName(e.names.purpose, e.purpose), e.purpose),
       badge("outcome", e.outcome),
       Object.keys(e.attributes).length,
     ]);
@@ -150,7 +150,7 @@ async function renderStats(where) {
         stackedColumns({ label: t("audit.per_day_department"), days: stats.days, series: departments, values: perDay, names: departmentNames || {} }),
         columns({ label: t("audit.denial_rate_per_day"), days: stats.days, values: denialRate, format: percent }),
         stats.top_purposes.length
-          ? bars({ label: t("audit.top_purposes"), items: stats.top_purposes.map((p) => ({ name: purposeName(stats, p.purpose), value: p.count })) })
+          ? bars({ label: t("audit.top_purposes"), items: stats.top_purposes.map((p) => ({ name: purposeName(stats.names.purposes[p.purpose], p.purpose), value: p.count })) })
           : h("p", {}, t("audit.no_data")),
       ),
       h("h3", {}, t("audit.denial_per_system")),
@@ -158,7 +158,7 @@ async function renderStats(where) {
         ? cardTable(
             t("audit.denial_per_system"),
             [t("audit.system"), t("audit.total"), t("audit.denied"), t("audit.rate")],
-            stats.denials.per_system.map((r) => [systemName(stats, r.system), r.total, r.denied, percent(r.rate)]),
+            stats.denials.per_system.map((r) => [systemName(stats.names.systems[r.system], r.system), r.total, r.denied, percent(r.rate)]),
           )
         : null,
     ),
@@ -186,7 +186,7 @@ function anomalies(stats) {
 
 function anomalyDetail(a, stats) {
   const day = chinaDay(a.day);
-  const system = systemName(stats, a.system);
+  const system = systemName(stats.names.systems[a.system], a.system);
   if (a.kind === "volume_spike") {
     return t("anomaly.volume_detail", { system, day, count: a.count, mean: a.baseline_mean, threshold: a.threshold });
   }
@@ -196,16 +196,19 @@ function anomalyDetail(a, stats) {
   return t("anomaly.night_detail", { system, day, count: a.count, threshold: a.threshold });
 }
 
-/** A case system counted by the statistics, by its registered name (its code when the
- * registry has none). */
-function systemName(stats, code) {
-  return localName((stats.names && stats.names.systems[code]) || null, code);
+/** A case system by its registered name (*name*, as the API gives it), else its code. */
+function systemName(name, code) {
+  return localName(name || null, code);
 }
 
-/** A purpose by its name (that of the service item asking for it), else its code. */
-function purposeName(stats, code) {
-  const named = (stats.names && stats.names.purposes[code]) || {};
-  return localName(named.name, code, named.name_en);
+/** A purpose by its name ({name, name_en}: its service item's), else its code. */
+function purposeName(named, code) {
+  return localName(named && named.name, code, named && named.name_en);
+}
+
+/** *text* with the *code* it names as its tooltip. */
+function coded(text, code) {
+  return h("span", { title: code }, text);
 }
 
 /** A China day (YYYY-MM-DD) as the page's language writes a date: 2026年11月27日, 27 Nov 2026. */
@@ -239,10 +242,10 @@ export async function renderEntry(ctx) {
     h("h1", {}, t("entry.title", { index })),
     facts([
       [t("audit.when"), when(e.at || entry.recorded_at)],
-      [t("audit.system"), systemOf({ system: e.system, names: entry.names })],
+      [t("audit.system"), coded(systemName(entry.names.system, e.system), e.system)],
       [t("audit.department"), department(e.department)],
       [t("entry.officer"), e.officer || "—"],
-      [t("audit.purpose"), purposeOf({ purpose: e.purpose, names: entry.names })],
+      [t("audit.purpose"), coded(purposeName(entry.names.purpose, e.purpose), e.purpose)],
       [t("entry.service_item"), e.service_item || "—"],
       [t("audit.outcome"), badge("outcome", e.outcome)],
       [t("entry.consent"), e.consent || "—"],
@@ -327,16 +330,4 @@ function stepWords(id, detail) {
   if (id === "witnesses" && detail && detail.outcome) return witnessStepWords(detail);
   if (detail instanceof Error) return refusalWords(detail);
   return detail;
-}
-
-/** An entry's case system by its registered name, the code in the tooltip. */
-function systemOf(e) {
-  const name = e.names && e.names.system;
-  return h("span", { title: e.system }, localName(name || null, e.system));
-}
-
-/** An entry's purpose by its name (its service item's), the code in the tooltip. */
-function purposeOf(e) {
-  const named = (e.names && e.names.purpose) || {};
-  return h("span", { title: e.purpose }, localName(named.name, e.purpose, named.name_en));
 }

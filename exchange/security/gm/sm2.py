@@ -76,9 +76,12 @@ def _unb64url(text: object, what: str) -> bytes:
     if not isinstance(text, str) or "=" in text:
         raise GmKeyInvalid(f"the JWK's {what} is not unpadded base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise GmKeyInvalid(f"the JWK's {what} is not unpadded base64url") from None
+        decoded = None
+    if decoded is None or _b64url(decoded) != text:  # no stray or non-canonical characters
+        raise GmKeyInvalid(f"the JWK's {what} is not unpadded base64url")
+    return decoded
 
 
 def _checked_id(distinguishing_id: bytes) -> bytes:

@@ -127,6 +127,16 @@ def test_a_jwk_that_is_not_a_public_sm2_key_is_refused(
         Sm2PublicKey.from_jwk(signer.public_key.to_jwk() | change)
 
 
+def test_a_jwk_coordinate_with_stray_characters_is_refused(signer: SoftwareSm2Signer) -> None:
+    """base64 decoders skip what is not in their alphabet; a JWK's coordinates must be exactly
+    the canonical unpadded base64url (its thumbprint is computed over them)."""
+    jwk = signer.public_key.to_jwk()
+    x = jwk["x"]
+    for stray in (x[:5] + "!!!!" + x[5:], x[:5] + "\n \n " + x[5:], x + "="):
+        with pytest.raises(GmKeyInvalid, match="base64url"):
+            Sm2PublicKey.from_jwk(jwk | {"x": stray})
+
+
 def test_a_private_key_with_someone_elses_public_key_is_refused(
     signer: SoftwareSm2Signer,
 ) -> None:

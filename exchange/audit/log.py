@@ -61,12 +61,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange import clock
-from exchange.audit import merkle, vmap, vmap_store
+from exchange.audit import driver, merkle, vmap, vmap_store
 from exchange.audit.canonical import canonical_json
 from exchange.audit.errors import AuditUnavailable
 from exchange.audit.models import AuditHead, AuditNode, AuditRecord
@@ -78,8 +78,7 @@ __all__ = ["AuditLog", "EntryWork", "HeadSigner", "TreeReader", "append_in", "en
 
 log = logging.getLogger("tongban.audit")
 
-_ENTRIES = cast(Table, AuditRecord.__table__)  # Core executemany: no ORM object per row
-_NODES = cast(Table, AuditNode.__table__)
+_ENTRIES = cast(Table, AuditRecord.__table__)
 
 EntryWork = Callable[[Session], AuditEntry]
 """Runs inside the batch transaction; returns the entry (or raises: that request fails)."""
@@ -187,30 +186,58 @@ def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | 
     if not entries:
         return
     now, size = clock.now(), head.size
-    records: list[dict[str, object]] = []
-    nodes: list[dict[str, object]] = []
+    stored_now = driver.stored_time(session, _ENTRIES, "recorded_at", now)
+    records: list[tuple[object, ...]] = []
+    nodes: list[tuple[int, int, bytes]] = []
     appended: list[tuple[_Pending, int, bytes]] = []
     updates: list[vmap_store.Update] = []
+    remember, combine = tree.remember, tree.combine
     for pending, entry in entries:
         data = canonical_json(entry)
         leaf = merkle.leaf_hash(data)
-        records.append(entry_row(size, entry, data, leaf, now))
-        for level, index in merkle.completed_nodes(size):
-            value = leaf if level == 0 else tree.combine(level, index)
-            tree.remember(level, index, value)
-            nodes.append({"level": level, "idx": index, "hash": value})
+        records.append(_entry_values(size, entry, data, leaf, stored_now))
+        remember(0, size, leaf)
+        nodes.append((0, size, leaf))
+        level, index = 0, size
+        while index & 1:  # every larger subtree this leaf completes (merkle.completed_nodes)
+            level, index = level + 1, index >> 1
+            value = combine(level, index)
+            remember(level, index, value)
+            nodes.append((level, index, value))
         appended.append((pending, size, leaf))
         updates.append((vmap.mapped_subject(entry["subject"]), size, leaf))
         size += 1
-    session.execute(insert(_ENTRIES), records)  # one executemany per table for the batch
-    session.execute(insert(_NODES), nodes)
+    driver.run(session, _INSERT_ENTRIES, records)  # one executemany per table for the batch
+    driver.run(session, _INSERT_NODES, nodes)
     head.size, head.root, head.updated_at = size, merkle.root_from(size, tree.get), now
     map_root = vmap_store.apply(session, version=size, updates=updates, backfill=True)
     note = None if signer is None else signer.sign_head(size, head.root, map_root)
+    proofs = _Proofs(tree, size)
     for pending, index, leaf in appended:
-        proof = tuple(merkle.inclusion_proof(index, size, tree.get))
-        pending.receipt = Receipt(index, leaf, size, note, proof)
+        pending.receipt = Receipt(index, leaf, size, note, proofs.inclusion(index))
     session.flush()
+
+
+class _Proofs:
+    """The inclusion proofs of a batch's entries in the tree of *size*: the right edge's spans
+    that several proofs share (the hash of the leaves [a, size), from complete subtrees) are
+    hashed once for the batch, not once per proof."""
+
+    def __init__(self, tree: TreeReader, size: int) -> None:
+        self._get, self._size = tree.get, size
+        self._spans: dict[merkle.Span, bytes] = {}
+
+    def inclusion(self, index: int) -> tuple[bytes, ...]:
+        return tuple(self._hash(node) for node in merkle.inclusion_path(index, self._size))
+
+    def _hash(self, node: merkle.Node) -> bytes:
+        if isinstance(node, merkle.Subtree):
+            return self._get(node.level, node.index)
+        found = self._spans.get(node)
+        if found is None:
+            parts = merkle.span_subtrees(node.start, node.end)
+            found = self._spans[node] = merkle.combine([self._get(*part) for part in parts])
+        return found
 
 
 def _run_work(session: Session, batch: list[_Pending]) -> list[tuple[_Pending, AuditEntry]]:
@@ -255,20 +282,49 @@ def entry_row(
 ) -> dict[str, object]:
     """The ``audit_entries`` row of *entry* at *index*: its canonical bytes, their leaf hash and
     the columns auditors search by, all copied from the entry."""
-    return {
-        "idx": index,
-        "request_id": entry["request_id"],
-        "recorded_at": now,
-        "kind": entry["kind"],
-        "system_id": entry["system"],
-        "department": entry["department"],
-        "subject": entry["subject"],
-        "purpose": entry["purpose"],
-        "outcome": entry["outcome"],
-        "entry": data.decode("utf-8"),
-        "leaf_hash": leaf,
-        "object_id": _object_id(entry),
-    }
+    return dict(zip(_ENTRY_COLUMNS, _entry_values(index, entry, data, leaf, now), strict=True))
+
+
+_ENTRY_COLUMNS = (
+    "idx",
+    "request_id",
+    "recorded_at",
+    "kind",
+    "system_id",
+    "department",
+    "subject",
+    "purpose",
+    "outcome",
+    "entry",
+    "leaf_hash",
+    "object_id",
+)
+_INSERT_ENTRIES = (
+    "INSERT INTO audit_entries (idx, request_id, recorded_at, kind, system_id, department,"
+    " subject, purpose, outcome, entry, leaf_hash, object_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_NODES = "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)"
+
+
+def _entry_values(
+    index: int, entry: AuditEntry, data: bytes, leaf: bytes, now: object
+) -> tuple[object, ...]:
+    """The values of :data:`_ENTRY_COLUMNS`, in order (*now* as the driver takes it)."""
+    return (
+        index,
+        entry["request_id"],
+        now,
+        entry["kind"],
+        entry["system"],
+        entry["department"],
+        entry["subject"],
+        entry["purpose"],
+        entry["outcome"],
+        data.decode("utf-8"),
+        leaf,
+        _object_id(entry),
+    )
 
 
 def _object_id(entry: AuditEntry) -> str | None:
@@ -281,13 +337,12 @@ def _object_id(entry: AuditEntry) -> str | None:
 
 
 @functools.cache
-def _nodes_sql(terms: int, paramstyle: str) -> str:
+def _nodes_sql(terms: int) -> str:
     """``SELECT`` of *terms* nodes by key, ``(level = ? AND idx = ?) OR …``: each term uses the
     primary key on SQLite and PostgreSQL (a row-value ``IN`` list made SQLite scan the whole
     table). Sent as text to the driver: building it as an SQLAlchemy expression, two
     comparisons a node, cost more than the database's answer (most of a proof's time)."""
-    mark = "?" if paramstyle == "qmark" else "%s"  # psycopg and PyMySQL take %s
-    where = " OR ".join([f"(level = {mark} AND idx = {mark})"] * terms)
+    where = " OR ".join(["(level = ? AND idx = ?)"] * terms)
     return f"SELECT level, idx, hash FROM audit_nodes WHERE {where}"  # noqa: S608 - no values
 
 
@@ -322,10 +377,8 @@ class TreeReader:
         if not missing:
             return
         self.reads += 1
-        connection = self._session.connection()
-        sql = _nodes_sql(len(missing), connection.dialect.paramstyle)
-        rows = connection.exec_driver_sql(sql, tuple(v for pair in missing for v in pair))
-        for level, index, value in rows:
+        params = tuple(v for pair in missing for v in pair)
+        for level, index, value in driver.run(self._session, _nodes_sql(len(missing)), params):
             self._known[(level, index)] = bytes(value)
 
     def remember(self, level: int, index: int, value: bytes) -> None:

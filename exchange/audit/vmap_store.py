@@ -46,12 +46,12 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from operator import itemgetter
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from exchange.audit import vmap
+from exchange.audit import driver, vmap
 from exchange.audit.models import AuditCheckpoint, AuditMapValue, AuditRecord
 
 __all__ = [
@@ -126,7 +126,7 @@ def apply(
 
     root = vmap.update(loaded.get, {key: value.hash for key, value in changed.items()}, put)
     rows = [_row(depth, prefix, version, node) for (depth, prefix), node in written.items()]
-    _driver(session, _INSERT_NODES, rows)
+    driver.run(session, _INSERT_NODES, rows)
     _write_values(session, version, changed, values)
     upper.keep(root, loaded.nodes, written)
     return root
@@ -193,18 +193,19 @@ class _Upper:
     batches (every batch reads and rewrites the top of the tree). They are kept with the root
     they are part of and used only while the stored root is still that one: a root hash
     commits to every node under it, so a batch of another worker, a rolled-back batch or a
-    rebuilt map is seen at the next batch's root read, and the kept nodes are dropped."""
+    rebuilt map is seen at the next batch's root read, and the kept nodes are dropped. A batch
+    reads them in place (no copy) and, once it has written its nodes, updates them in place:
+    batches are serialised by the log's head lock."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._root: bytes | None = None
         self._nodes: dict[tuple[int, bytes], vmap.Node | None] = {}
 
-    def seed(self, into: dict[tuple[int, bytes], vmap.Node | None]) -> bytes | None:
-        """Copy the kept nodes *into* a batch's loaded nodes; the root they were kept for."""
+    def view(self) -> tuple[bytes | None, Mapping[tuple[int, bytes], vmap.Node | None]]:
+        """The root the kept nodes belong to, and the nodes (read-only to the caller)."""
         with self._lock:
-            into.update(self._nodes)
-            return self._root
+            return self._root, self._nodes
 
     def keep(
         self,
@@ -212,12 +213,13 @@ class _Upper:
         read: Mapping[tuple[int, bytes], vmap.Node | None],
         written: Mapping[tuple[int, bytes], vmap.Node | None],
     ) -> None:
-        """After a batch: the tree of *root* is what was *read* with what was *written* over it
-        (positions only fill, so nothing read and not rewritten changed)."""
-        nodes = {p: n for p, n in read.items() if p[0] < UPPER_LEVELS}
-        nodes.update((p, n) for p, n in written.items() if p[0] < UPPER_LEVELS)
+        """After a batch: the tree of *root* is the kept nodes with what was *read* and then
+        *written* over them (positions only fill, so nothing read and not rewritten changed)."""
         with self._lock:
-            self._root, self._nodes = root, nodes
+            nodes = self._nodes
+            for found in (read, written):
+                nodes.update((p, n) for p, n in found.items() if p[0] < UPPER_LEVELS)
+            self._root = root
 
     def clear(self) -> None:
         with self._lock:
@@ -240,28 +242,38 @@ def _upper_of(session: Session) -> _Upper:
 
 
 class _Loaded:
-    """The nodes read so far at one version. Asking for one that was not read is a bug in the
-    reading, never an empty subtree."""
+    """The nodes read so far at one version, over *kept* ones (the upper nodes a process kept:
+    a node read now stands before a kept one). Asking for one that was not read is a bug in
+    the reading, never an empty subtree."""
 
-    def __init__(self) -> None:
+    def __init__(self, kept: Mapping[tuple[int, bytes], vmap.Node | None] | None = None) -> None:
         self.nodes: dict[tuple[int, bytes], vmap.Node | None] = {}
         self.versions: dict[tuple[int, bytes], int] = {}
+        self._kept = kept or {}
+
+    def has(self, position: tuple[int, bytes]) -> bool:
+        return position in self.nodes or position in self._kept
 
     def get(self, depth: int, prefix: bytes) -> vmap.Node | None:
+        position = (depth, prefix)
         try:
-            return self.nodes[(depth, prefix)]
+            return self.nodes[position]
+        except KeyError:
+            pass
+        try:
+            return self._kept[position]
         except KeyError:
             raise LookupError(f"the map node at depth {depth} was not read") from None
 
 
 def _load_current(session: Session, keys: Sequence[bytes], upper: _Upper) -> _Loaded:
     """The current map's nodes on every key's path and its root row (always read: its version
-    is the map's), starting from the nodes *upper* kept: they are used only if the root read
-    now is the root they were kept for (the same hash, the same tree), else read again."""
-    loaded = _Loaded()
-    kept = upper.seed(loaded.nodes)
+    is the map's), over the nodes *upper* kept: they are used only if the root read now is the
+    root they were kept for (the same hash, the same tree), else every path is read again."""
+    kept_root, kept = upper.view()
+    loaded = _Loaded(kept)
     _load_paths(session, keys, _NEWEST, loaded, always=[_ROOT])
-    if kept is not None and _hash(loaded.get(*_ROOT)) != kept:  # changed elsewhere, or undone
+    if kept_root is not None and _hash(loaded.get(*_ROOT)) != kept_root:  # changed elsewhere
         upper.clear()
         loaded = _Loaded()
         _load_paths(session, keys, _NEWEST, loaded, always=[_ROOT])
@@ -287,7 +299,8 @@ def _load_paths(
             for key, start in pending.items()
             for p in vmap.path_positions(key, start, start + band)
         }
-        _read(session, first + sorted(wanted - loaded.nodes.keys() - set(first)), version, loaded)
+        unread = sorted(p for p in wanted if not loaded.has(p) and p not in first)
+        _read(session, first + unread, version, loaded)
         pending = {
             key: start + band
             for key, start in pending.items()
@@ -300,10 +313,10 @@ def _unread_from(loaded: _Loaded, key: bytes) -> int | None:
     """The first depth of *key*'s path not in *loaded*, or ``None`` if its path ends (in a
     leaf or an empty subtree) among the nodes loaded."""
     for depth in range(vmap.KEY_BITS + 1):
-        position = (depth, vmap.prefix_of(key, depth))
-        if position not in loaded.nodes:
+        prefix = vmap.prefix_of(key, depth)
+        if not loaded.has((depth, prefix)):
             return depth
-        node = loaded.nodes[position]
+        node = loaded.get(depth, prefix)
         if node is None or node.leaf is not None:
             return None
     return None
@@ -325,7 +338,7 @@ def _read(
         for depth, prefix in chunk:
             params += (depth, prefix, version)
             loaded.nodes[(depth, prefix)] = None
-        rows = _driver(session, _newest_sql(len(chunk)), tuple(params))
+        rows = driver.run(session, _newest_sql(len(chunk)), tuple(params))
         for depth, prefix, row_version, hash_, key, value, left, right in rows:
             loaded.versions[(depth, bytes(prefix))] = row_version
             if bytes(hash_) == vmap.EMPTY:  # the empty map's root row
@@ -351,20 +364,6 @@ _INSERT_NODES = (
     "INSERT INTO audit_map_nodes (depth, prefix, version, hash, leaf_key, leaf_value,"
     " left_hash, right_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-def _driver(
-    session: Session, sql: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
-) -> Sequence[Sequence[Any]]:
-    """*sql* (``?`` placeholders) straight to the driver on the session's connection: the
-    map's reads and node inserts are many small rows, and SQLAlchemy's per-row parameter
-    processing cost more than the database did. A list of parameter tuples is one
-    ``executemany``."""
-    connection = session.connection()
-    if connection.dialect.paramstyle != "qmark":  # psycopg and PyMySQL take %s
-        sql = sql.replace("?", "%s")
-    result = connection.exec_driver_sql(sql, params)
-    return result.all() if result.returns_rows else []
 
 
 def _check_version(loaded: _Loaded, version: int) -> None:
@@ -421,7 +420,7 @@ def _same_root(session: Session, version: int, node: vmap.Node | None) -> bytes:
     """Write the root again at *version* (every version has its root row); the empty map's
     root row is its hash, ``EMPTY``, with neither leaf nor children."""
     node = node or vmap.Node(vmap.EMPTY)
-    _driver(session, _INSERT_NODES, [_row(0, b"", version, node)])
+    driver.run(session, _INSERT_NODES, [_row(0, b"", version, node)])
     return node.hash
 
 

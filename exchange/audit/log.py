@@ -337,13 +337,17 @@ def _object_id(entry: AuditEntry) -> str | None:
 
 
 @functools.cache
-def _nodes_sql(terms: int) -> str:
+def _nodes_sql(terms: int, with_head: bool) -> str:
     """``SELECT`` of *terms* nodes by key, ``(level = ? AND idx = ?) OR …``: each term uses the
     primary key on SQLite and PostgreSQL (a row-value ``IN`` list made SQLite scan the whole
     table). Sent as text to the driver: building it as an SQLAlchemy expression, two
-    comparisons a node, cost more than the database's answer (most of a proof's time)."""
-    where = " OR ".join(["(level = ? AND idx = ?)"] * terms)
-    return f"SELECT level, idx, hash FROM audit_nodes WHERE {where}"  # noqa: S608 - no values
+    comparisons a node, cost more than the database's answer (most of a proof's time). *With
+    head*, the head's size and root come first in the same answer, as a row of level -1."""
+    parts = ["SELECT -1, size, root FROM audit_head WHERE id = 1"] if with_head else []
+    if terms:
+        where = " OR ".join(["(level = ? AND idx = ?)"] * terms)
+        parts.append(f"SELECT level, idx, hash FROM audit_nodes WHERE {where}")  # noqa: S608
+    return " UNION ALL ".join(parts)
 
 
 class TreeReader:
@@ -366,20 +370,30 @@ class TreeReader:
             self._known[(level, index)] = found
         return found
 
-    def preload(self, nodes: Iterable[merkle.Node]) -> None:
+    def preload(
+        self, nodes: Iterable[merkle.Node], *, with_head: bool = False
+    ) -> tuple[int, bytes] | None:
         """Read every complete subtree the *nodes* need in one statement (a proof's ~2 log2 n
-        hashes), instead of one query each."""
+        hashes), instead of one query each; *with_head*, the head's (size, root) in the same
+        statement, returned (``None`` if there is no head row)."""
         wanted: set[tuple[int, int]] = set()
         for node in nodes:
             parts = [node] if isinstance(node, merkle.Subtree) else merkle.span_subtrees(*node)
             wanted.update((part.level, part.index) for part in parts)
         missing = sorted(wanted - self._known.keys())
-        if not missing:
-            return
+        if not missing and not with_head:
+            return None
         self.reads += 1
         params = tuple(v for pair in missing for v in pair)
-        for level, index, value in driver.run(self._session, _nodes_sql(len(missing)), params):
-            self._known[(level, index)] = bytes(value)
+        head = None
+        for level, index, value in driver.run(
+            self._session, _nodes_sql(len(missing), with_head), params
+        ):
+            if level < 0:
+                head = (index, bytes(value))
+            else:
+                self._known[(level, index)] = bytes(value)
+        return head
 
     def remember(self, level: int, index: int, value: bytes) -> None:
         self._known[(level, index)] = value

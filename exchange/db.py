@@ -188,7 +188,10 @@ def migrate(engine: Engine, revision: str = "head", *, serving_role: str | None 
 
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _READ_ONLY = ("alembic_version",)
-_READ_UPDATE = ("audit_head",)  # one row, moved forward by every audit batch
+_READ_UPDATE = (
+    "audit_head",  # one row, moved forward by every audit batch
+    "hub_changes",  # one row per cached domain, its stamp replaced by the triggers (0017)
+)
 
 
 def grant_serving_role(connection: Connection, role: str) -> None:

@@ -359,6 +359,7 @@ INFRASTRUCTURE = (
     "exchange.logs",
     "exchange.files",
     "exchange.clock",
+    "exchange.changes",
 )
 """The loose infrastructure below every room (``app`` and ``hub`` compose; they sit above)."""
 HTTP_FRAMEWORKS = ("fastapi", "starlette")

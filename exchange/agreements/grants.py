@@ -15,8 +15,8 @@ left out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from types import MappingProxyType
 
@@ -28,6 +28,7 @@ from exchange.agreements.errors import AgreementError
 from exchange.agreements.lifecycle import AgreementCheck
 from exchange.agreements.models import Agreement, AgreementStatus, AgreementUsage
 from exchange.agreements.workdays import china_day
+from exchange.changes import Cached, Domain
 from exchange.db import upsert_insert
 from policies.model import Grant, Release, RowCondition
 
@@ -74,34 +75,97 @@ def active_grants(session: Session, *, system: str, now: datetime) -> list[Grant
 
 
 def checked_grants(
-    session: Session, *, system: str, now: datetime
+    session: Session, *, system: str, now: datetime, resources: Iterable[str] | None = None
 ) -> tuple[list[Grant], list[UnreliedAgreement]]:
     """:func:`active_grants`, and each agreement in force by its row that the hub may not rely
-    on (forged, edited, or not approved according to the audit log), with why."""
-    today = china_day(now)
-    rows = session.execute(
-        select(Agreement, AgreementUsage.count)
-        .outerjoin(
-            AgreementUsage,
-            (AgreementUsage.agreement_id == Agreement.id) & (AgreementUsage.day == today),
+    on (forged, edited, or not approved according to the audit log), with why.
+
+    A system's approved agreements are read and checked once per change of the agreements
+    (:mod:`exchange.changes`: a decision, a revocation, an expiry, an edit at the SQL prompt, an
+    agreement entry appended to the log); what is in force is then decided on ``now``, and only
+    the day's use count of an agreement with a quota is read on every call. Given the
+    *resources* a request asks of, only the agreements over those are returned (and counted)."""
+    asked = None if resources is None else frozenset(resources)
+    standing = [
+        s
+        for s in _STANDING.get(session, system)
+        if s.in_force(now) and (asked is None or s.resource in asked)
+    ]
+    quota_bound = sorted(
+        s.agreement_id for s in standing if s.grant is not None and s.grant.daily_quota is not None
+    )
+    used = _used_on(session, quota_bound, china_day(now)) if quota_bound else {}
+    grants = [
+        replace(s.grant, used_today=used.get(s.agreement_id, 0))
+        for s in standing
+        if s.grant is not None
+    ]
+    unrelied = [s.unrelied for s in standing if s.unrelied is not None]
+    return grants, unrelied
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """An approved agreement of a system as last read and checked: its grant, or why the hub
+    may not rely on it."""
+
+    agreement_id: str
+    resource: str
+    valid_from: datetime
+    valid_until: datetime | None
+    grant: Grant | None
+    unrelied: UnreliedAgreement | None
+
+    def in_force(self, now: datetime) -> bool:
+        return self.valid_from <= now and (self.valid_until is None or now < self.valid_until)
+
+
+def _read_standing(session: Session, system: str) -> tuple[_Standing, ...]:
+    """Every approved agreement of *system* with a validity, checked (:class:`AgreementCheck`)."""
+    rows = session.scalars(
+        select(Agreement)
+        .where(
+            Agreement.system_id == system,
+            Agreement.status == AgreementStatus.APPROVED,
+            Agreement.valid_from.is_not(None),
         )
-        .where(Agreement.system_id == system, *_in_force(now))
         .order_by(Agreement.id)
     ).all()
-    problems = _CHECK.problems(session, [agreement for agreement, _ in rows])
-    grants = [grant_of(a, used or 0) for a, used in rows if a.id not in problems]
-    unrelied = [
-        UnreliedAgreement(
-            a.id,
-            problems[a.id],
-            a.resource_code,
-            frozenset(a.granted or ()),
-            frozenset(a.purposes),
+    problems = _CHECK.problems(session, rows)
+    standing = []
+    for row in rows:
+        valid_from = row.valid_from
+        if valid_from is None:  # excluded by the statement; for the type checker
+            continue
+        problem = problems.get(row.id)
+        unrelied = None
+        if problem is not None:
+            unrelied = UnreliedAgreement(
+                row.id,
+                problem,
+                row.resource_code,
+                frozenset(row.granted or ()),
+                frozenset(row.purposes),
+            )
+        grant = grant_of(row) if problem is None else None
+        standing.append(
+            _Standing(row.id, row.resource_code, valid_from, row.valid_until, grant, unrelied)
         )
-        for a, _ in rows
-        if a.id in problems
-    ]
-    return grants, unrelied
+    return tuple(standing)
+
+
+_STANDING: Cached[str, tuple[_Standing, ...]] = Cached(Domain.AGREEMENTS, _read_standing)
+"""Each system's approved agreements, read and checked once per change of the agreements."""
+
+
+def _used_on(session: Session, ids: Sequence[str], day: date) -> dict[str, int]:
+    """The use counts of *ids* on *day* (one statement)."""
+    rows = session.execute(
+        select(AgreementUsage.agreement_id, AgreementUsage.count).where(
+            AgreementUsage.day == day, AgreementUsage.agreement_id.in_(ids)
+        )
+    )
+    return {agreement_id: count for agreement_id, count in rows}
 
 
 def in_force_locked(session: Session, ids: Iterable[str], now: datetime) -> set[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from catalogue.errors import ServiceItemNotFound
 from catalogue.models import Resource, ResourceVersion, ServiceItem, ServiceItemVersion
 from catalogue.reading import latest_versions
 from catalogue.vocabulary import ReleaseTransform, Sensitivity, SharingMethod, SharingType
+from exchange.changes import Cached, Domain
 from exchange.query.errors import ForeignServiceItem, UnknownAttribute
 from policies.model import AttributeRequest, FieldInfo
 from policies.transforms import DERIVATION_BASE, parse_derivation
@@ -105,23 +107,50 @@ def _parse(name: str) -> tuple[str, str, str, Any]:
     return name, match["namespace"], DERIVATION_BASE[derivation.predicate], derivation
 
 
-def _item_entries(session: Session, code: str, department: str) -> dict[str, Mapping[str, Any]]:
+@dataclass(frozen=True)
+class _Item:
+    """A service item as the exchange resolves it: its owner and its latest published
+    version's attributes (None when it has no published version)."""
+
+    owner: str
+    entries: Mapping[str, Mapping[str, Any]] | None
+
+
+def _read_item(session: Session, code: str) -> _Item | None:
     item = session.get(ServiceItem, code)
     if item is None:
-        raise ServiceItemNotFound(f"no service item with code {code!r}")
-    if item.owner_code != department:
-        raise ForeignServiceItem(f"service item {code} belongs to another department")
+        return None
     row = session.get(ServiceItemVersion, (code, item.latest_version))
     if row is None:
+        return _Item(item.owner_code, None)
+    entries = {entry["attribute"]: entry for entry in row.descriptor["attributes"]}
+    return _Item(item.owner_code, MappingProxyType(entries))
+
+
+def _read_resource(session: Session, namespace: str) -> ResourceInfo | None:
+    found = session.execute(latest_versions().where(Resource.namespace == namespace)).first()
+    return None if found is None else _info(*found)
+
+
+_ITEMS: Cached[str, _Item | None] = Cached(Domain.CATALOGUE, _read_item)
+_RESOURCES: Cached[str, ResourceInfo | None] = Cached(Domain.CATALOGUE, _read_resource)
+"""Service items and resources as resolved, read once per change of the catalogue."""
+
+
+def _item_entries(session: Session, code: str, department: str) -> Mapping[str, Mapping[str, Any]]:
+    item = _ITEMS.get(session, code)
+    if item is None:
+        raise ServiceItemNotFound(f"no service item with code {code!r}")
+    if item.owner != department:
+        raise ForeignServiceItem(f"service item {code} belongs to another department")
+    if item.entries is None:
         raise ServiceItemNotFound(f"service item {code!r} has no published version")
-    return {entry["attribute"]: entry for entry in row.descriptor["attributes"]}
+    return item.entries
 
 
 def _resources(session: Session, namespaces: set[str]) -> dict[str, ResourceInfo]:
-    if not namespaces:
-        return {}
-    rows = session.execute(latest_versions().where(Resource.namespace.in_(sorted(namespaces))))
-    return {resource.namespace: _info(resource, version) for resource, version in rows}
+    found = {namespace: _RESOURCES.get(session, namespace) for namespace in sorted(namespaces)}
+    return {namespace: info for namespace, info in found.items() if info is not None}
 
 
 def _info(resource: Resource, version: ResourceVersion) -> ResourceInfo:
@@ -144,5 +173,10 @@ def _info(resource: Resource, version: ResourceVersion) -> ResourceInfo:
         if "schema" in spec:
             schemas[spec["name"]] = spec["schema"]
     return ResourceInfo(
-        resource.code, version.version, resource.provider_code, resource.namespace, fields, schemas
+        resource.code,
+        version.version,
+        resource.provider_code,
+        resource.namespace,
+        MappingProxyType(fields),
+        MappingProxyType(schemas),
     )

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from catalogue.models import System, SystemKey
 from catalogue.vocabulary import SystemStatus
+from exchange.changes import Cached, Domain
 from exchange.errors import Unauthenticated
 from exchange.security.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
 from exchange.security.keys import HubKeys
@@ -318,7 +319,19 @@ def verify_access_token(
     )
     if claims["client_id"] != claims["sub"]:
         raise Unauthenticated("the token's client_id is not its subject")
-    system = session.get(System, str(claims["sub"]))
-    if system is None or system.status != SystemStatus.ACTIVE:
+    principal = _ACTIVE_SYSTEMS.get(session, str(claims["sub"]))
+    if principal is None:
         raise Unauthenticated("the token's system is not registered and active")
+    return principal
+
+
+def _active_system(session: Session, system_id: str) -> SystemPrincipal | None:
+    system = session.get(System, system_id)
+    if system is None or system.status != SystemStatus.ACTIVE:
+        return None
     return SystemPrincipal(system.id, system.department_code, tuple(system.purposes))
+
+
+_ACTIVE_SYSTEMS: Cached[str, SystemPrincipal | None] = Cached(Domain.SYSTEMS, _active_system)
+"""Each token's system as the exchange sees it, read once per change of the systems (a
+suspended system is refused from the next request on, in every worker)."""

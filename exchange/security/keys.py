@@ -37,7 +37,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from exchange import clock
+from exchange import changes, clock
+from exchange.changes import Cached, Domain
 from exchange.errors import Unauthenticated
 from exchange.security.errors import HubKeyUnavailable, KeyRotationConflict
 from exchange.security.models import HubSigningKey
@@ -54,6 +55,7 @@ MAX_TOKEN_CHARS = 8192
 LEEWAY = timedelta(seconds=60)
 _NONCE_BYTES = 12
 _PUBLISHED = 2  # the current key and the previous one
+_PUBLISHED_KEYS = "published"  # the one key of the published keys' cache
 
 
 class SigningAlgorithm(StrEnum):
@@ -96,6 +98,7 @@ class HubKeys:
         self._aead = AESGCM(wrapping)
         self._private: dict[str, Ed25519PrivateKey | ec.EllipticCurvePrivateKey] = {}
         self._public: dict[str, jwt.PyJWK] = {}
+        self._published: Cached[str, tuple[HubKey, ...]] = Cached(Domain.KEYS, _read_published)
         self._seen_a_key = False
 
     @property
@@ -106,16 +109,12 @@ class HubKeys:
     # -- reading --------------------------------------------------------------------------
 
     def published(self, session: Session) -> list[HubKey]:
-        """The current key and the previous one (newest first); empty before the first key."""
-        rows = session.scalars(
-            select(HubSigningKey)
-            .where(HubSigningKey.retired_at.is_(None))
-            .order_by(HubSigningKey.generation.desc())
-            .limit(_PUBLISHED)
-        ).all()
-        if rows:
+        """The current key and the previous one (newest first); empty before the first key.
+        Read once per change of the keys (:mod:`exchange.changes`), whichever worker makes it."""
+        keys = self._published.get(session, _PUBLISHED_KEYS)
+        if keys:
             self._seen_a_key = True
-        return [_view(r) for r in rows]
+        return list(keys)
 
     def history(self, session: Session) -> list[HubKey]:
         """Every key ever made, newest first."""
@@ -130,6 +129,7 @@ class HubKeys:
         # Generation 1 is unique: if another worker inserted it first, ours is refused (on
         # PostgreSQL after the other commits) and the winner's key is read back instead.
         self._insert(session, SigningAlgorithm.EDDSA, 1, clock.now())
+        changes.forget(session)  # ours or, if it was refused, the winner's
         published = self.published(session)
         if not published:
             raise HubKeyUnavailable("the hub could not create its first signing key")
@@ -223,6 +223,22 @@ class HubKeys:
             headers={"kid": key.kid, "typ": typ},
         )
 
+    def sign_as_validated(self, payload: Mapping[str, Any], *, typ: str) -> str | None:
+        """:meth:`sign` without reading the database, under the current key as this process
+        last read it (:meth:`published`), when its private key is already decrypted; None
+        otherwise. For a request whose token check has just read the keys: a rotation since
+        leaves that key published, so what it signs still verifies."""
+        published = self._published.peek(_PUBLISHED_KEYS)
+        if not published:
+            return None
+        key = published[0]
+        private = self._private.get(key.kid)
+        if private is None:
+            return None
+        return jwt.encode(
+            dict(payload), private, algorithm=key.alg, headers={"kid": key.kid, "typ": typ}
+        )
+
     def verify(
         self,
         session: Session,
@@ -293,6 +309,16 @@ class HubKeys:
         if cached is None:
             cached = self._public[key.kid] = jwt.PyJWK(key.jwk(), algorithm=key.alg)
         return cached
+
+
+def _read_published(session: Session, _key: str) -> tuple[HubKey, ...]:
+    rows = session.scalars(
+        select(HubSigningKey)
+        .where(HubSigningKey.retired_at.is_(None))
+        .order_by(HubSigningKey.generation.desc())
+        .limit(_PUBLISHED)
+    ).all()
+    return tuple(_view(r) for r in rows)
 
 
 def _generate(alg: SigningAlgorithm) -> Ed25519PrivateKey | ec.EllipticCurvePrivateKey:

@@ -40,6 +40,7 @@ from exchange.query import jobs as query_jobs
 from exchange.query.budget import VerifyBudget
 from exchange.query.pipeline import ExchangePipeline
 from exchange.security import jobs as security_jobs
+from exchange.security.gm.profile_check import check_crypto_profile
 from exchange.security.identity import IdentityProviders
 from exchange.security.keys import HubKeys
 from exchange.security.secret_check import check_master_secret
@@ -154,12 +155,15 @@ class Hub:
         migrate(self.engine)
 
     def check_secret(self, *, record: bool = True) -> None:
-        """Refuse a master secret other than the one this database was built with, recording
-        it on a new database (``security/secret_check.py``); once per process."""
+        """Refuse a master secret other than the one this database was built with, and a crypto
+        profile other than the one its data was written under (or one that cannot run yet),
+        recording both on a new database (``security/secret_check.py``,
+        ``security/gm/profile_check.py``); once per process."""
         if self._secret_checked:
             return
         with unit_of_work(self.sessions, write=record) as session:
             check_master_secret(session, self.secrets, self.keys, record=record)
+            check_crypto_profile(session, self.settings.crypto_profile, record=record)
         self._secret_checked = True
 
     def scheduler(self) -> HubScheduler:

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
         default=Path("var/secret.key"),
         description="Where a dev installation keeps the secret it generated (0600).",
     )
+    crypto_profile: Literal["intl", "gm"] = Field(
+        default="intl",
+        description="The crypto profile (docs/gm.md): `intl` (Ed25519, SHA-256, AES-GCM) or `gm` "
+        "(SM2, SM3, SM4). Chosen at set-up and recorded in the database; a hub refuses to start "
+        "under another profile than its data was written with. `gm` is not wired yet: a hub "
+        "asked to run under it refuses to start.",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     header_timeout_s: float = Field(
         default=10.0,

@@ -75,7 +75,9 @@ class MapReplay:
         self.broken = True
 
     def _root(self) -> bytes:
-        root = vmap.update(self._get, self._pending, self._put)
+        # past the last size asked about no root is computed again: its nodes need no keeping
+        last = self.size >= max(self.wanted)
+        root = vmap.update(self._get, self._pending, _discard if last else self._put)
         self._pending.clear()
         return root
 
@@ -84,6 +86,10 @@ class MapReplay:
 
     def _put(self, depth: int, prefix: bytes, node: vmap.Node) -> None:
         self._nodes[(depth, prefix)] = node
+
+
+def _discard(_depth: int, _prefix: bytes, _node: vmap.Node) -> None:
+    return None
 
 
 def check_map(

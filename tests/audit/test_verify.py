@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from exchange.audit import vmap
+from exchange.audit import verify_entries, vmap
 from exchange.audit.checkpoint import parse_vkey
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.errors import InconsistentLog
@@ -273,3 +273,61 @@ def test_the_cli_exits_non_zero_naming_the_first_bad_index(
     bad = runner.invoke(audit_app, ["verify"])
     assert bad.exit_code != 0
     assert "first bad index 7" in str(bad.exception)
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 7 entries, so a log of 50 spans eight pages and its upper nodes span pages."""
+    monkeypatch.setattr(verify_entries, "PAGE", 7)
+
+
+@pytest.mark.usefixtures("log_of_50", "small_pages")
+def test_an_untouched_log_read_in_many_pages_verifies(
+    sessions: sessionmaker[Session], signer: CheckpointSigner
+) -> None:
+    report = verify_report(sessions, signer)
+    assert report.ok, report.problem
+    assert (report.entries, report.nodes, report.checkpoints) == (50, 2 * 50 - 3, 2)
+
+
+@pytest.mark.usefixtures("log_of_50", "small_pages")
+@pytest.mark.parametrize(
+    ("statement", "first_bad", "kind", "says"),
+    [
+        # a node whose leaves lie in three pages ([16, 32) is pages 2 to 4)
+        (
+            "UPDATE audit_nodes SET hash = (SELECT hash FROM audit_nodes WHERE level = 0 AND"
+            " idx = 0) WHERE level = 4 AND idx = 1",
+            31,
+            "node",
+            "level 4, index 1",
+        ),
+        ("DELETE FROM audit_nodes WHERE level = 5 AND idx = 0", 31, "node", "is missing"),
+        # the last entry of a page, and the first of the next
+        ("UPDATE audit_entries SET kind = 'verify' WHERE idx = 20", 20, "column", "kind"),
+        ("UPDATE audit_entries SET object_id = 'c-1' WHERE idx = 21", 21, "column", "object_id"),
+        (
+            "UPDATE audit_entries SET recorded_at = '2001-01-01 00:00:00' WHERE idx = 41",
+            41,
+            "column",
+            "recorded_at",
+        ),
+        ("DELETE FROM audit_entries WHERE idx = 35", 35, "sequence", "missing"),
+    ],
+    ids=["forged-upper-node", "missing-upper-node", "kind", "object-id", "recorded-at", "gap"],
+)
+def test_tampering_across_pages_is_found_where_it_is(
+    sessions: sessionmaker[Session],
+    signer: CheckpointSigner,
+    tamper: Engine,
+    statement: str,
+    first_bad: int,
+    kind: str,
+    says: str,
+) -> None:
+    with tamper.begin() as connection:
+        connection.execute(text(statement))
+    report = verify_report(sessions, signer)
+    assert not report.ok
+    assert report.problems[kind].first_index == first_bad
+    assert says in report.problems[kind].message

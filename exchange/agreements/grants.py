@@ -28,7 +28,7 @@ from exchange.agreements.errors import AgreementError
 from exchange.agreements.lifecycle import AgreementCheck
 from exchange.agreements.models import Agreement, AgreementStatus, AgreementUsage
 from exchange.agreements.workdays import china_day
-from exchange.changes import Cached, Domain
+from exchange.changes import Cached, Domain, HubChange
 from exchange.db import upsert_insert
 from policies.model import Grant, Release, RowCondition
 
@@ -41,6 +41,8 @@ __all__ = [
     "in_force_locked",
     "relied_locked",
     "take_use",
+    "take_use_within",
+    "unchanged_since",
 ]
 
 _CHECK = AgreementCheck()
@@ -168,6 +170,22 @@ def _used_on(session: Session, ids: Sequence[str], day: date) -> dict[str, int]:
     return {agreement_id: count for agreement_id, count in rows}
 
 
+def unchanged_since(session: Session, stamp: str | None) -> bool:
+    """Whether no agreement changed (no row, no agreement entry in the log) since the
+    agreements' *stamp* was read (:mod:`exchange.changes`). The stamp row is read locked for
+    share until the caller's commit: on PostgreSQL a change in progress (which replaces the
+    stamp under its own lock) commits first and is seen, or waits for the caller's commit, as
+    with :func:`relied_locked`'s row locks; SQLite has one writer at a time."""
+    if stamp is None:
+        return False
+    now_stamp = session.scalar(
+        select(HubChange.stamp)
+        .where(HubChange.domain == Domain.AGREEMENTS.value)
+        .with_for_update(read=True)
+    )
+    return now_stamp == stamp
+
+
 def in_force_locked(session: Session, ids: Iterable[str], now: datetime) -> set[str]:
     """Which of *ids* are still in force and may be relied on (:func:`relied_locked`)."""
     return relied_locked(session, ids, now)[0]
@@ -254,6 +272,25 @@ def take_use(session: Session, agreement_id: str, now: datetime) -> bool:
         .values(count=AgreementUsage.count + 1)
         .returning(AgreementUsage.count)
         .execution_options(synchronize_session=False)
+    )
+    return counted is not None
+
+
+def take_use_within(session: Session, agreement_id: str, now: datetime, quota: int | None) -> bool:
+    """:func:`take_use` against the *quota* of the agreement's checked terms (a grant read
+    under a stamp :func:`unchanged_since` has just confirmed), in one statement: ``INSERT …
+    ON CONFLICT DO UPDATE SET count = count + 1 WHERE count < quota RETURNING count``, which
+    returns nothing when the day's quota is used up. The conflicting row is locked until the
+    commit on PostgreSQL; SQLite has one writer at a time. The caller commits."""
+    if quota is not None and quota < 1:
+        return False
+    upsert = _insert(session, agreement_id, china_day(now), count=1)
+    counted = session.scalar(
+        upsert.on_conflict_do_update(
+            index_elements=[AgreementUsage.agreement_id, AgreementUsage.day],
+            set_={"count": AgreementUsage.count + 1},
+            where=None if quota is None else AgreementUsage.count < quota,
+        ).returning(AgreementUsage.count)
     )
     return counted is not None
 

@@ -52,10 +52,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.vocabulary import SharingMethod
 from exchange import clock
-from exchange.agreements.grants import UnreliedAgreement, checked_grants, relied_locked, take_use
+from exchange.agreements.grants import (
+    UnreliedAgreement,
+    checked_grants,
+    relied_locked,
+    take_use,
+    take_use_within,
+    unchanged_since,
+)
 from exchange.agreements.lifecycle import AGREEMENT_UNVERIFIABLE
 from exchange.audit.log import AuditLog, HeadSigner
 from exchange.audit.sink import Receipt
+from exchange.changes import Domain, stamps
 from exchange.consent.lifecycle import ConsentCheck, Unrelied
 from exchange.consent.models import Consent, ConsentStatus
 from exchange.consent.service import record_use
@@ -148,6 +156,8 @@ class _Run:
     relied_unverifiable: dict[str, str]  # attribute -> the unverifiable consent covering it
     unverified_grant: dict[str, str] = field(default_factory=dict)
     # attribute -> the agreement the hub may not rely on that would have granted it
+    agreements_stamp: str | None = None  # the agreements' stamp the grants were read under
+    agreements_unchanged: bool = False  # set in the write unit: nothing changed since
 
 
 class ExchangePipeline:
@@ -396,6 +406,7 @@ class ExchangePipeline:
                 service_item=service_item,
                 department=caller.department,
             )
+            agreements_stamp = stamps(session).get(Domain.AGREEMENTS)
             grants, unrelied_agreements = checked_grants(
                 session, system=caller.system_id, now=now, resources=resolved.resources
             )
@@ -439,6 +450,7 @@ class ExchangePipeline:
             },
             {a: c for a, c in covered.items() if unrelied[c].status == UNVERIFIABLE},
             ungranted,
+            agreements_stamp,
         )
 
     def _fetch(self, run: _Run) -> dict[str, Fetched]:
@@ -464,7 +476,12 @@ class ExchangePipeline:
         released = run.decision.released()
         agreements = {d.agreement_id for d in released if d.agreement_id}
         if agreements:
-            relied, problems = relied_locked(session, agreements, now)
+            run.agreements_unchanged = unchanged_since(session, run.agreements_stamp)
+            problems: dict[str, str] = {}
+            if run.agreements_unchanged:  # the grants decided on are the agreements as they are
+                relied = {g.agreement_id for g in run.grants if _in_force(g, now)}
+            else:
+                relied, problems = relied_locked(session, agreements, now)
             run.unverifiable.update(problems)
             for choice in released:
                 if choice.agreement_id in problems:  # the row says approved; terms or log not
@@ -529,8 +546,13 @@ class ExchangePipeline:
             return True
         exceeded: set[str] = set()
         with session.begin_nested() as uses:
+            quotas = {g.agreement_id: g.daily_quota for g in run.grants}
             for agreement_id in sorted(a for a in used if a):
-                if not take_use(session, agreement_id, run.now):
+                if run.agreements_unchanged:  # the checked terms' quota, in one statement
+                    took = take_use_within(session, agreement_id, run.now, quotas[agreement_id])
+                else:
+                    took = take_use(session, agreement_id, run.now)
+                if not took:
                     exceeded.add(agreement_id)
             if exceeded and all_or_nothing:
                 uses.rollback()
@@ -670,6 +692,10 @@ def _mark_unverifiable(run: _Run, outcome: Outcome) -> None:
     for attribute in run.unverified_grant:
         if attribute in outcome.denied:
             outcome.denied[attribute] = AGREEMENT_UNVERIFIABLE
+
+
+def _in_force(grant: Grant, now: datetime) -> bool:
+    return grant.valid_from <= now and (grant.valid_until is None or now < grant.valid_until)
 
 
 def _take_back(outcome: Outcome, attribute: str, reason: str) -> None:

@@ -7,7 +7,9 @@ change made by the first at its next request."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,15 @@ import pytest
 from sqlalchemy import Engine, event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.base import SourceAdapter
 from catalogue.models import Department, System
 from exchange.agreements.models import Agreement
+from exchange.agreements.service import revoke_agreement
 from exchange.audit.models import AuditRecord
 from exchange.changes import Cached, Domain, HubChange, stamps
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
+from exchange.security.identity import Principal, Role
 from exchange.security.keys import HubKeys
 from exchange.security.models import HubSigningKey
 from exchange.settings import Settings
@@ -237,3 +242,61 @@ def test_a_query_reads_the_catalogue_systems_agreements_and_keys_only_after_a_ch
     assert "agreements" in again
     assert not again & {"resources", "systems", "hub_signing_keys"}
     assert tables_read(hub, body, token) == set()
+
+
+def test_a_revocation_committed_while_a_query_fetches_takes_back_what_it_granted(
+    hub: Hub, city: LegacyWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grants are read from memory before the fetch; the revocation commits during the
+    fetch; the write unit sees the agreements' stamp moved and checks the rows again."""
+    subject = showcase_people(city)["has_property"]
+    body = {
+        "subject": {"id_type": "CN-RIC", "id": subject},
+        "purpose": "school-enrolment",
+        "attributes": ["property.owners", "household.name"],
+    }
+    token = hub.token()
+    assert "property.owners" in tables_read_answer(hub, body, token)["attributes"]
+
+    app_sessions = hub.client.app.state.hub.sessions  # type: ignore[attr-defined]
+    original = SourceAdapter.fetch_all
+    revoked: list[str] = []
+
+    once = threading.Lock()  # the two departments are fetched on two threads
+
+    def revoke_during_the_fetch(self: SourceAdapter, subject_id: str, fields: Any) -> Any:
+        with once:
+            if revoked:
+                return original(self, subject_id, fields)
+            admin = Principal("reg-admin-1", Role.DEPARTMENT_ADMIN, "REG", "test")
+            with unit_of_work(app_sessions, write=True) as session:
+                revoke_agreement(
+                    session,
+                    admin,
+                    DEMO_AGREEMENT,
+                    reason="审计发现超范围使用",
+                    now=datetime.now(UTC),
+                )
+            revoked.append(DEMO_AGREEMENT)
+        return original(self, subject_id, fields)
+
+    monkeypatch.setattr(SourceAdapter, "fetch_all", revoke_during_the_fetch)
+    answer = tables_read_answer(hub, body, token)
+    assert revoked == [DEMO_AGREEMENT]
+    assert "property.owners" not in answer["attributes"]
+    assert answer["denied"]["property.owners"] == "not_granted"
+    assert "household.name" in answer["attributes"]
+    with unit_of_work(hub.sessions) as session:
+        newest = session.scalars(
+            select(AuditRecord).order_by(AuditRecord.index.desc()).limit(1)
+        ).one()
+    assert '"property.owners":{"agreement":"AG-DEMO-EDU-REG-0001"' in newest.entry
+    assert '"outcome":"denied"' in newest.entry.split('"property.owners":')[1].split("}")[0]
+
+
+def tables_read_answer(hub: Hub, body: dict[str, Any], token: str) -> Any:
+    answer = hub.client.post(
+        "/exchange/query", json=body, headers={"authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()

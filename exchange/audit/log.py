@@ -207,8 +207,8 @@ def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | 
         appended.append((pending, size, leaf))
         updates.append((vmap.mapped_subject(entry["subject"]), size, leaf))
         size += 1
-    driver.run(session, _INSERT_ENTRIES, records)  # one executemany per table for the batch
-    driver.run(session, _INSERT_NODES, nodes)
+    driver.insert(session, "audit_entries", _ENTRY_COLUMNS, records)  # one statement a table
+    driver.insert(session, "audit_nodes", _NODE_COLUMNS, nodes)
     head.size, head.root, head.updated_at = size, merkle.root_from(size, tree.get), now
     map_root = vmap_store.apply(session, version=size, updates=updates, backfill=True)
     note = None if signer is None else signer.sign_head(size, head.root, map_root)
@@ -282,29 +282,27 @@ def entry_row(
 ) -> dict[str, object]:
     """The ``audit_entries`` row of *entry* at *index*: its canonical bytes, their leaf hash and
     the columns auditors search by, all copied from the entry."""
-    return dict(zip(_ENTRY_COLUMNS, _entry_values(index, entry, data, leaf, now), strict=True))
+    values = _entry_values(index, entry, data, leaf, now)
+    return {name: value for (name, _), value in zip(_ENTRY_COLUMNS, values, strict=True)}
 
 
 _ENTRY_COLUMNS = (
-    "idx",
-    "request_id",
-    "recorded_at",
-    "kind",
-    "system_id",
-    "department",
-    "subject",
-    "purpose",
-    "outcome",
-    "entry",
-    "leaf_hash",
-    "object_id",
+    ("idx", "bigint"),
+    ("request_id", "text"),
+    ("recorded_at", "timestamptz"),
+    ("kind", "text"),
+    ("system_id", "text"),
+    ("department", "text"),
+    ("subject", "text"),
+    ("purpose", "text"),
+    ("outcome", "text"),
+    ("entry", "text"),
+    ("leaf_hash", "bytea"),
+    ("object_id", "text"),
 )
-_INSERT_ENTRIES = (
-    "INSERT INTO audit_entries (idx, request_id, recorded_at, kind, system_id, department,"
-    " subject, purpose, outcome, entry, leaf_hash, object_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_NODES = "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)"
+"""The columns of an ``audit_entries`` row, in :func:`_entry_values`'s order, with their type
+on PostgreSQL (:func:`exchange.audit.driver.insert`)."""
+_NODE_COLUMNS = (("level", "smallint"), ("idx", "bigint"), ("hash", "bytea"))
 
 
 def _entry_values(

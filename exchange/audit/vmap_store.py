@@ -43,10 +43,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from operator import itemgetter
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -126,7 +126,7 @@ def apply(
 
     root = vmap.update(loaded.get, {key: value.hash for key, value in changed.items()}, put)
     rows = [_row(depth, prefix, version, node) for (depth, prefix), node in written.items()]
-    driver.run(session, _INSERT_NODES, rows)
+    driver.insert(session, "audit_map_nodes", _NODE_COLUMNS, rows)
     _write_values(session, version, changed, values)
     upper.keep(root, loaded.nodes, written)
     return root
@@ -332,13 +332,9 @@ def _read(
     session: Session, positions: Sequence[tuple[int, bytes]], version: int, loaded: _Loaded
 ) -> None:
     """Each position's newest row with version ≤ *version* (``None`` where there is none)."""
-    for start in range(0, len(positions), _TERMS_PER_STATEMENT):
-        chunk = positions[start : start + _TERMS_PER_STATEMENT]
-        params: list[object] = []
-        for depth, prefix in chunk:
-            params += (depth, prefix, version)
-            loaded.nodes[(depth, prefix)] = None
-        rows = driver.run(session, _newest_sql(len(chunk)), tuple(params))
+    for position in positions:
+        loaded.nodes[position] = None
+    for rows in _newest_rows(session, positions, version):
         for depth, prefix, row_version, hash_, key, value, left, right in rows:
             loaded.versions[(depth, bytes(prefix))] = row_version
             if bytes(hash_) == vmap.EMPTY:  # the empty map's root row
@@ -346,6 +342,30 @@ def _read(
             leaf = None if key is None else vmap.Leaf(bytes(key), bytes(value))
             children = None if left is None else (bytes(left), bytes(right))
             loaded.nodes[(depth, bytes(prefix))] = vmap.Node(bytes(hash_), leaf, children)
+
+
+def _newest_rows(
+    session: Session, positions: Sequence[tuple[int, bytes]], version: int
+) -> Iterator[Sequence[Sequence[Any]]]:
+    """The rows of :func:`_read`: on PostgreSQL one statement of a fixed text (the positions as
+    two arrays, each joined to its newest row), which the driver parses once and the server
+    can prepare; elsewhere :data:`_TERMS_PER_STATEMENT` seeks a statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        depths, prefixes = [d for d, _ in positions], [p for _, p in positions]
+        yield driver.run(session, _NEWEST_UNNEST, (depths, prefixes, version))
+        return
+    for start in range(0, len(positions), _TERMS_PER_STATEMENT):
+        chunk = positions[start : start + _TERMS_PER_STATEMENT]
+        params = tuple(v for depth, prefix in chunk for v in (depth, prefix, version))
+        yield driver.run(session, _newest_sql(len(chunk)), params)
+
+
+_NEWEST_UNNEST = (
+    "SELECT n.depth, n.prefix, n.version, n.hash, n.leaf_key, n.leaf_value, n.left_hash,"
+    " n.right_hash FROM unnest(CAST(%b AS smallint[]), CAST(%b AS bytea[])) AS w(depth, prefix)"
+    " CROSS JOIN LATERAL (SELECT * FROM audit_map_nodes m WHERE m.depth = w.depth"
+    " AND m.prefix = w.prefix AND m.version <= %s ORDER BY m.version DESC LIMIT 1) AS n"
+)  # psycopg's own placeholders (%b: the arrays sent binary, not escaped element by element)
 
 
 @cache
@@ -360,10 +380,17 @@ def _newest_sql(terms: int) -> str:
     return " UNION ALL ".join(one.format(i=i) for i in range(terms))
 
 
-_INSERT_NODES = (
-    "INSERT INTO audit_map_nodes (depth, prefix, version, hash, leaf_key, leaf_value,"
-    " left_hash, right_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_NODE_COLUMNS = (
+    ("depth", "smallint"),
+    ("prefix", "bytea"),
+    ("version", "bigint"),
+    ("hash", "bytea"),
+    ("leaf_key", "bytea"),
+    ("leaf_value", "bytea"),
+    ("left_hash", "bytea"),
+    ("right_hash", "bytea"),
 )
+"""The columns of an ``audit_map_nodes`` row (:func:`_row`), with their PostgreSQL types."""
 
 
 def _check_version(loaded: _Loaded, version: int) -> None:
@@ -420,7 +447,7 @@ def _same_root(session: Session, version: int, node: vmap.Node | None) -> bytes:
     """Write the root again at *version* (every version has its root row); the empty map's
     root row is its hash, ``EMPTY``, with neither leaf nor children."""
     node = node or vmap.Node(vmap.EMPTY)
-    driver.run(session, _INSERT_NODES, [_row(0, b"", version, node)])
+    driver.insert(session, "audit_map_nodes", _NODE_COLUMNS, [_row(0, b"", version, node)])
     return node.hash
 
 

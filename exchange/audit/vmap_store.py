@@ -46,13 +46,13 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.audit import driver, vmap
-from exchange.audit.models import AuditCheckpoint, AuditMapValue, AuditRecord
+from exchange.audit.models import AuditCheckpoint, AuditRecord
 
 __all__ = [
     "FIRST_LEVELS",
@@ -83,7 +83,6 @@ a few MB): a map of 16,000 subjects is about that deep, one of a million about 2
 _TERMS_PER_STATEMENT = 200  # SQLite allows 500 SELECTs in one compound statement
 _NEWEST = 2**63 - 1  # a version bound above every version: the current map
 _ROOT = (0, b"")
-_VALUES = cast(Table, AuditMapValue.__table__)  # Core statements: no ORM bookkeeping
 
 
 def apply(
@@ -400,17 +399,56 @@ def _check_version(loaded: _Loaded, version: int) -> None:
 
 
 def _values(session: Session, keys: Sequence[bytes]) -> dict[bytes, vmap.Value]:
+    """The stored current values of *keys* (those that have one)."""
     found: dict[bytes, vmap.Value] = {}
-    c = _VALUES.c
-    for start in range(0, len(keys), _TERMS_PER_STATEMENT):
-        rows = session.execute(
-            select(c.map_key, c.entry_count, c.chain, c.last_index).where(
-                c.map_key.in_(keys[start : start + _TERMS_PER_STATEMENT])
+    if session.get_bind().dialect.name == "postgresql":
+        chunks = [driver.run(session, _VALUES_ANY, (list(keys),))] if keys else []
+    else:
+        chunks = [
+            driver.run(session, _values_in(len(chunk)), tuple(chunk))
+            for chunk in (
+                keys[start : start + _TERMS_PER_STATEMENT]
+                for start in range(0, len(keys), _TERMS_PER_STATEMENT)
             )
-        )
+        ]
+    for rows in chunks:
         for key, count, chain, last in rows:
             found[bytes(key)] = vmap.Value(count, bytes(chain), last)
     return found
+
+
+_VALUES_ANY = (
+    "SELECT map_key, entry_count, chain, last_index FROM audit_map_values"
+    " WHERE map_key = ANY(CAST(%b AS bytea[]))"
+)  # psycopg's own placeholder, as _NEWEST_UNNEST
+
+
+@cache
+def _values_in(terms: int) -> str:
+    marks = ", ".join("?" * terms)
+    return (
+        "SELECT map_key, entry_count, chain, last_index FROM audit_map_values"  # noqa: S608
+        f" WHERE map_key IN ({marks})"
+    )
+
+
+_VALUE_COLUMNS = (
+    ("map_key", "bytea"),
+    ("entry_count", "bigint"),
+    ("chain", "bytea"),
+    ("last_index", "bigint"),
+    ("version", "bigint"),
+)
+_UPDATE_VALUE = (
+    "UPDATE audit_map_values SET entry_count = ?, chain = ?, last_index = ?, version = ?"
+    " WHERE map_key = ?"
+)
+_UPDATE_VALUES_UNNEST = (
+    "UPDATE audit_map_values AS v SET entry_count = u.entry_count, chain = u.chain,"
+    " last_index = u.last_index, version = u.version FROM unnest(CAST(%b AS bytea[]),"
+    " CAST(%b AS bigint[]), CAST(%b AS bytea[]), CAST(%b AS bigint[]), CAST(%b AS bigint[]))"
+    " AS u(map_key, entry_count, chain, last_index, version) WHERE v.map_key = u.map_key"
+)
 
 
 def _write_values(
@@ -419,22 +457,20 @@ def _write_values(
     changed: dict[bytes, vmap.Value],
     before: dict[bytes, vmap.Value],
 ) -> None:
+    """Insert the new subjects' values and update the others', one statement each."""
     rows = [
-        {
-            "key": key,
-            "entry_count": value.count,
-            "chain": value.chain,
-            "last_index": value.last_index,
-            "version": version,
-        }
-        for key, value in changed.items()
+        (key, value.count, value.chain, value.last_index, version) for key, value in changed.items()
     ]
-    new = [row for row in rows if row["key"] not in before]
-    old = [row for row in rows if row["key"] in before]
-    if new:
-        session.execute(insert(_VALUES).values(map_key=bindparam("key")), new)
-    if old:
-        session.execute(update(_VALUES).where(_VALUES.c.map_key == bindparam("key")), old)
+    driver.insert(
+        session, "audit_map_values", _VALUE_COLUMNS, [r for r in rows if r[0] not in before]
+    )
+    old = [r for r in rows if r[0] in before]
+    if not old:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        driver.run(session, _UPDATE_VALUES_UNNEST, tuple(list(c) for c in zip(*old, strict=True)))
+    else:
+        driver.run(session, _UPDATE_VALUE, [(*r[1:], r[0]) for r in old])
 
 
 def _row(depth: int, prefix: bytes, version: int, node: vmap.Node) -> tuple[object, ...]:

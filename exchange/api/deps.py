@@ -55,8 +55,18 @@ def _system(request: Request) -> SystemPrincipal:
         return verify_access_token(session, hub.keys, token.strip(), issuer=_base_url(request))
 
 
-Hub = Annotated[HubState, Depends(_hub)]
-BaseUrl = Annotated[str, Depends(_base_url)]
+async def _hub_now(request: Request) -> HubState:
+    """:func:`_hub` as a dependency: reading an attribute needs no worker thread (a sync
+    dependency costs a hop to the thread pool and back on every request)."""
+    return _hub(request)
+
+
+async def _base_url_now(request: Request) -> str:
+    return _base_url(request)
+
+
+Hub = Annotated[HubState, Depends(_hub_now)]
+BaseUrl = Annotated[str, Depends(_base_url_now)]
 StaffBearer = Annotated[Principal, Depends(_staff)]
 OptionalStaff = Annotated[Principal | None, Depends(_optional_staff)]
 SystemBearer = Annotated[SystemPrincipal, Depends(_system)]

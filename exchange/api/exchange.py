@@ -129,7 +129,7 @@ class VerifyResponse(BaseModel):
     evidence: str | None
 
 
-def _pipeline(request: Request) -> ExchangePipeline:
+async def _pipeline(request: Request) -> ExchangePipeline:  # no thread needed: see deps
     pipeline: ExchangePipeline = request.app.state.hub.pipeline
     return pipeline
 

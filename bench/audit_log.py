@@ -19,11 +19,11 @@ database next to ``--postgres-url``, dropped at the end):
    * **audited**: ``AuditLog.append(work)`` on one :class:`~exchange.audit.log.AuditLog` for the
      process, signing with a :class:`~exchange.audit.checkpoints.CheckpointSigner` as the
      hub's does, *work* returning the prebuilt entry; the group commit batches whatever is
-     waiting (at most 256), each batch one write transaction under the head row's lock with
-     its entries, their complete-subtree nodes, the new head, one signed checkpoint note of it
-     and every entry's inclusion proof (the signed receipt). *work* does not touch the session
-     (the pipeline's re-checks and quota counts are not measured here), so SQLAlchemy emits no
-     ``SAVEPOINT`` for it;
+     waiting (at most ``max_batch``, 1,024), each batch one write transaction under the head
+     row's lock with its entries, their complete-subtree nodes, the new head, one signed
+     checkpoint note of it and every entry's inclusion proof (the signed receipt). *work* does
+     not touch the session (the pipeline's re-checks and quota counts are not measured here),
+     so SQLAlchemy emits no ``SAVEPOINT`` for it;
    * **plain** (the floor): the same rows (canonical JSON, leaf hash and search columns exactly
      as the log stores them, the index from a shared counter) into ``bench_plain_entries``, a
      copy of ``audit_entries`` with the same columns, key, unique constraint and indexes, one
@@ -66,7 +66,10 @@ database next to ``--postgres-url``, dropped at the end):
    4096, the per-level node ranges) with the bare driver and the same checks (leaf hashes, every
    node, head, checkpoint signature and root) without the ORM. Entries per second of the
    median pass; RSS growth sampled every 20 ms during each pass.
-4. Prints tables and writes ``bench/results/audit_log.json`` (``audit_log-quick.json``).
+4. Prints tables, each with its ratio to its floor, then the ratios to issue 21's targets
+   (:data:`TARGETS`: the best audited rate against 10,000 appends/s, the slowest proof p50 at
+   the largest tree against 1 ms, ``verify_log`` against 200,000 entries/s), and writes
+   ``bench/results/audit_log.json`` (``audit_log-quick.json``).
 
 The entries, the tree builder, the databases, the bulk loader and the bare-driver reading are
 in :mod:`bench._audit_store`.
@@ -818,9 +821,65 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
     }
 
 
+TARGETS = {"appends_per_second": 10_000, "proof_p50_ms": 1.0, "verified_per_second": 200_000}
+"""Issue 21, point 3: appends with group commit, a proof at 10^7 entries, full verification."""
+
+
+def against_targets(backend: Mapping[str, Any]) -> dict[str, Any]:
+    """One backend's figures against :data:`TARGETS`: the best audited rate (and its thread
+    count and plain floor), the slowest proof kind's hub p50 at the largest tree, and the
+    median verification pass; each with its ratio to the target (above 1 is met)."""
+    best = max(backend["appends"], key=lambda row: row["audited"]["per_second_median"])
+    largest = max(backend["proofs"], key=lambda row: row["size"])
+    proof_ms = max(largest["timings"][kind]["hub"]["p50_ms"] for kind in largest["timings"])
+    verified = backend["verification"]["hub"]["entries_per_second"]
+    appends = best["audited"]["per_second_median"]
+    return {
+        "appends": {
+            "per_second": round(appends),
+            "threads": best["threads"],
+            "plain_per_second": round(best["plain"]["per_second_median"]),
+            "of_target": round(appends / TARGETS["appends_per_second"], 3),
+        },
+        "proof": {
+            "entries": largest["size"],
+            "p50_ms": proof_ms,
+            "of_target": round(TARGETS["proof_p50_ms"] / proof_ms, 3),
+        },
+        "verification": {
+            "per_second": verified,
+            "floor_per_second": backend["verification"]["floor"]["entries_per_second"],
+            "of_target": round(verified / TARGETS["verified_per_second"], 3),
+        },
+    }
+
+
+def render_targets(targets: Mapping[str, Any]) -> str:
+    appends, proof, verified = targets["appends"], targets["proof"], targets["verification"]
+
+    def verdict(ratio: float) -> str:
+        return f"{ratio:.2f}x of target, {'met' if ratio >= 1 else 'NOT met'}"
+
+    return "\n".join(
+        [
+            "targets (issue 21, point 3):",
+            f"  appends   {appends['per_second']:,}/s at {appends['threads']} threads against"
+            f" {TARGETS['appends_per_second']:,}/s: {verdict(appends['of_target'])}"
+            f" (plain inserts {appends['plain_per_second']:,}/s)",
+            f"  proof     p50 {proof['p50_ms']:.3f} ms at {proof['entries']:,} entries against"
+            f" {TARGETS['proof_p50_ms']:g} ms: {verdict(proof['of_target'])}",
+            f"  verify    {verified['per_second']:,} entries/s against"
+            f" {TARGETS['verified_per_second']:,}/s: {verdict(verified['of_target'])}"
+            f" (floor {verified['floor_per_second']:,}/s)",
+        ]
+    )
+
+
 def render(result: dict[str, Any]) -> str:
+    load = result["load_average_1_5_15_min"]
     parts = [
-        f"audit log at {result['revision']}, {result['recorded_at']}; times in ms",
+        f"audit log at {result['revision']}, {result['recorded_at']}; times in ms; load average"
+        f" {load['start'][0]:.2f} at the start, {load['end'][0]:.2f} at the end",
     ]
     for backend in result["backends"]:
         parts += ["", f"== {backend['database_version']} =="]
@@ -833,6 +892,7 @@ def render(result: dict[str, Any]) -> str:
         ]
         parts += ["", "proofs (hub / floor / one statement):", render_proofs(backend["proofs"])]
         parts += ["", render_verification(backend["verification"])]
+        parts += ["", render_targets(backend["targets"])]
     if result["revision_at_end"] != result["revision"]:
         parts.append(
             f"warning: the checkout changed during the run, to {result['revision_at_end']}"
@@ -1011,6 +1071,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tongban-bench-") as workdir:
         results = [run_backend(b, args, Path(workdir)) for b in backends]
+    for backend in results:
+        backend["targets"] = against_targets(backend)
     result = {
         "benchmark": "audit_log",
         "revision": revision,

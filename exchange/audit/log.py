@@ -7,7 +7,9 @@ commit: one durable commit, one fsync, for the whole batch), and returns the ent
 atomic with the entry (re-check agreements, count quota uses) and returns the entry; it runs in
 a savepoint, so one request's failure does not undo its neighbours'. Inside a process one
 request at a time leads a batch (leader/follower, no background thread), taking every request
-queued by then, up to *max_batch* (1,024: under load a batch is as large as the queue); across
+queued by then, up to *max_batch* (1,024: under load a batch is as large as the queue); when it
+is done it wakes the queue's head to lead the next batch and each request of its own batch,
+once each (a lock per request, not a condition that wakes every waiter at every batch); across
 processes the head row's lock (``SELECT … FOR UPDATE`` on PostgreSQL, SQLite's write lock)
 orders batches, so indexes have no gaps and no duplicates, and there is one tree.
 
@@ -33,18 +35,26 @@ without contradicting a note its recipient holds. In order, inside the batch tra
    raised takes no index;
 4. give the entries that came back consecutive indexes from the head's size, their canonical
    JSON and leaf hashes, and the subtrees each completes (computed in memory from the right
-   edge), then insert them with **one** statement per table (a Core ``executemany`` of
-   ``audit_entries`` rows, then of ``audit_nodes`` rows: no ORM object per row and no flush
-   per entry) and set the head to the new size and root;
+   edge), then insert them with **one** statement per table (:func:`exchange.audit.driver.insert`:
+   an ``executemany`` of value tuples, on PostgreSQL one ``INSERT … SELECT FROM unnest`` of
+   binary arrays; no ORM object and no bind processing per row, no flush per entry) and set
+   the head to the new size and root;
 5. add the batch to the subject map (:mod:`exchange.audit.vmap_store`, same transaction: the
    map at every size is the log's), sign the new head with the map's root as an extension
    line, and read each entry's proof from the nodes now in memory (no statement per entry).
 
 A batch is therefore a fixed dozen statements or so whatever its size (the head, the right
 edge, two inserts, the map's reads and writes, the head's update), and its cost per entry is
-Python's: canonical JSON, the hashes, the rows. The right edge is read from the database in
-every batch, not kept between batches: it is one statement, and reading it is what checks the
-stored tree against the head before anything is appended to it.
+Python's: canonical JSON (its fast path, :mod:`exchange.audit.canonical`), the hashes, the rows,
+the map. The right edge is read from the database in every batch, not kept between batches: it
+is one statement of some 20 keys, under 2% of a batch of 64 in a profile, and reading it is what
+checks the stored tree against the head before anything is appended to it
+(``tests/audit/test_receipts.py``: a forged right-edge node makes the next append refuse). A
+copy kept in the process and trusted while the head's size and root are unchanged would miss
+exactly that. The entry's bytes are encoded by the leader, not by the request before it
+queues: the entry is what *work* returns inside the batch (an outcome withheld or a budget
+refused there changes it), and in one process the GIL runs the encoding on the same core
+wherever it is called.
 
 The per-batch note is not stored: the periodic, witnessed checkpoints
 (:mod:`exchange.audit.checkpoints`) stay as they are, and any later one is consistent with
@@ -57,7 +67,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, cast
 
@@ -91,6 +101,12 @@ class HeadSigner(Protocol):
     def sign_head(self, size: int, root: bytes, map_root: bytes) -> str: ...
 
 
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass
 class _Pending:
     work: EntryWork
@@ -98,6 +114,8 @@ class _Pending:
     error: BaseException | None = None
     done: bool = False
     entry: AuditEntry | None = None
+    # released once, by the leader: when the request's batch is done, or to make it lead
+    wake: threading.Lock = field(default_factory=_held_lock)
 
 
 class AuditLog:
@@ -116,36 +134,45 @@ class AuditLog:
         self._signer = signer
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
-        self._leading = False
-        self._changed = threading.Condition()
+        self._leading = False  # never False while the queue holds a request
+        self._lock = threading.Lock()
 
     def append(self, work: EntryWork) -> tuple[Receipt, AuditEntry]:
         """Run *work* and append the entry it returns; the receipt and the entry, once the
         batch has committed durably. :class:`AuditUnavailable` if the batch cannot commit;
         whatever *work* raised, if it raised."""
         mine = _Pending(work)
-        with self._changed:
+        with self._lock:
             self._queue.append(mine)
-        while True:
-            with self._changed:
-                while self._leading and not mine.done:
-                    self._changed.wait()
-                if mine.done:
-                    break
-                self._leading = True
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-            try:
-                self._commit(batch)
-            finally:
-                with self._changed:
-                    self._leading = False
-                    self._changed.notify_all()
+            follows, self._leading = self._leading, True
+        if follows:
+            mine.wake.acquire()  # its batch is done, or it is the queue's head and leads
+        if not mine.done:
+            self._lead(mine)
         if mine.error is not None:
             raise mine.error
         assert mine.receipt is not None  # noqa: S101 - done without error means a receipt
         assert mine.entry is not None  # noqa: S101 - and the entry it was for
         return mine.receipt, mine.entry
+
+    def _lead(self, mine: _Pending) -> None:
+        """Commit the batch of everything queued (*mine* first, up to *max_batch*), then wake
+        the queue's new head to lead the next batch and every request of this one: each
+        waiter is woken once, for its own answer or its turn to lead."""
+        with self._lock:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+        try:
+            self._commit(batch)
+        finally:
+            with self._lock:
+                following = self._queue[0] if self._queue else None
+                self._leading = following is not None
+            if following is not None:
+                following.wake.release()
+            for pending in batch:
+                if pending is not mine:
+                    pending.wake.release()
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:

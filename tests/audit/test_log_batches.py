@@ -121,3 +121,18 @@ def test_a_batch_whose_insert_fails_answers_every_request_and_keeps_the_map_the_
         log.append(lambda _s: dict(first))  # the same request_id: the batch's insert fails
     log.append(about(2))
     assert_map_is_the_logs(sessions)
+
+
+def test_with_small_batches_every_waiter_is_answered_and_leads_in_turn(
+    sessions: sessionmaker[Session],
+) -> None:
+    """More requests wait than a batch takes: the leader hands the next batch to the queue's
+    head and wakes each request of its own once; none is left waiting or answered twice."""
+    log = AuditLog(sessions, max_batch=3)
+    with ThreadPoolExecutor(16) as pool:
+        receipts = list(pool.map(lambda n: log.append(about(n))[0], range(90)))
+    assert sorted(r.index for r in receipts) == list(range(90))
+    sizes = [r.size for r in receipts]
+    assert all(sizes.count(size) <= 3 for size in set(sizes))
+    assert len(set(sizes)) < 90, "no batch held more than one entry"
+    assert_map_is_the_logs(sessions)

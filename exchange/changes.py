@@ -48,6 +48,7 @@ class Domain(StrEnum):
     SYSTEMS = "systems"
     AGREEMENTS = "agreements"
     KEYS = "keys"
+    CORRECTIONS = "corrections"
 
 
 class HubChange(Base):

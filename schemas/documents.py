@@ -22,6 +22,7 @@ __all__ = [
     "ConsentPurpose",
     "ConsentReceipt",
     "ConsentedField",
+    "DisputedMark",
     "EvidencePayload",
     "EvidenceSubject",
     "LifecycleEntry",
@@ -125,12 +126,22 @@ class Provenance(TypedDict):
     as_of: str | None
 
 
+class DisputedMark(TypedDict):
+    """The disputed mark (异议标注) of a released attribute: the open correction request on it
+    and since when (RFC 3339, UTC)."""
+
+    correction: str
+    since: str
+
+
 class ReleasedAttribute(TypedDict):
-    """One released attribute: its value as released, how, and from where."""
+    """One released attribute: its value as released, how, and from where; ``disputed`` while
+    a correction request on it is open."""
 
     value: Any
     release: str
     source: Provenance
+    disputed: NotRequired[DisputedMark]
 
 
 class EvidenceSubject(TypedDict):

@@ -17,6 +17,7 @@ from catalogue.models import Base, Department, System
 from catalogue.vocabulary import SystemStatus
 from exchange.agreements.models import AgreementStatus, Origin
 from exchange.consent.models import ConsentMode, ConsentStatus, RequestStatus
+from exchange.corrections.models import CorrectionStatus, FiledBy, NoticeStatus
 from exchange.db import alembic_config, make_engine, unit_of_work
 from exchange.jobs.models import RunOutcome, Trigger
 from exchange.sources.cache.models import SyncStatus
@@ -33,6 +34,9 @@ ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("job_runs", "trigger"): Trigger,
     ("job_totals", "last_outcome"): RunOutcome,
     ("cache_sync_state", "status"): SyncStatus,
+    ("corrections", "filed_by"): FiledBy,
+    ("corrections", "status"): CorrectionStatus,
+    ("correction_notices", "status"): NoticeStatus,
 }
 """The status columns typed as their enums (``catalogue.models.str_enum``)."""
 

@@ -74,6 +74,7 @@ from exchange.consent.states import (
     effective_status,
     lock_consents,
 )
+from exchange.corrections.disputes import disputed_for, mark_disputed
 from exchange.db import unit_of_work
 from exchange.errors import PurposeNotRegistered
 from exchange.query.budget import BUDGET_EXHAUSTED, BudgetLedger, Question, Refusal, VerifyBudget
@@ -102,6 +103,7 @@ from schemas import (
     AuditEntry,
     AuditKind,
     AuditReceipt,
+    DisputedMark,
     EvidencePayload,
 )
 
@@ -158,6 +160,7 @@ class _Run:
     # attribute -> the agreement the hub may not rely on that would have granted it
     agreements_stamp: str | None = None  # the agreements' stamp the grants were read under
     agreements_unchanged: bool = False  # set in the write unit: nothing changed since
+    disputed: Mapping[str, DisputedMark] = field(default_factory=dict)  # open corrections
 
 
 class ExchangePipeline:
@@ -228,6 +231,7 @@ class ExchangePipeline:
             now=run.now,
         )
         _mark_unverifiable(run, outcome)
+        mark_disputed(outcome.attributes, run.disputed)  # 异议标注, in the answer and evidence
 
         refusals: list[Refusal] = []
 
@@ -415,6 +419,7 @@ class ExchangePipeline:
                 session, subject=subject_pseudonym, system=caller.system_id, named=ask.consent_id
             )
             unrelied = self._consent_check.problems(session, rows, now)
+            disputed = disputed_for(session, subject_pseudonym)  # cached: no statement
         consents = [
             consent_state(row, now, status=unrelied[row.id].status if row.id in unrelied else None)
             for row in rows
@@ -451,6 +456,7 @@ class ExchangePipeline:
             {a: c for a, c in covered.items() if unrelied[c].status == UNVERIFIABLE},
             ungranted,
             agreements_stamp,
+            disputed=disputed,
         )
 
     def _fetch(self, run: _Run) -> dict[str, Fetched]:

@@ -74,6 +74,7 @@ from typing import Protocol, cast
 from sqlalchemy import Table, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from exchange import clock
 from exchange.audit import driver, merkle, vmap, vmap_store
@@ -236,13 +237,16 @@ def _append_batch(session: Session, batch: list[_Pending], signer: HeadSigner | 
         size += 1
     driver.insert(session, "audit_entries", _ENTRY_COLUMNS, records)  # one statement a table
     driver.insert(session, "audit_nodes", _NODE_COLUMNS, nodes)
-    head.size, head.root, head.updated_at = size, merkle.root_from(size, tree.get), now
+    root = merkle.root_from(size, tree.get)
+    driver.run(session, _UPDATE_HEAD, (size, root, stored_now))
+    set_committed_value(head, "size", size)  # the session's head is the row as now written
+    set_committed_value(head, "root", root)
+    set_committed_value(head, "updated_at", now)
     map_root = vmap_store.apply(session, version=size, updates=updates, backfill=True)
-    note = None if signer is None else signer.sign_head(size, head.root, map_root)
+    note = None if signer is None else signer.sign_head(size, root, map_root)
     proofs = _Proofs(tree, size)
     for pending, index, leaf in appended:
         pending.receipt = Receipt(index, leaf, size, note, proofs.inclusion(index))
-    session.flush()
 
 
 class _Proofs:
@@ -330,6 +334,7 @@ _ENTRY_COLUMNS = (
 """The columns of an ``audit_entries`` row, in :func:`_entry_values`'s order, with their type
 on PostgreSQL (:func:`exchange.audit.driver.insert`)."""
 _NODE_COLUMNS = (("level", "smallint"), ("idx", "bigint"), ("hash", "bytea"))
+_UPDATE_HEAD = "UPDATE audit_head SET size = ?, root = ?, updated_at = ? WHERE id = 1"
 
 
 def _entry_values(

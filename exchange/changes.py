@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -35,7 +37,7 @@ from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from catalogue.models import Base
 
-__all__ = ["Cached", "Domain", "HubChange", "forget", "stamps"]
+__all__ = ["Cached", "Domain", "HubChange", "forget", "per_request", "stamps"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -62,22 +64,50 @@ class HubChange(Base):
 
 _READ = select(HubChange.domain, HubChange.stamp)
 _INFO_KEY = "tongban.change_stamps"
+_REQUEST: ContextVar[dict[str, Mapping[str, str]] | None] = ContextVar(
+    "tongban_request_stamps", default=None
+)
+"""The stamps one request has read, shared by its units of work (:func:`per_request`)."""
 
 
 def stamps(session: Session) -> Mapping[str, str]:
     """Every domain's stamp as this unit of work first read it (one statement per unit, and
-    again after the unit flushed a change)."""
+    again after the unit flushed a change); inside :func:`per_request`, as the request first
+    read them, so its token check and its decision cost one statement together."""
     found: Mapping[str, str] | None = session.info.get(_INFO_KEY)
     if found is None:
-        found = {domain: stamp for domain, stamp in session.execute(_READ)}
+        shared = _REQUEST.get()
+        found = None if shared is None else shared.get(_INFO_KEY)
+        if found is None:
+            found = {domain: stamp for domain, stamp in session.execute(_READ)}
+            if shared is not None:
+                shared[_INFO_KEY] = found
         session.info[_INFO_KEY] = found
     return found
 
 
+@contextmanager
+def per_request() -> Iterator[None]:
+    """The units of work of one request (the HTTP layer opens this around each) read the
+    stamps once: what they read through the caches is then what the hub held when the request
+    began, as if the request had been answered at that moment; a unit that writes reads them
+    again (:func:`forget`), and the write-time checks read the stamp they rely on themselves
+    (:func:`exchange.agreements.grants.unchanged_since`)."""
+    token = _REQUEST.set({})
+    try:
+        yield
+    finally:
+        _REQUEST.reset(token)
+
+
 def forget(session: Session) -> None:
-    """Read the stamps again at this unit of work's next cached read: after something else
-    may have changed a domain the unit reads (another worker's insert that refused ours)."""
+    """Read the stamps again at this unit of work's next cached read (and the request's other
+    units too): after something may have changed a domain the unit reads (its own flush, or
+    another worker's insert that refused ours)."""
     session.info.pop(_INFO_KEY, None)
+    shared = _REQUEST.get()
+    if shared is not None:
+        shared.pop(_INFO_KEY, None)
 
 
 @event.listens_for(Session, "after_flush")

@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from exchange import changes
 from exchange.errors import (
     BodyTooLarge,
     Forbidden,
@@ -226,7 +227,8 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            with changes.per_request():
+                await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
                 too_large = _for_path(_route_path(scope), _too_large(self.max_body_bytes))

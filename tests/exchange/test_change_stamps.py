@@ -201,12 +201,17 @@ def hub(
 
 def tables_read(hub: Hub, body: dict[str, Any], token: str) -> set[str]:
     """The cached domains' tables that the hub's statements named while answering *body*."""
+    return set(statements_naming(hub, body, token)) & set(CACHED_TABLES)
+
+
+def statements_naming(hub: Hub, body: dict[str, Any], token: str) -> list[str]:
+    """Each table named by each statement the hub ran while answering *body*."""
     engine: Engine = hub.client.app.state.hub.sessions.kw["bind"]  # type: ignore[attr-defined]
-    named: set[str] = set()
+    named: list[str] = []
     pattern = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+\"?(\w+)", re.IGNORECASE)
 
     def seen(*args: Any) -> None:
-        named.update(t for t in pattern.findall(args[2]) if t in CACHED_TABLES)
+        named.extend(pattern.findall(args[2]))
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
@@ -217,6 +222,19 @@ def tables_read(hub: Hub, body: dict[str, Any], token: str) -> set[str]:
         event.remove(engine, "before_cursor_execute", seen)
     assert answer.status_code == 200, answer.text
     return named
+
+
+def test_a_query_reads_the_stamps_once_for_its_token_check_and_its_decision(
+    hub: Hub, city: LegacyWorld
+) -> None:
+    body = {
+        "subject": {"id_type": "CN-RIC", "id": showcase_people(city)["has_property"]},
+        "purpose": "school-enrolment",
+        "attributes": ["household.name"],
+    }
+    token = hub.token()
+    statements_naming(hub, body, token)
+    assert statements_naming(hub, body, token).count("hub_changes") == 1
 
 
 def test_a_query_reads_the_catalogue_systems_agreements_and_keys_only_after_a_change(

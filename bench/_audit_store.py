@@ -38,6 +38,7 @@ from exchange.audit.checkpoint import NoteVerifier
 from exchange.audit.log import entry_row
 from exchange.audit.models import AuditHead, AuditRecord
 from exchange.audit.verify import PAGE
+from exchange.audit.verify_entries import node_ranges
 from exchange.db import make_engine, make_sessionmaker, migrate
 from schemas import AuditEntry
 
@@ -407,16 +408,10 @@ def verify_floor(driver: Driver, verifier: NoteVerifier) -> tuple[int, int]:
 
 
 def _floor_nodes(driver: Driver, start: int, end: int) -> dict[tuple[int, int], bytes]:
-    """As ``exchange.audit.verify._nodes_ending_in``: per level, the nodes whose last leaf
-    falls in [start, end)."""
+    """As ``exchange.audit.verify_entries._nodes_ending_in``: per level, the nodes whose last
+    leaf falls in [start, end)."""
     found: dict[tuple[int, int], bytes] = {}
-    for level in range(64):
-        low = -(-(start + 1) // (1 << level)) - 1
-        high = end // (1 << level) - 1
-        if high < 0:
-            break
-        if high < low:
-            continue
+    for level, low, high in node_ranges(start, end):
         for index, value in driver.all(NODE_RANGE_SQL, (level, low, high)):
             found[(level, int(index))] = bytes(value)
     return found

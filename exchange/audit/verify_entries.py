@@ -27,7 +27,15 @@ from exchange.audit.models import AuditNode
 from exchange.audit.verify_report import VerifyReport
 from exchange.audit.vmap_check import MapReplay
 
-__all__ = ["PAGE", "RECORDED_EARLY", "RECORDED_LATE", "SEARCH_COLUMNS", "Tree", "read_entries"]
+__all__ = [
+    "PAGE",
+    "RECORDED_EARLY",
+    "RECORDED_LATE",
+    "SEARCH_COLUMNS",
+    "Tree",
+    "node_ranges",
+    "read_entries",
+]
 
 PAGE = 4096
 SEARCH_COLUMNS = (
@@ -227,16 +235,20 @@ class Tree:
 
 
 def _nodes_ending_in(session: Session, start: int, end: int) -> dict[tuple[int, int], bytes]:
-    """Stored nodes completed by a leaf in [start, end): per level, the index range whose last
-    leaf falls there."""
+    """Stored nodes completed by a leaf in [start, end), one range a level."""
     found: dict[tuple[int, int], bytes] = {}
+    for level, low, high in node_ranges(start, end):
+        rows = driver.run(session, _NODE_RANGE, (level, low, high))
+        found.update({(level, index): bytes(value) for index, value in rows})
+    return found
+
+
+def node_ranges(start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """Per level, the indexes [low, high] of the nodes whose last leaf falls in [start, end)."""
     for level in range(64):
         low = -(-(start + 1) // (1 << level)) - 1
         high = end // (1 << level) - 1
         if high < 0:
-            break
-        if high < low:
-            continue
-        rows = driver.run(session, _NODE_RANGE, (level, low, high))
-        found.update({(level, index): bytes(value) for index, value in rows})
-    return found
+            return
+        if high >= low:
+            yield level, low, high

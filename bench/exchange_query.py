@@ -168,10 +168,12 @@ class World:
     build_seconds: Mapping[str, float]
 
 
-def build_world(workdir: Path, citizens: int) -> World:
+def build_world(workdir: Path, citizens: int, database_url: str | None = None) -> World:
+    """The demo world for *citizens* people; the hub database a SQLite file in *workdir*, or
+    the (empty) database at *database_url*."""
     data_dir = workdir / "demo"
     legacy, legacy_s = timed(lambda: build_legacy_world(data_dir, citizens=citizens, seed=SEED))
-    database_url = f"sqlite:///{workdir / 'hub.db'}"
+    database_url = database_url or f"sqlite:///{workdir / 'hub.db'}"
     engine = make_engine(database_url)
     try:
         started = time.perf_counter()
@@ -183,8 +185,9 @@ def build_world(workdir: Path, citizens: int) -> World:
             )
             subjects = [s.to_json() for s in legacy.subjects]
             build_demo(session, data_dir, subjects=subjects, keys=Hub.from_settings(served).keys)
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         hub_s = time.perf_counter() - started
     finally:
         engine.dispose()

@@ -19,6 +19,7 @@ from exchange.api import (
     checkpoints,
     consent,
     console,
+    corrections,
     dev_idp,
     exchange,
     health,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(agreements.router)
     app.include_router(exchange.router)
     app.include_router(consent.router)
+    app.include_router(corrections.router)
     app.include_router(checkpoints.router)
     app.include_router(audit.router)
     app.include_router(audit_stats.router)

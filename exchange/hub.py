@@ -32,6 +32,7 @@ from exchange.audit import jobs as audit_jobs
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.witnessing import Witnessing
 from exchange.consent import jobs as consent_jobs
+from exchange.corrections.service import CorrectionDesk
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.jobs import sweeps as job_housekeeping
 from exchange.jobs.scheduler import HubScheduler
@@ -39,6 +40,7 @@ from exchange.jobs.spec import JobSpec
 from exchange.query import jobs as query_jobs
 from exchange.query.budget import VerifyBudget
 from exchange.query.pipeline import ExchangePipeline
+from exchange.query.reread import SourceReader
 from exchange.security import jobs as security_jobs
 from exchange.security.gm.profile_check import check_crypto_profile
 from exchange.security.identity import IdentityProviders
@@ -115,6 +117,20 @@ class Hub:
         sources = SourceRegistry.from_file(self.settings.adapters_file)
         sources.cache = SourceCache(self.sessions, sources, self.cache_crypto)
         return sources
+
+    @cached_property
+    def corrections(self) -> CorrectionDesk:
+        """Correction requests (校核纠错, 异议): filed, answered on the clock, notices owed."""
+        settings = self.settings
+        return CorrectionDesk(
+            self.sessions,
+            self.pseudonyms,
+            SourceReader(self.sessions, self.sources),
+            subject_key=self.secrets.key(KeyUse.CORRECTION_SUBJECTS),
+            fingerprint_key=self.secrets.key(KeyUse.CORRECTION_FINGERPRINT),
+            reply_working_days=settings.correction_reply_working_days,
+            notice_days=settings.correction_notice_days,
+        )
 
     @cached_property
     def pipeline(self) -> ExchangePipeline:

@@ -153,6 +153,25 @@ class Settings(BaseSettings):
         "`tongban worker` (docs/jobs.md).",
     )
     job_history_days: int = Field(default=30, ge=1)
+    correction_reply_working_days: int = Field(
+        default=10,
+        ge=1,
+        le=10,
+        description="Working days (State Council calendar) a source department has to answer a "
+        "correction request (校核纠错, 《政务数据共享条例》 art. 26: 10 nationally; a province "
+        "may set fewer).",
+    )
+    citizen_objections: bool = Field(
+        default=True,
+        description="Citizens may object (异议) to their own data from the console; a province "
+        "that does not take objections sets false.",
+    )
+    correction_notice_days: int = Field(
+        default=1096,
+        ge=1,
+        description="How far back the audit log is searched for the systems that received a "
+        "corrected attribute (usage records are kept 3 years).",
+    )
     idp_issuer: str | None = None
     idp_jwks_file: Path | None = None
     idp_authorization_endpoint: str | None = Field(

@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from exchange.api.deps import BaseUrl, SystemBearer
 from exchange.api.problems import problem_response, problem_responses
@@ -74,10 +81,27 @@ class Source(BaseModel):
     as_of: str | None
 
 
+class DisputedMark(BaseModel):
+    correction: str = Field(description="The open correction request (docs/corrections.md)")
+    since: str = Field(description="When it was filed (RFC 3339, UTC)")
+
+
 class ReleasedAttribute(BaseModel):
     value: Any
     release: str
     source: Source
+    disputed: DisputedMark | None = Field(
+        default=None,
+        description="异议标注: present only while a correction request on this attribute of this "
+        "person is open",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent_mark(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        shown: dict[str, Any] = handler(self)
+        if shown.get("disputed") is None:
+            shown.pop("disputed", None)
+        return shown
 
 
 class AuditReceipt(BaseModel):

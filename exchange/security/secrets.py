@@ -45,6 +45,8 @@ class KeyUse(StrEnum):
     CACHE_CONTENT_MAC = "cache_content_mac"
     CUSTODY_CHECK_VALUE = "custody_check_value"
     SECRET_CHECK_VALUE = "secret_check_value"  # noqa: S105 - a key use, not a secret
+    CORRECTION_SUBJECTS = "correction_subjects"
+    CORRECTION_FINGERPRINT = "correction_fingerprint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,18 @@ SCHEDULE: Final[dict[KeyUse, Derivation]] = {
         b"tongban master-secret check value v1",
         "the check value the hub database keeps of its master secret, so that a hub started "
         "with another secret is refused at start (security/secret_check.py)",
+    ),
+    KeyUse.CORRECTION_SUBJECTS: Derivation(
+        "hkdf",
+        b"tongban correction subjects at rest v1",
+        "AES-256-GCM sealing of the resident ID number of a correction request, which the "
+        "source department needs to find the record (corrections/service.py)",
+    ),
+    KeyUse.CORRECTION_FINGERPRINT: Derivation(
+        "hmac",
+        b"tongban correction fingerprints v1",
+        "HMAC key of the fingerprints of a value before and after a correction, so the hub "
+        "records that it changed without storing it (corrections/service.py)",
     ),
 }
 

@@ -51,6 +51,14 @@ def test_the_schedule_has_one_row_per_use_and_no_label_twice() -> None:
             KeyUse.SECRET_CHECK_VALUE,
             "fcbe029cd4d6025f3dc38143b92fd0fcc6be2b478aae70c84c73b4b05a5b622c",
         ),
+        (
+            KeyUse.CORRECTION_SUBJECTS,
+            "7eb682e1b91840ad40b051f8304c4eeb3a584f14f59eb00e2fce53fd12ba6cb3",
+        ),
+        (
+            KeyUse.CORRECTION_FINGERPRINT,
+            "d246a355eb09149af7c1d694dbfa03334ba5a7fbdddeddc904ff7e86e152b6a0",
+        ),
     ],
 )
 def test_derived_keys_are_the_ones_deployed_hubs_hold(use: KeyUse, pinned: str) -> None:

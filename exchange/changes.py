@@ -79,7 +79,7 @@ def stamps(session: Session) -> Mapping[str, str]:
         shared = _REQUEST.get()
         found = None if shared is None else shared.get(_INFO_KEY)
         if found is None:
-            found = {domain: stamp for domain, stamp in session.execute(_READ)}
+            found = {domain: stamp for domain, stamp in session.connection().execute(_READ)}
             if shared is not None:
                 shared[_INFO_KEY] = found
         session.info[_INFO_KEY] = found

@@ -178,10 +178,14 @@ def unchanged_since(session: Session, stamp: str | None) -> bool:
     with :func:`relied_locked`'s row locks; SQLite has one writer at a time."""
     if stamp is None:
         return False
-    now_stamp = session.scalar(
-        select(HubChange.stamp)
-        .where(HubChange.domain == Domain.AGREEMENTS.value)
-        .with_for_update(read=True)
+    now_stamp = (
+        session.connection()
+        .execute(
+            select(HubChange.stamp)
+            .where(HubChange.domain == Domain.AGREEMENTS.value)
+            .with_for_update(read=True)
+        )
+        .scalar()
     )
     return now_stamp == stamp
 

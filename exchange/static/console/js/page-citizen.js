@@ -9,6 +9,7 @@ import { label, t, when } from "./i18n.js";
 import { act, badge, facts, fill, link, liveRegion, loading, section } from "./ui.js";
 import { accessList } from "./completeness.js";
 import { departmentName, localName } from "./names.js";
+import { objectionList, releasedList } from "./page-corrections.js";
 
 export async function renderMyData(ctx) {
   const { main } = ctx;
@@ -16,17 +17,23 @@ export async function renderMyData(ctx) {
   const requests = h("div", {}, loading());
   const consents = liveRegion();
   const accesses = h("div", {}, loading());
+  const released = h("div", {}, loading());
+  const objections = liveRegion({}, loading());
   replace(
     main,
     h("h1", {}, t("citizen.title")),
     section(t("citizen.requests"), requests),
     section(t("citizen.consents"), consents),
     section(t("citizen.accesses"), accesses),
+    section(t("corr.released"), h("p", { class: "hint" }, t("corr.released_hint")), released),
+    section(t("corr.mine"), objections),
   );
   await Promise.all([
     fill(requests, () => requestList()),
     fill(consents, () => consentList(ctx, consents)),
     fill(accesses, () => accessList(ctx, accesses)),
+    fill(released, () => releasedList(ctx, objections)),
+    fill(objections, () => objectionList()),
   ]);
 }
 

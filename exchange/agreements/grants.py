@@ -15,12 +15,14 @@ left out."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from types import MappingProxyType
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -162,12 +164,23 @@ _STANDING: Cached[str, tuple[_Standing, ...]] = Cached(Domain.AGREEMENTS, _read_
 
 def _used_on(session: Session, ids: Sequence[str], day: date) -> dict[str, int]:
     """The use counts of *ids* on *day* (one statement)."""
-    rows = session.execute(
-        select(AgreementUsage.agreement_id, AgreementUsage.count).where(
-            AgreementUsage.day == day, AgreementUsage.agreement_id.in_(ids)
-        )
-    )
+    rows = session.connection().execute(_USED_ON, {"day": day, "ids": list(ids)})
     return {agreement_id: count for agreement_id, count in rows}
+
+
+_USAGE = cast(Table, AgreementUsage.__table__)
+_USED_ON = select(_USAGE.c.agreement_id, _USAGE.c.count).where(
+    _USAGE.c.day == bindparam("day"), _USAGE.c.agreement_id.in_(bindparam("ids", expanding=True))
+)
+"""Built once, on the table: building a statement per call costs more than running it."""
+
+
+_CHANGES = cast(Table, HubChange.__table__)
+_LOCKED_STAMP = (
+    select(_CHANGES.c.stamp)
+    .where(_CHANGES.c.domain == Domain.AGREEMENTS.value)
+    .with_for_update(read=True)
+)
 
 
 def unchanged_since(session: Session, stamp: str | None) -> bool:
@@ -178,15 +191,7 @@ def unchanged_since(session: Session, stamp: str | None) -> bool:
     with :func:`relied_locked`'s row locks; SQLite has one writer at a time."""
     if stamp is None:
         return False
-    now_stamp = (
-        session.connection()
-        .execute(
-            select(HubChange.stamp)
-            .where(HubChange.domain == Domain.AGREEMENTS.value)
-            .with_for_update(read=True)
-        )
-        .scalar()
-    )
+    now_stamp = session.connection().execute(_LOCKED_STAMP).scalar()
     return now_stamp == stamp
 
 
@@ -288,15 +293,28 @@ def take_use_within(session: Session, agreement_id: str, now: datetime, quota: i
     commit on PostgreSQL; SQLite has one writer at a time. The caller commits."""
     if quota is not None and quota < 1:
         return False
-    upsert = _insert(session, agreement_id, china_day(now), count=1)
-    counted = session.scalar(
-        upsert.on_conflict_do_update(
-            index_elements=[AgreementUsage.agreement_id, AgreementUsage.day],
-            set_={"count": AgreementUsage.count + 1},
-            where=None if quota is None else AgreementUsage.count < quota,
-        ).returning(AgreementUsage.count)
+    connection = session.connection()
+    statement = _use_within(connection.dialect.name, bounded=quota is not None)
+    values = {"agreement": agreement_id, "day": china_day(now), "quota": quota}
+    return connection.execute(statement, values).first() is not None
+
+
+@functools.cache
+def _use_within(dialect: str, *, bounded: bool) -> Any:
+    """The statement of :func:`take_use_within`, built once per dialect (on the table, not
+    the mapped class: the ORM's insert machinery costs ten times the statement)."""
+    usage = _USAGE
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        make(usage)
+        .values(agreement_id=bindparam("agreement"), day=bindparam("day"), count=1)
+        .on_conflict_do_update(
+            index_elements=[usage.c.agreement_id, usage.c.day],
+            set_={"count": usage.c.count + 1},
+            where=(usage.c.count < bindparam("quota")) if bounded else None,
+        )
+        .returning(usage.c.count)
     )
-    return counted is not None
 
 
 def _insert(

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from exchange.consent.models import Consent, ConsentRequest, ConsentStatus, RequestStatus
@@ -54,26 +55,31 @@ def effective_status(consent: Consent, now: datetime) -> ConsentStatus:
     return status
 
 
+_CONSENTS = cast(Table, Consent.__table__)
+_MINE = (
+    _CONSENTS.c.subject == bindparam("subject"),
+    _CONSENTS.c.system_id == bindparam("system"),
+)
+_GIVEN = _CONSENTS.c.status == ConsentStatus.GIVEN.value
+_GIVEN_IDS = select(_CONSENTS.c.id).where(*_MINE, _GIVEN)
+_GIVEN_OR_NAMED_IDS = select(_CONSENTS.c.id).where(
+    *_MINE, or_(_GIVEN, _CONSENTS.c.id == bindparam("named"))
+)
+
+
 def consent_rows(
     session: Session, *, subject: str, system: str, named: str | None
 ) -> list[Consent]:
     """The subject's consents to *system* still given, and the one the query names whatever
     its state (so a refusal can say why)."""
-    wanted = Consent.status == ConsentStatus.GIVEN
-    if named is not None:
-        wanted = or_(wanted, Consent.id == named)
-    # Most people have none: ask for the ids on the unit's connection first (a tenth of the
-    # cost of loading objects through the ORM), and load the rows only when there are some.
-    ids = (
-        session.connection()
-        .execute(
-            select(Consent.id).where(
-                Consent.subject == subject, Consent.system_id == system, wanted
-            )
-        )
-        .scalars()
-        .all()
+    # Most people have none: ask for the ids on the unit's connection first, with a statement
+    # built once on the table (a tenth of the cost of loading objects through the ORM), and
+    # load the rows only when there are some.
+    statement = _GIVEN_IDS if named is None else _GIVEN_OR_NAMED_IDS
+    found = session.connection().execute(
+        statement, {"subject": subject, "system": system, "named": named}
     )
+    ids = found.scalars().all()
     if not ids:
         return []
     return list(session.scalars(select(Consent).where(Consent.id.in_(ids)).order_by(Consent.id)))

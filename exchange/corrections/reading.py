@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalogue.models import Department, Resource
+from catalogue.models import Department, Resource, System
 from exchange.agreements.workdays import china_day
 from exchange.audit.models import AuditRecord
 from exchange.audit.reading import ACCESS_KINDS
@@ -49,6 +49,14 @@ def _names(session: Session, codes: Iterable[str]) -> dict[str, str]:
     return {code: name for code, name in rows}
 
 
+def _system_names(session: Session, ids: set[str]) -> dict[str, str]:
+    """Systems by name, keyed ``system:<id>`` (department codes are the other keys)."""
+    if not ids:
+        return {}
+    rows = session.execute(select(System.id, System.name).where(System.id.in_(sorted(ids))))
+    return {f"system:{system}": name for system, name in rows if name}
+
+
 def _notice_counts(session: Session, ids: Sequence[str]) -> dict[str, int]:
     if not ids:
         return {}
@@ -69,6 +77,7 @@ def correction_views(
 ) -> list[dict[str, Any]]:
     """The views of *rows* for *viewer* (``subject_of`` unseals the ID for the provider)."""
     names = _names(session, [r.provider for r in rows] + [r.filer_department or "" for r in rows])
+    names.update(_system_names(session, {r.filer for r in rows if r.filed_by is FiledBy.SYSTEM}))
     notices = _notice_counts(session, [r.id for r in rows])
     return [_view(r, now, viewer, names, notices.get(r.id, 0), subject_of) for r in rows]
 
@@ -107,6 +116,7 @@ def _view(
         department = row.filer_department
         view["filer"] = {
             "id": row.filer if row.filed_by is not FiledBy.CITIZEN else None,
+            "name": names.get(f"system:{row.filer}") if row.filed_by is FiledBy.SYSTEM else None,
             "department": (
                 {"code": department, "name": names.get(department, department)}
                 if department

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import Hub, Tab
+from tests.console.conftest import SCREENSHOTS, Hub, Tab
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ADDRESS = "household.registered_address"
@@ -75,6 +75,7 @@ def test_a_citizen_objects_and_sees_the_refusals_reasons(tab: Tab, hub: Hub) -> 
     assert PSB in mine.inner_text()
     tab.screenshot("citizen-objection")
 
+    page.get_by_role("button", name="退出登录").click()
     tab.sign_in("department_admin", "PSB-ADMIN", "PSB")
     page.goto(f"{hub.base}/console/department/corrections")
     queue = page.get_by_role("region", name="待处理")
@@ -87,6 +88,7 @@ def test_a_citizen_objects_and_sees_the_refusals_reasons(tab: Tab, hub: Hub) -> 
     page.get_by_role("dialog").get_by_role("button", name="不予更正").click()
     page.get_by_role("region", name="已答复").get_by_text("不予更正").wait_for()
 
+    page.get_by_role("button", name="退出登录").click()
     tab.sign_in("citizen", subject)
     mine = page.get_by_role("region", name="我的异议与纠错进度")
     mine.get_by_text("经核查，门牌号调整尚未办理户籍变更").wait_for()
@@ -105,7 +107,8 @@ def test_the_department_queue_shows_the_clock_and_fits_a_phone(tab: Tab, hub: Hu
     line.wait_for()
     text = line.inner_text()
     assert subject in text  # the source department needs the number to find the record
-    assert "演示市教育局" in text  # the filer by name
+    assert "演示市教育局 · 义务教育入学登记系统" in text  # the filer by name
+    assert "edu-enrolment" not in text
     assert "前" in text  # the last working day to answer
     tab.screenshot("department-corrections")
     for width in (360, 414):
@@ -124,4 +127,5 @@ def test_a_citizens_page_with_released_attributes_fits_a_phone(tab: Tab, hub: Hu
     released = tab.page.get_by_role("region", name="平台共享过我的哪些数据")
     released.locator("tr", has_text="户籍地址").wait_for()
     _fits(tab, 360)
-    tab.screenshot("citizen-released-phone-360")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # the section only: the page is long
+    released.screenshot(path=str(SCREENSHOTS / "citizen-released-phone-360.png"))

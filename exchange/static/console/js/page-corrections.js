@@ -6,7 +6,7 @@
 import { api, optional } from "./api.js";
 import { cardTable, field, h, replace } from "./dom.js";
 import { label, t, when } from "./i18n.js";
-import { departmentName } from "./names.js";
+import { departmentName, localName } from "./names.js";
 import { act, badge, day, facts, fill, loading, section } from "./ui.js";
 
 /** Field titles of the resources named, by `namespace.field` (the attribute as a fallback). */
@@ -32,7 +32,7 @@ function clock(c) {
 function filer(c) {
   if (c.filed_by === "citizen") return t("corr.by_citizen");
   const department = c.filer && c.filer.department ? departmentName(c.filer.department) : "—";
-  return c.filed_by === "system" ? `${department} · ${c.filer.id}` : department;
+  return c.filed_by === "system" ? h("span", { title: c.filer.id }, `${department} · ${localName(c.filer.name, c.filer.id)}`) : department;
 }
 
 function outcome(c) {

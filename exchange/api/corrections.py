@@ -25,7 +25,7 @@ from exchange.api.problems import problem_responses
 from exchange.api.text import DisplayParagraph
 from exchange.corrections import notices, reading
 from exchange.corrections.errors import CorrectionsClosed
-from exchange.corrections.models import FiledBy
+from exchange.corrections.models import Correction, CorrectionNotice, FiledBy
 from exchange.corrections.service import CorrectionAsk, Filer
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
@@ -165,7 +165,11 @@ def notice_inbox(hub: Hub, caller: SystemBearer, base_url: BaseUrl) -> dict[str,
 
 
 def _deliver(
-    hub: HubState, caller: SystemPrincipal, notice: Any, correction: Any, base_url: str
+    hub: HubState,
+    caller: SystemPrincipal,
+    notice: CorrectionNotice,
+    correction: Correction,
+    base_url: str,
 ) -> notices.Delivery:
     """The new release, by the exchange pipeline, as a query of this system would get it now."""
     subject = hub.corrections.subject_of(correction)
@@ -262,8 +266,7 @@ def confirm(hub: Hub, caller: StaffBearer, correction_id: CorrectionId) -> dict[
     department = _staff_department(caller)
     now = _now()
     row = hub.corrections.confirm(department, caller.subject, correction_id, now)
-    with unit_of_work(hub.sessions) as session:
-        return reading.correction_view(session, row, now, "provider", hub.corrections.subject_of)
+    return _provider_view(hub, row, now)
 
 
 @router.post(
@@ -278,6 +281,10 @@ def reject(
     department = _staff_department(caller)
     now = _now()
     row = hub.corrections.reject(department, caller.subject, correction_id, body.reason, now)
+    return _provider_view(hub, row, now)
+
+
+def _provider_view(hub: HubState, row: Correction, now: datetime) -> dict[str, Any]:
     with unit_of_work(hub.sessions) as session:
         return reading.correction_view(session, row, now, "provider", hub.corrections.subject_of)
 

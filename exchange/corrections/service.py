@@ -208,11 +208,7 @@ class CorrectionDesk:
                 "the request was filed: correct it there first"
             )
         with unit_of_work(self._sessions, write=True) as session:
-            hold_log(session)
-            row = _addressed(session, department, correction_id, lock=True)
-            if row.status is not CorrectionStatus.OPEN:
-                raise CorrectionAnswered(f"correction request {correction_id} was already answered")
-            row.status = CorrectionStatus.CORRECTED
+            row = _answer(session, department, correction_id, CorrectionStatus.CORRECTED)
             row.decided_at, row.decided_by, row.new_fingerprint = now, admin, new
             log_event(session, row, "corrected", now, system="-", department=department)
             for notice in self._notices(session, row, now):
@@ -235,11 +231,7 @@ class CorrectionDesk:
     ) -> Correction:
         """The provider refuses, with reasons (the filer and the citizen see them)."""
         with unit_of_work(self._sessions, write=True) as session:
-            hold_log(session)
-            row = _addressed(session, department, correction_id, lock=True)
-            if row.status is not CorrectionStatus.OPEN:
-                raise CorrectionAnswered(f"correction request {correction_id} was already answered")
-            row.status = CorrectionStatus.REJECTED
+            row = _answer(session, department, correction_id, CorrectionStatus.REJECTED)
             row.decided_at, row.decided_by, row.reason = now, admin, reason
             log_event(session, row, "rejected", now, system="-", department=department)
             session.flush()
@@ -376,6 +368,19 @@ def _addressed(
     row = session.get(Correction, correction_id, with_for_update=lock)
     if row is None or row.provider != department:
         raise CorrectionNotFound(f"no correction request {correction_id} addressed to {department}")
+    return row
+
+
+def _answer(
+    session: Session, department: str, correction_id: str, status: CorrectionStatus
+) -> Correction:
+    """An open request addressed to *department*, locked (after the log's head, as every writer
+    of the log takes them), now in *status*."""
+    hold_log(session)
+    row = _addressed(session, department, correction_id, lock=True)
+    if row.status is not CorrectionStatus.OPEN:
+        raise CorrectionAnswered(f"correction request {correction_id} was already answered")
+    row.status = status
     return row
 
 

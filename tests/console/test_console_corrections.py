@@ -82,7 +82,7 @@ def test_a_citizen_objects_and_sees_the_refusals_reasons(tab: Tab, hub: Hub) -> 
     line = queue.locator("tr", has_text="门牌号已调整")
     line.wait_for()
     assert "本人（群众异议）" in line.inner_text()
-    assert "年" in line.inner_text() and "月" in line.inner_text()  # days in Chinese, China time
+    assert "日前" in line.inner_text()  # the last day to answer, in Chinese (China time)
     line.get_by_role("button", name="不予更正").click()
     page.get_by_label("理由").fill("经核查，门牌号调整尚未办理户籍变更，请到派出所办理")
     page.get_by_role("dialog").get_by_role("button", name="不予更正").click()

@@ -39,7 +39,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import date, datetime
 from time import perf_counter
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
@@ -64,6 +64,7 @@ __all__ = [
     "Change",
     "ColumnDescription",
     "HealthReport",
+    "PendingRecords",
     "SourceAdapter",
     "SourceDescription",
     "SourceRecord",
@@ -142,6 +143,24 @@ class HealthReport:
     detail: str = "ok"
 
 
+@dataclass(frozen=True)
+class _Started(Generic[T]):
+    """A call on an adapter's pool, and when it was submitted."""
+
+    future: Future[T]
+    at: float
+
+
+class PendingRecords:
+    """A read :meth:`SourceAdapter.begin_fetch_all` started: :meth:`result` waits for it."""
+
+    def __init__(self, finish: Callable[[], list[SourceRecord]]) -> None:
+        self._finish = finish
+
+    def result(self) -> list[SourceRecord]:
+        return self._finish()
+
+
 class SourceAdapter(ABC):
     """Base of every adapter. Subclasses set ``kind`` and implement the private methods."""
 
@@ -172,7 +191,24 @@ class SourceAdapter(ABC):
     def fetch(self, subject: str, fields: Sequence[str]) -> SourceRecord | None:
         """The requested fields of one subject, or None when the source has no record."""
         wanted = self._requested(fields)
-        rows = self._guarded(lambda: self._fetch(subject, wanted))
+        return self._one(self._guarded(lambda: self._fetch(subject, wanted)), wanted)
+
+    def fetch_all(self, subject: str, fields: Sequence[str]) -> list[SourceRecord]:
+        """Every record of one subject (``records: many`` mappings; at most one otherwise),
+        in source order; more than ``limits.max_records`` is ``SourceLimitExceeded``."""
+        return self.begin_fetch_all(subject, fields).result()
+
+    def begin_fetch_all(self, subject: str, fields: Sequence[str]) -> PendingRecords:
+        """:meth:`fetch_all` started on the adapter's pool; ``result()`` waits for it (the
+        timeout counts from this call) and returns or raises what ``fetch_all`` would. A caller
+        reading several sources starts each, then waits for each: one trip to a thread per
+        source, the reads overlapping. An unmapped field is refused here, before anything is
+        read."""
+        wanted = self._requested(fields)
+        started = self._start(lambda: self._fetch(subject, wanted))
+        return PendingRecords(lambda: self._all(self._settle(started), wanted))
+
+    def _one(self, rows: list[RawRow], wanted: Sequence[str]) -> SourceRecord | None:
         if not rows:
             absent = self.mapping.absent_values(wanted)
             return None if absent is None else SourceRecord(absent, None)
@@ -180,14 +216,10 @@ class SourceAdapter(ABC):
             raise AmbiguousSubject(self.name, "more than one record for the subject")
         return self._record(rows[0], wanted)
 
-    def fetch_all(self, subject: str, fields: Sequence[str]) -> list[SourceRecord]:
-        """Every record of one subject (``records: many`` mappings; at most one otherwise),
-        in source order; more than ``limits.max_records`` is ``SourceLimitExceeded``."""
+    def _all(self, rows: list[RawRow], wanted: Sequence[str]) -> list[SourceRecord]:
         if not self.mapping.many:
-            found = self.fetch(subject, fields)
+            found = self._one(rows, wanted)
             return [] if found is None else [found]
-        wanted = self._requested(fields)
-        rows = self._guarded(lambda: self._fetch(subject, wanted))
         if len(rows) > self.limits.max_records:
             limit = self.limits.max_records
             raise SourceLimitExceeded(self.name, f"more than {limit} records for the subject")
@@ -285,15 +317,23 @@ class SourceAdapter(ABC):
         return tuple(dict.fromkeys(fields))
 
     def _guarded(self, call: Callable[[], T]) -> T:
+        return self._settle(self._start(call))
+
+    def _start(self, call: Callable[[], T]) -> _Started[T]:
+        """*call* submitted to the adapter's pool (guarantee 2 of the module docstring)."""
         started = perf_counter()
         try:
-            future: Future[T] = self._pool.submit(call)
+            return _Started(self._pool.submit(call), started)
         except RuntimeError:
             raise SourceUnavailable(self.name, "the adapter is closed") from None
+
+    def _settle(self, started: _Started[T]) -> T:
+        """The submitted call's result within the timeout from its start, its errors typed."""
+        remaining = max(0.0, self.limits.timeout_s - (perf_counter() - started.at))
         try:
-            return future.result(timeout=self.limits.timeout_s)
+            return started.future.result(timeout=remaining)
         except FutureTimeout:
-            future.cancel()
+            started.future.cancel()
             self._cancel()
             raise self._timeout() from None
         except AdapterError:
@@ -301,7 +341,7 @@ class SourceAdapter(ABC):
         except MappingProblem as exc:
             raise SourceDataError(self.name, exc.reason) from None
         except Exception as exc:  # noqa: BLE001 - every driver error becomes a typed one
-            if perf_counter() - started >= self.limits.timeout_s:
+            if perf_counter() - started.at >= self.limits.timeout_s:
                 raise self._timeout() from None  # the driver's own deadline won the race
             raise self._unavailable(exc) from None
 

@@ -12,19 +12,20 @@ Two things are added to the app object in this process only, never to the produc
   fields read straight from the same adapters (``app.state.hub.sources.adapter(code, version,
   schemas)`` with the latest catalogue version, so the very adapter objects the pipeline uses)
   with ``fetch_all``, one resource after the other on the request thread, and the records
-  returned as JSON. No catalogue lookup, policy decision, fan-out pool, release shaping, audit
+  returned as JSON. No catalogue lookup, policy decision, fan-out, release shaping, audit
   entry, write transaction or signature.
 * with ``--instrument``, timers around the pipeline's steps, wrapped from the outside
   (module attributes and methods replaced in this process), and ``GET /bench/timings``, which
   returns and clears what they recorded. Requests must then come one at a time: each request's
   token check opens a new record, and every step until the next one adds to it. A step's key
   is its path of enclosing timed steps (``pipeline/write/sign/key``), so nested parts show as
-  parts of their parent; the fan-out's source reads run on pool threads and are keyed
-  ``pipeline/fetch/source <adapter>``. SQL statements are counted per request too (keys
-  starting with ``#``), on the hub database and on the SQL sources. Every call's own duration
+  parts of their parent; the source reads run on the adapters' pool threads and are keyed
+  ``pipeline/fetch/source <adapter>`` (the source's own read, before conversion). SQL
+  statements are counted per request too (keys starting with ``#``), on the hub database and
+  on the SQL sources. Every call's own duration
   is kept as well, so steps can be read under concurrency (how long a write unit waits for
   SQLite's write lock, for instance).
-* with ``--source-delay-ms D``, every source read (``SourceAdapter.fetch_all``) first sleeps
+* with ``--source-delay-ms D``, every source read (on the adapter's pool thread) first sleeps
   D ms, as a source across a network would: to see whether the fan-out overlaps reads that
   wait. The floor route reads through the same wrapped method.
 """
@@ -235,25 +236,32 @@ def instrument(hub_database_url: str) -> None:
         setattr(ExchangePipeline, name, timed(label)(getattr(ExchangePipeline, name)))
     HubKeys.current = timed("key")(HubKeys.current)  # type: ignore[method-assign]
     AuditLog.append = timed("append")(AuditLog.append)  # type: ignore[method-assign]
-    fetch_all = SourceAdapter.fetch_all
+    start = SourceAdapter._start
 
-    def timed_fetch_all(self: SourceAdapter, subject: str, fields: Sequence[str]) -> Any:
-        with STEPS.step("source", path=f"pipeline/fetch/source {self.name}"):
-            return fetch_all(self, subject, fields)
+    def timed_start(self: SourceAdapter, call: Callable[[], Any]) -> Any:
+        def timed_call() -> Any:
+            with STEPS.step("source", path=f"pipeline/fetch/source {self.name}"):
+                return call()
 
-    SourceAdapter.fetch_all = timed_fetch_all  # type: ignore[method-assign]
+        return start(self, timed_call)
+
+    SourceAdapter._start = timed_start  # type: ignore[method-assign]
 
 
 def delay_sources(seconds: float) -> None:
     """Make every source read wait ``seconds`` first, as a source across a network would
-    (the GIL is released while waiting): ``SourceAdapter.fetch_all`` wrapped, this process."""
-    fetch_all = SourceAdapter.fetch_all
+    (the GIL is released while waiting), on the adapter's pool thread where the read runs:
+    ``SourceAdapter._start`` wrapped, this process."""
+    start = SourceAdapter._start
 
-    def delayed(self: SourceAdapter, subject: str, fields: Sequence[str]) -> Any:
-        time.sleep(seconds)
-        return fetch_all(self, subject, fields)
+    def delayed_start(self: SourceAdapter, call: Callable[[], Any]) -> Any:
+        def delayed() -> Any:
+            time.sleep(seconds)
+            return call()
 
-    SourceAdapter.fetch_all = delayed  # type: ignore[method-assign]
+        return start(self, delayed)
+
+    SourceAdapter._start = delayed_start  # type: ignore[method-assign]
 
 
 def add_timings_route(app: FastAPI) -> None:

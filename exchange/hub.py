@@ -187,9 +187,7 @@ class Hub:
         return HubScheduler(self.settings, self.engine, self.sessions, self.jobs)
 
     def close(self) -> None:
-        """Release what was built: the pipeline's pool, the sources, the engine."""
-        if "pipeline" in self.__dict__:
-            self.pipeline.close()
+        """Release what was built: the sources (their adapters' pools), the engine."""
         if "sources" in self.__dict__:
             self.sources.close()
         self.engine.dispose()

@@ -40,10 +40,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -176,7 +174,6 @@ class ExchangePipeline:
         pseudonyms: Pseudonyms,
         release_hash_key: bytes,
         issuer: str | None = None,
-        fan_out: int = 32,
         budget: VerifyBudget | None = None,
     ) -> None:
         self._sessions = sessions
@@ -187,24 +184,7 @@ class ExchangePipeline:
         self._hash_key = release_hash_key
         self._budget = BudgetLedger(budget or VerifyBudget(), self._pseudonyms.key)
         self._issuer = issuer
-        self._fan_out = fan_out
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         self._consent_check = ConsentCheck()
-
-    def close(self) -> None:
-        """Stop the fan-out threads; a later request starts them again (an app whose
-        lifespan runs twice, as test harnesses do, keeps working)."""
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def _fan_out_pool(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._fan_out, thread_name_prefix="exchange-fetch")
-            return self._pool
 
     # -- query ---------------------------------------------------------------------------
 
@@ -463,9 +443,7 @@ class ExchangePipeline:
         wanted = run.decision.fields_to_fetch()
         if not wanted or _purpose_refused(run.decision):
             return {}
-        return fetch_permitted(
-            self._fan_out_pool(), self._sources, run.subject, run.resolved.resources, wanted
-        )
+        return fetch_permitted(self._sources, run.subject, run.resolved.resources, wanted)
 
     def _many(self, run: _Run) -> dict[str, bool]:
         many = {}

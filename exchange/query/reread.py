@@ -7,7 +7,6 @@ nothing is kept: the caller turns the values into a keyed fingerprint at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,9 +17,6 @@ from exchange.query.sourcing import fetch_permitted
 from exchange.sources.registry import SourceRegistry
 
 __all__ = ["SourceReader"]
-
-_ONE_AT_A_TIME = ThreadPoolExecutor(1, thread_name_prefix="correction-read")
-"""Never started: one resource is fetched on the calling thread (``fetch_permitted``)."""
 
 
 class SourceReader:
@@ -39,7 +35,6 @@ class SourceReader:
             )
         field = resolved.requests[0].field
         fetched = fetch_permitted(
-            _ONE_AT_A_TIME,
             self._sources,
             subject,
             resolved.resources,

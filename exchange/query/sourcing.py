@@ -1,9 +1,10 @@
 """Fetch the permitted fields from each department's source, concurrently.
 
 Only the fields the decision lets through (``Decision.fields_to_fetch``) are asked for; each
-resource's adapter enforces its own timeout, so the fan-out costs about as much as the slowest
-source, not the sum. A source that fails makes its attributes ``unavailable`` with the reason
-code of the typed adapter error; nothing else is affected.
+resource's read starts on its adapter's own pool, which enforces its timeout, and all are then
+waited for, so the fan-out costs about as much as the slowest source, not the sum, and each
+source one trip to a thread. A source that fails makes its attributes ``unavailable`` with the
+reason code of the typed adapter error; nothing else is affected.
 
 A *cached* resource (前置库 mode, ``exchange/sources/cache``) is read from the hub's encrypted cache
 instead (``SourceRegistry.cache``), and its ``fetched_at`` is the cache's as-of time, so the
@@ -13,9 +14,7 @@ provenance says how old the data is; never synced, it is ``unavailable`` (``not_
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,41 +40,54 @@ class Fetched:
 
 
 def fetch_permitted(
-    pool: ThreadPoolExecutor,
     registry: SourceRegistry,
     subject: str,
     resources: Mapping[str, ResourceInfo],
     wanted: Mapping[str, set[str]],
 ) -> dict[str, Fetched]:
-    """Each wanted resource's records for *subject*, fetched concurrently on *pool* (one
-    resource alone is fetched on the calling thread: its adapter still answers within its
-    timeout, on the adapter's own worker pool)."""
+    """Each wanted resource's records for *subject*: every source's read is started on its
+    adapter's own pool (which keeps its timeout), then each is waited for, so the reads overlap
+    and each costs one trip to a thread; a cached resource is read here."""
+    started = {
+        code: _start(registry, code, subject, resources[code], wanted[code])
+        for code in sorted(wanted)
+    }
+    return {code: finish() for code, finish in started.items()}
 
-    def one(code: str) -> Fetched:
-        info = resources[code]
-        binding = registry.binding(code)
-        if binding is None:
-            return Fetched(code, failure="not_bound")
-        if binding.cached:
-            return _from_cache(registry, code, subject, sorted(wanted[code]))
+
+def _start(
+    registry: SourceRegistry, code: str, subject: str, info: ResourceInfo, fields: set[str]
+) -> Callable[[], Fetched]:
+    """Start reading one resource; the returned call waits for it."""
+    binding = registry.binding(code)
+    if binding is None:
+        return _done(Fetched(code, failure="not_bound"))
+    if binding.cached:
+        return _done(_from_cache(registry, code, subject, sorted(fields)))
+    try:
+        adapter = registry.adapter(code, info.version, info.schemas)
+    except AdapterError as exc:
+        # The source cannot be opened (down, file missing, mapping no longer fits it): to the
+        # consumer it is unavailable; the operator sees why in the log and /readyz.
+        log.warning("source of %s cannot be opened: %s", code, exc.code)
+        return _done(Fetched(code, failure="unavailable"))
+    try:
+        pending = adapter.begin_fetch_all(subject, sorted(fields))
+    except AdapterError as exc:
+        return _done(Fetched(code, failure=exc.code))
+
+    def finish() -> Fetched:
         try:
-            adapter = registry.adapter(code, info.version, info.schemas)
-        except AdapterError as exc:
-            # The source cannot be opened (down, file missing, mapping no longer fits it):
-            # to the consumer it is unavailable; the operator sees why in the log and /readyz.
-            log.warning("source of %s cannot be opened: %s", code, exc.code)
-            return Fetched(code, failure="unavailable")
-        try:
-            records = adapter.fetch_all(subject, sorted(wanted[code]))
+            records = pending.result()
         except AdapterError as exc:
             return Fetched(code, failure=exc.code)
         return Fetched(code, tuple(records), fetched_at=clock.now())
 
-    if len(wanted) == 1:  # nothing to overlap: the adapter's own pool keeps its timeout
-        return {code: one(code) for code in wanted}
-    # Each fetch runs in the caller's context (the clock it reads: exchange.clock).
-    futures = {code: pool.submit(copy_context().run, one, code) for code in sorted(wanted)}
-    return {code: future.result() for code, future in futures.items()}
+    return finish
+
+
+def _done(fetched: Fetched) -> Callable[[], Fetched]:
+    return lambda: fetched
 
 
 def _from_cache(registry: SourceRegistry, code: str, subject: str, fields: list[str]) -> Fetched:

@@ -277,7 +277,7 @@ def test_a_revocation_committed_while_a_query_fetches_takes_back_what_it_granted
     assert "property.owners" in tables_read_answer(hub, body, token)["attributes"]
 
     app_sessions = hub.client.app.state.hub.sessions  # type: ignore[attr-defined]
-    original = SourceAdapter.fetch_all
+    original = SourceAdapter.begin_fetch_all
     revoked: list[str] = []
 
     once = threading.Lock()  # the two departments are fetched on two threads
@@ -298,7 +298,7 @@ def test_a_revocation_committed_while_a_query_fetches_takes_back_what_it_granted
             revoked.append(DEMO_AGREEMENT)
         return original(self, subject_id, fields)
 
-    monkeypatch.setattr(SourceAdapter, "fetch_all", revoke_during_the_fetch)
+    monkeypatch.setattr(SourceAdapter, "begin_fetch_all", revoke_during_the_fetch)
     answer = tables_read_answer(hub, body, token)
     assert revoked == [DEMO_AGREEMENT]
     assert "property.owners" not in answer["attributes"]

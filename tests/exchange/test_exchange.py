@@ -122,13 +122,13 @@ def test_only_permitted_fields_are_ever_fetched(
     hub: Hub, people: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asked: list[tuple[str, tuple[str, ...]]] = []
-    original = SourceAdapter.fetch_all
+    original = SourceAdapter.begin_fetch_all
 
     def spy(self: SourceAdapter, subject: str, fields: Any) -> Any:
         asked.append((self.mapping.name, tuple(fields)))
         return original(self, subject, fields)
 
-    monkeypatch.setattr(SourceAdapter, "fetch_all", spy)
+    monkeypatch.setattr(SourceAdapter, "begin_fetch_all", spy)
     attributes = ["household.name", "household.ethnicity", "household.relation_to_head"]
     body = hub.query(ask(people["has_property"], attributes=attributes)).json()
     assert set(body["denied"]) == {"household.ethnicity", "household.relation_to_head"}

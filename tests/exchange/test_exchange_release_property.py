@@ -183,7 +183,7 @@ def test_nothing_leaves_that_no_rule_allows(
     client, city, _ = world
     subject = next(s.id_number for s in city.subjects if s.kind == who)
     fetched: list[tuple[str, tuple[str, ...]]] = []
-    original = SourceAdapter.fetch_all
+    original = SourceAdapter.begin_fetch_all
 
     def spy(self: SourceAdapter, subject_id: str, fields: Any) -> Any:
         fetched.append((self.mapping.name, tuple(fields)))
@@ -192,7 +192,7 @@ def test_nothing_leaves_that_no_rule_allows(
     with monkeypatch.context() as patch:
         patch.setattr(pipeline, "checked_grants", lambda *_a, **_k: (list(generated), []))
         patch.setattr(pipeline, "relied_locked", lambda _s, ids, _now: (set(ids), {}))
-        patch.setattr(SourceAdapter, "fetch_all", spy)
+        patch.setattr(SourceAdapter, "begin_fetch_all", spy)
         response = client.post(
             "/exchange/query",
             json={

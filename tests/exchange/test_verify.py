@@ -92,13 +92,13 @@ def raw(city: LegacyWorld, resource: str, subject: str, name: str) -> Any:
 def spy_on_sources(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The mappings every source read goes through, from now on."""
     read: list[str] = []
-    original = SourceAdapter.fetch_all
+    original = SourceAdapter.begin_fetch_all
 
     def spy(self: SourceAdapter, subject: str, fields: Any) -> Any:
         read.append(self.mapping.name)
         return original(self, subject, fields)
 
-    monkeypatch.setattr(SourceAdapter, "fetch_all", spy)
+    monkeypatch.setattr(SourceAdapter, "begin_fetch_all", spy)
     return read
 
 

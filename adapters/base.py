@@ -9,7 +9,10 @@ same guarantees, in this order:
 2. the call runs on the adapter's worker pool and is abandoned at the timeout
    (``SourceTimeout``); ``_cancel`` is asked to interrupt the driver; a driver error that
    arrives at or after the deadline (the driver's own timeout winning the race) is the same
-   ``SourceTimeout``;
+   ``SourceTimeout``. An adapter whose driver itself ends every wait at the deadline (a local
+   SQLite file: statements interrupted by a progress handler, pool and lock waits bounded)
+   sets ``reads_inline`` and runs the call on the caller's thread instead, with the same
+   answers: an answer at or after the deadline is ``SourceTimeout`` too;
 3. any exception that is not already an :class:`AdapterError` becomes ``SourceUnavailable``
    naming only the exception's type (driver messages can hold SQL or values);
 4. more than one row for one subject is ``AmbiguousSubject``: nothing is released — unless
@@ -185,6 +188,10 @@ class SourceAdapter(ABC):
         self._pool = ThreadPoolExecutor(
             self.limits.max_concurrency, thread_name_prefix=f"adapter-{name}"
         )
+        self._closed = False
+        self.reads_inline = False
+        """Whether reads run on the caller's thread: only for a driver that ends every wait
+        (statement, connection pool, lock) at the deadline itself (a local SQLite file)."""
 
     # -- public contract ---------------------------------------------------------------------
 
@@ -256,6 +263,7 @@ class SourceAdapter(ABC):
         return HealthReport(self.name, True, _ms(started))
 
     def close(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._close()
 
@@ -320,12 +328,27 @@ class SourceAdapter(ABC):
         return self._settle(self._start(call))
 
     def _start(self, call: Callable[[], T]) -> _Started[T]:
-        """*call* submitted to the adapter's pool (guarantee 2 of the module docstring)."""
+        """*call* submitted to the adapter's pool (guarantee 2 of the module docstring), or
+        made at once on the caller's thread by an adapter whose driver itself ends every wait
+        at the deadline (:attr:`reads_inline`); past the deadline, its answer is a timeout
+        as the pool's would be."""
         started = perf_counter()
+        if self._closed:
+            raise SourceUnavailable(self.name, "the adapter is closed")
+        if not self.reads_inline:
+            try:
+                return _Started(self._pool.submit(call), started)
+            except RuntimeError:
+                raise SourceUnavailable(self.name, "the adapter is closed") from None
+        done: Future[T] = Future()
         try:
-            return _Started(self._pool.submit(call), started)
-        except RuntimeError:
-            raise SourceUnavailable(self.name, "the adapter is closed") from None
+            done.set_result(call())
+        except Exception as exc:  # noqa: BLE001 - typed by _settle, as the pool's would be
+            done.set_exception(exc)
+        if perf_counter() - started >= self.limits.timeout_s and done.exception() is None:
+            done = Future()
+            done.set_exception(self._timeout())
+        return _Started(done, started)
 
     def _settle(self, started: _Started[T]) -> T:
         """The submitted call's result within the timeout from its start, its errors typed."""

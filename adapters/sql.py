@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Engine, Select, bindparam, create_engine, event, inspect, select, text
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.sql import column, table
@@ -53,6 +53,10 @@ class SqlConnection:
         return make_url(self.url).render_as_string(hide_password=True)
 
 
+_MAX_LOOKUPS = 256
+"""Lookup statements an adapter keeps, one per combination of fields asked (built once)."""
+
+
 class SqlAdapter(SourceAdapter):
     kind = "sql"
 
@@ -71,6 +75,10 @@ class SqlAdapter(SourceAdapter):
         if mapping.key_split is not None:
             raise MappingError(name, "key_split is for files and HTTP; use a view, one row a key")
         self._engine = _read_only_engine(connection, self.limits)
+        # A local SQLite file is read on the caller's thread: its statements are interrupted at
+        # the deadline (the progress handler), and its pool and busy waits end by then too.
+        self.reads_inline = self._engine.dialect.name == "sqlite"
+        self._lookups: dict[tuple[str, ...], Select[Any]] = {}
         self._table = _table_clause(mapping)
         self._key = self._table.c[mapping.key.column]
         self._reflected: dict[str, object] = {}
@@ -95,9 +103,15 @@ class SqlAdapter(SourceAdapter):
     # -- implementation ----------------------------------------------------------------------
 
     def _fetch(self, subject: str, fields: Sequence[str]) -> list[RawRow]:
-        statement = select(*self._columns(fields)).where(self._key == subject).limit(self.row_cap)
+        statement = self._lookups.get(tuple(fields))
+        if statement is None:
+            statement = select(*self._columns(fields)).where(self._key == bindparam("subject"))
+            statement = statement.limit(self.row_cap)
+            if len(self._lookups) < _MAX_LOOKUPS:  # one per combination of fields asked
+                self._lookups[tuple(fields)] = statement
         with _deadline(self.limits.timeout_s), self._engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(statement)]
+            rows = connection.execute(statement, {"subject": subject})
+            return [dict(row._mapping) for row in rows]
 
     def _changes(self, since: str | None, fields: Sequence[str]) -> Iterator[RawRow]:
         mark = self.mapping.watermark
@@ -207,7 +221,13 @@ def _read_only_engine(connection: SqlConnection, limits: AdapterLimits) -> Engin
     pool = {"pool_size": connection.pool_size, "max_overflow": 0, "pool_pre_ping": True}
     timeout_ms = int(limits.timeout_s * 1000)
     if backend == "sqlite":
-        engine = create_engine(_sqlite_read_only(url))
+        engine = create_engine(
+            _sqlite_read_only(url),
+            connect_args={"timeout": limits.timeout_s},  # SQLite's busy wait
+            pool_size=connection.pool_size,
+            max_overflow=0,
+            pool_timeout=limits.timeout_s,
+        )
         event.listen(engine, "connect", _sqlite_session)
         return engine
     if backend == "postgresql":

@@ -21,6 +21,8 @@ import base64
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +58,10 @@ LEEWAY = timedelta(seconds=60)
 _NONCE_BYTES = 12
 _PUBLISHED = 2  # the current key and the previous one
 _PUBLISHED_KEYS = "published"  # the one key of the published keys' cache
+_VERIFIED_TOKENS = 4096
+"""Tokens whose signature this process verified, kept so that a case system's access token,
+sent with every query for its five minutes, is verified once: a later use of the same bytes
+only checks that its key is still published and its time has not run out."""
 
 
 class SigningAlgorithm(StrEnum):
@@ -99,6 +105,8 @@ class HubKeys:
         self._private: dict[str, Ed25519PrivateKey | ec.EllipticCurvePrivateKey] = {}
         self._public: dict[str, jwt.PyJWK] = {}
         self._published: Cached[str, tuple[HubKey, ...]] = Cached(Domain.KEYS, _read_published)
+        self._verified: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], str]] = OrderedDict()
+        self._verified_lock = threading.Lock()
         self._seen_a_key = False
 
     @property
@@ -254,6 +262,15 @@ class HubKeys:
         required, ``exp`` unless ``require`` leaves it out (it is checked whenever present)."""
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("the token is too large")
+        asked = (token, typ, audience, issuer, require)
+        with self._verified_lock:
+            seen = self._verified.get(asked)
+            if seen is not None:
+                self._verified.move_to_end(asked)
+        if seen is not None:
+            known, kid = seen
+            if kid in {k.kid for k in self.published(session)} and _in_time(known):
+                return dict(known)  # these very bytes verified before; key and time hold
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -280,6 +297,10 @@ class HubKeys:
             raise Unauthenticated("the token has expired") from None
         except jwt.PyJWTError:
             raise Unauthenticated("the token is not valid") from None
+        with self._verified_lock:
+            self._verified[asked] = (dict(claims), key.kid)
+            if len(self._verified) > _VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
         return claims
 
     def _private_key(
@@ -309,6 +330,18 @@ class HubKeys:
         if cached is None:
             cached = self._public[key.kid] = jwt.PyJWK(key.jwk(), algorithm=key.alg)
         return cached
+
+
+def _in_time(claims: Mapping[str, Any]) -> bool:
+    """Whether a token's ``exp``, ``nbf`` and ``iat`` still hold now, with PyJWT's leeway and
+    rules; a token that verified once and whose time has not run out verifies again the same
+    (anything else goes through the whole verification again, which says why it fails)."""
+    now, leeway = clock.now().timestamp(), LEEWAY.total_seconds()
+    expires = claims.get("exp")
+    if isinstance(expires, int | float) and expires <= now - leeway:
+        return False
+    starts = [claims.get("nbf"), claims.get("iat")]
+    return not any(isinstance(t, int | float) and t > now + leeway for t in starts)
 
 
 def _read_published(session: Session, _key: str) -> tuple[HubKey, ...]:

@@ -288,3 +288,44 @@ def test_cli_refuses_an_unknown_algorithm(database_url: str) -> None:
     result = _cli(database_url, "rotate", "--alg", "HS256")
     assert result.exit_code != 0
     assert "HS256" in result.output
+
+
+# -- tokens verified once per process ----------------------------------------------------------
+
+
+def test_a_token_verified_before_still_expires_on_time(
+    sessions: sessionmaker[Session], keys: HubKeys
+) -> None:
+    """Reused bytes skip the signature check, never the clock: a token 0.8 s short of the end of
+    its leeway verifies now, and not a moment after its time ran out."""
+    now = time.time()
+    token = _sign(sessions, keys, exp=now - 59.2)  # the leeway is 60 s
+    assert _verify(sessions, keys, token)["sub"] == "s"
+    time.sleep(1.0)
+    with pytest.raises(Unauthenticated, match="expired"):
+        _verify(sessions, keys, token)
+
+
+def test_a_token_verified_before_is_checked_again_for_another_audience_and_not_changed(
+    sessions: sessionmaker[Session], keys: HubKeys
+) -> None:
+    token = _sign(sessions, keys)
+    claims = _verify(sessions, keys, token)
+    claims["sub"] = "someone else"  # the caller's copy, not the process's
+    assert _verify(sessions, keys, token)["sub"] == "s"
+    with pytest.raises(Unauthenticated):
+        _verify(sessions, keys, token, audience="another-audience")
+
+
+def test_a_token_verified_before_is_refused_once_its_key_is_retired(
+    sessions: sessionmaker[Session], keys: HubKeys
+) -> None:
+    token = _sign(sessions, keys)
+    _verify(sessions, keys, token)
+    with unit_of_work(sessions, write=True) as session:
+        keys.rotate(session)
+    _verify(sessions, keys, token)  # the previous key stays published
+    with unit_of_work(sessions, write=True) as session:
+        keys.rotate(session)
+    with pytest.raises(Unauthenticated, match="published"):
+        _verify(sessions, keys, token)

@@ -528,9 +528,10 @@ class ExchangePipeline:
         }
         if not used:
             return True
-        exceeded: set[str] = set()
-        with session.begin_nested() as uses:
-            quotas = {g.agreement_id: g.daily_quota for g in run.grants}
+        quotas = {g.agreement_id: g.daily_quota for g in run.grants}
+
+        def take_uses() -> set[str]:
+            exceeded = set()
             for agreement_id in sorted(a for a in used if a):
                 if run.agreements_unchanged:  # the checked terms' quota, in one statement
                     took = take_use_within(session, agreement_id, run.now, quotas[agreement_id])
@@ -538,8 +539,15 @@ class ExchangePipeline:
                     took = take_use(session, agreement_id, run.now)
                 if not took:
                     exceeded.add(agreement_id)
-            if exceeded and all_or_nothing:
-                uses.rollback()
+            return exceeded
+
+        if all_or_nothing and len(used) > 1:  # one use past its quota undoes the others
+            with session.begin_nested() as uses:
+                exceeded = take_uses()
+                if exceeded:
+                    uses.rollback()
+        else:  # nothing to undo: a use past its quota counted nothing
+            exceeded = take_uses()
         for choice in run.decision.released():
             if choice.agreement_id in exceeded:
                 _take_back(outcome, choice.attribute, DenyReason.QUOTA_EXCEEDED.value)

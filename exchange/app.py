@@ -25,6 +25,7 @@ from exchange.api import (
     health,
     oauth,
     sign_in,
+    subscriptions,
 )
 from exchange.api import jobs as jobs_api
 from exchange.api import metrics as metrics_api
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(exchange.router)
     app.include_router(consent.router)
     app.include_router(corrections.router)
+    app.include_router(subscriptions.router)
     app.include_router(checkpoints.router)
     app.include_router(audit.router)
     app.include_router(audit_stats.router)

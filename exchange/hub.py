@@ -23,6 +23,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,6 +54,12 @@ from exchange.sources.cache.crypto import CacheCrypto
 from exchange.sources.cache.jobs import sync_jobs
 from exchange.sources.cache.reader import SourceCache
 from exchange.sources.registry import SourceRegistry
+from exchange.subscriptions import jobs as subscription_jobs
+from exchange.subscriptions.delivery import Courier, RetryBudget
+from exchange.subscriptions.outbox import ChangeReader
+from exchange.subscriptions.sealing import OutboxSeal
+from exchange.subscriptions.service import Subscriptions
+from exchange.subscriptions.webhooks import WebhookPolicy
 
 __all__ = ["Hub"]
 
@@ -151,6 +158,47 @@ class Hub:
         )
 
     @cached_property
+    def outbox_seal(self) -> OutboxSeal:
+        return OutboxSeal(self.secrets.key(KeyUse.SUBSCRIPTIONS_AT_REST))
+
+    @cached_property
+    def webhooks(self) -> WebhookPolicy:
+        """Where subscription webhooks may point (docs/subscriptions.md)."""
+        settings = self.settings
+        public = urlsplit(settings.public_url or "")
+        return WebhookPolicy(
+            allow_http=settings.mode == "dev",
+            hub_host=(public.hostname or "").lower(),
+            hub_port=public.port or (443 if public.scheme == "https" else 80),
+            allowed=settings.webhook_allowed_networks,
+        )
+
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        """Subscriptions to attribute changes (订阅): made, read, acknowledged, replayed."""
+        return Subscriptions(self.pseudonyms, self.outbox_seal, self.webhooks)
+
+    @cached_property
+    def change_reader(self) -> ChangeReader:
+        return ChangeReader(
+            self.sessions,
+            self.sources,
+            self.pseudonyms,
+            self.outbox_seal,
+            self.secrets.key(KeyUse.RELEASE_HASH),
+        )
+
+    @cached_property
+    def courier(self) -> Courier:
+        settings = self.settings
+        budget = RetryBudget(
+            settings.subscription_max_attempts,
+            settings.subscription_retry_first_s,
+            settings.subscription_retry_max_s,
+        )
+        return Courier(self.sessions, self.outbox_seal, self.webhooks, budget)
+
+    @cached_property
     def jobs(self) -> list[JobSpec]:
         """Every domain's scheduled work, by id."""
         jobs = [
@@ -163,6 +211,7 @@ class Hub:
             ),
             *job_housekeeping.jobs(self.settings),
             *sync_jobs(self.sources, self.cache_crypto),
+            *subscription_jobs.jobs(lambda: self.change_reader, lambda: self.courier),
         ]
         return sorted(jobs, key=lambda spec: spec.id)
 

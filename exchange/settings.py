@@ -25,6 +25,7 @@ import secrets
 import tomllib
 from collections import Counter
 from contextvars import ContextVar
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -172,6 +173,27 @@ class Settings(BaseSettings):
         description="How far back the audit log is searched for the systems that received a "
         "corrected attribute (usage records are kept 3 years).",
     )
+    webhook_allowed_cidrs: str | None = Field(
+        default=None,
+        description="Networks a subscription's webhook may point into although they are "
+        "loopback, link-local or private (comma-separated CIDRs). Unset: none in prod, loopback "
+        "in dev (docs/subscriptions.md).",
+    )
+    subscription_max_attempts: int = Field(
+        default=12,
+        ge=1,
+        le=100,
+        description="Webhook attempts of one event before it is dead-lettered.",
+    )
+    subscription_retry_first_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="Wait after an event's first failed delivery; doubles after each failure.",
+    )
+    subscription_retry_max_s: float = Field(
+        default=3600.0, ge=0, le=86400, description="The longest wait between two attempts."
+    )
     idp_issuer: str | None = None
     idp_jwks_file: Path | None = None
     idp_authorization_endpoint: str | None = Field(
@@ -236,6 +258,27 @@ class Settings(BaseSettings):
             ):
                 raise ValueError("TONGBAN_IDP_AUTHORIZATION_ENDPOINT must be an absolute https URL")
         return self
+
+    @model_validator(mode="after")
+    def _webhook_networks_parse(self) -> Settings:
+        for cidr in _cidrs(self.webhook_allowed_cidrs or ""):
+            try:
+                ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(
+                    "TONGBAN_WEBHOOK_ALLOWED_CIDRS must list networks such as 10.8.0.0/16"
+                ) from None
+        return self
+
+    @property
+    def webhook_allowed_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The networks webhooks may reach despite being loopback, link-local or private."""
+        cidrs: tuple[str, ...]
+        if self.webhook_allowed_cidrs is None:
+            cidrs = ("127.0.0.0/8", "::1/128") if self.mode == "dev" else ()
+        else:
+            cidrs = _cidrs(self.webhook_allowed_cidrs)
+        return tuple(ip_network(c, strict=False) for c in cidrs)
 
     @model_validator(mode="after")
     def _admission_by_mode(self) -> Settings:
@@ -410,3 +453,7 @@ def _load(default_mode: Literal["dev", "prod"], overrides: dict[str, object]) ->
         where = ".".join(map(str, first["loc"])) or "settings"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise SettingsError(f"{where}: {message}") from None
+
+
+def _cidrs(listed: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in listed.split(",") if part.strip())

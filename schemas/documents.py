@@ -34,7 +34,7 @@ __all__ = [
 
 # -- the audit entry (audit-entry.schema.json) ----------------------------------------------
 
-AuditKind = Literal["query", "verify"]
+AuditKind = Literal["query", "verify", "event"]
 
 
 class AuditedAttribute(TypedDict):

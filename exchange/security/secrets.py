@@ -47,6 +47,7 @@ class KeyUse(StrEnum):
     SECRET_CHECK_VALUE = "secret_check_value"  # noqa: S105 - a key use, not a secret
     CORRECTION_SUBJECTS = "correction_subjects"
     CORRECTION_FINGERPRINT = "correction_fingerprint"
+    SUBSCRIPTIONS_AT_REST = "subscriptions_at_rest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,12 @@ SCHEDULE: Final[dict[KeyUse, Derivation]] = {
         b"tongban correction fingerprints v1",
         "HMAC key of the fingerprints of a value before and after a correction, so the hub "
         "records that it changed without storing it (corrections/service.py)",
+    ),
+    KeyUse.SUBSCRIPTIONS_AT_REST: Derivation(
+        "hkdf",
+        b"tongban subscription outbox at rest v1",
+        "AES-256-GCM sealing of a subscription's webhook secret and of each event in its "
+        "outbox, which holds released values (subscriptions/sealing.py)",
     ),
 }
 

@@ -21,6 +21,7 @@ from exchange.corrections.models import CorrectionStatus, FiledBy, NoticeStatus
 from exchange.db import alembic_config, make_engine, unit_of_work
 from exchange.jobs.models import RunOutcome, Trigger
 from exchange.sources.cache.models import SyncStatus
+from exchange.subscriptions.models import EventStatus, SubscriptionStatus
 
 ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("systems", "status"): SystemStatus,
@@ -37,6 +38,8 @@ ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("corrections", "filed_by"): FiledBy,
     ("corrections", "status"): CorrectionStatus,
     ("correction_notices", "status"): NoticeStatus,
+    ("subscriptions", "status"): SubscriptionStatus,
+    ("subscription_events", "status"): EventStatus,
 }
 """The status columns typed as their enums (``catalogue.models.str_enum``)."""
 

@@ -59,6 +59,10 @@ def test_the_schedule_has_one_row_per_use_and_no_label_twice() -> None:
             KeyUse.CORRECTION_FINGERPRINT,
             "d246a355eb09149af7c1d694dbfa03334ba5a7fbdddeddc904ff7e86e152b6a0",
         ),
+        (
+            KeyUse.SUBSCRIPTIONS_AT_REST,
+            "622e626339803ef9f298d6ac46e3a24bdd7b2986ed2a026e55c2af72b5874f8c",
+        ),
     ],
 )
 def test_derived_keys_are_the_ones_deployed_hubs_hold(use: KeyUse, pinned: str) -> None:

@@ -1,0 +1,1 @@
+"""Subscriptions to changes of attributes, and their reliable delivery (docs/subscriptions.md)."""

@@ -6,8 +6,8 @@ to an inside address — DNS rebinding — is refused then):
 
 1. an absolute ``https`` URL (``http`` only in dev mode), with a host, no user info, no
    fragment;
-2. not the hub itself: the host of ``TONGBAN_PUBLIC_URL``, or an address it resolves to on
-   its port;
+2. not the hub itself: the host and port of ``TONGBAN_PUBLIC_URL``, or an address that host
+   resolves to, on that port;
 3. every address the host resolves to is a public unicast address, or lies in a network the
    deployment allowed (``TONGBAN_WEBHOOK_ALLOWED_CIDRS``; dev mode allows loopback by default):
    loopback, link-local, private, shared, multicast, reserved and unspecified addresses are
@@ -110,7 +110,7 @@ class WebhookPolicy:
             raise WebhookUrlRefused("the webhook URL may have no user info and no fragment")
         host = parts.hostname.lower().rstrip(".")
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        if host == self.hub_host:
+        if (host, port) == (self.hub_host, self.hub_port):
             raise WebhookUrlRefused("the webhook URL points at the hub itself")
         found = self._addresses(host, port)
         if not found:

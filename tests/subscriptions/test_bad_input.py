@@ -155,6 +155,8 @@ def test_prod_refuses_http_and_the_hub_itself_and_accepts_a_public_https_host() 
         public.check_url("http://consumer.example.org/hooks")
     with pytest.raises(WebhookUrlRefused, match="hub itself"):
         public.check_url("https://hub.example.gov.cn/hooks")
+    with pytest.raises(WebhookUrlRefused, match="hub itself"):  # its address, by another name
+        _policy(["198.51.100.7"]).check_url("https://alias.example.org/hooks")
 
 
 def test_a_private_address_is_refused_unless_the_deployment_allows_its_network() -> None:

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 
 from sqlalchemy import select
@@ -175,3 +176,35 @@ def test_a_pull_consumer_reads_events_after_a_number_and_acknowledges_them(
     statuses = [e["status"] for e in call(hub, "GET", f"{path}/events").json()["events"]]
     assert statuses == ["acked", "pending"]
     assert call(hub, "GET", f"{path}").json()["last_seq"] == 2
+
+
+def test_two_workers_delivering_at_once_send_each_event_once_and_in_order(
+    hub: Hub, city: LegacyWorld
+) -> None:
+    """Two couriers claim from one outbox at the same time (PostgreSQL: ``FOR UPDATE SKIP
+    LOCKED`` and leases; SQLite: serialised writers): every event arrives once, each
+    subscription's in order."""
+    people = insured(city, 6)
+    with receiver() as sink:
+        made = [_made(hub, people[i : i + 2], sink.url) for i in range(0, 6, 2)]
+        for turn in range(6):  # the stream shows a row's latest state: one read per turn
+            for person in people:
+                change_status(city, person, "3" if turn % 2 else "2")
+            assert core(hub).change_reader.run().events == 6
+        courier = core(hub).courier
+        workers = [threading.Thread(target=courier.run) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        _deliver_until(hub, lambda: len(sink.received) >= 36)
+
+    ids = [got.headers["webhook-id"] for got in sink.received]
+    assert len(ids) == len(set(ids)) == 36
+    for sub in made:
+        seqs = [
+            payload(got.body)["data"]["seq"]
+            for got in sink.received
+            if payload(got.body)["data"]["subscription"] == sub["id"]
+        ]
+        assert seqs == list(range(1, 13))

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -45,6 +46,7 @@ from exchange.subscriptions.webhooks import (
     WebhookPolicy,
     post_event,
     signature_headers,
+    webhook_client,
 )
 
 __all__ = ["Courier", "DeliveryResult", "RetryBudget"]
@@ -100,12 +102,16 @@ class Courier:
         """Rounds until no head is due or *max_seconds* have passed."""
         result = DeliveryResult()
         started = time.monotonic()
-        with ThreadPoolExecutor(PARALLEL, thread_name_prefix="tongban-webhook") as pool:
+        with (
+            ThreadPoolExecutor(PARALLEL, thread_name_prefix="tongban-webhook") as pool,
+            webhook_client() as client,
+        ):
             while time.monotonic() - started < max_seconds:
                 claimed = self._claim()
                 if not claimed:
                     break
-                for event, outcome in zip(claimed, pool.map(self._attempt, claimed), strict=True):
+                attempts = pool.map(lambda event: self._attempt(event, client), claimed)
+                for event, outcome in zip(claimed, attempts, strict=True):
                     self._record(event, outcome, result)
         return result
 
@@ -155,12 +161,12 @@ class Courier:
                 claimed.append(_Claimed(row.id, sub.id, sub.url, sub.secret_sealed, row.sealed))
         return claimed
 
-    def _attempt(self, event: _Claimed) -> AttemptResult:
+    def _attempt(self, event: _Claimed, client: httpx.Client) -> AttemptResult:
         payload = self._seal.open_event(event.subscription_id, event.event_id, event.sealed)
         body = _body(payload)
         secret = self._seal.open_secret(event.subscription_id, event.secret_sealed)
         headers = signature_headers(secret, event.event_id, int(time.time()), body)
-        return post_event(self._policy, event.url, body, headers)
+        return post_event(self._policy, event.url, body, headers, client)
 
     def _record(self, event: _Claimed, outcome: AttemptResult, result: DeliveryResult) -> None:
         now = clock.now()

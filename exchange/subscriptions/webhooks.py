@@ -46,6 +46,7 @@ __all__ = [
     "new_secret",
     "post_event",
     "signature_headers",
+    "webhook_client",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -145,8 +146,18 @@ class AttemptResult:
     error: str | None = None  # a short code: http_503, timeout, connect, url_refused, …
 
 
+def webhook_client() -> httpx.Client:
+    """The HTTP client attempts share (its TLS context is built once): no redirects, no proxy
+    from the environment, :data:`TIMEOUT_S` for each attempt."""
+    return httpx.Client(timeout=TIMEOUT_S, follow_redirects=False, trust_env=False)
+
+
 def post_event(
-    policy: WebhookPolicy, url: str, body: bytes, headers: dict[str, str]
+    policy: WebhookPolicy,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    client: httpx.Client | None = None,
 ) -> AttemptResult:
     """One attempt: check the URL again now, POST to the checked address, 2xx is delivered.
     Redirects are not followed (a redirect could lead anywhere the checks would refuse)."""
@@ -160,7 +171,12 @@ def post_event(
     pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
     sent = {**headers, "content-type": "application/json", "host": parts.netloc.split("@")[-1]}
     try:
-        with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
+        if client is None:
+            with webhook_client() as own:
+                response = own.post(
+                    pinned, content=body, headers=sent, extensions={"sni_hostname": target.host}
+                )
+        else:
             response = client.post(
                 pinned, content=body, headers=sent, extensions={"sni_hostname": target.host}
             )

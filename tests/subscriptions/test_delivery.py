@@ -29,7 +29,7 @@ from tests.subscriptions.conftest import (
     status_body,
     subscribe,
 )
-from tests.subscriptions.receiver import Received, receiver
+from tests.subscriptions.receiver import Received, Receiver, receiver
 
 
 def _verified(secret: str, got: Received) -> bool:
@@ -55,6 +55,19 @@ def _made(hub: Hub, subjects: list[str], url: str | None) -> dict[str, object]:
     assert response.status_code == 201, response.text
     core(hub).change_reader.run()  # the first run reads the stream to its end: no events
     made: dict[str, object] = response.json()
+    return made
+
+
+def _changed_while_down(
+    hub: Hub, city: LegacyWorld, sink: Receiver, subjects: list[str]
+) -> dict[str, object]:
+    """A webhook subscription of *subjects*; the receiver goes down; each subject changes at
+    the source and the change job makes the events."""
+    made = _made(hub, subjects, sink.url)
+    sink.up = False
+    for subject in subjects:
+        change_status(city, subject)
+    core(hub).change_reader.run()
     return made
 
 
@@ -99,11 +112,7 @@ def test_a_receiver_that_was_down_gets_every_event_in_order_when_it_is_back(
 ) -> None:
     subjects = insured(city, 3)
     with receiver() as sink:
-        made = _made(hub, subjects, sink.url)
-        sink.up = False
-        for subject in subjects:
-            change_status(city, subject)
-        core(hub).change_reader.run()
+        made = _changed_while_down(hub, city, sink, subjects)
         core(hub).courier.run(max_seconds=0.2)
         assert sink.refused >= 1
         assert sink.received == []
@@ -122,11 +131,7 @@ def test_dead_lettered_events_are_listed_and_replayed_with_the_same_ids(
 ) -> None:
     subjects = insured(city, 2)
     with receiver() as sink:
-        made = _made(hub, subjects, sink.url)
-        sink.up = False
-        for subject in subjects:
-            change_status(city, subject)
-        core(hub).change_reader.run()
+        made = _changed_while_down(hub, city, sink, subjects)
         path = f"/subscriptions/{made['id']}/events"
         _deliver_until(
             hub, lambda: len(call(hub, "GET", f"{path}?status=dead").json()["events"]) == 2

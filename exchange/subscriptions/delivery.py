@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import and_, exists, select
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from exchange import clock
 from exchange.db import unit_of_work
@@ -117,30 +117,31 @@ class Courier:
 
     def _claim(self) -> list[_Claimed]:
         now = clock.now()
-        earlier = aliased(SubscriptionEvent)
+        webhooks = (
+            select(Subscription.id)
+            .where(Subscription.status == SubscriptionStatus.ACTIVE)
+            .where(Subscription.url.is_not(None))
+        )
+        first = (
+            select(SubscriptionEvent.subscription_id, func.min(SubscriptionEvent.seq).label("seq"))
+            .where(SubscriptionEvent.status == EventStatus.PENDING)
+            .where(SubscriptionEvent.subscription_id.in_(webhooks))
+            .group_by(SubscriptionEvent.subscription_id)
+            .subquery()
+        )
         heads = (
             select(SubscriptionEvent)
-            .where(SubscriptionEvent.status == EventStatus.PENDING)
+            .join(
+                first,
+                and_(
+                    SubscriptionEvent.subscription_id == first.c.subscription_id,
+                    SubscriptionEvent.seq == first.c.seq,
+                ),
+            )
             .where(SubscriptionEvent.next_attempt_at <= now)
-            .where(
-                SubscriptionEvent.subscription_id.in_(
-                    select(Subscription.id)
-                    .where(Subscription.status == SubscriptionStatus.ACTIVE)
-                    .where(Subscription.url.is_not(None))
-                )
-            )
-            .where(
-                ~exists().where(
-                    and_(
-                        earlier.subscription_id == SubscriptionEvent.subscription_id,
-                        earlier.status == EventStatus.PENDING,
-                        earlier.seq < SubscriptionEvent.seq,
-                    )
-                )
-            )
             .order_by(SubscriptionEvent.next_attempt_at, SubscriptionEvent.id)
             .limit(ROUND)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=SubscriptionEvent)
         )
         with unit_of_work(self._sessions, write=True) as session:
             rows = list(session.scalars(heads))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -95,14 +96,18 @@ class SubscriptionWatermark(Base):
 
 class SubscriptionEvent(Base):
     __tablename__ = "subscription_events"
-    __table_args__ = (UniqueConstraint("subscription_id", "seq", name="uq_subscription_seq"),)
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "seq", name="uq_subscription_seq"),
+        # each subscription's lowest pending event, found without reading the others
+        Index("ix_subscription_events_head", "status", "subscription_id", "seq"),
+    )
 
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(String(48), ForeignKey("subscriptions.id"))
     seq: Mapped[int] = mapped_column(Integer)
     resource: Mapped[str] = mapped_column(String(64))
     sealed: Mapped[bytes] = mapped_column(LargeBinary)  # nonce ‖ AES-GCM(payload JSON)
-    status: Mapped[EventStatus] = mapped_column(str_enum(EventStatus, length=16), index=True)
+    status: Mapped[EventStatus] = mapped_column(str_enum(EventStatus, length=16))
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -76,11 +76,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("subscription_id", "seq", name="uq_subscription_seq"),
     )
-    op.create_index("ix_subscription_events_status", "subscription_events", ["status"])
+    op.create_index(
+        "ix_subscription_events_head", "subscription_events", ["status", "subscription_id", "seq"]
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_subscription_events_status", table_name="subscription_events")
+    op.drop_index("ix_subscription_events_head", table_name="subscription_events")
     op.drop_table("subscription_events")
     op.drop_table("subscription_watermarks")
     op.drop_table("subscription_subjects")

@@ -18,7 +18,7 @@ from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld
 from schemas import validator
-from tests.exchange.world import Hub
+from tests.exchange.world import EDU, Hub
 from tests.subscriptions.conftest import (
     STATUS,
     call,
@@ -30,6 +30,8 @@ from tests.subscriptions.conftest import (
     subscribe,
 )
 from tests.subscriptions.receiver import Received, Receiver, receiver
+
+AGREEMENT = "AG-DEMO-EDU-HRSS-0001"
 
 
 def _verified(secret: str, got: Received) -> bool:
@@ -213,3 +215,38 @@ def test_two_workers_delivering_at_once_send_each_event_once_and_in_order(
             if payload(got.body)["data"]["subscription"] == sub["id"]
         ]
         assert seqs == list(range(1, 13))
+
+
+def test_a_conditional_field_flows_under_its_agreement_and_stops_when_it_is_revoked(
+    hub: Hub, city: LegacyWorld
+) -> None:
+    """The policy engine decides again on every run: after the provider revokes the agreement,
+    a change releases nothing and makes no event."""
+    first, second = insured(city, 2)
+    body = {
+        "purpose": "school-enrolment",
+        "attributes": ["social_insurance.months_paid"],
+        "agreement": AGREEMENT,
+        "subjects": [first, second],
+    }
+    made = subscribe(hub, body, system=EDU)
+    assert made.status_code == 201, made.text
+    path = f"/subscriptions/{made.json()['id']}/events"
+    core(hub).change_reader.run()
+    change_status(city, first)
+    assert core(hub).change_reader.run().events == 1
+    event = call(hub, "GET", path, system=EDU).json()["events"][0]["payload"]["data"]
+    released = event["attributes"]["social_insurance.months_paid"]
+    assert (released["release"], released["source"]["resource"]) == ("clear", "HRSS-SB-0001")
+
+    claims = {"sub": "hrss-admin-1", "role": "department_admin", "department": "HRSS"}
+    token = hub.client.post("/dev/idp/token", json=claims).json()["id_token"]
+    revoked = hub.client.post(
+        f"/agreements/{AGREEMENT}/revoke",
+        json={"reason": "审计发现超范围使用"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert revoked.status_code == 200, revoked.text
+    change_status(city, second)
+    assert core(hub).change_reader.run().events == 0
+    assert len(call(hub, "GET", path, system=EDU).json()["events"]) == 1

@@ -212,8 +212,10 @@ def instrument(hub_database_url: str) -> None:
 
     deps, pipeline = exchange.api.deps, exchange.query.pipeline
     functions: list[tuple[ModuleType, str, Callable[[Any], Any]]] = [
-        (deps, "unit_of_work", lambda f: timed_unit(f, "token", opens=True)),
+        (deps, "remembered_caller", timed("token", opens=True)),  # every exchange request
+        (deps, "unit_of_work", lambda f: timed_unit(f, "token")),  # a token checked in full
         (deps, "verify_access_token", timed("verify")),
+        (pipeline, "confirmed_caller", timed("confirm")),  # a remembered token, confirmed
         (pipeline, "unit_of_work", lambda f: timed_unit(f, "unit")),
         (pipeline, "resolve_query", timed("resolve")),
         (pipeline, "checked_grants", timed("grants")),

@@ -167,6 +167,17 @@ class Cached(Generic[K, V]):
                 self._values.popitem(last=False)
         return value
 
+    def remembered(self, key: K) -> tuple[V, str] | None:
+        """The value held for *key* and the stamp it was read under, without reading the
+        database; None if none is held. A caller that relies on it must compare that stamp
+        with the request's (:func:`stamps`) before anything depends on it."""
+        with self._lock:
+            found = self._values.get(key, _MISSING)
+            stamp = self._stamp
+        if found is _MISSING or stamp is None:
+            return None
+        return found, stamp  # type: ignore[return-value]
+
     def peek(self, key: K) -> V | None:
         """The value held for *key* as last validated, without reading the database; None if
         none is held. Only for a value the same request has just validated with :meth:`get`."""

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from exchange.api.deps import BaseUrl, SystemBearer
+from exchange.api.deps import BaseUrl, ExchangeCaller
 from exchange.api.problems import problem_response, problem_responses
 from exchange.query.errors import BudgetExhausted
 from exchange.query.pipeline import ExchangePipeline, QueryInput, VerifyInput
@@ -186,7 +186,7 @@ def _budget_refused(request: Request, refused: BudgetExhausted) -> Response:
     responses=_ERRORS,
 )
 def query(
-    request: Request, body: QueryBody, caller: SystemBearer, pipeline: Pipeline, base_url: BaseUrl
+    request: Request, body: QueryBody, caller: ExchangeCaller, pipeline: Pipeline, base_url: BaseUrl
 ) -> dict[str, Any] | Response:
     ask = QueryInput(
         id_type=body.subject.id_type,
@@ -211,7 +211,11 @@ def query(
     responses=_ERRORS,
 )
 def verify(
-    request: Request, body: VerifyBody, caller: SystemBearer, pipeline: Pipeline, base_url: BaseUrl
+    request: Request,
+    body: VerifyBody,
+    caller: ExchangeCaller,
+    pipeline: Pipeline,
+    base_url: BaseUrl,
 ) -> dict[str, Any] | Response:
     ask = VerifyInput(
         id_type=body.subject.id_type,

@@ -27,7 +27,7 @@ from fastapi.dependencies.models import Dependant
 from starlette.routing import BaseRoute
 
 from exchange.api.audit import AnyBearer
-from exchange.api.deps import OptionalStaff, StaffBearer, SystemBearer
+from exchange.api.deps import ExchangeCaller, OptionalStaff, StaffBearer, SystemBearer
 from exchange.api.problems import TOKEN_ENDPOINT
 
 __all__ = ["SECURITY_SCHEMES", "install_openapi"]
@@ -61,6 +61,7 @@ def _dependency(alias: object) -> Callable[..., Any]:
 # Each bearer dependency and the security requirements (alternatives) it stands for.
 _REQUIREMENTS: dict[Callable[..., Any], list[dict[str, list[str]]]] = {
     _dependency(SystemBearer): [{SYSTEM_SCHEME: []}],
+    _dependency(ExchangeCaller): [{SYSTEM_SCHEME: []}],
     _dependency(StaffBearer): [{STAFF_SCHEME: []}],
     _dependency(AnyBearer): [{STAFF_SCHEME: []}, {SYSTEM_SCHEME: []}],
     _dependency(OptionalStaff): [{STAFF_SCHEME: []}, {}],

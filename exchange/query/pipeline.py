@@ -81,7 +81,7 @@ from exchange.query.models import Counter
 from exchange.query.release import Outcome, shape_release
 from exchange.query.resolve import ResolvedQuery, resolve_query
 from exchange.query.sourcing import Fetched, fetch_permitted
-from exchange.security.clientauth import SystemPrincipal
+from exchange.security.clientauth import RememberedCaller, SystemPrincipal, confirmed_caller
 from exchange.security.keys import HubKeys
 from exchange.security.subjects import ID_TYPE, Pseudonyms, checked_resident_id
 from exchange.sources.registry import SourceRegistry
@@ -114,6 +114,10 @@ __all__ = [
 ]
 
 EVIDENCE_TYP = "tongban-evidence+jwt"
+
+Caller = SystemPrincipal | RememberedCaller
+"""Who asks: a system whose token was checked for this request, or one this worker remembers,
+which :meth:`ExchangePipeline._decide` confirms first (:func:`confirmed_caller`)."""
 
 
 @dataclass(frozen=True)
@@ -188,13 +192,11 @@ class ExchangePipeline:
 
     # -- query ---------------------------------------------------------------------------
 
-    def query(self, caller: SystemPrincipal, ask: QueryInput, *, issuer: str) -> dict[str, Any]:
+    def query(self, caller: Caller, ask: QueryInput, *, issuer: str) -> dict[str, Any]:
         """The answer of ``POST /exchange/query`` (see the module docstring for the steps)."""
-        subject = checked_resident_id(ask.subject, id_type=ask.id_type)
         run = self._decide(
             caller,
             ask.purpose,
-            subject,
             ask.attributes,
             ask.service_item,
             ask,
@@ -207,7 +209,7 @@ class ExchangePipeline:
             fetched,
             run.resolved.resources,
             self._many(run),
-            hash_key=self._consumer_hash_key(caller.system_id),
+            hash_key=self._consumer_hash_key(run.caller.system_id),
             now=run.now,
         )
         _mark_unverifiable(run, outcome)
@@ -250,15 +252,13 @@ class ExchangePipeline:
 
     # -- verify --------------------------------------------------------------------------
 
-    def verify(self, caller: SystemPrincipal, ask: VerifyInput, *, issuer: str) -> dict[str, Any]:
+    def verify(self, caller: Caller, ask: VerifyInput, *, issuer: str) -> dict[str, Any]:
         """The answer of ``POST /exchange/verify``: per claimed attribute ``match``,
         ``no_match``, ``unavailable`` or ``denied``; values are compared, never returned, and
         only in the shape their release allows (see the module docstring)."""
-        subject = checked_resident_id(ask.subject, id_type=ask.id_type)
         run = self._decide(
             caller,
             ask.purpose,
-            subject,
             list(ask.claims),
             ask.service_item,
             ask,
@@ -273,7 +273,7 @@ class ExchangePipeline:
             fetched,
             run.resolved.resources,
             self._many(run),
-            hash_key=self._consumer_hash_key(caller.system_id),
+            hash_key=self._consumer_hash_key(run.caller.system_id),
             now=run.now,
         )
         _mark_unverifiable(run, outcome)
@@ -283,7 +283,7 @@ class ExchangePipeline:
         def record(session: Session) -> AuditEntry:
             results.clear()
             refusal = refused or self._budget.refusal(
-                session, caller.system_id, run.pseudonym, questions, run.now, lock=True
+                session, run.caller.system_id, run.pseudonym, questions, run.now, lock=True
             )
             if refusal is None:
                 with session.begin_nested() as attempt:
@@ -373,9 +373,8 @@ class ExchangePipeline:
 
     def _decide(
         self,
-        caller: SystemPrincipal,
+        remembered: Caller,
         purpose: str,
-        subject: str,
         attributes: Sequence[str] | None,
         service_item: str | None,
         ask: QueryInput | VerifyInput,
@@ -384,6 +383,9 @@ class ExchangePipeline:
     ) -> _Run:
         now = clock.now()
         with unit_of_work(self._sessions) as session:
+            # First: a token that no longer holds is refused before anything else is done.
+            caller = confirmed_caller(session, self._keys, remembered)
+            subject = checked_resident_id(ask.subject, id_type=ask.id_type)
             resolved = resolve_query(
                 session,
                 attributes=attributes,

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from catalogue.models import System, SystemKey
 from catalogue.vocabulary import SystemStatus
-from exchange.changes import Cached, Domain
+from exchange.changes import Cached, Domain, stamps
 from exchange.errors import Unauthenticated
 from exchange.security.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
 from exchange.security.keys import HubKeys
@@ -57,10 +57,13 @@ __all__ = [
     "CLIENT_ASSERTION_TYPE",
     "GRANT_TYPE",
     "AccessToken",
+    "RememberedCaller",
     "SystemPrincipal",
     "authenticate_client",
+    "confirmed_caller",
     "grant_client_credentials",
     "issue_access_token",
+    "remembered_caller",
     "token_endpoint_url",
     "verify_access_token",
 ]
@@ -304,6 +307,9 @@ def issue_access_token(
     return AccessToken(keys.sign(session, claims, typ=ACCESS_TOKEN_TYP), lifetime)
 
 
+_ACCESS_TOKEN_CLAIMS = ("exp", "sub", "client_id", "jti")
+
+
 def verify_access_token(
     session: Session, keys: HubKeys, token: str, *, issuer: str
 ) -> SystemPrincipal:
@@ -315,7 +321,7 @@ def verify_access_token(
         typ=ACCESS_TOKEN_TYP,
         audience=ACCESS_TOKEN_AUDIENCE,
         issuer=issuer.rstrip("/"),
-        require=("exp", "sub", "client_id", "jti"),
+        require=_ACCESS_TOKEN_CLAIMS,
     )
     if claims["client_id"] != claims["sub"]:
         raise Unauthenticated("the token's client_id is not its subject")
@@ -323,6 +329,61 @@ def verify_access_token(
     if principal is None:
         raise Unauthenticated("the token's system is not registered and active")
     return principal
+
+
+@dataclass(frozen=True)
+class RememberedCaller:
+    """A token's system as this process last confirmed it, not yet confirmed for this
+    request: :func:`confirmed_caller` does that in the request's first unit of work, before
+    anything is decided, read or written for it."""
+
+    principal: SystemPrincipal
+    token: str
+    issuer: str
+    keys_stamp: str
+    systems_stamp: str
+
+
+def remembered_caller(keys: HubKeys, token: str, *, issuer: str) -> RememberedCaller | None:
+    """:func:`verify_access_token` from memory only (no database, so no trip to a thread):
+    the token verified before by this process, its key published and its time holding, its
+    system active, as last read; None when anything must be read."""
+    remembered = keys.remembered_claims(
+        token,
+        typ=ACCESS_TOKEN_TYP,
+        audience=ACCESS_TOKEN_AUDIENCE,
+        issuer=issuer.rstrip("/"),
+        require=_ACCESS_TOKEN_CLAIMS,
+    )
+    if remembered is None:
+        return None
+    claims, keys_stamp = remembered
+    if claims["client_id"] != claims["sub"]:
+        return None
+    system = _ACTIVE_SYSTEMS.remembered(str(claims["sub"]))
+    if system is None:
+        return None
+    principal, systems_stamp = system
+    if principal is None:  # remembered as not active: checked in full, which says so
+        return None
+    return RememberedCaller(principal, token, issuer, keys_stamp, systems_stamp)
+
+
+def confirmed_caller(
+    session: Session, keys: HubKeys, caller: SystemPrincipal | RememberedCaller
+) -> SystemPrincipal:
+    """The caller as it stands for this request: a remembered one whose keys and systems have
+    not changed since (the request's stamps, :mod:`exchange.changes`) is as remembered;
+    otherwise its token is checked again, reading what changed (:class:`Unauthenticated` if it
+    no longer holds: a retired key, a suspended system)."""
+    if isinstance(caller, SystemPrincipal):
+        return caller
+    now = stamps(session)
+    if now.get(Domain.KEYS) == caller.keys_stamp and now.get(Domain.SYSTEMS) == (
+        caller.systems_stamp
+    ):
+        return caller.principal
+    return verify_access_token(session, keys, caller.token, issuer=caller.issuer)
 
 
 def _active_system(session: Session, system_id: str) -> SystemPrincipal | None:

@@ -303,6 +303,29 @@ class HubKeys:
                 self._verified.popitem(last=False)
         return claims
 
+    def remembered_claims(
+        self,
+        token: str,
+        *,
+        typ: str,
+        audience: str,
+        issuer: str,
+        require: tuple[str, ...] = ("exp",),
+    ) -> tuple[dict[str, Any], str] | None:
+        """:meth:`verify` from memory only: the claims of a token this process verified
+        before, whose key is among the published keys as last read and whose time holds, and
+        the keys' stamp they were read under (the caller compares it with the request's before
+        relying on them); None when the database must be read."""
+        with self._verified_lock:
+            seen = self._verified.get((token, typ, audience, issuer, require))
+        published = self._published.remembered(_PUBLISHED_KEYS)
+        if seen is None or published is None:
+            return None
+        (known, kid), (keys, stamp) = seen, published
+        if kid not in {k.kid for k in keys} or not _in_time(known):
+            return None
+        return dict(known), stamp
+
     def _private_key(
         self, session: Session, key: HubKey
     ) -> Ed25519PrivateKey | ec.EllipticCurvePrivateKey:

@@ -318,3 +318,55 @@ def tables_read_answer(hub: Hub, body: dict[str, Any], token: str) -> Any:
     )
     assert answer.status_code == 200, answer.text
     return answer.json()
+
+
+# -- a token this worker remembers ---------------------------------------------------------------
+
+
+def query_with(hub: Hub, token: str, city: LegacyWorld) -> Any:
+    body = {
+        "subject": {"id_type": "CN-RIC", "id": showcase_people(city)["has_property"]},
+        "purpose": "school-enrolment",
+        "attributes": ["household.name"],
+    }
+    return hub.client.post(
+        "/exchange/query", json=body, headers={"authorization": f"Bearer {token}"}
+    )
+
+
+def test_a_remembered_token_of_a_system_suspended_since_is_refused_before_anything(
+    hub: Hub, sessions: sessionmaker[Session], city: LegacyWorld
+) -> None:
+    token = hub.token()
+    assert query_with(hub, token, city).status_code == 200  # now remembered by this worker
+    logged = len(hub.audit())
+    with unit_of_work(sessions, write=True) as session:
+        session.execute(
+            update(System).where(System.id == "edu-enrolment").values(status="suspended")
+        )
+    refused = query_with(hub, token, city)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["code"] == "invalid_token"
+    assert "www-authenticate" in refused.headers
+    assert len(hub.audit()) == logged  # nothing decided, fetched or written for it
+    with unit_of_work(sessions, write=True) as session:
+        session.execute(update(System).where(System.id == "edu-enrolment").values(status="active"))
+    assert query_with(hub, token, city).status_code == 200
+
+
+def test_a_remembered_token_whose_key_was_retired_is_refused(hub: Hub, city: LegacyWorld) -> None:
+    token = hub.token()
+    assert query_with(hub, token, city).status_code == 200
+    parts = hub.client.app.state.hub  # type: ignore[attr-defined]
+    for _ in range(2):  # the previous key stays published; the one before is retired
+        with unit_of_work(parts.sessions, write=True) as session:
+            parts.keys.rotate(session)
+    refused = query_with(hub, token, city)
+    assert refused.status_code == 401, refused.text
+
+
+def test_a_bad_token_is_refused_before_the_body_is_looked_at(hub: Hub) -> None:
+    answer = hub.client.post(
+        "/exchange/query", json={"not": "a query"}, headers={"authorization": "Bearer x.y.z"}
+    )
+    assert answer.status_code == 401, answer.text

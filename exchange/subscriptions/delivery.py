@@ -102,17 +102,20 @@ class Courier:
         """Rounds until no head is due or *max_seconds* have passed."""
         result = DeliveryResult()
         started = time.monotonic()
+        claimed = self._claim()
+        if not claimed:  # the common case, every few seconds: no client, no threads
+            return result
         with (
             ThreadPoolExecutor(PARALLEL, thread_name_prefix="tongban-webhook") as pool,
             webhook_client() as client,
         ):
-            while time.monotonic() - started < max_seconds:
-                claimed = self._claim()
-                if not claimed:
-                    break
+            while claimed:
                 attempts = pool.map(lambda event: self._attempt(event, client), claimed)
                 for event, outcome in zip(claimed, attempts, strict=True):
                     self._record(event, outcome, result)
+                if time.monotonic() - started >= max_seconds:
+                    break
+                claimed = self._claim()
         return result
 
     def _claim(self) -> list[_Claimed]:

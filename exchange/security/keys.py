@@ -361,10 +361,10 @@ def _in_time(claims: Mapping[str, Any]) -> bool:
     (anything else goes through the whole verification again, which says why it fails)."""
     now, leeway = clock.now().timestamp(), LEEWAY.total_seconds()
     expires = claims.get("exp")
-    if isinstance(expires, int | float) and expires <= now - leeway:
+    if isinstance(expires, int | float) and int(expires) <= now - leeway:  # PyJWT: int(exp)
         return False
     starts = [claims.get("nbf"), claims.get("iat")]
-    return not any(isinstance(t, int | float) and t > now + leeway for t in starts)
+    return not any(isinstance(t, int | float) and int(t) > now + leeway for t in starts)
 
 
 def _read_published(session: Session, _key: str) -> tuple[HubKey, ...]:

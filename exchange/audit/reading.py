@@ -122,15 +122,16 @@ def get_entry(session: Session, index: int) -> AuditRecord:
     return record
 
 
-ACCESS_KINDS = ("query", "verify")
-"""The entry kinds that are an access to a person's data (the others are lifecycle events)."""
+ACCESS_KINDS = ("query", "verify", "event")
+"""The entry kinds that are an access to a person's data: a query, a verify, and a subscription
+event released to a system (the others, consent and correction events, are lifecycle events)."""
 
 
 def citizen_accesses(
     session: Session, subject: str, *, size: int, limit: int, before: int | None = None
 ) -> Page:
-    """The accesses to the subject pseudonym *subject* (entries of kind ``query`` and
-    ``verify``) within the tree of *size* entries, newest first: each one has an inclusion
+    """The accesses to the subject pseudonym *subject* (entries of kind ``query``, ``verify``
+    and ``event``) within the tree of *size* entries, newest first: each one has an inclusion
     proof in that tree. The subject's consent events are entries too; the citizen reads them
     with each consent's history (``GET /citizen/consents``), not as accesses."""
     clauses = [

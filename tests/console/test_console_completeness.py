@@ -201,7 +201,7 @@ def test_a_crafted_complete_list_is_shown_complete_and_says_no_witness_vouches(
     assert f"截至第 {size} 条记录（检查点 {LOG.name}，根哈希" in verdict
     assert f"您的访问记录完整，共 {count} 条。" in verdict
     assert "没有任何见证为此日志担保" in verdict
-    assert "另有 2 条授权记录，不属于访问。" in step_text(tab, "shown")
+    assert "另有 2 条授权或纠错记录，不属于访问。" in step_text(tab, "shown")
 
 
 def test_a_witness_policy_is_met_with_the_witness_cosignature(tab: Tab, hub: Hub) -> None:
@@ -261,7 +261,7 @@ def test_consent_entries_given_with_their_text_are_checked(tab: Tab, hub: Hub) -
     serve(tab, lambda body: body.update(completeness=made), policy=NO_WITNESS)
     states, _ = check(tab, citizen)
     assert set(states.values()) == {"pass"}, states
-    assert "另有 2 条授权记录，不属于访问。" in step_text(tab, "shown")
+    assert "另有 2 条授权或纠错记录，不属于访问。" in step_text(tab, "shown")
 
 
 def test_consent_entries_without_their_text_fail_as_possibly_hidden_accesses(
@@ -432,7 +432,7 @@ def test_a_citizens_consent_events_are_in_the_list_but_not_among_the_accesses(
     assert kinds.count("query") == 1
     # the hub gives each consent event's text (an access's is among the accesses)
     assert all((e["entry"] is None) == (e["kind"] == "query") for e in listed)
-    assert f"另有 {others} 条授权记录，不属于访问。" in step_text(tab, "shown")
+    assert f"另有 {others} 条授权或纠错记录，不属于访问。" in step_text(tab, "shown")
     assert "您的访问记录完整，共 1 条。" in verdict
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.console.conftest import SCREENSHOTS, Hub, Tab
+from tests.console.test_console_completeness import STEPS, sign_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ADDRESS = "household.registered_address"
@@ -89,10 +90,17 @@ def test_a_citizen_objects_and_sees_the_refusals_reasons(tab: Tab, hub: Hub) -> 
     page.get_by_role("region", name="已答复").get_by_text("不予更正").wait_for()
 
     page.get_by_role("button", name="退出登录").click()
+    sign_checkpoint(hub)  # the objection's entries are the citizen's, in the subject map
     tab.sign_in("citizen", subject)
     mine = page.get_by_role("region", name="我的异议与纠错进度")
     mine.get_by_text("经核查，门牌号调整尚未办理户籍变更").wait_for()
     assert "不予更正" in mine.inner_text()
+    # the completeness check counts the correction's entries as the citizen's, not as accesses
+    block = page.locator("section.completeness")
+    block.locator(".verdict p:not(.loading)").first.wait_for()
+    states = {s: block.locator(f'[data-step="{s}"]').get_attribute("class") for s in STEPS}
+    assert all("pass" in (state or "") for state in states.values()), states
+    assert "纠错记录，不属于访问" in block.locator('[data-step="shown"]').inner_text()
 
 
 def test_the_department_queue_shows_the_clock_and_fits_a_phone(tab: Tab, hub: Hub) -> None:

@@ -18,7 +18,7 @@ from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld
 from schemas import validator
-from tests.exchange.world import EDU, Hub
+from tests.exchange.world import EDU, MCA, Hub
 from tests.subscriptions.conftest import (
     STATUS,
     call,
@@ -250,3 +250,23 @@ def test_a_conditional_field_flows_under_its_agreement_and_stops_when_it_is_revo
     change_status(city, second)
     assert core(hub).change_reader.run().events == 0
     assert len(call(hub, "GET", path, system=EDU).json()["events"]) == 1
+
+
+def test_an_event_released_about_a_citizen_is_one_of_their_accesses(
+    hub: Hub, city: LegacyWorld
+) -> None:
+    """A subscription event is data released to a system, as a query's answer is: the citizen
+    finds it in their access list, and in the list their completeness check covers."""
+    (subject,) = insured(city, 1)
+    _made(hub, [subject], None)
+    change_status(city, subject)
+    assert core(hub).change_reader.run().events == 1
+    claims = {"sub": subject, "role": "citizen"}
+    token = hub.client.post("/dev/idp/token", json=claims).json()["id_token"]
+    mine = hub.client.get(
+        "/citizen/accesses", params={"limit": 100}, headers={"authorization": f"Bearer {token}"}
+    )
+    assert mine.status_code == 200, mine.text
+    events = [a for a in mine.json()["accesses"] if a["kind"] == "event"]
+    assert len(events) == 1
+    assert events[0]["system"] == MCA

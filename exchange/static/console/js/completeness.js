@@ -27,8 +27,8 @@ import { subjectKey, verifyComplete } from "./vmap.js";
 import { quorumWords } from "./witnesses.js";
 
 export const COMPLETE_STEPS = ["signature", "witnesses", "map_root", "entries", "listed", "shown", "map_proof"];
-const ACCESS_KINDS = ["query", "verify"];
-const OTHER_KINDS = ["consent", "agreement"];
+const ACCESS_KINDS = ["query", "verify", "event"]; // a subscription event is released data too
+const OTHER_KINDS = ["consent", "agreement", "correction"];
 const MAP_LINE = "tongban/vmap/v1 ";
 const PAGE_SIZE = 100;
 const MAX_PAGES = 100;

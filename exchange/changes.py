@@ -177,10 +177,3 @@ class Cached(Generic[K, V]):
         if found is _MISSING or stamp is None:
             return None
         return found, stamp  # type: ignore[return-value]
-
-    def peek(self, key: K) -> V | None:
-        """The value held for *key* as last validated, without reading the database; None if
-        none is held. Only for a value the same request has just validated with :meth:`get`."""
-        with self._lock:
-            found = self._values.get(key, _MISSING)
-        return None if found is _MISSING else found  # type: ignore[return-value]

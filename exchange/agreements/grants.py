@@ -40,6 +40,7 @@ __all__ = [
     "checked_grants",
     "count_use",
     "grant_of",
+    "in_force_at",
     "in_force_locked",
     "relied_locked",
     "take_use",
@@ -121,7 +122,13 @@ class _Standing:
     unrelied: UnreliedAgreement | None
 
     def in_force(self, now: datetime) -> bool:
-        return self.valid_from <= now and (self.valid_until is None or now < self.valid_until)
+        return in_force_at(self.valid_from, self.valid_until, now)
+
+
+def in_force_at(valid_from: datetime, valid_until: datetime | None, now: datetime) -> bool:
+    """Whether a validity from *valid_from* until *valid_until* (open-ended when None) holds at
+    *now*, as :func:`_in_force` says it in SQL."""
+    return valid_from <= now and (valid_until is None or now < valid_until)
 
 
 def _read_standing(session: Session, system: str) -> tuple[_Standing, ...]:
@@ -303,17 +310,16 @@ def take_use_within(session: Session, agreement_id: str, now: datetime, quota: i
 def _use_within(dialect: str, *, bounded: bool) -> Any:
     """The statement of :func:`take_use_within`, built once per dialect (on the table, not
     the mapped class: the ORM's insert machinery costs ten times the statement)."""
-    usage = _USAGE
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        make(usage)
+        make(_USAGE)
         .values(agreement_id=bindparam("agreement"), day=bindparam("day"), count=1)
         .on_conflict_do_update(
-            index_elements=[usage.c.agreement_id, usage.c.day],
-            set_={"count": usage.c.count + 1},
-            where=(usage.c.count < bindparam("quota")) if bounded else None,
+            index_elements=[_USAGE.c.agreement_id, _USAGE.c.day],
+            set_={"count": _USAGE.c.count + 1},
+            where=(_USAGE.c.count < bindparam("quota")) if bounded else None,
         )
-        .returning(usage.c.count)
+        .returning(_USAGE.c.count)
     )
 
 

@@ -53,6 +53,7 @@ from exchange import clock
 from exchange.agreements.grants import (
     UnreliedAgreement,
     checked_grants,
+    in_force_at,
     relied_locked,
     take_use,
     take_use_within,
@@ -465,7 +466,11 @@ class ExchangePipeline:
             run.agreements_unchanged = unchanged_since(session, run.agreements_stamp)
             problems: dict[str, str] = {}
             if run.agreements_unchanged:  # the grants decided on are the agreements as they are
-                relied = {g.agreement_id for g in run.grants if _in_force(g, now)}
+                relied = {
+                    g.agreement_id
+                    for g in run.grants
+                    if in_force_at(g.valid_from, g.valid_until, now)
+                }
             else:
                 relied, problems = relied_locked(session, agreements, now)
             run.unverifiable.update(problems)
@@ -686,10 +691,6 @@ def _mark_unverifiable(run: _Run, outcome: Outcome) -> None:
     for attribute in run.unverified_grant:
         if attribute in outcome.denied:
             outcome.denied[attribute] = AGREEMENT_UNVERIFIABLE
-
-
-def _in_force(grant: Grant, now: datetime) -> bool:
-    return grant.valid_from <= now and (grant.valid_until is None or now < grant.valid_until)
 
 
 def _take_back(outcome: Outcome, attribute: str, reason: str) -> None:

@@ -23,7 +23,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -236,10 +236,10 @@ class HubKeys:
         last read it (:meth:`published`), when its private key is already decrypted; None
         otherwise. For a request whose token check has just read the keys: a rotation since
         leaves that key published, so what it signs still verifies."""
-        published = self._published.peek(_PUBLISHED_KEYS)
-        if not published:
+        published = self._published.remembered(_PUBLISHED_KEYS)
+        if published is None or not published[0]:
             return None
-        key = published[0]
+        key = published[0][0]
         private = self._private.get(key.kid)
         if private is None:
             return None
@@ -263,14 +263,9 @@ class HubKeys:
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("the token is too large")
         asked = (token, typ, audience, issuer, require)
-        with self._verified_lock:
-            seen = self._verified.get(asked)
-            if seen is not None:
-                self._verified.move_to_end(asked)
-        if seen is not None:
-            known, kid = seen
-            if kid in {k.kid for k in self.published(session)} and _in_time(known):
-                return dict(known)  # these very bytes verified before; key and time hold
+        known = self._known(asked, self.published(session))
+        if known is not None:
+            return known  # these very bytes verified before; key and time hold
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -316,15 +311,26 @@ class HubKeys:
         before, whose key is among the published keys as last read and whose time holds, and
         the keys' stamp they were read under (the caller compares it with the request's before
         relying on them); None when the database must be read."""
-        with self._verified_lock:
-            seen = self._verified.get((token, typ, audience, issuer, require))
         published = self._published.remembered(_PUBLISHED_KEYS)
-        if seen is None or published is None:
+        if published is None:
             return None
-        (known, kid), (keys, stamp) = seen, published
-        if kid not in {k.kid for k in keys} or not _in_time(known):
+        keys, stamp = published
+        known = self._known((token, typ, audience, issuer, require), keys)
+        return None if known is None else (known, stamp)
+
+    def _known(self, asked: tuple[Any, ...], published: Sequence[HubKey]) -> dict[str, Any] | None:
+        """A copy of the claims of a token verified before with these expectations, if its key
+        is among *published* and its time holds; None otherwise."""
+        with self._verified_lock:
+            seen = self._verified.get(asked)
+            if seen is not None:
+                self._verified.move_to_end(asked)
+        if seen is None:
             return None
-        return dict(known), stamp
+        claims, kid = seen
+        if kid not in {k.kid for k in published} or not _in_time(claims):
+            return None
+        return dict(claims)
 
     def _private_key(
         self, session: Session, key: HubKey

@@ -22,12 +22,8 @@ from exchange.api import (
     corrections,
     dev_idp,
     exchange,
-    feedback,
     health,
-    notice,
     oauth,
-    public_stats,
-    scorecards,
     sign_in,
     subscriptions,
 )
@@ -101,10 +97,6 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(agreements.router)
     app.include_router(consent.router)
     app.include_router(corrections.router)
-    app.include_router(feedback.router)
-    app.include_router(scorecards.router)
-    app.include_router(public_stats.router)
-    app.include_router(notice.router)
     app.include_router(subscriptions.router)
     app.include_router(checkpoints.router)
     app.include_router(audit.router)

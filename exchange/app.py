@@ -22,8 +22,11 @@ from exchange.api import (
     corrections,
     dev_idp,
     exchange,
+    feedback,
     health,
     oauth,
+    public_stats,
+    scorecards,
     sign_in,
     subscriptions,
 )
@@ -97,6 +100,9 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(agreements.router)
     app.include_router(consent.router)
     app.include_router(corrections.router)
+    app.include_router(feedback.router)
+    app.include_router(scorecards.router)
+    app.include_router(public_stats.router)
     app.include_router(subscriptions.router)
     app.include_router(checkpoints.router)
     app.include_router(audit.router)

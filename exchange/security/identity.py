@@ -59,6 +59,9 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     DEPARTMENT_ADMIN = "department_admin"
     OPERATOR = "operator"
+    DATA_AUTHORITY = "data_authority"
+    """The data authority (主管部门, e.g. a 大数据局): evaluates departments (共享评价); neither
+    the hub's operator nor an auditor, and refused by every route not meant for it."""
 
 
 @dataclass(frozen=True)

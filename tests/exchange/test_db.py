@@ -19,6 +19,7 @@ from exchange.agreements.models import AgreementStatus, Origin
 from exchange.consent.models import ConsentMode, ConsentStatus, RequestStatus
 from exchange.corrections.models import CorrectionStatus, FiledBy, NoticeStatus
 from exchange.db import alembic_config, make_engine, unit_of_work
+from exchange.feedback.models import Rater
 from exchange.jobs.models import RunOutcome, Trigger
 from exchange.sources.cache.models import SyncStatus
 from exchange.subscriptions.models import EventStatus, SubscriptionStatus
@@ -38,6 +39,7 @@ ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("corrections", "filed_by"): FiledBy,
     ("corrections", "status"): CorrectionStatus,
     ("correction_notices", "status"): NoticeStatus,
+    ("ratings", "rater"): Rater,
     ("subscriptions", "status"): SubscriptionStatus,
     ("subscription_events", "status"): EventStatus,
 }

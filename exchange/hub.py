@@ -42,7 +42,6 @@ from exchange.query import jobs as query_jobs
 from exchange.query.budget import VerifyBudget
 from exchange.query.pipeline import ExchangePipeline
 from exchange.query.reread import SourceReader
-from exchange.scorecards import jobs as scorecard_jobs
 from exchange.security import jobs as security_jobs
 from exchange.security.gm.profile_check import check_crypto_profile
 from exchange.security.identity import IdentityProviders
@@ -56,7 +55,9 @@ from exchange.sources.cache.jobs import sync_jobs
 from exchange.sources.cache.reader import SourceCache
 from exchange.sources.registry import SourceRegistry
 from exchange.subscriptions import jobs as subscription_jobs
-from exchange.subscriptions.delivery import Courier, RetryBudget
+from exchange.subscriptions.brokers import BrokerAddress, BrokerTransport
+from exchange.subscriptions.delivery import Courier, RetryBudget, WebhookTransport
+from exchange.subscriptions.models import DeliveryChannel
 from exchange.subscriptions.outbox import ChangeReader
 from exchange.subscriptions.sealing import OutboxSeal
 from exchange.subscriptions.service import Subscriptions
@@ -177,7 +178,17 @@ class Hub:
     @cached_property
     def subscriptions(self) -> Subscriptions:
         """Subscriptions to attribute changes (订阅): made, read, acknowledged, replayed."""
-        return Subscriptions(self.pseudonyms, self.outbox_seal, self.webhooks)
+        return Subscriptions(
+            self.pseudonyms, self.outbox_seal, self.webhooks, broker=self.broker is not None
+        )
+
+    @cached_property
+    def broker(self) -> BrokerAddress | None:
+        """The broker events of ``broker`` subscriptions are published to, if any."""
+        url = self.settings.subscription_broker_url
+        if url is None:
+            return None
+        return BrokerAddress(url.get_secret_value(), self.settings.subscription_broker_topic)
 
     @cached_property
     def change_reader(self) -> ChangeReader:
@@ -190,14 +201,29 @@ class Hub:
         )
 
     @cached_property
-    def courier(self) -> Courier:
+    def _delivery_budget(self) -> RetryBudget:
         settings = self.settings
-        budget = RetryBudget(
+        return RetryBudget(
             settings.subscription_max_attempts,
             settings.subscription_retry_first_s,
             settings.subscription_retry_max_s,
         )
-        return Courier(self.sessions, self.outbox_seal, self.webhooks, budget)
+
+    @cached_property
+    def courier(self) -> Courier:
+        transport = WebhookTransport(self.webhooks)
+        channel = DeliveryChannel.WEBHOOK
+        return Courier(self.sessions, self.outbox_seal, channel, transport, self._delivery_budget)
+
+    @cached_property
+    def broker_courier(self) -> Courier | None:
+        """Publishes ``broker`` subscriptions' events (docs/subscriptions.md), if a broker is
+        configured."""
+        if self.broker is None:
+            return None
+        transport = BrokerTransport(self.broker)
+        channel = DeliveryChannel.BROKER
+        return Courier(self.sessions, self.outbox_seal, channel, transport, self._delivery_budget)
 
     @cached_property
     def jobs(self) -> list[JobSpec]:
@@ -212,8 +238,9 @@ class Hub:
             ),
             *job_housekeeping.jobs(self.settings),
             *sync_jobs(self.sources, self.cache_crypto),
-            *subscription_jobs.jobs(lambda: self.change_reader, lambda: self.courier),
-            *scorecard_jobs.jobs(lambda: self.sources),
+            *subscription_jobs.jobs(
+                lambda: self.change_reader, lambda: self.courier, lambda: self.broker_courier
+            ),
         ]
         return sorted(jobs, key=lambda spec: spec.id)
 

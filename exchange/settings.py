@@ -194,6 +194,20 @@ class Settings(BaseSettings):
     subscription_retry_max_s: float = Field(
         default=3600.0, ge=0, le=86400, description="The longest wait between two attempts."
     )
+    subscription_broker_url: SecretStr | None = Field(
+        default=None,
+        description="The broker subscriptions with delivery `broker` are published to: "
+        "nats://host:4222 (NATS JetStream) or amqp://user:password@host:5672/vhost (RabbitMQ; "
+        "amqps:// with TLS). Unset: no broker (docs/subscriptions.md).",
+    )
+    subscription_broker_topic: str = Field(
+        default="tongban.events",
+        max_length=100,
+        pattern=r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$",
+        description="NATS: events go to <topic>.<subscription id> in the stream that captures "
+        "it (made as TONGBAN_EVENTS if none does); RabbitMQ: the durable direct exchange and "
+        "the prefix of each subscription's queue.",
+    )
     idp_issuer: str | None = None
     idp_jwks_file: Path | None = None
     idp_authorization_endpoint: str | None = Field(
@@ -257,6 +271,12 @@ class Settings(BaseSettings):
                 or (self.mode == "prod" and endpoint.scheme != "https")
             ):
                 raise ValueError("TONGBAN_IDP_AUTHORIZATION_ENDPOINT must be an absolute https URL")
+        return self
+
+    @model_validator(mode="after")
+    def _broker_url_parses(self) -> Settings:
+        if self.subscription_broker_url is not None:
+            _check_broker_url(self.subscription_broker_url.get_secret_value())
         return self
 
     @model_validator(mode="after")
@@ -457,3 +477,27 @@ def _load(default_mode: Literal["dev", "prod"], overrides: dict[str, object]) ->
 
 def _cidrs(listed: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in listed.split(",") if part.strip())
+
+
+BROKER_SCHEMES = frozenset({"nats", "tls", "amqp", "amqps"})
+
+
+def _check_broker_url(url: str) -> None:
+    """Refuse a broker URL the hub could not publish to (the message never echoes the URL: it
+    may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in BROKER_SCHEMES or not parts.hostname:
+        raise ValueError(
+            "TONGBAN_SUBSCRIPTION_BROKER_URL must be nats://host:port (NATS JetStream) or "
+            "amqp://user:password@host:port/vhost (RabbitMQ; amqps:// with TLS)"
+        )
+    if port == 0 or parts.query or parts.fragment:
+        raise ValueError(
+            "TONGBAN_SUBSCRIPTION_BROKER_URL: a port from 1 to 65535, and no query or fragment"
+        )
+    if parts.scheme in {"nats", "tls"} and parts.path not in {"", "/"}:
+        raise ValueError("TONGBAN_SUBSCRIPTION_BROKER_URL: a NATS URL has no path")

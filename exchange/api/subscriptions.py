@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from exchange.api.deps import Hub, SystemBearer
 from exchange.api.problems import problem_responses
 from exchange.db import unit_of_work
-from exchange.subscriptions.models import EventStatus, Subscription
+from exchange.subscriptions.brokers import BrokerAddress
+from exchange.subscriptions.models import DeliveryChannel, EventStatus, Subscription
 from exchange.subscriptions.service import MAX_SUBJECTS, SubscriptionAsk
 
 __all__ = ["router"]
@@ -61,6 +62,11 @@ class SubscriptionBody(BaseModel):
         max_length=2000,
         description="HTTPS URL events are POSTed to; none: pull them from …/events",
     )
+    delivery: DeliveryChannel | None = Field(
+        default=None,
+        description="webhook (needs webhook_url), broker (the hub's NATS JetStream or RabbitMQ) "
+        "or pull; unnamed: webhook with a URL, else pull",
+    )
 
 
 class AckBody(BaseModel):
@@ -83,8 +89,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _view(sub: Subscription) -> dict[str, Any]:
-    return {
+def _view(sub: Subscription, broker: BrokerAddress | None) -> dict[str, Any]:
+    view: dict[str, Any] = {
         "id": sub.id,
         "status": sub.status.value,
         "purpose": sub.purpose,
@@ -92,11 +98,14 @@ def _view(sub: Subscription) -> dict[str, Any]:
         "attributes": list(sub.attributes),
         "resources": list(sub.resources),
         "division": sub.division,
-        "delivery": "webhook" if sub.url else "pull",
+        "delivery": sub.delivery.value,
         "webhook_url": sub.url,
         "last_seq": sub.next_seq - 1,
         "created_at": sub.created_at.isoformat().replace("+00:00", "Z"),
     }
+    if sub.delivery == DeliveryChannel.BROKER and broker is not None:
+        view["broker"] = broker.where(sub.id)
+    return view
 
 
 @router.post(
@@ -113,10 +122,11 @@ def post_subscription(hub: Hub, caller: SystemBearer, body: SubscriptionBody) ->
         subjects=body.subjects,
         division=body.division,
         webhook_url=body.webhook_url,
+        delivery=body.delivery,
     )
     with unit_of_work(hub.sessions, write=True) as session:
         made = hub.subscriptions.create(session, caller, ask, _now())
-        view = {**_view(made.subscription), "subjects": made.subjects}
+        view = {**_view(made.subscription, hub.broker), "subjects": made.subjects}
     if made.secret is not None:
         view["secret"] = made.secret
     return JSONResponse(view, status_code=201, headers={"cache-control": "no-store"})
@@ -127,7 +137,8 @@ def get_subscription(
     hub: Hub, caller: SystemBearer, subscription_id: SubscriptionId
 ) -> dict[str, Any]:
     with unit_of_work(hub.sessions) as session:
-        return _view(hub.subscriptions.get(session, caller.system_id, subscription_id))
+        found = hub.subscriptions.get(session, caller.system_id, subscription_id)
+        return _view(found, hub.broker)
 
 
 @router.delete("/subscriptions/{subscription_id}", responses=_WRITE_ERRORS)
@@ -135,7 +146,8 @@ def cancel_subscription(
     hub: Hub, caller: SystemBearer, subscription_id: SubscriptionId
 ) -> dict[str, Any]:
     with unit_of_work(hub.sessions, write=True) as session:
-        return _view(hub.subscriptions.cancel(session, caller.system_id, subscription_id))
+        cancelled = hub.subscriptions.cancel(session, caller.system_id, subscription_id)
+        return _view(cancelled, hub.broker)
 
 
 @router.get(

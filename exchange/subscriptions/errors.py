@@ -7,6 +7,7 @@ from __future__ import annotations
 from schemas import TongbanError
 
 __all__ = [
+    "SubscriptionDeliveryInvalid",
     "SubscriptionEventNotFound",
     "SubscriptionEventPending",
     "SubscriptionNotFound",
@@ -58,6 +59,16 @@ class WebhookUrlRefused(TongbanError):
     code = "webhook_url_refused"
     status = 422
     title = "The webhook URL is refused"
+
+
+class SubscriptionDeliveryInvalid(TongbanError):
+    """The delivery asked for does not fit: ``webhook`` without a URL, a URL with ``broker`` or
+    ``pull``, or ``broker`` on a hub with no broker configured
+    (TONGBAN_SUBSCRIPTION_BROKER_URL)."""
+
+    code = "invalid_subscription_delivery"
+    status = 422
+    title = "The subscription's delivery is not valid"
 
 
 class SubscriptionEventNotFound(TongbanError):

@@ -1,8 +1,9 @@
 """Tables of subscriptions (订阅) and their outbox.
 
 ``subscriptions``: a case system's standing request for changes of some attributes of a
-population, under a purpose (and an agreement for conditional fields), delivered to a webhook or
-kept for the pull API. Its webhook secret is stored sealed (AES-256-GCM).
+population, under a purpose (and an agreement for conditional fields), delivered to a webhook,
+published to the deployment's broker, or kept for the pull API (``delivery``). Its signing
+secret (webhook and broker) is stored sealed (AES-256-GCM).
 
 ``subscription_subjects``: the population named as subjects, by the hub's keyed pseudonym only.
 
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from catalogue.models import Base, str_enum
 
 __all__ = [
+    "DeliveryChannel",
     "EventStatus",
     "Subscription",
     "SubscriptionEvent",
@@ -48,6 +50,15 @@ __all__ = [
 class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"
+
+
+class DeliveryChannel(StrEnum):
+    """Where a subscription's events go: POSTed to its webhook, published to the deployment's
+    broker (NATS JetStream or RabbitMQ), or kept for the consumer to pull."""
+
+    WEBHOOK = "webhook"
+    BROKER = "broker"
+    PULL = "pull"
 
 
 class EventStatus(StrEnum):
@@ -68,6 +79,9 @@ class Subscription(Base):
     attributes: Mapped[list[Any]] = mapped_column(JSON)
     resources: Mapped[list[Any]] = mapped_column(JSON)
     division: Mapped[str | None] = mapped_column(String(12))
+    delivery: Mapped[DeliveryChannel] = mapped_column(
+        str_enum(DeliveryChannel, length=16), server_default=DeliveryChannel.WEBHOOK.value
+    )
     url: Mapped[str | None] = mapped_column(Text)
     secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[SubscriptionStatus] = mapped_column(str_enum(SubscriptionStatus, length=16))

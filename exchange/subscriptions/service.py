@@ -3,8 +3,10 @@
 1. **subjects or division, not both** (``invalid_subscription_population``): a list of 1 to
    :data:`MAX_SUBJECTS` resident ID numbers, each checked (``invalid_subject_id``) and kept only as
    its keyed pseudonym; or a division prefix (GB/T 2260 digits);
-2. **the webhook URL** (:class:`~exchange.subscriptions.webhooks.WebhookPolicy`,
-   ``webhook_url_refused``); no URL means the pull API;
+2. **the delivery**: ``webhook`` with a URL (:class:`~exchange.subscriptions.webhooks.
+   WebhookPolicy`, ``webhook_url_refused``), ``broker`` only on a hub with a broker and no URL,
+   ``pull`` without a URL (``invalid_subscription_delivery``); unnamed, a URL means ``webhook``
+   and none ``pull``;
 3. **the attributes resolve** against the catalogue, as a query's would (unknown attribute 422);
 4. **the agreement**, when one is named, is one of this system's agreements in force (else
    ``subscription_not_permitted``); without one only unconditional fields can be subscribed to;
@@ -35,6 +37,7 @@ from exchange.query.resolve import ResolvedQuery, resolve_query
 from exchange.security.clientauth import SystemPrincipal
 from exchange.security.subjects import Pseudonyms
 from exchange.subscriptions.errors import (
+    SubscriptionDeliveryInvalid,
     SubscriptionEventNotFound,
     SubscriptionEventPending,
     SubscriptionNotFound,
@@ -43,6 +46,7 @@ from exchange.subscriptions.errors import (
     SubscriptionTooWide,
 )
 from exchange.subscriptions.models import (
+    DeliveryChannel,
     EventStatus,
     Subscription,
     SubscriptionEvent,
@@ -76,6 +80,7 @@ class SubscriptionAsk:
     subjects: Sequence[str] | None = None
     division: str | None = None
     webhook_url: str | None = None
+    delivery: DeliveryChannel | None = None
 
 
 @dataclass(frozen=True)
@@ -114,16 +119,25 @@ def subscription_decision(
 
 
 class Subscriptions:
-    def __init__(self, pseudonyms: Pseudonyms, seal: OutboxSeal, webhooks: WebhookPolicy) -> None:
+    def __init__(
+        self,
+        pseudonyms: Pseudonyms,
+        seal: OutboxSeal,
+        webhooks: WebhookPolicy,
+        *,
+        broker: bool = False,
+    ) -> None:
         self._pseudonyms = pseudonyms
         self._seal = seal
         self._webhooks = webhooks
+        self._broker = broker
 
     def create(
         self, session: Session, caller: SystemPrincipal, ask: SubscriptionAsk, now: datetime
     ) -> Made:
         """A new subscription, checked in the module docstring's order."""
         subjects = self._population(ask)
+        delivery = self._delivery(ask)
         if ask.webhook_url is not None:
             self._webhooks.check_url(ask.webhook_url)
         resolved, decision, grants = subscription_decision(
@@ -162,12 +176,13 @@ class Subscriptions:
             attributes=[d.attribute for d in decision.fields],
             resources=sorted(resolved.resources),
             division=ask.division,
+            delivery=delivery,
             url=ask.webhook_url,
             status=SubscriptionStatus.ACTIVE,
             next_seq=1,
             created_at=now,
         )
-        secret = new_secret() if ask.webhook_url is not None else None
+        secret = new_secret() if delivery != DeliveryChannel.PULL else None
         if secret is not None:
             made.secret_sealed = self._seal.seal_secret(made.id, secret)
         session.add(made)
@@ -178,6 +193,19 @@ class Subscriptions:
                 [{"subscription_id": made.id, "subject": s} for s in sorted(subjects)],
             )
         return Made(made, secret, len(subjects))
+
+    def _delivery(self, ask: SubscriptionAsk) -> DeliveryChannel:
+        url = ask.webhook_url
+        chosen = ask.delivery or (DeliveryChannel.WEBHOOK if url else DeliveryChannel.PULL)
+        if chosen == DeliveryChannel.WEBHOOK and url is None:
+            raise SubscriptionDeliveryInvalid("webhook delivery needs a webhook_url")
+        if chosen != DeliveryChannel.WEBHOOK and url is not None:
+            raise SubscriptionDeliveryInvalid(f"{chosen.value} delivery takes no webhook_url")
+        if chosen == DeliveryChannel.BROKER and not self._broker:
+            raise SubscriptionDeliveryInvalid(
+                "this hub publishes to no broker (TONGBAN_SUBSCRIPTION_BROKER_URL is not set)"
+            )
+        return chosen
 
     def _population(self, ask: SubscriptionAsk) -> set[str]:
         if (ask.subjects is None) == (ask.division is None):

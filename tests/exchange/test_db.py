@@ -22,7 +22,7 @@ from exchange.db import alembic_config, make_engine, unit_of_work
 from exchange.feedback.models import Rater
 from exchange.jobs.models import RunOutcome, Trigger
 from exchange.sources.cache.models import SyncStatus
-from exchange.subscriptions.models import EventStatus, SubscriptionStatus
+from exchange.subscriptions.models import DeliveryChannel, EventStatus, SubscriptionStatus
 
 ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("systems", "status"): SystemStatus,
@@ -41,6 +41,7 @@ ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("correction_notices", "status"): NoticeStatus,
     ("ratings", "rater"): Rater,
     ("subscriptions", "status"): SubscriptionStatus,
+    ("subscriptions", "delivery"): DeliveryChannel,
     ("subscription_events", "status"): EventStatus,
 }
 """The status columns typed as their enums (``catalogue.models.str_enum``)."""

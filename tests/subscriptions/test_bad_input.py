@@ -11,9 +11,13 @@ import ipaddress
 from collections.abc import Sequence
 
 import pytest
+from sqlalchemy import func, select
 
+from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld
+from exchange.settings import SettingsError, load_settings
 from exchange.subscriptions.errors import WebhookUrlRefused
+from exchange.subscriptions.models import Subscription
 from exchange.subscriptions.webhooks import WebhookPolicy, post_event, signature_headers
 from tests.exchange.world import EDU, Hub
 from tests.subscriptions.conftest import STATUS, call, core, insured, status_body, subscribe
@@ -193,3 +197,41 @@ def test_the_signature_matches_the_standard_webhooks_example() -> None:
     )
     assert headers["webhook-signature"] == "v1," + base64.b64encode(mac.digest()).decode()
     assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+@pytest.mark.parametrize(
+    ("delivery", "url", "detail"),
+    [
+        ("broker", None, "TONGBAN_SUBSCRIPTION_BROKER_URL"),
+        ("webhook", None, "needs a webhook_url"),
+        ("pull", "https://dibao.example.gov.cn/hooks", "takes no webhook_url"),
+        ("broker", "https://dibao.example.gov.cn/hooks", "takes no webhook_url"),
+    ],
+)
+def test_a_delivery_that_does_not_fit_is_refused_and_nothing_is_stored(
+    hub: Hub, city: LegacyWorld, delivery: str, url: str | None, detail: str
+) -> None:
+    body = {**status_body(insured(city, 1), url), "delivery": delivery}
+    problem = _problem(subscribe(hub, body), 422, "invalid_subscription_delivery")
+    assert detail in str(problem["detail"])
+    with unit_of_work(hub.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Subscription)) == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:4222",
+        "nats://:4222",
+        "amqp://guest:s3cret@127.0.0.1:99999/",
+        "rabbitmq://127.0.0.1",
+        "nats://127.0.0.1:4222/stream",
+    ],
+)
+def test_a_misconfigured_broker_url_stops_the_hub_at_start_without_echoing_it(url: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(subscription_broker_url=url, mode="dev")
+    message = str(refused.value)
+    assert "TONGBAN_SUBSCRIPTION_BROKER_URL" in message
+    assert url not in message
+    assert "s3cret" not in message

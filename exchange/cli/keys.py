@@ -66,8 +66,13 @@ def _rows(keys: HubKeys, session: Session) -> list[dict[str, Any]]:
 @keys_app.command("rotate")
 def keys_rotate(
     alg: Annotated[
-        SigningAlgorithm, typer.Option("--alg", help="Algorithm of the new key.")
-    ] = SigningAlgorithm.EDDSA,
+        SigningAlgorithm | None,
+        typer.Option(
+            "--alg",
+            help="Algorithm of the new key (default: the crypto profile's, EdDSA under intl, "
+            "SM2SM3 under gm).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Make a new current signing key; the previous one stays published, older ones retire."""

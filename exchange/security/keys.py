@@ -1,9 +1,17 @@
 """The hub's own signing keys (平台签名密钥): access tokens and evidence are signed with them.
 
 Keys live in the hub database (table ``hub_signing_keys``), so every worker signs with the same
-key and a rotation on one worker is seen by all. The private key is stored encrypted with
-AES-256-GCM under a key derived (HKDF-SHA256) from ``TONGBAN_SECRET_KEY``; the row's kid and alg
-are the associated data, so a ciphertext moved to another row does not decrypt.
+key and a rotation on one worker is seen by all. The private key is stored encrypted with the
+crypto profile's AEAD under a key derived from ``TONGBAN_SECRET_KEY`` (``intl``: AES-256-GCM
+under HKDF-SHA-256, the private key as PKCS #8 DER; ``gm``: SM4-GCM under HKDF-SM3, the SM2
+private scalar's 32 bytes); the row's kid and alg are the associated data, so a ciphertext moved
+to another row does not decrypt.
+
+The profile decides the algorithms (:mod:`exchange.security.gm.profile`): an ``intl`` hub makes
+and accepts EdDSA (the default) and ES256 keys, a ``gm`` hub only SM2 keys (``SM2SM3``,
+:mod:`exchange.security.gm.jws`). A token is verified under the algorithm of the key its kid
+names, and only if that algorithm is one of the profile's: the header's ``alg`` must equal it,
+never choose it.
 
 Keys are numbered by ``generation`` (unique). The current key is the highest generation; the
 previous one stays published in the JWKS and keeps verifying, so tokens signed just before a
@@ -20,7 +28,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -30,11 +37,9 @@ from enum import StrEnum
 from typing import Any
 
 import jwt
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -43,6 +48,10 @@ from exchange import changes, clock
 from exchange.changes import Cached, Domain
 from exchange.errors import Unauthenticated
 from exchange.security.errors import HubKeyUnavailable, KeyRotationConflict
+from exchange.security.gm import jws as gm_jws
+from exchange.security.gm.errors import AlgorithmNotInProfile, CiphertextInvalid, GmKeyInvalid
+from exchange.security.gm.profile import CryptoProfile, profile_named
+from exchange.security.gm.sm2 import Sm2PublicKey, Sm2Signer, SoftwareSm2Signer
 from exchange.security.models import HubSigningKey
 from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.settings import Settings
@@ -55,7 +64,6 @@ __all__ = [
 
 MAX_TOKEN_CHARS = 8192
 LEEWAY = timedelta(seconds=60)
-_NONCE_BYTES = 12
 _PUBLISHED = 2  # the current key and the previous one
 _PUBLISHED_KEYS = "published"  # the one key of the published keys' cache
 _VERIFIED_TOKENS = 4096
@@ -65,10 +73,16 @@ only checks that its key is still published and its time has not run out."""
 
 
 class SigningAlgorithm(StrEnum):
-    """JWS algorithms the hub signs with: Ed25519 (default) or P-256."""
+    """JWS algorithms the hub signs with: Ed25519 (the ``intl`` default) or P-256 under the
+    ``intl`` profile, SM2 with SM3 under ``gm``."""
 
     EDDSA = "EdDSA"
     ES256 = "ES256"
+    SM2SM3 = gm_jws.ALG
+
+
+PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey | Sm2Signer
+PublicKey = jwt.PyJWK | Sm2PublicKey
 
 
 @dataclass(frozen=True)
@@ -100,10 +114,12 @@ class HubKeys:
 
     def __init__(self, settings: Settings) -> None:
         secret = settings.secret_key.get_secret_value()
-        wrapping = KeySchedule(secret).key(KeyUse.HUB_KEYS_AT_REST)
-        self._aead = AESGCM(wrapping)
-        self._private: dict[str, Ed25519PrivateKey | ec.EllipticCurvePrivateKey] = {}
-        self._public: dict[str, jwt.PyJWK] = {}
+        self.profile: CryptoProfile = profile_named(settings.crypto_profile)
+        self._algorithms = frozenset(self.profile.jws_algs)
+        wrapping = KeySchedule(secret, self.profile).key(KeyUse.HUB_KEYS_AT_REST)
+        self._aead = self.profile.aead(wrapping[: self.profile.aead_key_bytes])
+        self._private: dict[str, PrivateKey] = {}
+        self._public: dict[str, PublicKey] = {}
         self._published: Cached[str, tuple[HubKey, ...]] = Cached(Domain.KEYS, _read_published)
         self._verified: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], str]] = OrderedDict()
         self._verified_lock = threading.Lock()
@@ -129,14 +145,21 @@ class HubKeys:
         rows = session.scalars(select(HubSigningKey).order_by(HubSigningKey.generation.desc()))
         return [_view(r) for r in rows]
 
+    @property
+    def default_algorithm(self) -> SigningAlgorithm:
+        """The algorithm of the first key and of a rotation that names none: EdDSA under
+        ``intl``, SM2SM3 under ``gm``."""
+        return SigningAlgorithm(self.profile.jws_alg)
+
     def current(self, session: Session) -> HubKey:
-        """The key new signatures use; an Ed25519 key is created on first use."""
+        """The key new signatures use; a key of the profile's default algorithm is created on
+        first use."""
         published = self.published(session)
         if published:
             return published[0]
         # Generation 1 is unique: if another worker inserted it first, ours is refused (on
         # PostgreSQL after the other commits) and the winner's key is read back instead.
-        self._insert(session, SigningAlgorithm.EDDSA, 1, clock.now())
+        self._insert(session, self.default_algorithm, 1, clock.now())
         changes.forget(session)  # ours or, if it was refused, the winner's
         published = self.published(session)
         if not published:
@@ -162,11 +185,17 @@ class HubKeys:
     def rotate(
         self,
         session: Session,
-        alg: SigningAlgorithm | str = SigningAlgorithm.EDDSA,
+        alg: SigningAlgorithm | str | None = None,
         now: datetime | None = None,
     ) -> HubKey:
-        """Make a new current key; the previous stays published, older ones are retired."""
-        algorithm = SigningAlgorithm(alg)
+        """Make a new current key (of the profile's default algorithm unless *alg* names
+        another of the profile's); the previous stays published, older ones are retired."""
+        algorithm = self.default_algorithm if alg is None else SigningAlgorithm(alg)
+        if algorithm.value not in self._algorithms:
+            raise AlgorithmNotInProfile(
+                f"the {self.profile.name!r} crypto profile signs with "
+                f"{', '.join(self.profile.jws_algs)}, not {algorithm.value}"
+            )
         now = now or clock.now()
         newest = session.scalar(
             select(HubSigningKey.generation).order_by(HubSigningKey.generation.desc()).limit(1)
@@ -194,13 +223,7 @@ class HubKeys:
         private = _generate(alg)
         public_jwk = _public_jwk(private)
         kid = _thumbprint(public_jwk)
-        der = private.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = nonce + self._aead.encrypt(nonce, der, _associated(kid, alg.value))
+        sealed = self._aead.encrypt(_private_bytes(private), _associated(kid, alg.value))
         row = HubSigningKey(
             kid=kid,
             generation=generation,
@@ -224,9 +247,10 @@ class HubKeys:
     def sign(self, session: Session, payload: Mapping[str, Any], *, typ: str) -> str:
         """A compact JWS of ``payload`` under the current key, with ``kid`` and ``typ``."""
         key = self.current(session)
+        private: Any = self._private_key(session, key)  # an SM2 signer is beyond PyJWT's types
         return jwt.encode(
             dict(payload),
-            self._private_key(session, key),
+            private,
             algorithm=key.alg,
             headers={"kid": key.kid, "typ": typ},
         )
@@ -240,7 +264,7 @@ class HubKeys:
         if published is None or not published[0]:
             return None
         key = published[0][0]
-        private = self._private.get(key.kid)
+        private: Any = self._private.get(key.kid)
         if private is None:
             return None
         return jwt.encode(
@@ -276,12 +300,13 @@ class HubKeys:
         key = keys.get(str(header.get("kid")))
         if key is None:
             raise Unauthenticated("the token is not signed by a published hub key")
-        if header.get("alg") != key.alg:
+        if header.get("alg") != key.alg or key.alg not in self._algorithms:
             raise Unauthenticated("the token's algorithm is not its key's algorithm")
+        public: Any = self._public_key(key)  # an SM2 public key is beyond PyJWT's types
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._public_key(key),
+                public,
                 algorithms=[key.alg],
                 audience=audience,
                 issuer=issuer,
@@ -332,32 +357,36 @@ class HubKeys:
             return None
         return dict(claims)
 
-    def _private_key(
-        self, session: Session, key: HubKey
-    ) -> Ed25519PrivateKey | ec.EllipticCurvePrivateKey:
+    def _private_key(self, session: Session, key: HubKey) -> PrivateKey:
         cached = self._private.get(key.kid)
         if cached is not None:
             return cached
         row = session.get(HubSigningKey, key.kid)
         if row is None:
             raise HubKeyUnavailable("the hub's signing key is missing")
-        nonce, sealed = row.private_key[:_NONCE_BYTES], row.private_key[_NONCE_BYTES:]
+        if row.alg not in self._algorithms:
+            raise HubKeyUnavailable(
+                f"the hub's signing key is {row.alg}, which the {self.profile.name!r} crypto "
+                "profile does not sign with"
+            )
         try:
-            der = self._aead.decrypt(nonce, sealed, _associated(row.kid, row.alg))
-        except InvalidTag:
+            stored = self._aead.decrypt(row.private_key, _associated(row.kid, row.alg))
+        except CiphertextInvalid:
             raise HubKeyUnavailable(
                 "the hub's signing key does not decrypt; was TONGBAN_SECRET_KEY changed?"
             ) from None
-        private = serialization.load_der_private_key(der, password=None)
-        if not isinstance(private, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
-            raise HubKeyUnavailable("the hub's signing key has an unexpected type")
+        private = _load_private(row.alg, stored, row.public_jwk)
         self._private[key.kid] = private
         return private
 
-    def _public_key(self, key: HubKey) -> jwt.PyJWK:
+    def _public_key(self, key: HubKey) -> PublicKey:
         cached = self._public.get(key.kid)
         if cached is None:
-            cached = self._public[key.kid] = jwt.PyJWK(key.jwk(), algorithm=key.alg)
+            if key.alg == SigningAlgorithm.SM2SM3:
+                cached = Sm2PublicKey.from_jwk(key.public_jwk)
+            else:
+                cached = jwt.PyJWK(key.jwk(), algorithm=key.alg)
+            self._public[key.kid] = cached
         return cached
 
 
@@ -383,15 +412,47 @@ def _read_published(session: Session, _key: str) -> tuple[HubKey, ...]:
     return tuple(_view(r) for r in rows)
 
 
-def _generate(alg: SigningAlgorithm) -> Ed25519PrivateKey | ec.EllipticCurvePrivateKey:
+def _generate(alg: SigningAlgorithm) -> PrivateKey:
+    if alg is SigningAlgorithm.SM2SM3:
+        return SoftwareSm2Signer.generate()
     if alg is SigningAlgorithm.ES256:
         return ec.generate_private_key(ec.SECP256R1())
     return Ed25519PrivateKey.generate()
 
 
-def _public_jwk(private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> dict[str, str]:
+def _private_bytes(private: PrivateKey) -> bytes:
+    """What is sealed: the SM2 scalar (32 bytes), or the PKCS #8 DER of an Ed25519 or P-256
+    key."""
+    if isinstance(private, SoftwareSm2Signer):
+        return private.private_bytes()
+    if isinstance(private, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        return private.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    raise HubKeyUnavailable("the hub stores only keys it generated itself")
+
+
+def _load_private(alg: str, stored: bytes, public_jwk: Mapping[str, Any]) -> PrivateKey:
+    """The key pair of a decrypted private key; an SM2 pair is checked to belong together."""
+    if alg == SigningAlgorithm.SM2SM3:
+        try:
+            public = Sm2PublicKey.from_jwk(dict(public_jwk))
+            return SoftwareSm2Signer.from_private_bytes(stored, public)
+        except GmKeyInvalid:
+            raise HubKeyUnavailable("the hub's SM2 signing key is not its public key's") from None
+    private = serialization.load_der_private_key(stored, password=None)
+    if not isinstance(private, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise HubKeyUnavailable("the hub's signing key has an unexpected type")
+    return private
+
+
+def _public_jwk(private: PrivateKey) -> dict[str, str]:
     if isinstance(private, Ed25519PrivateKey):
         return {"kty": "OKP", "crv": "Ed25519", "x": _b64(private.public_key().public_bytes_raw())}
+    if not isinstance(private, ec.EllipticCurvePrivateKey):
+        return private.public_key.to_jwk()
     numbers = private.public_key().public_numbers()
     return {
         "kty": "EC",

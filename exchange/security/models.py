@@ -31,7 +31,7 @@ class HubSigningKey(Base):
     """One hub signing key: public JWK in clear, private key encrypted (nonce ‖ ciphertext)."""
 
     __tablename__ = "hub_signing_keys"
-    __table_args__ = (CheckConstraint("alg IN ('EdDSA', 'ES256')", name="alg"),)
+    __table_args__ = (CheckConstraint("alg IN ('EdDSA', 'ES256', 'SM2SM3')", name="alg"),)
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     generation: Mapped[int] = mapped_column(Integer, unique=True, autoincrement=False)

@@ -5,11 +5,15 @@ The master secret is ``TONGBAN_SECRET_KEY`` (or, in ``dev``, the installation's 
 the hub is a root of trust, so every key below is a pure function of that secret and a label:
 every worker and every restart derives the same keys, and none of them is stored.
 
-Two constructions, both over SHA-256:
+Two constructions, both over the crypto profile's hash (SHA-256 under ``intl``, SM3 under
+``gm``, :mod:`exchange.security.gm.profile`):
 
 * ``hkdf``: HKDF (RFC 5869) with salt ``b"tongban"`` and the label as ``info``;
 * ``hmac``: HMAC with the secret as key and the label (followed by a context, when the use has
   one) as message.
+
+A key is 32 bytes; a use that needs a shorter one (an SM4 key is 16 bytes) takes its first bytes,
+which is the same as HKDF with that output length.
 
 A label is part of the data it protects (a pseudonym, a wrapped key, a signed note): changing one
 orphans what was written under it, so labels never change; a new use gets a new row. The test
@@ -26,6 +30,9 @@ from typing import Final, Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from exchange.security.gm.profile import INTL, CryptoProfile
+from exchange.security.gm.symmetric import hmac_sm3
 
 __all__ = ["SCHEDULE", "Derivation", "KeySchedule", "KeyUse", "derive", "schedule_of"]
 
@@ -133,26 +140,35 @@ SCHEDULE: Final[dict[KeyUse, Derivation]] = {
 }
 
 
-def derive(secret: bytes, use: KeyUse, context: bytes = b"") -> bytes:
-    """The 32-byte key for ``use`` under ``secret`` (``context`` follows the label)."""
+def derive(
+    secret: bytes, use: KeyUse, context: bytes = b"", *, profile: CryptoProfile = INTL
+) -> bytes:
+    """The 32-byte key for ``use`` under ``secret`` (``context`` follows the label), over
+    SHA-256 (``intl``) or SM3 (``gm``)."""
     row = SCHEDULE[use]
+    gm = profile.name == "gm"
     if row.construction == "hkdf":
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=row.label + context)
+        algorithm = hashes.SM3() if gm else hashes.SHA256()
+        hkdf = HKDF(algorithm=algorithm, length=32, salt=_SALT, info=row.label + context)
         return hkdf.derive(secret)
+    if gm:
+        return hmac_sm3(secret, row.label + context)
     return hmac.new(secret, row.label + context, hashlib.sha256).digest()
 
 
 class KeySchedule:
-    """The keys of one master secret, each derived once on first use."""
+    """The keys of one master secret under one crypto profile, each derived once on first
+    use."""
 
-    def __init__(self, master: str) -> None:
+    def __init__(self, master: str, profile: CryptoProfile = INTL) -> None:
         self._master = master.encode()
+        self.profile = profile
         self._keys: dict[KeyUse, bytes] = {}
 
     def key(self, use: KeyUse) -> bytes:
         key = self._keys.get(use)
         if key is None:
-            key = self._keys[use] = derive(self._master, use)
+            key = self._keys[use] = derive(self._master, use, profile=self.profile)
         return key
 
 

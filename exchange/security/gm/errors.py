@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from schemas import TongbanError
 
-__all__ = ["CiphertextInvalid", "GmKeyInvalid", "GmSignatureInvalid"]
+__all__ = ["AlgorithmNotInProfile", "CiphertextInvalid", "GmKeyInvalid", "GmSignatureInvalid"]
 
 
 class GmKeyInvalid(TongbanError):
@@ -33,3 +33,12 @@ class CiphertextInvalid(TongbanError):
     code = "ciphertext_invalid"
     status = 500
     title = "Stored data does not decrypt"
+
+
+class AlgorithmNotInProfile(TongbanError):
+    """A signing algorithm the hub's crypto profile does not use (an SM2 key asked of an
+    ``intl`` hub, an Ed25519 or P-256 key of a ``gm`` hub)."""
+
+    code = "algorithm_not_in_profile"
+    status = 400
+    title = "Algorithm not in the crypto profile"

@@ -24,6 +24,7 @@ from exchange.api import (
     exchange,
     feedback,
     health,
+    notice,
     oauth,
     public_stats,
     scorecards,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(agreements.router)
     app.include_router(consent.router)
     app.include_router(corrections.router)
+    app.include_router(notice.router)
     app.include_router(feedback.router)
     app.include_router(scorecards.router)
     app.include_router(public_stats.router)

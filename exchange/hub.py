@@ -42,6 +42,7 @@ from exchange.query import jobs as query_jobs
 from exchange.query.budget import VerifyBudget
 from exchange.query.pipeline import ExchangePipeline
 from exchange.query.reread import SourceReader
+from exchange.scorecards import jobs as scorecard_jobs
 from exchange.security import jobs as security_jobs
 from exchange.security.gm.profile_check import check_crypto_profile
 from exchange.security.identity import IdentityProviders
@@ -241,6 +242,7 @@ class Hub:
             *subscription_jobs.jobs(
                 lambda: self.change_reader, lambda: self.courier, lambda: self.broker_courier
             ),
+            *scorecard_jobs.jobs(lambda: self.sources),
         ]
         return sorted(jobs, key=lambda spec: spec.id)
 

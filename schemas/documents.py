@@ -49,6 +49,8 @@ class AuditedAttribute(TypedDict):
     agreement: NotRequired[str]
     consent: NotRequired[str]
     legal_basis: NotRequired[str]
+    basis: NotRequired[str]  # statutory_duty | consent | other (docs/notice.md)
+    basis_other: NotRequired[str]  # with other: the rule that allowed it
     verified: NotRequired[str]  # a verify's match | no_match
 
 
@@ -174,6 +176,7 @@ class EvidencePayload(TypedDict):
     audit: AuditReceipt
     attributes: NotRequired[dict[str, ReleasedAttribute]]
     verified: NotRequired[dict[str, str]]  # match | no_match | unavailable | denied
+    disputed: NotRequired[dict[str, DisputedMark]]  # with verified: compared, disputed claims
 
 
 # -- the consent artefact (consent-artefact.schema.json) ------------------------------------

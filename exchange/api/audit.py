@@ -38,6 +38,7 @@ from exchange.audit.models import AuditRecord
 from exchange.audit.reading import AuditFilter
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden, MalformedRequest, Unauthenticated
+from exchange.notice.reading import deferred_marks, hidden_accesses
 from exchange.security.clientauth import ACCESS_TOKEN_TYP, SystemPrincipal, verify_access_token
 from exchange.security.errors import InvalidSubjectId
 from exchange.security.identity import Principal, Role
@@ -124,6 +125,11 @@ class AccessField(BaseModel):
     agreement: str | None
     consent: str | None
     legal_basis: str | None
+    basis: str | None = Field(
+        default=None,
+        description="The kind of legal basis: statutory_duty 法定职责, consent 同意, other 其他 "
+        "(docs/notice.md); null when nothing was allowed",
+    )
     title: str | None = Field(default=None, description="The field's title in the catalogue")
     resource_name: str | None = Field(default=None, description="Its resource's name")
 
@@ -133,6 +139,14 @@ class AgreementTitle(BaseModel):
     title: str | None = Field(description="The agreement document's title, when it has one")
     resource_name: str | None = Field(description="The name of the resource it shares")
     provider: str | None = Field(description="The providing department's name")
+
+
+class DeferredMark(BaseModel):
+    reason_kind: str = Field(description="Why its notice was deferred (docs/notice.md)")
+    legal_basis: str = Field(description="The law that made secrecy lawful")
+    deferred_at: str | None = Field(description="When the deferral took effect (UTC)")
+    shown_since: str | None = Field(description="When the deferral ended (UTC)")
+    ended_by: str | None = Field(description="`date` or `event`")
 
 
 class Access(BaseModel):
@@ -145,6 +159,12 @@ class Access(BaseModel):
     purpose: str
     service_item: str | None
     legal_bases: list[str]
+    basis_kinds: list[str] = Field(
+        default_factory=list, description="The kinds of legal basis of its fields (docs/notice.md)"
+    )
+    deferred: DeferredMark | None = Field(
+        default=None, description="Present when the access's notice to me was deferred"
+    )
     agreements: list[str]
     consents: list[str]
     fields: dict[str, AccessField]
@@ -408,11 +428,14 @@ def citizen_accesses(
         raise Forbidden("the token does not name a resident by a valid resident ID")
     sign_if_stale(hub.checkpoints, hub.sessions)  # as GET /audit/checkpoint: a recent one
     with unit_of_work(hub.sessions) as session:
-        complete = completeness(session, hub.witnessing, subject)
+        hidden = hidden_accesses(session, subject)  # deferred notice (docs/notice.md)
+        at_most = min(hidden) if hidden else None  # proven complete below the first one
+        complete = completeness(session, hub.witnessing, subject, at_most=at_most)
         head = proofs.head(session)
         page = reading.citizen_accesses(
-            session, subject, size=head.size, limit=limit, before=cursor
+            session, subject, size=head.size, limit=limit, before=cursor, hidden=hidden
         )
+        marks = deferred_marks(session, subject, [r.index for r in page.records])
         names = reading.AccessNames(session, partial(agreement_ref, session))
         accesses = [
             reading.access_view(
@@ -420,6 +443,8 @@ def citizen_accesses(
             )
             for r in page.records
         ]
+    for access in accesses:
+        access["deferred"] = marks.get(access["index"])
     return {
         "head": {"size": head.size, "root": _b64(head.root)},
         "accesses": accesses,
@@ -466,7 +491,11 @@ def _may_prove(hub: HubState, caller: Principal | SystemPrincipal, record: Audit
         return caller.system_id == record.system_id
     if caller.role is Role.AUDITOR:
         return True
-    return _citizen_pseudonym(hub, caller) == record.subject
+    subject = _citizen_pseudonym(hub, caller)
+    if subject != record.subject or subject is None:
+        return False
+    with unit_of_work(hub.sessions) as session:  # a deferred access is not theirs to see yet
+        return record.index not in hidden_accesses(session, subject)
 
 
 @router.get(

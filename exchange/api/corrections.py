@@ -29,6 +29,7 @@ from exchange.corrections.models import Correction, CorrectionNotice, FiledBy
 from exchange.corrections.service import CorrectionAsk, Filer
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
+from exchange.notice.reading import hidden_accesses
 from exchange.query.pipeline import QueryInput
 from exchange.security.clientauth import SystemPrincipal
 from exchange.security.identity import Principal, Role
@@ -301,7 +302,11 @@ def _provider_view(hub: HubState, row: Correction, now: datetime) -> dict[str, A
 def released_about_me(hub: Hub, citizen: Citizen) -> dict[str, Any]:
     with unit_of_work(hub.sessions) as session:
         return {
-            "attributes": reading.released_about(session, citizen),
+            "attributes": reading.released_about(
+                session,
+                citizen,
+                hidden_accesses(session, citizen),  # deferred notice
+            ),
             "objections": hub.settings.citizen_objections,
         }
 

@@ -145,6 +145,11 @@ class VerifyResponse(BaseModel):
     unavailable: dict[str, str] = Field(
         default_factory=dict, description="Why each `unavailable` claim could not be compared"
     )
+    disputed: dict[str, DisputedMark] = Field(
+        default_factory=dict,
+        description="异议标注: each compared claim whose field is under an open correction "
+        "request for this person (docs/corrections.md); the evidence signs the same",
+    )
     unverifiable: dict[str, str] = Field(
         default_factory=dict,
         description="Why each consent or agreement the hub could not rely on released nothing, "

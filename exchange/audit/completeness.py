@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from exchange.audit import vmap, vmap_store
 from exchange.audit.checkpoint import parse_checkpoint, split_note
-from exchange.audit.models import AuditRecord
+from exchange.audit.checkpoints import SignedCheckpoint
+from exchange.audit.models import AuditCheckpoint, AuditRecord
 from exchange.audit.reading import ACCESS_KINDS
 from exchange.audit.witnessing import Witnessing
 
@@ -56,10 +57,19 @@ class Completeness:
     entries: tuple[SubjectEntry, ...]
 
 
-def completeness(session: Session, witnessing: Witnessing, subject: str) -> Completeness | None:
+def completeness(
+    session: Session, witnessing: Witnessing, subject: str, *, at_most: int | None = None
+) -> Completeness | None:
     """The proof for *subject* (a pseudonym) against the newest witnessed checkpoint that commits
-    to the map, else the newest checkpoint that does; ``None`` when no checkpoint does yet."""
-    for note, witnessed in _candidates(session, witnessing):
+    to the map, else the newest checkpoint that does; ``None`` when no checkpoint does yet.
+    *at_most*: only checkpoints of at most that size (below an access whose notice is deferred,
+    ``exchange.notice``, so that the list proven complete is the list shown)."""
+    candidates = (
+        _candidates(session, witnessing)
+        if at_most is None
+        else _candidates_at_most(session, witnessing, at_most)
+    )
+    for note, witnessed in candidates:
         checkpoint = parse_checkpoint(split_note(note)[0])
         try:
             map_root = vmap.map_root_in(checkpoint.extensions)
@@ -81,6 +91,35 @@ def completeness(session: Session, witnessing: Witnessing, subject: str) -> Comp
             note, checkpoint.size, witnessed, subject, map_root, proof.encode(), entries
         )
     return None
+
+
+def _candidates_at_most(
+    session: Session, witnessing: Witnessing, size: int
+) -> list[tuple[str, bool]]:
+    """The newest checkpoint of at most *size* entries that meets the policy with witnesses,
+    else the newest of at most *size* entries."""
+    found: list[tuple[str, bool]] = []
+    vouched = witnessing.policy.quorum != "none"
+    rows = session.scalars(
+        select(AuditCheckpoint)
+        .where(AuditCheckpoint.size <= size)
+        .order_by(AuditCheckpoint.size.desc())
+        .limit(64)
+    ).all()
+    for row in rows:
+        note = witnessing.note(
+            session, SignedCheckpoint(row.size, row.root, row.note, row.signed_at)
+        )
+        if vouched and witnessing.verdict(note).met:
+            found.append((note, True))
+            break
+    if rows:
+        newest = rows[0]
+        note = witnessing.note(
+            session, SignedCheckpoint(newest.size, newest.root, newest.note, newest.signed_at)
+        )
+        found.append((note, vouched and witnessing.verdict(note).met))
+    return found
 
 
 def _candidates(session: Session, witnessing: Witnessing) -> list[tuple[str, bool]]:

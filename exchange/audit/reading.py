@@ -19,7 +19,7 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -128,17 +128,26 @@ event released to a system (the others, consent and correction events, are lifec
 
 
 def citizen_accesses(
-    session: Session, subject: str, *, size: int, limit: int, before: int | None = None
+    session: Session,
+    subject: str,
+    *,
+    size: int,
+    limit: int,
+    before: int | None = None,
+    hidden: Collection[int] = (),
 ) -> Page:
     """The accesses to the subject pseudonym *subject* (entries of kind ``query``, ``verify``
     and ``event``) within the tree of *size* entries, newest first: each one has an inclusion
     proof in that tree. The subject's consent events are entries too; the citizen reads them
-    with each consent's history (``GET /citizen/consents``), not as accesses."""
+    with each consent's history (``GET /citizen/consents``), not as accesses. *hidden*: the
+    accesses whose notice is deferred (``exchange.notice``), left out."""
     clauses = [
         AuditRecord.subject == subject,
         AuditRecord.index < size,
         AuditRecord.kind.in_(ACCESS_KINDS),
     ]
+    if hidden:
+        clauses.append(AuditRecord.index.not_in(sorted(hidden)))
     return _page_below(session, clauses, limit, before)
 
 
@@ -377,6 +386,7 @@ def access_view(
             key: attribute.get(key)
             for key in ("outcome", "release", "reason", "agreement", "consent", "legal_basis")
         }
+        | {"basis": basis_kind(attribute)}
         for name, attribute in attributes.items()
     }
     consents = {str(a["consent"]) for a in attributes.values() if a.get("consent")}
@@ -392,6 +402,7 @@ def access_view(
         "purpose": record.purpose,
         "service_item": entry.get("service_item"),
         "legal_bases": _distinct(attributes, "legal_basis"),
+        "basis_kinds": sorted({b for a in attributes.values() if (b := basis_kind(a))}),
         "agreements": _distinct(attributes, "agreement"),
         "consents": sorted(consents),
         "fields": fields,
@@ -479,6 +490,24 @@ def _parsed(record: AuditRecord) -> dict[str, Any]:
 def _outcomes(entry: dict[str, Any]) -> dict[str, str]:
     attributes: dict[str, dict[str, Any]] = entry.get("attributes") or {}
     return {name: str(a.get("outcome")) for name, a in attributes.items()}
+
+
+def basis_kind(attribute: Mapping[str, Any]) -> str | None:
+    """The kind of legal basis an audited attribute rested on (``statutory_duty``, ``consent``,
+    ``other``; docs/notice.md): as the entry records it, else, for an entry written before it
+    recorded one, from the rules it records (a consent relied on; an agreement or an
+    unconditional field); ``None`` when no rule allowed it."""
+    recorded = attribute.get("basis")
+    if isinstance(recorded, str):
+        return recorded
+    if attribute.get("outcome") not in ("released", "withheld"):
+        return None
+    if attribute.get("consent"):
+        return "consent"
+    rules = attribute.get("rules") or []
+    if attribute.get("agreement") or "sharing.unconditional" in rules:
+        return "statutory_duty"
+    return "other"
 
 
 def _distinct(attributes: dict[str, dict[str, Any]], key: str) -> list[str]:

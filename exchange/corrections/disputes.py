@@ -10,6 +10,10 @@ The check costs the query no database statement: the open requests are a cached 
 (``exchange.changes``, ``Domain.CORRECTIONS``), read once per process after each change of the
 ``corrections`` table (the stamp the unit of work has already read says when), and the check is
 a dictionary lookup.
+
+The mark follows the field, whatever shape it leaves in: a plain release, a predicate over it
+(``household.age_at_least(18)`` over ``household.birth_date``) and a verify's comparison of a
+claim with it (``POST /exchange/verify`` answers and signs ``disputed`` next to ``results``).
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from exchange.changes import Cached, Domain
 from exchange.corrections.models import Correction, CorrectionStatus
+from policies.model import Decision
 from schemas import DisputedMark, ReleasedAttribute
 
-__all__ = ["disputed_for", "mark_disputed"]
+__all__ = ["disputed_for", "disputed_verified", "field_of", "mark_disputed"]
 
 _ALL: Final = "open"
 _NOTHING: Mapping[str, DisputedMark] = MappingProxyType({})
@@ -57,14 +62,39 @@ def disputed_for(session: Session, subject: str) -> Mapping[str, DisputedMark]:
     return _OPEN.get(session, _ALL).get(subject, _NOTHING)
 
 
+def field_of(decision: Decision) -> dict[str, str]:
+    """Each attribute as asked -> the field it is read from (``namespace.field``): a predicate
+    is disputed when its field is."""
+    return {d.attribute: d.field.attribute for d in decision.fields}
+
+
 def mark_disputed(
-    attributes: Mapping[str, ReleasedAttribute], disputed: Mapping[str, DisputedMark]
+    attributes: Mapping[str, ReleasedAttribute],
+    disputed: Mapping[str, DisputedMark],
+    fields: Mapping[str, str] | None = None,
 ) -> None:
-    """Add the disputed mark to each released attribute under an open correction request."""
-    for attribute, mark in disputed.items():
-        released = attributes.get(attribute)
-        if released is not None:
+    """Add the disputed mark to each released attribute whose field is under an open correction
+    request (*fields*: each attribute as asked -> its field, :func:`field_of`; without it, the
+    names are the fields)."""
+    if not disputed:
+        return
+    for attribute, released in attributes.items():
+        mark = disputed.get((fields or {}).get(attribute, attribute))
+        if mark is not None:
             released["disputed"] = {"correction": mark["correction"], "since": mark["since"]}
+
+
+def disputed_verified(
+    results: Mapping[str, str], disputed: Mapping[str, DisputedMark], fields: Mapping[str, str]
+) -> dict[str, DisputedMark]:
+    """The disputed mark of each claim a verify compared (``match`` / ``no_match``) with a field
+    under an open correction request: attribute as asked -> mark."""
+    found: dict[str, DisputedMark] = {}
+    for attribute, result in results.items():
+        mark = disputed.get(fields.get(attribute, attribute))
+        if mark is not None and result in ("match", "no_match"):
+            found[attribute] = {"correction": mark["correction"], "since": mark["since"]}
+    return found
 
 
 def _instant(moment: datetime) -> str:

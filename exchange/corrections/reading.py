@@ -9,7 +9,7 @@ which needs it to find the record; nobody sees a value or a fingerprint's input.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -166,14 +166,18 @@ def one_of(rows: Iterable[Correction], correction_id: str) -> Correction:
     raise CorrectionNotFound(f"no correction request {correction_id}")
 
 
-def released_about(session: Session, subject: str) -> list[dict[str, Any]]:
+def released_about(
+    session: Session, subject: str, hidden: Collection[int] = ()
+) -> list[dict[str, Any]]:
     """Each field the hub released about the citizen (also through a predicate over it): its
-    source department by name, how often and to how many systems, when last."""
-    rows = session.execute(
-        select(AuditRecord.system_id, AuditRecord.recorded_at, AuditRecord.entry)
-        .where(AuditRecord.subject == subject, AuditRecord.kind.in_(ACCESS_KINDS))
-        .order_by(AuditRecord.index)
+    source department by name, how often and to how many systems, when last; not counting the
+    accesses *hidden* while their notice is deferred (docs/notice.md)."""
+    query = select(AuditRecord.system_id, AuditRecord.recorded_at, AuditRecord.entry).where(
+        AuditRecord.subject == subject, AuditRecord.kind.in_(ACCESS_KINDS)
     )
+    if hidden:
+        query = query.where(AuditRecord.index.not_in(sorted(hidden)))
+    rows = session.execute(query.order_by(AuditRecord.index))
     found: dict[str, dict[str, Any]] = {}
     systems: dict[str, set[str]] = {}
     for system, recorded_at, text in rows:

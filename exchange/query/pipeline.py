@@ -73,9 +73,10 @@ from exchange.consent.states import (
     effective_status,
     lock_consents,
 )
-from exchange.corrections.disputes import disputed_for, mark_disputed
+from exchange.corrections.disputes import disputed_for, disputed_verified, field_of, mark_disputed
 from exchange.db import unit_of_work
 from exchange.errors import PurposeNotRegistered
+from exchange.notice.basis import record_basis
 from exchange.query.budget import BUDGET_EXHAUSTED, BudgetLedger, Question, Refusal, VerifyBudget
 from exchange.query.errors import Incomplete
 from exchange.query.models import Counter
@@ -214,7 +215,8 @@ class ExchangePipeline:
             now=run.now,
         )
         _mark_unverifiable(run, outcome)
-        mark_disputed(outcome.attributes, run.disputed)  # 异议标注, in the answer and evidence
+        fields = field_of(run.decision)  # a predicate is disputed when its field is
+        mark_disputed(outcome.attributes, run.disputed, fields)  # 异议标注, answer and evidence
 
         refusals: list[Refusal] = []
 
@@ -303,13 +305,15 @@ class ExchangePipeline:
 
         receipt, _ = self._log.append(record)
         _raise_budget(refusals, receipt)
+        disputed = disputed_verified(results, run.disputed, field_of(run.decision))  # 异议标注
         evidence = None
         if not _purpose_refused(run.decision):
-            evidence = self._sign(run, outcome, receipt, issuer, verify=results)
+            evidence = self._sign(run, outcome, receipt, issuer, verify=results, disputed=disputed)
         _raise_refusals(run, outcome, False, receipt)
         return {
             "request_id": run.request_id,
             "results": results,
+            "disputed": disputed,
             "denied": {a: r for a, r in outcome.denied.items() if a in results},
             "unavailable": {a: r for a, r in outcome.unavailable.items() if a in results},
             "unverifiable": run.unverifiable,
@@ -600,6 +604,7 @@ class ExchangePipeline:
         issuer: str,
         *,
         verify: Mapping[str, str] | None = None,
+        disputed: Mapping[str, DisputedMark] | None = None,
     ) -> str:
         payload: EvidencePayload = {
             "iss": self._issuer or issuer,
@@ -614,6 +619,8 @@ class ExchangePipeline:
             payload["attributes"] = outcome.attributes
         else:
             payload["verified"] = dict(verify)
+            if disputed:
+                payload["disputed"] = dict(disputed)
         signed = self._keys.sign_as_validated(payload, typ=EVIDENCE_TYP)
         if signed is not None:  # the token check of this request has just read the keys
             return signed
@@ -754,7 +761,7 @@ def _audited(decision: FieldDecision, outcome: Outcome, withheld: bool) -> Audit
         audited["consent"] = decision.consent_id
     if decision.legal_basis:
         audited["legal_basis"] = decision.legal_basis
-    return audited
+    return record_basis(audited, decision)  # 法定职责 / 同意 / 其他 (docs/notice.md)
 
 
 def _compare(outcome: Outcome, claims: Mapping[str, Any]) -> dict[str, str]:

@@ -40,6 +40,7 @@ from exchange import clock
 from exchange.audit.lifecycle import hold_log
 from exchange.audit.log import append_in
 from exchange.db import unit_of_work
+from exchange.notice.basis import record_basis
 from exchange.query.release import Outcome, shape_release
 from exchange.query.resolve import ResourceInfo
 from exchange.query.sourcing import Fetched
@@ -341,7 +342,7 @@ def _audited(choice: FieldDecision, outcome: Outcome) -> AuditedAttribute:
         "legal_basis": choice.legal_basis,
     }
     audited.update({k: v for k, v in extra.items() if v})  # type: ignore[typeddict-item]
-    return audited
+    return record_basis(audited, choice)  # 法定职责 / 同意 / 其他 (docs/notice.md)
 
 
 def _instant(moment: datetime) -> str:

@@ -21,6 +21,7 @@ from exchange.corrections.models import CorrectionStatus, FiledBy, NoticeStatus
 from exchange.db import alembic_config, make_engine, unit_of_work
 from exchange.feedback.models import Rater
 from exchange.jobs.models import RunOutcome, Trigger
+from exchange.notice.models import DeferralStatus, EndedBy, ReasonKind
 from exchange.sources.cache.models import SyncStatus
 from exchange.subscriptions.models import DeliveryChannel, EventStatus, SubscriptionStatus
 
@@ -43,6 +44,9 @@ ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("subscriptions", "status"): SubscriptionStatus,
     ("subscriptions", "delivery"): DeliveryChannel,
     ("subscription_events", "status"): EventStatus,
+    ("notice_deferrals", "reason_kind"): ReasonKind,
+    ("notice_deferrals", "status"): DeferralStatus,
+    ("notice_deferrals", "ended_by"): EndedBy,
 }
 """The status columns typed as their enums (``catalogue.models.str_enum``)."""
 

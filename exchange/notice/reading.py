@@ -1,0 +1,184 @@
+"""What the citizen, the department and the auditor see of deferrals.
+
+- **The citizen** sees nothing of a deferral in effect: :func:`hidden_accesses` names the
+  accesses their list, their counts, their proofs and their completeness check leave out. A
+  deferral hides its access only while ``active`` *and* the audit log holds its ``approved``
+  entry: a row written into ``notice_deferrals`` by hand, past the service, hides nothing. Once
+  it has ended, :func:`deferred_marks` gives each shown access the mark that its notice was
+  deferred: the reason kind, the legal basis, from when to when; never the reason's text, who
+  asked or who approved.
+- **The department** sees its own deferrals in full (:func:`deferral_views`).
+- **The auditor** sees every deferral in full, each with its ``notice`` entries from the log and
+  :func:`deferral_checks`: two different people, both department admins of the access's
+  department, the requester first; a legal basis; the reason's digest in every entry matching
+  the stored reason; the access it names an access.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from exchange.audit.models import AuditRecord
+from exchange.audit.reading import ACCESS_KINDS
+from exchange.notice.models import DeferralStatus, NoticeDeferral
+from exchange.notice.service import reason_digest
+
+__all__ = [
+    "deferral_checks",
+    "deferral_views",
+    "deferred_marks",
+    "hidden_accesses",
+]
+
+
+def _approved_in_log() -> Any:
+    return exists().where(
+        AuditRecord.object_id == NoticeDeferral.id,
+        AuditRecord.kind == "notice",
+        AuditRecord.outcome == "approved",
+    )
+
+
+def hidden_accesses(session: Session, subject: str) -> frozenset[int]:
+    """The indexes of *subject*'s accesses whose notice is deferred now (approved in the log,
+    not ended): what nothing the citizen reads may show."""
+    rows = session.scalars(
+        select(NoticeDeferral.access_index).where(
+            NoticeDeferral.subject == subject,
+            NoticeDeferral.status == DeferralStatus.ACTIVE,
+            _approved_in_log(),
+        )
+    )
+    return frozenset(rows)
+
+
+def deferred_marks(session: Session, subject: str, indexes: Collection[int]) -> dict[int, Any]:
+    """The mark of each of *indexes* (shown accesses of *subject*) whose notice was deferred
+    and has ended: ``{reason_kind, legal_basis, deferred_at, shown_since, ended_by}``."""
+    if not indexes:
+        return {}
+    rows = session.scalars(
+        select(NoticeDeferral)
+        .where(
+            NoticeDeferral.subject == subject,
+            NoticeDeferral.status == DeferralStatus.ENDED,
+            NoticeDeferral.access_index.in_(list(indexes)),
+        )
+        .order_by(NoticeDeferral.ended_at)
+    )
+    return {
+        row.access_index: {
+            "reason_kind": row.reason_kind.value,
+            "legal_basis": row.legal_basis,
+            "deferred_at": _instant(row.decided_at),
+            "shown_since": _instant(row.ended_at),
+            "ended_by": row.ended_by.value if row.ended_by is not None else None,
+        }
+        for row in rows
+    }
+
+
+def deferral_views(
+    session: Session,
+    *,
+    department: str | None = None,
+    status: str | None = None,
+    deferral_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every deferral (of *department*, with *status*, or the one *deferral_id*, when given),
+    newest first, each with its ``notice`` entries from the log and the auditor's checks."""
+    query = select(NoticeDeferral).order_by(NoticeDeferral.requested_at.desc(), NoticeDeferral.id)
+    if deferral_id is not None:
+        query = query.where(NoticeDeferral.id == deferral_id)
+    if department is not None:
+        query = query.where(NoticeDeferral.department == department)
+    if status is not None:
+        query = query.where(NoticeDeferral.status == DeferralStatus(status))
+    rows = list(session.scalars(query.limit(500)))
+    entries = _entries(session, [row.id for row in rows])
+    return [_view(session, row, entries.get(row.id, [])) for row in rows]
+
+
+def deferral_checks(
+    session: Session, row: NoticeDeferral, entries: Iterable[AuditRecord]
+) -> dict[str, bool]:
+    """What an auditor checks of one deferral against its entries in the log (each ``True``
+    when it holds; a refused or pending deferral has no approval to check)."""
+    parsed = [json.loads(e.entry)["object"] for e in entries]
+    by_event = {o["event"]: o for o in parsed}
+    requested, approved = by_event.get("requested"), by_event.get("approved")
+    access = session.get(AuditRecord, row.access_index)
+    digest = reason_digest(row.reason_salt, row.reason)
+    in_effect = row.status in (DeferralStatus.ACTIVE, DeferralStatus.ENDED)
+    return {
+        "requested_in_log": requested is not None,
+        "approved_in_log": approved is not None or not in_effect,
+        "two_people": not in_effect
+        or (
+            requested is not None
+            and approved is not None
+            and requested["by"] != approved["by"]
+            and requested["by_role"] == approved["by_role"] == "department_admin"
+        ),
+        "legal_basis": all(len(str(o.get("legal_basis", "")).strip()) >= 2 for o in parsed)
+        and bool(parsed),
+        "reason_digest": all(o.get("reason_digest") == digest for o in parsed) and bool(parsed),
+        "access": access is not None
+        and access.kind in ACCESS_KINDS
+        and access.subject == row.subject
+        and access.department == row.department,
+        "ended_in_log": row.status is not DeferralStatus.ENDED or "ended" in by_event,
+    }
+
+
+def _entries(session: Session, ids: list[str]) -> dict[str, list[AuditRecord]]:
+    found: dict[str, list[AuditRecord]] = {}
+    if not ids:
+        return found
+    rows = session.scalars(
+        select(AuditRecord)
+        .where(AuditRecord.object_id.in_(ids), AuditRecord.kind == "notice")
+        .order_by(AuditRecord.index)
+    )
+    for record in rows:
+        if record.object_id is not None:
+            found.setdefault(record.object_id, []).append(record)
+    return found
+
+
+def _view(session: Session, row: NoticeDeferral, entries: list[AuditRecord]) -> dict[str, Any]:
+    checks = deferral_checks(session, row, entries)
+    return {
+        "id": row.id,
+        "access": row.access_index,
+        "system": row.system_id,
+        "department": row.department,
+        "status": row.status.value,
+        "reason_kind": row.reason_kind.value,
+        "reason": row.reason,
+        "reason_salt": row.reason_salt,
+        "legal_basis": row.legal_basis,
+        "until": row.until.isoformat() if row.until is not None else None,
+        "until_event": row.until_event,
+        "requested_by": row.requested_by,
+        "requested_at": _instant(row.requested_at),
+        "decided_by": row.decided_by,
+        "decided_at": _instant(row.decided_at),
+        "ended_at": _instant(row.ended_at),
+        "ended_by": row.ended_by.value if row.ended_by is not None else None,
+        "entries": [{"index": e.index, "outcome": e.outcome, "entry": e.entry} for e in entries],
+        "checks": checks,
+        "checks_pass": all(checks.values()),
+    }
+
+
+def _instant(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -31,6 +31,7 @@ from exchange.api import (
     sign_in,
     subscriptions,
 )
+from exchange.api import federation as federation_api
 from exchange.api import jobs as jobs_api
 from exchange.api import metrics as metrics_api
 from exchange.api.admission import Admission, AdmissionGate, AdmissionLimits
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(scorecards.router)
     app.include_router(public_stats.router)
     app.include_router(subscriptions.router)
+    app.include_router(federation_api.router)
     app.include_router(checkpoints.router)
     app.include_router(audit.router)
     app.include_router(audit_stats.router)

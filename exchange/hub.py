@@ -36,6 +36,7 @@ from exchange.consent import jobs as consent_jobs
 from exchange.corrections.service import CorrectionDesk
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.jobs import sweeps as job_housekeeping
+from exchange.federation.relay import HubRelay
 from exchange.jobs.scheduler import HubScheduler
 from exchange.jobs.spec import JobSpec
 from exchange.query import jobs as query_jobs
@@ -163,8 +164,14 @@ class Hub:
     @cached_property
     def outbox_seal(self) -> OutboxSeal:
         return OutboxSeal(self.secrets.key(KeyUse.SUBSCRIPTIONS_AT_REST))
+            relay=self.relay,
 
     @cached_property
+    @cached_property
+    def relay(self) -> HubRelay:
+        """Queries for resources other hubs hold, relayed to them (docs/federation.md)."""
+        return HubRelay(self.sessions)
+
     def webhooks(self) -> WebhookPolicy:
         """Where subscription webhooks may point (docs/subscriptions.md)."""
         settings = self.settings
@@ -276,6 +283,8 @@ class Hub:
         return self
 
     def __exit__(
+        if "relay" in self.__dict__:
+            self.relay.close()
         self,
         kind: type[BaseException] | None,
         value: BaseException | None,

@@ -25,7 +25,10 @@ from schemas.documents import (
     LifecycleEntry,
     LifecycleKind,
     LifecycleObject,
+    OriginEvidence,
     Provenance,
+    RelayedFor,
+    RelayedRead,
     ReleasedAttribute,
 )
 from schemas.errors import ProblemDetail, TongbanError
@@ -49,8 +52,11 @@ __all__ = [
     "LifecycleEntry",
     "LifecycleKind",
     "LifecycleObject",
+    "OriginEvidence",
     "ProblemDetail",
     "Provenance",
+    "RelayedFor",
+    "RelayedRead",
     "ReleasedAttribute",
     "TongbanError",
     "explain",

@@ -28,7 +28,10 @@ __all__ = [
     "LifecycleEntry",
     "LifecycleKind",
     "LifecycleObject",
+    "OriginEvidence",
     "Provenance",
+    "RelayedFor",
+    "RelayedRead",
     "ReleasedAttribute",
 ]
 
@@ -61,6 +64,28 @@ class BudgetSpent(TypedDict):
     field: str
 
 
+class RelayedFor(TypedDict):
+    """A query a peer hub relayed (federation): that hub, its original caller, its request."""
+
+    hub: str
+    system: str
+    department: str
+    officer: str | None
+    request_id: str
+
+
+class RelayedRead(TypedDict):
+    """One read relayed to an origin hub: which hub, its request id and audit log index, and
+    whether its answer was used (``verified``) or not (``refused``, ``unverifiable``,
+    ``unreachable``)."""
+
+    hub: str
+    peer: str
+    request_id: str | None
+    index: int | None
+    outcome: str
+
+
 class AuditEntry(TypedDict):
     """One exchange request as the Merkle log holds it (its RFC 8785 bytes are the leaf).
 
@@ -81,6 +106,8 @@ class AuditEntry(TypedDict):
     attributes: dict[str, AuditedAttribute]
     outcome: str  # released | partial | denied | unavailable | withheld | budget_exhausted
     budget: NotRequired[BudgetSpent]
+    relay: NotRequired[RelayedFor]  # the origin hub of a relayed query: who relayed it, for whom
+    relayed: NotRequired[list[RelayedRead]]  # the relaying hub: each origin hub it read
 
 
 LifecycleKind = Literal["consent", "agreement"]
@@ -126,6 +153,7 @@ class Provenance(TypedDict):
     resource: str
     version: int
     as_of: str | None
+    hub: NotRequired[str]  # relayed: the origin hub's URL
 
 
 class DisputedMark(TypedDict):
@@ -163,6 +191,13 @@ class AuditReceipt(TypedDict):
     inclusion_proof: list[str]
 
 
+class OriginEvidence(TypedDict):
+    """An origin hub's evidence, kept inside the relaying hub's."""
+
+    hub: str
+    evidence: str
+
+
 class EvidencePayload(TypedDict):
     """The claims of the evidence JWS (``typ`` ``tongban-evidence+jwt``): a query's carry
     ``attributes``, a verify's ``verified``, never both."""
@@ -176,6 +211,8 @@ class EvidencePayload(TypedDict):
     audit: AuditReceipt
     attributes: NotRequired[dict[str, ReleasedAttribute]]
     verified: NotRequired[dict[str, str]]  # match | no_match | unavailable | denied
+    relay: NotRequired[RelayedFor]  # a relayed query: who relayed it, for whom
+    origins: NotRequired[list[OriginEvidence]]  # relayed reads: each origin hub's evidence
     disputed: NotRequired[dict[str, DisputedMark]]  # with verified: compared, disputed claims
 
 

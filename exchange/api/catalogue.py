@@ -38,6 +38,7 @@ from exchange.api.problems import problem_responses
 from exchange.api.text import DisplayParagraph
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden, UnsupportedMediaType
+from exchange.federation.reading import origin_of
 from exchange.security.identity import Principal, Role
 from schemas import ProblemDetail
 
@@ -165,7 +166,12 @@ def get_resource(
     with unit_of_work(hub.sessions) as session:
         resource, row = reading.resource_version(session, code, version)
         view = reading.resource_view(resource, row)
-    return {**view, **_sharing_of(view["descriptor"]["fields"])}
+        origin = origin_of(session, code)  # held by another hub (federation)
+    return {
+        **view,
+        **_sharing_of(view["descriptor"]["fields"]),
+        **({"origin": origin} if origin else {}),
+    }
 
 
 @router.get(

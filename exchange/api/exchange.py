@@ -55,11 +55,31 @@ class _Ask(BaseModel):
     consent_id: str | None = Field(default=None, pattern=_CODE)
 
 
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+class OnBehalfOf(BaseModel):
+    """The original caller of a query a peer hub relays (docs/federation.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hub: str = Field(max_length=500, description="The relaying hub's public URL")
+    system: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    department: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,15}$")
+    officer: str | None = Field(default=None, pattern=_CODE)
+    request_id: str = Field(pattern=_UUID, description="The relaying hub's request id")
+
+
 class QueryBody(_Ask):
     attributes: list[Annotated[str, Field(pattern=_ATTRIBUTE)]] | None = Field(
         default=None, max_length=100
     )
     all_or_nothing: bool = False
+    on_behalf_of: OnBehalfOf | None = Field(
+        default=None,
+        description="Only from a registered peer hub relaying its caller's query: who that "
+        "caller is (else 403 `not_a_peer_hub`)",
+    )
 
     @model_validator(mode="after")
     def _something_asked(self) -> QueryBody:
@@ -80,6 +100,16 @@ class Source(BaseModel):
     resource: str
     version: int
     as_of: str | None
+    hub: str | None = Field(
+        default=None, description="Only for an attribute relayed from another hub: its URL"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent_hub(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        shown: dict[str, Any] = handler(self)
+        if shown.get("hub") is None:
+            shown.pop("hub", None)
+        return shown
 
 
 class DisputedMark(BaseModel):
@@ -176,7 +206,7 @@ async def _pipeline(request: Request) -> ExchangePipeline:  # no thread needed: 
 
 
 Pipeline = Annotated[ExchangePipeline, Depends(_pipeline)]
-_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 502, 503)
 
 
 def _budget_refused(request: Request, refused: BudgetExhausted) -> Response:
@@ -202,6 +232,7 @@ def query(
         officer=body.officer,
         consent_id=body.consent_id,
         all_or_nothing=body.all_or_nothing,
+        on_behalf_of=body.on_behalf_of.model_dump() if body.on_behalf_of else None,
     )
     try:
         return _answer(_QUERY_ANSWER, pipeline.query(caller, ask, issuer=base_url))

@@ -20,6 +20,7 @@ from exchange.cli.audit import audit_app
 from exchange.cli.catalogue import catalogue_app
 from exchange.cli.db import db_app
 from exchange.cli.demo import demo
+from exchange.cli.federation import peers_app
 from exchange.cli.jobs import jobs_app, worker_command
 from exchange.cli.keys import keys_app
 from exchange.cli.serve import serve
@@ -50,6 +51,7 @@ app.add_typer(witness_app, name="witness")
 app.command("worker")(worker_command)
 app.command("sync")(sync_command)
 
+app.add_typer(peers_app, name="peers")
 
 def main() -> None:
     """Entry point: one-line errors on stderr, non-zero exit. Everything the command writes

@@ -44,7 +44,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,14 +75,14 @@ from exchange.consent.states import (
 )
 from exchange.corrections.disputes import disputed_for, disputed_verified, field_of, mark_disputed
 from exchange.db import unit_of_work
-from exchange.errors import PurposeNotRegistered
+from exchange.errors import Forbidden, PurposeNotRegistered
 from exchange.notice.basis import record_basis
 from exchange.query.budget import BUDGET_EXHAUSTED, BudgetLedger, Question, Refusal, VerifyBudget
 from exchange.query.errors import Incomplete
 from exchange.query.models import Counter
 from exchange.query.release import Outcome, shape_release
 from exchange.query.resolve import ResolvedQuery, resolve_query
-from exchange.query.sourcing import Fetched, fetch_permitted
+from exchange.query.sourcing import Fetched, Relay, RelayAsk, fetch_permitted, settle_relayed
 from exchange.security.clientauth import RememberedCaller, SystemPrincipal, confirmed_caller
 from exchange.security.keys import HubKeys
 from exchange.security.subjects import ID_TYPE, Pseudonyms, checked_resident_id
@@ -105,6 +105,9 @@ from schemas import (
     AuditReceipt,
     DisputedMark,
     EvidencePayload,
+    RelayedFor,
+    RelayedRead,
+    TongbanError,
 )
 
 __all__ = [
@@ -132,6 +135,7 @@ class QueryInput:
     officer: str | None = None
     consent_id: str | None = None
     all_or_nothing: bool = False
+    on_behalf_of: Mapping[str, Any] | None = None  # a query a peer hub relays (federation)
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,10 @@ class _Run:
     agreements_stamp: str | None = None  # the agreements' stamp the grants were read under
     agreements_unchanged: bool = False  # set in the write unit: nothing changed since
     disputed: Mapping[str, DisputedMark] = field(default_factory=dict)  # open corrections
+    remote: Mapping[str, str] = field(default_factory=dict)  # resource -> origin peer hub
+    origins: list[Mapping[str, Any]] = field(default_factory=list)  # relayed reads' answers
+    relay_refusal: TongbanError | None = None  # an origin hub refused the relayed query
+    asked: QueryInput | VerifyInput | None = None
 
 
 class ExchangePipeline:
@@ -181,7 +189,9 @@ class ExchangePipeline:
         release_hash_key: bytes,
         issuer: str | None = None,
         budget: VerifyBudget | None = None,
+        relay: Relay | None = None,
     ) -> None:
+        self._relay = relay  # resources other hubs hold (exchange/federation)
         self._sessions = sessions
         self._log = AuditLog(sessions, signer=checkpoints)
         self._sources = sources
@@ -215,6 +225,7 @@ class ExchangePipeline:
             now=run.now,
         )
         _mark_unverifiable(run, outcome)
+        settle_relayed(outcome, run.decision, fetched)  # what an origin hub refused, refused
         fields = field_of(run.decision)  # a predicate is disputed when its field is
         mark_disputed(outcome.attributes, run.disputed, fields)  # 异议标注, answer and evidence
 
@@ -243,6 +254,9 @@ class ExchangePipeline:
         if not withheld and not _purpose_refused(run.decision):
             evidence = self._sign(run, outcome, receipt, issuer)
         _raise_refusals(run, outcome, withheld, receipt)
+        if run.relay_refusal is not None and not outcome.attributes:  # audited above
+            run.relay_refusal.extensions["audit"] = _receipt_view(receipt)
+            raise run.relay_refusal
         return {
             "request_id": run.request_id,
             "attributes": outcome.attributes,
@@ -407,6 +421,12 @@ class ExchangePipeline:
             )
             unrelied = self._consent_check.problems(session, rows, now)
             disputed = disputed_for(session, subject_pseudonym)  # cached: no statement
+            remote = self._relay.origins(session, resolved.resources) if self._relay else {}
+            on_behalf_of = ask.on_behalf_of if isinstance(ask, QueryInput) else None
+            if on_behalf_of is not None:  # relayed by a peer hub: only a registered one
+                if self._relay is None:
+                    raise Forbidden("this hub does not accept relayed queries")
+                self._relay.admit(session, caller.system_id, on_behalf_of)
         consents = [
             consent_state(row, now, status=unrelied[row.id].status if row.id in unrelied else None)
             for row in rows
@@ -444,19 +464,45 @@ class ExchangePipeline:
             ungranted,
             agreements_stamp,
             disputed=disputed,
+            remote=remote,
+            asked=ask,
         )
 
     def _fetch(self, run: _Run) -> dict[str, Fetched]:
         wanted = run.decision.fields_to_fetch()
         if not wanted or _purpose_refused(run.decision):
             return {}
-        return fetch_permitted(self._sources, run.subject, run.resolved.resources, wanted)
+        relayed = RelayAsk(
+            self._issuer or "",
+            run.request_id,
+            run.caller.system_id,
+            run.caller.department,
+            run.asked.officer if run.asked else None,
+            run.purpose,
+            run.subject,
+        )
+        fetched = fetch_permitted(
+            self._sources,
+            run.subject,
+            run.resolved.resources,
+            wanted,
+            relay=self._relay,
+            ask=relayed,
+            remote=run.remote,
+        )
+        origins = (f.origin for f in fetched.values() if f.origin is not None)
+        run.origins = list({str(o["peer"]): o for o in origins}.values())  # one per origin hub
+        run.relay_refusal = next((f.refusal for f in fetched.values() if f.refusal), None)
+        return fetched
 
     def _many(self, run: _Run) -> dict[str, bool]:
         many = {}
         for code in run.resolved.resources:
             binding = self._sources.binding(code)
             many[code] = binding is not None and binding.mapping.many
+        for origin in run.origins:  # a relayed resource: as the origin hub answered
+            for code in origin.get("many", ()):
+                many[code] = True
         return many
 
     def _recheck(self, session: Session, run: _Run, outcome: Outcome) -> dict[str, Consent]:
@@ -580,7 +626,7 @@ class ExchangePipeline:
         for attribute, result in (results or {}).items():
             if attribute in attributes and result in ("match", "no_match"):
                 attributes[attribute]["verified"] = result
-        return {
+        entry: AuditEntry = {
             "v": 1,
             "kind": kind,
             "request_id": run.request_id,
@@ -595,6 +641,8 @@ class ExchangePipeline:
             "attributes": attributes,
             "outcome": "withheld" if withheld else outcome.summary,
         }
+        _federated(entry, run, ask)
+        return entry
 
     def _sign(
         self,
@@ -615,6 +663,13 @@ class ExchangePipeline:
             "subject": {"id_type": ID_TYPE, "id": run.subject},
             "audit": _receipt_view(receipt),
         }
+        if isinstance(ask := run.asked, QueryInput) and ask.on_behalf_of is not None:
+            payload["relay"] = cast(RelayedFor, dict(ask.on_behalf_of))
+        origins = [o for o in run.origins if o.get("evidence")]  # the verified ones
+        if origins:  # each origin hub's own evidence, inside this hub's
+            payload["origins"] = [
+                {"hub": str(o["hub"]), "evidence": str(o["evidence"])} for o in origins
+            ]
         if verify is None:
             payload["attributes"] = outcome.attributes
         else:
@@ -698,6 +753,21 @@ def _mark_unverifiable(run: _Run, outcome: Outcome) -> None:
     for attribute in run.unverified_grant:
         if attribute in outcome.denied:
             outcome.denied[attribute] = AGREEMENT_UNVERIFIABLE
+
+
+def _federated(entry: AuditEntry, run: _Run, ask: QueryInput | VerifyInput) -> None:
+    """A relayed query's audit members: ``relay`` (the origin hub: who relayed it, for whom)
+    and ``relayed`` (the relaying hub: each origin hub read, its request and log index)."""
+    if isinstance(ask, QueryInput) and ask.on_behalf_of is not None:
+        entry["relay"] = cast(RelayedFor, dict(ask.on_behalf_of))
+    if run.origins:
+        entry["relayed"] = [
+            cast(
+                RelayedRead,
+                {k: o.get(k) for k in ("hub", "peer", "request_id", "index", "outcome")},
+            )
+            for o in run.origins
+        ]
 
 
 def _take_back(outcome: Outcome, attribute: str, reason: str) -> None:

@@ -9,22 +9,35 @@ reason code of the typed adapter error; nothing else is affected.
 A *cached* resource (前置库 mode, ``exchange/sources/cache``) is read from the hub's encrypted cache
 instead (``SourceRegistry.cache``), and its ``fetched_at`` is the cache's as-of time, so the
 provenance says how old the data is; never synced, it is ``unavailable`` (``not_synced``).
+
+A resource another hub holds (federation, ``exchange/federation``) is read through the hub's
+:class:`Relay` instead: one relayed query per origin hub, overlapping the local reads; its
+:class:`Fetched` carries the origin's verified answer (``origin``) and what the origin itself
+refused (``refused``), which :func:`settle_relayed` applies after the release is shaped.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from adapters.base import SourceRecord
 from adapters.errors import AdapterError
 from exchange import clock
 from exchange.query.resolve import ResourceInfo
 from exchange.sources.registry import SourceRegistry
+from schemas import TongbanError
 
-__all__ = ["Fetched", "fetch_permitted"]
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from exchange.query.release import Outcome
+    from policies.model import Decision
+
+__all__ = ["Fetched", "Relay", "RelayAsk", "fetch_permitted", "settle_relayed"]
 
 log = logging.getLogger("tongban.exchange")
 
@@ -37,6 +50,45 @@ class Fetched:
     records: tuple[SourceRecord, ...] = ()
     failure: str | None = None  # a reason code: source_timeout, unavailable, not_bound, …
     fetched_at: datetime | None = None
+    many: bool = False  # relayed: the origin answered a list (several records per subject)
+    origin: Mapping[str, Any] | None = None  # relayed: {hub, request_id, index, outcome, …}
+    refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # relayed: field -> ("denied" | "unavailable", the origin's reason)
+    refusal: TongbanError | None = None  # relayed: the origin refused the whole query
+
+
+@dataclass(frozen=True)
+class RelayAsk:
+    """Who asks, through this hub, for data another hub holds, and why."""
+
+    hub: str  # this hub's URL
+    request_id: str  # this hub's request id
+    system: str
+    department: str
+    officer: str | None
+    purpose: str
+    subject: str
+
+
+class Relay(Protocol):
+    """Reads resources other hubs hold (``exchange.federation.relay.HubRelay``)."""
+
+    def origins(self, session: Session, codes: Iterable[str]) -> dict[str, str]:
+        """Each of *codes* another hub holds -> that hub's peer id."""
+        ...
+
+    def admit(self, session: Session, system: str, on_behalf_of: Mapping[str, Any]) -> None:
+        """Refuse a query relayed by a *system* that is not a registered peer hub."""
+        ...
+
+    def fetch(
+        self,
+        ask: RelayAsk,
+        resources: Mapping[str, ResourceInfo],
+        wanted: Mapping[str, set[str]],
+    ) -> dict[str, Fetched]:
+        """Each wanted remote resource, read through its origin hub."""
+        ...
 
 
 def fetch_permitted(
@@ -44,15 +96,51 @@ def fetch_permitted(
     subject: str,
     resources: Mapping[str, ResourceInfo],
     wanted: Mapping[str, set[str]],
+    *,
+    relay: Relay | None = None,
+    ask: RelayAsk | None = None,
+    remote: Mapping[str, str] | None = None,
 ) -> dict[str, Fetched]:
     """Each wanted resource's records for *subject*: every source's read is started on its
     adapter's own pool (which keeps its timeout), then each is waited for, so the reads overlap
-    and each costs one trip to a thread; a cached resource is read here."""
+    and each costs one trip to a thread; a cached resource is read here; a *remote* one is
+    relayed to its origin hub while the local reads run."""
+    remote = remote or {}
     started = {
         code: _start(registry, code, subject, resources[code], wanted[code])
         for code in sorted(wanted)
+        if code not in remote
     }
-    return {code: finish() for code, finish in started.items()}
+    relayed: dict[str, Fetched] = {}
+    far = {code: fields for code, fields in wanted.items() if code in remote}
+    if far:
+        if relay is None or ask is None:
+            relayed = {code: Fetched(code, failure="not_bound") for code in far}
+        else:
+            relayed = relay.fetch(ask, resources, far)
+    return {**{code: finish() for code, finish in started.items()}, **relayed}
+
+
+def settle_relayed(outcome: Outcome, decision: Decision, fetched: Mapping[str, Fetched]) -> None:
+    """After the release is shaped: what an origin hub refused is refused here too (denied
+    ``origin_<its reason>``, or unavailable with its reason), and what it released says which
+    hub it came from (``source.hub``)."""
+    for choice in decision.fields:
+        source = fetched.get(choice.field.resource)
+        if source is None or source.origin is None:
+            continue
+        attribute = choice.attribute
+        refused = source.refused.get(choice.field.name)
+        if refused is not None and attribute in outcome.attributes:
+            del outcome.attributes[attribute]
+            how, reason = refused
+            if how == "denied":
+                outcome.denied[attribute] = f"origin_{reason}"
+            else:
+                outcome.unavailable[attribute] = reason
+        released = outcome.attributes.get(attribute)
+        if released is not None:
+            released["source"]["hub"] = str(source.origin["hub"])
 
 
 def _start(

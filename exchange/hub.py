@@ -39,6 +39,7 @@ from exchange.jobs import sweeps as job_housekeeping
 from exchange.federation.relay import HubRelay
 from exchange.jobs.scheduler import HubScheduler
 from exchange.jobs.spec import JobSpec
+from exchange.notice import jobs as notice_jobs
 from exchange.query import jobs as query_jobs
 from exchange.query.budget import VerifyBudget
 from exchange.query.pipeline import ExchangePipeline
@@ -241,6 +242,7 @@ class Hub:
             *query_jobs.jobs(),
             *agreement_jobs.jobs(),
             *consent_jobs.jobs(),
+            *notice_jobs.jobs(),
             *audit_jobs.jobs(
                 self.checkpoints, self.witnessing, self.settings.checkpoint_interval_s
             ),

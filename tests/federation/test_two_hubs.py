@@ -1,0 +1,441 @@
+"""Two real hubs on one machine (issue 20, point 3): a province hub over the demo world and a
+city hub with a case system of its own, each a ``tongban serve`` process with its own database,
+set up only with ``tongban`` commands; the city harvests the province's catalogue over DCAT-AP
+and relays queries for what the province holds over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from exchange.client import TongbanClient
+from exchange.federation.evidence import (
+    Expected,
+    OriginUnverifiable,
+    PinnedKeys,
+    check_origin_answer,
+)
+from schemas import validator
+from tests import factories
+from tests.servers import TONGBAN, DemoHub, demo_hub, dev_environment, free_port, serving
+
+pytestmark = pytest.mark.serves
+
+CITY_SYSTEM = "city-edu"
+PURPOSE = "school-enrolment"
+SYSTEM_KEYS = "var/demo/keys"  # where DemoHub looks for a case system's key
+ASKED = ["household.name", "household.registered_address", "household.age_at_least(6)"]
+
+
+@dataclass
+class Hubs:
+    province: DemoHub
+    city: DemoHub
+    city_env: dict[str, str]
+    province_env: dict[str, str]
+
+    def city_client(self) -> TongbanClient:
+        return TongbanClient.from_key_file(
+            self.city.base, CITY_SYSTEM, self.city.workdir / SYSTEM_KEYS / f"{CITY_SYSTEM}.jwk"
+        )
+
+    def subject(self) -> str:
+        return self.province.subject("has_property")
+
+
+def tongban(workdir: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TONGBAN, *args], cwd=workdir, env=dict(env), capture_output=True, text=True, timeout=120
+    )
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
+    city_dir = tmp_path_factory.mktemp("city")
+    city_url = f"http://127.0.0.1:{free_port()}"
+    city_env = dev_environment(TONGBAN_PUBLIC_URL=city_url)
+    (city_dir / "dept.yaml").write_text("kind: department\ncode: CEDU\nname: 市教育局\n", "utf-8")
+    ok(tongban(city_dir, city_env, "peers", "keygen", "--kid", CITY_SYSTEM, "--out", SYSTEM_KEYS))
+    ok(tongban(city_dir, city_env, "peers", "keygen", "--kid", "city-hub", "--out", "keys"))
+    ok(tongban(city_dir, city_env, "catalogue", "publish", "dept.yaml"))
+    ok(
+        tongban(
+            city_dir,
+            city_env,
+            *("system", "add", "--id", CITY_SYSTEM, "--department", "CEDU"),
+            *("--jwk", f"{SYSTEM_KEYS}/{CITY_SYSTEM}.pub.jwk"),
+            *("--purpose", PURPOSE, "--purpose", "housing-check"),
+        )
+    )
+    with (
+        demo_hub(tmp_path_factory.mktemp("province")) as province,
+        serving(city_dir, city_env, port=int(city_url.rsplit(":", 1)[1])) as city_base,
+    ):
+        province_env = dev_environment(TONGBAN_PUBLIC_URL=province.base)
+        pdir = province.workdir
+        (pdir / "cityhub.yaml").write_text(
+            "kind: department\ncode: CITYHUB\nname: 市级政务数据共享枢纽\n", "utf-8"
+        )
+        ok(tongban(pdir, province_env, "catalogue", "publish", "cityhub.yaml"))
+        ok(
+            tongban(
+                pdir,
+                province_env,
+                *("system", "add", "--id", "city-hub", "--department", "CITYHUB"),
+                *("--jwk", str(city_dir / "keys/city-hub.pub.jwk"), "--purpose", PURPOSE),
+            )
+        )
+        ok(
+            tongban(
+                pdir,
+                province_env,
+                *("peers", "add", "--id", "city", "--url", city_base),
+                *("--consumer-system", "city-hub"),
+            )
+        )
+        ok(
+            tongban(
+                city_dir,
+                city_env,
+                *("peers", "add", "--id", "province", "--url", province.base),
+                *("--client-id", "city-hub", "--key", "keys/city-hub.jwk"),
+            )
+        )
+        ok(tongban(city_dir, city_env, "peers", "harvest", "province"))
+        yield Hubs(province, DemoHub(city_base, city_dir, {}), city_env, province_env)
+
+
+def entry(hub: DemoHub, index: int) -> dict[str, Any]:
+    token = hub.id_token("auditor-1", "auditor")
+    response = httpx.get(
+        f"{hub.base}/audit/entries/{index}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()["entry"]
+    return found
+
+
+def ask_city(hubs: Hubs, purpose: str = PURPOSE, attributes: list[str] = ASKED) -> httpx.Response:
+    token = hubs.city.system_token(CITY_SYSTEM)
+    body = {
+        "subject": {"id_type": "CN-RIC", "id": hubs.subject()},
+        "purpose": purpose,
+        "attributes": attributes,
+        "officer": "CEDU-0007",
+    }
+    return httpx.post(
+        f"{hubs.city.base}/exchange/query",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def payload(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return decoded
+
+
+# -- harvest --------------------------------------------------------------------------------
+
+
+def test_the_province_catalogue_appears_in_the_city_marked_with_its_origin(hubs: Hubs) -> None:
+    resource = httpx.get(f"{hubs.city.base}/catalogue/resources/PSB-HJ-0001").json()
+    assert resource["descriptor"]["namespace"] == "household"
+    assert resource["origin"] == {"peer": "province", "hub": hubs.province.base, "version": 1}
+    token = hubs.city.id_token("op-1", "operator")
+    peers = httpx.get(
+        f"{hubs.city.base}/federation/peers", headers={"Authorization": f"Bearer {token}"}
+    ).json()["peers"]
+    assert [(p["id"], p["roles"], p["harvest_version"]) for p in peers] == [
+        ("province", ["source"], 1)
+    ]
+    assert "PSB-HJ-0001" in peers[0]["resources"]
+
+
+def test_only_the_operator_manages_peers(hubs: Hubs) -> None:
+    token = hubs.city.id_token("aud-1", "auditor")
+    response = httpx.post(
+        f"{hubs.city.base}/federation/peers/province/harvest",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
+
+
+# -- relayed queries ------------------------------------------------------------------------
+
+
+def test_a_city_hub_answers_a_query_the_province_holds_and_both_logs_show_it(hubs: Hubs) -> None:
+    with hubs.city_client() as client:
+        relayed = client.query(hubs.subject(), PURPOSE, attributes=ASKED, officer="CEDU-0007")
+    with hubs.province.client() as direct_client:
+        direct = direct_client.query(hubs.subject(), PURPOSE, attributes=ASKED)
+    assert {a: v.value for a, v in relayed.attributes.items()} == {
+        a: v.value for a, v in direct.attributes.items()
+    }
+    claims = relayed.evidence_claims or {}
+    assert claims["attributes"]["household.name"]["source"]["hub"] == hubs.province.base
+    assert relayed.denied == {}
+    assert relayed.unavailable == {}
+
+    # The city's evidence keeps the province's, which verifies with the province's JWKS.
+    [origin] = claims["origins"]
+    assert origin["hub"] == hubs.province.base
+    jwks = httpx.get(f"{hubs.province.base}/.well-known/jwks.json").json()
+    kid = jwt.get_unverified_header(origin["evidence"])["kid"]
+    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid))
+    inner = jwt.decode(origin["evidence"], key, audience="city-hub", algorithms=["EdDSA"])
+    assert inner["relay"]["system"] == CITY_SYSTEM
+    assert inner["relay"]["request_id"] == relayed.request_id
+
+    # Both logs: the city's entry names the province's, the province's names the city's caller.
+    city_entry = entry(hubs.city, relayed.audit.index)
+    [read] = city_entry["relayed"]
+    assert (read["peer"], read["outcome"]) == ("province", "verified")
+    province_entry = entry(hubs.province, read["index"])
+    assert province_entry["request_id"] == read["request_id"] == inner["jti"]
+    assert province_entry["system"] == "city-hub"
+    assert province_entry["relay"] == {
+        "hub": hubs.city.base,
+        "system": CITY_SYSTEM,
+        "department": "CEDU",
+        "officer": "CEDU-0007",
+        "request_id": relayed.request_id,
+    }
+    # Every document crossing the boundary has its schema: both entries, both evidences.
+    for document in (city_entry, province_entry):
+        validator("audit-entry").validate(document)
+    for claims_of in (claims, inner):
+        validator("evidence").validate(claims_of)
+    # The province decided per field: the base field of the predicate, not the predicate.
+    assert set(province_entry["attributes"]) == {
+        "household.name",
+        "household.registered_address",
+        "household.birth_date",
+    }
+
+
+def test_the_citizen_sees_the_access_at_either_hub(hubs: Hubs) -> None:
+    with hubs.city_client() as client:
+        relayed = client.query(hubs.subject(), PURPOSE, attributes=["household.name"])
+    for hub, member in ((hubs.city, "relayed"), (hubs.province, "relay")):
+        token = hub.id_token(hubs.subject(), "citizen")
+        accesses = httpx.get(
+            f"{hub.base}/citizen/accesses", headers={"Authorization": f"Bearer {token}"}
+        ).json()["accesses"]
+        mine = [
+            json.loads(a["entry"])
+            for a in accesses
+            if relayed.request_id in a["entry"]  # the city's request id, in either hub's entry
+        ]
+        assert len(mine) == 1, hub.base
+        assert member in mine[0]
+
+
+def test_a_purpose_the_origin_does_not_grant_is_refused_there_and_relayed_as_a_problem(
+    hubs: Hubs,
+) -> None:
+    response = ask_city(hubs, purpose="housing-check", attributes=["household.name"])
+    assert response.status_code == 502
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["code"] == "relay_refused"
+    assert problem["origin"]["code"] == "purpose_not_registered"
+    assert problem["origin"]["status"] == 403
+    assert hubs.subject() not in response.text
+    # Audited at both hubs: the province decided (and refused), the city relayed.
+    city_entry = entry(hubs.city, problem["audit"]["index"])
+    [read] = city_entry["relayed"]
+    assert read["outcome"] == "refused"
+    assert city_entry["attributes"]["household.name"]["reason"] == "relay_refused"
+    province_entry = entry(hubs.province, read["index"])
+    assert province_entry["purpose"] == "housing-check"
+    assert province_entry["relay"]["system"] == CITY_SYSTEM
+
+
+def test_a_relaying_hub_the_origin_no_longer_knows_is_refused_there(hubs: Hubs) -> None:
+    ok(tongban(hubs.province.workdir, hubs.province_env, "peers", "suspend", "city"))
+    try:
+        response = ask_city(hubs, attributes=["household.name"])
+    finally:
+        ok(tongban(hubs.province.workdir, hubs.province_env, "peers", "resume", "city"))
+    assert response.status_code == 502
+    problem = response.json()
+    assert problem["origin"]["code"] == "not_a_peer_hub"
+    assert ask_city(hubs, attributes=["household.name"]).status_code == 200
+
+
+def test_only_a_registered_peer_hub_may_name_an_original_caller(hubs: Hubs) -> None:
+    token = hubs.province.system_token("edu-enrolment")
+    body = {
+        "subject": {"id_type": "CN-RIC", "id": hubs.subject()},
+        "purpose": PURPOSE,
+        "attributes": ["household.name"],
+        "on_behalf_of": {
+            "hub": hubs.city.base,
+            "system": "anyone",
+            "department": "CEDU",
+            "request_id": "00000000-0000-4000-8000-000000000000",
+        },
+    }
+    response = httpx.post(
+        f"{hubs.province.base}/exchange/query",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_a_peer_hub"
+
+
+def test_an_origin_answer_whose_evidence_does_not_verify_is_refused_and_audited(
+    hubs: Hubs,
+) -> None:
+    # Pin keys that are not the province's (the city's own): its evidence no longer verifies.
+    city_dir, env = hubs.city.workdir, hubs.city_env
+    (city_dir / "wrong.jwks").write_text(httpx.get(f"{hubs.city.base}/.well-known/jwks.json").text)
+    (city_dir / "wrong.vkey").write_text(httpx.get(f"{hubs.city.base}/audit/checkpoint/key").text)
+    ok(
+        tongban(
+            city_dir,
+            env,
+            *("peers", "repin", "province", "--jwks", "wrong.jwks"),
+            *("--checkpoint-key", "wrong.vkey"),
+        )
+    )
+    try:
+        response = ask_city(hubs, attributes=["household.name"])
+    finally:
+        ok(tongban(city_dir, env, "peers", "repin", "province"))
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["attributes"] == {}
+    assert answer["unavailable"] == {"household.name": "origin_unverifiable"}
+    [read] = entry(hubs.city, answer["audit"]["index"])["relayed"]
+    assert read["outcome"] == "unverifiable"
+    assert "origins" not in payload(answer["evidence"])
+
+
+def test_a_tampered_origin_answer_fails_the_evidence_check(hubs: Hubs) -> None:
+    """The checks of exchange.federation.evidence, on a real province answer altered in one
+    place at a time."""
+    with hubs.city_client() as client:
+        relayed = client.query(hubs.subject(), PURPOSE, attributes=["household.name"])
+    [origin] = (relayed.evidence_claims or {})["origins"]
+    inner = payload(origin["evidence"])
+    answer = {
+        "request_id": inner["jti"],
+        "attributes": inner["attributes"],
+        "audit": inner["audit"],
+        "evidence": origin["evidence"],
+    }
+    keys = PinnedKeys(
+        hubs.province.base,
+        httpx.get(f"{hubs.province.base}/.well-known/jwks.json").json(),
+        httpx.get(f"{hubs.province.base}/audit/checkpoint/key").text,
+    )
+    expected = Expected(
+        "city-hub", PURPOSE, hubs.subject(), hubs.city.base, CITY_SYSTEM, relayed.request_id
+    )
+    assert check_origin_answer(answer, keys, expected)["jti"] == inner["jti"]
+    altered = json.loads(json.dumps(answer))
+    altered["attributes"]["household.name"]["value"] = "某某"
+    with pytest.raises(OriginUnverifiable, match="attributes do not match"):
+        check_origin_answer(altered, keys, expected)
+    with pytest.raises(OriginUnverifiable, match="relayed request"):
+        check_origin_answer(answer, keys, Expected(*[*expected.__dict__.values()][:5], "other"))
+
+
+# -- a harvest that fails validation ---------------------------------------------------------
+
+
+class _Broken(BaseHTTPRequestHandler):
+    """A peer that serves the province's catalogue as its own with one dataset's title gone."""
+
+    catalogue: bytes = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/ld+json")
+        self.end_headers()
+        self.wfile.write(self.catalogue)
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+def test_a_catalogue_that_fails_validation_is_refused_and_the_version_in_force_stays(
+    hubs: Hubs,
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Broken)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    document = httpx.get(f"{hubs.province.base}/catalogue/dcat").text.replace(
+        hubs.province.base, base
+    )
+    graph = json.loads(document)
+    dataset = graph["dcat:dataset"][0]
+    del dataset["dct:title"]
+    _Broken.catalogue = json.dumps(graph).encode()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    city_dir, env = hubs.city.workdir, hubs.city_env
+    keys = city_dir / "keys"
+    (keys / "p.jwks").write_text(httpx.get(f"{hubs.province.base}/.well-known/jwks.json").text)
+    (keys / "p.vkey").write_text(httpx.get(f"{hubs.province.base}/audit/checkpoint/key").text)
+    try:
+        ok(
+            tongban(
+                city_dir,
+                env,
+                *("peers", "add", "--id", "broken", "--url", base, "--client-id", "city-hub"),
+                *("--key", "keys/city-hub.jwk", "--jwks", "keys/p.jwks"),
+                *("--checkpoint-key", "keys/p.vkey"),
+            )
+        )
+        refused = tongban(city_dir, env, "peers", "harvest", "broken")
+    finally:
+        server.shutdown()
+    assert refused.returncode != 0
+    assert "failed validation" in refused.stderr
+    assert f"{dataset['@id']}/dct:title: missing" in refused.stderr
+    history = json.loads(ok(tongban(city_dir, env, "peers", "harvests", "broken", "--json")))
+    assert [(h["outcome"], h["version"]) for h in history] == [("refused", None)]
+    assert history[0]["problems"][0]["pointer"].endswith("/dct:title")
+    shown = json.loads(ok(tongban(city_dir, env, "peers", "show", "broken", "--json")))
+    assert (shown["harvest_version"], shown["resources"]) == (None, [])
+
+
+def test_a_harvest_that_conflicts_with_the_local_catalogue_is_refused(hubs: Hubs) -> None:
+    """A resource the province adds whose namespace is the city's own: the second harvest is
+    refused, the first stays in force and the resource does not appear in the city."""
+    local = factories.resource(code="CEDU-XX-0001", namespace="school_place", provider="CEDU")
+    (hubs.city.workdir / "local.json").write_text(json.dumps(local), "utf-8")
+    ok(tongban(hubs.city.workdir, hubs.city_env, "catalogue", "publish", "local.json"))
+    clash = factories.resource(code="PSB-XX-0009", namespace="school_place", provider="PSB")
+    (hubs.province.workdir / "clash.json").write_text(json.dumps(clash), "utf-8")
+    ok(tongban(hubs.province.workdir, hubs.province_env, "catalogue", "publish", "clash.json"))
+    refused = tongban(hubs.city.workdir, hubs.city_env, "peers", "harvest", "province")
+    assert refused.returncode != 0
+    assert "/resources/PSB-XX-0009/namespace" in refused.stderr
+    shown = json.loads(
+        ok(tongban(hubs.city.workdir, hubs.city_env, "peers", "show", "province", "--json"))
+    )
+    assert shown["harvest_version"] == 1
+    assert "PSB-XX-0009" not in shown["resources"]
+    assert httpx.get(f"{hubs.city.base}/catalogue/resources/PSB-XX-0009").status_code == 404

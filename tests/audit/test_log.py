@@ -135,6 +135,30 @@ def test_a_failing_request_does_not_undo_its_neighbours(sessions: sessionmaker[S
     _check_tree(sessions, 6)
 
 
+def test_a_request_alone_in_its_batch_that_fails_leaves_nothing_it_wrote(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A request alone in its batch runs its work without a savepoint: when the work raises
+    after writing, the batch's transaction is rolled back, so what it wrote is gone, it gets its
+    own error (not a 503), no index is taken, and the next append carries on."""
+    log = AuditLog(sessions)
+    log.append(work_of(0))
+    with unit_of_work(sessions) as session:
+        before = session.execute(text("SELECT domain, stamp FROM hub_changes")).all()
+
+    def work(session: Session) -> dict[str, Any]:
+        session.execute(text("UPDATE hub_changes SET stamp = 'written-then-failed'"))
+        raise ValueError("this request's own failure")
+
+    with pytest.raises(ValueError, match="own failure"):
+        log.append(work)
+    with unit_of_work(sessions) as session:
+        after = session.execute(text("SELECT domain, stamp FROM hub_changes")).all()
+    assert sorted(after) == sorted(before)
+    assert log.append(work_of(1))[0].index == 1
+    _check_tree(sessions, 2)
+
+
 def test_when_the_batch_cannot_commit_every_waiter_gets_503(
     sessions: sessionmaker[Session],
 ) -> None:

@@ -9,6 +9,7 @@ import * as catalogue from "./page-catalogue.js";
 import * as citizen from "./page-citizen.js";
 import * as corrections from "./page-corrections.js";
 import * as department from "./page-department.js";
+import * as federation from "./page-federation.js";
 import * as operator from "./page-operator.js";
 import { departmentName } from "./names.js";
 import { renderSignIn } from "./page-signin.js";
@@ -31,7 +32,10 @@ const NAV = {
     ["/department/health", "nav.health"],
   ],
   citizen: [["/citizen", "nav.my_data"]],
-  operator: [["/operator", "nav.operations"]],
+  operator: [
+    ["/operator", "nav.operations"],
+    ["/operator/peers", "nav.peers"],
+  ],
 };
 // [pattern, page, roles allowed to see it (null: every signed-in user)]
 const ROUTES = [
@@ -46,6 +50,7 @@ const ROUTES = [
   [/^\/citizen$/, citizen.renderMyData, ["citizen"]],
   [/^\/citizen\/requests\/([A-Za-z0-9_-]+)$/, citizen.renderRequest, ["citizen"]],
   [/^\/operator$/, operator.renderOperations, ["operator"]],
+  [/^\/operator\/peers$/, federation.renderPeers, ["operator"]],
   [/^\/catalogue$/, catalogue.renderSearch, null],
   [/^\/catalogue\/([A-Za-z0-9_-]+)$/, catalogue.renderResource, null],
 ];

@@ -71,7 +71,9 @@ class Deferral(BaseModel):
     id: str
     access: int
     system: str
+    system_name: str | None = Field(description="The system's registered name")
     department: str
+    department_name: str | None = Field(description="The department's name")
     status: _STATUS
     reason_kind: str
     reason: str

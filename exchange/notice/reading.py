@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from catalogue.models import Department, System
 from exchange.audit.models import AuditRecord
 from exchange.audit.reading import ACCESS_KINDS
 from exchange.notice.models import DeferralStatus, NoticeDeferral
@@ -154,11 +155,15 @@ def _entries(session: Session, ids: list[str]) -> dict[str, list[AuditRecord]]:
 
 def _view(session: Session, row: NoticeDeferral, entries: list[AuditRecord]) -> dict[str, Any]:
     checks = deferral_checks(session, row, entries)
+    department = session.get(Department, row.department)
+    system = session.get(System, row.system_id)
     return {
         "id": row.id,
         "access": row.access_index,
         "system": row.system_id,
+        "system_name": system.name if system is not None else None,
         "department": row.department,
+        "department_name": department.name if department is not None else None,
         "status": row.status.value,
         "reason_kind": row.reason_kind.value,
         "reason": row.reason,

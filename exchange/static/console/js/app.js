@@ -9,6 +9,7 @@ import * as catalogue from "./page-catalogue.js";
 import * as citizen from "./page-citizen.js";
 import * as corrections from "./page-corrections.js";
 import * as department from "./page-department.js";
+import * as notice from "./page-notice.js";
 import * as federation from "./page-federation.js";
 import * as operator from "./page-operator.js";
 import { departmentName } from "./names.js";
@@ -24,11 +25,15 @@ const HOMES = {
   operator: "/operator",
 };
 const NAV = {
-  auditor: [["/audit", "nav.audit"]],
+  auditor: [
+    ["/audit", "nav.audit"],
+    ["/audit/deferrals", "nav.deferrals"],
+  ],
   department_admin: [
     ["/department", "nav.directory"],
     ["/department/applications", "nav.applications"],
     ["/department/corrections", "nav.corrections"],
+    ["/department/deferrals", "nav.deferrals"],
     ["/department/health", "nav.health"],
   ],
   citizen: [["/citizen", "nav.my_data"]],
@@ -41,12 +46,14 @@ const NAV = {
 const ROUTES = [
   [/^\/audit$/, auditor.renderSearch, ["auditor"]],
   [/^\/audit\/entries\/(\d+)$/, auditor.renderEntry, ["auditor"]],
+  [/^\/audit\/deferrals$/, notice.renderAudit, ["auditor"]],
   [/^\/department$/, department.renderDirectory, ["department_admin"]],
   [/^\/department\/resources\/([A-Za-z0-9_-]+)$/, department.renderResource, ["department_admin"]],
   [/^\/department\/applications$/, department.renderApplications, ["department_admin"]],
   [/^\/department\/applications\/([A-Za-z0-9_.:-]+)$/, department.renderApplication, ["department_admin"]],
   [/^\/department\/health$/, department.renderHealth, ["department_admin"]],
   [/^\/department\/corrections$/, corrections.renderQueue, ["department_admin"]],
+  [/^\/department\/deferrals$/, notice.renderDepartment, ["department_admin"]],
   [/^\/citizen$/, citizen.renderMyData, ["citizen"]],
   [/^\/citizen\/requests\/([A-Za-z0-9_-]+)$/, citizen.renderRequest, ["citizen"]],
   [/^\/operator$/, operator.renderOperations, ["operator"]],

@@ -25,6 +25,7 @@ import { localName } from "./names.js";
 import { act, badge, fill, liveRegion, problemBox, refusalWords } from "./ui.js";
 import { subjectKey, verifyComplete } from "./vmap.js";
 import { quorumWords } from "./witnesses.js";
+import { basisKinds, deferredMark } from "./page-notice.js";
 
 export const COMPLETE_STEPS = ["signature", "witnesses", "map_root", "entries", "listed", "shown", "map_proof"];
 const ACCESS_KINDS = ["query", "verify", "event"]; // a subscription event is released data too
@@ -75,7 +76,7 @@ function accessTable({ accesses, completeness }) {
     t("citizen.accesses"),
     headings,
     accesses.map((a) => [
-      [when(a.at), isLater(a, completeness) ? h("span", { class: "badge later" }, t("complete.later")) : null],
+      [when(a.at), isLater(a, completeness) ? h("span", { class: "badge later" }, t("complete.later")) : null, deferredMark(a)],
       `${localName(a.department_name, a.department, a.department_name_en)} · ${localName(a.system_name, a.system)}`,
       localName(a.purpose_name, a.purpose, a.purpose_name_en),
       h("ul", { class: "plain" }, Object.entries(a.fields).map(([name, f]) => h("li", { "data-attribute": name }, f.title || name, " ", badge("outcome", f.outcome)))),
@@ -99,8 +100,8 @@ function basisList(a) {
   const known = new Set((a.agreement_titles || []).map((g) => g.id));
   const untitled = a.agreements.filter((id) => !known.has(id));
   const items = [...a.legal_bases.map((basis) => localName(basis, basis)), ...agreements, ...untitled, ...(a.consents.length ? [t("mydata.by_consent")] : [])];
-  if (!items.length) return "—";
-  return h("ul", { class: "plain basis" }, items.map((text) => h("li", {}, text)));
+  if (!items.length) return basisKinds(a) || "—";
+  return [basisKinds(a), h("ul", { class: "plain basis" }, items.map((text) => h("li", {}, text)))];
 }
 
 function agreementTitle(g) {

@@ -35,8 +35,8 @@ from exchange.audit.witnessing import Witnessing
 from exchange.consent import jobs as consent_jobs
 from exchange.corrections.service import CorrectionDesk
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
-from exchange.jobs import sweeps as job_housekeeping
 from exchange.federation.relay import HubRelay
+from exchange.jobs import sweeps as job_housekeeping
 from exchange.jobs.scheduler import HubScheduler
 from exchange.jobs.spec import JobSpec
 from exchange.notice import jobs as notice_jobs
@@ -160,19 +160,19 @@ class Hub:
                 distinct_arguments=settings.predicate_argument_budget,
                 window=timedelta(hours=settings.budget_window_h),
             ),
+            relay=self.relay,
         )
 
-    @cached_property
-    def outbox_seal(self) -> OutboxSeal:
-        return OutboxSeal(self.secrets.key(KeyUse.SUBSCRIPTIONS_AT_REST))
-            relay=self.relay,
-
-    @cached_property
     @cached_property
     def relay(self) -> HubRelay:
         """Queries for resources other hubs hold, relayed to them (docs/federation.md)."""
         return HubRelay(self.sessions)
 
+    @cached_property
+    def outbox_seal(self) -> OutboxSeal:
+        return OutboxSeal(self.secrets.key(KeyUse.SUBSCRIPTIONS_AT_REST))
+
+    @cached_property
     def webhooks(self) -> WebhookPolicy:
         """Where subscription webhooks may point (docs/subscriptions.md)."""
         settings = self.settings
@@ -279,14 +279,14 @@ class Hub:
         """Release what was built: the sources (their adapters' pools), the engine."""
         if "sources" in self.__dict__:
             self.sources.close()
+        if "relay" in self.__dict__:
+            self.relay.close()
         self.engine.dispose()
 
     def __enter__(self) -> Hub:
         return self
 
     def __exit__(
-        if "relay" in self.__dict__:
-            self.relay.close()
         self,
         kind: type[BaseException] | None,
         value: BaseException | None,

@@ -138,7 +138,7 @@ def get_subscription(
 ) -> dict[str, Any]:
     with unit_of_work(hub.sessions) as session:
         found = hub.subscriptions.get(session, caller.system_id, subscription_id)
-        return _view(found, hub.broker)
+        return {**_view(found, hub.broker), "watching": hub.subscriptions.watching(session, found)}
 
 
 @router.delete("/subscriptions/{subscription_id}", responses=_WRITE_ERRORS)

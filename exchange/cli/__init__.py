@@ -23,6 +23,7 @@ from exchange.cli.demo import demo
 from exchange.cli.federation import peers_app
 from exchange.cli.jobs import jobs_app, worker_command
 from exchange.cli.keys import keys_app
+from exchange.cli.pension import demo_receiver_app, register_death_command
 from exchange.cli.serve import serve
 from exchange.cli.sync import sync_command
 from exchange.cli.system import system_app
@@ -40,6 +41,8 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("demo")(demo)
+app.add_typer(demo_receiver_app, name="demo-receiver")
+app.command("demo-register-death")(register_death_command)
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(system_app, name="system")
 app.add_typer(db_app, name="db")

@@ -7,7 +7,7 @@ Pure functions from :mod:`exchange.demo.records` to the column names and habits 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any, Final
 
 from exchange.demo.legacy_schemas import (
@@ -119,6 +119,8 @@ def mca_rows(household: Household, citizen: Citizen) -> Iterator[tuple[str, Row]
                 "id_card_no": citizen.id_number,
                 "name": citizen.name,
                 "death_date": citizen.death_date.isoformat(),
+                # registered the afternoon of the death (the change stream's watermark)
+                "registered_at": datetime.combine(citizen.death_date, time(16, 0)),
             },
         )
     dibao = citizen.dibao

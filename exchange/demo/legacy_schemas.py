@@ -224,8 +224,10 @@ MCA_TABLES: Final[Mapping[str, TableSpec]] = MappingProxyType(
                 _c("id_card_no", "text", 18, "公民身份号码 ID number"),
                 _c("name", "text", 50, "姓名 name"),
                 _c("death_date", "text", 10, "死亡日期 YYYY-MM-DD"),
+                _c("registered_at", "timestamp", None, "登记时间, Asia/Shanghai, no zone"),
             ),
             unique="id_card_no",
+            indexed=("registered_at",),
         ),
         "dibao_roll": TableSpec(
             "dibao_roll",

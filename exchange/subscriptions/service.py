@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.agreements.grants import checked_grants
@@ -52,6 +52,7 @@ from exchange.subscriptions.models import (
     SubscriptionEvent,
     SubscriptionStatus,
     SubscriptionSubject,
+    SubscriptionWatermark,
 )
 from exchange.subscriptions.sealing import OutboxSeal
 from exchange.subscriptions.webhooks import WebhookPolicy, new_secret
@@ -232,6 +233,16 @@ class Subscriptions:
         if found is None or found.system != system:
             raise SubscriptionNotFound(f"no subscription {subscription_id} of this system")
         return found
+
+    def watching(self, session: Session, sub: Subscription) -> bool:
+        """Whether the change job has read each of the subscription's resources' streams to its
+        end once: from then on a change becomes an event (before, it is part of the start)."""
+        read = session.scalar(
+            select(func.count())
+            .select_from(SubscriptionWatermark)
+            .where(SubscriptionWatermark.subscription_id == sub.id)
+        )
+        return int(read or 0) >= len(sub.resources)
 
     def cancel(self, session: Session, system: str, subscription_id: str) -> Subscription:
         found = self.get(session, system, subscription_id)

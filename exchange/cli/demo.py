@@ -149,6 +149,7 @@ def _build_with_history(
     from exchange.demo.build import add_consents
     from exchange.demo.corrections import add_corrections
     from exchange.demo.history import history_start, run_jobs_once, simulate_history
+    from exchange.demo.notice import add_deferrals
 
     with ExitStack() as stack:
         with clock.simulated(history_start(clock.now())) as simulated:
@@ -160,6 +161,7 @@ def _build_with_history(
         with unit_of_work(served.sessions, write=True) as session:
             add_consents(session, served, world, now=clock.now())
         corrections = add_corrections(served, subjects)
+        deferrals = add_deferrals(served, subjects)
         run_jobs_once(served, traffic)
     return {
         **world.summary(),
@@ -167,6 +169,7 @@ def _build_with_history(
         "cached": cached,
         "traffic": traffic.as_json(),
         "corrections": corrections,
+        "deferrals": deferrals,
     }
 
 

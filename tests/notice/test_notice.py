@@ -450,3 +450,26 @@ def test_a_refused_deferral_never_hides_the_access(hub: Hub, people: dict[str, s
     assert index in {a["index"] for a in citizen_view(hub, person)["accesses"]}
     again = edu(hub, 1).post("/department/deferrals", deferral(index))  # may be asked again
     assert again.status_code == 201, again.text
+
+
+# -- the demo --------------------------------------------------------------------------------
+
+
+def test_the_demo_shows_one_ended_one_active_and_one_awaiting_deferral(
+    hub: Hub, city: LegacyWorld
+) -> None:
+    from exchange.demo.notice import add_deferrals
+
+    subjects = [{"id": s.id_number, "kind": s.kind} for s in city.subjects]
+    made = add_deferrals(hub.client.app.state.hub, subjects)  # type: ignore[attr-defined]
+    assert set(made) == {"ended", "active", "requested"}
+    listed = Person(hub, "auditor-1", Role.AUDITOR).get("/audit/deferrals").json()["deferrals"]
+    status = {d["id"]: d for d in listed}
+    assert {status[made[k]]["status"] for k in made} == {"ended", "active", "requested"}
+    assert all(status[made[k]]["checks_pass"] for k in ("ended", "active"))
+    shown = next(s["id"] for s in subjects if s["kind"] == "multiple_properties")
+    marked = [a for a in citizen_view(hub, shown)["accesses"] if a["deferred"]]
+    assert [a["index"] for a in marked] == [status[made["ended"]]["access"]]
+    hidden = [s["id"] for s in subjects if s["kind"] == "has_property"][-1]
+    indexes = {a["index"] for a in citizen_view(hub, hidden)["accesses"]}
+    assert status[made["active"]]["access"] not in indexes

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.agreements import jobs as agreement_jobs
 from exchange.audit import jobs as audit_jobs
+from exchange.audit import merkle
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.witnessing import Witnessing
 from exchange.consent import jobs as consent_jobs
@@ -46,6 +47,7 @@ from exchange.query.pipeline import ExchangePipeline
 from exchange.query.reread import SourceReader
 from exchange.scorecards import jobs as scorecard_jobs
 from exchange.security import jobs as security_jobs
+from exchange.security.gm.profile import profile_named
 from exchange.security.gm.profile_check import check_crypto_profile
 from exchange.security.identity import IdentityProviders
 from exchange.security.keys import HubKeys
@@ -81,7 +83,9 @@ class Hub:
         self.settings = settings
         self.engine: Engine = make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
-        self.secrets = KeySchedule(settings.secret_key.get_secret_value())
+        profile = profile_named(settings.crypto_profile)
+        self.secrets = KeySchedule(settings.secret_key.get_secret_value(), profile)
+        merkle.use_profile(profile)  # the audit tree's hash, bound once (docs/gm.md)
         self._secret_checked = False
 
     @classmethod
@@ -267,8 +271,10 @@ class Hub:
         if self._secret_checked:
             return
         with unit_of_work(self.sessions, write=record) as session:
-            check_master_secret(session, self.secrets, self.keys, record=record)
+            # the profile first: under another profile the secret's check value (derived with
+            # the profile's hash) would not match either, and say less
             check_crypto_profile(session, self.settings.crypto_profile, record=record)
+            check_master_secret(session, self.secrets, self.keys, record=record)
         self._secret_checked = True
 
     def scheduler(self) -> HubScheduler:

@@ -3,9 +3,14 @@
 A checkpoint body (c2sp.org/tlog-checkpoint) is the origin line, the tree size in decimal, the
 base64 root hash, then any extension lines, each ending in a newline. The note
 (c2sp.org/signed-note) is that body, a blank line, and one line per signature:
-``— <key name> <base64(key id ‖ Ed25519 signature of the body)>``; the key id is the first 4
-bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key), and the verifier key is published as
-``<name>+<hex key id>+<base64(0x01 ‖ public key)>``.
+``— <key name> <base64(key id ‖ signature of the body)>``; the key id is the first 4 bytes of
+SHA-256(name ‖ 0x0A ‖ type ‖ public key), and the verifier key is published as
+``<name>+<hex key id>+<base64(type ‖ public key)>``. Two signature types:
+
+- Ed25519 (the ``intl`` profile): type ``0x01``, the 32-byte public key, a 64-byte signature;
+- SM2 with SM3 and the distinguishing ID ``1234567812345678`` (the ``gm`` profile, docs/gm.md):
+  type ``0xff ‖ "tongban/sm2-sm3"`` (C2SP's reserved ``0xff`` followed by an identifier), the
+  65-byte uncompressed point, a 64-byte raw ``r ‖ s`` signature.
 
 :meth:`NoteVerifier.verify` checks, in this order, and refuses with :class:`CheckpointError` at
 the first failure: the note's size; UTF-8 with no control character but the newline; the split
@@ -28,6 +33,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from exchange.audit.errors import CheckpointError
+from exchange.security.gm.errors import GmKeyInvalid, GmSignatureInvalid
+from exchange.security.gm.profile import GM
+from exchange.security.gm.sm2 import Sm2PublicKey, Sm2Signer
 
 __all__ = [
     "Checkpoint",
@@ -44,6 +52,8 @@ __all__ = [
 ]
 
 ED25519 = b"\x01"  # the signed-note signature type of Ed25519
+SM2_SM3 = GM.note_signature_type  # 0xff ‖ "tongban/sm2-sm3" (docs/gm.md)
+_SM2_POINT_BYTES = 65
 MAX_NOTE_CHARS = 64 * 1024
 MAX_SIGNATURES = 100  # as golang.org/x/mod/sumdb/note
 MAX_SIZE = 2**64 - 1
@@ -78,20 +88,29 @@ class Checkpoint:
         return "".join(f"{line}\n" for line in lines).encode("utf-8")
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    """The 4-byte signed-note key id of an Ed25519 key: SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key)[:4]."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + ED25519 + public_key).digest()[:4]
+def key_id(name: str, public_key: bytes, signature_type: bytes = ED25519) -> bytes:
+    """The 4-byte signed-note key id: SHA-256(name ‖ 0x0A ‖ type ‖ key)[:4] (type 0x01 for
+    Ed25519, :data:`SM2_SM3` for SM2)."""
+    material = name.encode("utf-8") + b"\n" + signature_type + public_key
+    return hashlib.sha256(material).digest()[:4]
 
 
 class NoteSigner:
-    """Signs checkpoints as signed notes with one named Ed25519 key."""
+    """Signs checkpoints as signed notes with one named key: Ed25519, or SM2 through an
+    :class:`~exchange.security.gm.sm2.Sm2Signer` (a certified module can stand there)."""
 
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+    def __init__(self, name: str, private_key: Ed25519PrivateKey | Sm2Signer) -> None:
         check_key_name(name)
         self.name = name
         self._private_key = private_key
-        self.public_key = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.key_id = key_id(name, self.public_key)
+        if isinstance(private_key, Ed25519PrivateKey):
+            self.signature_type = ED25519
+            public = private_key.public_key()
+            self.public_key = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        else:
+            self.signature_type = SM2_SM3
+            self.public_key = private_key.public_key.uncompressed
+        self.key_id = key_id(name, self.public_key, self.signature_type)
 
     def sign(self, checkpoint: Checkpoint) -> str:
         """The note: the checkpoint body, a blank line, this key's signature line."""
@@ -105,23 +124,28 @@ class NoteSigner:
         return f"{text}\n{_SIGNATURE_PREFIX}{self.name} {b64(self.key_id + signature)}\n"
 
     def vkey(self) -> str:
-        """The verifier key: ``<name>+<hex key id>+<base64(0x01 ‖ public key)>``."""
-        return _vkey(self.name, self.key_id, self.public_key)
+        """The verifier key: ``<name>+<hex key id>+<base64(type ‖ public key)>``."""
+        return _vkey(self.name, self.key_id, self.signature_type + self.public_key)
 
 
 class NoteVerifier:
-    """Verifies signed notes against one named Ed25519 key."""
+    """Verifies signed notes against one named key: Ed25519 or SM2."""
 
-    def __init__(self, name: str, public_key: Ed25519PublicKey) -> None:
+    def __init__(self, name: str, public_key: Ed25519PublicKey | Sm2PublicKey) -> None:
         check_key_name(name)
         self.name = name
         self._public_key = public_key
-        self.public_key = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.key_id = key_id(name, self.public_key)
+        if isinstance(public_key, Sm2PublicKey):
+            self.signature_type = SM2_SM3
+            self.public_key = public_key.uncompressed
+        else:
+            self.signature_type = ED25519
+            self.public_key = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.key_id = key_id(name, self.public_key, self.signature_type)
 
     def vkey(self) -> str:
         """The verifier key this verifier checks against, in the C2SP vkey form."""
-        return _vkey(self.name, self.key_id, self.public_key)
+        return _vkey(self.name, self.key_id, self.signature_type + self.public_key)
 
     def verify(self, note: str, *, origin: str | None = None) -> Checkpoint:
         """The checkpoint in *note*, once its signature by this key is verified (and, if
@@ -140,18 +164,27 @@ class NoteVerifier:
         for signature in mine:
             try:
                 self._public_key.verify(signature, text.encode("utf-8"))
-            except InvalidSignature:
+            except (InvalidSignature, GmSignatureInvalid):
                 raise CheckpointError("the note's signature is not valid") from None
         return text
 
 
 def parse_vkey(text: str) -> NoteVerifier:
-    """The verifier of a C2SP vkey ``<name>+<hex key id>+<base64(0x01 ‖ public key)>``; the
-    key id must be the one the name and key give."""
+    """The verifier of a C2SP vkey ``<name>+<hex key id>+<base64(type ‖ public key)>``, of an
+    Ed25519 (type 0x01) or SM2 (type :data:`SM2_SM3`) key; the key id must be the one the name
+    and key give."""
     name, kid, key = vkey_parts(text)
-    if len(key) != 33 or key[:1] != ED25519:
-        raise CheckpointError("the verifier key is not an Ed25519 key")
-    verifier = NoteVerifier(name, Ed25519PublicKey.from_public_bytes(key[1:]))
+    public: Ed25519PublicKey | Sm2PublicKey
+    if len(key) == 33 and key[:1] == ED25519:
+        public = Ed25519PublicKey.from_public_bytes(key[1:])
+    elif len(key) == len(SM2_SM3) + _SM2_POINT_BYTES and key.startswith(SM2_SM3):
+        try:
+            public = Sm2PublicKey.from_uncompressed(key[len(SM2_SM3) :])
+        except GmKeyInvalid:
+            raise CheckpointError("the verifier key's SM2 point is not on the curve") from None
+    else:
+        raise CheckpointError("the verifier key is not an Ed25519 key, nor an SM2 one")
+    verifier = NoteVerifier(name, public)
     if verifier.key_id != kid:
         raise CheckpointError("the verifier key's id does not match its key")
     return verifier
@@ -252,5 +285,5 @@ def b64decode(text: str, what: str) -> bytes:
     return data
 
 
-def _vkey(name: str, kid: bytes, public_key: bytes) -> str:
-    return f"{name}+{kid.hex()}+{b64(ED25519 + public_key)}"
+def _vkey(name: str, kid: bytes, typed_key: bytes) -> str:
+    return f"{name}+{kid.hex()}+{b64(typed_key)}"

@@ -15,8 +15,11 @@ Every checkpoint and every batch's note commits to the subject map at its size w
 extension line, ``tongban/vmap/v1 <base64 root>`` (:mod:`exchange.audit.vmap`): the hub signs,
 with the tree, the index by which a citizen proves their list of accesses complete.
 
-The key is Ed25519, derived from the hub secret (HKDF, its own label), so every worker signs
-with the same key; its name is the log's origin.
+The key is derived from the hub secret (HKDF over the profile's hash, its own label), so every
+worker signs with the same key; its name is the log's origin. Under the ``intl`` profile it is
+Ed25519 (the 32 bytes are its seed); under ``gm`` it is SM2 (the 32 bytes reduced to a private
+scalar, :meth:`~exchange.security.gm.sm2.SoftwareSm2Signer.from_seed`) and the notes carry the
+SM2 signature type (docs/gm.md).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from exchange.audit.errors import InconsistentLog
 from exchange.audit.log import TreeReader
 from exchange.audit.models import AuditCheckpoint, AuditHead
 from exchange.db import unit_of_work
+from exchange.security.gm.sm2 import Sm2Signer, SoftwareSm2Signer
 from exchange.security.secrets import KeySchedule, KeyUse, schedule_of
 
 __all__ = [
@@ -56,9 +60,15 @@ class CheckpointSigner:
     """Signs and serves the log's checkpoints."""
 
     def __init__(self, secret: str | KeySchedule, origin: str, *, interval: timedelta) -> None:
-        seed = schedule_of(secret).key(KeyUse.CHECKPOINT_SIGNING)
+        schedule = schedule_of(secret)
+        seed = schedule.key(KeyUse.CHECKPOINT_SIGNING)
+        key: Ed25519PrivateKey | Sm2Signer
+        if schedule.profile.name == "gm":
+            key = SoftwareSm2Signer.from_seed(seed)
+        else:
+            key = Ed25519PrivateKey.from_private_bytes(seed)
         self.origin = origin
-        self._signer = NoteSigner(origin, Ed25519PrivateKey.from_private_bytes(seed))
+        self._signer = NoteSigner(origin, key)
         self._interval = interval
 
     def vkey(self) -> str:

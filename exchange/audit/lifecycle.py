@@ -39,6 +39,7 @@ from exchange.audit.errors import AuditUnavailable
 from exchange.audit.log import append_in
 from exchange.audit.models import AuditHead, AuditRecord
 from exchange.audit.sink import Receipt
+from exchange.security.keys import verifying_key
 from exchange.security.models import HubSigningKey
 from schemas import AuditEntry, LifecycleEntry
 
@@ -231,7 +232,7 @@ def _verified(session: Session, token: str, typ: str) -> dict[str, Any] | None:
         k: row.public_jwk[k] for k in ("kty", "crv", "x", "y") if k in row.public_jwk
     }
     try:
-        key = jwt.PyJWK({**members, "kid": row.kid, "alg": row.alg})
+        key = verifying_key(row.alg, {**members, "kid": row.kid, "alg": row.alg})
         claims: dict[str, Any] = jwt.decode(
             token,
             key,

@@ -7,8 +7,13 @@ the proof functions a ``get(level, index)`` that reads one. A proof node that is
 the O(log n) complete subtrees that cover it, so a proof or a root for any size reads
 O(log n) stored nodes and never the leaves.
 
-- Hashing, §2.1.1: leaf = SHA-256(0x00 ‖ data), node = SHA-256(0x01 ‖ left ‖ right), the
-  empty tree's hash is SHA-256 of the empty string.
+- Hashing, §2.1.1: leaf = H(0x00 ‖ data), node = H(0x01 ‖ left ‖ right), the empty tree's
+  hash is H of the empty string, with H the crypto profile's hash: SHA-256 (``intl``, the
+  default) or SM3 (``gm``, docs/gm.md). :func:`use_profile` binds :data:`leaf_hash`,
+  :data:`node_hash` and :data:`EMPTY_ROOT` once, when the hub is built: the audit log calls
+  ``merkle.leaf_hash``/``merkle.node_hash`` per entry and per node, and finds the profile's
+  function there with no lookup of its own (under ``intl`` it is the very SHA-256 function it
+  always was). A process runs one profile's tree at a time.
 - Inclusion proofs: generated per §2.1.3.1, verified per §2.1.3.2.
 - Consistency proofs: generated per §2.1.4.1 (for 0 < old <= new; equal sizes need the empty
   proof), verified per §2.1.4.2. Verifiers never raise; anything malformed is ``False``.
@@ -19,6 +24,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, TypeAlias
+
+from exchange.security.gm.profile import CryptoProfile
+from exchange.security.gm.symmetric import sm3
 
 __all__ = [
     "EMPTY_ROOT",
@@ -38,6 +46,7 @@ __all__ = [
     "root",
     "root_from",
     "span_subtrees",
+    "use_profile",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -65,14 +74,45 @@ NodeReader: TypeAlias = Callable[[int, int], bytes]
 """``get(level, index)``: the stored hash of one complete subtree."""
 
 
-def leaf_hash(data: bytes) -> bytes:
+def sha256_leaf_hash(data: bytes) -> bytes:
     """RFC 9162 §2.1.1: the hash of a leaf, SHA-256(0x00 ‖ data)."""
     return hashlib.sha256(b"\x00" + data).digest()
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
+def sha256_node_hash(left: bytes, right: bytes) -> bytes:
     """RFC 9162 §2.1.1: the hash of an interior node, SHA-256(0x01 ‖ left ‖ right)."""
     return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def sm3_leaf_hash(data: bytes) -> bytes:
+    """RFC 9162 §2.1.1 with SM3 for SHA-256 (``gm``): SM3(0x00 ‖ data)."""
+    return sm3(b"\x00" + data)
+
+
+def sm3_node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 9162 §2.1.1 with SM3 for SHA-256 (``gm``): SM3(0x01 ‖ left ‖ right)."""
+    return sm3(b"\x01" + left + right)
+
+
+_HASHES: dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes, bytes], bytes], bytes]] = {
+    "intl": (sha256_leaf_hash, sha256_node_hash, EMPTY_ROOT),
+    "gm": (sm3_leaf_hash, sm3_node_hash, sm3(b"")),
+}
+leaf_hash: Callable[[bytes], bytes] = sha256_leaf_hash
+"""The leaf hash of the bound profile (:func:`use_profile`; SHA-256 until then)."""
+node_hash: Callable[[bytes, bytes], bytes] = sha256_node_hash
+"""The node hash of the bound profile (:func:`use_profile`; SHA-256 until then)."""
+bound_profile = "intl"
+"""The name of the profile whose hashes are bound."""
+
+
+def use_profile(profile: CryptoProfile | str) -> None:
+    """Bind :data:`leaf_hash`, :data:`node_hash` and :data:`EMPTY_ROOT` to *profile*'s hash
+    (SHA-256 for ``intl``, SM3 for ``gm``), for every caller in this process."""
+    global leaf_hash, node_hash, EMPTY_ROOT, bound_profile
+    name = profile if isinstance(profile, str) else profile.name
+    leaf_hash, node_hash, EMPTY_ROOT = _HASHES[name]
+    bound_profile = name
 
 
 def root(leaf_hashes: Sequence[bytes]) -> bytes:

@@ -13,7 +13,6 @@ dictionary look-up per node, and its push into the subject map's replay
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -129,7 +128,7 @@ def _check_entry(row: _Row, leaf: bytes, report: VerifyReport) -> dict[str, Any]
     ``column`` problem if a search column is not the entry's; the entry, if its leaf hash
     holds."""
     index, text = row[0], row[1]
-    if hashlib.sha256(b"\x00" + text.encode("utf-8")).digest() != leaf:  # merkle.leaf_hash
+    if merkle.leaf_hash(text.encode("utf-8")) != leaf:  # the profile's, bound at start
         report.add("leaf", index, f"entry {index} does not match its leaf hash")
         return None
     entry = _object(text)

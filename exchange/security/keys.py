@@ -60,6 +60,7 @@ __all__ = [
     "HubKey",
     "HubKeys",
     "SigningAlgorithm",
+    "verifying_key",
 ]
 
 MAX_TOKEN_CHARS = 8192
@@ -82,7 +83,6 @@ class SigningAlgorithm(StrEnum):
 
 
 PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey | Sm2Signer
-PublicKey = jwt.PyJWK | Sm2PublicKey
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class HubKeys:
         wrapping = KeySchedule(secret, self.profile).key(KeyUse.HUB_KEYS_AT_REST)
         self._aead = self.profile.aead(wrapping[: self.profile.aead_key_bytes])
         self._private: dict[str, PrivateKey] = {}
-        self._public: dict[str, PublicKey] = {}
+        self._public: dict[str, Any] = {}  # kid: verifying_key()
         self._published: Cached[str, tuple[HubKey, ...]] = Cached(Domain.KEYS, _read_published)
         self._verified: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], str]] = OrderedDict()
         self._verified_lock = threading.Lock()
@@ -302,7 +302,7 @@ class HubKeys:
             raise Unauthenticated("the token is not signed by a published hub key")
         if header.get("alg") != key.alg or key.alg not in self._algorithms:
             raise Unauthenticated("the token's algorithm is not its key's algorithm")
-        public: Any = self._public_key(key)  # an SM2 public key is beyond PyJWT's types
+        public = self._public_key(key)  # an SM2 public key is beyond PyJWT's types
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -379,15 +379,24 @@ class HubKeys:
         self._private[key.kid] = private
         return private
 
-    def _public_key(self, key: HubKey) -> PublicKey:
+    def _public_key(self, key: HubKey) -> Any:
         cached = self._public.get(key.kid)
         if cached is None:
-            if key.alg == SigningAlgorithm.SM2SM3:
-                cached = Sm2PublicKey.from_jwk(key.public_jwk)
-            else:
-                cached = jwt.PyJWK(key.jwk(), algorithm=key.alg)
-            self._public[key.kid] = cached
+            cached = self._public[key.kid] = verifying_key(key.alg, key.jwk())
         return cached
+
+
+def verifying_key(alg: str, public_jwk: Mapping[str, Any]) -> Any:
+    """What :func:`jwt.decode` verifies a hub signature of *alg* with, from the key's public
+    JWK: an :class:`~exchange.security.gm.sm2.Sm2PublicKey` for ``SM2SM3`` (PyJWT's own JWK
+    parser has no SM2), a :class:`jwt.PyJWK` bound to *alg* otherwise. Raises
+    :class:`jwt.PyJWKError` for a key that is not one."""
+    if alg == SigningAlgorithm.SM2SM3:
+        try:
+            return Sm2PublicKey.from_jwk(dict(public_jwk))
+        except GmKeyInvalid as exc:
+            raise jwt.PyJWKError(str(exc)) from None
+    return jwt.PyJWK(dict(public_jwk), algorithm=alg)
 
 
 def _in_time(claims: Mapping[str, Any]) -> bool:

@@ -2,7 +2,8 @@
 
 The hub never stores a citizen's ID number (居民身份证号码, GB 11643): the audit log, consents,
 verification budgets and a citizen's own access list all hold its keyed pseudonym, HMAC-SHA-256 of
-``CN-RIC:<number>`` under the key schedule's subject-pseudonym key. Every lookup must compute it
+``CN-RIC:<number>`` under the key schedule's subject-pseudonym key (HMAC-SM3 under the ``gm``
+crypto profile; lowercase hex either way, 64 characters). Every lookup must compute it
 exactly as every write did, or a citizen's consent or access list silently stops matching, so
 the query pipeline, the consent and audit routes and the demo all come here.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import Final
 
 from catalogue.identifiers import ResidentIdError, parse_resident_id
@@ -44,19 +46,26 @@ def checked_resident_id(number: str, *, id_type: str = ID_TYPE, pointer: str | N
 
 
 class Pseudonyms:
-    """Subject pseudonyms under one master secret."""
+    """Subject pseudonyms under one master secret: HMAC-SHA-256, or the *mac* given (the
+    ``gm`` profile's HMAC-SM3, which :meth:`from_schedule` takes from the schedule)."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, mac: Callable[[bytes, bytes], bytes] | None = None) -> None:
         self.key = key
+        self._mac = mac
 
     @classmethod
     def from_schedule(cls, secret: str | KeySchedule) -> Pseudonyms:
-        return cls(schedule_of(secret).key(KeyUse.SUBJECT_PSEUDONYM))
+        schedule = schedule_of(secret)
+        profile = schedule.profile
+        mac = None if profile.name == "intl" else profile.mac
+        return cls(schedule.key(KeyUse.SUBJECT_PSEUDONYM), mac)
 
     def of_number(self, number: str) -> str:
         """The pseudonym of a number already checked by :func:`checked_resident_id`."""
         message = f"{ID_TYPE}:{number}".encode()
-        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
+        if self._mac is None:
+            return hmac.new(self.key, message, hashlib.sha256).hexdigest()
+        return self._mac(self.key, message).hex()
 
     def of(self, number: str, *, id_type: str = ID_TYPE, pointer: str | None = None) -> str:
         """Check ``number`` and return its pseudonym (:class:`InvalidSubjectId` if invalid)."""

@@ -62,10 +62,13 @@ P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
 A = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC
 B = 0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93
 N = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
+GX = 0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7
+GY = 0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0
 
 # SubjectPublicKeyInfo: SEQUENCE { SEQUENCE { id-ecPublicKey, sm2p256v1 }, BIT STRING 0x04 ‖ x ‖ y }
 _SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d034200")
 _PAIRWISE_CHECK = b"tongban sm2 pairwise consistency check"
+_RECOVERY_DIGEST = bytes(range(32))  # any 32 bytes: the e of one signature made to find d·G
 
 
 def _b64url(data: bytes) -> str:
@@ -240,6 +243,24 @@ class SoftwareSm2Signer:
             raise GmKeyInvalid("the public key given is not the private key's") from None
         return signer
 
+    @classmethod
+    def from_seed(cls, seed: bytes) -> SoftwareSm2Signer:
+        """The key pair whose private key is ``d = (seed mod (n − 2)) + 1`` (a 32-byte seed
+        from the key schedule; the bias of the reduction is below 2^-95): every worker of a hub
+        derives the same key from its master secret.
+
+        GmSSL's Python API cannot compute ``d·G`` by itself, so the public key is recovered
+        from one signature by ``d`` over a fixed digest ``e``: ``s = (1 + d)^-1 (k − r·d)``
+        gives ``(r + s)·P = R − s·G`` with ``R = k·G`` whose x is ``r − e``. Only public values
+        (r, s, e, points) enter that arithmetic; of the (at most four) candidates, the one the
+        signature verifies under is taken, and the pair is then checked as
+        :meth:`from_private_bytes` checks any pair."""
+        if len(seed) < 32:
+            raise ValueError("an SM2 key seed is at least 32 bytes")
+        d = int.from_bytes(seed, "big") % (N - 2) + 1
+        private = d.to_bytes(32, "big")
+        return cls.from_private_bytes(private, _recovered_public_key(private))
+
     @property
     def public_key(self) -> Sm2PublicKey:
         return self._public
@@ -259,3 +280,74 @@ class SoftwareSm2Signer:
 
     def __repr__(self) -> str:
         return f"SoftwareSm2Signer(public={self._public.to_jwk()!r})"
+
+
+_Point = tuple[int, int] | None  # affine, None the point at infinity
+
+
+def _add(p1: _Point, p2: _Point) -> _Point:
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    (x1, y1), (x2, y2) = p1, p2
+    if x1 == x2 and (y1 + y2) % P == 0:
+        return None
+    if p1 == p2:
+        slope = (3 * x1 * x1 + A) * pow(2 * y1, -1, P) % P
+    else:
+        slope = (y2 - y1) * pow(x2 - x1, -1, P) % P
+    x3 = (slope * slope - x1 - x2) % P
+    return x3, (slope * (x1 - x3) - y1) % P
+
+
+def _multiply(k: int, point: _Point) -> _Point:
+    """k·point by double-and-add: for public scalars only (it is not constant time)."""
+    result: _Point = None
+    while k:
+        if k & 1:
+            result = _add(result, point)
+        point, k = _add(point, point), k >> 1
+    return result
+
+
+def _recovered_public_key(private: bytes) -> Sm2PublicKey:
+    """d·G for the private scalar *private*, from one signature over a fixed digest
+    (:meth:`SoftwareSm2Signer.from_seed` says how). A digest signature checks only the x of
+    ``(r + s)·P + s·G``, which ``P`` and its mirror candidate share, so a second signature, over
+    another digest, picks the one."""
+    der = gmsslext.sm2_sign_sm3_digest(private, _RECOVERY_DIGEST)
+    second_digest = _RECOVERY_DIGEST[::-1]
+    second = gmsslext.sm2_sign_sm3_digest(private, second_digest)
+    raw = signature_from_der(der)
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    e = int.from_bytes(_RECOVERY_DIGEST, "big")
+    scale = pow((r + s) % N, -1, N)
+    minus_s_g = _multiply(N - s, (GX, GY))
+    x = (r - e) % N
+    for x1 in (x, x + N):
+        if x1 >= P:
+            continue
+        y = pow((x1**3 + A * x1 + B) % P, (P + 1) // 4, P)
+        for y1 in (y, P - y):
+            if (y1 * y1 - (x1**3 + A * x1 + B)) % P:
+                continue
+            candidate = _multiply(scale, _add((x1, y1), minus_s_g))
+            if candidate is None:
+                continue
+            if _verifies(candidate, second_digest, second):
+                return Sm2PublicKey(*candidate)
+    raise GmKeyInvalid("no public key verifies the private key's signatures")
+
+
+def _verifies(point: tuple[int, int], digest: bytes, der: bytes) -> bool:
+    """GB/T 32918.2 §7 verification of a digest signature, on public values only (in Python,
+    so that GmSSL does not print a failed candidate to stderr); the key found is then checked
+    by GmSSL in :meth:`SoftwareSm2Signer.from_private_bytes`."""
+    raw = signature_from_der(der)
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    t = (r + s) % N
+    if t == 0:
+        return False
+    total = _add(_multiply(s, (GX, GY)), _multiply(t, point))
+    return total is not None and (int.from_bytes(digest, "big") + total[0]) % N == r

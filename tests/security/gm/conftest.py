@@ -1,0 +1,17 @@
+"""A gm hub binds the audit tree's hash for its whole process (``merkle.use_profile``): every
+test here leaves the process as it found it, under intl, for the tests after it on the same
+worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from exchange.audit import merkle
+
+
+@pytest.fixture(autouse=True)
+def _intl_tree_afterwards() -> Iterator[None]:
+    yield
+    merkle.use_profile("intl")

@@ -30,6 +30,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +46,14 @@ from exchange.db import unit_of_work
 from exchange.demo.build import DEMO_SYSTEMS, build_demo
 from exchange.files import write_owner_only
 from exchange.settings import Settings, SettingsError, configured, load_settings
+
+
+class CryptoProfileName(StrEnum):
+    """``--crypto``: the crypto profiles (exchange.security.gm.profile)."""
+
+    INTL = "intl"
+    GM = "gm"
+
 
 DEFAULT_DATA = Path("var/demo")
 DEMO_CONFIG = Path("tongban.toml")
@@ -92,6 +101,15 @@ def demo(
             "a month's history (exchange/demo/history.py).",
         ),
     ] = False,
+    crypto: Annotated[
+        CryptoProfileName | None,
+        typer.Option(
+            "--crypto",
+            help="The crypto profile: intl (Ed25519, SHA-256, AES-GCM) or gm (SM2, SM3, SM4; "
+            "docs/gm.md). Default: TONGBAN_CRYPTO_PROFILE, else intl. Recorded in the demo's "
+            "tongban.toml.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Build the demo world: departments' legacy stores, catalogue, service items, systems."""
@@ -99,7 +117,7 @@ def demo(
     _refuse_a_used_directory(target)
     self_contained = data is not None and not configured("database_url")
     with _undone_on_failure() as created:
-        settings = _demo_settings(target, self_contained, created)
+        settings = _demo_settings(target, self_contained, created, crypto)
         _refuse_a_database_with_a_demo(settings, target)
         summary = _build(settings, target, citizens, seed, psb_url, hrss_url, traffic=traffic)
         summary["config"] = _record_installation(settings, target, self_contained, created)
@@ -263,11 +281,18 @@ def _track(created: list[Path], *paths: Path) -> None:
             created.append(path / _CONTENTS)  # the empty directory stays, its contents go
 
 
-def _demo_settings(target: Path, self_contained: bool, created: list[Path]) -> Settings:
+def _demo_settings(
+    target: Path,
+    self_contained: bool,
+    created: list[Path],
+    crypto: CryptoProfileName | None = None,
+) -> Settings:
     """The settings the demo is built with. What they would create (the demo directory, the
     dev secret file, a SQLite database) is tracked before they are read: reading dev settings
     without a secret generates the secret file."""
     overrides: dict[str, Any] = {}
+    if crypto is not None:
+        overrides["crypto_profile"] = crypto.value
     if self_contained:
         overrides["database_url"] = f"sqlite:///{target / 'tongban.db'}"
         if not configured("secret_file"):
@@ -300,7 +325,8 @@ def _record_installation(
         return None
     lines = _config_lines(settings, target, absolute=False)
     if not self_contained:  # the database and secret are this directory's defaults
-        lines = [line for line in lines if line.startswith(("mode", "adapters_file"))]
+        kept = ("mode", "adapters_file", "crypto_profile")
+        lines = [line for line in lines if line.startswith(kept)]
     _track(created, DEMO_CONFIG)
     _write_config(DEMO_CONFIG, lines)
     return str(DEMO_CONFIG)
@@ -320,6 +346,8 @@ def _config_lines(settings: Settings, target: Path, *, absolute: bool) -> list[s
     if not configured("secret_key"):
         lines.append(f"secret_file = {json.dumps(where(settings.secret_file))}")
     lines.append(f"adapters_file = {json.dumps(where(target / 'adapters.json'))}")
+    if settings.crypto_profile != "intl":  # the profile its data is written under (docs/gm.md)
+        lines.append(f"crypto_profile = {json.dumps(settings.crypto_profile)}")
     return lines
 
 

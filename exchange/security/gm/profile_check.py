@@ -9,9 +9,9 @@ it was first started under (table ``hub_crypto_profile``, one row), and
 :func:`check_crypto_profile` decides, in this order:
 
 1. a recorded profile must equal the configured one (``TONGBAN_CRYPTO_PROFILE``);
-2. the configured profile must be one this hub can run: ``gm`` cannot yet (its primitives exist,
-   ``exchange.security.gm``, but tokens, evidence, the audit log and the key store do not use
-   them), so it is refused, plainly, rather than run as ``intl`` under a ``gm`` name;
+2. the configured profile must be one this hub can run (:data:`RUNNABLE_PROFILES`: both, now
+   that the key store, tokens, evidence, client assertions, the audit tree, checkpoints and
+   pseudonyms take their algorithms from the profile; docs/gm.md lists what still does not);
 3. then, when asked to (``tongban serve`` and every command at start; never ``/readyz``),
    the configured profile is recorded.
 
@@ -30,9 +30,9 @@ from exchange.settings import SettingsError
 
 __all__ = ["RUNNABLE_PROFILES", "check_crypto_profile", "recorded_profile"]
 
-RUNNABLE_PROFILES = frozenset({"intl"})
-"""The profiles a hub can run today; ``gm`` joins when tokens, evidence, the audit log and the
-key store are wired to its primitives (issue 18)."""
+RUNNABLE_PROFILES = frozenset({"intl", "gm"})
+"""The profiles a hub can run: ``gm`` since its SM2 signing, SM3 tree and HMAC-SM3 pseudonyms
+are wired into the key store, tokens, evidence, the audit log and checkpoints (issue 18)."""
 _ROW = 1
 
 
@@ -54,9 +54,8 @@ def check_crypto_profile(session: Session, configured: str, *, record: bool) -> 
         )
     if configured not in RUNNABLE_PROFILES:
         raise SettingsError(
-            f"the {configured!r} crypto profile cannot run yet: its SM2 signing is not wired "
-            "into tokens, evidence, the audit log or the key store; run under 'intl' until it "
-            "is (docs/gm.md)"
+            f"the {configured!r} crypto profile cannot run on this hub; the profiles are "
+            f"{', '.join(sorted(RUNNABLE_PROFILES))} (docs/gm.md)"
         )
     if stored is None and record:
         try:

@@ -1,6 +1,6 @@
 """The crypto profile is chosen at set-up, recorded in the database, and checked at every start:
-a hub refuses to start under another profile than its data was written with, and refuses the
-``gm`` profile outright until its signing is wired (no pretending)."""
+a hub refuses to start under another profile than its data was written with, and a profile it
+cannot run before it records anything."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import text
 
 from exchange.app import create_app
+from exchange.audit import merkle
 from exchange.db import alembic_config, migrate, unit_of_work
 from exchange.hub import Hub
+from exchange.security.gm import profile_check
 from exchange.security.gm.models import HubCryptoProfile
 from exchange.security.gm.profile_check import recorded_profile
 from exchange.settings import Settings, SettingsError
@@ -51,10 +53,25 @@ def test_a_new_hub_records_the_intl_profile_at_its_first_start(url: str) -> None
         again.check_secret()  # the same profile starts
 
 
-def test_a_hub_asked_for_gm_refuses_to_start_because_it_is_not_wired(url: str) -> None:
+def test_a_new_gm_hub_records_gm_and_starts_again_under_it(url: str) -> None:
     with _hub(url, "gm") as hub:
         hub.migrate()
-        with pytest.raises(SettingsError, match="SM2 signing is not wired") as refused:
+        hub.check_secret()
+        assert _recorded(hub) == "gm"
+        assert merkle.bound_profile == "gm"
+    with _hub(url, "gm") as again:
+        again.check_secret()
+    with _hub(url) as other, pytest.raises(SettingsError, match="written under the 'gm'"):
+        other.check_secret()
+
+
+def test_a_profile_the_hub_cannot_run_is_refused_before_anything_is_recorded(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profile_check, "RUNNABLE_PROFILES", frozenset({"intl"}))
+    with _hub(url, "gm") as hub:
+        hub.migrate()
+        with pytest.raises(SettingsError, match="cannot run on this hub") as refused:
             hub.check_secret()
         assert "docs/gm.md" in str(refused.value)
         assert _recorded(hub) is None  # nothing was written under a profile it cannot run
@@ -132,14 +149,18 @@ def test_the_profile_is_a_setting_from_the_environment(monkeypatch: pytest.Monke
         Settings()
 
 
-def test_a_command_under_gm_exits_with_the_reason(tmp_path: Path) -> None:
+def test_a_command_under_gm_runs_and_one_under_the_other_profile_exits_with_the_reason(
+    tmp_path: Path,
+) -> None:
     env = {
         "TONGBAN_MODE": "dev",
         "TONGBAN_SECRET_KEY": SECRET,
         "TONGBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
         "TONGBAN_CRYPTO_PROFILE": "gm",
     }
-    result = tongban_in_process(tmp_path, "jobs", env=env)
+    result = tongban_in_process(tmp_path, "keys", "list", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    result = tongban_in_process(tmp_path, "jobs", env={**env, "TONGBAN_CRYPTO_PROFILE": "intl"})
     assert result.returncode != 0
-    assert "'gm' crypto profile cannot run yet" in result.stderr
+    assert "written under the 'gm' crypto profile" in result.stderr
     assert "docs/gm.md" in result.stderr

@@ -60,6 +60,7 @@ from exchange.corrections.models import (
     NoticeStatus,
 )
 from exchange.db import unit_of_work
+from exchange.notice.reading import hidden_requests
 from exchange.security.subjects import Pseudonyms
 from policies.errors import InvalidAttribute
 from policies.transforms import DERIVATION_BASE, parse_derivation
@@ -317,11 +318,13 @@ def _received(session: Session, filer: Filer, pseudonym: str, ask: CorrectionAsk
     """Step 2 of the module docstring: what the log says the filer received."""
     field = field_of(ask.attribute)
     if ask.request_id is None:  # a citizen: released about them at least once
+        hidden = hidden_requests(session, pseudonym)  # deferred notice: not theirs to see yet
         found = next(
             (
                 resource
-                for _, _, _, text in _accesses(session, pseudonym)
-                if (resource := _released_field(json.loads(text), field))
+                for request_id, _, _, text in _accesses(session, pseudonym)
+                if request_id not in hidden
+                and (resource := _released_field(json.loads(text), field))
             ),
             None,
         )

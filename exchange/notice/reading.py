@@ -35,6 +35,7 @@ __all__ = [
     "deferral_views",
     "deferred_marks",
     "hidden_accesses",
+    "hidden_requests",
 ]
 
 
@@ -55,6 +56,18 @@ def hidden_accesses(session: Session, subject: str) -> frozenset[int]:
             NoticeDeferral.status == DeferralStatus.ACTIVE,
             _approved_in_log(),
         )
+    )
+    return frozenset(rows)
+
+
+def hidden_requests(session: Session, subject: str) -> frozenset[str]:
+    """The request ids of :func:`hidden_accesses` (a citizen's objection must not learn of
+    them either)."""
+    hidden = hidden_accesses(session, subject)
+    if not hidden:
+        return frozenset()
+    rows = session.scalars(
+        select(AuditRecord.request_id).where(AuditRecord.index.in_(sorted(hidden)))
     )
     return frozenset(rows)
 

@@ -473,3 +473,15 @@ def test_the_demo_shows_one_ended_one_active_and_one_awaiting_deferral(
     hidden = [s["id"] for s in subjects if s["kind"] == "has_property"][-1]
     indexes = {a["index"] for a in citizen_view(hub, hidden)["accesses"]}
     assert status[made["active"]]["access"] not in indexes
+
+
+def test_a_citizens_objection_cannot_learn_of_a_deferred_release(
+    hub: Hub, people: dict[str, str]
+) -> None:
+    person = people["no_property"]
+    in_effect(hub, person)  # the address's only release about them, deferred
+    citizen = Person(hub, person, Role.CITIZEN)
+    body = {"attribute": ADDRESS, "explanation": "门牌号已调整"}
+    refused = citizen.post("/citizen/corrections", body)
+    problem(refused, 422, "correction_not_received")
+    assert citizen.get("/citizen/corrections").json()["corrections"] == []

@@ -13,9 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from catalogue.models import Resource
 from exchange import clock
 from exchange.api.consent import Citizen
 from exchange.api.deps import Hub, StaffBearer
@@ -142,11 +140,8 @@ def department_feedback(hub: Hub, staff: StaffBearer) -> dict[str, Any]:
     now = clock.now()
     with unit_of_work(hub.sessions) as session:
         received = received_resources(session, department, now)
-        providers = {
-            k: v for k, v in session.execute(select(Resource.code, Resource.provider_code))
-        }
         return {
-            "received": [{"resource": r, "provider": providers.get(r)} for r in received],
+            "received": reading.received_view(session, received),
             "ratings": reading.department_ratings(session, department),
         }
 

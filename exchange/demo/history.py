@@ -197,6 +197,12 @@ def simulate_history(
         "revoke": _revoke,
         "jobs": lambda h, t, _p: _run_jobs(h, t, Trigger.SCHEDULED),
     }
+    from exchange.demo.feedback import feedback_history  # here: it imports this module
+
+    ratings, rating_steps = feedback_history(hub, subjects, first, now.date())
+    steps |= rating_steps
+    later = [e for e in ratings if simulated.now() < e.at < now - _MARGIN]
+    events = sorted([*events, *later], key=lambda e: e.at)
     for event in events:
         simulated.set(max(event.at, simulated.now()))  # two events in one second keep order
         steps[event.action](hub, traffic, event.person)

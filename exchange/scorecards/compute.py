@@ -23,11 +23,12 @@ module: the answer holds counts, ratios and catalogue codes only. Each metric, a
   source-side reason (any reason but ``no_record``);
 - *freshness* against each resource's declared update frequency (更新周期): a resource is
   ``fresh`` in the month if no two successive refreshes in the month (the last one before it
-  included, the month's end or now closing it) are further apart than its period plus
-  :data:`FRESHNESS_GRACE`; a refresh is a successful sync run for a cached resource, a successful
-  probe for a live one (read at query time, it is as fresh as it is reachable; its period is at
-  least :data:`LIVE_MIN_PERIOD`, the probes' own granularity); ``irregular`` resources are
-  fresh once refreshed at all;
+  included, the month's end or now closing it; its start, or the resource's publication if
+  later, opening it) are further apart than its period plus :data:`FRESHNESS_GRACE`; a refresh
+  is a successful sync run for a cached resource, a successful probe for a live one (read at
+  query time, it is as fresh as it is reachable; its period is at least
+  :data:`LIVE_MIN_PERIOD`, the probes' own granularity); ``irregular`` resources are fresh
+  once refreshed at all;
 - *disputed attributes* (异议标注): distinct attributes with a correction request filed in the
   month;
 - *data-quality ratings* (:mod:`exchange.feedback`): consumer departments' ratings of its
@@ -510,7 +511,7 @@ def _freshness(session: Session, month: MonthRange, providers: Mapping[str, Prov
             refreshes = _ok_probes(session, resource.code, month)
             period = None if period is None else max(period, LIVE_MIN_PERIOD)
         card.resources += 1
-        if _fresh(refreshes, period, month):
+        if _fresh(refreshes, period, month, max(month.since, resource.created_at)):
             card.fresh += 1
         else:
             card.stale.append(resource.code)
@@ -538,15 +539,18 @@ def _ok_probes(session: Session, resource: str, month: MonthRange) -> list[datet
     return [t for t in [before, *within] if t is not None]
 
 
-def _fresh(refreshes: Sequence[datetime], period: timedelta | None, month: MonthRange) -> bool:
-    """No gap between successive refreshes (and the month's end) longer than the period."""
+def _fresh(
+    refreshes: Sequence[datetime], period: timedelta | None, month: MonthRange, since: datetime
+) -> bool:
+    """No gap between successive refreshes (and the month's end) longer than the period;
+    *since* is when the month began for the resource (its publication, if later)."""
     if not refreshes:
         return False
     if period is None:
         return True
     limit = period + FRESHNESS_GRACE
     points = [*refreshes, month.until]
-    if refreshes[0] > month.since and refreshes[0] - month.since > limit:
+    if refreshes[0] > since and refreshes[0] - since > limit:
         return False  # the month began without a refresh for longer than a period
     return all(b - a <= limit for a, b in itertools.pairwise(points))
 

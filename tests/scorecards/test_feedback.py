@@ -66,7 +66,10 @@ def test_a_citizen_rates_a_handled_service_item_and_the_log_holds_the_rating_but
     assert [h["request_id"] for h in listed] == [request_id]
     assert listed[0]["service_item"] == SERVICE_ITEM
     assert listed[0]["rating"] is None
-    assert "household.registered_address" in listed[0]["released"]
+    released = {r["attribute"]: r for r in listed[0]["released"]}
+    assert released["household.registered_address"]["provider"] == "PSB"
+    assert released["household.registered_address"]["title"]
+    assert {a["attribute"] for a in listed[0]["asks"]} >= {"household.name", "property.address"}
     caplog.set_level(logging.DEBUG)
     body = {
         "service_item": SERVICE_ITEM,
@@ -92,7 +95,6 @@ def test_a_citizen_rates_a_handled_service_item_and_the_log_holds_the_rating_but
     assert all(COMMENT not in record.getMessage() for record in caplog.records)
     again = me.get("/citizen/feedback").json()["handlings"]
     assert again[0]["rating"]["id"] == rating["id"]
-    assert again[0]["sources"]["household.registered_address"] == "PSB"
 
 
 def test_a_rating_for_a_service_item_never_handled_for_the_citizen_is_refused(
@@ -195,8 +197,12 @@ def test_a_consumer_department_rates_a_provider_it_received_from_once_a_month(
     handled(hub, people["has_property"])
     edu = admin(hub, "EDU")
     offered = edu.get("/department/feedback").json()
-    assert {"resource": "PSB-HJ-0001", "provider": "PSB"} in offered["received"]
-    assert "MCA-SW-0001" not in {r["resource"] for r in offered["received"]}
+    received = {r["resource"]: r for r in offered["received"]}
+    assert received["PSB-HJ-0001"]["provider"] == "PSB"
+    assert "household.registered_address" in {
+        f["attribute"] for f in received["PSB-HJ-0001"]["fields"]
+    }
+    assert "MCA-SW-0001" not in received
     body = {"resource": "PSB-HJ-0001", "score": 4, "wrong": ["household.registered_address"]}
     answer = edu.post("/department/feedback", {**body, "comment": "个别地址门牌号过旧"})
     assert answer.status_code == 201, answer.text

@@ -167,9 +167,7 @@ def test_the_csv_report_is_one_row_per_department_and_the_city_without_personal_
         assert personal not in text
 
 
-@pytest.mark.parametrize(
-    "role", [Role.AUDITOR, Role.OPERATOR, Role.DEPARTMENT_ADMIN, Role.CITIZEN]
-)
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.OPERATOR, Role.DEPARTMENT_ADMIN, Role.CITIZEN])
 def test_everyone_but_the_authority_is_refused_the_scorecards(hub: Hub, role: Role) -> None:
     who = Person(hub, "11010519491231002X" if role is Role.CITIZEN else "someone", role, "PSB")
     for path in ("/authority/scorecards", "/authority/scorecards.csv"):
@@ -237,9 +235,7 @@ def test_counts_at_the_threshold_are_shown(hub: Hub, people: dict[str, str]) -> 
     stats = hub.client.get("/public/statistics").json()
     edu = next(d for d in stats["departments"] if d["department"] == "EDU")
     assert edu["total"] == 10
-    assert edu["service_items"] == [
-        {"code": SERVICE_ITEM, "name": "义务教育入学登记", "count": 10}
-    ]
+    assert edu["service_items"] == [{"code": SERVICE_ITEM, "name": "义务教育入学登记", "count": 10}]
     assert stats["total"] == 10
     page = hub.client.get("/statistics").text
     assert "义务教育入学登记" in page

@@ -5,10 +5,12 @@ import { api, optional, session, sessionExpired, signOut } from "./api.js";
 import { h, replace } from "./dom.js";
 import { language, loadLanguage, t } from "./i18n.js";
 import * as auditor from "./page-auditor.js";
+import * as authority from "./page-authority.js";
 import * as catalogue from "./page-catalogue.js";
 import * as citizen from "./page-citizen.js";
 import * as corrections from "./page-corrections.js";
 import * as department from "./page-department.js";
+import * as feedback from "./page-feedback.js";
 import * as notice from "./page-notice.js";
 import * as federation from "./page-federation.js";
 import * as operator from "./page-operator.js";
@@ -23,6 +25,7 @@ const HOMES = {
   department_admin: "/department",
   citizen: "/citizen",
   operator: "/operator",
+  data_authority: "/authority",
 };
 const NAV = {
   auditor: [
@@ -35,12 +38,17 @@ const NAV = {
     ["/department/corrections", "nav.corrections"],
     ["/department/deferrals", "nav.deferrals"],
     ["/department/health", "nav.health"],
+    ["/department/feedback", "nav.quality"],
   ],
-  citizen: [["/citizen", "nav.my_data"]],
+  citizen: [
+    ["/citizen", "nav.my_data"],
+    ["/citizen/feedback", "nav.feedback"],
+  ],
   operator: [
     ["/operator", "nav.operations"],
     ["/operator/peers", "nav.peers"],
   ],
+  data_authority: [["/authority", "nav.scorecards"]],
 };
 // [pattern, page, roles allowed to see it (null: every signed-in user)]
 const ROUTES = [
@@ -58,6 +66,11 @@ const ROUTES = [
   [/^\/citizen\/requests\/([A-Za-z0-9_-]+)$/, citizen.renderRequest, ["citizen"]],
   [/^\/operator$/, operator.renderOperations, ["operator"]],
   [/^\/operator\/peers$/, federation.renderPeers, ["operator"]],
+  [/^\/citizen\/feedback$/, feedback.renderCitizen, ["citizen"]],
+  [/^\/department\/feedback$/, feedback.renderDepartment, ["department_admin"]],
+  [/^\/authority(?:\/(\d{4}-\d{2}))?$/, authority.renderHome, ["data_authority"]],
+  [/^\/authority\/report\/(\d{4}-\d{2})$/, authority.renderReport, ["data_authority"]],
+  [/^\/authority\/feedback\/([A-Z][A-Z0-9]{1,15})\/(\d{4}-\d{2})$/, authority.renderFeedback, ["data_authority"]],
   [/^\/catalogue$/, catalogue.renderSearch, null],
   [/^\/catalogue\/([A-Za-z0-9_-]+)$/, catalogue.renderResource, null],
 ];

@@ -49,6 +49,7 @@ from exchange.feedback.errors import (
     RatingUnknownAttribute,
 )
 from exchange.feedback.models import Rater, Rating
+from exchange.notice.reading import hidden_requests
 from schemas import AuditEntry, ProblemDetail
 
 __all__ = [
@@ -127,7 +128,10 @@ def handlings_of(session: Session, subject: str, service_item: str | None = None
         .order_by(AuditRecord.index.desc())
     )
     found: list[Handling] = []
+    hidden = hidden_requests(session, subject)  # deferred notice (docs/notice.md)
     for request_id, at, text in session.execute(query):
+        if request_id in hidden:
+            continue
         entry = json.loads(text)
         item = entry.get("service_item")
         if not isinstance(item, str) or (service_item is not None and item != service_item):

@@ -485,3 +485,20 @@ def test_a_citizens_objection_cannot_learn_of_a_deferred_release(
     refused = citizen.post("/citizen/corrections", body)
     problem(refused, 422, "correction_not_received")
     assert citizen.get("/citizen/corrections").json()["corrections"] == []
+
+
+def test_a_deferred_handling_is_not_offered_for_rating(hub: Hub, people: dict[str, str]) -> None:
+    person = people["school_age_with_property"]
+    body = {
+        "subject": {"id_type": "CN-RIC", "id": person},
+        "purpose": PURPOSE,
+        "service_item": "EDU-RXDJ-001",
+    }
+    answer = hub.query(body)
+    assert answer.status_code == 200, answer.text
+    index, request_id = answer.json()["audit"]["index"], answer.json()["request_id"]
+    citizen = Person(hub, person, Role.CITIZEN)
+    assert request_id in citizen.get("/citizen/feedback").text
+    asked = edu(hub, 1).post("/department/deferrals", deferral(index))
+    assert edu(hub, 2).post(f"/department/deferrals/{asked.json()['id']}/approve").is_success
+    assert request_id not in citizen.get("/citizen/feedback").text

@@ -7,6 +7,7 @@ members is refused, so a leaked registration file never leaks a key.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,12 @@ from schemas import ProblemDetail, explain_all, validator
 
 __all__ = ["keys_from_document", "register_system", "system_view"]
 
-_ALG_BY_CURVE = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256"}
+_ALG_BY_CURVE = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256", ("EC", "SM2"): "SM2SM3"}
+# sm2p256v1 (GB/T 32918.5-2017): an SM2 key (a gm hub's SM2SM3 client assertions, docs/gm.md) is
+# checked to be a point of the curve here; PyJWT has no SM2 to check it with.
+_SM2_P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
+_SM2_A = _SM2_P - 3
+_SM2_B = 0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93
 
 
 def keys_from_document(data: bytes) -> list[dict[str, Any]]:
@@ -128,12 +134,32 @@ def _add_keys(session: Session, system: System, keys: list[dict[str, Any]], now:
 
 def _require_usable(public: dict[str, Any], index: int) -> None:
     try:
-        jwt.PyJWK(public)
+        if public.get("crv") == "SM2":
+            _require_sm2_point(public)
+        else:
+            jwt.PyJWK(public)
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError):
         raise InvalidSystem(
             "the key is not a valid public key for its curve",
             errors=[ProblemDetail(pointer=f"/keys/{index}", detail="unusable key material")],
         ) from None
+
+
+def _require_sm2_point(public: dict[str, Any]) -> None:
+    """ValueError unless x and y are 32 bytes of unpadded base64url each, a point of
+    sm2p256v1."""
+    coordinates = []
+    for name in ("x", "y"):
+        text = public.get(name)
+        if not isinstance(text, str) or "=" in text:
+            raise ValueError(f"{name} is not unpadded base64url")
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        if len(raw) != 32 or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != text:
+            raise ValueError(f"{name} is not 32 bytes of base64url")
+        coordinates.append(int.from_bytes(raw, "big"))
+    x, y = coordinates
+    if x >= _SM2_P or y >= _SM2_P or (y * y - (x**3 + _SM2_A * x + _SM2_B)) % _SM2_P:
+        raise ValueError("the point is not on the SM2 curve")
 
 
 def system_view(session: Session, system: System) -> dict[str, Any]:

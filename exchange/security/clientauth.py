@@ -10,7 +10,9 @@ that fails ends the request with ``invalid_client`` (401) and a reason naming th
 the assertion's contents:
 
 1. shape: a compact JWT (three dot-separated parts) of at most 8 KiB;
-2. header ``alg`` is EdDSA or ES256 (``none``, HS*, RS* are refused before any key is touched);
+2. header ``alg`` is one the hub's crypto profile accepts from clients: EdDSA or ES256, and on a
+   ``gm`` hub also SM2SM3 (SM2 with SM3, a registered ``"crv": "SM2"`` key; docs/gm.md)
+   (``none``, HS*, RS* are refused before any key is touched);
 3. ``iss`` and ``sub`` are present and equal, and name a registered, active system;
 4. the key: ``kid`` names an unretired key of that system (without a kid, the system's only
    active key), and the header ``alg`` is exactly that key's alg;
@@ -47,7 +49,7 @@ from catalogue.vocabulary import SystemStatus
 from exchange.changes import Cached, Domain, stamps
 from exchange.errors import Unauthenticated
 from exchange.security.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
-from exchange.security.keys import HubKeys
+from exchange.security.keys import HubKeys, verifying_key
 from exchange.security.models import MAX_JTI_CHARS, ClientAssertionJti
 
 __all__ = [
@@ -55,11 +57,13 @@ __all__ = [
     "ACCESS_TOKEN_TYP",
     "ALGORITHMS",
     "CLIENT_ASSERTION_TYPE",
+    "GM_ALGORITHMS",
     "GRANT_TYPE",
     "AccessToken",
     "RememberedCaller",
     "SystemPrincipal",
     "authenticate_client",
+    "client_algorithms",
     "confirmed_caller",
     "grant_client_credentials",
     "issue_access_token",
@@ -77,6 +81,14 @@ MAX_ASSERTION_BYTES = 8 * 1024
 MAX_ASSERTION_AHEAD = timedelta(minutes=5)
 LEEWAY = timedelta(seconds=60)
 ALGORITHMS = frozenset({"EdDSA", "ES256"})
+"""What a case system may sign its assertions with on an ``intl`` hub."""
+GM_ALGORITHMS = ALGORITHMS | {"SM2SM3"}
+"""On a ``gm`` hub: SM2 keys too (a system moves to them at its own pace)."""
+
+
+def client_algorithms(keys: HubKeys) -> frozenset[str]:
+    """The assertion algorithms the hub whose keys are *keys* accepts (its crypto profile's)."""
+    return GM_ALGORITHMS if keys.profile.name == "gm" else ALGORITHMS
 
 
 @dataclass(frozen=True)
@@ -130,17 +142,27 @@ def grant_client_credentials(
     if not assertion:
         raise InvalidRequest("client_assertion is required")
     issuer = base_url.rstrip("/")
-    system = authenticate_client(session, assertion, issuer=issuer, now=now)
+    system = authenticate_client(
+        session, assertion, issuer=issuer, now=now, algorithms=client_algorithms(keys)
+    )
     client_id = form.get("client_id")
     if client_id is not None and client_id != system.id:
         raise InvalidClient("client_id does not name the assertion's issuer")
     return issue_access_token(session, keys, system, issuer=issuer, now=now)
 
 
-def authenticate_client(session: Session, assertion: str, *, issuer: str, now: datetime) -> System:
+def authenticate_client(
+    session: Session,
+    assertion: str,
+    *,
+    issuer: str,
+    now: datetime,
+    algorithms: frozenset[str] = ALGORITHMS,
+) -> System:
     """The system a valid client assertion authenticates (checks in the module docstring);
-    ``issuer`` is the hub's issuer identifier, its public URL."""
-    header, unverified = _parse(assertion)
+    ``issuer`` is the hub's issuer identifier, its public URL; ``algorithms`` those the hub's
+    profile accepts (:func:`client_algorithms`)."""
+    header, unverified = _parse(assertion, algorithms)
     system = _registered_system(session, unverified)
     key = _signing_key(session, system.id, header)
     claims = _verified_claims(assertion, key)
@@ -150,7 +172,7 @@ def authenticate_client(session: Session, assertion: str, *, issuer: str, now: d
     return system
 
 
-def _parse(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _parse(assertion: str, algorithms: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(assertion.encode("utf-8")) > MAX_ASSERTION_BYTES:
         raise InvalidClient("the client assertion is larger than 8 KiB")
     if assertion.count(".") != 2:
@@ -159,8 +181,11 @@ def _parse(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
         header = jwt.get_unverified_header(assertion)
     except jwt.PyJWTError:
         raise InvalidClient("the client assertion's header is not valid") from None
-    if header.get("alg") not in ALGORITHMS:
-        raise InvalidClient("the assertion's algorithm is not allowed; sign with EdDSA or ES256")
+    if header.get("alg") not in algorithms:
+        raise InvalidClient(
+            "the assertion's algorithm is not allowed; sign with "
+            + " or ".join(sorted(algorithms, key=("EdDSA", "ES256", "SM2SM3").index))
+        )
     try:
         unverified: dict[str, Any] = jwt.decode(assertion, options={"verify_signature": False})
     except jwt.PyJWTError:
@@ -200,7 +225,7 @@ def _signing_key(session: Session, system_id: str, header: dict[str, Any]) -> Sy
 def _verified_claims(assertion: str, key: SystemKey) -> dict[str, Any]:
     """Verify the signature with exactly the key's algorithm; claims are checked by us after."""
     try:
-        public = jwt.PyJWK(key.jwk, algorithm=key.alg)
+        public = verifying_key(key.alg, key.jwk)  # an SM2 key too (PyJWT's parser has none)
         claims: dict[str, Any] = jwt.decode(
             assertion,
             public,

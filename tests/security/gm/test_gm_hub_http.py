@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import jwt
 import pytest
 
 from tests.security.gm.test_interop import DISTID, _openssl, _run, _sm_crypto
-from tests.servers import DemoHub, demo_hub
+from tests.servers import TONGBAN, DemoHub, demo_hub, dev_environment
 
 PURPOSE = "school-enrolment"
 SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d034200")
@@ -193,3 +194,55 @@ def test_the_gm_hub_refuses_a_token_of_the_intl_algorithms(hub: DemoHub) -> None
     )  # fmt: skip
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_case_system_with_an_sm2_key_made_by_sm_crypto_gets_a_token_and_queries(
+    hub: DemoHub, tmp_path: Path
+) -> None:
+    """The key pair and the assertion's signature come from sm-crypto; the system is
+    registered with ``tongban system add`` on the running hub."""
+    pair = _sm_crypto({"op": "keypair"})
+    point = bytes.fromhex(str(pair["public"]))
+    jwk = {"kty": "EC", "crv": "SM2", "kid": "sm2-1", "x": _b64url(point[1:33]),
+           "y": _b64url(point[33:])}  # fmt: skip
+    (tmp_path / "sm2.jwk").write_text(json.dumps(jwk))
+    added = subprocess.run(
+        [TONGBAN, "system", "add", "--id", "sm2-system", "--department", "EDU",
+         "--jwk", str(tmp_path / "sm2.jwk"), "--purpose", PURPOSE],
+        cwd=hub.workdir, env=dev_environment(), capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    now = int(time.time())
+    header = {"alg": "SM2SM3", "typ": "JWT", "kid": "sm2-1"}
+    claims = {"iss": "sm2-system", "sub": "sm2-system", "aud": f"{hub.base}/oauth/token",
+              "iat": now, "exp": now + 120, "jti": uuid.uuid4().hex}  # fmt: skip
+    signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+    signed = _sm_crypto(
+        {"op": "sign", "private": str(pair["private"]), "public": str(pair["public"]),
+         "message": signing_input.encode().hex()}
+    )  # fmt: skip
+    assertion = f"{signing_input}.{_b64url(bytes.fromhex(str(signed['signature'])))}"
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion": assertion,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    token = httpx.post(f"{hub.base}/oauth/token", data=form, timeout=30)
+    assert token.status_code == 200, token.text
+    access = token.json()["access_token"]
+    assert jwt.get_unverified_header(access)["alg"] == "SM2SM3"
+    replayed = httpx.post(f"{hub.base}/oauth/token", data=form, timeout=30)
+    assert replayed.status_code == 401  # the jti is spent
+    response = httpx.post(
+        f"{hub.base}/exchange/query",
+        json={"subject": {"id_type": "CN-RIC", "id": hub.subject("no_property")},
+              "purpose": PURPOSE, "attributes": ["household.name"]},
+        headers={"Authorization": f"Bearer {access}"},
+        timeout=30,
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -181,6 +181,13 @@ class Access(BaseModel):
     agreement_titles: list[AgreementTitle] = Field(
         default_factory=list, description="Each agreement of `agreements`, in the same order"
     )
+    relay: dict[str, Any] | None = Field(
+        default=None,
+        description="A query another hub relayed (docs/federation.md): that hub and its caller",
+    )
+    relayed: list[dict[str, Any]] | None = Field(
+        default=None, description="The other hubs the data came from (docs/federation.md)"
+    )
 
 
 class SubjectEntryView(BaseModel):

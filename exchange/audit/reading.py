@@ -409,6 +409,8 @@ def access_view(
         "outcome": record.outcome,
         "entry": record.entry,
         "proof": inclusion_view(record.index, size, record.leaf_hash, proof),
+        "relay": entry.get("relay"),  # federation: relayed for another hub's caller
+        "relayed": entry.get("relayed"),  # federation: read from other hubs
     }
     if names is not None:
         _add_names(view, attributes, names)

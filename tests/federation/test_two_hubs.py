@@ -236,18 +236,27 @@ def test_a_city_hub_answers_a_query_the_province_holds_and_both_logs_show_it(hub
 def test_the_citizen_sees_the_access_at_either_hub(hubs: Hubs) -> None:
     with hubs.city_client() as client:
         relayed = client.query(hubs.subject(), PURPOSE, attributes=["household.name"])
-    for hub, member in ((hubs.city, "relayed"), (hubs.province, "relay")):
+
+    def accesses_of(hub: DemoHub) -> list[dict[str, Any]]:
         token = hub.id_token(hubs.subject(), "citizen")
-        accesses = httpx.get(
+        found: list[dict[str, Any]] = httpx.get(
             f"{hub.base}/citizen/accesses", headers={"Authorization": f"Bearer {token}"}
         ).json()["accesses"]
-        mine = [
-            json.loads(a["entry"])
-            for a in accesses
-            if relayed.request_id in a["entry"]  # the city's request id, in either hub's entry
-        ]
+        return found
+
+    for hub, member in ((hubs.city, "relayed"), (hubs.province, "relay")):
+        accesses = accesses_of(hub)
+        mine = [a for a in accesses if relayed.request_id in a["entry"]]  # in either entry
         assert len(mine) == 1, hub.base
-        assert member in mine[0]
+        assert mine[0][member] == json.loads(mine[0]["entry"])[member]  # shown, not only kept
+    city_access, province_access = (
+        next(a for a in accesses_of(hub) if relayed.request_id in a["entry"])
+        for hub in (hubs.city, hubs.province)
+    )
+    assert city_access["relayed"][0]["hub"] == hubs.province.base
+    assert city_access["system"] == CITY_SYSTEM
+    assert province_access["relay"]["hub"] == hubs.city.base
+    assert province_access["system"] == "city-hub"
 
 
 def test_a_purpose_the_origin_does_not_grant_is_refused_there_and_relayed_as_a_problem(

@@ -66,6 +66,16 @@ async function allAccesses() {
   return { accesses, completeness: first.completeness ?? null, cut: false };
 }
 
+/** Another hub's part in an access (docs/federation.md): where the data came from, or for
+ * which hub's caller it was relayed. */
+function crossHub(a) {
+  if (a.relayed && a.relayed.length) {
+    return h("div", { class: "meta" }, t("citizen.relayed_from", { hub: a.relayed.map((r) => r.hub).join("、") }));
+  }
+  if (a.relay) return h("div", { class: "meta" }, t("citizen.relayed_for", { hub: a.relay.hub, system: a.relay.system }));
+  return null;
+}
+
 function isLater(access, completeness) {
   return Boolean(completeness) && !(access.index < completeness.tree_size);
 }
@@ -77,7 +87,7 @@ function accessTable({ accesses, completeness }) {
     headings,
     accesses.map((a) => [
       [when(a.at), isLater(a, completeness) ? h("span", { class: "badge later" }, t("complete.later")) : null, deferredMark(a)],
-      `${localName(a.department_name, a.department, a.department_name_en)} · ${localName(a.system_name, a.system)}`,
+      [`${localName(a.department_name, a.department, a.department_name_en)} · ${localName(a.system_name, a.system)}`, crossHub(a)],
       localName(a.purpose_name, a.purpose, a.purpose_name_en),
       h("ul", { class: "plain" }, Object.entries(a.fields).map(([name, f]) => h("li", { "data-attribute": name }, f.title || name, " ", badge("outcome", f.outcome)))),
       basisList(a),

@@ -23,6 +23,7 @@ from exchange.cli.demo import demo
 from exchange.cli.federation import peers_app
 from exchange.cli.jobs import jobs_app, worker_command
 from exchange.cli.keys import keys_app
+from exchange.cli.notice import notice_app
 from exchange.cli.pension import demo_receiver_app, register_death_command
 from exchange.cli.scorecards import scorecards_app
 from exchange.cli.serve import serve
@@ -53,6 +54,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(witness_app, name="witness")
 app.add_typer(scorecards_app, name="scorecards")
+app.add_typer(notice_app, name="notice")
 app.command("worker")(worker_command)
 app.command("sync")(sync_command)
 

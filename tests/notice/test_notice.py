@@ -502,3 +502,56 @@ def test_a_deferred_handling_is_not_offered_for_rating(hub: Hub, people: dict[st
     asked = edu(hub, 1).post("/department/deferrals", deferral(index))
     assert edu(hub, 2).post(f"/department/deferrals/{asked.json()['id']}/approve").is_success
     assert request_id not in citizen.get("/citizen/feedback").text
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_tongban_notice_lists_deferrals_and_check_fails_on_one_without_its_log(
+    hub: Hub, people: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contextlib import contextmanager
+
+    from typer.testing import CliRunner
+
+    from exchange.cli import notice as cli
+
+    @contextmanager
+    def this_hub() -> Iterator[Any]:
+        yield hub.client.app.state.hub  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(cli, "command_hub", this_hub)
+    index, made = in_effect(hub, people["has_property"])
+    runner = CliRunner()
+    listed = runner.invoke(cli.notice_app, ["list"])
+    assert listed.exit_code == 0, listed.output
+    assert "生效中" in listed.output
+    assert "通过" in listed.output
+    assert "妨碍侦查" not in listed.output  # the reason only in --json
+    assert runner.invoke(cli.notice_app, ["check"]).exit_code == 0
+    as_json = json.loads(runner.invoke(cli.notice_app, ["list", "--json"]).output)
+    assert [d["id"] for d in as_json["deferrals"]] == [made["id"]]
+    with unit_of_work(hub.sessions, write=True) as session:  # a row past the service
+        session.add(
+            NoticeDeferral(
+                id="dfr-00000000-0000-4000-8000-000000000001",
+                access_index=index,
+                subject="0" * 64,
+                system_id="edu-enrolment",
+                department="EDU",
+                reason_kind=ReasonKind.NATIONAL_SECURITY,
+                reason="伪造",
+                reason_salt="00" * 16,
+                legal_basis=LAW,
+                until=None,
+                until_event="永不",
+                status=DeferralStatus.ACTIVE,
+                requested_by="x",
+                requested_at=datetime.now(UTC),
+            )
+        )
+    failed = runner.invoke(cli.notice_app, ["check"])
+    assert failed.exit_code != 0
+    assert "dfr-00000000-0000-4000-8000-000000000001" in str(failed.exception)
+    bad = runner.invoke(cli.notice_app, ["list", "--status", "nope"])
+    assert bad.exit_code != 0

@@ -131,8 +131,9 @@ def settle_relayed(outcome: Outcome, decision: Decision, fetched: Mapping[str, F
             continue
         attribute = choice.attribute
         refused = source.refused.get(choice.field.name)
-        if refused is not None and attribute in outcome.attributes:
-            del outcome.attributes[attribute]
+        if refused is not None and attribute not in outcome.denied:  # decided here to release
+            outcome.attributes.pop(attribute, None)
+            outcome.unavailable.pop(attribute, None)  # (shaped as no_record: nothing came)
             how, reason = refused
             if how == "denied":
                 outcome.denied[attribute] = f"origin_{reason}"

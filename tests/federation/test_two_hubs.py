@@ -259,6 +259,44 @@ def test_the_citizen_sees_the_access_at_either_hub(hubs: Hubs) -> None:
     assert province_access["system"] == "city-hub"
 
 
+CITY_AGREEMENT = """\
+kind: agreement
+id: AG-CITY-EDU-REG-0001
+title: 市教育局入学登记使用省级不动产权属信息（市级协议）
+consumer:
+  system: city-edu
+  department: CEDU
+provider: REG
+resource: REG-BDC-0001
+fields: [address]
+purposes: [school-enrolment]
+legal_basis: 《中华人民共和国义务教育法》第十二条
+validity:
+  from: 2026-01-01
+  until: 2028-12-31
+requires_consent: false
+approved_by: REG-admin-001
+"""
+
+
+def test_the_origin_decides_under_its_own_agreements(hubs: Hubs) -> None:
+    """The city grants a conditional field of the province's under its own agreement; the
+    province has none with the city hub and refuses it: denied here as the origin's refusal."""
+    (hubs.city.workdir / "agreement.yaml").write_text(CITY_AGREEMENT, "utf-8")
+    ok(tongban(hubs.city.workdir, hubs.city_env, "agreements", "load", "agreement.yaml"))
+    response = ask_city(hubs, attributes=["property.address", "household.name"])
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["denied"] == {"property.address": "origin_not_granted"}
+    assert list(answer["attributes"]) == ["household.name"]
+    city_entry = entry(hubs.city, answer["audit"]["index"])
+    assert city_entry["attributes"]["property.address"]["agreement"] == "AG-CITY-EDU-REG-0001"
+    [read] = city_entry["relayed"]
+    province_entry = entry(hubs.province, read["index"])
+    assert province_entry["attributes"]["property.address"]["outcome"] == "denied"
+    assert province_entry["attributes"]["property.address"]["reason"] == "not_granted"
+
+
 def test_a_purpose_the_origin_does_not_grant_is_refused_there_and_relayed_as_a_problem(
     hubs: Hubs,
 ) -> None:

@@ -76,25 +76,25 @@ def _figure(value: int | None) -> str:
 
 
 def _chart(departments: list[dict[str, Any]]) -> str:
-    """Horizontal bars of each department's total; a suppressed total has no bar."""
+    """Horizontal bars of each department's total, each name above its bar (so that a phone
+    shows it at full size); a suppressed total has no bar."""
     rows = [(d["name"], d["total"]) for d in departments]
     if not rows:
         return ""
     top = max([v for _, v in rows if v is not None] or [1])
-    width, name_room, row_h = 640, 190, 30
+    width, row_h, room = 360, 42, 300
     marks = []
     for i, (name, value) in enumerate(rows):
         y = i * row_h
-        length = 0 if value is None else (width - name_room - 70) * value / top
+        length = 0 if value is None else room * value / top
         label = escape(name)
         marks.append(
-            f'<text x="{name_room - 8}" y="{y + 19}" text-anchor="end" class="tick">{label}</text>'
-            f'<rect x="{name_room}" y="{y + 6}" width="{length:.1f}" height="18" fill="#1f5fa8">'
+            f'<text x="0" y="{y + 14}" class="tick">{label}</text>'
+            f'<rect x="0" y="{y + 20}" width="{length:.1f}" height="16" fill="#1f5fa8">'
             f"<title>{label}: {_figure(value)}</title></rect>"
-            f'<text x="{name_room + length + 6:.1f}" y="{y + 19}" class="tick">'
-            f"{_figure(value)}</text>"
+            f'<text x="{length + 6:.1f}" y="{y + 33}" class="tick">{_figure(value)}</text>'
         )
-    height = len(rows) * row_h + 6
+    height = len(rows) * row_h + 4
     return (
         f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="各部门本月调用次数" '
         f'font-size="13">{"".join(marks)}</svg>'

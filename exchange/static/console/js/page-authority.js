@@ -115,21 +115,9 @@ function charts(cards) {
   return h(
     "div",
     { class: "chart-grid" },
-    bars({
-      label: t("auth.chart_on_time"),
-      items: providers.map((p) => ({ name: localName(p.name, p.department), value: onTime(p) ?? 0 })),
-      format: percent,
-    }),
-    bars({
-      label: t("auth.chart_availability"),
-      items: providers.map((p) => ({ name: localName(p.name, p.department), value: p.sources.availability ?? 0 })),
-      format: percent,
-    }),
-    bars({
-      label: t("auth.chart_within_purpose"),
-      items: cards.consumers.map((c) => ({ name: localName(c.name, c.department), value: c.use.within_purpose ?? 0 })),
-      format: percent,
-    }),
+    rateBars(t("auth.chart_on_time"), providers, onTime),
+    rateBars(t("auth.chart_availability"), providers, (p) => p.sources.availability),
+    rateBars(t("auth.chart_within_purpose"), cards.consumers, (c) => c.use.within_purpose),
     bars({
       label: t("auth.chart_wrong"),
       items: providers.map((p) => ({ name: localName(p.name, p.department), value: p.ratings.wrong_marks + p.disputed_attributes.length })),
@@ -137,6 +125,15 @@ function charts(cards) {
     columns({ label: t("auth.chart_trend_accesses"), days: trendDays, values: byMonth((m) => m.use.accesses) }),
     columns({ label: t("auth.chart_trend_on_time"), days: trendDays, values: byMonth((m) => m.corrections.on_time_rate), format: percent, max: 1 }),
   );
+}
+
+/** Bars of a rate per department; a department with nothing to measure has no bar (not 0 %). */
+function rateBars(label, cards, rateOf) {
+  const items = cards
+    .filter((card) => rateOf(card) !== null && rateOf(card) !== undefined)
+    .map((card) => ({ name: localName(card.name, card.department), value: rateOf(card) }));
+  if (!items.length) return h("figure", { class: "chart" }, h("figcaption", { text: label }), h("p", { class: "hint" }, t("auth.nothing_to_measure")));
+  return bars({ label, items, format: percent });
 }
 
 function clockCell(c) {

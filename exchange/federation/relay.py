@@ -55,7 +55,7 @@ from exchange.federation.models import FederationPeer, RemoteResource
 from exchange.query.resolve import ResourceInfo
 from exchange.query.sourcing import Fetched, RelayAsk
 
-__all__ = ["HubRelay", "PeerClient"]
+__all__ = ["HubRelay", "PeerClient", "private_jwk"]
 
 log = logging.getLogger("tongban.federation")
 
@@ -83,7 +83,7 @@ class PeerClient:
         self.url = peer.url.rstrip("/")
         self.client_id = peer.client_id
         self.keys = PinnedKeys(self.url, peer.jwks, peer.checkpoint_key)
-        self._jwk = _private_jwk(Path(peer.key_file))
+        self._jwk = private_jwk(Path(peer.key_file))
         self._http = http
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -376,7 +376,9 @@ def _index(audit: object) -> int | None:
     return None
 
 
-def _private_jwk(path: Path) -> tuple[str, jwt.PyJWK, str | None]:
+def private_jwk(path: Path) -> tuple[str, jwt.PyJWK, str | None]:
+    """The algorithm, key and kid of the private JWK (or one-key JWKS) in *path*; ValueError
+    saying why not (never the path or the key)."""
     try:
         document = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:

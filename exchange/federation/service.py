@@ -36,7 +36,7 @@ from exchange.audit.checkpoint import parse_vkey
 from exchange.audit.errors import CheckpointError
 from exchange.federation.errors import PeerExists, PeerInvalid, PeerNotFound, PeerUnreachable
 from exchange.federation.models import FederationPeer, Harvest, RemoteResource
-from exchange.federation.relay import _private_jwk
+from exchange.federation.relay import private_jwk
 from schemas import ProblemDetail
 
 __all__ = [
@@ -134,7 +134,7 @@ def register_peer(
         if not r.key_file:
             raise _invalid("/key_file", "a source peer needs this hub's private key for it")
         try:
-            _private_jwk(Path(r.key_file))
+            private_jwk(Path(r.key_file))
         except ValueError as exc:
             raise _invalid("/key_file", str(exc)) from None
     if r.consumer_system is not None:

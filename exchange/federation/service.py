@@ -65,7 +65,7 @@ class PeerKeys:
         self.jwks = _checked_jwks(jwks)
         try:
             parse_vkey(checkpoint_key.strip())
-        except CheckpointError as exc:
+        except (CheckpointError, ValueError) as exc:
             raise _invalid("/checkpoint_key", f"not a C2SP checkpoint vkey: {exc}") from None
         self.checkpoint_key = checkpoint_key.strip()
 
@@ -104,7 +104,7 @@ def fetch_keys(url: str, *, timeout: float = 10.0) -> PeerKeys:
         if jwks.status_code != 200 or vkey.status_code != 200:
             raise PeerUnreachable(f"the peer at {base} did not serve its keys")
         return PeerKeys(jwks.json(), vkey.text)
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise PeerUnreachable(
             f"the peer at {base} could not be read ({type(exc).__name__})"
         ) from None
@@ -247,7 +247,11 @@ def harvest_view(h: Harvest) -> dict[str, Any]:
 def check_url(url: str, *, allow_http: bool) -> None:
     """Refuse a peer URL that is not https (http only where allowed), or that carries
     credentials, a query or a fragment."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range raises here
+    except ValueError:
+        raise _invalid("/url", "not a URL") from None
     schemes = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in schemes or not parts.hostname:
         allowed = " or ".join(schemes)

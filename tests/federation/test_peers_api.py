@@ -1,0 +1,134 @@
+"""``/federation/peers`` in process: who may call it, and each bad registration refused with a
+precise problem+json and nothing stored (no network: the keys are given)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from exchange.security.identity import Role
+from tests import factories
+
+ORIGIN = "province.example/audit-log"
+
+
+@pytest.fixture
+def operator(staff_token: Callable[..., str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {staff_token(Role.OPERATOR, None)}"}
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> str:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    secret = Ed25519PrivateKey.generate()
+    jwk = {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "kid": "city-hub",
+        "x": b64(secret.public_key().public_bytes_raw()),
+        "d": b64(secret.private_bytes_raw()),
+    }
+    path = tmp_path / "city-hub.jwk"
+    path.write_text(json.dumps(jwk), "utf-8")
+    return str(path)
+
+
+def registration(**overrides: Any) -> dict[str, Any]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from exchange.audit.checkpoint import NoteSigner
+
+    body: dict[str, Any] = {
+        "id": "province",
+        "url": "https://province.example",
+        "client_id": "city-hub",
+        "jwks": {"keys": [factories.public_jwk("p1")]},
+        "checkpoint_key": NoteSigner(
+            "province.example/audit-log", Ed25519PrivateKey.generate()
+        ).vkey(),
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_an_operator_registers_a_source_peer_with_its_keys_pinned(
+    client: TestClient, operator: dict[str, str], key_file: str
+) -> None:
+    response = client.post(
+        "/federation/peers", json=registration(key_file=key_file), headers=operator
+    )
+    assert response.status_code == 201, response.text
+    peer = response.json()
+    assert (peer["id"], peer["roles"], peer["status"]) == ("province", ["source"], "active")
+    assert [k["kid"] for k in peer["keys"]["evidence"]] == ["p1"]
+    assert len(peer["keys"]["evidence"][0]["thumbprint"]) == 43  # RFC 7638, base64url SHA-256
+    again = client.post("/federation/peers", json=registration(key_file=key_file), headers=operator)
+    assert again.status_code == 409
+    assert again.json()["code"] == "peer_exists"
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"url": "ftp://province.example"}, "/url"),
+        ({"url": "https://u:p@province.example"}, "/url"),
+        ({"url": "https://[bad"}, "/url"),
+        ({"key_file": "/nonexistent/key.jwk"}, "/key_file"),
+        ({"key_file": None}, "/key_file"),
+        ({"jwks": {"keys": [{"kty": "RSA", "kid": "r", "n": "x", "e": "AQAB"}]}}, "/jwks/keys/0"),
+        ({"jwks": {"keys": [{**factories.public_jwk("p1"), "d": "secret"}]}}, "/jwks/keys/0"),
+        ({"checkpoint_key": "not a vkey"}, "/checkpoint_key"),
+        ({"client_id": None, "key_file": None}, "/"),
+        (
+            {"client_id": None, "key_file": None, "consumer_system": "no-such-system"},
+            "/consumer_system",
+        ),
+    ],
+)
+def test_a_bad_registration_is_refused_precisely_and_nothing_is_stored(
+    client: TestClient,
+    operator: dict[str, str],
+    key_file: str,
+    change: dict[str, Any],
+    pointer: str,
+) -> None:
+    body = registration(key_file=key_file)
+    body.update(change)
+    body = {k: v for k, v in body.items() if v is not None}
+    response = client.post("/federation/peers", json=body, headers=operator)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert problem["code"] == "invalid_peer"
+    assert problem["errors"][0]["pointer"] == pointer
+    assert "nonexistent" not in response.text  # no file path in an answer
+    assert client.get("/federation/peers", headers=operator).json() == {"peers": []}
+
+
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.DEPARTMENT_ADMIN, Role.CITIZEN])
+def test_only_the_operator_registers_or_harvests(
+    client: TestClient, staff_token: Callable[..., str], role: Role, key_file: str
+) -> None:
+    headers = {"Authorization": f"Bearer {staff_token(role, 'PSB')}"}
+    response = client.post(
+        "/federation/peers", json=registration(key_file=key_file), headers=headers
+    )
+    assert response.status_code == 403
+    assert client.post("/federation/peers/province/harvest", headers=headers).status_code == 403
+
+
+def test_an_unknown_peer_is_not_found(client: TestClient, operator: dict[str, str]) -> None:
+    response = client.post("/federation/peers/nowhere/harvest", headers=operator)
+    assert response.status_code == 404
+    assert response.json()["code"] == "peer_not_found"

@@ -88,7 +88,9 @@ def peers(hub: Hub, staff: StaffBearer) -> dict[str, Any]:
         return {"peers": list_peers(session)}
 
 
-@router.get("/peers/{peer_id}", summary="One peer hub", responses=problem_responses(401, 403, 404))
+@router.get(
+    "/peers/{peer_id}", summary="One peer hub", responses=problem_responses(401, 403, 404, 422)
+)
 def peer(peer_id: str, hub: Hub, staff: StaffBearer) -> dict[str, Any]:
     _require(staff, write=False)
     with unit_of_work(hub.sessions) as session:
@@ -155,7 +157,7 @@ async def harvest_peer(peer_id: str, hub: Hub, staff: StaffBearer) -> dict[str, 
 @router.get(
     "/peers/{peer_id}/harvests",
     summary="Every harvest of the peer's catalogue, newest first",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 def peer_harvests(peer_id: str, hub: Hub, staff: StaffBearer) -> dict[str, Any]:
     _require(staff, write=False)

@@ -118,7 +118,11 @@ def rate_my_handling(hub: Hub, citizen: Citizen, body: CitizenRatingBody) -> JSO
         body.comment or None,
     )
     row = rate_handling(hub.sessions, citizen, ask, clock.now())
-    return JSONResponse(reading.rating_view(row), status_code=201)
+    view = reading.rating_view(row)
+    if row.wrong and hub.settings.citizen_objections:
+        # where to have a wrong item corrected: an objection (异议, docs/corrections.md)
+        view["objection"] = {"method": "POST", "path": "/citizen/corrections"}
+    return JSONResponse(view, status_code=201)
 
 
 # -- consumer departments ----------------------------------------------------------------------

@@ -85,6 +85,7 @@ def test_a_citizen_rates_a_handled_service_item_and_the_log_holds_the_rating_but
     assert rating["handled_by"] == "EDU"
     assert rating["score"] == 2
     assert rating["comment"] == COMMENT
+    assert rating["objection"] == {"method": "POST", "path": "/citizen/corrections"}
     [entry] = rating_entries(hub)
     assert list(validator("audit-entry").iter_errors(entry)) == []
     assert entry["subject"] == "-"

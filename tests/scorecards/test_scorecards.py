@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from exchange import clock
+from exchange.db import unit_of_work
 from exchange.jobs.spec import JobContext
 from exchange.scorecards.compute import month_range
 from exchange.scorecards.jobs import probe_sources
+from exchange.scorecards.models import SourceProbe
 from exchange.security.identity import Role
 from tests.exchange.world import Hub
 from tests.scorecards.conftest import (
@@ -239,3 +241,28 @@ def test_counts_at_the_threshold_are_shown(hub: Hub, people: dict[str, str]) -> 
     assert stats["total"] == 10
     page = hub.client.get("/statistics").text
     assert "义务教育入学登记" in page
+
+
+def test_availability_and_latency_count_the_months_probes_down_ones_included(hub: Hub) -> None:
+    """Probes as the job keeps them: two of PSB's four this month failed (their round trip not
+    counted), one last month is not this month's."""
+    now = clock.now()
+    earlier = month_range(None, now).since - timedelta(days=3)
+    with unit_of_work(hub.sessions, write=True) as session:
+        for at, ok, ms in [
+            (now - timedelta(minutes=45), True, 4.0),
+            (now - timedelta(minutes=30), False, 0.0),
+            (now - timedelta(minutes=15), False, 0.0),
+            (now - timedelta(minutes=1), True, 8.0),
+            (earlier, False, 0.0),
+        ]:
+            session.add(
+                SourceProbe(
+                    resource="PSB-HJ-0001", provider="PSB", probed_at=at, ok=ok, latency_ms=ms
+                )
+            )
+    cards = authority(hub).get("/authority/scorecards").json()
+    psb = card(cards["providers"], "PSB")["sources"]
+    assert (psb["probes"], psb["availability"]) == (4, 0.5)
+    assert psb["latency_p50_ms"] == 6.0
+    assert card(cards["providers"], "MCA")["sources"]["availability"] is None  # no probes: unknown

@@ -74,6 +74,12 @@ def test_an_access_deferred_in_the_console_is_hidden_then_shown_with_its_mark(
     page.get_by_role("link", name="延迟告知").click()
     page.get_by_role("button", name="批准", exact=True).click()
     page.get_by_text("生效中").first.wait_for()
+    assert page.get_by_role("button", name="登记事件已发生").count() == 1
+    tab.screenshot("department-deferrals")
+    page.set_viewport_size({"width": 360, "height": 800})
+    _fits(tab, 360)
+    tab.screenshot("department-deferrals-phone-360")
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("button", name="退出登录").click()
 
     sign_checkpoint(hub)

@@ -28,6 +28,7 @@ from exchange.federation.evidence import (
 )
 from schemas import validator
 from tests import factories
+from tests.console.conftest import tab_on
 from tests.servers import TONGBAN, DemoHub, demo_hub, dev_environment, free_port, serving
 
 pytestmark = pytest.mark.serves
@@ -295,6 +296,19 @@ def test_the_origin_decides_under_its_own_agreements(hubs: Hubs) -> None:
     province_entry = entry(hubs.province, read["index"])
     assert province_entry["attributes"]["property.address"]["outcome"] == "denied"
     assert province_entry["attributes"]["property.address"]["reason"] == "not_granted"
+
+
+def test_the_citizens_console_says_which_hub_the_data_came_from(hubs: Hubs, browser: Any) -> None:
+    with hubs.city_client() as client:
+        client.query(hubs.subject(), PURPOSE, attributes=["household.name"])
+    for hub, words in (
+        (hubs.city, f"数据来自枢纽 {hubs.province.base}"),
+        (hubs.province, f"由 {hubs.city.base} 为其系统 {CITY_SYSTEM} 转发查询"),
+    ):
+        with tab_on(browser, hub) as tab:
+            tab.sign_in("citizen", hubs.subject())
+            tab.page.get_by_text(words).first.wait_for()
+            tab.screenshot(f"citizen-federation-{'city' if hub is hubs.city else 'province'}")
 
 
 def test_a_purpose_the_origin_does_not_grant_is_refused_there_and_relayed_as_a_problem(

@@ -45,7 +45,13 @@ def test_the_authority_reads_the_months_scorecards_with_charts_and_prints_the_re
     page.get_by_role("link", name="打印报表").click()
     page.get_by_role("heading", name="政务数据共享评价报表").wait_for()
     page.get_by_role("button", name="打印").wait_for()
+    assert "查看评价" not in page.inner_text("main")  # no links on paper
     tab.screenshot("authority-report")
+    page.emulate_media(media="print")
+    assert page.locator("header.top").is_hidden()  # on paper: the report alone
+    assert page.get_by_role("button", name="打印").is_hidden()
+    assert page.get_by_role("heading", name="提供部门").is_visible()
+    page.emulate_media(media="screen")
     page.goto(f"{tab.hub.base}/console/audit")
     page.get_by_role("heading", name="无权访问").wait_for()
     page.goto(f"{tab.hub.base}/console/authority")

@@ -140,10 +140,13 @@ function clockCell(c) {
   return `${c.on_time}/${c.answered} · ${t("auth.received_n", { n: c.received })}${c.overdue_open ? ` · ${t("auth.overdue_n", { n: c.overdue_open })}` : ""}`;
 }
 
-function providerTable(providers, month) {
+/** The providers' table; *month* adds a column of links to each provider's ratings (not in
+ * the printed report). */
+function providerTable(providers, month = null) {
+  const headings = [t("auth.department"), t("auth.corrections"), t("auth.applications"), t("auth.availability"), t("auth.latency"), t("auth.fresh"), t("auth.disputed"), t("auth.quality")];
   return cardTable(
     t("auth.providers"),
-    [t("auth.department"), t("auth.corrections"), t("auth.applications"), t("auth.availability"), t("auth.latency"), t("auth.fresh"), t("auth.disputed"), t("auth.quality"), t("auth.feedback")],
+    month ? [...headings, t("auth.feedback")] : headings,
     providers.map((p) => [
       name(p),
       clockCell(p.corrections),
@@ -153,8 +156,8 @@ function providerTable(providers, month) {
       `${p.freshness.fresh}/${p.freshness.resources}`,
       String(p.disputed_attributes.length),
       `${score(p.ratings.mean_score)} · ${t("auth.wrong_n", { n: p.ratings.wrong_marks })} · ${t("auth.asked_n", { n: p.ratings.asked_again })}`,
-      link(`/authority/feedback/${encodeURIComponent(p.department)}/${month}`, t("auth.see_feedback")),
-    ]),
+      month ? link(`/authority/feedback/${encodeURIComponent(p.department)}/${month}`, t("auth.see_feedback")) : null,
+    ].filter((cell) => cell !== null)),
   );
 }
 
@@ -202,7 +205,7 @@ export async function renderReport(ctx) {
       h("h2", {}, t("auth.city")),
       cityFacts(cards.city),
       h("h2", {}, t("auth.providers")),
-      providerTable(cards.providers, month),
+      providerTable(cards.providers),
       h("h2", {}, t("auth.consumers")),
       consumerTable(cards.consumers),
       h("p", { class: "hint" }, t("auth.how")),

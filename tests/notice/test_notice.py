@@ -555,3 +555,32 @@ def test_tongban_notice_lists_deferrals_and_check_fails_on_one_without_its_log(
     assert "dfr-00000000-0000-4000-8000-000000000001" in str(failed.exception)
     bad = runner.invoke(cli.notice_app, ["list", "--status", "nope"])
     assert bad.exit_code != 0
+
+
+def test_a_subscription_events_entry_records_the_kind_too() -> None:
+    from exchange.query.release import Outcome
+    from exchange.subscriptions.outbox import _audited
+
+    released = Outcome(
+        attributes={
+            "household.name": {
+                "value": "x",
+                "release": "clear",
+                "source": {
+                    "department": "PSB",
+                    "resource": "PSB-HJ-0001",
+                    "version": 1,
+                    "as_of": None,
+                },
+            }
+        }
+    )
+    duty = _decision(agreement_id="AG-EDU-1", rules=("agreement:AG-EDU-1",), legal_basis=LAW)
+    audited = _audited(duty, released)
+    assert audited["basis"] == "statutory_duty"
+    assert audited["legal_basis"] == LAW
+    denied = _audited(
+        _decision(release=None, rules=("default.deny",)),
+        Outcome(denied={"household.name": "not_granted"}),
+    )
+    assert "basis" not in denied

@@ -2,12 +2,19 @@
 X-tee statistics: ``GET /public/statistics?month=YYYY-MM`` as JSON, and ``GET /statistics`` as a
 page (server-rendered HTML with a hand-written SVG chart, no script, the console's strict
 Content-Security-Policy). Aggregate monthly counts per department and service item only, with
-small cells suppressed (:mod:`exchange.scorecards.public`)."""
+small cells suppressed (:mod:`exchange.scorecards.public`).
+
+Anyone may ask, so an answer is counted at most once per :data:`RECOUNT_CURRENT` for the month
+in progress and once per :data:`RECOUNT_PAST` for a past month, per hub worker: a stream of
+anonymous requests costs one count, not one each."""
 
 from __future__ import annotations
 
+import threading
+import time
 from html import escape
 from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -26,6 +33,12 @@ __all__ = ["router"]
 router = APIRouter(tags=["public statistics"])
 
 SHOWN_MONTHS = 12
+RECOUNT_CURRENT = 300.0
+"""Seconds an answer about the month in progress is served before it is counted again."""
+RECOUNT_PAST = 6 * 3600.0
+"""Seconds an answer about a past month is served (it changes only if the log is rebuilt)."""
+_answers: WeakKeyDictionary[HubState, dict[str, tuple[float, dict[str, Any]]]] = WeakKeyDictionary()
+_answers_lock = threading.Lock()
 Month = Annotated[
     str | None,
     Query(pattern=r"^[0-9]{4}-[0-9]{2}$", description="A China month, YYYY-MM (default: now)"),
@@ -34,8 +47,16 @@ Month = Annotated[
 
 def _statistics(hub: HubState, month: str | None) -> tuple[MonthRange, dict[str, Any]]:
     asked = month_range(month, clock.now())
+    keep = RECOUNT_PAST if asked.complete else RECOUNT_CURRENT
+    with _answers_lock:
+        kept = _answers.setdefault(hub, {}).get(asked.month)
+    if kept is not None and time.monotonic() - kept[0] < keep:
+        return asked, kept[1]
     with unit_of_work(hub.sessions) as session:
-        return asked, public_statistics(session, asked)
+        answer = public_statistics(session, asked)
+    with _answers_lock:
+        _answers.setdefault(hub, {})[asked.month] = (time.monotonic(), answer)
+    return asked, answer
 
 
 @router.get(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from exchange import clock
+from exchange.api import public_stats
 from exchange.db import unit_of_work
 from exchange.jobs.spec import JobContext
 from exchange.scorecards.compute import month_range
@@ -266,3 +267,16 @@ def test_availability_and_latency_count_the_months_probes_down_ones_included(hub
     assert (psb["probes"], psb["availability"]) == (4, 0.5)
     assert psb["latency_p50_ms"] == 6.0
     assert card(cards["providers"], "MCA")["sources"]["availability"] is None  # no probes: unknown
+
+
+def test_the_public_statistics_are_counted_once_per_interval_not_per_request(
+    hub: Hub, people: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(10):
+        handled(hub, people["has_property"])
+    first = hub.client.get("/public/statistics").json()
+    assert first["total"] == 10
+    handled(hub, people["has_property"])
+    assert hub.client.get("/public/statistics").json()["total"] == 10  # the kept answer
+    monkeypatch.setattr(public_stats, "RECOUNT_CURRENT", 0.0)
+    assert hub.client.get("/public/statistics").json()["total"] == 11  # counted again

@@ -20,8 +20,9 @@ the check, never a value:
 1. the answer carries an ``evidence`` JWS whose header ``typ`` is ``tongban-evidence+jwt``;
 2. its ``kid`` names a key of the hub's JWKS (``GET /.well-known/jwks.json``, fetched on first
    use and cached; fetched once more when a kid is unknown, as after a key rotation);
-3. the header ``alg`` is that key's algorithm (EdDSA or ES256, pinned per key), and the
-   signature verifies with that one algorithm;
+3. the header ``alg`` is that key's algorithm (EdDSA or ES256, pinned per key; ``SM2SM3`` for
+   a ``gm`` hub's ``"crv": "SM2"`` key, docs/gm.md), and the signature verifies with that one
+   algorithm;
 4. ``iss`` is the hub (its base URL, or ``issuer``), ``aud`` is this system, ``iat`` is there;
 5. the signed claims equal the answer: ``jti`` = ``request_id``, ``audit``, ``attributes``
    (``verified`` for a verify), and the ``purpose`` and ``subject`` asked about;
@@ -39,11 +40,17 @@ a. the receipt carries a checkpoint, a tree size above its index and base64 SHA-
 b. the checkpoint note has a signature line of the hub's checkpoint key (the C2SP vkey
    ``checkpoint_key``, or else ``GET /audit/checkpoint/key`` fetched on first use and cached,
    and once more when the note names another key) — ``— <name> base64(key id ‖ signature)``,
-   key id = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[:4] — and that Ed25519 signature verifies
-   over the note's text;
+   key id = SHA-256(name ‖ 0x0A ‖ type ‖ public key)[:4] — and that signature verifies over
+   the note's text: Ed25519 (type 0x01), or, from a ``gm`` hub, SM2 with SM3 and the ID
+   1234567812345678 (type 0xff ‖ ``tongban/sm2-sm3``, docs/gm.md);
 c. the checkpoint's origin is the key's name (the hub's log), its size is ``tree_size``;
 d. the inclusion proof leads from ``leaf_hash`` at ``index`` to the checkpoint's root hash
-   (RFC 9162 §2.1.3.2).
+   (RFC 9162 §2.1.3.2), hashed with SHA-256, or SM3 when the log's key is SM2 (a ``gm`` hub's
+   tree is SM3 all the way down).
+
+SM2 is verified here in Python over public values only (the point arithmetic of GB/T 32918.2
+§7, SM3 from ``cryptography``), so this file still needs nothing else; it never signs with SM2
+(a system with an SM2 key signs its assertions with its own national-crypto library).
 
 The refusals that follow a decision (403 ``purpose_not_registered``, 409 ``incomplete``, 429
 budget) carry a receipt too, in ``TongbanClientError.body["audit"]``; check one with
@@ -72,6 +79,7 @@ from typing import Any, Final
 import httpx
 import jwt
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = [
@@ -94,9 +102,15 @@ ID_TYPE: Final = "CN-RIC"
 ASSERTION_LIFETIME: Final = 60  # seconds; the hub accepts up to 5 minutes
 REFRESH_MARGIN: Final = 30.0  # get a new token this many seconds before the old one expires
 LEEWAY: Final = 60  # seconds of clock skew allowed on the evidence's iat
-_ALGORITHMS: Final = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256"}
+_ALGORITHMS: Final = {
+    ("OKP", "Ed25519"): "EdDSA",
+    ("EC", "P-256"): "ES256",
+    ("EC", "SM2"): "SM2SM3",
+}
+_SM2SM3: Final = "SM2SM3"
 CHECKPOINT_KEY_PATH: Final = "/audit/checkpoint/key"
 _ED25519: Final = b"\x01"  # the signed-note signature type of Ed25519
+_SM2_NOTE: Final = b"\xfftongban/sm2-sm3"  # the gm profile's signed-note type (docs/gm.md)
 _SIGNATURE_PREFIX: Final = "\u2014 "  # signed-note: an em dash and a space open a signature
 _MAX_PROOF: Final = 64  # an RFC 9162 tree of fewer than 2^64 leaves
 
@@ -261,7 +275,7 @@ class TongbanClient:
         self._token: str | None = None
         self._refresh_at = 0.0
         self._jwks_lock = threading.Lock()
-        self._jwks: dict[str, tuple[jwt.PyJWK, str]] = {}
+        self._jwks: dict[str, tuple[_VerifyingKey, str]] = {}
         self._note_key_lock = threading.Lock()
         self._note_key_pinned = checkpoint_key is not None
         self._note_key = None if checkpoint_key is None else _note_key(checkpoint_key)
@@ -426,7 +440,7 @@ class TongbanClient:
             raise EvidenceError("the audit checkpoint is for another log", request_id)
         if size != receipt.tree_size:
             raise EvidenceError("the audit checkpoint is not of the receipt's size", request_id)
-        if not _included(leaf, receipt.index, size, proof, root):
+        if not _included(leaf, receipt.index, size, proof, root, key.node_hash):
             reason = "the audit receipt's inclusion proof does not lead to the checkpoint's root"
             raise EvidenceError(reason, request_id)
         return receipt
@@ -493,7 +507,10 @@ class TongbanClient:
                 "GET", "/audit/proof/consistency", params={"from": size, "to": witnessed}
             )
             hashes = _proof_hashes(proof)
-            if hashes is None or not _consistent(size, witnessed, hashes, root, witnessed_root):
+            consistent = hashes is not None and _consistent(
+                size, witnessed, hashes, root, witnessed_root, key.node_hash
+            )
+            if not consistent:
                 raise EvidenceError(
                     "the witnessed checkpoint does not extend the receipt's: the log was "
                     "rewritten after the receipt was given",
@@ -616,7 +633,7 @@ class TongbanClient:
             raise EvidenceError("the evidence is about another subject", request_id)
         return claims
 
-    def _hub_key(self, kid: object, request_id: str) -> tuple[jwt.PyJWK, str]:
+    def _hub_key(self, kid: object, request_id: str) -> tuple[_VerifyingKey, str]:
         """The hub's public key named ``kid`` and its algorithm; the JWKS is fetched on first
         use and again, once, when ``kid`` is not in the cached copy."""
         if not isinstance(kid, str) or not kid:
@@ -648,12 +665,12 @@ class TongbanClient:
         except ValueError:
             raise _invalid_response("from the checkpoint key endpoint is not a vkey") from None
 
-    def _fetch_jwks(self) -> dict[str, tuple[jwt.PyJWK, str]]:
+    def _fetch_jwks(self) -> dict[str, tuple[_VerifyingKey, str]]:
         document = _answer(self._send("GET", "/.well-known/jwks.json"))
         keys = document.get("keys")
         if not isinstance(keys, list):
             raise _invalid_response("from the JWKS endpoint has no keys")
-        usable: dict[str, tuple[jwt.PyJWK, str]] = {}
+        usable: dict[str, tuple[_VerifyingKey, str]] = {}
         for jwk in keys:
             if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
                 continue
@@ -663,7 +680,7 @@ class TongbanClient:
             if alg is None or jwk.get("alg", alg) != alg:
                 continue
             try:
-                usable[jwk["kid"]] = (jwt.PyJWK(jwk, algorithm=alg), alg)
+                usable[jwk["kid"]] = (_verifying_key(jwk, alg), alg)
             except (jwt.PyJWTError, ValueError, TypeError):
                 continue
         return usable
@@ -675,8 +692,11 @@ class TongbanClient:
 def _signing_key(private_jwk: Mapping[str, Any]) -> tuple[str, jwt.PyJWK, str | None]:
     """The algorithm (from the key type), the key, and the kid of a system's private JWK."""
     alg = _key_algorithm(private_jwk)
-    if alg is None:
-        raise ValueError("the JWK must be an Ed25519 (OKP) or P-256 (EC) key")
+    if alg is None or alg == _SM2SM3:
+        raise ValueError(
+            "the JWK must be an Ed25519 (OKP) or P-256 (EC) key (this client does not sign "
+            "with SM2: sign SM2SM3 assertions with your national-crypto library)"
+        )
     if private_jwk.get("alg", alg) != alg:
         raise ValueError(f"the JWK's alg does not fit its key type; expected {alg}")
     if "d" not in private_jwk:
@@ -690,22 +710,52 @@ def _signing_key(private_jwk: Mapping[str, Any]) -> tuple[str, jwt.PyJWK, str | 
 
 
 def _key_algorithm(jwk: Mapping[str, Any]) -> str | None:
-    """EdDSA for an Ed25519 key, ES256 for a P-256 key, None for any other."""
+    """EdDSA for an Ed25519 key, ES256 for a P-256 key, SM2SM3 for an SM2 key, None for any
+    other."""
     return _ALGORITHMS.get((str(jwk.get("kty")), str(jwk.get("crv"))))
 
 
+def _verifying_key(jwk: Mapping[str, Any], alg: str) -> _VerifyingKey:
+    """The key to verify the hub's *alg* signatures with: PyJWT's, or an SM2 point."""
+    if alg == _SM2SM3:
+        x, y = _b64url_coordinate(jwk.get("x")), _b64url_coordinate(jwk.get("y"))
+        return _Sm2PublicKey.of_point(b"\x04" + x + y)
+    return jwt.PyJWK(dict(jwk), algorithm=alg)
+
+
+def _b64url_coordinate(text: object) -> bytes:
+    if not isinstance(text, str) or "=" in text:
+        raise ValueError("a coordinate is unpadded base64url")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if len(raw) != 32 or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != text:
+        raise ValueError("a coordinate is 32 bytes of base64url")
+    return raw
+
+
 def _decoded(
-    token: str, key: jwt.PyJWK, alg: str, audience: str, issuer: str, request_id: str
+    token: str, key: _VerifyingKey, alg: str, audience: str, issuer: str, request_id: str
 ) -> dict[str, Any]:
+    options: dict[str, Any] = {"require": ["iss", "aud", "iat", "jti"]}
+    verifying: Any = key
+    if isinstance(key, _Sm2PublicKey):
+        # PyJWT has no SM2: the signature is checked here, PyJWT checks every claim
+        signing_input, _, signature = token.rpartition(".")
+        try:
+            key.verify(_b64url(signature), signing_input.encode("ascii"))
+        except (InvalidSignature, ValueError, UnicodeEncodeError):
+            raise EvidenceError("the evidence's signature does not verify", request_id) from None
+        verifying = None
+        checks = ("exp", "iat", "nbf", "aud", "iss")
+        options = {"verify_signature": False, **{f"verify_{c}": True for c in checks}, **options}
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            key,
+            verifying,
             algorithms=[alg],
             audience=audience,
             issuer=issuer,
             leeway=LEEWAY,
-            options={"require": ["iss", "aud", "iat", "jti"]},
+            options=options,  # type: ignore[arg-type]
         )
     except jwt.InvalidSignatureError:
         raise EvidenceError("the evidence's signature does not verify", request_id) from None
@@ -824,27 +874,39 @@ def _count(value: Any) -> int:
 
 @dataclass(frozen=True)
 class _NoteKey:
-    """A signed-note verifier key (c2sp.org/signed-note): its name, 4-byte id, Ed25519 key."""
+    """A signed-note verifier key (c2sp.org/signed-note): its name, 4-byte id, and an Ed25519
+    or SM2 key; an SM2 log's tree is SM3 (:meth:`node_hash`)."""
 
     name: str
     key_id: bytes
-    public_key: Ed25519PublicKey
+    public_key: Ed25519PublicKey | _Sm2PublicKey
+
+    def node_hash(self, left: bytes, right: bytes) -> bytes:
+        """RFC 9162's node hash of this log's tree: SHA-256, or SM3 for an SM2 log."""
+        if isinstance(self.public_key, _Sm2PublicKey):
+            return _sm3(b"\x01" + left + right)
+        return _node_hash(left, right)
 
 
 def _note_key(vkey: str) -> _NoteKey:
-    """The key of a C2SP vkey ``<name>+<hex key id>+<base64(0x01 ‖ public key)>``, once its
-    key id is the one its name and key give. ValueError if it is not one."""
+    """The key of a C2SP vkey ``<name>+<hex key id>+<base64(type ‖ public key)>`` (Ed25519 or
+    SM2), once its key id is the one its name and key give. ValueError if it is not one."""
     parts = vkey.strip().split("+", 2)  # the base64 key may hold "+" too
     if len(parts) != 3 or not parts[0] or any(c.isspace() for c in parts[0]):
         raise ValueError("a vkey is <name>+<key id>+<key>")
     name, id_hex, encoded = parts
     key = _b64decode(encoded)
-    if key is None or len(key) != 33 or key[:1] != _ED25519:
-        raise ValueError("the vkey is not an Ed25519 key")
+    public: Ed25519PublicKey | _Sm2PublicKey
+    if key is not None and len(key) == 33 and key[:1] == _ED25519:
+        public = Ed25519PublicKey.from_public_bytes(key[1:])
+    elif key is not None and len(key) == len(_SM2_NOTE) + 65 and key.startswith(_SM2_NOTE):
+        public = _Sm2PublicKey.of_point(key[len(_SM2_NOTE) :])
+    else:
+        raise ValueError("the vkey is not an Ed25519 or SM2 key")
     key_id = hashlib.sha256(name.encode("utf-8") + b"\n" + key).digest()[:4]
     if len(id_hex) != 8 or id_hex.lower() != key_id.hex():
         raise ValueError("the vkey's key id does not match its key")
-    return _NoteKey(name, key_id, Ed25519PublicKey.from_public_bytes(key[1:]))
+    return _NoteKey(name, key_id, public)
 
 
 def _receipt_hashes(receipt: AuditReceipt, request_id: str | None) -> tuple[bytes, list[bytes]]:
@@ -907,9 +969,17 @@ def _opened_checkpoint(note: str, key: _NoteKey, request_id: str | None) -> tupl
     return lines[0], int(size), root
 
 
-def _included(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+def _included(
+    leaf: bytes,
+    index: int,
+    size: int,
+    proof: Sequence[bytes],
+    root: bytes,
+    node_hash: Callable[[bytes, bytes], bytes] | None = None,
+) -> bool:
     """RFC 9162 §2.1.3.2: whether *proof* leads from *leaf* at *index* to *root* in the tree of
-    *size* leaves."""
+    *size* leaves (nodes hashed with *node_hash*, SHA-256 by default)."""
+    _node_hash = node_hash or _sha256_node_hash
     if not 0 <= index < size or not _are_hashes(leaf, *proof):
         return False
     fn, sn, r = index, size - 1, leaf
@@ -930,8 +1000,11 @@ def _are_hashes(*values: bytes) -> bool:
     return all(isinstance(v, bytes) and len(v) == 32 for v in values)
 
 
-def _node_hash(left: bytes, right: bytes) -> bytes:
+def _sha256_node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+_node_hash = _sha256_node_hash
 
 
 def _b64decode(text: str) -> bytes | None:
@@ -958,9 +1031,16 @@ def _proof_hashes(response: httpx.Response) -> list[bytes] | None:
 
 
 def _consistent(
-    old: int, new: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
+    old: int,
+    new: int,
+    proof: Sequence[bytes],
+    old_root: bytes,
+    new_root: bytes,
+    node_hash: Callable[[bytes, bytes], bytes] | None = None,
 ) -> bool:
-    """RFC 9162 §2.1.4.2: whether *proof* shows the tree of *new* leaves extends that of *old*."""
+    """RFC 9162 §2.1.4.2: whether *proof* shows the tree of *new* leaves extends that of *old*
+    (nodes hashed with *node_hash*, SHA-256 by default)."""
+    _node_hash = node_hash or _sha256_node_hash
     if not 0 < old <= new or not _are_hashes(*proof):
         return False
     if old == new:
@@ -1122,3 +1202,96 @@ def _cosigner(vkey: str) -> _Cosigner:
     if parts[1].lower() != key_id.hex():
         raise ValueError("a witness key's id does not match its key")
     return _Cosigner(name, key_id, kind[0], key[1:])
+
+
+# -- SM2 verification (the gm profile, docs/gm.md): public values only -------------------------
+
+_SM2_ID: Final = b"1234567812345678"
+_SM2_P: Final = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
+_SM2_A: Final = _SM2_P - 3
+_SM2_B: Final = 0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93
+_SM2_N: Final = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
+_SM2_G: Final = (
+    0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7,
+    0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0,
+)
+_Point = tuple[int, int] | None
+
+
+def _sm3(data: bytes) -> bytes:
+    digest = hashes.Hash(hashes.SM3())
+    digest.update(data)
+    return digest.finalize()
+
+
+def _b64url(text: str) -> bytes:
+    if "=" in text:
+        raise ValueError("not unpadded base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _add(p1: _Point, p2: _Point) -> _Point:
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    (x1, y1), (x2, y2) = p1, p2
+    if x1 == x2 and (y1 + y2) % _SM2_P == 0:
+        return None
+    if p1 == p2:
+        slope = (3 * x1 * x1 + _SM2_A) * pow(2 * y1, -1, _SM2_P) % _SM2_P
+    else:
+        slope = (y2 - y1) * pow(x2 - x1, -1, _SM2_P) % _SM2_P
+    x3 = (slope * slope - x1 - x2) % _SM2_P
+    return x3, (slope * (x1 - x3) - y1) % _SM2_P
+
+
+def _multiply(k: int, point: _Point) -> _Point:
+    result: _Point = None
+    while k:
+        if k & 1:
+            result = _add(result, point)
+        point, k = _add(point, point), k >> 1
+    return result
+
+
+@dataclass(frozen=True)
+class _Sm2PublicKey:
+    """A point of sm2p256v1 that SM2 signatures (with SM3 and the ID 1234567812345678) are
+    verified under, as GB/T 32918.2-2016 §7 says."""
+
+    x: int
+    y: int
+
+    @classmethod
+    def of_point(cls, point: bytes) -> _Sm2PublicKey:
+        """From ``0x04 ‖ x ‖ y``; ValueError unless it is a point of the curve."""
+        if len(point) != 65 or point[0] != 0x04:
+            raise ValueError("an SM2 key is the uncompressed point 0x04 ‖ x ‖ y")
+        x, y = int.from_bytes(point[1:33], "big"), int.from_bytes(point[33:], "big")
+        if x >= _SM2_P or y >= _SM2_P or (y * y - (x**3 + _SM2_A * x + _SM2_B)) % _SM2_P:
+            raise ValueError("the point is not on the SM2 curve")
+        return cls(x, y)
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        """InvalidSignature unless *signature* (raw ``r ‖ s``) is this key's SM2 signature of
+        *message*."""
+        if len(signature) != 64:
+            raise InvalidSignature
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        t = (r + s) % _SM2_N
+        if not (0 < r < _SM2_N and 0 < s < _SM2_N) or t == 0:
+            raise InvalidSignature
+        fields = (_SM2_A, _SM2_B, *_SM2_G, self.x, self.y)
+        z = _sm3(
+            (len(_SM2_ID) * 8).to_bytes(2, "big")
+            + _SM2_ID
+            + b"".join(v.to_bytes(32, "big") for v in fields)
+        )
+        e = int.from_bytes(_sm3(z + message), "big")
+        total = _add(_multiply(s, _SM2_G), _multiply(t, (self.x, self.y)))
+        if total is None or (e + total[0]) % _SM2_N != r:
+            raise InvalidSignature
+
+
+_VerifyingKey = jwt.PyJWK | _Sm2PublicKey

@@ -8,6 +8,7 @@ algorithms is refused."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -21,6 +22,7 @@ import httpx
 import jwt
 import pytest
 
+from exchange.client import EvidenceError
 from tests.security.gm.test_interop import DISTID, _openssl, _run, _sm_crypto
 from tests.servers import TONGBAN, DemoHub, demo_hub, dev_environment
 
@@ -246,3 +248,18 @@ def test_a_case_system_with_an_sm2_key_made_by_sm_crypto_gets_a_token_and_querie
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_the_client_sdk_verifies_a_gm_hubs_evidence_and_receipt(hub: DemoHub) -> None:
+    """The SDK (standalone: SM2 verified in Python over public values, SM3 from cryptography)
+    accepts a gm hub's answer only after its SM2SM3 evidence, SM2 checkpoint and SM3 inclusion
+    proof check."""
+    with hub.client() as client:
+        result = client.query(hub.subject("no_property"), PURPOSE, attributes=["household.name"])
+        assert result.evidence_claims is not None
+        assert client.verify_receipt(result.audit) == result.audit
+        tampered = dataclasses.replace(
+            result.audit, leaf_hash=base64.b64encode(b"\0" * 32).decode()
+        )
+        with pytest.raises(EvidenceError, match="inclusion proof"):
+            client.verify_receipt(tampered)

@@ -7,9 +7,12 @@
 - :mod:`.profile`: the ``intl`` and ``gm`` profiles: which algorithm does which job.
 - :mod:`.profile_check`: the profile recorded in the database, checked at every start.
 
-Built, tested against the standards' vectors and two independent implementations (the OpenSSL
-command line and npm's sm-crypto), and not yet used by tokens, evidence, the audit log or the
-key store: docs/gm.md lists what is wired and what is not.
+- :mod:`.jws`: the JWS algorithm ``SM2SM3``, registered with PyJWT.
+
+Tested against the standards' vectors and two independent implementations (the OpenSSL command
+line and npm's sm-crypto), and used under the ``gm`` profile by the hub's key store, tokens and
+evidence, client authentication, the audit tree and checkpoints, and pseudonyms: docs/gm.md
+lists what is wired and what is not yet.
 """
 
 from exchange.security.gm.errors import CiphertextInvalid, GmKeyInvalid, GmSignatureInvalid

@@ -55,10 +55,10 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(witness_app, name="witness")
 app.add_typer(scorecards_app, name="scorecards")
 app.add_typer(notice_app, name="notice")
+app.add_typer(peers_app, name="peers")
 app.command("worker")(worker_command)
 app.command("sync")(sync_command)
 
-app.add_typer(peers_app, name="peers")
 
 def main() -> None:
     """Entry point: one-line errors on stderr, non-zero exit. Everything the command writes

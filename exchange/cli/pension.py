@@ -190,6 +190,8 @@ def register_death_command(
 ) -> None:
     """Civil affairs (民政局) registers a death in the demo world's store."""
     settings = load_settings(default_mode="dev")
+    if settings.mode != "dev":
+        raise CommandFailed("deaths are registered this way in a dev-mode demo world only")
     try:
         parse_resident_id(id_number)
     except ValueError:

@@ -9,6 +9,7 @@ import base64
 import json
 import subprocess
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from sqlalchemy.orm import sessionmaker
 
 from exchange.client import TongbanClient
 from exchange.federation.evidence import (
@@ -26,6 +28,10 @@ from exchange.federation.evidence import (
     PinnedKeys,
     check_origin_answer,
 )
+from exchange.federation.models import FederationPeer
+from exchange.federation.relay import HubRelay, PeerClient
+from exchange.query.resolve import ResourceInfo
+from exchange.query.sourcing import RelayAsk
 from schemas import validator
 from tests import factories
 from tests.console.conftest import tab_on
@@ -342,6 +348,40 @@ def test_a_relaying_hub_the_origin_no_longer_knows_is_refused_there(hubs: Hubs) 
     problem = response.json()
     assert problem["origin"]["code"] == "not_a_peer_hub"
     assert ask_city(hubs, attributes=["household.name"]).status_code == 200
+
+
+def test_a_relaying_hub_the_origin_does_not_know_at_all_is_refused_there(hubs: Hubs) -> None:
+    """A hub that registered the province as a source under a client id the province never
+    registered: the province's token endpoint refuses it (invalid_client), and the relay turns
+    that into relay_refused with the origin's problem, never a release."""
+    peer = FederationPeer(
+        id="province",
+        url=hubs.province.base,
+        client_id="stranger-hub",
+        key_file=str(hubs.city.workdir / "keys/city-hub.jwk"),
+        jwks=httpx.get(f"{hubs.province.base}/.well-known/jwks.json").json(),
+        checkpoint_key=httpx.get(f"{hubs.province.base}/audit/checkpoint/key").text,
+    )
+    relay = HubRelay(sessionmaker())
+    ask = RelayAsk(
+        hubs.city.base, str(uuid.uuid4()), CITY_SYSTEM, "CEDU", None, PURPOSE, hubs.subject()
+    )
+    household = ResourceInfo("PSB-HJ-0001", 1, "PSB", "household", {}, {})
+    try:
+        fetched = relay._relay_to(
+            PeerClient(peer, httpx.Client(timeout=10)),
+            ask,
+            {"PSB-HJ-0001": household},
+            {"PSB-HJ-0001": {"name"}},
+        )
+    finally:
+        relay.close()
+    got = fetched["PSB-HJ-0001"]
+    assert (got.failure, got.records) == ("relay_refused", ())
+    assert got.refusal is not None
+    assert got.refusal.code == "relay_refused"
+    assert got.refusal.extensions["origin"]["code"] == "invalid_client"
+    assert got.refusal.extensions["origin"]["status"] == 401
 
 
 def test_only_a_registered_peer_hub_may_name_an_original_caller(hubs: Hubs) -> None:

@@ -23,6 +23,7 @@ from exchange.audit.reading import ACCESS_KINDS
 from exchange.corrections.errors import CorrectionNotFound
 from exchange.corrections.models import Correction, CorrectionNotice, CorrectionStatus, FiledBy
 from exchange.corrections.service import field_of, utc_instant
+from exchange.notice.reading import hidden_requests
 
 __all__ = [
     "Viewer",
@@ -57,9 +58,25 @@ def _system_names(session: Session, ids: set[str]) -> dict[str, str]:
     return {f"system:{system}": name for system, name in rows if name}
 
 
-def _notice_counts(session: Session, ids: Sequence[str]) -> dict[str, int]:
+def _notice_counts(
+    session: Session, ids: Sequence[str], hidden: Collection[str] = ()
+) -> dict[str, int]:
+    """How many notices each request owed; not counting, when *hidden* names requests (a
+    citizen's accesses whose notice is deferred, docs/notice.md), a system that received the
+    field only in those."""
     if not ids:
         return {}
+    if hidden:
+        owed = session.execute(
+            select(CorrectionNotice.correction_id, CorrectionNotice.received_in).where(
+                CorrectionNotice.correction_id.in_(ids)
+            )
+        )
+        counts: dict[str, int] = {}
+        for correction_id, received_in in owed:
+            if any(request not in hidden for request in received_in):
+                counts[correction_id] = counts.get(correction_id, 0) + 1
+        return counts
     rows = session.execute(
         select(CorrectionNotice.correction_id, func.count())
         .where(CorrectionNotice.correction_id.in_(ids))
@@ -78,7 +95,11 @@ def correction_views(
     """The views of *rows* for *viewer* (``subject_of`` unseals the ID for the provider)."""
     names = _names(session, [r.provider for r in rows] + [r.filer_department or "" for r in rows])
     names.update(_system_names(session, {r.filer for r in rows if r.filed_by is FiledBy.SYSTEM}))
-    notices = _notice_counts(session, [r.id for r in rows])
+    hidden: frozenset[str] = frozenset()
+    if viewer == "citizen" and rows:  # deferred notice: nothing may reveal those accesses
+        hidden = hidden_requests(session, rows[0].subject)
+        rows = [r for r in rows if r.cited_request not in hidden]
+    notices = _notice_counts(session, [r.id for r in rows], hidden)
     return [_view(r, now, viewer, names, notices.get(r.id, 0), subject_of) for r in rows]
 
 

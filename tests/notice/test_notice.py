@@ -584,3 +584,55 @@ def test_a_subscription_events_entry_records_the_kind_too() -> None:
         Outcome(denied={"household.name": "not_granted"}),
     )
     assert "basis" not in denied
+
+
+def test_a_citizens_corrections_do_not_show_a_deferred_systems_request_or_notice(
+    hub: Hub, people: dict[str, str], city: LegacyWorld
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    person = people["has_property"]
+    index, _ = in_effect(hub, person)
+    deferred = next(r.request_id for r in hub.audit() if r.index == index)
+    mca = hub.query(
+        {
+            "subject": {"id_type": "CN-RIC", "id": person},
+            "purpose": "minimum-living-allowance",
+            "attributes": [ADDRESS],
+        },
+        system="mca-dibao",
+    )
+    assert ADDRESS in mca.json()["attributes"], mca.text
+    filed = hub.client.post(
+        "/corrections",
+        json={
+            "subject": {"id_type": "CN-RIC", "id": person},
+            "attribute": ADDRESS,
+            "request_id": deferred,
+            "evidence": "门牌号不一致",
+        },
+        headers={"authorization": f"Bearer {hub.token()}"},
+    )
+    assert filed.status_code == 201, filed.text
+    citizen = Person(hub, person, Role.CITIZEN)
+    assert citizen.get("/citizen/corrections").json()["corrections"] == []
+    objected = citizen.post("/citizen/corrections", {"attribute": ADDRESS, "explanation": "旧门牌"})
+    assert objected.status_code == 201, objected.text
+    assert city.targets.psb_url is not None
+    engine = create_engine(city.targets.psb_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE T_RK_HJXX SET HJDZ = :a WHERE GMSFHM = :s"),
+            {
+                "a": f"演示市上城区望江路{datetime.now(UTC).microsecond}号".encode("gbk"),
+                "s": person,
+            },
+        )
+    engine.dispose()
+    psb = Person(hub, "psb-admin", Role.DEPARTMENT_ADMIN, "PSB")
+    confirmed = psb.post(f"/department/corrections/{objected.json()['id']}/confirm")
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["notices"] == 2  # the deferred system is owed its notice too
+    (mine,) = citizen.get("/citizen/corrections").json()["corrections"]
+    assert mine["id"] == objected.json()["id"]
+    assert mine["notices"] == 1  # but the citizen is not told of it

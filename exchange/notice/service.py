@@ -8,11 +8,12 @@ then the notice is deferred, never dropped. A deferral here is four-eyes:
    department (an audit entry of kind ``query``, ``verify`` or ``event``, by its index), the
    reason kind, the reason (for auditors), the legal basis, and the end: a China day after
    today, or an event. Checked in this order, nothing stored unless all pass: the role
-   (``deferral_forbidden``), the legal basis (``deferral_no_legal_basis``), the end date
-   (``deferral_end_in_past``), the access (``deferral_access_not_found``: no entry, not an
-   access, or another department's, one answer for all three), no deferral of it asked for or
-   in effect (``deferral_exists``). The request is stored ``requested`` and its ``requested``
-   entry appended to the audit log in the same transaction. It hides nothing yet.
+   (``deferral_forbidden``), the legal basis (``deferral_no_legal_basis``), one end named
+   (``malformed_request``), the end date (``deferral_end_in_past``), the access
+   (``deferral_access_not_found``: no entry, not an access, or another department's, one
+   answer for all three), no deferral of it asked for or in effect (``deferral_exists``). The
+   request is stored ``requested`` and its ``requested`` entry appended to the audit log in the
+   same transaction. It hides nothing yet.
 2. **approve** or **refuse** (:func:`decide_deferral`): a second department admin of the same
    department. Checked in this order: the role (``deferral_approver_role``), the deferral is
    the department's (``deferral_not_found``), the approver is not the requester
@@ -52,6 +53,7 @@ from exchange.audit.log import append_in
 from exchange.audit.models import AuditRecord
 from exchange.audit.reading import ACCESS_KINDS
 from exchange.audit.vmap import mapped_subject
+from exchange.errors import MalformedRequest
 from exchange.notice.errors import (
     DeferralAccessNotFound,
     DeferralApproverRole,
@@ -113,6 +115,8 @@ def request_deferral(
             "name the legal basis that makes secrecy lawful (2 to 500 characters)",
             errors=[{"pointer": "/legal_basis", "detail": "required, 2 to 500 characters"}],
         )
+    if (ask.until is None) == (ask.until_event is None):
+        raise MalformedRequest("name either until (a China day) or until_event, not both")
     _check_future(ask.until, now)
     hold_log(session)
     record = session.get(AuditRecord, ask.access)

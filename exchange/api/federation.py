@@ -140,7 +140,10 @@ def peer_status(
 ) -> dict[str, Any]:
     _require(staff, write=True)
     with unit_of_work(hub.sessions, write=True) as session:
-        return peer_view(session, set_status(session, peer_id, body.status, now=clock.now()))
+        peer = set_status(
+            session, peer_id, body.status, by=f"operator:{staff.subject}", now=clock.now()
+        )
+        return peer_view(session, peer)
 
 
 @router.post(

@@ -212,7 +212,7 @@ def peers_repin(
             url = get_peer(session, peer_id).url
         keys = _keys(url, jwks, checkpoint_key)
         with unit_of_work(hub.sessions, write=True) as session:
-            view = peer_view(session, repin(session, peer_id, keys, now=clock.now()))
+            view = peer_view(session, repin(session, peer_id, keys, by=BY, now=clock.now()))
     for k in view["keys"]["evidence"]:
         out.print(f"evidence key {k['kid']}  thumbprint {k['thumbprint']}", highlight=False)
     out.print(f"checkpoint key {view['keys']['checkpoint']}", highlight=False)
@@ -232,7 +232,7 @@ def peers_resume(peer_id: Annotated[str, typer.Argument(help="The peer.")]) -> N
 
 def _set(peer_id: str, status: str) -> None:
     with command_hub(load_settings()) as hub, unit_of_work(hub.sessions, write=True) as session:
-        set_status(session, peer_id, status, now=clock.now())
+        set_status(session, peer_id, status, by=BY, now=clock.now())
     out.print(f"peer {peer_id} {status}", highlight=False)
 
 

@@ -45,7 +45,9 @@ from catalogue.errors import InvalidDescriptor
 from catalogue.models import Department, Resource
 from catalogue.publishing import deprecate_resource, publish
 from catalogue.vocabulary import DescriptorKind
+from exchange.audit.lifecycle import hold_log
 from exchange.db import unit_of_work
+from exchange.federation.audit import log_peer_event
 from exchange.federation.errors import HarvestRefused, PeerInvalid, PeerUnreachable
 from exchange.federation.models import Harvest, RemoteResource
 from exchange.federation.service import get_peer, harvest_view
@@ -295,20 +297,24 @@ def _record_refused(
     sessions: sessionmaker[Session], peer_id: str, by: str, now: datetime, refused: _Problems
 ) -> None:
     with unit_of_work(sessions, write=True) as session:
-        session.add(
-            Harvest(
-                peer_id=peer_id,
-                number=_next_number(session, peer_id),
-                version=None,
-                outcome="refused",
-                at=now,
-                by=by,
-                digest=refused.digest,
-                resources=[],
-                departments=[],
-                problems=[dict(p) for p in refused.problems[:MAX_PROBLEMS]],
-                detail=refused.detail,
-            )
+        hold_log(session)
+        record = Harvest(
+            peer_id=peer_id,
+            number=_next_number(session, peer_id),
+            version=None,
+            outcome="refused",
+            at=now,
+            by=by,
+            digest=refused.digest,
+            resources=[],
+            departments=[],
+            problems=[dict(p) for p in refused.problems[:MAX_PROBLEMS]],
+            detail=refused.detail,
+        )
+        session.add(record)
+        session.flush()
+        log_peer_event(
+            session, get_peer(session, peer_id), "harvest_refused", by=by, harvest=record
         )
     if not refused.problems:  # the peer could not be read at all
         raise PeerUnreachable(refused.detail)
@@ -323,6 +329,7 @@ def _publish(
     datasets: list[_Dataset],
     descriptors: Mapping[str, Mapping[str, Any]],
 ) -> Harvest:
+    hold_log(session)  # the log's head lock before the peer's row lock
     peer = get_peer(session, peer_id, lock=True)
     publisher = f"federation:{peer_id}"
     version = (peer.harvest_version or 0) + 1
@@ -382,6 +389,7 @@ def _publish(
     peer.harvest_version = version
     peer.updated_at = now
     session.flush()
+    log_peer_event(session, peer, "harvested", by=by, harvest=record)
     return record
 
 

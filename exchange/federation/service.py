@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 from catalogue.models import System
 from exchange.audit.checkpoint import parse_vkey
 from exchange.audit.errors import CheckpointError
+from exchange.audit.lifecycle import hold_log
+from exchange.federation.audit import log_peer_event
 from exchange.federation.errors import PeerExists, PeerInvalid, PeerNotFound, PeerUnreachable
 from exchange.federation.models import FederationPeer, Harvest, RemoteResource
 from exchange.federation.relay import private_jwk
@@ -119,7 +121,8 @@ def register_peer(
     now: datetime,
     allow_http: bool,
 ) -> FederationPeer:
-    """Register a peer hub with its keys pinned (the caller commits)."""
+    """Register a peer hub with its keys pinned (the caller commits), and its ``registered``
+    entry in the audit log."""
     r = registration
     if not _PEER_ID.fullmatch(r.peer_id):
         raise _invalid("/id", "a peer id is 2-32 lowercase letters, digits or '-'")
@@ -159,29 +162,44 @@ def register_peer(
         registered_by=by,
         updated_at=now,
     )
+    hold_log(session)
     session.add(peer)
     session.flush()
+    log_peer_event(session, peer, "registered", by=by)
     return peer
 
 
-def set_status(session: Session, peer_id: str, status: str, *, now: datetime) -> FederationPeer:
-    """Suspend a peer (nothing is relayed to or accepted from it) or make it active again."""
+def set_status(
+    session: Session, peer_id: str, status: str, *, by: str, now: datetime
+) -> FederationPeer:
+    """Suspend a peer (nothing is relayed to or accepted from it) or make it active again;
+    a change is an audit-log entry (``suspended`` or ``resumed``), setting the status it has
+    is nothing."""
     if status not in ("active", "suspended"):
         raise _invalid("/status", "active or suspended")
+    hold_log(session)  # the log's head lock before the peer's row lock
     peer = get_peer(session, peer_id, lock=True)
+    if peer.status == status:
+        return peer
     peer.status = status
     peer.updated_at = now
     session.flush()
+    log_peer_event(session, peer, "suspended" if status == "suspended" else "resumed", by=by)
     return peer
 
 
-def repin(session: Session, peer_id: str, keys: PeerKeys, *, now: datetime) -> FederationPeer:
-    """Replace a peer's pinned keys (its key rotation, confirmed by the operator)."""
+def repin(
+    session: Session, peer_id: str, keys: PeerKeys, *, by: str, now: datetime
+) -> FederationPeer:
+    """Replace a peer's pinned keys (its key rotation, confirmed by the operator); the
+    ``repinned`` entry commits to the new keys' digest."""
+    hold_log(session)
     peer = get_peer(session, peer_id, lock=True)
     peer.jwks = keys.jwks
     peer.checkpoint_key = keys.checkpoint_key
     peer.updated_at = now
     session.flush()
+    log_peer_event(session, peer, "repinned", by=by)
     return peer
 
 

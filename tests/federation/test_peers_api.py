@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.security.identity import Role
+from schemas import validator
 from tests import factories
 
 ORIGIN = "province.example/audit-log"
@@ -132,3 +133,57 @@ def test_an_unknown_peer_is_not_found(client: TestClient, operator: dict[str, st
     response = client.post("/federation/peers/nowhere/harvest", headers=operator)
     assert response.status_code == 404
     assert response.json()["code"] == "peer_not_found"
+
+
+def _peer_entries(client: TestClient) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from exchange.audit.models import AuditRecord
+    from exchange.db import unit_of_work
+
+    sessions = client.app.state.hub.sessions  # type: ignore[attr-defined]
+    with unit_of_work(sessions) as session:
+        texts = session.scalars(
+            select(AuditRecord.entry).where(AuditRecord.kind == "peer").order_by(AuditRecord.index)
+        ).all()
+    return [json.loads(text) for text in texts]
+
+
+def test_each_change_of_a_peer_is_an_audit_entry_committing_to_its_pinned_keys(
+    client: TestClient, operator: dict[str, str], key_file: str
+) -> None:
+    """Registered, suspended, resumed: one ``peer`` entry each, in the log with the row change,
+    each carrying the digest of the keys pinned at that moment; setting the status a peer
+    already has changes nothing and logs nothing; a refused registration logs nothing."""
+    from exchange.federation.audit import keys_digest
+
+    body = registration(key_file=key_file)
+    assert client.post("/federation/peers", json=body, headers=operator).status_code == 201
+    refused = registration(id="city2", url="ftp://city.example", key_file=key_file)
+    assert client.post("/federation/peers", json=refused, headers=operator).status_code == 422
+    for status in ("suspended", "suspended", "active"):
+        answer = client.post(
+            "/federation/peers/province/status", json={"status": status}, headers=operator
+        )
+        assert answer.status_code == 200, answer.text
+    entries = _peer_entries(client)
+    assert [e["outcome"] for e in entries] == ["registered", "suspended", "resumed"]
+    pinned = keys_digest(body["jwks"], body["checkpoint_key"])
+    for entry in entries:
+        member = entry["object"]
+        assert (member["type"], member["id"], member["event"]) == (
+            "peer",
+            "province",
+            entry["outcome"],
+        )
+        assert member["keys_digest"] == pinned
+        assert (entry["subject"], entry["system"], member["by"]) == (
+            "-",
+            "-",
+            "operator:officer-001",
+        )
+    assert [e["object"]["status_after"] for e in entries] == ["active", "suspended", "active"]
+    checker = validator("audit-entry")
+    assert [list(checker.iter_errors(entry)) for entry in entries] == [[], [], []]
+    wrong = dict(entries[0], subject="a" * 64)  # a peer entry is about no one
+    assert not checker.is_valid(wrong)

@@ -270,3 +270,17 @@ def test_an_event_released_about_a_citizen_is_one_of_their_accesses(
     events = [a for a in mine.json()["accesses"] if a["kind"] == "event"]
     assert len(events) == 1
     assert events[0]["system"] == MCA
+
+
+def test_a_subscription_says_when_the_hub_watches_its_streams(hub: Hub, city: LegacyWorld) -> None:
+    """Until the change job has read the stream to its end once, a change is part of the start
+    and makes no event: ``watching`` tells the consumer when changes start to count."""
+    (subject,) = insured(city, 1)
+    made = subscribe(hub, status_body([subject], None)).json()
+    path = f"/subscriptions/{made['id']}"
+    assert call(hub, "GET", path).json()["watching"] is False
+    change_status(city, subject)  # before the first read: part of the start
+    assert core(hub).change_reader.run().events == 0
+    assert call(hub, "GET", path).json()["watching"] is True
+    change_status(city, subject, "2")
+    assert core(hub).change_reader.run().events == 1

@@ -13,7 +13,7 @@ import { t } from "./i18n.js";
 import { beginSignIn, codeSignInUrl, completeSignIn, residentIdProblem } from "./signin.js";
 import { act } from "./ui.js";
 
-const ROLES = ["citizen", "auditor", "department_admin", "operator", "data_authority"];
+const ROLES = ["citizen", "auditor", "department_admin", "data_authority", "operator"];
 
 function refusal(ctx) {
   return ctx.notice ? h("p", { class: "problem", role: "alert" }, t(ctx.notice)) : null;

@@ -24,7 +24,7 @@ from exchange.corrections.models import Correction, CorrectionNotice
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.security.identity import Role
-from tests.exchange.world import EDU, MCA, Hub, hub_over, showcase_people
+from tests.exchange.world import EDU, MCA, Hub, Person, hub_over, showcase_people
 
 ADDRESS = "household.registered_address"
 PURPOSE = "school-enrolment"
@@ -73,21 +73,6 @@ def file(hub: Hub, person: str, request_id: str, system: str = EDU, **more: Any)
     }
     headers = {"authorization": f"Bearer {hub.token(system)}"}
     return hub.client.post("/corrections", json=body, headers=headers)
-
-
-class Person:
-    """A signed-in citizen or department admin, acting through the API."""
-
-    def __init__(self, hub: Hub, sub: str, role: Role, department: str | None = None) -> None:
-        identity = hub.client.app.state.hub.identity  # type: ignore[attr-defined]
-        token = identity.issue_dev_token(sub, role, department)
-        self.hub, self.headers = hub, {"authorization": f"Bearer {token}"}
-
-    def get(self, path: str) -> Any:
-        return self.hub.client.get(path, headers=self.headers)
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        return self.hub.client.post(path, json=body, headers=self.headers)
 
 
 def admin(hub: Hub, department: str = "PSB") -> Person:

@@ -16,6 +16,7 @@ from exchange.app import create_app
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld
+from exchange.security.identity import Role
 from exchange.settings import Settings
 from tests import factories
 from tests.exchange.conftest import request_token
@@ -59,6 +60,22 @@ class Hub:
     def audit(self) -> list[AuditRecord]:
         with unit_of_work(self.sessions) as session:
             return list(session.scalars(select(AuditRecord).order_by(AuditRecord.index)))
+
+
+class Person:
+    """A signed-in citizen, staff member, auditor or data authority (a dev-IdP ID token), acting
+    through the API of a :class:`Hub`."""
+
+    def __init__(self, hub: Hub, sub: str, role: Role, department: str | None = None) -> None:
+        identity = hub.client.app.state.hub.identity  # type: ignore[attr-defined]
+        token = identity.issue_dev_token(sub, role, department)
+        self.hub, self.headers = hub, {"authorization": f"Bearer {token}"}
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.hub.client.get(path, headers=self.headers, params=params)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self.hub.client.post(path, json=body, headers=self.headers)
 
 
 def hub_over(

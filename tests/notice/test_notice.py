@@ -30,7 +30,7 @@ from exchange.notice.models import DeferralStatus, NoticeDeferral, ReasonKind
 from exchange.notice.service import end_due
 from exchange.security.identity import Role
 from policies.model import FieldDecision, FieldInfo, Release
-from tests.exchange.world import Hub, hub_over, showcase_people
+from tests.exchange.world import Hub, Person, hub_over, showcase_people
 
 ADDRESS = "household.registered_address"
 BIRTH = "household.birth_date"
@@ -54,21 +54,6 @@ def hub(
     database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, live_demo_world: Path
 ) -> Iterator[Hub]:
     yield from hub_over(database_url, sessions, live_demo_world, city.adapters_file)
-
-
-class Person:
-    """A signed-in citizen, staff member or auditor, acting through the API."""
-
-    def __init__(self, hub: Hub, sub: str, role: Role, department: str | None = None) -> None:
-        identity = hub.client.app.state.hub.identity  # type: ignore[attr-defined]
-        token = identity.issue_dev_token(sub, role, department)
-        self.hub, self.headers = hub, {"authorization": f"Bearer {token}"}
-
-    def get(self, path: str, **params: Any) -> Any:
-        return self.hub.client.get(path, headers=self.headers, params=params)
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        return self.hub.client.post(path, json=body, headers=self.headers)
 
 
 def edu(hub: Hub, n: int = 1) -> Person:

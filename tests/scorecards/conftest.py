@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.security.identity import Role
-from tests.exchange.world import Hub, hub_over, showcase_people
+from tests.exchange.world import Hub, Person, hub_over, showcase_people
 
 SERVICE_ITEM = "EDU-RXDJ-001"
 PURPOSE = "school-enrolment"
@@ -33,21 +32,6 @@ def hub(
     database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, live_demo_world: Path
 ) -> Iterator[Hub]:
     yield from hub_over(database_url, sessions, live_demo_world, city.adapters_file)
-
-
-class Person:
-    """A signed-in citizen, department admin or data authority, acting through the API."""
-
-    def __init__(self, hub: Hub, sub: str, role: Role, department: str | None = None) -> None:
-        identity = hub.client.app.state.hub.identity  # type: ignore[attr-defined]
-        token = identity.issue_dev_token(sub, role, department)
-        self.hub, self.headers = hub, {"authorization": f"Bearer {token}"}
-
-    def get(self, path: str, **params: Any) -> Any:
-        return self.hub.client.get(path, headers=self.headers, params=params)
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        return self.hub.client.post(path, json=body, headers=self.headers)
 
 
 def handled(hub: Hub, person: str, item: str = SERVICE_ITEM) -> str:

@@ -120,13 +120,15 @@ _MAX_PROOF: Final = 64  # an RFC 9162 tree of fewer than 2^64 leaves
 
 @dataclass(frozen=True)
 class Source:
-    """Where a released attribute came from: department, resource and its version, and the
-    as-of time of the source record (ISO 8601, or None when the source does not say)."""
+    """Where a released attribute came from: department, resource and its version, the as-of
+    time of the source record (ISO 8601, or None when the source does not say), and, for an
+    attribute another hub holds and this hub relayed, that hub's URL (docs/federation.md)."""
 
     department: str
     resource: str
     version: int
     as_of: str | None
+    hub: str | None = None
 
 
 @dataclass(frozen=True)
@@ -844,6 +846,7 @@ def _attribute(released: Mapping[str, Any]) -> Attribute:
             resource=str(source["resource"]),
             version=int(source["version"]),
             as_of=None if source.get("as_of") is None else str(source["as_of"]),
+            hub=None if source.get("hub") is None else str(source["hub"]),
         ),
     )
 

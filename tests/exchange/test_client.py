@@ -161,6 +161,25 @@ def test_the_wire_names_are_the_hubs() -> None:
     assert client_module.CLIENT_ASSERTION_TYPE == CLIENT_ASSERTION_TYPE
 
 
+def test_an_attribute_relayed_from_another_hub_keeps_that_hub_in_its_source() -> None:
+    """The wire's ``source.hub`` (docs/federation.md: an attribute the province's hub holds,
+    relayed by the city's) reaches the typed :class:`Attribute`."""
+    released = {
+        "value": "汉族",
+        "release": "clear",
+        "source": {
+            "department": "PSB",
+            "resource": "PSB-HJ-0001",
+            "version": 3,
+            "as_of": None,
+            "hub": "https://province.example",
+        },
+    }
+    attribute = client_module._attribute(released)
+    assert attribute.source.hub == "https://province.example"
+    assert attribute.source.as_of is None
+
+
 def test_the_school_enrolment_bundle_comes_back_typed_with_verified_evidence(
     served: Served,
 ) -> None:
@@ -174,6 +193,7 @@ def test_the_school_enrolment_bundle_comes_back_typed_with_verified_evidence(
     assert (name.source.department, name.source.resource) == ("PSB", "PSB-HJ-0001")
     assert name.source.as_of is not None
     assert name.source.as_of.endswith("Z")
+    assert name.source.hub is None  # held by this hub, not relayed from another
     assert result.attributes["property.owners"].release == "mask_name"
     assert result.attributes["property.certificate_no"].source.department == "REG"
     assert result.denied == {"household.relation_to_head": "not_granted"}

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from exchange.subscriptions.delivery import Outgoing
@@ -228,18 +229,46 @@ def _error(exc: BaseException) -> str:
     return "broker_unavailable"
 
 
+T = TypeVar("T")
+Run = Callable[[Coroutine[Any, Any, T]], T]
+
+
+@contextmanager
+def _own_loop() -> Iterator[Run[Any]]:
+    """An event loop of the round's own, on a thread of its own, and a function that runs a
+    coroutine on it and waits for its result. Not ``asyncio.Runner`` on the calling thread:
+    that refuses to run where the thread already runs a loop (another library's, such as a
+    browser driver's in the tests), whereas the delivery job may be called from any thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="broker-round", daemon=True)
+    thread.start()
+
+    def run(coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+    try:
+        yield run
+    finally:
+        with contextlib.suppress(Exception):  # nothing left to finish is not a failure
+            run(loop.shutdown_asyncgens())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
 class BrokerRound:
     """One delivery run's connection to the broker, on its own event loop."""
 
-    def __init__(self, runner: asyncio.Runner, address: BrokerAddress) -> None:
-        self._runner = runner
+    def __init__(self, run: Run[Any], address: BrokerAddress) -> None:
+        self._run = run
         self._address = address
         self._link: _NatsLink | _AmqpLink | None = None
 
     def send(self, batches: Sequence[Sequence[Outgoing]]) -> list[list[AttemptResult]]:
         """Each batch (one subscription's events, in order) published one by one; a batch stops
         at its first failure, whose result is its last."""
-        return self._runner.run(self._send(batches))
+        found: list[list[AttemptResult]] = self._run(self._send(batches))
+        return found
 
     async def _send(self, batches: Sequence[Sequence[Outgoing]]) -> list[list[AttemptResult]]:
         try:
@@ -302,9 +331,9 @@ class BrokerTransport:
 
     @contextmanager
     def opened(self) -> Iterator[BrokerRound]:
-        with asyncio.Runner() as runner:
-            sender = BrokerRound(runner, self.address)
+        with _own_loop() as run:
+            sender = BrokerRound(run, self.address)
             try:
                 yield sender
             finally:
-                runner.run(sender.close())
+                run(sender.close())

@@ -10,6 +10,7 @@ without its variable (``.ci/run`` starts both servers and sets both).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -174,6 +175,23 @@ def test_a_consumer_reads_the_events_from_the_broker_and_verifies_them_on_its_ow
     with unit_of_work(hub.sessions) as session:
         kinds = [json.loads(r.entry)["kind"] for r in session.scalars(select(AuditRecord))]
     assert kinds.count("event") == 3  # one entry per event, as for webhooks
+
+
+def test_a_delivery_run_from_a_thread_that_runs_an_event_loop_still_publishes(
+    hub: Hub, city: LegacyWorld, broker: Broker
+) -> None:
+    """The delivery job runs its broker round on an event loop of its own, on its own thread:
+    a caller whose thread already runs a loop (another library's; in the suite, the browser
+    driver's) is not refused "Runner.run() cannot be called from a running event loop"."""
+    subjects = insured(city, 2)
+    made = _subscribed(hub, broker, subjects)
+    _changed(hub, city, subjects)
+
+    async def from_inside_a_loop() -> int:
+        return _publisher(hub).run(max_seconds=2.0).delivered
+
+    assert asyncio.run(from_inside_a_loop()) == 2
+    assert [m.data["seq"] for m in read(broker.url, made["broker"])] == [1, 2]
 
 
 def test_the_broker_going_away_mid_stream_loses_nothing_and_keeps_the_order(

@@ -28,7 +28,7 @@ the next attempt). **Failures** are attempt results like a webhook's (``broker_u
 
 The clients are ``nats-py`` (the NATS maintainers' client, with JetStream) and ``aio-pika``
 (RabbitMQ publisher confirms and returns as awaitable results); both are asyncio, so a delivery
-run opens one event loop (:class:`asyncio.Runner`) and one connection for all its rounds.
+run opens one event loop, on a thread of its own, and one connection for all its rounds.
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aio_pika
@@ -42,6 +44,30 @@ def verified(secret: str, message: Message) -> bool:
     )
 
 
+T = TypeVar("T")
+
+
+def apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """*coroutine* run to its end by ``asyncio.run`` on a thread of its own: the test's thread
+    may already run an event loop (the browser tests' driver leaves one on a worker's main
+    thread), where ``asyncio.run`` refuses to start."""
+    found: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            found["result"] = asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - raised again on the test's thread
+            found["error"] = exc
+
+    thread = threading.Thread(target=target, name="test-broker-consumer")
+    thread.start()
+    thread.join()
+    if "error" in found:
+        raise found["error"]
+    result: T = found["result"]
+    return result
+
+
 def kind_of(url: str) -> str:
     return "nats" if urlsplit(url).scheme in {"nats", "tls"} else "amqp"
 
@@ -49,8 +75,8 @@ def kind_of(url: str) -> str:
 def read(url: str, where: dict[str, str], *, wait_s: float = 2.0) -> list[Message]:
     """Every message waiting for the subscription *where* names, acknowledged, in order."""
     if where["kind"] == "nats":
-        return asyncio.run(_read_nats(url, where["subject"], wait_s))
-    return asyncio.run(_read_amqp(url, where["queue"], wait_s))
+        return apart(_read_nats(url, where["subject"], wait_s))
+    return apart(_read_amqp(url, where["queue"], wait_s))
 
 
 async def _read_nats(url: str, subject: str, wait_s: float) -> list[Message]:
@@ -106,7 +132,7 @@ def stream_messages(url: str, stream: str) -> int:
         finally:
             await nc.close()
 
-    return asyncio.run(count())
+    return apart(count())
 
 
 def remove(url: str, topic: str, stream: str, queues: list[str]) -> None:
@@ -131,4 +157,4 @@ def remove(url: str, topic: str, stream: str, queues: list[str]) -> None:
         finally:
             await connection.close()
 
-    asyncio.run(nats_cleanup() if kind_of(url) == "nats" else amqp_cleanup())
+    apart(nats_cleanup() if kind_of(url) == "nats" else amqp_cleanup())

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 import aio_pika
 import nats
-from nats.errors import TimeoutError as NatsTimeout
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ async def _read_nats(url: str, subject: str, wait_s: float) -> list[Message]:
         while True:
             try:
                 batch = await sub.fetch(100, timeout=wait_s)
-            except NatsTimeout:
+            except TimeoutError:  # nats-py's own, or asyncio's when its first wait runs out
                 return found
             for msg in batch:
                 headers = dict(msg.headers or {})

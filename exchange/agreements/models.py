@@ -69,6 +69,14 @@ class Agreement(Base):
     revocation_reason: Mapped[str | None] = mapped_column(Text)
     document_digest: Mapped[str | None] = mapped_column(String(64))
     terms: Mapped[str | None] = mapped_column(Text)  # the signed terms (JWS), once approved
+    # The 2025 form (《政务数据共享条例》 art. 20-22); all None on an application of the older form
+    use: Mapped[dict[str, Any] | None]  # 使用场景、使用范围、共享方式 as applied for (or supplied)
+    reply_working_days: Mapped[int | None]  # the reply clock: 1 unconditional, 10 conditional
+    materials_notice: Mapped[dict[str, Any] | None]  # the one notice of missing materials
+    materials_supplied_at: Mapped[datetime | None]  # when they were supplied: the clock restarts
+    extension: Mapped[dict[str, Any] | None]  # the one extension of the reply clock, and its fate
+    delivery_due_by: Mapped[date | None] = mapped_column(Date)  # last working day to deliver
+    delivery: Mapped[dict[str, Any] | None]  # what stopped the delivery clock: channel, when, who
 
 
 class AgreementEvent(Base):

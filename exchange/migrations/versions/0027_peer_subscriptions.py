@@ -1,7 +1,7 @@
 """peer subscriptions: subscriptions across hubs (回流)
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-06 14:00:00.000000
 
 ``subscriptions.on_behalf_of`` (at the origin hub): a subscription a consumer peer hub holds
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0026"
-down_revision = "0025"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from gmssl_pyx import gmsslext
 
 from exchange.security.gm.errors import GmKeyInvalid, GmSignatureInvalid
+from exchange.security.gm.quiet import gmssl_stderr_filtered
 from exchange.security.gm.symmetric import sm3
 
 __all__ = [
@@ -164,9 +165,10 @@ class Sm2PublicKey:
         """Raise :class:`GmSignatureInvalid` unless *signature* (raw ``r ‖ s``) is this key's
         SM2 signature of *message* under *distinguishing_id*."""
         der = signature_to_der(signature)
-        try:
-            good = gmsslext.sm2_verify(
-                self.uncompressed[1:], message, der, signer_id=_checked_id(distinguishing_id)
+        point, signer_id = self.uncompressed[1:], _checked_id(distinguishing_id)
+        try:  # GmSSL writes a failure's source location to stderr: kept out (quiet.py)
+            good = gmssl_stderr_filtered(
+                lambda: gmsslext.sm2_verify(point, message, der, signer_id=signer_id)
             )
         except gmsslext.GmsslInnerError:  # InvalidValueError is one
             good = False

@@ -3,9 +3,13 @@
 ``ratings``: one rating, either a citizen's of one handling of a service item (the audited query
 it rates, ``handling``, is unique: a handling is rated once) or a consumer department's of one
 resource it received, for one China month (unique per department, resource and month). The
-person appears as the keyed pseudonym the audit log uses; the free-text ``comment`` is personal
-data: it is kept here for the rater and the data authority, never written to the audit log, a
-log line, an error message or a public page.
+person appears as the keyed pseudonym the audit log uses; the free-text comment is personal
+data: it is kept here only sealed (``comment_sealed``: the crypto profile's AEAD, AES-256-GCM or
+SM4-GCM, :mod:`exchange.feedback.sealing`) for the rater and the data authority, erased after
+the retention period (``TONGBAN_FEEDBACK_COMMENT_RETENTION_DAYS``, the ``feedback.comments``
+job; the rating itself stays), never written to the audit log, a log line, an error message or
+a public page. ``comment`` is only for a comment stored in clear before sealing: the job seals
+it and clears the column.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy import LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalogue.models import Base, str_enum
@@ -52,5 +56,7 @@ class Rating(Base):
     wrong: Mapped[list[Any]]  # attributes that were wrong
     wrong_providers: Mapped[list[Any]]  # the source departments of ``wrong``, in order
     asked_providers: Mapped[list[Any]]  # the source departments of ``asked_again``
-    comment: Mapped[str | None] = mapped_column(Text)  # personal data: see the docstring
+    comment: Mapped[str | None] = mapped_column(Text)  # in clear: only before sealing, see above
+    comment_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # nonce ‖ AEAD(comment)
+    comment_erased_at: Mapped[datetime | None]  # past the retention period (rating stays)
     rated_at: Mapped[datetime]

@@ -47,6 +47,9 @@ ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("notice_deferrals", "reason_kind"): ReasonKind,
     ("notice_deferrals", "status"): DeferralStatus,
     ("notice_deferrals", "ended_by"): EndedBy,
+    ("notice_standing_deferrals", "reason_kind"): ReasonKind,
+    ("notice_standing_deferrals", "status"): DeferralStatus,
+    ("notice_standing_deferrals", "ended_by"): EndedBy,
 }
 """The status columns typed as their enums (``catalogue.models.str_enum``)."""
 

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.app import create_app
+from exchange.audit import merkle
 from exchange.db import make_engine, make_sessionmaker
 from exchange.security.identity import Role
 from exchange.settings import Settings
@@ -38,6 +39,7 @@ from tests.databases import (
     missing,
     throwaway_database,
 )
+from tests.profiles import PROFILE
 
 __all__ = ["MARIADB_ENV", "POSTGRES_ENV", "missing", "throwaway_database"]
 
@@ -53,6 +55,11 @@ os.environ.setdefault("TONGBAN_MODE", "dev")
 # In-process hubs are reached through Starlette's TestClient, at http://testserver: that is
 # their configured public URL (the hub never takes its identity from the Host header).
 os.environ.setdefault("TONGBAN_PUBLIC_URL", "http://testserver")
+# Under TONGBAN_TEST_CRYPTO_PROFILE=gm every hub of the suite runs under gm (tests/profiles.py);
+# hubs run as subprocesses get it from tests.servers.hub_environment. Under intl (the default)
+# nothing is set: hubs run on their default profile, as they always have.
+if PROFILE != "intl":
+    os.environ["TONGBAN_CRYPTO_PROFILE"] = PROFILE
 
 # Every audit entry an in-process hub appends during the suite is checked against its schema.
 pytest_plugins = ["tests.plugins.boundary"]
@@ -127,6 +134,14 @@ def distinct_ids(collection: Sequence[str]) -> list[str]:
         seen[nodeid] += 1
         distinct.append(nodeid if seen[nodeid] == 1 else f"{nodeid} #{seen[nodeid]}")
     return distinct
+
+
+@pytest.fixture(autouse=True)
+def _audit_tree_of_the_profile() -> None:
+    """The audit tree's hash bound to the suite's profile before each test: a hub binds it for
+    its whole process when it is built (``merkle.use_profile``), and a test that builds a hub
+    of the other profile on purpose must not leave it to the tests after it."""
+    merkle.use_profile(PROFILE)
 
 
 BACKENDS = ["sqlite", "postgresql"]

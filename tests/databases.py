@@ -52,6 +52,7 @@ from exchange.demo.build import build_demo, demo_descriptors
 from exchange.hub import Hub
 from exchange.security.keys import HubKeys
 from exchange.settings import Settings
+from tests.profiles import seed_demo_keys
 
 __all__ = [
     "NOW",
@@ -81,10 +82,12 @@ def dev_keys() -> HubKeys:
 
 
 def _demo(session: Session, data_dir: Path) -> None:
+    seed_demo_keys(data_dir)  # the case systems' keys of the suite's profile (SM2 under gm)
     build_demo(session, data_dir, now=NOW, keys=dev_keys())
 
 
 def _live_demo(session: Session, data_dir: Path) -> None:
+    seed_demo_keys(data_dir)
     build_demo(session, data_dir, now=datetime.now(UTC), keys=dev_keys())
 
 

@@ -6,6 +6,8 @@ import copy
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tests.profiles import CLIENT_ALG
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -129,9 +131,10 @@ def service_item(
 def client_assertion(
     private_jwk: dict[str, Any], system_id: str, audience: str, **overrides: Any
 ) -> str:
-    """A client assertion (RFC 7523) signed with ``private_jwk`` (EdDSA or ES256): ``iss`` =
-    ``sub`` = ``system_id``, a fresh ``jti``, ``exp`` two minutes ahead. ``overrides`` replace
-    claims; an override of ``None`` leaves the claim out."""
+    """A client assertion (RFC 7523) signed with ``private_jwk`` (EdDSA, ES256, or SM2SM3 for
+    an SM2 key, :mod:`tests.profiles`): ``iss`` = ``sub`` = ``system_id``, a fresh ``jti``,
+    ``exp`` two minutes ahead. ``overrides`` replace claims; an override of ``None`` leaves
+    the claim out."""
     import time
     import uuid
 
@@ -148,8 +151,12 @@ def client_assertion(
     }
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
-    key = jwt.PyJWK(private_jwk)
     headers = {"kid": private_jwk["kid"]} if "kid" in private_jwk else {}
+    if private_jwk.get("crv") == "SM2":
+        from tests.profiles import sm2_signer
+
+        return jwt.encode(claims, sm2_signer(private_jwk), algorithm="SM2SM3", headers=headers)
+    key = jwt.PyJWK(private_jwk)
     return jwt.encode(claims, key, algorithm=key.algorithm_name, headers=headers)
 
 
@@ -160,8 +167,9 @@ def dev_secret() -> str:
     return Settings(mode="dev", database_url="sqlite://").secret_key.get_secret_value()
 
 
-def public_jwk(kid: str = "k1", *, alg: str = "EdDSA") -> dict[str, Any]:
-    """A fresh public JWK: Ed25519 (``EdDSA``) or P-256 (``ES256``); its private half is lost."""
+def public_jwk(kid: str = "k1", *, alg: str = CLIENT_ALG) -> dict[str, Any]:
+    """A fresh public JWK: Ed25519 (``EdDSA``), P-256 (``ES256``) or SM2 (``SM2SM3``); its
+    private half is lost. By default, a key of the suite's profile (:mod:`tests.profiles`)."""
     import base64
 
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -170,6 +178,10 @@ def public_jwk(kid: str = "k1", *, alg: str = "EdDSA") -> dict[str, Any]:
     def b64(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
+    if alg == "SM2SM3":
+        from exchange.security.gm import SoftwareSm2Signer
+
+        return {**SoftwareSm2Signer.generate().public_key.to_jwk(), "kid": kid}
     if alg == "ES256":
         numbers = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
         x, y = (b64(n.to_bytes(32, "big")) for n in (numbers.x, numbers.y))
@@ -188,13 +200,14 @@ def system_document(
     traits: tuple[str, ...] = (),
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A client system's registration with one fresh Ed25519 key ``<id>-1``. Traits:
-    ``no_keys`` (an empty key set), ``two_keys`` (a second key ``<id>-2``), ``es256`` (the keys
-    are P-256), ``with_purposes`` (registered for ``identity-check``)."""
+    """A client system's registration with one fresh key ``<id>-1`` of the suite's profile
+    (Ed25519 under ``intl``, SM2 under ``gm``: :mod:`tests.profiles`). Traits: ``no_keys`` (an
+    empty key set), ``two_keys`` (a second key ``<id>-2``), ``es256`` (the keys are P-256),
+    ``with_purposes`` (registered for ``identity-check``)."""
     unknown = set(traits) - SYSTEM_TRAITS
     if unknown:
         raise ValueError(f"unknown system traits: {sorted(unknown)}")
-    alg = "ES256" if "es256" in traits else "EdDSA"
+    alg = "ES256" if "es256" in traits else CLIENT_ALG
     kids = [f"{system_id}-1", f"{system_id}-2"] if "two_keys" in traits else [f"{system_id}-1"]
     document: dict[str, Any] = {
         "id": system_id,

@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tests import factories
+from tests.profiles import PROFILE, seed_demo_keys
 
 __all__ = [
     "TONGBAN",
@@ -44,13 +45,16 @@ EDU = "edu-enrolment"
 
 def hub_environment(**settings: str) -> dict[str, str]:
     """The test's environment without the hub's ``TONGBAN_*`` settings (the test servers'
-    URLs stay), plus ``settings``: a hub started with it runs on its defaults, i.e. ``prod``."""
+    URLs stay), plus ``settings``: a hub started with it runs on its defaults, i.e. ``prod``,
+    under the suite's crypto profile (``TONGBAN_CRYPTO_PROFILE``, set only under ``gm``:
+    :mod:`tests.profiles`)."""
     inherited = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("TONGBAN_") or k.startswith("TONGBAN_TEST_")
     }
-    return {**inherited, **settings}
+    profile = {"TONGBAN_CRYPTO_PROFILE": PROFILE} if PROFILE != "intl" else {}
+    return {**inherited, **profile, **settings}
 
 
 def dev_environment(**settings: str) -> dict[str, str]:
@@ -174,7 +178,8 @@ def build_demo(
     workdir: Path, *, citizens: int = 150, traffic: bool = False, **settings: str
 ) -> None:
     """``tongban demo --citizens N [--traffic]`` in ``workdir`` (``dev`` mode), or the test
-    fails."""
+    fails. Its case systems' keys are of the suite's profile (SM2 under ``gm``)."""
+    seed_demo_keys(workdir / "var/demo")
     built = subprocess.run(
         [TONGBAN, "demo", "--citizens", str(citizens), *(["--traffic"] if traffic else [])],
         cwd=workdir,

@@ -30,6 +30,7 @@ from exchange.security.identity import AUDIENCE, DEV_IDP_ISSUER, Role
 from exchange.settings import Settings
 from tests import factories
 from tests.exchange.world import EDU, MCA, Hub, hub_over, showcase_people
+from tests.profiles import verifying_key
 
 PURPOSE = "minimum-living-allowance"
 PENSION = "social_insurance.pension_amount"
@@ -184,7 +185,7 @@ def test_the_receipt_is_a_jws_anyone_can_verify_with_the_jwks(
     assert header["typ"] == "tongban-consent+jwt"
     jwks = hub.client.get("/.well-known/jwks.json").json()
     key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
-    claims = jwt.decode(consent["receipt"], jwt.PyJWK(key), algorithms=[key["alg"]])
+    claims = jwt.decode(consent["receipt"], verifying_key(key), algorithms=[key["alg"]])
     signed = claims["consent"]
     assert claims["jti"] == signed["id"] == consent["id"]
     assert signed["controller"] == {"system": MCA, "department": "MCA"}
@@ -198,7 +199,7 @@ def test_the_receipt_is_a_jws_anyone_can_verify_with_the_jwks(
         "AAAAAA" if consent["receipt"][-6:] != "AAAAAA" else "BBBBBB"
     )
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(tampered, jwt.PyJWK(key), algorithms=[key["alg"]])
+        jwt.decode(tampered, verifying_key(key), algorithms=[key["alg"]])
 
 
 def test_a_standing_consent_counts_its_uses_up_to_its_maximum(

@@ -25,6 +25,7 @@ from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from exchange.security.identity import Role
 from tests.exchange.world import EDU, MCA, Hub, Person, hub_over, showcase_people
+from tests.profiles import verifying_key
 
 ADDRESS = "household.registered_address"
 PURPOSE = "school-enrolment"
@@ -112,7 +113,7 @@ def verified(hub: Hub, token: str, typ: str, audience: str) -> dict[str, Any]:
     assert header["typ"] == typ
     key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
     claims: dict[str, Any] = jwt.decode(
-        token, jwt.PyJWK(key), algorithms=[key["alg"]], audience=audience
+        token, verifying_key(key), algorithms=[key["alg"]], audience=audience
     )
     return claims
 

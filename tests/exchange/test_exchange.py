@@ -30,6 +30,7 @@ from exchange.db import unit_of_work
 from exchange.demo.sources import LegacyWorld, build_legacy_world
 from tests.exchange.conftest import assert_documented
 from tests.exchange.world import EDU, Hub, hub_over, showcase_people
+from tests.profiles import verifying_key
 
 ENROLMENT = "EDU-RXDJ-001"
 
@@ -87,14 +88,14 @@ def test_the_evidence_is_a_jws_anyone_can_verify_with_the_jwks(
     header = jwt.get_unverified_header(body["evidence"])
     assert header["typ"] == "tongban-evidence+jwt"
     key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
-    claims = jwt.decode(body["evidence"], jwt.PyJWK(key), algorithms=[key["alg"]], audience=EDU)
+    claims = jwt.decode(body["evidence"], verifying_key(key), algorithms=[key["alg"]], audience=EDU)
     assert claims["jti"] == body["request_id"]
     assert claims["purpose"] == "school-enrolment"
     assert claims["attributes"] == body["attributes"]
     assert claims["audit"] == body["audit"]
     forged = body["evidence"][:-4] + ("AAAA" if not body["evidence"].endswith("AAAA") else "BBBB")
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(forged, jwt.PyJWK(key), algorithms=[key["alg"]], audience=EDU)
+        jwt.decode(forged, verifying_key(key), algorithms=[key["alg"]], audience=EDU)
 
 
 def test_the_audit_entry_names_the_subject_by_pseudonym_and_holds_no_values(

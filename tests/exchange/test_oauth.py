@@ -40,6 +40,7 @@ from exchange.security.keys import HubKeys
 from exchange.settings import Settings
 from tests import factories
 from tests.exchange.conftest import DEMO_SYSTEM, assert_documented, request_token
+from tests.profiles import verifying_key
 
 SYSTEM = DEMO_SYSTEM
 KID = f"{SYSTEM}-1"
@@ -114,7 +115,7 @@ def _verify_with_served_jwks(client: TestClient, token: str) -> dict[str, Any]:
     (jwk,) = [k for k in jwks["keys"] if k["kid"] == header["kid"]]
     claims: dict[str, Any] = jwt.decode(
         token,
-        jwt.PyJWK(jwk),
+        verifying_key(jwk),
         algorithms=[jwk["alg"]],
         audience="tongban-exchange",
         issuer=str(client.base_url),

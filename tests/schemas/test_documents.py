@@ -39,6 +39,7 @@ from schemas import (
 )
 from tests.exchange.test_consent import MONTHS, PENSION, Citizen, given_consent
 from tests.exchange.world import EDU, MCA, Hub, hub_over, showcase_people
+from tests.profiles import verifying_key
 
 ENROLMENT = "EDU-RXDJ-001"
 Document = dict[str, Any]
@@ -132,7 +133,9 @@ def verified_claims(hub: Hub, token: str, audience: str | None = None) -> Docume
     jwks = hub.client.get("/.well-known/jwks.json").json()
     kid = jwt.get_unverified_header(token)["kid"]
     key = next(k for k in jwks["keys"] if k["kid"] == kid)
-    claims: Document = jwt.decode(token, jwt.PyJWK(key), algorithms=[key["alg"]], audience=audience)
+    claims: Document = jwt.decode(
+        token, verifying_key(key), algorithms=[key["alg"]], audience=audience
+    )
     return claims
 
 

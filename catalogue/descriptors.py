@@ -11,7 +11,8 @@ Order of checks, each stopping at the first stage that finds a problem:
 4. shape: the document's ``kind`` picks its JSON Schema (``schemas/``); every violation is
    reported with the JSON pointer of the offending element;
 5. rules a schema cannot say: unique field names, a valid JSON Schema for each field's value,
-   ``consent_waived_by`` only on a sensitive personal field that can be shared.
+   ``consent_waived_by`` only on a sensitive personal field that can be shared, a structured
+   legal citation whose name reads as its kind (a law 《…法》, …).
 
 Cross-references into the registry (the provider exists, attributes resolve) are checked by the
 publishing service, which has the database.
@@ -228,9 +229,34 @@ def _resource_rules(document: Mapping[str, Any]) -> Iterable[ProblemDetail]:
             at = pointer(["fields", i, "consent_waived_by"])
             detail = "only a sensitive personal field that can be shared has consent waivers"
             yield ProblemDetail(pointer=at, detail=detail)
+    for i, field in enumerate(document["fields"]):
+        citation = field["sharing"].get("legal_citation")
+        if citation is not None:
+            yield from _citation_problems(
+                citation, pointer(["fields", i, "sharing", "legal_citation"])
+            )
     if document["code"] in document.get("related", []):
         at = pointer(["related", document["related"].index(document["code"])])
         yield ProblemDetail(pointer=at, detail="a resource cannot be related to itself")
+
+
+_CITED_KIND = {
+    # 法律 are named ...法 (《中华人民共和国个人信息保护法》); 行政法规 are 条例, 规定 or 办法
+    # (《政务数据共享条例》, 《社会救助暂行办法》); a State Council decision says so in its name.
+    "law": re.compile(r"法》$"),
+    "administrative_regulation": re.compile(r"(条例|规定|办法|细则)》$"),
+    "state_council_decision": re.compile(r"^《国务院.*决定》$"),
+}
+
+
+def _citation_problems(citation: Mapping[str, Any], at: str) -> Iterable[ProblemDetail]:
+    """A legal citation whose name does not read as its kind: a law is named 《…法》, an
+    administrative regulation 《…条例》 (or 规定, 办法, 细则), a State Council decision
+    《国务院…决定》."""
+    kind = str(citation["kind"])
+    if not _CITED_KIND[kind].search(str(citation["name"])):
+        detail = f"the name does not read as a {kind.replace('_', ' ')}"
+        yield ProblemDetail(pointer=f"{at}/name", detail=detail)
 
 
 def _waivable(field: Mapping[str, Any]) -> bool:

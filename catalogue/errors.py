@@ -82,6 +82,14 @@ class NamespaceTaken(Conflict):
     title = "Attribute namespace already in use"
 
 
+class DataSourceConflict(Conflict):
+    """A field claims to be the source of a data element another live resource is the
+    designated source of, or names another source than the one designated (一数一源)."""
+
+    code = "data_source_conflict"
+    title = "The data item has another designated source"
+
+
 class InvalidSearch(CatalogueError):
     """A catalogue search the hub will not run: too long, too many terms, or a page out of
     range."""

@@ -3,7 +3,8 @@
 Every function takes the caller's session and never commits: the caller owns the unit of work.
 Publishing a resource or service item whose normalised content equals the latest version creates
 nothing; anything else becomes a new immutable version with a field-level diff. Cross-references
-are checked here, against the registry, and reported with the JSON pointer of the element.
+are checked here, against the registry, and reported with the JSON pointer of the element; so is
+一数一源 (:mod:`catalogue.data_items`): a data element has one designated source department.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalogue import search
+from catalogue.data_items import source_conflicts
 from catalogue.descriptors import Descriptor
 from catalogue.diff import resource_diff
 from catalogue.errors import (
+    DataSourceConflict,
     InvalidDescriptor,
     NamespaceTaken,
     ResourceDeprecated,
@@ -36,7 +39,7 @@ from catalogue.models import (
 from catalogue.vocabulary import DescriptorKind, SharingType
 from schemas import ProblemDetail
 
-__all__ = ["PublishOutcome", "deprecate_resource", "publish"]
+__all__ = ["PublishOutcome", "check_publishable", "deprecate_resource", "publish"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,23 @@ def publish(session: Session, descriptor: Descriptor, *, by: str, now: datetime)
     if descriptor.kind is DescriptorKind.RESOURCE:
         return _publish_resource(session, descriptor, by, now)
     return _publish_service_item(session, descriptor, by, now)
+
+
+def check_publishable(session: Session, descriptor: Descriptor) -> None:
+    """Refuse, as :func:`publish` would, a resource descriptor the registry cannot take (an
+    unknown provider, a namespace taken or changed, a deprecated resource, a data item with
+    another designated source), writing nothing: a submission is checked so before review."""
+    content = descriptor.content
+    _require_department(session, content["provider"], "/provider")
+    resource = session.get(Resource, descriptor.code)
+    _check_namespace(session, resource, descriptor)
+    if resource is not None and resource.deprecated_at is not None:
+        raise ResourceDeprecated(f"resource {descriptor.code!r} is deprecated")
+    conflicts = source_conflicts(session, content)
+    if conflicts:
+        raise DataSourceConflict(
+            "a data item has one designated source department (一数一源)", errors=conflicts
+        )
 
 
 def deprecate_resource(session: Session, code: str, *, reason: str, now: datetime) -> Resource:
@@ -131,6 +151,11 @@ def _publish_resource(
             )
         if resource.deprecated_at is not None:
             raise ResourceDeprecated(f"resource {descriptor.code!r} is deprecated")
+    conflicts = source_conflicts(session, content)
+    if conflicts:
+        raise DataSourceConflict(
+            "a data item has one designated source department (一数一源)", errors=conflicts
+        )
     if previous is not None:
         warnings += _change_warnings(session, content["namespace"], previous.descriptor, content)
     if resource is None:

@@ -64,7 +64,8 @@ def issue_token(
         ),
     ] = None,
 ) -> dict[str, str]:
-    if role is Role.DEPARTMENT_ADMIN and department is None:
+    departmental = role in (Role.DEPARTMENT_ADMIN, Role.DEPARTMENT_HEAD)
+    if departmental and department is None:
         raise MalformedRequest(
             "a department admin token names its department",
             errors=[ProblemDetail(pointer="/department", detail="required for department_admin")],
@@ -72,7 +73,7 @@ def issue_token(
     if role is Role.CITIZEN:
         sub = _checked_citizen(sub)
     token = hub.identity.issue_dev_token(
-        sub, role, department if role is Role.DEPARTMENT_ADMIN else None, nonce=nonce
+        sub, role, department if departmental or role is Role.DATA_AUTHORITY else None, nonce=nonce
     )
     return {"id_token": token, "token_type": "Bearer", "issuer": DEV_IDP_ISSUER}
 

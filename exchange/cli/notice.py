@@ -1,11 +1,12 @@
 """``tongban notice``: deferred notices (延迟告知) from the hub's database, for auditors
 (docs/notice.md).
 
-``tongban notice list [--status S] [--json]`` prints every deferral with who asked, who
-approved, the legal basis, its end and whether its checks against the audit log pass;
-``tongban notice check [--json]`` exits 1 naming each deferral in effect or ended whose checks
-fail (two different department admins, a legal basis, the reason's digest, the access, its
-entries in the log). Reasons are printed only with ``--json`` (an auditor's file), never in the
+``tongban notice list [--status S] [--json]`` prints every deferral, per access and standing,
+with who asked, who approved, the legal basis, its end and whether its checks against the
+audit log pass; ``tongban notice check [--json]`` exits 1 naming each deferral in effect or
+ended whose checks fail (two different department admins, a legal basis, the reason's digest,
+the access or, for a standing one, its systems and the citizen's digest, its entries in the
+log). Reasons are printed only with ``--json`` (an auditor's file), never in the
 table.
 """
 
@@ -21,6 +22,7 @@ from exchange.cli.common import JsonFlag, china_time, command_hub, out, print_js
 from exchange.db import unit_of_work
 from exchange.errors import CommandFailed
 from exchange.notice.reading import deferral_views
+from exchange.notice.standing_reading import standing_views
 
 __all__ = ["notice_app"]
 
@@ -36,19 +38,20 @@ Status = Annotated[
 ]
 
 
-def _views(status: str | None) -> list[dict[str, Any]]:
+def _views(status: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The per-access deferrals and the standing ones."""
     if status is not None and status not in _STATUS:
         raise CommandFailed(f"--status must be one of {', '.join(_STATUS)}")
     with command_hub() as hub, unit_of_work(hub.sessions) as session:
-        return deferral_views(session, status=status)
+        return deferral_views(session, status=status), standing_views(session, status=status)
 
 
 @notice_app.command("list")
 def list_deferrals(status: Status = None, as_json: JsonFlag = False) -> None:
     """Every deferral, newest first."""
-    views = _views(status)
+    views, standing = _views(status)
     if as_json:
-        print_json({"deferrals": views})
+        print_json({"deferrals": views, "standing_deferrals": standing})
         return
     table = Table(
         "访问",
@@ -62,10 +65,10 @@ def list_deferrals(status: Status = None, as_json: JsonFlag = False) -> None:
         "核验",
         box=box.SIMPLE,
     )
-    for d in views:
+    for d in [*views, *standing]:
         end = china_time(d["until"]) if d["until"] else f"事件：{d['until_event']}"
         table.add_row(
-            str(d["access"]),
+            str(d["access"]) if "access" in d else _covers(d),
             d["department"],
             _STATUS[d["status"]],
             d["reason_kind"],
@@ -78,14 +81,21 @@ def list_deferrals(status: Status = None, as_json: JsonFlag = False) -> None:
     out.print(table)
 
 
+def _covers(standing: dict[str, Any]) -> str:
+    systems = "、".join(s["id"] for s in standing["systems"])
+    return f"常设：{systems}（{len(standing['accesses'])} 次）"
+
+
 @notice_app.command("check")
 def check(as_json: JsonFlag = False) -> None:
-    """Exit 1 if a deferral in effect or ended fails its checks against the audit log."""
-    views = [d for d in _views(None) if d["status"] in ("active", "ended")]
+    """Exit 1 if a deferral (per access or standing) in effect or ended fails its checks
+    against the audit log."""
+    per_access, standing = _views(None)
+    views = [d for d in [*per_access, *standing] if d["status"] in ("active", "ended")]
     failing = [
         {
             "id": d["id"],
-            "access": d["access"],
+            "access": d.get("access"),
             "failed": [k for k, ok in d["checks"].items() if not ok],
         }
         for d in views
@@ -96,8 +106,9 @@ def check(as_json: JsonFlag = False) -> None:
     if failing:
         first = failing[0]
         raise CommandFailed(
-            f"{len(failing)} of {len(views)} deferrals fail their checks; first {first['id']} "
-            f"(access {first['access']}): {', '.join(first['failed'])}"
+            f"{len(failing)} of {len(views)} deferrals fail their checks; first {first['id']}"
+            + (f" (access {first['access']})" if first["access"] is not None else "")
+            + f": {', '.join(first['failed'])}"
         )
     if not as_json:
         out.print(

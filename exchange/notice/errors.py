@@ -16,7 +16,9 @@ __all__ = [
     "DeferralNoLegalBasis",
     "DeferralNotActive",
     "DeferralNotFound",
+    "DeferralPeriodInvalid",
     "DeferralSelfApproval",
+    "DeferralSystemNotFound",
 ]
 
 
@@ -99,3 +101,21 @@ class DeferralNotActive(TongbanError):
     code = "deferral_not_active"
     status = 409
     title = "The deferral is not in effect until an event"
+
+
+class DeferralSystemNotFound(TongbanError):
+    """A standing deferral covers only systems of the declaring department: a system that is
+    another department's, or none at all, is refused (one answer for both)."""
+
+    code = "deferral_system_not_found"
+    status = 422
+    title = "A system named is not one of your department's"
+
+
+class DeferralPeriodInvalid(TongbanError):
+    """A standing deferral's period starts today or later (China time) and, when it ends on a
+    day, ends after it starts: it covers accesses to come, never past ones."""
+
+    code = "deferral_period_invalid"
+    status = 422
+    title = "The deferral's period does not lie ahead"

@@ -18,24 +18,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from catalogue.models import Department, System
+from exchange.agreements.workdays import CHINA_TZ
 from exchange.audit.models import AuditRecord
 from exchange.audit.reading import ACCESS_KINDS
-from exchange.notice.models import DeferralStatus, NoticeDeferral
+from exchange.notice.models import DeferralStatus, NoticeDeferral, StandingDeferral
 from exchange.notice.service import reason_digest
 
 __all__ = [
+    "covered",
     "deferral_checks",
     "deferral_views",
     "deferred_marks",
     "hidden_accesses",
     "hidden_requests",
+    "standing_span",
 ]
 
 
@@ -48,8 +51,9 @@ def _approved_in_log() -> Any:
 
 
 def hidden_accesses(session: Session, subject: str) -> frozenset[int]:
-    """The indexes of *subject*'s accesses whose notice is deferred now (approved in the log,
-    not ended): what nothing the citizen reads may show."""
+    """The indexes of *subject*'s accesses whose notice is deferred now: each approved in the
+    log and not ended, per access or by a standing deferral covering it (:func:`covered`);
+    what nothing the citizen reads may show."""
     rows = session.scalars(
         select(NoticeDeferral.access_index).where(
             NoticeDeferral.subject == subject,
@@ -57,7 +61,12 @@ def hidden_accesses(session: Session, subject: str) -> frozenset[int]:
             _approved_in_log(),
         )
     )
-    return frozenset(rows)
+    standing = [
+        index
+        for row, span in _standing_spans(session, subject, (DeferralStatus.ACTIVE,))
+        for index in covered(session, row, span)
+    ]
+    return frozenset(rows) | frozenset(standing)
 
 
 def hidden_requests(session: Session, subject: str) -> frozenset[str]:
@@ -86,16 +95,78 @@ def deferred_marks(session: Session, subject: str, indexes: Collection[int]) -> 
         )
         .order_by(NoticeDeferral.ended_at)
     )
+    marks: dict[int, Any] = {row.access_index: _mark(row) for row in rows}
+    wanted = set(indexes)
+    for standing, span in _standing_spans(session, subject, (DeferralStatus.ENDED,)):
+        for index in wanted.intersection(covered(session, standing, span)):
+            marks.setdefault(index, _mark(standing))
+    return marks
+
+
+def _mark(row: NoticeDeferral | StandingDeferral) -> dict[str, Any]:
     return {
-        row.access_index: {
-            "reason_kind": row.reason_kind.value,
-            "legal_basis": row.legal_basis,
-            "deferred_at": _instant(row.decided_at),
-            "shown_since": _instant(row.ended_at),
-            "ended_by": row.ended_by.value if row.ended_by is not None else None,
-        }
-        for row in rows
+        "reason_kind": row.reason_kind.value,
+        "legal_basis": row.legal_basis,
+        "deferred_at": _instant(row.decided_at),
+        "shown_since": _instant(row.ended_at),
+        "ended_by": row.ended_by.value if row.ended_by is not None else None,
     }
+
+
+def covered(session: Session, row: StandingDeferral, span: tuple[int, int | None]) -> list[int]:
+    """The accesses *row* (a standing deferral) covers, read from the log: its citizen's, by
+    one of its systems, after its ``approved`` entry and before its ``ended`` one (*span*),
+    recorded on or after its first day (China time)."""
+    after, before = span
+    first = datetime.combine(row.starts, time(0), CHINA_TZ).astimezone(UTC)
+    query = select(AuditRecord.index).where(
+        AuditRecord.subject == row.subject,
+        AuditRecord.kind.in_(ACCESS_KINDS),
+        AuditRecord.system_id.in_(list(row.systems)),
+        AuditRecord.index > after,
+        AuditRecord.recorded_at >= first,
+    )
+    if before is not None:
+        query = query.where(AuditRecord.index < before)
+    return list(session.scalars(query.order_by(AuditRecord.index)))
+
+
+def _standing_spans(
+    session: Session, subject: str, statuses: tuple[DeferralStatus, ...]
+) -> list[tuple[StandingDeferral, tuple[int, int | None]]]:
+    """*subject*'s standing deferrals with one of *statuses* that the log shows approved, each
+    with the indexes of its ``approved`` and (if any) ``ended`` entries."""
+    rows = list(
+        session.scalars(
+            select(StandingDeferral).where(
+                StandingDeferral.subject == subject, StandingDeferral.status.in_(statuses)
+            )
+        )
+    )
+    found = []
+    for row in rows:
+        span = standing_span(session, row.id)
+        if span is not None:
+            found.append((row, span))
+    return found
+
+
+def standing_span(session: Session, deferral_id: str) -> tuple[int, int | None] | None:
+    """The log indexes of a standing deferral's ``approved`` and ``ended`` entries; ``None``
+    when the log holds no approval (a row written past the service hides nothing)."""
+    events: dict[str, int] = {
+        outcome: index
+        for outcome, index in session.execute(
+            select(AuditRecord.outcome, AuditRecord.index).where(
+                AuditRecord.object_id == deferral_id,
+                AuditRecord.kind == "notice",
+                AuditRecord.outcome.in_(("approved", "ended")),
+            )
+        )
+    }
+    if "approved" not in events:
+        return None
+    return events["approved"], events.get("ended")
 
 
 def deferral_views(

@@ -73,11 +73,14 @@ from schemas import AuditEntry
 __all__ = [
     "DIGEST_TAG",
     "DeferralAsk",
+    "check_future",
     "decide_deferral",
     "end_due",
+    "instant",
     "reason_digest",
     "record_event",
     "request_deferral",
+    "stated",
 ]
 
 DIGEST_TAG = b"tongban/notice/v1 reason\n"
@@ -109,7 +112,7 @@ def request_deferral(
     """Step 1 (the module docstring's checks, in order); caller commits."""
     if staff.role is not Role.DEPARTMENT_ADMIN or not staff.department:
         raise DeferralForbidden("only a department admin may ask to defer a notice")
-    legal_basis = _stated(ask.legal_basis)
+    legal_basis = stated(ask.legal_basis)
     if legal_basis is None:
         raise DeferralNoLegalBasis(
             "name the legal basis that makes secrecy lawful (2 to 500 characters)",
@@ -117,7 +120,7 @@ def request_deferral(
         )
     if (ask.until is None) == (ask.until_event is None):
         raise MalformedRequest("name either until (a China day) or until_event, not both")
-    _check_future(ask.until, now)
+    check_future(ask.until, now)
     hold_log(session)
     record = session.get(AuditRecord, ask.access)
     if (
@@ -166,7 +169,7 @@ def decide_deferral(
     if row.status is not DeferralStatus.REQUESTED:
         raise DeferralDecided(f"deferral {deferral_id} was already {row.status.value}")
     if approve:
-        _check_future(row.until, now)
+        check_future(row.until, now)
     row.status = DeferralStatus.ACTIVE if approve else DeferralStatus.REFUSED
     row.decided_by = staff.subject
     row.decided_at = now
@@ -216,12 +219,12 @@ def end_due(session: Session, now: datetime) -> int:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _stated(legal_basis: str | None) -> str | None:
+def stated(legal_basis: str | None) -> str | None:
     text = unicodedata.normalize("NFC", legal_basis or "").strip()
     return text if 2 <= len(text) <= 500 else None
 
 
-def _check_future(until: date | None, now: datetime) -> None:
+def check_future(until: date | None, now: datetime) -> None:
     if until is not None and until <= china_day(now):
         raise DeferralEndInPast(
             f"the end date {until.isoformat()} is not after today ({china_day(now).isoformat()}, "
@@ -288,7 +291,7 @@ def _log(
         "v": 1,
         "kind": "notice",
         "request_id": str(uuid.uuid4()),
-        "at": _instant(now),
+        "at": instant(now),
         "system": row.system_id,
         "department": row.department,
         "subject": "-",
@@ -299,5 +302,5 @@ def _log(
     append_in(session, cast("AuditEntry", entry))
 
 
-def _instant(moment: datetime) -> str:
+def instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -11,49 +11,30 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from catalogue.vocabulary import Sensitivity, SharingType
 from exchange.audit import merkle, vmap
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
-from exchange.demo.sources import LegacyWorld, build_legacy_world
+from exchange.demo.sources import LegacyWorld
 from exchange.notice.basis import BasisKind, basis_of
 from exchange.notice.models import DeferralStatus, NoticeDeferral, ReasonKind
 from exchange.notice.service import end_due
 from exchange.security.identity import Role
 from policies.model import FieldDecision, FieldInfo, Release
-from tests.exchange.world import Hub, Person, hub_over, showcase_people
+from tests.exchange.world import Hub, Person
 
 ADDRESS = "household.registered_address"
 BIRTH = "household.birth_date"
 ADULT = "household.age_at_least(18)"
 PURPOSE = "school-enrolment"
 LAW = "《中华人民共和国刑事诉讼法》第一百五十二条"
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> LegacyWorld:
-    return build_legacy_world(tmp_path_factory.mktemp("city"), citizens=200, seed=23)
-
-
-@pytest.fixture(scope="module")
-def people(city: LegacyWorld) -> dict[str, str]:
-    return showcase_people(city)
-
-
-@pytest.fixture
-def hub(
-    database_url: str, sessions: sessionmaker[Session], city: LegacyWorld, live_demo_world: Path
-) -> Iterator[Hub]:
-    yield from hub_over(database_url, sessions, live_demo_world, city.adapters_file)
 
 
 def edu(hub: Hub, n: int = 1) -> Person:

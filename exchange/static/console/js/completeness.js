@@ -10,7 +10,8 @@
 //   witnesses  it meets the hub's published witness policy (said plainly when that asks for
 //              no witness);
 //   map_root   its tongban/vmap/v1 line is there, once, and is the map_root of the proof;
-//   entries    every access shown hashes to its leaf hash and names me, with its kind;
+//   entries    every access shown hashes to its leaf hash and names me, with its kind (the
+//              tree's hash is the one the hub's verifier key's type says: SM3 for SM2, docs/gm.md);
 //   listed     every access shown that the checkpoint covers is in the list, same leaf hash;
 //   shown      every access of the list is shown (all pages are fetched first);
 //   map_proof  the map proof shows the list is every entry of mine the map root commits to.
@@ -19,11 +20,11 @@
 import { api } from "./api.js";
 import { h, replace, table } from "./dom.js";
 import { language, t, when } from "./i18n.js";
-import { b64decode, b64encode, equal, leafHash, parseCheckpoint, parseVkey, VerifyError, verifyNoteSignature } from "./merkle.js";
+import { b64decode, b64encode, equal, leafHash, parseCheckpoint, parseVkey, treeHash, VerifyError, verifyNoteSignature } from "./merkle.js";
 import { checkNote, parsePolicy } from "./policy.js";
 import { localName } from "./names.js";
 import { act, badge, fill, liveRegion, problemBox, refusalWords } from "./ui.js";
-import { subjectKey, verifyComplete } from "./vmap.js";
+import { mapHash, subjectKey, verifyComplete } from "./vmap.js";
 import { quorumWords } from "./witnesses.js";
 import { basisKinds, deferredMark } from "./page-notice.js";
 
@@ -182,17 +183,18 @@ export async function checkCompleteness({ accesses, completeness: c, cut }, onSt
   };
   const signed = await step("signature", () => signatureStep(c));
   if (!signed) return null;
-  const { checkpoint } = signed;
+  const { checkpoint, vkey } = signed;
+  const hash = treeHash(vkey);
   const witnessed = await step("witnesses", () => witnessStep(checkpoint));
   if (!witnessed) return null;
   const mapped = await step("map_root", () => mapRootStep(checkpoint, c));
   if (!mapped) return null;
-  if (!(await step("entries", () => entriesStep(accesses, c)))) return null;
+  if (!(await step("entries", () => entriesStep(accesses, c, hash)))) return null;
   const listed = await step("listed", () => listedStep(accesses, c));
   if (!listed) return null;
-  const shown = await step("shown", () => shownStep(accesses, listed.entries, cut, c.subject));
+  const shown = await step("shown", () => shownStep(accesses, listed.entries, cut, c.subject, hash));
   if (!shown) return null;
-  const proved = await step("map_proof", () => mapProofStep(mapped.mapRoot, c, listed.entries));
+  const proved = await step("map_proof", () => mapProofStep(mapped.mapRoot, c, listed.entries, mapHash(vkey)));
   if (!proved) return null;
   return {
     size: checkpoint.size,
@@ -213,7 +215,7 @@ async function signatureStep(c) {
   if (checkpoint.size !== c.tree_size) {
     return fail(t("complete.size_differs", { size: checkpoint.size, claimed: String(c.tree_size) }));
   }
-  return pass(t("complete.signed", { name: vkey.name, size: checkpoint.size }), { checkpoint });
+  return pass(t("complete.signed", { name: vkey.name, size: checkpoint.size }), { checkpoint, vkey });
 }
 
 function names(list) {
@@ -271,14 +273,14 @@ function readEntry(text) {
   }
 }
 
-async function entriesStep(accesses, c) {
+async function entriesStep(accesses, c, hash) {
   if (typeof c.subject !== "string" || !/^[0-9a-f]{64}$/.test(c.subject)) return fail(t("complete.subject_malformed"));
   const seen = new Set();
   for (const a of accesses) {
     if (!Number.isSafeInteger(a.index) || a.index < 0) return fail(t("complete.index_malformed"));
     if (seen.has(a.index)) return fail(t("complete.shown_twice", { index: a.index }));
     seen.add(a.index);
-    const leaf = await leafHash(encoder.encode(String(a.entry)));
+    const leaf = await leafHash(encoder.encode(String(a.entry)), hash);
     if (!equal(leaf, b64decode(a.proof.leaf_hash))) return fail(t("complete.entry_hash", { index: a.index }));
     const entry = readEntry(a.entry);
     if (!entry) return fail(t("complete.entry_unreadable", { index: a.index }));
@@ -320,7 +322,7 @@ function listedStep(accesses, c) {
   return pass(t("complete.listed_ok", { count: entries.length }), { entries });
 }
 
-async function shownStep(accesses, entries, cut, subject) {
+async function shownStep(accesses, entries, cut, subject, hash) {
   if (cut) return fail(t("complete.cut", { count: accesses.length }));
   const shown = new Set(accesses.map((a) => a.index));
   const missing = entries.filter((e) => ACCESS_KINDS.includes(e.kind) && !shown.has(e.index));
@@ -334,7 +336,7 @@ async function shownStep(accesses, entries, cut, subject) {
   if (untold) return fail(t("complete.other_untold", { index: untold.index }));
   for (const e of others) {
     const said = readEntry(e.entry);
-    const hashed = equal(await leafHash(encoder.encode(e.entry)), e.leaf);
+    const hashed = equal(await leafHash(encoder.encode(e.entry), hash), e.leaf);
     if (!hashed || !said || said.kind !== e.kind || said.subject !== subject) {
       return fail(t("complete.other_differs", { index: e.index }));
     }
@@ -344,9 +346,10 @@ async function shownStep(accesses, entries, cut, subject) {
   return pass(t("complete.shown_others", { count, others: others.length }), { count });
 }
 
-async function mapProofStep(mapRoot, c, entries) {
+async function mapProofStep(mapRoot, c, entries, hash) {
   const proof = typeof c.map_proof === "string" ? b64decode(c.map_proof) : null;
   const pairs = entries.map(({ index, leaf }) => ({ index, leaf }));
-  const ok = proof !== null && (await verifyComplete(mapRoot, await subjectKey(c.subject), pairs, proof, c.tree_size));
+  const key = await subjectKey(c.subject, hash);
+  const ok = proof !== null && (await verifyComplete(mapRoot, key, pairs, proof, c.tree_size, hash));
   return ok ? pass(t("complete.proved", { count: entries.length, size: c.tree_size })) : fail(t("complete.proof_refused"));
 }

@@ -12,7 +12,7 @@
 // reserved); no two keys repeat; there is exactly one quorum line. A refusal is a VerifyError
 // carrying the line number. checkNote gives the verdict of a policy on one checkpoint.
 
-import { NOTE_ED25519, VerifyError, findCosignature, parseKey, verifyNoteSignature } from "./merkle.js";
+import { VerifyError, findCosignature, isLogKeyType, parseKey, verifyNoteSignature } from "./merkle.js";
 
 export const NONE = "none";
 const MAX_POLICY_CHARS = 256 * 1024;
@@ -51,7 +51,7 @@ function atLine(error, line) {
 async function addLog(policy, words, keys) {
   if (words.length < 1 || words.length > 2) throw new VerifyError("policy_log_line");
   const key = await parseKey(words[0]);
-  if (key.type !== NOTE_ED25519) throw new VerifyError("vkey_not_log");
+  if (!isLogKeyType(key.type)) throw new VerifyError("vkey_not_log");
   uniqueKey(keys, key);
   policy.logs.push({ key, url: url(words.slice(1)) });
 }
@@ -60,7 +60,7 @@ async function addWitness(policy, words, keys) {
   if (words.length < 2 || words.length > 3) throw new VerifyError("policy_witness_line");
   const name = newName(policy, words[0]);
   const key = await parseKey(words[1]);
-  if (key.type === NOTE_ED25519) throw new VerifyError("vkey_not_cosigner");
+  if (isLogKeyType(key.type)) throw new VerifyError("vkey_not_cosigner");
   uniqueKey(keys, key);
   policy.witnesses.set(name, { name, key, url: url(words.slice(2)) });
 }

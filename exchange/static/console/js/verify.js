@@ -1,6 +1,8 @@
 // "Verify in the browser": an auditor's checks of one audit entry, in this order, each reported
 // as it ends, the first failure stopping the rest:
-//   leaf        SHA-256(0x00 ‖ the entry's canonical text) is the entry's leaf hash;
+//   leaf        H(0x00 ‖ the entry's canonical text) is the entry's leaf hash, H the hash of the
+//               log's tree as its published verifier key's type says (SHA-256 for Ed25519,
+//               SM3 for an SM2 key of a `gm` hub);
 //   checkpoint  the newest signed checkpoint covers the entry (the hub signs a fresh one if not);
 //   signature   the hub's signature on it verifies with the published verifier key;
 //   witnesses   it meets the witness policy: the auditor's own, else the one the hub publishes.
@@ -18,6 +20,7 @@ import {
   parseCheckpoint,
   parseVkey,
   rootFromInclusionProof,
+  treeHash,
   verifyNoteSignature,
   VerifyError,
 } from "./merkle.js";
@@ -50,7 +53,10 @@ export async function verifyEntry(entry, fetchers, onStep) {
     // WebCrypto exists only in a secure context (HTTPS, or localhost).
     return step("leaf", false, new VerifyError("no_webcrypto"));
   }
-  const leaf = await guard("leaf", () => leafHash(encoder.encode(entry.canonical)));
+  const vkey = await guard("leaf", async () => parseVkey(await fetchers.vkey()));
+  if (!vkey) return false;
+  const hash = treeHash(vkey);
+  const leaf = await guard("leaf", () => leafHash(encoder.encode(entry.canonical), hash));
   if (!leaf) return false;
   if (!step("leaf", equal(leaf, b64decode(entry.leaf_hash)), b64encode(leaf))) return false;
 
@@ -60,8 +66,6 @@ export async function verifyEntry(entry, fetchers, onStep) {
     return false;
   }
 
-  const vkey = await guard("signature", async () => parseVkey(await fetchers.vkey()));
-  if (!vkey) return false;
   const signed = await guard("signature", () => verifyNoteSignature(newest, vkey));
   if (signed === null) return false;
   if (!step("signature", signed, vkey.name)) return false;
@@ -74,7 +78,7 @@ export async function verifyEntry(entry, fetchers, onStep) {
   const proof = await guard("proof", () => fetchers.proof(entry.index, checkpoint.size));
   if (!proof) return false;
   const root = await guard("proof", () =>
-    rootFromInclusionProof(entry.index, checkpoint.size, leaf, proof.proof.map(b64decode)),
+    rootFromInclusionProof(entry.index, checkpoint.size, leaf, proof.proof.map(b64decode), hash),
   );
   if (!root) return false;
   if (!step("proof", true, `${proof.proof.length}`)) return false;

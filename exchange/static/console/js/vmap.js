@@ -1,12 +1,14 @@
 // The subject map's verifier in the browser: a port of exchange/audit/vmap.py, whose module
 // docstring is the byte-level spec (keys, chain and value hashes, the sparse Merkle tree, the
-// proof encoding). WebCrypto SHA-256 only; every function that takes the hub's answers resolves
-// to false (or null) on malformed input and never throws.
+// proof encoding). Every function that takes the hub's answers resolves to false (or null) on
+// malformed input and never throws. H is SHA-256 (WebCrypto) unless a caller passes another
+// hash (the last parameter, an async bytes → 32 bytes): mapHash(logKey) says which one the map
+// of a log with that verifier key uses.
 //
-//   key    SHA-256("tongban/vmap/v1 key\n" ‖ pseudonym)
-//   chain  chain_0 = 32 zero bytes, chain_i = SHA-256(0x02 ‖ chain_{i-1} ‖ u64 index_i ‖ leaf_i)
-//   value  SHA-256(0x03 ‖ u64 n ‖ chain_n)
-//   tree   empty = 32 zero bytes; one key: SHA-256(0x00 ‖ key ‖ value); more: SHA-256(0x01 ‖ l ‖ r)
+//   key    H("tongban/vmap/v1 key\n" ‖ pseudonym)
+//   chain  chain_0 = 32 zero bytes, chain_i = H(0x02 ‖ chain_{i-1} ‖ u64 index_i ‖ leaf_i)
+//   value  H(0x03 ‖ u64 n ‖ chain_n)
+//   tree   empty = 32 zero bytes; one key: H(0x00 ‖ key ‖ value); more: H(0x01 ‖ l ‖ r)
 //   proof  kind ‖ u16 depth ‖ bitmap ‖ sibling… ‖ [leaf key ‖ leaf value]
 //
 // A verifier, in this order: decode strictly; the path is the canonical one; inclusion (the leaf
@@ -14,7 +16,7 @@
 // leaf); the fold from the leaf upwards is the root. Entries are {index, leaf} (leaf: the
 // RFC 9162 leaf hash of the log entry, 32 bytes), in log order.
 
-import { concat, equal } from "./merkle.js";
+import { concat, equal, sha256 as digest } from "./merkle.js";
 
 export const HASH_SIZE = 32;
 export const KEY_BITS = 256;
@@ -46,33 +48,35 @@ function u64(n) {
   return out;
 }
 
-async function sha256(...parts) {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", concat(...parts)));
+/** The hash of the subject map whose root a log with this verifier key signs. The map is
+ * SHA-256 under both profiles today (exchange/audit/vmap.py; docs/gm.md, "Not yet done"). */
+export function mapHash() {
+  return digest;
 }
 
 /** The map key of the subject whose audit entries carry pseudonym (64 hex digits). */
-export function subjectKey(pseudonym) {
-  return sha256(KEY_TAG, new TextEncoder().encode(String(pseudonym)));
+export function subjectKey(pseudonym, hash = digest) {
+  return hash(concat(KEY_TAG, new TextEncoder().encode(String(pseudonym))));
 }
 
-/** A subtree holding one key: SHA-256(0x00 ‖ key ‖ value hash). */
-export function leafHash(key, value) {
-  return sha256(Uint8Array.of(LEAF), key, value);
+/** A subtree holding one key: H(0x00 ‖ key ‖ value hash). */
+export function leafHash(key, value, hash = digest) {
+  return hash(concat(Uint8Array.of(LEAF), key, value));
 }
 
-/** A subtree holding two keys or more: SHA-256(0x01 ‖ left ‖ right). */
-export function nodeHash(left, right) {
-  return sha256(Uint8Array.of(NODE), left, right);
+/** A subtree holding two keys or more: H(0x01 ‖ left ‖ right). */
+export function nodeHash(left, right, hash = digest) {
+  return hash(concat(Uint8Array.of(NODE), left, right));
 }
 
-/** One more entry of a subject: SHA-256(0x02 ‖ chain ‖ u64 index ‖ log leaf hash). */
-export function chainHash(chain, index, leaf) {
-  return sha256(Uint8Array.of(CHAIN), chain, u64(index), leaf);
+/** One more entry of a subject: H(0x02 ‖ chain ‖ u64 index ‖ log leaf hash). */
+export function chainHash(chain, index, leaf, hash = digest) {
+  return hash(concat(Uint8Array.of(CHAIN), chain, u64(index), leaf));
 }
 
-/** A subject's value: SHA-256(0x03 ‖ u64 count ‖ chain). */
-export function valueHash(count, chain) {
-  return sha256(Uint8Array.of(VALUE), u64(count), chain);
+/** A subject's value: H(0x03 ‖ u64 count ‖ chain). */
+export function valueHash(count, chain, hash = digest) {
+  return hash(concat(Uint8Array.of(VALUE), u64(count), chain));
 }
 
 /**
@@ -80,13 +84,13 @@ export function valueHash(count, chain) {
  * increasing; below size when size is given): {count, chain, lastIndex, hash}, or null when
  * the list is not such a list.
  */
-export async function valueOf(entries, size = null) {
+export async function valueOf(entries, size = null, hash = digest) {
   try {
     if (!isEntryList(entries, size)) return null;
     let chain = EMPTY;
-    for (const { index, leaf } of entries) chain = await chainHash(chain, index, leaf);
+    for (const { index, leaf } of entries) chain = await chainHash(chain, index, leaf, hash);
     const lastIndex = entries.length ? entries[entries.length - 1].index : -1;
-    return { count: entries.length, chain, lastIndex, hash: await valueHash(entries.length, chain) };
+    return { count: entries.length, chain, lastIndex, hash: await valueHash(entries.length, chain, hash) };
   } catch {
     return null;
   }
@@ -161,25 +165,25 @@ function isProof(proof) {
  * Steps 1, 2 and 4 of the spec: the decoded proof (from bytes, or as decodeProof gives it) if it
  * is the canonical path for key and folds to root, else null.
  */
-async function checkedPath(root, key, proof) {
+async function checkedPath(root, key, proof, hash) {
   if (!(isHash(root) && isHash(key))) return null;
   const path = proof instanceof Uint8Array ? decodeProof(proof) : proof;
   if (!isProof(path)) return null;
   const depth = path.siblings.length;
   if (depth && isEmpty(path.siblings[depth - 1])) return null;
   if (path.leaf !== null && !samePrefix(path.leaf.key, key, depth)) return null;
-  let value = path.leaf === null ? EMPTY : await leafHash(path.leaf.key, path.leaf.value);
+  let value = path.leaf === null ? EMPTY : await leafHash(path.leaf.key, path.leaf.value, hash);
   for (let i = depth - 1; i >= 0; i -= 1) {
     const sibling = path.siblings[i];
-    value = keyBit(key, i) ? await nodeHash(sibling, value) : await nodeHash(value, sibling);
+    value = keyBit(key, i) ? await nodeHash(sibling, value, hash) : await nodeHash(value, sibling, hash);
   }
   return equal(value, root) ? path : null;
 }
 
 /** Whether proof shows the map of root holds value hash value at key. */
-export async function verifyInclusion(root, key, value, proof) {
+export async function verifyInclusion(root, key, value, proof, hash = digest) {
   try {
-    const path = await checkedPath(root, key, proof);
+    const path = await checkedPath(root, key, proof, hash);
     return path !== null && isHash(value) && path.leaf !== null && equal(path.leaf.key, key) && equal(path.leaf.value, value);
   } catch {
     return false;
@@ -187,9 +191,9 @@ export async function verifyInclusion(root, key, value, proof) {
 }
 
 /** Whether proof shows the map of root holds nothing at key. */
-export async function verifyNonInclusion(root, key, proof) {
+export async function verifyNonInclusion(root, key, proof, hash = digest) {
   try {
-    const path = await checkedPath(root, key, proof);
+    const path = await checkedPath(root, key, proof, hash);
     return path !== null && (path.leaf === null || !equal(path.leaf.key, key));
   } catch {
     return false;
@@ -202,9 +206,9 @@ export async function verifyNonInclusion(root, key, proof) {
  * entries: the proof must show the key absent. Each entry's own inclusion in the log is a
  * separate RFC 9162 proof.
  */
-export async function verifyComplete(root, key, entries, proof, size = null) {
-  const value = await valueOf(entries, size);
+export async function verifyComplete(root, key, entries, proof, size = null, hash = digest) {
+  const value = await valueOf(entries, size, hash);
   if (value === null) return false;
-  if (!value.count) return verifyNonInclusion(root, key, proof);
-  return verifyInclusion(root, key, value.hash, proof);
+  if (!value.count) return verifyNonInclusion(root, key, proof, hash);
+  return verifyInclusion(root, key, value.hash, proof, hash);
 }

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.agreements import jobs as agreement_jobs
+from exchange.agreements.applications import ReplyClocks
 from exchange.audit import jobs as audit_jobs
 from exchange.audit import merkle
 from exchange.audit.checkpoints import CheckpointSigner
@@ -146,6 +147,17 @@ class Hub:
             fingerprint_key=self.secrets.key(KeyUse.CORRECTION_FINGERPRINT),
             reply_working_days=settings.correction_reply_working_days,
             notice_days=settings.correction_notice_days,
+        )
+
+    @cached_property
+    def application_clocks(self) -> ReplyClocks:
+        """The clocks of applications and replies (《政务数据共享条例》 art. 21-22)."""
+        settings = self.settings
+        return ReplyClocks(
+            unconditional=settings.application_unconditional_reply_working_days,
+            conditional=settings.application_conditional_reply_working_days,
+            extension=settings.application_extension_working_days,
+            delivery=settings.delivery_working_days,
         )
 
     @cached_property

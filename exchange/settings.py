@@ -162,6 +162,34 @@ class Settings(BaseSettings):
         "correction request (校核纠错, 《政务数据共享条例》 art. 26: 10 nationally; a province "
         "may set fewer).",
     )
+    application_unconditional_reply_working_days: int = Field(
+        default=1,
+        ge=1,
+        le=1,
+        description="Working days a provider has to answer an application for unconditional "
+        "data (无条件共享, 《政务数据共享条例》 art. 21: 1 nationally).",
+    )
+    application_conditional_reply_working_days: int = Field(
+        default=10,
+        ge=1,
+        le=10,
+        description="Working days a provider has to answer an application for conditional "
+        "data (有条件共享, art. 21: 10 nationally; 黑龙江 sets 1).",
+    )
+    application_extension_working_days: int = Field(
+        default=10,
+        ge=1,
+        le=10,
+        description="The most working days the one extension of a conditional application's "
+        "reply clock may add, with the data authority's approval (art. 21: 10).",
+    )
+    delivery_working_days: int = Field(
+        default=20,
+        ge=1,
+        le=20,
+        description="Working days a provider has, once an application is approved, to deliver "
+        "the data through an agreed channel (art. 22: 20).",
+    )
     citizen_objections: bool = Field(
         default=True,
         description="Citizens may object (异议) to their own data from the console; a province "

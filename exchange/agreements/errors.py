@@ -11,13 +11,26 @@ __all__ = [
     "AgreementNotFound",
     "AgreementPurposeNotRegistered",
     "AlreadyDecided",
+    "AwaitingMaterials",
+    "ExtensionAlreadyRequested",
+    "ExtensionNotRequested",
+    "IncompleteNotice",
     "InvalidAgreementDocument",
     "InvalidApplication",
     "InvalidDecision",
+    "MaterialsAlreadyRequested",
+    "MaterialsNoticeRequired",
     "NoAgreementNeeded",
+    "NoExtension",
+    "NoMaterialsRequested",
+    "NotDeliverable",
     "NotRevocable",
     "NotShared",
+    "OlderForm",
     "OwnApplication",
+    "ReplyOverdue",
+    "SharingModeNotOffered",
+    "UndeclaredCondition",
     "UnknownField",
 ]
 
@@ -128,3 +141,122 @@ class AgreementChanged(AgreementError):
     code = "agreement_changed"
     status = 409
     title = "Agreement changed"
+
+
+class SharingModeNotOffered(InvalidApplication):
+    """The application asks for a sharing method (共享方式: interface, batch, file) the
+    resource's catalogue entry does not offer."""
+
+    code = "sharing_mode_not_offered"
+    title = "Sharing method not offered"
+
+
+class OlderForm(AgreementError):
+    """The step (a notice of missing materials, an extension, a delivery) belongs to the 2025
+    form of an application; this one was filed in the older form, without its use (使用场景、
+    使用范围、共享方式)."""
+
+    code = "older_application_form"
+    status = 409
+    title = "Application in the older form"
+
+
+class ReplyOverdue(AgreementError):
+    """The reply clock ran out (the last working day to answer has passed): the answer, the
+    notice of missing materials or the extension comes too late and the application stays
+    overdue on the record."""
+
+    code = "reply_overdue"
+    status = 409
+    title = "Reply clock ran out"
+
+
+class MaterialsNoticeRequired(AgreementError):
+    """The application lacks materials (使用场景、使用范围、共享方式): the provider sends one
+    notice listing everything missing (一次性告知) and may not approve or refuse until they are
+    supplied; an application is never refused for missing materials."""
+
+    code = "materials_notice_required"
+    status = 409
+    title = "Notice of missing materials required"
+
+
+class MaterialsAlreadyRequested(AgreementError):
+    """The provider already sent its one notice of missing materials (一次性告知); a second
+    one is not allowed."""
+
+    code = "materials_already_requested"
+    status = 409
+    title = "Missing materials already requested"
+
+
+class IncompleteNotice(AgreementError):
+    """A notice of missing materials must list everything missing at once; this one leaves
+    out materials the application lacks."""
+
+    code = "incomplete_notice"
+    status = 422
+    title = "Incomplete notice of missing materials"
+
+
+class AwaitingMaterials(AgreementError):
+    """The provider asked for missing materials and the applicant has not supplied them yet;
+    the reply clock is stopped and nothing can be decided until they are."""
+
+    code = "awaiting_materials"
+    status = 409
+    title = "Awaiting missing materials"
+
+
+class ExtensionAlreadyRequested(AgreementError):
+    """The reply clock of an application can be extended once; an extension was already
+    asked for."""
+
+    code = "extension_already_requested"
+    status = 409
+    title = "Extension already requested"
+
+
+class NoExtension(AgreementError):
+    """An application for unconditional data (1 working day), or one awaiting missing
+    materials, has no extension of its reply clock."""
+
+    code = "no_extension"
+    status = 409
+    title = "No extension possible"
+
+
+class ExtensionNotRequested(AgreementError):
+    """No extension of this application's reply clock is waiting for the data authority's
+    decision."""
+
+    code = "extension_not_requested"
+    status = 409
+    title = "No extension requested"
+
+
+class UndeclaredCondition(InvalidDecision):
+    """The reply imposes a condition (a row condition, a daily quota, a consent requirement,
+    a release override) that the resource's catalogue entry does not declare (共享条件); a
+    department may not add conditions at answer time."""
+
+    code = "undeclared_condition"
+    title = "Condition not declared in the catalogue"
+
+
+class NotDeliverable(AgreementError):
+    """The delivery cannot be recorded: the agreement is not approved and in force, its
+    delivery was already recorded, or the channel is not one the agreement names."""
+
+    code = "not_deliverable"
+    status = 409
+    title = "Delivery cannot be recorded"
+
+
+class NoMaterialsRequested(AgreementError):
+    """Materials are supplied only in answer to the provider's notice of missing materials;
+    none is waiting for them (never sent, or already answered)."""
+
+    code = "no_materials_requested"
+    status = 409
+    title = "No materials requested"

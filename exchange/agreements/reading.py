@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+from exchange.agreements.applications import missing_materials
 from exchange.agreements.errors import AgreementNotFound
 from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus, Origin
 from exchange.agreements.workdays import china_day
@@ -28,6 +29,7 @@ __all__ = [
     "agreement_ref",
     "agreement_views",
     "current_status",
+    "extension_requests",
     "is_overdue",
     "list_agreements",
     "visible_agreement",
@@ -62,15 +64,20 @@ def is_overdue(agreement: Agreement, now: datetime) -> bool:
     )
 
 
+_DEPARTMENT_ROLES = (Role.DEPARTMENT_ADMIN, Role.SHARING_OFFICER)
+
+
 def _require_reader(principal: Principal) -> None:
-    if principal.role not in (Role.DEPARTMENT_ADMIN, Role.AUDITOR):
-        raise Forbidden("only department administrators and auditors may read agreements")
+    if principal.role not in (*_DEPARTMENT_ROLES, Role.AUDITOR):
+        raise Forbidden(
+            "only department administrators, sharing officers and auditors may read agreements"
+        )
 
 
 def _may_see(principal: Principal, agreement: Agreement) -> bool:
     if principal.role is Role.AUDITOR:
         return True
-    return principal.role is Role.DEPARTMENT_ADMIN and principal.department in (
+    return principal.role in _DEPARTMENT_ROLES and principal.department in (
         agreement.consumer_department,
         agreement.provider_department,
     )
@@ -101,7 +108,7 @@ def list_agreements(
     ``party`` narrows a department admin's list to one side; auditors see every side."""
     _require_reader(principal)
     query: Select[Agreement] = select(Agreement)
-    if principal.role is Role.DEPARTMENT_ADMIN:
+    if principal.role in _DEPARTMENT_ROLES:
         consumer = Agreement.consumer_department == principal.department
         provider = Agreement.provider_department == principal.department
         sides = {Party.CONSUMER: consumer, Party.PROVIDER: provider}
@@ -113,6 +120,20 @@ def list_agreements(
         query.order_by(Agreement.submitted_at.desc(), Agreement.id).limit(limit).offset(offset)
     )
     return list(rows), total
+
+
+def extension_requests(session: Session, principal: Principal) -> list[Agreement]:
+    """For the data authority: the pending applications whose provider asks to extend the
+    reply clock, the oldest request first."""
+    if principal.role is not Role.DATA_AUTHORITY:
+        raise Forbidden("only the data authority decides extensions")
+    rows = session.scalars(
+        select(Agreement).where(
+            Agreement.status == AgreementStatus.PENDING, Agreement.extension.is_not(None)
+        )
+    )
+    asked = [row for row in rows if (row.extension or {}).get("status") == "requested"]
+    return sorted(asked, key=lambda row: str((row.extension or {}).get("requested_at")))
 
 
 def _status_is(status: AgreementStatus, now: datetime) -> ColumnElement[bool]:
@@ -188,6 +209,30 @@ def _view(agreement: Agreement, history: list[dict[str, Any]], now: datetime) ->
         ),
         "history": history,
         "terms": agreement.terms,
+        **_clocks(agreement, now),
+    }
+
+
+def _clocks(agreement: Agreement, now: datetime) -> dict[str, Any]:
+    """The 2025 form's use and clocks (``form`` ``2016`` and nulls for the older form)."""
+    delivery_due = agreement.delivery_due_by
+    late_delivery = (
+        delivery_due is not None
+        and agreement.delivery is None
+        and current_status(agreement, now) is AgreementStatus.APPROVED
+        and china_day(now) > delivery_due
+    )
+    return {
+        "form": "2016" if agreement.use is None else "2025",
+        "use": agreement.use,
+        "reply_working_days": agreement.reply_working_days,
+        "missing_materials": missing_materials(agreement),
+        "materials_notice": agreement.materials_notice,
+        "materials_supplied_at": _iso(agreement.materials_supplied_at),
+        "extension": agreement.extension,
+        "delivery_due_by": _iso(delivery_due),
+        "delivery": agreement.delivery,
+        "delivery_overdue": late_delivery,
     }
 
 

@@ -39,6 +39,14 @@ from sqlalchemy.orm import Session
 
 from catalogue.models import Resource, ResourceField, System
 from catalogue.vocabulary import SharingType
+from exchange.agreements.applications import (
+    ReplyClocks,
+    check_use,
+    require_answerable,
+    require_declared_conditions,
+    require_officer,
+    working_day_after,
+)
 from exchange.agreements.errors import (
     AgreementPurposeNotRegistered,
     AlreadyDecided,
@@ -109,11 +117,10 @@ def new_agreement_id() -> str:
     return "AG-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
 
 
-def due_date(submitted_at: datetime) -> date:
-    """The last day the provider may answer: 10 working days after the day of submission."""
-    return add_working_days(
-        china_day(submitted_at), ANSWER_WITHIN_WORKING_DAYS, official_calendar()
-    )
+def due_date(submitted_at: datetime, working_days: int = ANSWER_WITHIN_WORKING_DAYS) -> date:
+    """The last day the provider may answer: *working_days* (the conditional reply clock,
+    ``application_conditional_reply_working_days``) after the day of submission."""
+    return add_working_days(china_day(submitted_at), working_days, official_calendar())
 
 
 def parse_instant(value: str, *, end_of_day: bool, at: str) -> datetime:
@@ -137,10 +144,21 @@ def parse_instant(value: str, *, end_of_day: bool, at: str) -> datetime:
 
 
 def apply_for_agreement(
-    session: Session, principal: Principal, application: Mapping[str, Any], *, now: datetime
+    session: Session,
+    principal: Principal,
+    application: Mapping[str, Any],
+    *,
+    now: datetime,
+    clocks: ReplyClocks | None = None,
 ) -> Agreement:
-    """File an application (pending); see the module docstring for the checks."""
-    if principal.role is not Role.DEPARTMENT_ADMIN:
+    """File an application (pending); see the module docstring for the checks. One with
+    ``use`` is in the 2025 form (:mod:`exchange.agreements.applications`): filed by the
+    consumer's sharing officer, on the reply clock of its fields."""
+    clocks = clocks or ReplyClocks()
+    form_2025 = "use" in application
+    if form_2025 and principal.role is not Role.SHARING_OFFICER:
+        raise Forbidden("an application is filed and signed off by a sharing officer")
+    if not form_2025 and principal.role is not Role.DEPARTMENT_ADMIN:
         raise Forbidden("only a department administrator may apply for an agreement")
     if "kind" in application:
         raise InvalidApplication(
@@ -156,7 +174,16 @@ def apply_for_agreement(
     if system.department_code != principal.department:
         raise Forbidden(f"only an administrator of department {system.department_code} may apply")
     resource, sharing = catalogue_fields(session, application["resource"])
-    require_agreeable_fields(resource.code, application["fields"], sharing)
+    use = application.get("use")
+    if use is not None:
+        check_use(session, resource, use)
+    modes = set((use or {}).get("sharing_modes") or ["interface"])
+    require_agreeable_fields(
+        resource.code, application["fields"], sharing, unconditional=modes != {"interface"}
+    )
+    reply_days = (
+        clocks.reply_days(application["fields"], sharing) if use is not None else clocks.conditional
+    )
     requested_from = (
         parse_instant(application["valid_from"], end_of_day=False, at="/valid_from")
         if "valid_from" in application
@@ -181,13 +208,17 @@ def apply_for_agreement(
         requested_until=requested_until,
         submitted_at=now,
         submitted_by=principal.subject,
-        due_by=due_date(now),
+        due_by=working_day_after(now, reply_days),
         requires_consent=False,
+        use=dict(use) if use is not None else None,
+        reply_working_days=reply_days if use is not None else None,
     )
     hold_log(session)
     session.add(agreement)
     session.flush()
-    detail = {"fields": agreement.fields, "purpose": application["purpose"]}
+    detail: dict[str, Any] = {"fields": agreement.fields, "purpose": application["purpose"]}
+    if use is not None:
+        detail.update(use=agreement.use, reply_working_days=reply_days)
     record_event(session, agreement, _actor(principal), "applied", now, detail)
     log_agreement_event(session, agreement, "applied")
     return agreement
@@ -259,9 +290,10 @@ def unfitting_override(
 
 
 def require_agreeable_fields(
-    resource: str, fields: Sequence[str], sharing: Mapping[str, str]
+    resource: str, fields: Sequence[str], sharing: Mapping[str, str], *, unconditional: bool = False
 ) -> None:
-    """Every field exists and is conditional: unknown fields first, then not-shared ones,
+    """Every field exists and is conditional (or, with *unconditional*, an application for a
+    batch or file channel, unconditional too): unknown fields first, then not-shared ones,
     then unconditional ones; each error lists every offending field of its kind."""
     unknown = [(i, f) for i, f in enumerate(fields) if f not in sharing]
     if unknown:
@@ -283,7 +315,7 @@ def require_agreeable_fields(
             "is shared unconditionally; no agreement is needed",
         ),
     ]
-    for kind, error, text in checks:
+    for kind, error, text in checks[:1] if unconditional else checks:
         bad = [(i, f) for i, f in enumerate(fields) if sharing[f] == kind.value]
         if bad:
             raise error(
@@ -315,13 +347,20 @@ def decide_application(
     *,
     keys: HubKeys,
     now: datetime,
+    clocks: ReplyClocks | None = None,
 ) -> Agreement:
-    """Approve or refuse a pending application, as an admin of the provider department. An
+    """Approve or refuse a pending application, as an admin of the provider department (a
+    2025-form one: as its sharing officer, on time, with its materials complete, imposing no
+    condition the catalogue does not declare; an approval starts the delivery clock). An
     approval signs the terms the exchange will enforce with the hub's *keys*; either decision
     is a lifecycle entry in the audit log, in the caller's transaction."""
+    clocks = clocks or ReplyClocks()
     hold_log(session)  # the log's head lock before the agreement's row lock
     agreement = visible_agreement(session, principal, agreement_id, lock=True)
-    _require_provider_admin(principal, agreement, "decide on")
+    if agreement.use is None:
+        _require_provider_admin(principal, agreement, "decide on")
+    else:
+        require_officer(principal, agreement.provider_department, "reply to this application")
     if agreement.submitted_by == principal.subject:
         raise OwnApplication(
             f"agreement {agreement.id} was applied for by the caller; another administrator of"
@@ -329,6 +368,17 @@ def decide_application(
         )
     if agreement.status != AgreementStatus.PENDING:
         raise AlreadyDecided(f"agreement {agreement.id} is already {agreement.status}")
+    if agreement.use is not None:
+        require_answerable(agreement, now)
+        if isinstance(decision, Approval):
+            require_declared_conditions(
+                session,
+                agreement,
+                overrides=decision.overrides,
+                row_condition=decision.row_condition,
+                daily_quota=decision.daily_quota,
+                requires_consent=decision.requires_consent,
+            )
     agreement.decided_at = now
     agreement.decided_by = principal.subject
     if isinstance(decision, Refusal):
@@ -340,12 +390,16 @@ def decide_application(
         return agreement
     _approve(session, agreement, decision, now)
     sign_terms(session, keys, agreement, now=now)
+    if agreement.use is not None:
+        agreement.delivery_due_by = working_day_after(now, clocks.delivery)
     detail = {
         "fields": agreement.granted,
         "row_condition": agreement.row_condition,
         "daily_quota": agreement.daily_quota,
         "requires_consent": agreement.requires_consent,
     }
+    if agreement.delivery_due_by is not None:
+        detail["delivery_due_by"] = agreement.delivery_due_by.isoformat()
     record_event(session, agreement, _actor(principal), "approved", now, detail)
     log_agreement_event(session, agreement, "approved")
     return agreement

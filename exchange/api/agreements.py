@@ -19,9 +19,24 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from exchange.agreements.applications import NOTICE_MATERIALS, SHARING_MODES
 from exchange.agreements.errors import InvalidApplication, InvalidDecision
 from exchange.agreements.models import Agreement, AgreementStatus
-from exchange.agreements.reading import Party, agreement_views, list_agreements, visible_agreement
+from exchange.agreements.reading import (
+    Party,
+    agreement_views,
+    extension_requests,
+    list_agreements,
+    visible_agreement,
+)
+from exchange.agreements.replies import (
+    ExtensionDecision,
+    decide_extension,
+    deliver,
+    request_extension,
+    send_materials_notice,
+    supply_materials,
+)
 from exchange.agreements.service import (
     Approval,
     Refusal,
@@ -125,7 +140,9 @@ def post_application(
 ) -> JSONResponse:
     now = datetime.now(UTC)
     with unit_of_work(hub.sessions, write=True) as session:
-        agreement = apply_for_agreement(session, staff, application, now=now)
+        agreement = apply_for_agreement(
+            session, staff, application, now=now, clocks=hub.application_clocks
+        )
         view = _views(session, [agreement], now)[0]
     return JSONResponse(view, status_code=201)
 
@@ -142,7 +159,13 @@ def post_decision(
     decision = _decision(body)
     with unit_of_work(hub.sessions, write=True) as session:
         agreement = decide_application(
-            session, staff, agreement_id, decision, keys=hub.keys, now=now
+            session,
+            staff,
+            agreement_id,
+            decision,
+            keys=hub.keys,
+            now=now,
+            clocks=hub.application_clocks,
         )
         return _views(session, [agreement], now)[0]
 
@@ -184,6 +207,159 @@ def post_revoke(
     with unit_of_work(hub.sessions, write=True) as session:
         agreement = revoke_agreement(session, staff, agreement_id, reason=reason, now=now)
         return _views(session, [agreement], now)[0]
+
+
+class NoticeItem(BaseModel):
+    """One missing material: which, and what exactly is missing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    material: Literal[NOTICE_MATERIALS]  # type: ignore[valid-type]
+    detail: DisplayParagraph = Field(min_length=1, max_length=2000)
+
+
+class NoticeBody(BaseModel):
+    """The one notice of missing materials (一次性告知): everything missing, at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[NoticeItem] = Field(min_length=1, max_length=len(NOTICE_MATERIALS))
+
+
+class MaterialsBody(BaseModel):
+    """What the notice listed: members of ``use``, a more precise legal basis, another
+    document described in ``other``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    use: dict[str, Any] | None = None
+    legal_basis: DisplayText | None = Field(default=None, min_length=1, max_length=500)
+    other: DisplayParagraph | None = Field(default=None, min_length=1, max_length=4000)
+
+
+class ExtensionBody(BaseModel):
+    """Ask the data authority to extend the reply clock, once, with the reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: int = Field(ge=1, le=10)
+    reason: DisplayParagraph = Field(min_length=1, max_length=4000)
+
+
+class ExtensionDecisionBody(BaseModel):
+    """The data authority approves or refuses (a refusal with its reason)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "refuse"]
+    reason: DisplayParagraph | None = Field(default=None, max_length=4000)
+
+
+class DeliveryBody(BaseModel):
+    """The channel the data is delivered through (one the agreement names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal[SHARING_MODES]  # type: ignore[valid-type]
+
+
+@router.post(
+    "/{agreement_id}/materials-notice",
+    summary="The one notice of missing materials (provider's sharing officer)",
+    responses=_WRITE_ERRORS,
+)
+def post_materials_notice(
+    hub: Hub, staff: StaffBearer, agreement_id: str, body: Annotated[NoticeBody, Body()]
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    items = [item.model_dump() for item in body.items]
+    with unit_of_work(hub.sessions, write=True) as session:
+        agreement = send_materials_notice(session, staff, agreement_id, items, now=now)
+        return _views(session, [agreement], now)[0]
+
+
+@router.post(
+    "/{agreement_id}/materials",
+    summary="Supply the materials the notice listed (consumer's sharing officer)",
+    responses=_WRITE_ERRORS,
+)
+def post_materials(
+    hub: Hub, staff: StaffBearer, agreement_id: str, body: Annotated[MaterialsBody, Body()]
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    supplied = body.model_dump(exclude_none=True)
+    with unit_of_work(hub.sessions, write=True) as session:
+        agreement = supply_materials(
+            session, staff, agreement_id, supplied, now=now, clocks=hub.application_clocks
+        )
+        return _views(session, [agreement], now)[0]
+
+
+@router.post(
+    "/{agreement_id}/extension",
+    summary="Ask to extend the reply clock once (provider's sharing officer)",
+    responses=_WRITE_ERRORS,
+)
+def post_extension(
+    hub: Hub, staff: StaffBearer, agreement_id: str, body: Annotated[ExtensionBody, Body()]
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with unit_of_work(hub.sessions, write=True) as session:
+        agreement = request_extension(
+            session,
+            staff,
+            agreement_id,
+            days=body.days,
+            reason=body.reason,
+            now=now,
+            clocks=hub.application_clocks,
+        )
+        return _views(session, [agreement], now)[0]
+
+
+@router.post(
+    "/{agreement_id}/extension/decision",
+    summary="Approve or refuse an extension (data authority)",
+    responses=_WRITE_ERRORS,
+)
+def post_extension_decision(
+    hub: Hub,
+    staff: StaffBearer,
+    agreement_id: str,
+    body: Annotated[ExtensionDecisionBody, Body()],
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    decision = ExtensionDecision(body.decision == "approve", body.reason)
+    with unit_of_work(hub.sessions, write=True) as session:
+        agreement = decide_extension(session, staff, agreement_id, decision, now=now)
+        return _views(session, [agreement], now)[0]
+
+
+@router.post(
+    "/{agreement_id}/delivery",
+    summary="Record the delivery through an agreed channel (provider's sharing officer)",
+    responses=_WRITE_ERRORS,
+)
+def post_delivery(
+    hub: Hub, staff: StaffBearer, agreement_id: str, body: Annotated[DeliveryBody, Body()]
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with unit_of_work(hub.sessions, write=True) as session:
+        agreement = deliver(session, staff, agreement_id, body.channel, now=now)
+        return _views(session, [agreement], now)[0]
+
+
+@router.get(
+    "/extension-requests",
+    summary="Applications whose provider asks to extend the reply clock (data authority)",
+    responses=_READ_ERRORS,
+)
+def get_extension_requests(hub: Hub, staff: StaffBearer) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with unit_of_work(hub.sessions) as session:
+        agreements = extension_requests(session, staff)
+        views = _views(session, agreements, now)
+    return {"total": len(views), "agreements": views}
 
 
 @router.get(

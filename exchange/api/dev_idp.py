@@ -64,7 +64,7 @@ def issue_token(
         ),
     ] = None,
 ) -> dict[str, str]:
-    departmental = role in (Role.DEPARTMENT_ADMIN, Role.DEPARTMENT_HEAD)
+    departmental = role in (Role.DEPARTMENT_ADMIN, Role.SHARING_OFFICER, Role.DEPARTMENT_HEAD)
     if departmental and department is None:
         raise MalformedRequest(
             "a department admin token names its department",

@@ -62,6 +62,10 @@ class Role(StrEnum):
     DATA_AUTHORITY = "data_authority"
     """The data authority (主管部门, e.g. a 大数据局): evaluates departments (共享评价); neither
     the hub's operator nor an auditor, and refused by every route not meant for it."""
+    SHARING_OFFICER = "sharing_officer"
+    """A department's sharing officer (数据共享负责人): signs off the department's applications
+    for shared data and its replies to other departments' applications (《政务数据共享条例》
+    art. 20-22); names its department like a department admin."""
     DEPARTMENT_HEAD = "department_head"
     """A department's head (部门负责人): signs off the department's catalogue entries, with
     their 保密风险 and 个人信息保护影响 assessments, before they go to the data authority for

@@ -17,6 +17,7 @@ MEANT_FOR_IT = {
     ("get", "/authority/scorecards"),
     ("get", "/authority/scorecards.csv"),
     ("get", "/authority/feedback"),
+    ("get", "/agreements/extension-requests"),  # the extensions it approves (docs/lifecycle.md)
     ("get", "/catalogue/freshness"),  # any staff: metadata of the catalogue
     ("get", "/readyz"),  # anyone; the authority sees no source checks
 }

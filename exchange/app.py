@@ -33,6 +33,7 @@ from exchange.api import (
 )
 from exchange.api import federation as federation_api
 from exchange.api import jobs as jobs_api
+from exchange.api import lifecycle as lifecycle_api
 from exchange.api import metrics as metrics_api
 from exchange.api.admission import Admission, AdmissionGate, AdmissionLimits
 from exchange.api.docs import mount_docs
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(agreements.router)
     app.include_router(consent.router)
     app.include_router(corrections.router)
+    app.include_router(lifecycle_api.router)
     app.include_router(notice.router)
     app.include_router(feedback.router)
     app.include_router(scorecards.router)

@@ -145,6 +145,7 @@ class Hub:
             SourceReader(self.sessions, self.sources),
             subject_key=self.secrets.key(KeyUse.CORRECTION_SUBJECTS),
             fingerprint_key=self.secrets.key(KeyUse.CORRECTION_FINGERPRINT),
+            profile=self.secrets.profile,
             reply_working_days=settings.correction_reply_working_days,
             notice_days=settings.correction_notice_days,
         )
@@ -186,7 +187,7 @@ class Hub:
 
     @cached_property
     def outbox_seal(self) -> OutboxSeal:
-        return OutboxSeal(self.secrets.key(KeyUse.SUBSCRIPTIONS_AT_REST))
+        return OutboxSeal(self.secrets.aead(KeyUse.SUBSCRIPTIONS_AT_REST))
 
     @cached_property
     def webhooks(self) -> WebhookPolicy:

@@ -201,6 +201,50 @@ class Settings(BaseSettings):
         description="How far back the audit log is searched for the systems that received a "
         "corrected attribute (usage records are kept 3 years).",
     )
+    catalogue_review: Literal["required", "direct"] | None = Field(
+        default=None,
+        description="How a department's `PUT /catalogue/resources/{code}` publishes: `required` "
+        "makes it a draft submission the data authority reviews (docs/lifecycle.md), `direct` "
+        "publishes at once as before the review existed. Unset: required in prod, direct in dev "
+        "(the demo's department pages and the tests written before the review).",
+    )
+    catalogue_review_working_days: int = Field(
+        default=2,
+        ge=1,
+        le=2,
+        description="Working days the data authority has to review a submitted catalogue entry "
+        "(《政务数据共享条例》 art. 15: 2 nationally).",
+    )
+    catalogue_update_working_days: int = Field(
+        default=10,
+        ge=1,
+        le=10,
+        description="Working days a department has to update a catalogue entry after a change of "
+        "law or duties (art. 16: 10 nationally).",
+    )
+    catalogue_update_extension_working_days: int = Field(
+        default=5,
+        ge=1,
+        le=5,
+        description="Working days the one extension of an update duty adds, with the data "
+        "authority's consent (art. 16: 5 nationally).",
+    )
+    demand_route_working_days: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="Working days the data authority has to route a supply-demand request "
+        "(供需对接, art. 20) to a provider. The regulation sets no number; 5 is this hub's "
+        "default.",
+    )
+    demand_reply_working_days: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        description="Working days a provider has to catalogue and connect, or refuse with "
+        "reasons, a supply-demand request routed to it. The regulation sets no number; 10 (the "
+        "clock of a conditional application, art. 21) is this hub's default.",
+    )
     webhook_allowed_cidrs: str | None = Field(
         default=None,
         description="Networks a subscription's webhook may point into although they are "
@@ -332,6 +376,12 @@ class Settings(BaseSettings):
     def _admission_by_mode(self) -> Settings:
         if self.admission is None:
             self.admission = "on" if self.mode == "prod" else "off"
+        return self
+
+    @model_validator(mode="after")
+    def _catalogue_review_by_mode(self) -> Settings:
+        if self.catalogue_review is None:
+            self.catalogue_review = "required" if self.mode == "prod" else "direct"
         return self
 
     @model_validator(mode="after")

@@ -1,7 +1,10 @@
 """HTTP routes of the catalogue: search, read, publish, deprecate, DCAT-AP export.
 
 Reading the directory is open (it is metadata, and the DCAT export publishes it anyway);
-publishing and deprecating need an ID token of a department admin of the owning department.
+publishing and deprecating need an ID token of a department admin of the owning department. On a
+hub that reviews catalogue entries (``TONGBAN_CATALOGUE_REVIEW=required``, production's
+default) a resource's ``PUT`` makes a draft submission for the data authority instead of a
+version (:mod:`exchange.api.lifecycle`, docs/lifecycle.md).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from catalogue.publishing import PublishOutcome, deprecate_resource, publish
 from catalogue.search import SearchQuery, search
 from catalogue.vocabulary import DescriptorKind, Sensitivity, SharingType
 from exchange.api.deps import BaseUrl, Hub, HubState, StaffBearer
+from exchange.api.lifecycle import actor_of, draft_view
 from exchange.api.problems import problem_responses
 from exchange.api.text import DisplayParagraph
 from exchange.db import unit_of_work
@@ -77,6 +81,14 @@ _OUTCOME = {
 _PUBLISHED: dict[int | str, dict[str, Any]] = {
     200: {"description": "identical to the latest version; nothing published", "content": _OUTCOME},
     201: {"description": "a new version was published", "content": _OUTCOME},
+}
+_PUT_RESOURCE: dict[int | str, dict[str, Any]] = {
+    **_PUBLISHED,
+    202: {
+        "description": "under review (TONGBAN_CATALOGUE_REVIEW=required): a draft submission "
+        "was made; attach its assessments, have it signed off and submit it",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
 }
 _READ_ERRORS = problem_responses(404, 422)
 _PUBLISH_ERRORS = problem_responses(401, 403, 409, 413, 415, 422)
@@ -214,12 +226,19 @@ def get_resource_schema(hub: Hub, base_url: BaseUrl, code: str) -> JSONResponse:
 
 @router.put(
     "/resources/{code}",
-    summary="Publish a new version (provider department admin)",
+    summary="Publish a new version, or submit it for review (provider department admin)",
     openapi_extra=_DESCRIPTOR_BODY,
-    responses={**_PUBLISHED, **_PUBLISH_ERRORS},
+    responses={**_PUT_RESOURCE, **_PUBLISH_ERRORS},
 )
 async def put_resource(request: Request, hub: Hub, staff: StaffBearer, code: str) -> JSONResponse:
+    """With ``TONGBAN_CATALOGUE_REVIEW=required`` (a production hub's default) the descriptor
+    becomes a draft submission for the data authority's review (202, docs/lifecycle.md);
+    ``direct`` publishes it at once."""
     descriptor = await _descriptor_from(request, DescriptorKind.RESOURCE, code)
+    if hub.settings.catalogue_review == "required":
+        view = await run_in_threadpool(draft_view, hub, actor_of(staff), descriptor)
+        location = f"/catalogue/submissions/{view['id']}"
+        return JSONResponse(view, status_code=202, headers={"Location": location})
     outcome = await _run(hub, lambda s: _publish_resource_as(s, staff, descriptor))
     return JSONResponse(outcome.as_dict(), status_code=201 if outcome.created else 200)
 

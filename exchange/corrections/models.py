@@ -4,9 +4,9 @@
 (数源部门), who filed it (a case system, a consumer department's staff, or the citizen), the
 request it cites, the evidence, the clock and the answer. The person appears as the keyed
 pseudonym the audit log uses; the resident ID number the source department needs to find the
-record is kept only sealed (AES-256-GCM, ``subject_sealed``). No value is ever stored: only the
-hub's keyed fingerprints of the value before and after (``old_fingerprint``,
-``new_fingerprint``).
+record is kept only sealed (AES-256-GCM; SM4-GCM under ``gm``; ``subject_sealed``). No value
+is ever stored: only the hub's keyed fingerprints of the value before and after
+(``old_fingerprint``, ``new_fingerprint``; HMAC-SHA-256, HMAC-SM3 under ``gm``).
 
 ``correction_notices``: one per system that received the attribute for that person before it
 was corrected, delivered through the system's inbox and acknowledged by it.
@@ -57,7 +57,7 @@ class Correction(Base):
 
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     subject: Mapped[str] = mapped_column(String(64), index=True)  # keyed pseudonym
-    subject_sealed: Mapped[bytes] = mapped_column(LargeBinary)  # nonce ‖ AES-GCM(ID number)
+    subject_sealed: Mapped[bytes] = mapped_column(LargeBinary)  # nonce ‖ AEAD(ID number) ‖ tag
     attribute: Mapped[str] = mapped_column(String(104))
     resource: Mapped[str] = mapped_column(String(64))
     provider: Mapped[str] = mapped_column(ForeignKey("departments.code"), index=True)

@@ -24,17 +24,14 @@ event (filed, corrected, rejected, notified) is an audit entry of kind ``correct
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,6 +58,7 @@ from exchange.corrections.models import (
 )
 from exchange.db import unit_of_work
 from exchange.notice.reading import hidden_requests
+from exchange.security.gm.profile import INTL, CryptoProfile
 from exchange.security.subjects import Pseudonyms
 from policies.errors import InvalidAttribute
 from policies.transforms import DERIVATION_BASE, parse_derivation
@@ -135,14 +133,16 @@ class CorrectionDesk:
         *,
         subject_key: bytes,
         fingerprint_key: bytes,
+        profile: CryptoProfile = INTL,
         reply_working_days: int = 10,
         notice_days: int = 1096,
     ) -> None:
         self._sessions = sessions
         self._pseudonyms = pseudonyms
         self._read = read
-        self._seal = AESGCM(subject_key)
-        self._fingerprint_key = fingerprint_key
+        # the crypto profile's AEAD and MAC: AES-256-GCM and HMAC-SHA-256, SM4-GCM and HMAC-SM3
+        self._seal = profile.aead(subject_key[: profile.aead_key_bytes])
+        self._fingerprint_mac = partial(profile.mac, fingerprint_key)
         self.reply_working_days = reply_working_days
         self._notice_days = notice_days
 
@@ -243,12 +243,10 @@ class CorrectionDesk:
 
     def subject_of(self, row: Correction) -> str:
         """The resident ID number of a request (for its source department and its notices)."""
-        sealed = row.subject_sealed
-        return self._seal.decrypt(sealed[:12], sealed[12:], row.id.encode()).decode()
+        return self._seal.decrypt(row.subject_sealed, row.id.encode()).decode()
 
     def _sealed(self, correction_id: str, number: str) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._seal.encrypt(nonce, number.encode(), correction_id.encode())
+        return self._seal.encrypt(number.encode(), correction_id.encode())
 
     def _fingerprint(
         self, correction_id: str, attribute: str, values: Sequence[Any] | None
@@ -262,7 +260,7 @@ class CorrectionDesk:
             ensure_ascii=False,
             default=str,
         )
-        digest = hmac.new(self._fingerprint_key, text.encode(), hashlib.sha256).digest()
+        digest = self._fingerprint_mac(text.encode())
         return base64.b64encode(digest).decode("ascii")
 
     # -- who received the old value ------------------------------------------------------------

@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Final, Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from exchange.security.gm.profile import INTL, CryptoProfile
+from exchange.security.gm.profile import INTL, Aead, CryptoProfile
 from exchange.security.gm.symmetric import hmac_sm3
 
 __all__ = ["SCHEDULE", "Derivation", "KeySchedule", "KeyUse", "derive", "schedule_of"]
@@ -70,7 +72,8 @@ SCHEDULE: Final[dict[KeyUse, Derivation]] = {
     KeyUse.HUB_KEYS_AT_REST: Derivation(
         "hkdf",
         b"tongban hub-signing-keys at rest v1",
-        "AES-256-GCM wrapping of the hub's stored signing keys (security/keys.py)",
+        "AEAD (AES-256-GCM; SM4-GCM under gm) wrapping of the hub's stored signing keys "
+        "(security/keys.py)",
     ),
     KeyUse.DEV_IDP_SIGNING: Derivation(
         "hkdf",
@@ -96,7 +99,8 @@ SCHEDULE: Final[dict[KeyUse, Derivation]] = {
     KeyUse.CACHE_KEY_ENCRYPTION: Derivation(
         "hkdf",
         b"tongban source-cache key-encryption key v1",
-        "AES-256-GCM wrapping of the source cache's per-department data keys (sources/cache)",
+        "AEAD (AES-256-GCM; SM4-GCM under gm) wrapping of the source cache's per-department "
+        "data keys (sources/cache)",
     ),
     KeyUse.CACHE_SUBJECT_MAC: Derivation(
         "hkdf",
@@ -122,8 +126,9 @@ SCHEDULE: Final[dict[KeyUse, Derivation]] = {
     KeyUse.CORRECTION_SUBJECTS: Derivation(
         "hkdf",
         b"tongban correction subjects at rest v1",
-        "AES-256-GCM sealing of the resident ID number of a correction request, which the "
-        "source department needs to find the record (corrections/service.py)",
+        "AEAD (AES-256-GCM; SM4-GCM under gm) sealing of the resident ID number of a "
+        "correction request, which the source department needs to find the record "
+        "(corrections/service.py)",
     ),
     KeyUse.CORRECTION_FINGERPRINT: Derivation(
         "hmac",
@@ -134,8 +139,9 @@ SCHEDULE: Final[dict[KeyUse, Derivation]] = {
     KeyUse.SUBSCRIPTIONS_AT_REST: Derivation(
         "hkdf",
         b"tongban subscription outbox at rest v1",
-        "AES-256-GCM sealing of a subscription's webhook secret and of each event in its "
-        "outbox, which holds released values (subscriptions/sealing.py)",
+        "AEAD (AES-256-GCM; SM4-GCM under gm) sealing of a subscription's webhook secret "
+        "and of each event in its outbox, which holds released values "
+        "(subscriptions/sealing.py)",
     ),
 }
 
@@ -170,6 +176,16 @@ class KeySchedule:
         if key is None:
             key = self._keys[use] = derive(self._master, use, profile=self.profile)
         return key
+
+    def aead(self, use: KeyUse) -> Aead:
+        """The profile's AEAD (AES-256-GCM under ``intl``, SM4-GCM under ``gm``) under the key
+        of *use*, cut to the AEAD's key length (docs/gm.md)."""
+        return self.profile.aead(self.key(use)[: self.profile.aead_key_bytes])
+
+    def mac(self, use: KeyUse) -> Callable[[bytes], bytes]:
+        """The profile's MAC (HMAC-SHA-256 under ``intl``, HMAC-SM3 under ``gm``) keyed with
+        the key of *use*: ``mac(data)`` is the 32-byte tag."""
+        return partial(self.profile.mac, self.key(use))
 
 
 def schedule_of(secret: str | KeySchedule) -> KeySchedule:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import threading
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange import clock
 from exchange.db import unit_of_work
+from exchange.security.gm.profile import Aead
 from exchange.sources.cache.crypto import CacheCrypto
 from exchange.sources.cache.models import CacheDataKey
 from exchange.sources.errors import CacheIntegrityError
@@ -29,10 +29,10 @@ class DataKeys:
 
     def __init__(self, crypto: CacheCrypto) -> None:
         self._crypto = crypto
-        self._keys: dict[tuple[str, int], AESGCM] = {}
+        self._keys: dict[tuple[str, int], Aead] = {}
         self._lock = threading.Lock()
 
-    def current(self, sessions: sessionmaker[Session], department: str) -> tuple[int, AESGCM]:
+    def current(self, sessions: sessionmaker[Session], department: str) -> tuple[int, Aead]:
         """The newest key of *department*, creating version 1 when it has none."""
         with unit_of_work(sessions) as session:
             newest = _newest(session, department)
@@ -41,7 +41,7 @@ class DataKeys:
         with unit_of_work(sessions) as session:
             return newest, self.get(session, department, newest)
 
-    def get(self, session: Session, department: str, version: int) -> AESGCM:
+    def get(self, session: Session, department: str, version: int) -> Aead:
         """Key *version* of *department* (``CacheIntegrityError`` if it is missing)."""
         with self._lock:
             known = self._keys.get((department, version))
@@ -50,7 +50,8 @@ class DataKeys:
         row = session.get(CacheDataKey, (department, version))
         if row is None:
             raise CacheIntegrityError(f"the data key {department}/{version} is missing")
-        key = AESGCM(self._crypto.unwrap(department, version, row.wrapped_key))
+        raw = self._crypto.unwrap(department, version, row.wrapped_key)
+        key = self._crypto.data_aead(department, version, raw)
         with self._lock:
             self._keys[(department, version)] = key
         return key

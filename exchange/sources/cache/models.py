@@ -1,8 +1,9 @@
 """Tables of the source cache: per-department data keys, sealed records, sync state.
 
 Nothing here holds a subject's ID number or a field value in clear: a record's subject is a
-keyed HMAC of (resource, ID number), its fields are one AES-256-GCM ciphertext, and the data
-key that sealed it is stored wrapped under the hub's master key-encryption key (``crypto``).
+keyed MAC of (resource, ID number), its fields are one AEAD ciphertext (AES-256-GCM; SM4-GCM
+under ``gm``), and the data key that sealed it is stored wrapped under the hub's master
+key-encryption key (``crypto``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class CacheDataKey(Base):
 
 class CacheRecord(Base):
     """One cached source record: ``seq`` numbers a subject's records (0 when one per subject);
-    ``sealed`` is nonce ‖ AES-256-GCM(fields JSON) with the row's identity as associated
+    ``sealed`` is nonce ‖ AEAD(fields JSON) ‖ tag with the row's identity as associated
     data; ``content_mac`` lets a snapshot see an unchanged record without decrypting it."""
 
     __tablename__ = "cache_records"

@@ -30,7 +30,6 @@ from datetime import datetime
 from time import perf_counter
 from typing import Any, TypeVar
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,6 +38,7 @@ from adapters.errors import AdapterError
 from catalogue.reading import resource_version
 from exchange import clock
 from exchange.db import unit_of_work
+from exchange.security.gm.profile import Aead
 from exchange.sources.cache.crypto import CacheCrypto, canonical_values, record_aad
 from exchange.sources.cache.keyring import DataKeys
 from exchange.sources.cache.models import CacheRecord, CacheSyncState, SyncStatus
@@ -233,7 +233,7 @@ class CacheSync:
         return written, deleted, 0, committed
 
     def _sealed(
-        self, target: _Target, version: int, key: AESGCM, batch: Sequence[Change]
+        self, target: _Target, version: int, key: Aead, batch: Sequence[Change]
     ) -> list[dict[str, Any]]:
         """The batch's rows, encrypted; a subject changed twice in one batch keeps its last."""
         resource = target.binding.resource

@@ -57,11 +57,12 @@ def test_an_access_deferred_in_the_console_is_hidden_then_shown_with_its_mark(
     tab.sign_in("department_admin", "EDU-ADMIN", "EDU")
     page = tab.page
     page.get_by_role("link", name="延迟告知").click()
-    page.get_by_label("访问（审计序号）").fill(str(index))
-    page.get_by_label("原因", exact=True).fill("案件侦查中，告知当事人将妨碍侦查")
-    page.get_by_label("法律依据").fill(LAW)
-    page.get_by_label("或等待事件").fill("侦查终结")
-    page.get_by_role("button", name="提交申请").click()
+    form = page.get_by_role("region", name="申请延迟告知")
+    form.get_by_label("访问（审计序号）").fill(str(index))
+    form.get_by_label("原因", exact=True).fill("案件侦查中，告知当事人将妨碍侦查")
+    form.get_by_label("法律依据").fill(LAW)
+    form.get_by_label("或等待事件").fill("侦查终结")
+    form.get_by_role("button", name="提交申请").click()
     page.get_by_text("待审批").first.wait_for()
     approve = page.get_by_role("button", name="批准", exact=True)
     assert approve.count() == 1
@@ -147,3 +148,58 @@ def test_the_auditors_deferrals_page_is_chinese_china_time_and_fits_a_phone(
         page.set_viewport_size({"width": width, "height": 800})
         _fits(tab, width)
     tab.screenshot("auditor-deferrals-phone-360")
+
+
+def test_a_standing_deferral_declared_in_the_console_hides_the_next_access_at_once(
+    tab: Tab, hub: Hub
+) -> None:
+    citizen = hub.subject("has_property", 1)
+    before = _accessed(hub, citizen)
+    sign_checkpoint(hub)  # the list is proven against a checkpoint below the hidden access
+    tab.sign_in("department_admin", "EDU-ADMIN", "EDU")
+    page = tab.page
+    page.get_by_role("link", name="延迟告知").click()
+    form = page.get_by_role("region", name="预先声明延迟告知")
+    form.get_by_label("当事人身份证号").fill(citizen)
+    form.get_by_label("原因", exact=True).fill("立案侦查中，告知当事人将妨碍侦查")
+    form.get_by_label("法律依据").fill(LAW)
+    form.get_by_label("或等待事件").fill("侦查终结")
+    assert form.get_by_role("checkbox").first.is_checked()  # the department's one system
+    form.get_by_role("button", name="提交声明").click()
+    mine = page.get_by_role("region", name="本部门预先声明的延迟告知")
+    mine.get_by_text("待审批").first.wait_for()
+    assert citizen not in page.inner_text("main")  # the number is never shown back
+    page.get_by_role("button", name="退出登录").click()
+
+    tab.sign_in("department_admin", "EDU-ADMIN-2", "EDU")
+    page.get_by_role("link", name="延迟告知").click()
+    mine = page.get_by_role("region", name="本部门预先声明的延迟告知")
+    mine.get_by_role("button", name="批准", exact=True).click()
+    mine.get_by_text("生效中").first.wait_for()
+    hidden = _accessed(hub, citizen)  # the first access after approval: hidden at once
+    page.reload()
+    mine = page.get_by_role("region", name="本部门预先声明的延迟告知")
+    mine.get_by_text("已涵盖 1 次访问").first.wait_for()
+    tab.screenshot("department-standing-deferrals")
+    page.set_viewport_size({"width": 360, "height": 800})
+    _fits(tab, 360)
+    tab.screenshot("department-standing-deferrals-phone-360")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("button", name="退出登录").click()
+
+    sign_checkpoint(hub)
+    states, verdict = check(tab, citizen)
+    assert set(states.values()) == {"pass"}, (states, verdict)
+    assert str(before) in _rows(tab)
+    assert str(hidden) not in _rows(tab)
+    page.get_by_role("button", name="退出登录").click()
+
+    tab.sign_in("auditor", "AUD-001")
+    page.get_by_role("link", name="延迟告知").click()
+    standing = page.get_by_role("region", name="预先声明的延迟告知")
+    standing.get_by_text("核验通过").first.wait_for()
+    assert f"#{hidden}" in standing.inner_text()
+    assert citizen not in page.inner_text("main")
+    page.set_viewport_size({"width": 360, "height": 800})
+    _fits(tab, 360)
+    tab.screenshot("auditor-standing-deferrals-phone-360")

@@ -4,7 +4,11 @@
 // The auditor's page 延迟告知 lists every deferral (requested, in effect, refused, ended) with
 // who asked and who approved, and the checks against the audit log. The department admin's page
 // asks for a deferral of one of the department's accesses and approves or refuses another
-// admin's request (a second person), or records the event one waits for.
+// admin's request (a second person), or records the event one waits for. Both pages also hold
+// standing deferrals (预先声明): declared before any access, for some of the department's
+// systems and one person (by ID number, never shown back: the list names them by pseudonym),
+// over a period; from the second admin's approval on, those systems' accesses about that person
+// are hidden from them as soon as they are logged.
 
 import { api } from "./api.js";
 import { cardTable, field, h, replace, select } from "./dom.js";
@@ -82,7 +86,7 @@ function deferralTable(title, rows, auditor) {
 export async function renderAudit(ctx) {
   const { main } = ctx;
   replace(main, h("h1", {}, t("notice.title")), loading());
-  const { deferrals } = await api("/audit/deferrals");
+  const [{ deferrals }, standing] = await Promise.all([api("/audit/deferrals"), api("/audit/standing-deferrals")]);
   replace(
     main,
     h("h1", {}, t("notice.title")),
@@ -92,6 +96,44 @@ export async function renderAudit(ctx) {
       const title = label("deferral_group", status);
       return section(title, rows.length ? deferralTable(title, rows, true) : h("p", {}, t("notice.none")));
     }),
+    section(
+      t("standing.title"),
+      h("p", { class: "hint" }, t("standing.audit_hint")),
+      standing.deferrals.length ? standingTable(t("standing.title"), standing.deferrals, true) : h("p", {}, t("notice.none")),
+    ),
+  );
+}
+
+// -- standing deferrals ---------------------------------------------------------------------
+
+function covers(d, auditor) {
+  const shown = d.accesses.map((i) => (auditor ? link(`/audit/entries/${i}`, `#${i}`) : `#${i}`));
+  return h(
+    "div",
+    {},
+    h("p", {}, d.systems.map((s) => localName(s.name, s.id)).join("、")),
+    h("p", { class: "meta" }, t("standing.subject", { pseudonym: d.subject.slice(0, 12) })),
+    h("p", { class: "meta" }, shown.length ? [t("standing.covered", { n: shown.length }), " ", ...shown.flatMap((a) => [a, " "])] : t("standing.covered_none")),
+  );
+}
+
+function period(d) {
+  return [h("p", {}, t("standing.from", { date: day(d.from) })), h("p", {}, end(d))];
+}
+
+function standingTable(title, rows, auditor) {
+  const headings = [t("standing.covers"), t("notice.reason"), t("notice.legal_basis"), t("standing.period"), t("notice.people"), t("notice.status")];
+  return cardTable(
+    title,
+    headings,
+    rows.map((d) => [
+      covers(d, auditor),
+      [badge("deferral_reason", d.reason_kind), h("p", { class: "reason" }, d.reason)],
+      d.legal_basis,
+      period(d),
+      people(d),
+      [badge("deferral", d.status), ["active", "ended"].includes(d.status) ? checks(d) : null],
+    ]),
   );
 }
 
@@ -101,8 +143,76 @@ export async function renderDepartment(ctx) {
   const { main } = ctx;
   replace(main, h("h1", {}, t("notice.title")), loading());
   const list = liveRegion({}, loading());
-  replace(main, h("h1", {}, t("notice.title")), h("p", { class: "hint" }, t("notice.department_hint")), section(t("notice.ask"), askForm(ctx)), section(t("notice.mine"), list));
-  await fill(list, () => departmentList(ctx));
+  const standingList = liveRegion({}, loading());
+  const standingForm = h("div", {}, loading());
+  replace(
+    main,
+    h("h1", {}, t("notice.title")),
+    h("p", { class: "hint" }, t("notice.department_hint")),
+    section(t("standing.declare"), h("p", { class: "hint" }, t("standing.department_hint")), standingForm),
+    section(t("standing.mine"), standingList),
+    section(t("notice.ask"), askForm(ctx)),
+    section(t("notice.mine"), list),
+  );
+  await Promise.all([fill(list, () => departmentList(ctx)), fill(standingList, () => standingDepartmentList(ctx, standingForm))]);
+}
+
+function declareForm(ctx, systems) {
+  const boxes = systems.map((s) => h("label", { class: "check" }, h("input", { type: "checkbox", value: s.id, checked: systems.length === 1 }), ` ${localName(s.name, s.id)}`));
+  const which = h("fieldset", {}, h("legend", {}, t("standing.systems")), boxes);
+  const person = h("input", { type: "text", required: true, maxlength: 18, minlength: 18, autocomplete: "off", inputmode: "text", pattern: "[0-9]{17}[0-9Xx]" });
+  const reason = select(REASONS.map((r) => [r, label("deferral_reason", r)]), REASONS[0]);
+  const text = h("textarea", { rows: 3, required: true, minlength: 2, maxlength: 2000 });
+  const basis = h("input", { type: "text", maxlength: 500, autocomplete: "off" });
+  const from = h("input", { type: "date" });
+  const until = h("input", { type: "date" });
+  const event = h("input", { type: "text", maxlength: 200, autocomplete: "off" });
+  const submit = h("button", { type: "submit" }, t("standing.declare_button"));
+  const form = h(
+    "form",
+    { class: "card grid" },
+    which,
+    field(t("standing.person"), person, t("standing.person_hint")).row,
+    field(t("notice.reason_kind"), reason).row,
+    field(t("notice.reason"), text, t("notice.reason_hint")).row,
+    field(t("notice.legal_basis"), basis, t("notice.legal_basis_hint")).row,
+    field(t("standing.from_field"), from, t("standing.from_hint")).row,
+    field(t("notice.until"), until, t("notice.until_hint")).row,
+    field(t("notice.event"), event, t("notice.event_hint")).row,
+    h("div", { class: "actions" }, submit),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const body = {
+      systems: [...which.querySelectorAll("input:checked")].map((b) => b.value),
+      subject: { id_type: "CN-RIC", id: person.value.trim().toUpperCase() },
+      reason_kind: reason.value,
+      reason: text.value.trim(),
+      legal_basis: basis.value.trim() || null,
+    };
+    if (from.value) body.from = from.value;
+    if (until.value) body.until = until.value;
+    else body.until_event = event.value.trim() || null;
+    act(submit, form, async () => {
+      await api("/department/standing-deferrals", { method: "POST", body });
+      person.value = "";
+      ctx.announce(t("standing.declared"));
+      ctx.navigate("/department/deferrals", { replace: true });
+    });
+  });
+  return form;
+}
+
+async function standingDepartmentList(ctx, formPlace) {
+  const { deferrals, systems } = await api("/department/standing-deferrals");
+  replace(formPlace, declareForm(ctx, systems || []));
+  if (!deferrals.length) return h("p", {}, t("notice.none"));
+  const table = standingTable(t("standing.mine"), deferrals, false);
+  [...table.tBodies[0].rows].forEach((row, i) => {
+    const actions = buttons(deferrals[i], ctx, "standing-deferrals");
+    if (actions) row.cells[row.cells.length - 1].firstChild.append(actions);
+  });
+  return table;
 }
 
 function askForm(ctx) {
@@ -149,7 +259,7 @@ async function departmentList(ctx) {
   return table;
 }
 
-function buttons(d, ctx) {
+function buttons(d, ctx, kind = "deferrals") {
   const made = [];
   if (d.status === "requested") made.push(["approve", ""], ["refuse", "danger"]);
   if (d.status === "active" && d.until_event) made.push(["event", "secondary"]);
@@ -159,7 +269,7 @@ function buttons(d, ctx) {
     const button = h("button", { type: "button", class: style }, t(`notice.do_${action}`));
     button.addEventListener("click", () =>
       act(button, where, async () => {
-        await api(`/department/deferrals/${encodeURIComponent(d.id)}/${action}`, { method: "POST" });
+        await api(`/department/${kind}/${encodeURIComponent(d.id)}/${action}`, { method: "POST" });
         ctx.announce(t(`notice.done_${action}`));
         ctx.navigate("/department/deferrals", { replace: true });
       }),

@@ -243,7 +243,7 @@ def _resource_rules(document: Mapping[str, Any]) -> Iterable[ProblemDetail]:
 _CITED_KIND = {
     # 法律 are named ...法 (《中华人民共和国个人信息保护法》); 行政法规 are 条例, 规定 or 办法
     # (《政务数据共享条例》, 《社会救助暂行办法》); a State Council decision says so in its name.
-    "law": re.compile(r"法》$"),
+    "law": re.compile(r"(?<!办)法》$"),
     "administrative_regulation": re.compile(r"(条例|规定|办法|细则)》$"),
     "state_council_decision": re.compile(r"^《国务院.*决定》$"),
 }

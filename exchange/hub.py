@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.agreements import jobs as agreement_jobs
 from exchange.agreements.applications import ReplyClocks
 from exchange.audit import jobs as audit_jobs
-from exchange.audit import merkle
+from exchange.audit import merkle, vmap
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.witnessing import Witnessing
 from exchange.consent import jobs as consent_jobs
@@ -87,6 +87,7 @@ class Hub:
         profile = profile_named(settings.crypto_profile)
         self.secrets = KeySchedule(settings.secret_key.get_secret_value(), profile)
         merkle.use_profile(profile)  # the audit tree's hash, bound once (docs/gm.md)
+        vmap.use_profile(profile)  # and the subject map's
         self._secret_checked = False
 
     @classmethod

@@ -7,7 +7,8 @@ against the map root of a checkpoint shows a citizen's list of accesses is *comp
 checkpoint. Pure functions: no database, no I/O (storage: :mod:`exchange.audit.vmap_store`).
 
 Byte layouts (``‖`` is concatenation, ``u64``/``u16`` big-endian unsigned integers, every hash
-SHA-256, 32 bytes):
+the crypto profile's, 32 bytes: SHA-256 under ``intl``, SM3 under ``gm``, bound once per process
+by :func:`use_profile` as the log's tree hash is; docs/gm.md; "SHA-256" below stands for it):
 
 - **Key** of a subject: ``SHA-256("tongban/vmap/v1 key\\n" ‖ pseudonym)``, the pseudonym (the
   audit entries' ``subject``, 64 hex digits, already keyed: ``exchange.security.subjects``) as
@@ -63,6 +64,8 @@ from itertools import pairwise
 from operator import itemgetter
 from typing import NamedTuple, TypeAlias
 
+from exchange.security.gm.profile import CryptoProfile, profile_named
+
 __all__ = [
     "EMPTY",
     "HASH_SIZE",
@@ -90,6 +93,7 @@ __all__ = [
     "root",
     "subject_key",
     "update",
+    "use_profile",
     "value_hash",
     "value_of",
     "verify_complete",
@@ -141,29 +145,48 @@ def map_root_in(extensions: Iterable[str]) -> bytes | None:
     return root
 
 
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+_digest: Callable[[bytes], bytes] = _sha256
+"""The bound profile's hash (:func:`use_profile`; SHA-256 until then)."""
+bound_profile = "intl"
+"""The name of the profile whose hash the map uses."""
+
+
+def use_profile(profile: CryptoProfile | str) -> None:
+    """Hash the map with *profile*'s hash (SHA-256 for ``intl``, SM3 for ``gm``) in this
+    process, as :func:`exchange.audit.merkle.use_profile` does the log's tree."""
+    global _digest, bound_profile
+    chosen = profile_named(profile) if isinstance(profile, str) else profile
+    _digest = _sha256 if chosen.name == "intl" else chosen.hash
+    bound_profile = chosen.name
+
+
 def subject_key(pseudonym: str) -> bytes:
     """The map key of the subject whose audit entries carry *pseudonym*."""
-    return hashlib.sha256(KEY_TAG + pseudonym.encode("utf-8")).digest()
+    return _digest(KEY_TAG + pseudonym.encode("utf-8"))
 
 
 def leaf_hash(key: bytes, value: bytes) -> bytes:
     """A subtree holding one key: SHA-256(0x00 ‖ key ‖ value hash)."""
-    return hashlib.sha256(_LEAF + key + value).digest()
+    return _digest(_LEAF + key + value)
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """A subtree holding two keys or more: SHA-256(0x01 ‖ left ‖ right)."""
-    return hashlib.sha256(_NODE + left + right).digest()
+    return _digest(_NODE + left + right)
 
 
 def chain_hash(chain: bytes, index: int, leaf: bytes) -> bytes:
     """One more entry of a subject: SHA-256(0x02 ‖ chain ‖ u64 index ‖ log leaf hash)."""
-    return hashlib.sha256(_CHAIN + chain + index.to_bytes(8, "big") + leaf).digest()
+    return _digest(_CHAIN + chain + index.to_bytes(8, "big") + leaf)
 
 
 def value_hash(count: int, chain: bytes) -> bytes:
     """A subject's value: SHA-256(0x03 ‖ u64 count ‖ chain)."""
-    return hashlib.sha256(_VALUE + count.to_bytes(8, "big") + chain).digest()
+    return _digest(_VALUE + count.to_bytes(8, "big") + chain)
 
 
 @dataclass(frozen=True)

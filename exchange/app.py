@@ -21,6 +21,7 @@ from exchange.api import (
     console,
     corrections,
     dev_idp,
+    disputes,
     exchange,
     feedback,
     health,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(agreements.router)
     app.include_router(consent.router)
     app.include_router(corrections.router)
+    app.include_router(disputes.router)
     app.include_router(lifecycle_api.router)
     app.include_router(notice.router)
     app.include_router(feedback.router)

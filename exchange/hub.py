@@ -37,6 +37,7 @@ from exchange.audit.witnessing import Witnessing
 from exchange.consent import jobs as consent_jobs
 from exchange.corrections.service import CorrectionDesk
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
+from exchange.disputes.service import DisputeClocks, DisputeDesk
 from exchange.federation.relay import HubRelay
 from exchange.jobs import sweeps as job_housekeeping
 from exchange.jobs.scheduler import HubScheduler
@@ -149,6 +150,20 @@ class Hub:
             profile=self.secrets.profile,
             reply_working_days=settings.correction_reply_working_days,
             notice_days=settings.correction_notice_days,
+        )
+
+    @cached_property
+    def disputes(self) -> DisputeDesk:
+        """Disputes between departments (《政务数据共享条例》 art. 28), each level on its clock."""
+        settings = self.settings
+        return DisputeDesk(
+            self.sessions,
+            DisputeClocks(
+                negotiation=settings.dispute_negotiation_working_days,
+                authority=settings.dispute_authority_working_days,
+                superior=settings.dispute_superior_working_days,
+                government=settings.dispute_government_working_days,
+            ),
         )
 
     @cached_property

@@ -162,6 +162,35 @@ class Settings(BaseSettings):
         "correction request (校核纠错, 《政务数据共享条例》 art. 26: 10 nationally; a province "
         "may set fewer).",
     )
+    dispute_negotiation_working_days: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        description="Working days two departments have to negotiate a dispute (协商, "
+        "《政务数据共享条例》 art. 28 sets no number; 10 is the hub's default) before either may "
+        "take it to the data authority without both having stated a position.",
+    )
+    dispute_authority_working_days: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        description="Working days the data authority has to coordinate a dispute and decide it "
+        "with reasons, or refer it on (art. 28 sets no number; 10 is the hub's default).",
+    )
+    dispute_superior_working_days: int = Field(
+        default=20,
+        ge=1,
+        le=120,
+        description="Working days the common superior (上级共同主管部门) is expected to take "
+        "on a referred dispute, shown as a clock (art. 28 sets no number; default 20).",
+    )
+    dispute_government_working_days: int = Field(
+        default=20,
+        ge=1,
+        le=120,
+        description="Working days the government at that level (本级人民政府) is expected to "
+        "take on a referred dispute, shown as a clock (art. 28 sets no number; default 20).",
+    )
     application_unconditional_reply_working_days: int = Field(
         default=1,
         ge=1,

@@ -23,6 +23,7 @@ from exchange.consent import reading, service
 from exchange.consent.models import ConsentMode
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
+from exchange.notice.reading import without_deferred_uses
 from exchange.query.resolve import resolve_query
 from exchange.security.errors import InvalidSubjectId
 from exchange.security.identity import Role
@@ -306,7 +307,8 @@ def my_consents(hub: Hub, citizen: Citizen) -> dict[str, Any]:
     now = _now()
     with unit_of_work(hub.sessions) as session:
         rows = reading.citizen_consents(session, subject=citizen)
-        return {"consents": reading.consent_views(session, rows, now)}
+        views = reading.consent_views(session, rows, now)
+        return {"consents": without_deferred_uses(session, citizen, views, now)}  # docs/notice.md
 
 
 @router.get(
@@ -319,7 +321,8 @@ def my_consent(hub: Hub, citizen: Citizen, consent_id: RequestId) -> dict[str, A
     now = _now()
     with unit_of_work(hub.sessions) as session:
         row = reading.citizen_consent(session, subject=citizen, consent_id=consent_id)
-        return reading.consent_view(session, row, now)
+        view = reading.consent_view(session, row, now)
+        return without_deferred_uses(session, citizen, [view], now)[0]  # docs/notice.md
 
 
 @router.delete(

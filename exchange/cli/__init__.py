@@ -20,6 +20,7 @@ from exchange.cli.audit import audit_app
 from exchange.cli.catalogue import catalogue_app
 from exchange.cli.db import db_app
 from exchange.cli.demo import demo
+from exchange.cli.disputes import disputes_app
 from exchange.cli.federation import peers_app
 from exchange.cli.jobs import jobs_app, worker_command
 from exchange.cli.keys import keys_app
@@ -55,6 +56,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(witness_app, name="witness")
 app.add_typer(scorecards_app, name="scorecards")
 app.add_typer(notice_app, name="notice")
+app.add_typer(disputes_app, name="disputes")
 app.add_typer(peers_app, name="peers")
 app.command("worker")(worker_command)
 app.command("sync")(sync_command)

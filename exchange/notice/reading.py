@@ -39,6 +39,7 @@ __all__ = [
     "hidden_accesses",
     "hidden_requests",
     "standing_span",
+    "without_deferred_uses",
 ]
 
 
@@ -271,3 +272,42 @@ def _instant(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def without_deferred_uses(
+    session: Session, subject: str, views: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """*subject*'s consent views (``exchange.consent.reading.consent_views``) as if no access
+    still deferred had used them: its ``used`` events out, ``use_count`` and ``last_used_at``
+    counted from the others, and a consent used up only by such an access shown ``given`` (or
+    ``expired``, by its time). A consent must not tell its citizen of an access whose notice is
+    deferred; once the deferral ends, the use shows as it was recorded."""
+    hidden = hidden_requests(session, subject)
+    if not hidden:
+        return views
+    return [_without(view, hidden, now) for view in views]
+
+
+def _without(view: dict[str, Any], hidden: frozenset[str], now: datetime) -> dict[str, Any]:
+    events = view.get("events") or []
+    kept = [
+        e
+        for e in events
+        if not (e.get("event") == "used" and (e.get("detail") or {}).get("request_id") in hidden)
+    ]
+    removed = len(events) - len(kept)
+    if not removed:
+        return view
+    uses = [e["at"] for e in kept if e.get("event") == "used"]
+    shown = {
+        **view,
+        "events": kept,
+        "use_count": max(0, int(view.get("use_count") or 0) - removed),
+        "last_used_at": max(uses) if uses else None,
+    }
+    limit = view.get("max_uses")
+    if view.get("status") == "used" and (limit is None or shown["use_count"] < limit):
+        expires = view.get("expires_at")
+        past = expires is not None and datetime.fromisoformat(expires) <= now
+        shown["status"] = "expired" if past else "given"
+    return shown

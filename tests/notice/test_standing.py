@@ -19,6 +19,7 @@ from exchange.db import unit_of_work
 from exchange.notice import standing
 from exchange.notice.models import DeferralStatus, ReasonKind, StandingDeferral
 from exchange.security.identity import Role
+from tests import factories
 from tests.exchange.world import MCA, Hub, Person
 from tests.notice.test_notice import (
     _CHINA,
@@ -317,3 +318,51 @@ def test_tongban_notice_list_and_check_cover_standing_deferrals(
     assert failed.exit_code != 0
     assert made["id"] in str(failed.exception)
     assert "systems" in str(failed.exception)
+
+
+def test_a_consent_used_by_a_deferred_access_does_not_show_the_use_until_it_ends(
+    hub: Hub, people: dict[str, str]
+) -> None:
+    person = people["consent_candidate"]
+    citizen = Person(hub, person, Role.CITIZEN)
+    mca = [Person(hub, f"mca-admin-{n}", Role.DEPARTMENT_ADMIN, "MCA") for n in (1, 2)]
+    asked = hub.client.post(
+        "/consent-requests",
+        json=factories.consent_request(person),
+        headers={"authorization": f"Bearer {hub.token(MCA)}"},
+    )
+    assert asked.status_code == 201, asked.text
+    given = citizen.post(f"/citizen/consent-requests/{asked.json()['id']}/approve")
+    assert given.status_code == 201, given.text
+    consent = given.json()["consent"]["id"]
+    made = mca[0].post(STANDING, declared(person, systems=[MCA]))
+    assert made.status_code == 201, made.text
+    assert mca[1].post(f"{STANDING}/{made.json()['id']}/approve").status_code == 200
+    body = {
+        "subject": {"id_type": "CN-RIC", "id": person},
+        "purpose": "minimum-living-allowance",
+        "attributes": [factories.PENSION],
+        "consent_id": consent,
+    }
+    answer = hub.query(body, system=MCA)
+    assert answer.status_code == 200, answer.text
+    assert factories.PENSION in answer.json()["attributes"]  # released under the consent
+
+    def mine() -> dict[str, Any]:
+        found: dict[str, Any] = next(
+            c for c in citizen.get("/citizen/consents").json()["consents"] if c["id"] == consent
+        )
+        one = citizen.get(f"/citizen/consents/{consent}").json()
+        assert {k: one[k] for k in ("status", "use_count", "last_used_at")} == {
+            k: found[k] for k in ("status", "use_count", "last_used_at")
+        }
+        return found
+
+    hidden = mine()
+    assert (hidden["status"], hidden["use_count"], hidden["last_used_at"]) == ("given", 0, None)
+    assert "used" not in [e["event"] for e in hidden["events"]]
+    assert mca[0].post(f"{STANDING}/{made.json()['id']}/event").status_code == 200
+    shown = mine()
+    assert (shown["status"], shown["use_count"]) == ("used", 1)  # one-time: used up
+    assert shown["last_used_at"] is not None
+    assert [e["event"] for e in shown["events"]] == ["given", "used"]

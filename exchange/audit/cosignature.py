@@ -3,11 +3,17 @@
 A cosignature is a signed-note signature line ``— <cosigner name> base64(key id ‖ timestamp ‖
 signature)``, added to a checkpoint by a witness that checked the checkpoint is consistent with
 every earlier one it saw of that log. The timestamp is a big-endian u64 of POSIX seconds, never
-zero here (tlog-witness forbids it). Two signature types:
+zero here (tlog-witness forbids it). Three signature types:
 
 - **Ed25519** (type byte 0x04): key id = SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key)[:4]; the signed
   message is ``cosignature/v1\\n``, ``time <timestamp>\\n``, then the checkpoint's whole body
   (extension lines included).
+- **SM2** (the ``gm`` profile; docs/gm.md, "Witness cosignatures"): c2sp.org/tlog-cosignature
+  assigns no SM2 type, so, as the hub's SM2 note type does, C2SP's reserved ``0xff`` followed by
+  an identifier: type ``0xff ‖ "tongban/cosignature-sm2-sm3"`` (28 bytes), the 65-byte
+  uncompressed point, key id = SHA-256(name ‖ 0x0A ‖ type ‖ point)[:4]; the signed message is
+  Ed25519's (``cosignature/v1``, ``time``, the body), signed with SM2, SM3 and the ID
+  ``1234567812345678``; the signature is raw ``r ‖ s`` (64 bytes).
 - **ML-DSA-44** (type byte 0x06, FIPS 204): key id = SHA-256(name ‖ 0x0A ‖ 0x06 ‖ public key)[:4];
   the signed message is the ``cosigned_message`` structure: the 12-byte label
   ``subtree/v1\\n\\0``, the cosigner name and the origin each with a one-byte length, the timestamp,
@@ -41,26 +47,35 @@ from exchange.audit.checkpoint import (
     vkey_parts,
 )
 from exchange.audit.errors import CheckpointError
+from exchange.security.gm.errors import GmKeyInvalid, GmSignatureInvalid
+from exchange.security.gm.sm2 import Sm2PublicKey, Sm2Signer
 
 __all__ = [
     "ALGORITHMS",
+    "SM2_COSIGNATURE",
     "Algorithm",
     "Cosignature",
     "CosignatureVerifier",
     "Cosigner",
+    "algorithm_of",
     "cosignature_key_id",
     "parse_cosigner_vkey",
 ]
 
-Algorithm = Literal["ed25519", "ml-dsa-44"]
-ALGORITHMS: dict[Algorithm, bytes] = {"ed25519": b"\x04", "ml-dsa-44": b"\x06"}
-_PUBLIC_KEY_SIZE: dict[Algorithm, int] = {"ed25519": 32, "ml-dsa-44": 1312}
-_SIGNATURE_SIZE: dict[Algorithm, int] = {"ed25519": 64, "ml-dsa-44": 2420}
+Algorithm = Literal["ed25519", "ml-dsa-44", "sm2"]
+SM2_COSIGNATURE = b"\xfftongban/cosignature-sm2-sm3"  # 0xff ‖ identifier (docs/gm.md)
+ALGORITHMS: dict[Algorithm, bytes] = {
+    "ed25519": b"\x04",
+    "ml-dsa-44": b"\x06",
+    "sm2": SM2_COSIGNATURE,
+}
+_PUBLIC_KEY_SIZE: dict[Algorithm, int] = {"ed25519": 32, "ml-dsa-44": 1312, "sm2": 65}
+_SIGNATURE_SIZE: dict[Algorithm, int] = {"ed25519": 64, "ml-dsa-44": 2420, "sm2": 64}
 _SUBTREE_LABEL = b"subtree/v1\n\x00"
 MAX_TIMESTAMP = 2**63 - 1
 
-PrivateKey = Ed25519PrivateKey | MLDSA44PrivateKey
-PublicKey = Ed25519PublicKey | MLDSA44PublicKey
+PrivateKey = Ed25519PrivateKey | MLDSA44PrivateKey | Sm2Signer
+PublicKey = Ed25519PublicKey | MLDSA44PublicKey | Sm2PublicKey
 
 
 @dataclass(frozen=True)
@@ -84,7 +99,7 @@ def signed_message(
     algorithm: Algorithm, name: str, checkpoint: Checkpoint, timestamp: int
 ) -> bytes:
     """The bytes a cosigner signs for *checkpoint* at *timestamp*."""
-    if algorithm == "ed25519":
+    if algorithm in ("ed25519", "sm2"):
         return f"cosignature/v1\ntime {timestamp}\n".encode("ascii") + checkpoint.body()
     origin, cosigner = checkpoint.origin.encode("utf-8"), name.encode("utf-8")
     if not 0 < len(cosigner) < 256 or not 0 < len(origin) < 256:
@@ -110,10 +125,16 @@ class Cosigner:
         check_key_name(name)
         self.name = name
         self._private_key = private_key
-        self.algorithm: Algorithm = (
-            "ed25519" if isinstance(private_key, Ed25519PrivateKey) else "ml-dsa-44"
-        )
-        self.public_key = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.algorithm: Algorithm
+        if isinstance(private_key, Ed25519PrivateKey | MLDSA44PrivateKey):
+            self.algorithm = (
+                "ed25519" if isinstance(private_key, Ed25519PrivateKey) else "ml-dsa-44"
+            )
+            public = private_key.public_key()
+            self.public_key = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        else:
+            self.algorithm = "sm2"
+            self.public_key = private_key.public_key.uncompressed
         self.key_id = cosignature_key_id(name, self.algorithm, self.public_key)
 
     def cosign(self, checkpoint: Checkpoint, timestamp: int) -> str:
@@ -145,11 +166,16 @@ class CosignatureVerifier:
         self.algorithm = algorithm
         self.public_key = public_key
         self.key_id = cosignature_key_id(name, algorithm, public_key)
-        self._key: PublicKey = (
-            Ed25519PublicKey.from_public_bytes(public_key)
-            if algorithm == "ed25519"
-            else MLDSA44PublicKey.from_public_bytes(public_key)
-        )
+        self._key: PublicKey
+        if algorithm == "ed25519":
+            self._key = Ed25519PublicKey.from_public_bytes(public_key)
+        elif algorithm == "ml-dsa-44":
+            self._key = MLDSA44PublicKey.from_public_bytes(public_key)
+        else:
+            try:
+                self._key = Sm2PublicKey.from_uncompressed(public_key)
+            except GmKeyInvalid:
+                raise CheckpointError("an SM2 cosigner key is not a point of the curve") from None
 
     def vkey(self) -> str:
         material = ALGORITHMS[self.algorithm] + self.public_key
@@ -182,20 +208,29 @@ class CosignatureVerifier:
         message = signed_message(self.algorithm, self.name, checkpoint, timestamp)
         try:
             self._key.verify(blob[8:], message)
-        except InvalidSignature:
+        except (InvalidSignature, GmSignatureInvalid):
             raise CheckpointError(f"the cosignature of {self.name} is not valid") from None
         return int(timestamp)
 
 
 def parse_cosigner_vkey(text: str) -> CosignatureVerifier:
-    """The verifier of a cosigner vkey (type 0x04 Ed25519 or 0x06 ML-DSA-44); the key id must
-    be the one the name and key give."""
+    """The verifier of a cosigner vkey (type 0x04 Ed25519, 0x06 ML-DSA-44 or
+    :data:`SM2_COSIGNATURE`); the key id must be the one the name and key give."""
     name, kid, material = vkey_parts(text)
-    by_byte = {byte: algorithm for algorithm, byte in ALGORITHMS.items()}
-    algorithm = by_byte.get(material[:1])
+    algorithm = algorithm_of(material)
     if algorithm is None:
-        raise CheckpointError("the verifier key is not a cosignature key (type 0x04 or 0x06)")
-    verifier = CosignatureVerifier(name, algorithm, material[1:])
+        raise CheckpointError(
+            "the verifier key is not a cosignature key (type 0x04, 0x06 or SM2's 0xff type)"
+        )
+    verifier = CosignatureVerifier(name, algorithm, material[len(ALGORITHMS[algorithm]) :])
     if verifier.key_id != kid:
         raise CheckpointError("the verifier key's id does not match its key")
     return verifier
+
+
+def algorithm_of(material: bytes) -> Algorithm | None:
+    """The algorithm whose type bytes begin *material* (a key's type ‖ key), or ``None``."""
+    for algorithm, type_bytes in ALGORITHMS.items():
+        if len(material) > len(type_bytes) and material.startswith(type_bytes):
+            return algorithm
+    return None

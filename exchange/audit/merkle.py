@@ -31,6 +31,7 @@ from exchange.security.gm.symmetric import sm3
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "TREE_HASHES",
     "Node",
     "NodeReader",
     "Span",
@@ -98,6 +99,9 @@ _HASHES: dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes, bytes], byte
     "intl": (sha256_leaf_hash, sha256_node_hash, EMPTY_ROOT),
     "gm": (sm3_leaf_hash, sm3_node_hash, sm3(b"")),
 }
+TREE_HASHES = _HASHES
+"""Each profile's (leaf hash, node hash, empty root), for code that checks a tree of another
+profile than the bound one (a witness of a ``gm`` log)."""
 leaf_hash: Callable[[bytes], bytes] = sha256_leaf_hash
 """The leaf hash of the bound profile (:func:`use_profile`; SHA-256 until then)."""
 node_hash: Callable[[bytes, bytes], bytes] = sha256_node_hash
@@ -248,11 +252,20 @@ def verify_inclusion(
 
 
 def verify_consistency(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
+    size1: int,
+    size2: int,
+    proof: Sequence[bytes],
+    root1: bytes,
+    root2: bytes,
+    *,
+    node: Callable[[bytes, bytes], bytes] | None = None,
 ) -> bool:
     """RFC 9162 §2.1.4.2: whether *proof* shows the tree of *size2* leaves with root *root2*
     extends the tree of *size1* leaves with root *root1*. A proof needs ``0 < size1``; equal
-    sizes need the empty proof and equal roots. Never raises."""
+    sizes need the empty proof and equal roots. *node* is the tree's node hash when it is not
+    this process's bound one (a witness checks other logs' trees: :data:`TREE_HASHES`). Never
+    raises."""
+    join = node if node is not None else node_hash
     if not (_is_count(size1) and _is_count(size2) and 0 < size1 <= size2):
         return False
     if not (_is_proof(proof) and isinstance(root1, bytes) and isinstance(root2, bytes)):
@@ -270,11 +283,11 @@ def verify_consistency(
         if sn == 0:
             return False
         if fn & 1 or fn == sn:
-            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            fr, sr = join(c, fr), join(c, sr)
             while not fn & 1 and fn != 0:
                 fn, sn = fn >> 1, sn >> 1
         else:
-            sr = node_hash(sr, c)
+            sr = join(sr, c)
         fn, sn = fn >> 1, sn >> 1
     return sn == 0 and fr == root1 and sr == root2
 

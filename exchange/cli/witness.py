@@ -37,6 +37,7 @@ KeyFile = Annotated[Path, typer.Option("--key-file", help="The witness's private
 class KeyAlgorithm(StrEnum):
     ED25519 = "ed25519"
     ML_DSA_44 = "ml-dsa-44"
+    SM2 = "sm2"  # the gm profile's cosignature type (docs/gm.md)
 
 
 @witness_app.command("init")
@@ -46,7 +47,10 @@ def witness_init(
     ],
     key_file: KeyFile,
     algorithm: Annotated[
-        KeyAlgorithm, typer.Option("--algorithm", help="The cosignature algorithm.")
+        KeyAlgorithm,
+        typer.Option(
+            "--algorithm", help="The cosignature algorithm (sm2: SM2 with SM3, docs/gm.md)."
+        ),
     ] = KeyAlgorithm.ED25519,
 ) -> None:
     """Make the witness's key in a new owner-only file and print its verifier key (vkey)."""

@@ -2,14 +2,17 @@
 
 The file is one line in the form of a signed-note private key (as golang.org/x/mod/sumdb/note
 writes them), with the cosignature type byte: ``PRIVATE+KEY+<name>+<hex key id>+<base64(type ‖
-seed)>``, type 0x04 with a 32-byte Ed25519 seed or 0x06 with a 32-byte ML-DSA-44 seed (FIPS
-204's ξ). The key id is the cosignature key id of the name and the public key
-(c2sp.org/tlog-cosignature), so a file whose id does not match its key is refused, and so is a
-file that its owner's group or others may read.
+seed)>``, type 0x04 with a 32-byte Ed25519 seed, 0x06 with a 32-byte ML-DSA-44 seed (FIPS
+204's ξ), or the SM2 cosignature type (``0xff ‖ "tongban/cosignature-sm2-sm3"``, docs/gm.md)
+with a 32-byte seed whose SM2 private key is ``d = (seed mod (n − 2)) + 1``
+(:meth:`~exchange.security.gm.sm2.SoftwareSm2Signer.from_seed`). The key id is the cosignature
+key id of the name and the public key (c2sp.org/tlog-cosignature), so a file whose id does not
+match its key is refused, and so is a file that its owner's group or others may read.
 """
 
 from __future__ import annotations
 
+import secrets
 import stat
 from pathlib import Path
 
@@ -17,9 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA44PrivateKey
 
 from exchange.audit.checkpoint import b64, b64decode, check_key_name
-from exchange.audit.cosignature import ALGORITHMS, Algorithm, Cosigner
+from exchange.audit.cosignature import ALGORITHMS, Algorithm, Cosigner, PrivateKey, algorithm_of
 from exchange.audit.errors import CheckpointError
 from exchange.files import write_owner_only
+from exchange.security.gm.sm2 import SoftwareSm2Signer
 from exchange.witness.errors import WitnessKeyError
 
 __all__ = ["create_key_file", "encode_private_key", "parse_private_key", "read_key_file"]
@@ -29,13 +33,24 @@ _SEED_SIZE = 32
 MAX_KEY_FILE_BYTES = 4096
 
 
-def _new_key(algorithm: Algorithm) -> tuple[Ed25519PrivateKey | MLDSA44PrivateKey, bytes]:
+def _new_key(algorithm: Algorithm) -> tuple[PrivateKey, bytes]:
     """A fresh private key of *algorithm* and its 32-byte seed."""
     if algorithm == "ed25519":
         ed25519 = Ed25519PrivateKey.generate()
         return ed25519, ed25519.private_bytes_raw()
+    if algorithm == "sm2":
+        seed = secrets.token_bytes(_SEED_SIZE)
+        return SoftwareSm2Signer.from_seed(seed), seed
     mldsa = MLDSA44PrivateKey.generate()
     return mldsa, mldsa.private_bytes_raw()
+
+
+def _key_of(algorithm: Algorithm, seed: bytes) -> PrivateKey:
+    if algorithm == "ed25519":
+        return Ed25519PrivateKey.from_private_bytes(seed)
+    if algorithm == "sm2":
+        return SoftwareSm2Signer.from_seed(seed)
+    return MLDSA44PrivateKey.from_seed_bytes(seed)
 
 
 def encode_private_key(cosigner: Cosigner, seed: bytes) -> str:
@@ -56,17 +71,11 @@ def parse_private_key(text: str) -> Cosigner:
         material = b64decode(encoded, "the private key")
     except CheckpointError as exc:
         raise WitnessKeyError(f"the key file is malformed: {exc.detail}") from None
-    by_byte = {byte: algorithm for algorithm, byte in ALGORITHMS.items()}
-    algorithm = by_byte.get(material[:1])
-    seed = material[1:]
+    algorithm = algorithm_of(material)
+    seed = material[len(ALGORITHMS[algorithm]) :] if algorithm is not None else b""
     if algorithm is None or len(seed) != _SEED_SIZE:
-        raise WitnessKeyError("the key file holds no Ed25519 or ML-DSA-44 cosigning seed")
-    key = (
-        Ed25519PrivateKey.from_private_bytes(seed)
-        if algorithm == "ed25519"
-        else MLDSA44PrivateKey.from_seed_bytes(seed)
-    )
-    cosigner = Cosigner(name, key)
+        raise WitnessKeyError("the key file holds no Ed25519, ML-DSA-44 or SM2 cosigning seed")
+    cosigner = Cosigner(name, _key_of(algorithm, seed))
     if cosigner.key_id.hex() != id_hex.lower():
         raise WitnessKeyError("the key file's key id does not match its key")
     return cosigner

@@ -1,6 +1,8 @@
-"""The logs a witness trusts: for each origin, the Ed25519 keys whose signatures on a
-checkpoint of that origin it accepts (c2sp.org/tlog-witness: "configured with a list of
-supported log public keys").
+"""The logs a witness trusts: for each origin, the keys (Ed25519, or SM2 for a ``gm`` hub's log)
+whose signatures on a checkpoint of that origin it accepts (c2sp.org/tlog-witness: "configured
+with a list of supported log public keys"), and the hash of that log's tree, taken from its
+keys' type as the client SDK does: SHA-256 for Ed25519, SM3 for SM2 (docs/gm.md). A log's keys
+are all of one type (a tree has one hash; a ``gm`` migration starts a new origin).
 
 They come from ``log <vkey> [<url>]`` lines of a c2sp.org/tlog-policy file (read with
 :func:`exchange.audit.policy.parse_policy`; its witness, group and quorum lines are checked and
@@ -11,15 +13,31 @@ several keys (a rotation), and no key may be named twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from exchange.audit.checkpoint import NoteVerifier, parse_vkey
+from exchange.audit.checkpoint import SM2_SM3, NoteVerifier, parse_vkey
 from exchange.audit.errors import CheckpointError, WitnessPolicyError
+from exchange.audit.merkle import TREE_HASHES
 from exchange.audit.policy import parse_policy
 from exchange.witness.errors import WitnessConfigError
 
-__all__ = ["TrustedLogs", "trusted_logs"]
+__all__ = ["LogTree", "TrustedLogs", "trusted_logs"]
+
+
+@dataclass(frozen=True)
+class LogTree:
+    """The hash of one log's RFC 9162 tree: its node hash and its empty tree's root."""
+
+    profile: str  # "intl" (SHA-256) or "gm" (SM3)
+    node_hash: Callable[[bytes, bytes], bytes]
+    empty_root: bytes
+
+    @classmethod
+    def of(cls, key: NoteVerifier) -> LogTree:
+        profile = "gm" if key.signature_type == SM2_SM3 else "intl"
+        _, node_hash, empty_root = TREE_HASHES[profile]
+        return cls(profile, node_hash, empty_root)
 
 
 @dataclass(frozen=True)
@@ -40,12 +58,22 @@ class TrustedLogs:
             if verifier.public_key in seen:
                 raise WitnessConfigError(f"the key of the log {verifier.name} is named twice")
             seen.add(verifier.public_key)
-            by_origin.setdefault(verifier.name, []).append(verifier)
+            keys = by_origin.setdefault(verifier.name, [])
+            if keys and keys[0].signature_type != verifier.signature_type:
+                raise WitnessConfigError(
+                    f"the log {verifier.name} has keys of two types (Ed25519 and SM2): a log's "
+                    "tree has one hash"
+                )
+            keys.append(verifier)
         return cls({origin: tuple(keys) for origin, keys in by_origin.items()})
 
     def keys_of(self, origin: str) -> tuple[NoteVerifier, ...]:
         """The verifiers of *origin*'s keys; empty for a log this witness does not know."""
         return self.by_origin.get(origin, ())
+
+    def tree_of(self, origin: str) -> LogTree:
+        """The hash of *origin*'s tree, from its keys' type (a log this witness knows)."""
+        return LogTree.of(self.by_origin[origin][0])
 
     @property
     def origins(self) -> list[str]:

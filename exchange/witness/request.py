@@ -1,12 +1,12 @@
 """The add-checkpoint request of C2SP tlog-witness, read strictly.
 
 The body is an old size line ``old <size>``, zero to 63 consistency-proof lines (one base64
-SHA-256 hash each), an empty line, then the checkpoint as a signed note; every line ends in a
-newline. :func:`parse_add_checkpoint` checks, in this order, and refuses with
-:class:`MalformedWitnessRequest` (400) at the first failure: the body's size; UTF-8; the empty
-line after the proof; the old size line (decimal without leading zeros, at most 2^63 - 1); the
-number of proof lines and each one's canonical base64 of 32 bytes; the note's form
-(c2sp.org/signed-note: text, a blank line, signature lines); the checkpoint's form
+32-byte hash each: SHA-256, or SM3 for a ``gm`` log), an empty line, then the checkpoint as a
+signed note; every line ends in a newline. :func:`parse_add_checkpoint` checks, in this order,
+and refuses with :class:`MalformedWitnessRequest` (400) at the first failure: the body's size;
+UTF-8; the empty line after the proof; the old size line (decimal without leading zeros, at
+most 2^63 - 1); the number of proof lines and each one's canonical base64 of 32 bytes; the
+note's form (c2sp.org/signed-note: text, a blank line, signature lines); the checkpoint's form
 (c2sp.org/tlog-checkpoint: origin, size, root, extension lines), its size at most 2^63 - 1.
 
 Nothing here is trusted yet: the signatures are checked by :mod:`exchange.witness.service`.
@@ -112,7 +112,7 @@ def _proof(lines: list[str]) -> tuple[bytes, ...]:
             value = b""
         if len(value) != 32:
             raise MalformedWitnessRequest(
-                f"proof line {number} is not one SHA-256 hash in canonical base64"
+                f"proof line {number} is not one 32-byte hash in canonical base64"
             )
         hashes.append(value)
     return tuple(hashes)

@@ -17,7 +17,9 @@ then, in one write transaction on that log's row (:meth:`WitnessState.advancing`
 6. a checkpoint of size 0 has the empty tree's root; a request from old size 0 brings no proof;
    a checkpoint of the latest size has the latest root (and no proof); otherwise the proof is
    an RFC 9162 consistency proof from the latest checkpoint to this one: else 422, and the
-   refused checkpoint, validly signed by the log, is kept as evidence;
+   refused checkpoint, validly signed by the log, is kept as evidence. The tree's hash (the
+   empty root's and the proof's) is the log's, from its keys' type (:class:`LogTree`): SHA-256,
+   or SM3 for a ``gm`` log signed with SM2;
 7. the cosignature is made at the current POSIX time (never 0), the checkpoint with the log's
    verified signature lines and the cosignature becomes the log's latest, and the transaction
    commits before the cosignature line is returned.
@@ -34,7 +36,7 @@ from collections.abc import Callable
 from exchange.audit.checkpoint import Checkpoint, b64
 from exchange.audit.cosignature import Cosigner
 from exchange.audit.errors import CheckpointError
-from exchange.audit.merkle import EMPTY_ROOT, verify_consistency
+from exchange.audit.merkle import verify_consistency
 from exchange.witness.errors import (
     InconsistentCheckpoint,
     MalformedWitnessRequest,
@@ -42,7 +44,7 @@ from exchange.witness.errors import (
     UnknownWitnessedLog,
     UntrustedCheckpoint,
 )
-from exchange.witness.logs import TrustedLogs
+from exchange.witness.logs import LogTree, TrustedLogs
 from exchange.witness.request import AddCheckpoint, NoteSignature, parse_add_checkpoint
 from exchange.witness.state import Evidence, Held, StateStep, WitnessState
 
@@ -87,7 +89,7 @@ class Witness:
         with self.state.advancing(checkpoint.origin) as step:
             if request.old_size != step.size:
                 raise OldSizeMismatch(step.size)
-            problem = _inconsistency(request, step.held)
+            problem = _inconsistency(request, step.held, self.logs.tree_of(checkpoint.origin))
             if problem is None:
                 timestamp = self._now()
                 cosignature = self.cosigner.cosign(checkpoint, timestamp)
@@ -153,12 +155,12 @@ class Witness:
         )
 
 
-def _inconsistency(request: AddCheckpoint, held: Held | None) -> str | None:
-    """Why the checkpoint does not extend *held* (the request's old size is *held*'s size),
-    or ``None`` when it does."""
+def _inconsistency(request: AddCheckpoint, held: Held | None, tree: LogTree) -> str | None:
+    """Why the checkpoint does not extend *held* (the request's old size is *held*'s size) in
+    a tree hashed as *tree*, or ``None`` when it does."""
     checkpoint: Checkpoint = request.checkpoint
     old, proof = request.old_size, list(request.proof)
-    if checkpoint.size == 0 and checkpoint.root != EMPTY_ROOT:
+    if checkpoint.size == 0 and checkpoint.root != tree.empty_root:
         return "a checkpoint of size 0 must have the empty tree's root"
     if old == 0:
         return "a request from old size 0 brings no consistency proof" if proof else None
@@ -168,7 +170,9 @@ def _inconsistency(request: AddCheckpoint, held: Held | None) -> str | None:
         if checkpoint.root != held.root:
             return "the checkpoint has the size of the latest cosigned one but another root"
         return None if not proof else "a checkpoint of the latest size needs no proof"
-    if not verify_consistency(old, checkpoint.size, proof, held.root, checkpoint.root):
+    if not verify_consistency(
+        old, checkpoint.size, proof, held.root, checkpoint.root, node=tree.node_hash
+    ):
         return "the consistency proof from the latest cosigned checkpoint does not verify"
     return None
 

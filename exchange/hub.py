@@ -38,7 +38,9 @@ from exchange.consent import jobs as consent_jobs
 from exchange.corrections.service import CorrectionDesk
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.disputes.service import DisputeClocks, DisputeDesk
+from exchange.federation import jobs as federation_jobs
 from exchange.federation.relay import HubRelay
+from exchange.federation.subscriptions import PeerFeed, PeerSubscriptions
 from exchange.jobs import sweeps as job_housekeeping
 from exchange.jobs.scheduler import HubScheduler
 from exchange.jobs.spec import JobSpec
@@ -68,6 +70,7 @@ from exchange.subscriptions.models import DeliveryChannel
 from exchange.subscriptions.outbox import ChangeReader
 from exchange.subscriptions.sealing import OutboxSeal
 from exchange.subscriptions.service import Subscriptions
+from exchange.subscriptions.signed import EventSigner
 from exchange.subscriptions.webhooks import WebhookPolicy
 
 __all__ = ["Hub"]
@@ -221,8 +224,35 @@ class Hub:
     def subscriptions(self) -> Subscriptions:
         """Subscriptions to attribute changes (订阅): made, read, acknowledged, replayed."""
         return Subscriptions(
-            self.pseudonyms, self.outbox_seal, self.webhooks, broker=self.broker is not None
+            self.pseudonyms,
+            self.outbox_seal,
+            self.webhooks,
+            broker=self.broker is not None,
+            peers=self.peer_subscriptions,
+            retire=BrokerTransport(self.broker).retire if self.broker is not None else None,
         )
+
+    @cached_property
+    def peer_subscriptions(self) -> PeerSubscriptions:
+        """Subscriptions held at other hubs for the resources they hold (回流)."""
+        return PeerSubscriptions(self.relay, self.settings.public_url)
+
+    @cached_property
+    def peer_feed(self) -> PeerFeed:
+        """The events of subscriptions held at other hubs, into the outbox (回流)."""
+        return PeerFeed(
+            self.sessions,
+            self.relay,
+            self.pseudonyms,
+            self.outbox_seal,
+            self.secrets.key(KeyUse.RELEASE_HASH),
+            self.settings.public_url,
+        )
+
+    @cached_property
+    def event_signer(self) -> EventSigner:
+        """Signs the pulled events of subscriptions peer hubs hold here (回流)."""
+        return EventSigner(self.sessions, self.keys, self.checkpoints, self.settings.public_url)
 
     @cached_property
     def broker(self) -> BrokerAddress | None:
@@ -240,6 +270,7 @@ class Hub:
             self.pseudonyms,
             self.outbox_seal,
             self.secrets.key(KeyUse.RELEASE_HASH),
+            peers=self.peer_subscriptions,
         )
 
     @cached_property
@@ -285,6 +316,7 @@ class Hub:
                 lambda: self.change_reader, lambda: self.courier, lambda: self.broker_courier
             ),
             *scorecard_jobs.jobs(lambda: self.sources),
+            *federation_jobs.jobs(lambda: self.peer_feed),
         ]
         return sorted(jobs, key=lambda spec: spec.id)
 

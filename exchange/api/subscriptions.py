@@ -1,5 +1,9 @@
 """HTTP routes of subscriptions to attribute changes (docs/subscriptions.md).
 
+A subscription over attributes another hub holds is also made there (502 ``relay_refused`` or
+``peer_unreachable`` when it cannot be); a peer hub subscribing here for one of its systems
+(``on_behalf_of``) pulls its events each signed for it (回流, docs/federation.md).
+
 Case systems (hub access token): ``POST /subscriptions`` makes one (its webhook secret is in
 this answer only), ``GET /subscriptions/{id}`` reads it, ``DELETE /subscriptions/{id}`` cancels
 it; ``GET /subscriptions/{id}/events?after=N`` is the pull API (and shows dead-lettered events),
@@ -30,6 +34,7 @@ router = APIRouter(tags=["subscriptions"])
 _ATTRIBUTE = r"^[a-z][a-z0-9_]{0,39}\.[a-z][a-z0-9_]{0,62}(\([0-9]{0,12}\))?$"
 _EVENT = r"^evt-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+_MAKE_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 502, 503)
 _READ_ERRORS = problem_responses(401, 403, 404, 422)
 
 SubscriptionId = Annotated[str, Path(pattern=r"^sub-[0-9a-f-]{36}$", description="sub-… id")]
@@ -66,6 +71,26 @@ class SubscriptionBody(BaseModel):
         default=None,
         description="webhook (needs webhook_url), broker (the hub's NATS JetStream or RabbitMQ) "
         "or pull; unnamed: webhook with a URL, else pull",
+    )
+    on_behalf_of: HeldFor | None = Field(
+        default=None,
+        description="Only from a registered peer hub subscribing for one of its own systems "
+        "(else 403 `not_a_peer_hub`); its events are then signed for that hub",
+    )
+
+
+class HeldFor(BaseModel):
+    """The consumer peer hub's own system and subscription a hub subscribes for (回流,
+    docs/federation.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hub: str = Field(max_length=500, description="The peer hub's public URL")
+    system: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    department: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,15}$")
+    subscription: str = Field(
+        pattern=r"^sub-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="The peer hub's own subscription",
     )
 
 
@@ -112,7 +137,7 @@ def _view(sub: Subscription, broker: BrokerAddress | None) -> dict[str, Any]:
     "/subscriptions",
     summary="Subscribe to changes of attributes for a population",
     status_code=201,
-    responses=_WRITE_ERRORS,
+    responses=_MAKE_ERRORS,
 )
 def post_subscription(hub: Hub, caller: SystemBearer, body: SubscriptionBody) -> JSONResponse:
     ask = SubscriptionAsk(
@@ -123,6 +148,7 @@ def post_subscription(hub: Hub, caller: SystemBearer, body: SubscriptionBody) ->
         division=body.division,
         webhook_url=body.webhook_url,
         delivery=body.delivery,
+        on_behalf_of=body.on_behalf_of.model_dump() if body.on_behalf_of else None,
     )
     with unit_of_work(hub.sessions, write=True) as session:
         made = hub.subscriptions.create(session, caller, ask, _now())
@@ -167,6 +193,8 @@ def subscription_events(
         events = hub.subscriptions.events(
             session, caller.system_id, subscription_id, after=after, limit=limit, status=status
         )
+        held = hub.subscriptions.get(session, caller.system_id, subscription_id)
+    hub.event_signer.sign(held, events)  # held for a peer hub: each event signed for it
     for event in events:
         for key in ("created_at", "delivered_at"):
             moment = event[key]

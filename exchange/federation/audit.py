@@ -6,10 +6,12 @@ appended in the same transaction as the row change (:func:`log_peer_event`): the
 entry commit together or not at all. The entry commits to the pinned keys by their digest
 (:func:`keys_digest`: base64 SHA-256 of the RFC 8785 bytes of ``{"jwks", "checkpoint_key"}``),
 so an auditor who holds the log can check which keys the hub trusted from which entry on, and
-a key swapped in the database without an entry shows as a digest no entry carries. A peer is
-about no one: ``subject`` and ``purpose`` are ``-`` and the entry stays out of every citizen's
-subject map. The caller takes the log's head lock first (:func:`exchange.audit.lifecycle.hold_log`),
-before the peer's row lock.
+a key swapped in the database without an entry shows as a digest no entry carries. An event
+of a subscription this hub holds at the peer (回流) that fails its checks is an entry too
+(``event_refused``: which subscription, which sequence number, the failed check's sentence).
+A peer is about no one: ``subject`` and ``purpose`` are ``-`` and the entry stays out of every
+citizen's subject map. The caller takes the log's head lock first
+(:func:`exchange.audit.lifecycle.hold_log`), before the peer's row lock.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ from schemas import AuditEntry
 __all__ = ["PeerEvent", "keys_digest", "log_peer_event"]
 
 PeerEvent = Literal[
-    "registered", "suspended", "resumed", "repinned", "harvested", "harvest_refused"
+    "registered",
+    "suspended",
+    "resumed",
+    "repinned",
+    "harvested",
+    "harvest_refused",
+    "event_refused",
 ]
 
 
@@ -49,6 +57,7 @@ def log_peer_event(
     *,
     by: str,
     harvest: Harvest | None = None,
+    refused_event: Mapping[str, Any] | None = None,
 ) -> Receipt:
     """Append the entry of *event* about *peer* (as its row now is) in the caller's
     transaction, which holds the log's head lock."""
@@ -71,6 +80,8 @@ def log_peer_event(
             "digest": harvest.digest,
             "resources": len(harvest.resources or []),
         }
+    if refused_event is not None:  # {subscription, remote_subscription, seq, reason}
+        member["refused_event"] = dict(refused_event)
     entry = {
         "v": 1,
         "kind": "peer",

@@ -15,6 +15,9 @@ check, never a value):
 6. the audit receipt holds: its checkpoint is signed by the peer's pinned checkpoint key, for a
    tree of ``tree_size`` entries, and the inclusion proof puts ``leaf_hash`` at ``index`` in
    that tree.
+
+A peer's subscription event (回流) is checked the same way, in the same order
+(:func:`check_origin_event`), with its own ``typ`` and what it must be about.
 """
 
 from __future__ import annotations
@@ -31,10 +34,20 @@ import jwt
 from exchange.audit.checkpoint import parse_vkey
 from exchange.audit.errors import CheckpointError
 from exchange.audit.merkle import verify_inclusion
+from exchange.subscriptions.signed import EVENT_TYP
 
-__all__ = ["EVIDENCE_TYP", "OriginUnverifiable", "PinnedKeys", "check_origin_answer"]
+__all__ = [
+    "EVENT_TYP",
+    "EVIDENCE_TYP",
+    "ExpectedEvent",
+    "OriginUnverifiable",
+    "PinnedKeys",
+    "check_origin_answer",
+    "check_origin_event",
+]
 
 EVIDENCE_TYP: Final = "tongban-evidence+jwt"
+
 _ALGORITHMS: Final = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256"}
 
 
@@ -75,15 +88,23 @@ def check_origin_answer(
     answer: Mapping[str, Any], keys: PinnedKeys, expected: Expected
 ) -> dict[str, Any]:
     """The evidence's claims once every check of the module docstring has passed."""
-    token = answer.get("evidence")
+    claims = _signed_claims(answer.get("evidence"), keys, expected.audience, EVIDENCE_TYP)
+    _about_this_request(answer, claims, expected)
+    _receipt_holds(claims.get("audit"), keys)
+    return claims
+
+
+def _signed_claims(token: object, keys: PinnedKeys, audience: str, typ: str) -> dict[str, Any]:
+    """Checks 1-3: the JWS's type, its pinned key and algorithm, its signature, issuer and
+    audience."""
     if not isinstance(token, str) or not token:
         raise OriginUnverifiable("the origin's answer carries no evidence")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         raise OriginUnverifiable("the evidence is not a compact JWS") from None
-    if str(header.get("typ", "")).lower() != EVIDENCE_TYP:
-        raise OriginUnverifiable(f"the evidence's typ is not {EVIDENCE_TYP}")
+    if str(header.get("typ", "")).lower() != typ:
+        raise OriginUnverifiable(f"the evidence's typ is not {typ}")
     key, alg = keys.evidence_key(header.get("kid"))
     if header.get("alg") != alg:
         raise OriginUnverifiable("the evidence's alg is not its pinned key's algorithm")
@@ -92,7 +113,7 @@ def check_origin_answer(
             token,
             key,
             algorithms=[alg],
-            audience=expected.audience,
+            audience=audience,
             issuer=keys.issuer,
             options={"require": ["iss", "aud", "iat", "jti"]},
             leeway=300,
@@ -103,8 +124,55 @@ def check_origin_answer(
         raise OriginUnverifiable(
             f"the evidence's claims do not hold ({type(exc).__name__})"
         ) from None
-    _about_this_request(answer, claims, expected)
-    _receipt_holds(claims.get("audit"), keys)
+    return claims
+
+
+@dataclass(frozen=True)
+class ExpectedEvent:
+    """What a peer's event must be about: the subscription this hub holds there for one of
+    its own subscriptions (回流)."""
+
+    audience: str  # this hub's client id at the peer
+    remote: str  # the subscription's id at the peer
+    hub: str  # this hub's URL
+    system: str  # the local subscriber
+    subscription: str  # the local subscription
+
+
+def check_origin_event(
+    view: Mapping[str, Any], keys: PinnedKeys, expected: ExpectedEvent
+) -> dict[str, Any]:
+    """The claims of a peer's event (as its pull API shows it) once every check has passed,
+    in the order of an answer's: its ``evidence`` a ``tongban-event+jwt`` JWS by a pinned key,
+    ``iss`` the peer, ``aud`` this hub's client id there; about this subscription (``jti`` the
+    event id, ``subscription`` and ``seq`` the event's, ``relay`` naming this hub, its system
+    and its subscription); signing exactly the event's subject, resource, ``attributes``,
+    ``denied`` and ``unavailable``; and an audit receipt for the event's entry that holds."""
+    claims = _signed_claims(view.get("evidence"), keys, expected.audience, EVENT_TYP)
+    payload = view.get("payload")
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        raise OriginUnverifiable("the event carries no data")
+    if claims.get("jti") != data.get("id") or data.get("id") != view.get("id"):
+        raise OriginUnverifiable("the evidence's jti is not the event's id")
+    if claims.get("subscription") != expected.remote or data.get("subscription") != expected.remote:
+        raise OriginUnverifiable("the event is of another subscription")
+    if not claims.get("seq") == data.get("seq") == view.get("seq"):
+        raise OriginUnverifiable("the evidence's seq is not the event's")
+    relay = claims.get("relay")
+    if not isinstance(relay, dict) or (
+        relay.get("hub"),
+        relay.get("system"),
+        relay.get("subscription"),
+    ) != (expected.hub, expected.system, expected.subscription):
+        raise OriginUnverifiable("the evidence does not name this hub's subscription")
+    for name in ("subject", "resource", "attributes", "denied", "unavailable"):
+        if _canonical(claims.get(name)) != _canonical(data.get(name)):
+            raise OriginUnverifiable(f"the evidence's {name} do not match the event")
+    audit = claims.get("audit")
+    if not isinstance(audit, dict) or audit.get("index") != (data.get("audit") or {}).get("index"):
+        raise OriginUnverifiable("the evidence's audit receipt is not the event's entry")
+    _receipt_holds(audit, keys)
     return claims
 
 

@@ -14,6 +14,10 @@ accepted or refused (with the precise problems), with the digest of what was rea
 
 ``federation_resources``: each resource of the local catalogue that another hub holds, with its
 origin peer, the peer's version of it and the harvest that brought it.
+
+``federation_subscriptions``: for a local subscription over resources another hub holds, the
+subscription this hub holds at that peer on behalf of its system (回流), and the highest
+sequence number of the peer's events it accepted into its own outbox.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalogue.models import Base
 
-__all__ = ["FederationPeer", "Harvest", "RemoteResource"]
+__all__ = ["FederationPeer", "Harvest", "PeerSubscription", "RemoteResource"]
 
 
 class FederationPeer(Base):
@@ -79,3 +83,19 @@ class RemoteResource(Base):
     peer_id: Mapped[str] = mapped_column(ForeignKey("federation_peers.id"), index=True)
     remote_version: Mapped[int]
     harvest_version: Mapped[int]
+
+
+class PeerSubscription(Base):
+    """The subscription this hub holds at a source peer for one of its own subscriptions."""
+
+    __tablename__ = "federation_subscriptions"
+
+    subscription_id: Mapped[str] = mapped_column(
+        String(48), ForeignKey("subscriptions.id"), primary_key=True
+    )
+    peer_id: Mapped[str] = mapped_column(ForeignKey("federation_peers.id"), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(String(48))  # its id at the peer
+    resources: Mapped[list[Any]] = mapped_column(JSON)  # the peer's resources it covers
+    accepted_seq: Mapped[int] = mapped_column(Integer)  # the peer's events up to it are taken
+    refused_seq: Mapped[int | None] = mapped_column(Integer)  # the last one refused (logged once)
+    status: Mapped[str] = mapped_column(String(16))  # active | cancelling | cancelled

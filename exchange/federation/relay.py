@@ -55,7 +55,7 @@ from exchange.federation.models import FederationPeer, RemoteResource
 from exchange.query.resolve import ResourceInfo
 from exchange.query.sourcing import Fetched, RelayAsk
 
-__all__ = ["HubRelay", "PeerClient", "private_jwk"]
+__all__ = ["HubRelay", "PeerClient", "Refused", "private_jwk"]
 
 log = logging.getLogger("tongban.federation")
 
@@ -97,6 +97,41 @@ class PeerClient:
             response = self._post("/exchange/query", json=dict(body), token=self._access_token())
         return response
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Any other call of the peer's API as this hub's system there (a token refused with
+        401 is replaced once); :class:`Refused` when no token is issued."""
+        token = self._access_token()
+        response = self._send(method, path, json=json, params=params, token=token)
+        if response.status_code == 401:
+            self._forget(token)
+            token = self._access_token()
+            response = self._send(method, path, json=json, params=params, token=token)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: Mapping[str, Any] | None,
+        token: str,
+    ) -> httpx.Response:
+        return self._http.request(
+            method,
+            f"{self.url}{path}",
+            json=json,
+            params=dict(params) if params else None,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
     def _post(self, path: str, *, json: Any, token: str) -> httpx.Response:
         return self._http.post(
             f"{self.url}{path}", json=json, headers={"Authorization": f"Bearer {token}"}
@@ -116,7 +151,7 @@ class PeerClient:
                 },
             )
             if response.status_code != 200:
-                raise _Refused(response)
+                raise Refused(response)
             body = response.json()
             token, expires_in = body.get("access_token"), body.get("expires_in")
             if not isinstance(token, str) or not isinstance(expires_in, int | float):
@@ -144,7 +179,7 @@ class PeerClient:
         return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid} if kid else None)
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """The peer answered with a problem."""
 
     def __init__(self, response: httpx.Response) -> None:
@@ -205,6 +240,11 @@ class HubRelay:
 
     # -- one origin hub --------------------------------------------------------------------
 
+    def client(self, peer: FederationPeer) -> PeerClient | None:
+        """This hub's client of a source *peer* (one per peer and pinned keys); None when
+        the peer is suspended, not a source, or its key cannot be read."""
+        return self._client(peer)
+
     def _client(self, peer: FederationPeer) -> PeerClient | None:
         if peer.status != "active" or not peer.source:
             return None
@@ -258,8 +298,8 @@ class HubRelay:
             response = client.query(body)
             answer = response.json() if response.status_code == 200 else None
             if answer is None:
-                raise _Refused(response)
-        except _Refused as refused:
+                raise Refused(response)
+        except Refused as refused:
             return self._refused(origin, refused.response, wanted)
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("peer %s unreachable: %s", client.peer_id, type(exc).__name__)

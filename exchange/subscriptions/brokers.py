@@ -21,6 +21,11 @@ bound by the hub, so nothing is lost before its consumer first connects. Message
 published ``mandatory`` on a channel with publisher confirms: an event is published when the broker
 confirmed it; a nack or a returned (unroutable) message is a failed attempt.
 
+**Cancelling** a broker subscription deletes what the hub made for it (:meth:`BrokerTransport.
+retire`): its RabbitMQ queue, with the messages no consumer read; in JetStream, the messages of its
+subject in the stream (the stream itself is shared). A broker that cannot be reached then refuses
+the cancellation (``broker_unavailable``, 503): nothing changes, and the consumer asks again.
+
 **Order**: a subscription's events are published one after another, each only after the previous
 one was acknowledged, and a failure stops that subscription's batch (the rest wait, in order, for
 the next attempt). **Failures** are attempt results like a webhook's (``broker_unavailable``,
@@ -43,6 +48,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from exchange.subscriptions.delivery import Outgoing
+from exchange.subscriptions.errors import BrokerUnavailable
 from exchange.subscriptions.webhooks import AttemptResult
 
 __all__ = [
@@ -96,6 +102,9 @@ def stream_name(topic: str) -> str:
 class _Link(Protocol):
     async def publish(self, event: Outgoing) -> None:
         """Publish *event* and wait for the broker's acknowledgement; raise on failure."""
+
+    async def retire(self, subscription_id: str) -> None:
+        """Delete what the broker keeps for a cancelled subscription."""
 
     async def close(self) -> None: ...
 
@@ -157,6 +166,16 @@ class _NatsLink:
         except APIError as exc:
             raise _Refused from exc
 
+    async def retire(self, subscription_id: str) -> None:
+        from nats.js.errors import NotFoundError
+
+        subject = self._address.subject(subscription_id)
+        try:
+            stream = await self._js.find_stream_name_by_subject(subject)
+        except NotFoundError:
+            return  # nothing was ever published for it
+        await self._js.purge_stream(stream, subject=subject)
+
     async def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.close()
@@ -209,6 +228,12 @@ class _AmqpLink:
             raise _Refused from exc
         if not _acked(confirmed):
             raise _Refused
+
+    async def retire(self, subscription_id: str) -> None:
+        """Delete the subscription's queue (RabbitMQ answers a queue that is not there with
+        delete-ok too)."""
+        await self._channel.queue_delete(self._address.subject(subscription_id))
+        self._bound.discard(subscription_id)
 
     async def close(self) -> None:
         if self._connection is not None and not self._connection.is_closed:
@@ -328,6 +353,25 @@ class BrokerTransport:
 
     def __init__(self, address: BrokerAddress) -> None:
         self.address = address
+
+    def retire(self, subscription_id: str) -> None:
+        """Delete what the broker keeps for a cancelled subscription (module docstring);
+        :class:`BrokerUnavailable` when the broker cannot be reached or refuses."""
+        with _own_loop() as run:
+            run(self._retire(subscription_id))
+
+    async def _retire(self, subscription_id: str) -> None:
+        link = _NatsLink(self.address) if self.address.kind == "nats" else _AmqpLink(self.address)
+        try:
+            await asyncio.wait_for(link.open(), TIMEOUT_S * 2)
+            await asyncio.wait_for(link.retire(subscription_id), TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the subscription active
+            raise BrokerUnavailable(
+                f"the broker did not delete the subscription's messages ({_error(exc)}); "
+                "the subscription is unchanged, ask again"
+            ) from None
+        finally:
+            await _closed_quietly(link)
 
     @contextmanager
     def opened(self) -> Iterator[BrokerRound]:

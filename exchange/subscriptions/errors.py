@@ -7,6 +7,7 @@ from __future__ import annotations
 from schemas import TongbanError
 
 __all__ = [
+    "BrokerUnavailable",
     "SubscriptionDeliveryInvalid",
     "SubscriptionEventNotFound",
     "SubscriptionEventPending",
@@ -84,3 +85,13 @@ class SubscriptionEventPending(TongbanError):
     code = "subscription_event_pending"
     status = 409
     title = "The event is still pending delivery"
+
+
+class BrokerUnavailable(TongbanError):
+    """The deployment's broker could not be reached (or refused) while a broker subscription
+    was cancelled, so what it keeps for the subscription (its RabbitMQ queue, its JetStream
+    messages) could not be deleted: nothing changed, the caller asks again."""
+
+    code = "broker_unavailable"
+    status = 503
+    title = "The event broker cannot be reached"

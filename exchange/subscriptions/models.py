@@ -11,6 +11,10 @@ secret (webhook and broker) is stored sealed (AES-256-GCM).
 has been read (no row yet: the stream is read to its end once, without events, so a subscription
 starts with the changes made after it).
 
+A subscription a consumer peer hub holds for one of its own systems names that hub, system and
+subscription (``on_behalf_of``); each of its events is then also signed for that hub (回流,
+docs/federation.md).
+
 ``subscription_events``: the outbox. One row per event, numbered per subscription (``seq``), its
 payload sealed (it holds released values and the subject's ID number), with its delivery state.
 """
@@ -87,6 +91,9 @@ class Subscription(Base):
     status: Mapped[SubscriptionStatus] = mapped_column(str_enum(SubscriptionStatus, length=16))
     next_seq: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # held by a consumer peer hub for one of its systems (回流, docs/federation.md):
+    # {hub, system, department, subscription}; its events are signed for that hub
+    on_behalf_of: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SubscriptionSubject(Base):

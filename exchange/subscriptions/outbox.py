@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +39,7 @@ from catalogue.models import System
 from exchange import clock
 from exchange.audit.lifecycle import hold_log
 from exchange.audit.log import append_in
+from exchange.corrections.disputes import disputed_for, field_of, mark_disputed
 from exchange.db import unit_of_work
 from exchange.notice.basis import record_basis
 from exchange.query.release import Outcome, shape_release
@@ -56,11 +57,11 @@ from exchange.subscriptions.models import (
     SubscriptionWatermark,
 )
 from exchange.subscriptions.sealing import OutboxSeal
-from exchange.subscriptions.service import subscription_decision
+from exchange.subscriptions.service import PeerSources, subscription_decision
 from policies.model import CheckRowCondition, Decision, FieldDecision
-from schemas import AuditedAttribute, AuditEntry, TongbanError
+from schemas import AuditedAttribute, AuditEntry, RelayedFor, RelayedRead, TongbanError
 
-__all__ = ["EVENT_TYPE", "ChangeReader", "ReadResult"]
+__all__ = ["EVENT_TYPE", "ChangeReader", "ReadResult", "Released", "record_event"]
 
 EVENT_TYPE = "tongban.attributes.changed"
 BATCH = 500
@@ -85,6 +86,7 @@ class _Plan:
     info: ResourceInfo
     fields: tuple[str, ...]
     condition_field: str | None
+    relay: dict[str, Any] | None = None  # held for a peer hub's system: the entry's ``relay``
 
 
 class ChangeReader:
@@ -95,12 +97,15 @@ class ChangeReader:
         pseudonyms: Pseudonyms,
         seal: OutboxSeal,
         release_hash_key: bytes,
+        *,
+        peers: PeerSources | None = None,
     ) -> None:
         self._sessions = sessions
         self._sources = sources
         self._pseudonyms = pseudonyms
         self._seal = seal
         self._hash_key = release_hash_key
+        self._peers = peers
 
     def run(self) -> ReadResult:
         """Read every active subscription's resources once (module docstring). A source that
@@ -146,10 +151,11 @@ class ChangeReader:
             now=now,
         )
         wanted = decision.fields_to_fetch()
+        remote = self._peers.origins(session, resolved.resources) if self._peers else {}
         plans = []
         for code, info in sorted(resolved.resources.items()):
-            if code not in wanted:
-                continue  # nothing of it may be released now
+            if code not in wanted or code in remote:
+                continue  # nothing of it may be released now; or another hub's events bring it
             mine = Decision(
                 fields=tuple(d for d in decision.fields if d.field.resource == code),
                 obligations=tuple(
@@ -173,6 +179,7 @@ class ChangeReader:
                     info,
                     tuple(sorted(wanted[code])),
                     condition,
+                    relay_of(sub),
                 )
             )
         return plans
@@ -268,59 +275,119 @@ class ChangeReader:
             hash_key=hmac.new(self._hash_key, plan.system.encode(), hashlib.sha256).digest(),
             now=now,
         )
-        if not outcome.attributes:
-            return False
-        token = uuid.uuid4()
-        event_id = f"evt-{token}"
-        receipt = append_in(session, _entry(plan, str(token), pseudonym, outcome, now))
-        payload: dict[str, Any] = {
-            "type": EVENT_TYPE,
-            "timestamp": _instant(now),
-            "data": {
-                "id": event_id,
-                "subscription": sub.id,
-                "seq": sub.next_seq,
-                "subject": {"id_type": ID_TYPE, "id": change.subject},
-                "resource": code,
-                "attributes": outcome.attributes,
-                "denied": outcome.denied,
-                "unavailable": outcome.unavailable,
-                "audit": {"index": receipt.index},
-            },
-        }
-        session.add(
-            SubscriptionEvent(
-                id=event_id,
-                subscription_id=sub.id,
-                seq=sub.next_seq,
-                resource=code,
-                sealed=self._seal.seal_event(sub.id, event_id, payload),
-                status=EventStatus.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                audit_index=receipt.index,
-            )
+        # 异议标注: a released attribute under an open correction request carries the mark
+        mark_disputed(outcome.attributes, disputed_for(session, pseudonym), field_of(plan.decision))
+        released = Released(
+            plan.system, plan.department, plan.purpose, plan.decision, code, change.subject
         )
-        sub.next_seq += 1
-        return True
+        return record_event(
+            session, self._seal, sub, released, pseudonym, outcome, now, relay=plan.relay
+        )
 
 
-def _entry(plan: _Plan, token: str, pseudonym: str, outcome: Outcome, now: datetime) -> AuditEntry:
+@dataclass(frozen=True)
+class Released:
+    """Who an event is released to, under which decision, about which resource and subject."""
+
+    system: str
+    department: str
+    purpose: str
+    decision: Decision
+    resource: str
+    subject: str  # the ID number the consumer gave
+
+
+def record_event(
+    session: Session,
+    seal: OutboxSeal,
+    sub: Subscription,
+    released: Released,
+    pseudonym: str,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    relay: dict[str, Any] | None = None,
+    relayed: list[dict[str, Any]] | None = None,
+    origins: list[dict[str, str]] | None = None,
+) -> bool:
+    """Append one event to *sub*'s outbox with its audit entry (the caller holds the log's head
+    lock and *sub*'s row): False, and nothing appended, when *outcome* releases nothing. An
+    event held for a peer hub's system names it (``relay``); one brought from another hub names
+    the origin's event (``relayed``) and carries its signed event (``origins``)."""
+    if not outcome.attributes:
+        return False
+    token = uuid.uuid4()
+    event_id = f"evt-{token}"
+    entry = _entry(released, str(token), pseudonym, outcome, now)
+    if relay is not None:
+        entry["relay"] = cast(RelayedFor, relay)
+    if relayed is not None:
+        entry["relayed"] = [cast(RelayedRead, r) for r in relayed]
+    receipt = append_in(session, entry)
+    data: dict[str, Any] = {
+        "id": event_id,
+        "subscription": sub.id,
+        "seq": sub.next_seq,
+        "subject": {"id_type": ID_TYPE, "id": released.subject},
+        "resource": released.resource,
+        "attributes": outcome.attributes,
+        "denied": outcome.denied,
+        "unavailable": outcome.unavailable,
+        "audit": {"index": receipt.index},
+    }
+    if origins:
+        data["origins"] = origins
+    payload: dict[str, Any] = {"type": EVENT_TYPE, "timestamp": _instant(now), "data": data}
+    session.add(
+        SubscriptionEvent(
+            id=event_id,
+            subscription_id=sub.id,
+            seq=sub.next_seq,
+            resource=released.resource,
+            sealed=seal.seal_event(sub.id, event_id, payload),
+            status=EventStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            audit_index=receipt.index,
+        )
+    )
+    sub.next_seq += 1
+    return True
+
+
+def relay_of(sub: Subscription) -> dict[str, Any] | None:
+    """The audit entry's ``relay`` of an event held for a peer hub's system: that hub, its
+    system and department, and its subscription's UUID as the request id."""
+    held = sub.on_behalf_of
+    if not held:
+        return None
+    return {
+        "hub": str(held.get("hub", "")),
+        "system": str(held.get("system", "")),
+        "department": str(held.get("department", "")),
+        "officer": None,
+        "request_id": str(held.get("subscription", "")).removeprefix("sub-"),
+    }
+
+
+def _entry(
+    released: Released, token: str, pseudonym: str, outcome: Outcome, now: datetime
+) -> AuditEntry:
     """The audit entry of one event: as a query's, ``kind`` ``event``, never a value."""
     return {
         "v": 1,
         "kind": "event",
         "request_id": token,
         "at": _instant(now),
-        "system": plan.system,
-        "department": plan.department,
+        "system": released.system,
+        "department": released.department,
         "officer": None,
         "subject": pseudonym,
-        "purpose": plan.purpose,
+        "purpose": released.purpose,
         "service_item": None,
         "consent": None,
-        "attributes": {d.attribute: _audited(d, outcome) for d in plan.decision.fields},
+        "attributes": {d.attribute: _audited(d, outcome) for d in released.decision.fields},
         "outcome": outcome.summary,
     }
 

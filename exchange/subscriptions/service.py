@@ -15,7 +15,13 @@
    one-off consent): any denial is ``subscription_not_permitted``, with each refused attribute
    and its reason;
 6. **a division** needs an agreement whose row condition it lies inside, and every attribute on
-   that agreement's resource (``subscription_too_wide``).
+   that agreement's resource (``subscription_too_wide``);
+7. **across hubs** (回流, docs/federation.md): ``on_behalf_of`` (a consumer peer hub's own system
+   and subscription) is accepted only from the system that peer was registered with
+   (``not_a_peer_hub``); and where attributes belong to resources another hub holds, this hub
+   subscribes there on behalf of the caller (:class:`PeerSources`), for named subjects only
+   (a division is not relayed: ``invalid_subscription_population``), before anything is stored:
+   a refusal there refuses the subscription here.
 
 The caller commits (one unit of work per request).
 """
@@ -24,15 +30,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.agreements.grants import checked_grants
+from exchange.federation.errors import NotAPeerHub
 from exchange.query.resolve import ResolvedQuery, resolve_query
 from exchange.security.clientauth import SystemPrincipal
 from exchange.security.subjects import Pseudonyms
@@ -63,6 +70,7 @@ from schemas import ProblemDetail
 __all__ = [
     "MAX_SUBJECTS",
     "Made",
+    "PeerSources",
     "SubscriptionAsk",
     "Subscriptions",
     "subscription_decision",
@@ -82,6 +90,38 @@ class SubscriptionAsk:
     division: str | None = None
     webhook_url: str | None = None
     delivery: DeliveryChannel | None = None
+    on_behalf_of: Mapping[str, Any] | None = None  # {hub, system, department, subscription}
+
+
+class PeerSources(Protocol):
+    """Other hubs holding resources a subscription names (``exchange.federation.
+    subscriptions.PeerSubscriptions``): which they are, subscribing there, and cancelling."""
+
+    def origins(self, session: Session, codes: Iterable[str]) -> dict[str, str]:
+        """Each of *codes* another hub holds -> that hub's peer id."""
+        ...
+
+    def admit(self, session: Session, system: str, on_behalf_of: Mapping[str, Any]) -> None:
+        """Refuse a subscription held for another hub's system by a system that is not that
+        registered peer hub (``not_a_peer_hub``)."""
+        ...
+
+    def subscribe(
+        self,
+        session: Session,
+        made: Subscription,
+        subjects: Sequence[str],
+        wanted: Mapping[str, set[str]],
+        resolved: ResolvedQuery,
+        remote: Mapping[str, str],
+    ) -> None:
+        """Subscribe at each origin hub for *made*'s remote resources (*wanted* fields), or
+        raise that hub's refusal."""
+        ...
+
+    def cancel(self, session: Session, sub: Subscription) -> None:
+        """Cancel what this hub holds at other hubs for *sub*."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -127,11 +167,15 @@ class Subscriptions:
         webhooks: WebhookPolicy,
         *,
         broker: bool = False,
+        peers: PeerSources | None = None,
+        retire: Callable[[str], None] | None = None,
     ) -> None:
         self._pseudonyms = pseudonyms
         self._seal = seal
         self._webhooks = webhooks
         self._broker = broker
+        self._peers = peers
+        self._retire = retire  # deletes a cancelled broker subscription's queue (brokers.py)
 
     def create(
         self, session: Session, caller: SystemPrincipal, ask: SubscriptionAsk, now: datetime
@@ -139,6 +183,10 @@ class Subscriptions:
         """A new subscription, checked in the module docstring's order."""
         subjects = self._population(ask)
         delivery = self._delivery(ask)
+        if ask.on_behalf_of is not None:
+            if self._peers is None:
+                raise NotAPeerHub("this hub accepts no subscriptions held for another hub")
+            self._peers.admit(session, caller.system_id, ask.on_behalf_of)
         if ask.webhook_url is not None:
             self._webhooks.check_url(ask.webhook_url)
         resolved, decision, grants = subscription_decision(
@@ -168,6 +216,11 @@ class Subscriptions:
             )
         if ask.division is not None:
             _check_division(ask.division, grants, set(resolved.resources))
+        remote = self._peers.origins(session, resolved.resources) if self._peers else {}
+        if remote and ask.division is not None:
+            raise SubscriptionPopulationInvalid(
+                "a division population is not subscribed to at another hub: name the subjects"
+            )
         made = Subscription(
             id=f"sub-{uuid.uuid4()}",
             system=caller.system_id,
@@ -182,6 +235,7 @@ class Subscriptions:
             status=SubscriptionStatus.ACTIVE,
             next_seq=1,
             created_at=now,
+            on_behalf_of=dict(ask.on_behalf_of) if ask.on_behalf_of is not None else None,
         )
         secret = new_secret() if delivery != DeliveryChannel.PULL else None
         if secret is not None:
@@ -193,6 +247,10 @@ class Subscriptions:
                 insert(SubscriptionSubject),
                 [{"subscription_id": made.id, "subject": s} for s in sorted(subjects)],
             )
+        if remote and self._peers is not None:
+            wanted = decision.fields_to_fetch()
+            far = {code: set(wanted.get(code, set())) for code in remote}
+            self._peers.subscribe(session, made, ask.subjects or [], far, resolved, remote)
         return Made(made, secret, len(subjects))
 
     def _delivery(self, ask: SubscriptionAsk) -> DeliveryChannel:
@@ -246,7 +304,13 @@ class Subscriptions:
 
     def cancel(self, session: Session, system: str, subscription_id: str) -> Subscription:
         found = self.get(session, system, subscription_id)
+        if found.status == SubscriptionStatus.CANCELLED:
+            return found
+        if found.delivery == DeliveryChannel.BROKER and self._retire is not None:
+            self._retire(found.id)  # its queue goes first: the broker down refuses the cancel
         found.status = SubscriptionStatus.CANCELLED
+        if self._peers is not None:
+            self._peers.cancel(session, found)
         return found
 
     def events(

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from aiormq.exceptions import ChannelNotFoundEntity
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -280,3 +281,31 @@ def test_an_event_published_again_is_deduplicated(
         assert messages[2].body == messages[0].body
     assert [m.data["seq"] for m in _unique(messages)] == [1, 2]
     assert all(verified(made["secret"], m) for m in messages)
+
+
+def test_cancelling_deletes_the_subscriptions_queue_and_a_broker_down_refuses_the_cancel(
+    hub: Hub, city: LegacyWorld, broker: Broker
+) -> None:
+    subjects = insured(city, 2)
+    made = _subscribed(hub, broker, subjects)
+    _changed(hub, city, subjects)
+    _publish_until(hub, made, 2)  # two events wait in the broker, unread
+    if broker.kind == "nats":
+        assert stream_messages(broker.url, broker.stream) == 2
+
+    broker.proxy.cut()  # the broker cannot be reached: the cancellation is refused
+    refused = call(hub, "DELETE", f"/subscriptions/{made['id']}")
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["code"] == "broker_unavailable"
+    assert "127.0.0.1" not in refused.text  # never the broker's URL
+    assert call(hub, "GET", f"/subscriptions/{made['id']}").json()["status"] == "active"
+
+    broker.proxy.restore()
+    cancelled = call(hub, "DELETE", f"/subscriptions/{made['id']}")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    if broker.kind == "amqp":
+        with pytest.raises(ChannelNotFoundEntity):  # the queue, and what it held, are gone
+            read(broker.url, made["broker"], wait_s=0.5)
+    else:
+        assert stream_messages(broker.url, broker.stream) == 0  # its subject's messages purged

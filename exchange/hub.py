@@ -54,7 +54,7 @@ from exchange.security import jobs as security_jobs
 from exchange.security.gm.profile import profile_named
 from exchange.security.gm.profile_check import check_crypto_profile
 from exchange.security.identity import IdentityProviders
-from exchange.security.keys import HubKeys
+from exchange.security.keys import HubKeys, sm2_module_of
 from exchange.security.secret_check import check_master_secret
 from exchange.security.secrets import KeySchedule, KeyUse
 from exchange.security.subjects import Pseudonyms
@@ -118,7 +118,13 @@ class Hub:
     @cached_property
     def checkpoints(self) -> CheckpointSigner:
         interval = timedelta(seconds=self.settings.checkpoint_interval_s)
-        return CheckpointSigner(self.secrets, self.settings.audit_origin, interval=interval)
+        module = sm2_module_of(self.settings)
+        return CheckpointSigner(
+            self.secrets,
+            self.settings.audit_origin,
+            interval=interval,
+            module=(module, self.settings.sm2_checkpoint_key) if module is not None else None,
+        )
 
     @cached_property
     def witnessing(self) -> Witnessing:

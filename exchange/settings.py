@@ -93,6 +93,16 @@ class Settings(BaseSettings):
         "under another profile than its data was written with. `gm` is not wired yet: a hub "
         "asked to run under it refuses to start.",
     )
+    sm2_module: str = Field(
+        default="",
+        description="Under `gm`, a certified cryptographic module (密码机, HSM) that holds and "
+        "uses the hub's SM2 keys, as `package.module:factory` (docs/gm.md, A certified "
+        "module); empty: the software signer (GmSSL).",
+    )
+    sm2_checkpoint_key: str = Field(
+        default="tongban-audit-checkpoint",
+        description="With `sm2_module`, the label of the log's checkpoint key inside the module.",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     header_timeout_s: float = Field(
         default=10.0,

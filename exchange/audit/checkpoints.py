@@ -19,7 +19,9 @@ The key is derived from the hub secret (HKDF over the profile's hash, its own la
 worker signs with the same key; its name is the log's origin. Under the ``intl`` profile it is
 Ed25519 (the 32 bytes are its seed); under ``gm`` it is SM2 (the 32 bytes reduced to a private
 scalar, :meth:`~exchange.security.gm.sm2.SoftwareSm2Signer.from_seed`) and the notes carry the
-SM2 signature type (docs/gm.md).
+SM2 signature type (docs/gm.md). With a certified module (``TONGBAN_SM2_MODULE``) the ``gm`` key
+is instead the module's key of the configured label (:mod:`exchange.security.gm.module`),
+which every worker reaches alike.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from exchange.audit.errors import InconsistentLog
 from exchange.audit.log import TreeReader
 from exchange.audit.models import AuditCheckpoint, AuditHead
 from exchange.db import unit_of_work
+from exchange.security.gm.module import Sm2Module, module_signer
 from exchange.security.gm.sm2 import Sm2Signer, SoftwareSm2Signer
 from exchange.security.secrets import KeySchedule, KeyUse, schedule_of
 
@@ -59,11 +62,21 @@ class SignedCheckpoint:
 class CheckpointSigner:
     """Signs and serves the log's checkpoints."""
 
-    def __init__(self, secret: str | KeySchedule, origin: str, *, interval: timedelta) -> None:
+    def __init__(
+        self,
+        secret: str | KeySchedule,
+        origin: str,
+        *,
+        interval: timedelta,
+        module: tuple[Sm2Module, str] | None = None,
+    ) -> None:
+        """*module*: under ``gm``, the certified module and the label of its checkpoint key."""
         schedule = schedule_of(secret)
         seed = schedule.key(KeyUse.CHECKPOINT_SIGNING)
         key: Ed25519PrivateKey | Sm2Signer
-        if schedule.profile.name == "gm":
+        if schedule.profile.name == "gm" and module is not None:
+            key = module_signer(*module)
+        elif schedule.profile.name == "gm":
             key = SoftwareSm2Signer.from_seed(seed)
         else:
             key = Ed25519PrivateKey.from_private_bytes(seed)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,7 @@ from exchange.errors import Unauthenticated
 from exchange.security.errors import HubKeyUnavailable, KeyRotationConflict
 from exchange.security.gm import jws as gm_jws
 from exchange.security.gm.errors import AlgorithmNotInProfile, CiphertextInvalid, GmKeyInvalid
+from exchange.security.gm.module import MODULE_HANDLE, Sm2Module, load_module, module_signer
 from exchange.security.gm.profile import CryptoProfile, profile_named
 from exchange.security.gm.sm2 import Sm2PublicKey, Sm2Signer, SoftwareSm2Signer
 from exchange.security.models import HubSigningKey
@@ -60,6 +62,7 @@ __all__ = [
     "HubKey",
     "HubKeys",
     "SigningAlgorithm",
+    "sm2_module_of",
     "verifying_key",
 ]
 
@@ -124,6 +127,7 @@ class HubKeys:
         self._verified: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], str]] = OrderedDict()
         self._verified_lock = threading.Lock()
         self._seen_a_key = False
+        self._module = sm2_module_of(settings)
 
     @property
     def initialised(self) -> bool:
@@ -220,10 +224,10 @@ class HubKeys:
         self, session: Session, alg: SigningAlgorithm, generation: int, now: datetime
     ) -> HubSigningKey | None:
         """Insert a fresh key at ``generation``; None if that generation is already taken."""
-        private = _generate(alg)
+        private, kept = self._new_key(alg)
         public_jwk = _public_jwk(private)
         kid = _thumbprint(public_jwk)
-        sealed = self._aead.encrypt(_private_bytes(private), _associated(kid, alg.value))
+        sealed = self._aead.encrypt(kept, _associated(kid, alg.value))
         row = HubSigningKey(
             kid=kid,
             generation=generation,
@@ -375,15 +379,50 @@ class HubKeys:
             raise HubKeyUnavailable(
                 "the hub's signing key does not decrypt; was TONGBAN_SECRET_KEY changed?"
             ) from None
-        private = _load_private(row.alg, stored, row.public_jwk)
+        if stored.startswith(MODULE_HANDLE):
+            private = self._module_key(stored, row.public_jwk)
+        else:
+            private = _load_private(row.alg, stored, row.public_jwk)
         self._private[key.kid] = private
         return private
+
+    def _new_key(self, alg: SigningAlgorithm) -> tuple[PrivateKey, bytes]:
+        """A new key and what is sealed of it: its private bytes, or, for an SM2 key made in
+        the configured module (docs/gm.md, "A certified module"), the module's label."""
+        if alg is not SigningAlgorithm.SM2SM3 or self._module is None:
+            private = _generate(alg)
+            return private, _private_bytes(private)
+        label = f"tongban-hub-key-{secrets.token_hex(8)}"
+        signer = module_signer(self._module, label, generate=True)
+        return signer, MODULE_HANDLE + label.encode("utf-8")
+
+    def _module_key(self, stored: bytes, public_jwk: Mapping[str, Any]) -> PrivateKey:
+        if self._module is None:
+            raise HubKeyUnavailable(
+                "the hub's signing key is held in an SM2 module, and TONGBAN_SM2_MODULE is unset"
+            )
+        label = stored[len(MODULE_HANDLE) :].decode("utf-8", errors="replace")
+        try:
+            expected = Sm2PublicKey.from_jwk(dict(public_jwk))
+        except GmKeyInvalid:
+            raise HubKeyUnavailable("the hub's SM2 signing key is not a valid SM2 key") from None
+        return module_signer(self._module, label, expected=expected)
 
     def _public_key(self, key: HubKey) -> Any:
         cached = self._public.get(key.kid)
         if cached is None:
             cached = self._public[key.kid] = verifying_key(key.alg, key.jwk())
         return cached
+
+
+def sm2_module_of(settings: Settings) -> Sm2Module | None:
+    """The certified module named by ``sm2_module`` (None: the software signer); refused under
+    the ``intl`` profile, whose keys are not SM2."""
+    if not settings.sm2_module:
+        return None
+    if settings.crypto_profile != "gm":
+        raise HubKeyUnavailable("TONGBAN_SM2_MODULE is set, and the crypto profile is not gm")
+    return load_module(settings.sm2_module)
 
 
 def verifying_key(alg: str, public_jwk: Mapping[str, Any]) -> Any:

@@ -10,6 +10,7 @@ import * as catalogue from "./page-catalogue.js";
 import * as citizen from "./page-citizen.js";
 import * as corrections from "./page-corrections.js";
 import * as department from "./page-department.js";
+import * as disputes from "./page-disputes.js";
 import * as feedback from "./page-feedback.js";
 import * as notice from "./page-notice.js";
 import * as federation from "./page-federation.js";
@@ -37,6 +38,7 @@ const NAV = {
     ["/department/applications", "nav.applications"],
     ["/department/corrections", "nav.corrections"],
     ["/department/deferrals", "nav.deferrals"],
+    ["/department/disputes", "nav.disputes"],
     ["/department/health", "nav.health"],
     ["/department/feedback", "nav.quality"],
   ],
@@ -48,7 +50,10 @@ const NAV = {
     ["/operator", "nav.operations"],
     ["/operator/peers", "nav.peers"],
   ],
-  data_authority: [["/authority", "nav.scorecards"]],
+  data_authority: [
+    ["/authority", "nav.scorecards"],
+    ["/authority/disputes", "nav.disputes"],
+  ],
 };
 // [pattern, page, roles allowed to see it (null: every signed-in user)]
 const ROUTES = [
@@ -62,6 +67,8 @@ const ROUTES = [
   [/^\/department\/health$/, department.renderHealth, ["department_admin"]],
   [/^\/department\/corrections$/, corrections.renderQueue, ["department_admin"]],
   [/^\/department\/deferrals$/, notice.renderDepartment, ["department_admin"]],
+  [/^\/department\/disputes$/, disputes.renderDepartment, ["department_admin"]],
+  [/^\/authority\/disputes$/, disputes.renderAuthority, ["data_authority"]],
   [/^\/citizen$/, citizen.renderMyData, ["citizen"]],
   [/^\/citizen\/requests\/([A-Za-z0-9_-]+)$/, citizen.renderRequest, ["citizen"]],
   [/^\/operator$/, operator.renderOperations, ["operator"]],

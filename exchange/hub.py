@@ -41,6 +41,8 @@ from exchange.disputes.service import DisputeClocks, DisputeDesk
 from exchange.federation import jobs as federation_jobs
 from exchange.federation.relay import HubRelay
 from exchange.federation.subscriptions import PeerFeed, PeerSubscriptions
+from exchange.feedback import jobs as feedback_jobs
+from exchange.feedback.sealing import CommentSeal
 from exchange.jobs import sweeps as job_housekeeping
 from exchange.jobs.scheduler import HubScheduler
 from exchange.jobs.spec import JobSpec
@@ -313,6 +315,10 @@ class Hub:
             *agreement_jobs.jobs(),
             *consent_jobs.jobs(),
             *notice_jobs.jobs(),
+            *feedback_jobs.jobs(
+                lambda: CommentSeal(self.secrets),
+                lambda: self.settings.feedback_comment_retention_days,
+            ),
             *audit_jobs.jobs(
                 self.checkpoints, self.witnessing, self.settings.checkpoint_interval_s
             ),

@@ -240,6 +240,13 @@ class Settings(BaseSettings):
         description="How far back the audit log is searched for the systems that received a "
         "corrected attribute (usage records are kept 3 years).",
     )
+    feedback_comment_retention_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="Days a rating's free-text comment (好差评) is kept, sealed; the "
+        "feedback.comments job erases it after that (the rating itself stays).",
+    )
     catalogue_review: Literal["required", "direct"] | None = Field(
         default=None,
         description="How a department's `PUT /catalogue/resources/{code}` publishes: `required` "

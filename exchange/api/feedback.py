@@ -22,6 +22,7 @@ from exchange.api.text import DisplayParagraph
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
 from exchange.feedback import reading
+from exchange.feedback.sealing import CommentSeal
 from exchange.feedback.service import (
     CitizenRating,
     DepartmentRating,
@@ -97,7 +98,7 @@ class DepartmentRatingBody(BaseModel):
 )
 def my_handlings(hub: Hub, citizen: Citizen) -> dict[str, Any]:
     with unit_of_work(hub.sessions) as session:
-        view = reading.citizen_view(session, citizen)
+        view = reading.citizen_view(session, citizen, CommentSeal(hub.secrets))
     return {**view, "objections": hub.settings.citizen_objections}
 
 
@@ -117,8 +118,9 @@ def rate_my_handling(hub: Hub, citizen: Citizen, body: CitizenRatingBody) -> JSO
         tuple(body.wrong),
         body.comment or None,
     )
-    row = rate_handling(hub.sessions, citizen, ask, clock.now())
-    view = reading.rating_view(row)
+    seal = CommentSeal(hub.secrets)  # the comment is stored only sealed
+    row = rate_handling(hub.sessions, citizen, ask, clock.now(), seal)
+    view = reading.rating_view(row, seal)
     if row.wrong and hub.settings.citizen_objections:
         # where to have a wrong item corrected: an objection (异议, docs/corrections.md)
         view["objection"] = {"method": "POST", "path": "/citizen/corrections"}
@@ -146,7 +148,7 @@ def department_feedback(hub: Hub, staff: StaffBearer) -> dict[str, Any]:
         received = received_resources(session, department, now)
         return {
             "received": reading.received_view(session, received),
-            "ratings": reading.department_ratings(session, department),
+            "ratings": reading.department_ratings(session, department, CommentSeal(hub.secrets)),
         }
 
 
@@ -166,5 +168,6 @@ def rate_provider(hub: Hub, staff: StaffBearer, body: DepartmentRatingBody) -> J
         tuple(body.wrong),
         body.comment or None,
     )
-    row = rate_resource(hub.sessions, ask, clock.now())
-    return JSONResponse(reading.rating_view(row), status_code=201)
+    seal = CommentSeal(hub.secrets)  # the comment is stored only sealed
+    row = rate_resource(hub.sessions, ask, clock.now(), seal)
+    return JSONResponse(reading.rating_view(row, seal), status_code=201)

@@ -21,6 +21,7 @@ from exchange.api.problems import problem_responses
 from exchange.db import unit_of_work
 from exchange.errors import Forbidden
 from exchange.feedback.reading import ratings_about
+from exchange.feedback.sealing import CommentSeal
 from exchange.scorecards.compute import month_range, recent_months, scorecards, trend
 from exchange.scorecards.report import csv_report
 from exchange.security.identity import Principal, Role
@@ -105,5 +106,5 @@ def get_feedback(
         return {
             "department": department,
             "month": asked.month,
-            "ratings": ratings_about(session, department, asked.month),
+            "ratings": ratings_about(session, department, asked.month, CommentSeal(hub.secrets)),
         }

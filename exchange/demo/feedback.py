@@ -42,6 +42,7 @@ from exchange.db import unit_of_work
 from exchange.demo.history import Event
 from exchange.feedback.errors import RatingExists, RatingNotReceived
 from exchange.feedback.models import Rating
+from exchange.feedback.sealing import CommentSeal
 from exchange.feedback.service import (
     CitizenRating,
     DepartmentRating,
@@ -195,7 +196,7 @@ def _rate_citizens(hub: Hub, state: _State, day: str) -> None:
         comment = rng.choice(_COMMENTS) if rng.random() < 0.3 else None
         ask = CitizenRating(entry["service_item"], request_id, max(score, 1), asked, wrong, comment)
         try:
-            rate_handling(hub.sessions, subject, ask, clock.now())
+            rate_handling(hub.sessions, subject, ask, clock.now(), CommentSeal(hub.secrets))
         except TongbanError:
             continue
 
@@ -212,7 +213,7 @@ def _rate_departments(hub: Hub, state: _State, _month: str) -> None:
                 department, f"{department.lower()}-admin", resource, score, wrong, None
             )
             try:
-                rate_resource(hub.sessions, ask, clock.now())
+                rate_resource(hub.sessions, ask, clock.now(), CommentSeal(hub.secrets))
             except (RatingExists, RatingNotReceived):
                 continue
 

@@ -18,11 +18,13 @@ from catalogue.models import (
 from catalogue.reading import latest_versions
 from exchange.corrections.service import utc_instant
 from exchange.feedback.models import Rater, Rating
+from exchange.feedback.sealing import CommentSeal
 from exchange.feedback.service import handlings_of
 
 __all__ = [
     "FieldTitles",
     "citizen_view",
+    "comment_of",
     "department_ratings",
     "rating_view",
     "ratings_about",
@@ -33,7 +35,9 @@ HANDLINGS_SHOWN = 50
 """A citizen sees at most this many of their newest handlings."""
 
 
-def rating_view(row: Rating, *, with_comment: bool = True) -> dict[str, Any]:
+def rating_view(row: Rating, seal: CommentSeal) -> dict[str, Any]:
+    """A rating, with its comment opened (``null`` when there is none or it was erased past the
+    retention period: ``comment_erased_at`` says when)."""
     view: dict[str, Any] = {
         "id": row.id,
         "rater": row.rater.value,
@@ -55,9 +59,18 @@ def rating_view(row: Rating, *, with_comment: bool = True) -> dict[str, Any]:
             "resource": row.resource,
             "provider": row.provider,
         }
-    if with_comment:
-        view["comment"] = row.comment
+    view["comment"] = comment_of(row, seal)
+    view["comment_erased_at"] = (
+        utc_instant(row.comment_erased_at) if row.comment_erased_at is not None else None
+    )
     return view
+
+
+def comment_of(row: Rating, seal: CommentSeal) -> str | None:
+    """The comment of *row*, opened; a comment stored in clear before sealing as it is."""
+    if row.comment_sealed is not None:
+        return seal.open(row.id, row.comment_sealed)
+    return row.comment
 
 
 class FieldTitles:
@@ -118,7 +131,7 @@ def _asks(titles: FieldTitles, service_item: str) -> list[dict[str, Any]]:
     ]
 
 
-def citizen_view(session: Session, subject: str) -> dict[str, Any]:
+def citizen_view(session: Session, subject: str, seal: CommentSeal) -> dict[str, Any]:
     """The citizen's handlings (newest first, each with its rating if rated), with what each
     service item asks for and what was released, by their titles and source departments."""
     handlings = handlings_of(session, subject)[:HANDLINGS_SHOWN]
@@ -149,7 +162,7 @@ def citizen_view(session: Session, subject: str) -> dict[str, Any]:
                 "department_name": titles.departments.get(h.department),
                 "released": released,
                 "asks": _asks(titles, h.service_item),
-                "rating": rating_view(mine[h.request_id]) if h.request_id in mine else None,
+                "rating": rating_view(mine[h.request_id], seal) if h.request_id in mine else None,
             }
         )
     return {"handlings": views}
@@ -171,17 +184,21 @@ def received_view(session: Session, codes: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def department_ratings(session: Session, department: str) -> list[dict[str, Any]]:
+def department_ratings(
+    session: Session, department: str, seal: CommentSeal
+) -> list[dict[str, Any]]:
     """The ratings a consumer department made, newest first."""
     rows = session.scalars(
         select(Rating)
         .where(Rating.rater == Rater.DEPARTMENT, Rating.rater_department == department)
         .order_by(Rating.rated_at.desc())
     )
-    return [rating_view(row) for row in rows]
+    return [rating_view(row, seal) for row in rows]
 
 
-def ratings_about(session: Session, department: str, month: str) -> list[dict[str, Any]]:
+def ratings_about(
+    session: Session, department: str, month: str, seal: CommentSeal
+) -> list[dict[str, Any]]:
     """For the data authority: the month's ratings that concern *department* (as provider, as
     the source of an attribute marked wrong or asked again, or as the department that handled
     the service item), newest first, without the person."""
@@ -189,7 +206,7 @@ def ratings_about(session: Session, department: str, month: str) -> list[dict[st
         select(Rating).where(Rating.month == month).order_by(Rating.rated_at.desc())
     )
     return [
-        rating_view(row)
+        rating_view(row, seal)
         for row in rows
         if department in (row.provider, row.handled_by)
         or department in row.wrong_providers

@@ -12,7 +12,8 @@ A citizen's rating, checked in this order (nothing is stored unless every check 
    again on paper is a field of a published resource (``rating_unknown_attribute``, with a
    pointer to the item);
 4. the rating is stored and its ``rated`` event appended to the audit log in the same
-   transaction: kind ``rating``, with the score and the attributes named, never the comment.
+   transaction: kind ``rating``, with the score and the attributes named, never the comment,
+   which is stored only sealed (:mod:`exchange.feedback.sealing`).
 
 A consumer department's rating of a resource it received: step 1 is that the audit log shows a
 release of a field of that resource to one of the department's systems within
@@ -49,6 +50,7 @@ from exchange.feedback.errors import (
     RatingUnknownAttribute,
 )
 from exchange.feedback.models import Rater, Rating
+from exchange.feedback.sealing import CommentSeal
 from exchange.notice.reading import hidden_requests
 from schemas import AuditEntry, ProblemDetail
 
@@ -200,7 +202,11 @@ def _unknown(detail: str, pointer: str) -> RatingUnknownAttribute:
 
 
 def rate_handling(
-    sessions: sessionmaker[Session], subject: str, ask: CitizenRating, now: datetime
+    sessions: sessionmaker[Session],
+    subject: str,
+    ask: CitizenRating,
+    now: datetime,
+    seal: CommentSeal,
 ) -> Rating:
     """A citizen's rating of one handling (module docstring, steps 1-4)."""
     with unit_of_work(sessions) as session:
@@ -210,8 +216,9 @@ def rate_handling(
                 raise _unknown(f"{name} was not released in that handling", f"/wrong/{n}")
         wrong_providers = _field_providers(session, ask.wrong, "/wrong")
         asked_providers = _field_providers(session, ask.asked_again, "/asked_again")
+    rating_id = f"rt-{uuid.uuid4()}"
     row = Rating(
-        id=f"rt-{uuid.uuid4()}",
+        id=rating_id,
         rater=Rater.CITIZEN,
         subject=subject,
         handling=handling.request_id,
@@ -223,13 +230,15 @@ def rate_handling(
         wrong=list(ask.wrong),
         wrong_providers=wrong_providers,
         asked_providers=asked_providers,
-        comment=ask.comment,
+        comment_sealed=seal.seal(rating_id, ask.comment) if ask.comment else None,
         rated_at=now,
     )
     return _store(sessions, row, f"you rated request {handling.request_id} already")
 
 
-def rate_resource(sessions: sessionmaker[Session], ask: DepartmentRating, now: datetime) -> Rating:
+def rate_resource(
+    sessions: sessionmaker[Session], ask: DepartmentRating, now: datetime, seal: CommentSeal
+) -> Rating:
     """A consumer department's rating of a resource it received (module docstring)."""
     month = china_month(now)
     with unit_of_work(sessions) as session:
@@ -253,8 +262,9 @@ def rate_resource(sessions: sessionmaker[Session], ask: DepartmentRating, now: d
         if taken is not None:
             raise RatingExists(f"{ask.department} rated {ask.resource} in {month} already")
         provider = resource.provider_code
+    rating_id = f"rt-{uuid.uuid4()}"
     row = Rating(
-        id=f"rt-{uuid.uuid4()}",
+        id=rating_id,
         rater=Rater.DEPARTMENT,
         rater_department=ask.department,
         staff=ask.staff,
@@ -266,7 +276,7 @@ def rate_resource(sessions: sessionmaker[Session], ask: DepartmentRating, now: d
         wrong=list(ask.wrong),
         wrong_providers=[provider] * len(ask.wrong),
         asked_providers=[],
-        comment=ask.comment,
+        comment_sealed=seal.seal(rating_id, ask.comment) if ask.comment else None,
         rated_at=now,
     )
     return _store(sessions, row, f"{ask.department} rated {ask.resource} in {month} already")
@@ -328,7 +338,7 @@ def rating_entry(row: Rating) -> dict[str, Any]:
         "score": row.score,
         "asked_again": list(row.asked_again),
         "wrong": list(row.wrong),
-        "commented": bool(row.comment),
+        "commented": bool(row.comment_sealed or row.comment),
     }
     for key in ("handling", "service_item", "handled_by", "resource", "provider"):
         value = getattr(row, key)

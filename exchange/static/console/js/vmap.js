@@ -16,7 +16,7 @@
 // leaf); the fold from the leaf upwards is the root. Entries are {index, leaf} (leaf: the
 // RFC 9162 leaf hash of the log entry, 32 bytes), in log order.
 
-import { concat, equal, sha256 as digest } from "./merkle.js";
+import { concat, equal, sha256 as digest, treeHash } from "./merkle.js";
 
 export const HASH_SIZE = 32;
 export const KEY_BITS = 256;
@@ -48,10 +48,11 @@ function u64(n) {
   return out;
 }
 
-/** The hash of the subject map whose root a log with this verifier key signs. The map is
- * SHA-256 under both profiles today (exchange/audit/vmap.py; docs/gm.md, "Not yet done"). */
-export function mapHash() {
-  return digest;
+/** The hash of the subject map whose root a log with this verifier key signs: the log's tree
+ * hash (exchange/audit/vmap.py binds the map's hash with the tree's): SM3 for an SM2 log key
+ * (a `gm` hub), else SHA-256. */
+export function mapHash(logKey) {
+  return treeHash(logKey);
 }
 
 /** The map key of the subject whose audit entries carry pseudonym (64 hex digits). */

@@ -49,8 +49,11 @@ def register_system(
     registration: dict[str, Any],
     *,
     now: datetime,
+    algorithms: frozenset[str] | None = None,
 ) -> System:
-    """Add a system, or add keys and purposes to an existing one of the same department."""
+    """Add a system, or add keys and purposes to an existing one of the same department.
+    With *algorithms* (the hub's crypto profile's: a ``gm`` hub takes SM2SM3 keys only), a key
+    of another algorithm is refused and nothing is stored."""
     problems = _private_members(registration) or explain_all(
         validator("system").iter_errors(registration)
     )
@@ -80,7 +83,7 @@ def register_system(
     system.purposes = sorted(set(system.purposes) | set(registration.get("purposes", [])))
     system.updated_at = now
     session.flush()
-    _add_keys(session, system, registration["keys"], now)
+    _add_keys(session, system, registration["keys"], now, algorithms)
     return system
 
 
@@ -104,12 +107,29 @@ def _private_members(registration: dict[str, Any]) -> list[ProblemDetail]:
     ]
 
 
-def _add_keys(session: Session, system: System, keys: list[dict[str, Any]], now: datetime) -> None:
+def _add_keys(
+    session: Session,
+    system: System,
+    keys: list[dict[str, Any]],
+    now: datetime,
+    algorithms: frozenset[str] | None = None,
+) -> None:
     existing = {
         k.kid: k for k in session.scalars(select(SystemKey).where(SystemKey.system_id == system.id))
     }
     for i, jwk in enumerate(keys):
         alg = _ALG_BY_CURVE[(jwk["kty"], jwk["crv"])]
+        if algorithms is not None and alg not in algorithms:
+            accepted = " or ".join(sorted(algorithms))
+            raise InvalidSystem(
+                f"this hub's crypto profile registers {accepted} keys only",
+                errors=[
+                    ProblemDetail(
+                        pointer=f"/keys/{i}/crv",
+                        detail=f"{jwk['crv']} key ({alg}); this hub takes {accepted} keys",
+                    )
+                ],
+            )
         if jwk.get("alg", alg) != alg:
             raise InvalidSystem(
                 "the key's alg does not match its curve",

@@ -26,6 +26,7 @@ from catalogue.systems import register_system
 from exchange.cli.common import JsonFlag, command_session, out, print_json
 from exchange.demo import pension
 from exchange.errors import CommandFailed
+from exchange.security.clientauth import client_algorithms_of
 from exchange.settings import Settings, load_settings
 
 __all__ = ["demo_receiver_app", "register_death_command"]
@@ -68,8 +69,9 @@ def _registered(settings: Settings, office: pension.PensionOffice) -> None:
         "purposes": [pension.PURPOSE],
         "keys": [pension.public(key)],
     }
+    algorithms = client_algorithms_of(settings.crypto_profile)  # a gm hub: SM2 keys only
     with command_session(settings) as session:
-        register_system(session, registration, now=datetime.now(UTC))
+        register_system(session, registration, now=datetime.now(UTC), algorithms=algorithms)
 
 
 def _subscription(

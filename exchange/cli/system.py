@@ -11,6 +11,7 @@ import typer
 from catalogue.systems import keys_from_document, register_system, system_view
 from exchange.cli.common import JsonFlag, command_session, out, print_json
 from exchange.errors import CommandFailed
+from exchange.security.clientauth import client_algorithms_of
 from exchange.settings import load_settings
 
 system_app = typer.Typer(help="Register client systems and their keys.", no_args_is_help=True)
@@ -37,8 +38,13 @@ def system_add(
         registration["purposes"] = purpose
     if name:
         registration["name"] = name
-    with command_session(load_settings()) as session:
-        view = system_view(session, register_system(session, registration, now=datetime.now(UTC)))
+    settings = load_settings()
+    algorithms = client_algorithms_of(settings.crypto_profile)  # a gm hub: SM2 keys only
+    with command_session(settings) as session:
+        system = register_system(
+            session, registration, now=datetime.now(UTC), algorithms=algorithms
+        )
+        view = system_view(session, system)
     if as_json:
         print_json(view)
     else:

@@ -49,8 +49,8 @@ d. the inclusion proof leads from ``leaf_hash`` at ``index`` to the checkpoint's
    tree is SM3 all the way down).
 
 SM2 is verified here in Python over public values only (the point arithmetic of GB/T 32918.2
-§7, SM3 from ``cryptography``), so this file still needs nothing else; it never signs with SM2
-(a system with an SM2 key signs its assertions with its own national-crypto library).
+§7, SM3 from ``cryptography``), so verifying needs nothing else; a system with an SM2 key
+(which a ``gm`` hub requires) signs its assertions through GmSSL, imported only then.
 
 The refusals that follow a decision (403 ``purpose_not_registered``, 409 ``incomplete``, 429
 budget) carry a receipt too, in ``TongbanClientError.body["audit"]``; check one with
@@ -691,24 +691,38 @@ class TongbanClient:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _signing_key(private_jwk: Mapping[str, Any]) -> tuple[str, jwt.PyJWK, str | None]:
+def _signing_key(private_jwk: Mapping[str, Any]) -> tuple[str, Any, str | None]:
     """The algorithm (from the key type), the key, and the kid of a system's private JWK."""
     alg = _key_algorithm(private_jwk)
-    if alg is None or alg == _SM2SM3:
-        raise ValueError(
-            "the JWK must be an Ed25519 (OKP) or P-256 (EC) key (this client does not sign "
-            "with SM2: sign SM2SM3 assertions with your national-crypto library)"
-        )
+    if alg is None:
+        raise ValueError("the JWK must be an Ed25519 (OKP), P-256 (EC) or SM2 (EC) key")
     if private_jwk.get("alg", alg) != alg:
         raise ValueError(f"the JWK's alg does not fit its key type; expected {alg}")
     if "d" not in private_jwk:
         raise ValueError("the JWK has no private part (d); the client signs with it")
     kid = private_jwk.get("kid")
     try:
-        key = jwt.PyJWK(dict(private_jwk), algorithm=alg)
+        key = _sm2_signer(private_jwk) if alg == _SM2SM3 else jwt.PyJWK(dict(private_jwk), alg)
     except (jwt.PyJWTError, ValueError, TypeError):
         raise ValueError("the JWK is not a valid key") from None
     return alg, key, kid if isinstance(kid, str) else None
+
+
+def _sm2_signer(private_jwk: Mapping[str, Any]) -> Any:
+    """The signer of an SM2 private JWK (a ``gm`` hub takes SM2SM3 assertions only): GmSSL
+    through the hub's own SM2 interface, which also registers ``SM2SM3`` with PyJWT. Imported
+    only for an SM2 key, so a client of an ``intl`` hub needs nothing of it."""
+    from exchange.security.gm import GmKeyInvalid, Sm2PublicKey, SoftwareSm2Signer
+    from exchange.security.gm.jws import register
+
+    register()
+    public = {k: v for k, v in private_jwk.items() if k in ("kty", "crv", "x", "y")}
+    try:
+        return SoftwareSm2Signer.from_private_bytes(
+            _b64url(str(private_jwk["d"])), Sm2PublicKey.from_jwk(public)
+        )
+    except (GmKeyInvalid, ValueError):
+        raise ValueError("the SM2 JWK is not a valid key pair") from None
 
 
 def _key_algorithm(jwk: Mapping[str, Any]) -> str | None:

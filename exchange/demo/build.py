@@ -33,6 +33,8 @@ from exchange.agreements.documents import demo_agreement_paths, load_agreement_d
 from exchange.demo.consents import seed_consents
 from exchange.files import owner_only_directory, owner_only_file, write_owner_only
 from exchange.hub import Hub
+from exchange.security.clientauth import client_algorithms_of
+from exchange.security.gm import SoftwareSm2Signer
 from exchange.security.keys import HubKeys
 
 __all__ = ["DEMO_SYSTEMS", "DemoWorld", "add_consents", "build_demo", "demo_descriptors"]
@@ -118,10 +120,14 @@ def build_demo(
         world.outcomes.append(publish(session, descriptor, by="demo", now=now))
     keys_dir = data_dir / "keys"
     owner_only_directory(keys_dir)
+    profile = _terms_keys(hub, keys).profile.name  # a gm hub's systems hold SM2 keys
+    algorithms = client_algorithms_of(profile)
     for spec in DEMO_SYSTEMS:
-        public = _system_key(keys_dir / f"{spec['id']}.jwk", spec["id"])
+        public = _system_key(keys_dir / f"{spec['id']}.jwk", spec["id"], profile)
         registration = {k: spec[k] for k in ("id", "department", "name", "purposes")}
-        register_system(session, {**registration, "keys": [public]}, now=now)
+        register_system(
+            session, {**registration, "keys": [public]}, now=now, algorithms=algorithms
+        )
         world.systems.append(spec)
     session.flush()
     world.agreements = [
@@ -151,11 +157,17 @@ def _terms_keys(hub: Hub | None, keys: HubKeys | None) -> HubKeys:
     return keys
 
 
-def _system_key(path: Path, system_id: str) -> dict[str, str]:
-    """Load the system's private JWK from ``path``, creating it on first run; return the public."""
+def _system_key(path: Path, system_id: str, profile: str = "intl") -> dict[str, str]:
+    """Load the system's private JWK from ``path``, creating it on first run (Ed25519, or SM2
+    under the ``gm`` profile); return the public."""
     if path.exists():
         owner_only_file(path)  # a private key: tightened if an older build left it readable
         private = json.loads(path.read_text("utf-8"))
+    elif profile == "gm":
+        signer = SoftwareSm2Signer.generate()
+        public = signer.public_key.to_jwk()
+        private = {**public, "alg": "SM2SM3", "use": "sig", "kid": f"{system_id}-1"}
+        private["d"] = _b64(signer.private_bytes())
     else:
         key = Ed25519PrivateKey.generate()
         private = {
@@ -167,6 +179,7 @@ def _system_key(path: Path, system_id: str) -> dict[str, str]:
             "x": _b64(key.public_key().public_bytes_raw()),
             "d": _b64(key.private_bytes_raw()),
         }
+    if not path.exists():
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             json.dump(private, handle, indent=2)

@@ -10,9 +10,10 @@ that fails ends the request with ``invalid_client`` (401) and a reason naming th
 the assertion's contents:
 
 1. shape: a compact JWT (three dot-separated parts) of at most 8 KiB;
-2. header ``alg`` is one the hub's crypto profile accepts from clients: EdDSA or ES256, and on a
-   ``gm`` hub also SM2SM3 (SM2 with SM3, a registered ``"crv": "SM2"`` key; docs/gm.md)
-   (``none``, HS*, RS* are refused before any key is touched);
+2. header ``alg`` is one the hub's crypto profile accepts from clients: EdDSA or ES256 on an
+   ``intl`` hub, SM2SM3 only on a ``gm`` hub (SM2 with SM3, a registered ``"crv": "SM2"`` key;
+   docs/gm.md says why no setting relaxes it) (``none``, HS*, RS* are refused before any key
+   is touched);
 3. ``iss`` and ``sub`` are present and equal, and name a registered, active system;
 4. the key: ``kid`` names an unretired key of that system (without a kid, the system's only
    active key), and the header ``alg`` is exactly that key's alg;
@@ -64,6 +65,7 @@ __all__ = [
     "SystemPrincipal",
     "authenticate_client",
     "client_algorithms",
+    "client_algorithms_of",
     "confirmed_caller",
     "grant_client_credentials",
     "issue_access_token",
@@ -82,13 +84,20 @@ MAX_ASSERTION_AHEAD = timedelta(minutes=5)
 LEEWAY = timedelta(seconds=60)
 ALGORITHMS = frozenset({"EdDSA", "ES256"})
 """What a case system may sign its assertions with on an ``intl`` hub."""
-GM_ALGORITHMS = ALGORITHMS | {"SM2SM3"}
-"""On a ``gm`` hub: SM2 keys too (a system moves to them at its own pace)."""
+GM_ALGORITHMS = frozenset({"SM2SM3"})
+"""On a ``gm`` hub: SM2 keys only. GB/T 39786 level 3 asks for identity authentication with
+national algorithms (应), so an Ed25519 or P-256 key would be a finding of its own; no setting
+relaxes it (docs/gm.md)."""
+
+
+def client_algorithms_of(profile: str) -> frozenset[str]:
+    """The assertion algorithms a hub of crypto *profile* accepts, and registers keys of."""
+    return GM_ALGORITHMS if profile == "gm" else ALGORITHMS
 
 
 def client_algorithms(keys: HubKeys) -> frozenset[str]:
     """The assertion algorithms the hub whose keys are *keys* accepts (its crypto profile's)."""
-    return GM_ALGORITHMS if keys.profile.name == "gm" else ALGORITHMS
+    return client_algorithms_of(keys.profile.name)
 
 
 @dataclass(frozen=True)

@@ -90,4 +90,4 @@ def test_an_intl_hub_refuses_an_sm2sm3_assertion_before_reading_keys(
 def test_the_profile_decides_which_assertion_algorithms_are_accepted(settings: Settings) -> None:
     assert client_algorithms(HubKeys(settings)) == ALGORITHMS == {"EdDSA", "ES256"}
     gm = settings.model_copy(update={"crypto_profile": "gm"})
-    assert client_algorithms(HubKeys(gm)) == GM_ALGORITHMS == {"EdDSA", "ES256", "SM2SM3"}
+    assert client_algorithms(HubKeys(gm)) == GM_ALGORITHMS == {"SM2SM3"}

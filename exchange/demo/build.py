@@ -125,9 +125,7 @@ def build_demo(
     for spec in DEMO_SYSTEMS:
         public = _system_key(keys_dir / f"{spec['id']}.jwk", spec["id"], profile)
         registration = {k: spec[k] for k in ("id", "department", "name", "purposes")}
-        register_system(
-            session, {**registration, "keys": [public]}, now=now, algorithms=algorithms
-        )
+        register_system(session, {**registration, "keys": [public]}, now=now, algorithms=algorithms)
         world.systems.append(spec)
     session.flush()
     world.agreements = [

@@ -34,11 +34,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from exchange import clock
+from exchange.audit import merkle
 from exchange.audit.canonical import canonical_json
 from exchange.audit.errors import AuditUnavailable
 from exchange.audit.log import append_in
 from exchange.audit.models import AuditHead, AuditRecord
 from exchange.audit.sink import Receipt
+from exchange.security.gm.profile import profile_named
 from exchange.security.keys import verifying_key
 from exchange.security.models import HubSigningKey
 from schemas import AuditEntry, LifecycleEntry
@@ -68,8 +70,10 @@ NO_SUBJECT = "-"
 
 
 def artefact_digest(artefact: Mapping[str, Any]) -> str:
-    """Base64 SHA-256 of the RFC 8785 bytes of a signed artefact."""
-    return base64.b64encode(hashlib.sha256(canonical_json(artefact)).digest()).decode("ascii")
+    """Base64 H(RFC 8785 bytes) of a signed artefact, H the audit log's hash: SHA-256, or SM3
+    under the ``gm`` profile (bound with the log's tree, ``merkle.use_profile``; docs/gm.md)."""
+    digest = profile_named(merkle.bound_profile).hash(canonical_json(artefact))
+    return base64.b64encode(digest).decode("ascii")
 
 
 def hold_log(session: Session) -> None:

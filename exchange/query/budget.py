@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,6 +101,10 @@ class Refusal:
         )
 
 
+def _hmac_sha256(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
 _ERRORS: dict[Counter, type[BudgetExhausted]] = {
     Counter.NO_MATCH: VerifyBudgetExhausted,
     Counter.ARGUMENTS: PredicateBudgetExhausted,
@@ -114,14 +118,17 @@ class BudgetLedger:
     """Reads and spends the budgets of :class:`VerifyBudget` in the hub database. The caller
     owns the transaction (the audit batch), as everywhere."""
 
-    def __init__(self, budget: VerifyBudget, key: bytes) -> None:
+    def __init__(
+        self, budget: VerifyBudget, key: bytes, mac: Callable[[bytes, bytes], bytes] | None = None
+    ) -> None:
         self.budget = budget
         self._key = key
+        self._mac = mac or _hmac_sha256  # the crypto profile's: HMAC-SM3 under gm
 
     def argument_tag(self, derivation: Derivation) -> str:
         """A keyed digest of a predicate and its argument (the row never holds the argument)."""
         text = f"{derivation.predicate}({derivation.argument})".encode()
-        return hmac.new(self._key, b"budget-argument:" + text, hashlib.sha256).hexdigest()[:32]
+        return self._mac(self._key, b"budget-argument:" + text).hex()[:32]
 
     def refusal(
         self,

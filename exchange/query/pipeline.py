@@ -198,7 +198,9 @@ class ExchangePipeline:
         self._keys = keys
         self._pseudonyms = pseudonyms
         self._hash_key = release_hash_key
-        self._budget = BudgetLedger(budget or VerifyBudget(), self._pseudonyms.key)
+        self._budget = BudgetLedger(
+            budget or VerifyBudget(), self._pseudonyms.key, self._pseudonyms.mac
+        )
         self._issuer = issuer
         self._consent_check = ConsentCheck()
 

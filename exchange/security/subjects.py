@@ -60,6 +60,12 @@ class Pseudonyms:
         mac = None if profile.name == "intl" else profile.mac
         return cls(schedule.key(KeyUse.SUBJECT_PSEUDONYM), mac)
 
+    @property
+    def mac(self) -> Callable[[bytes, bytes], bytes]:
+        """The crypto profile's MAC these pseudonyms are made with (HMAC-SHA-256; HMAC-SM3
+        under ``gm``), for the other keyed digests made under the pseudonym key."""
+        return self._mac or _hmac_sha256
+
     def of_number(self, number: str) -> str:
         """The pseudonym of a number already checked by :func:`checked_resident_id`."""
         message = f"{ID_TYPE}:{number}".encode()
@@ -70,3 +76,7 @@ class Pseudonyms:
     def of(self, number: str, *, id_type: str = ID_TYPE, pointer: str | None = None) -> str:
         """Check ``number`` and return its pseudonym (:class:`InvalidSubjectId` if invalid)."""
         return self.of_number(checked_resident_id(number, id_type=id_type, pointer=pointer))
+
+
+def _hmac_sha256(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, hashlib.sha256).digest()

@@ -32,6 +32,7 @@ from exchange.api import (
     sign_in,
     subscriptions,
 )
+from exchange.api import batch as batch_api
 from exchange.api import federation as federation_api
 from exchange.api import jobs as jobs_api
 from exchange.api import lifecycle as lifecycle_api
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(oauth.router)
     app.include_router(sign_in.router)
     app.include_router(agreements.router)
+    app.include_router(batch_api.router)
     app.include_router(consent.router)
     app.include_router(corrections.router)
     app.include_router(disputes.router)

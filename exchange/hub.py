@@ -34,6 +34,7 @@ from exchange.audit import jobs as audit_jobs
 from exchange.audit import merkle, vmap
 from exchange.audit.checkpoints import CheckpointSigner
 from exchange.audit.witnessing import Witnessing
+from exchange.batch import jobs as batch_jobs
 from exchange.consent import jobs as consent_jobs
 from exchange.corrections.service import CorrectionDesk
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
@@ -313,6 +314,7 @@ class Hub:
             *security_jobs.jobs(),
             *query_jobs.jobs(),
             *agreement_jobs.jobs(),
+            *batch_jobs.jobs(),
             *consent_jobs.jobs(),
             *notice_jobs.jobs(),
             *feedback_jobs.jobs(

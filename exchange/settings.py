@@ -229,6 +229,19 @@ class Settings(BaseSettings):
         description="Working days a provider has, once an application is approved, to deliver "
         "the data through an agreed channel (art. 22: 20).",
     )
+    batch_extract_ttl_h: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 30,
+        description="Hours a batch extract can be downloaded; then its chunks are deleted "
+        "(docs/lifecycle.md, Batch channel).",
+    )
+    batch_max_subjects: int = Field(
+        default=1000, ge=1, le=100_000, description="The most people one batch extract names."
+    )
+    batch_chunk_subjects: int = Field(
+        default=100, ge=1, le=10_000, description="People per encrypted chunk of an extract."
+    )
     citizen_objections: bool = Field(
         default=True,
         description="Citizens may object (异议) to their own data from the console; a province "

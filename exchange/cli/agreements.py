@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -87,3 +87,51 @@ def agreements_list(
             china_time(decision.get("valid_until") or view["requested_validity"]["until"]),
         )
     out.print(table)
+
+
+@agreements_app.command("clocks")
+def agreements_clocks(as_json: JsonFlag = False) -> None:
+    """Every running clock of applications in the 2025 form (《政务数据共享条例》 art. 21-22):
+    replies due, materials awaited (the clock stopped), extensions awaiting the data authority,
+    deliveries due; overdue ones marked. Read only: the hub's operator changes no sharing
+    decision."""
+    now = datetime.now(UTC)
+    with command_session(load_settings()) as session:
+        rows = session.scalars(
+            select(Agreement).where(Agreement.use.is_not(None)).order_by(Agreement.id)
+        )
+        views = [c for c in (_clock(v) for v in agreement_views(session, list(rows), now=now)) if c]
+    if as_json:
+        print_json(views)
+        return
+    table = Table("id", "clock", "provider", "consumer", "due", "overdue", title="clocks")
+    for clock in views:
+        table.add_row(
+            clock["id"],
+            clock["clock"],
+            clock["provider"],
+            clock["consumer"],
+            china_time(clock["due_by"]),
+            "yes" if clock["overdue"] else "",
+        )
+    out.print(table)
+
+
+def _clock(view: dict[str, Any]) -> dict[str, Any] | None:
+    """The clock running on one application's view, or None."""
+    base = {
+        "id": view["id"],
+        "provider": view["provider"],
+        "consumer": view["consumer"]["department"],
+    }
+    extension = view["extension"] or {}
+    if view["status"] == "pending":
+        if view["materials_notice"] and not view["materials_supplied_at"]:
+            return {**base, "clock": "materials", "due_by": None, "overdue": False}
+        asked = extension.get("status") == "requested"
+        clock = "extension" if asked else "reply"
+        return {**base, "clock": clock, "due_by": view["due_by"], "overdue": view["overdue"]}
+    if view["status"] == "approved" and view["delivery"] is None and view["delivery_due_by"]:
+        due, late = view["delivery_due_by"], view["delivery_overdue"]
+        return {**base, "clock": "delivery", "due_by": due, "overdue": late}
+    return None

@@ -6,6 +6,7 @@ Every refusal is a precise problem+json that changes nothing; every step is an a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from catalogue.descriptors import check_descriptor
 from catalogue.models import Resource, ResourceVersion
@@ -22,6 +24,7 @@ from catalogue.publishing import publish
 from exchange.agreements.applications import ReplyClocks, working_day_after
 from exchange.agreements.models import Agreement
 from exchange.agreements.service import apply_for_agreement
+from exchange.cli.agreements import agreements_app
 from exchange.db import unit_of_work
 from exchange.demo.build import DEMO_SYSTEMS
 from exchange.security.identity import DEV_IDP_ISSUER, Principal, Role
@@ -417,3 +420,40 @@ def test_the_clocks_are_configuration_no_higher_than_the_national_bounds(
         older = apply_for_agreement(session, admin, legacy, now=now, clocks=heilongjiang)
         assert older.due_by == working_day_after(now, 1)  # the older form reads it too
         assert older.use is None
+
+
+def test_the_cli_lists_every_running_clock(
+    client: TestClient,
+    token: Callable[..., Headers],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer, provider = token(Role.SHARING_OFFICER, "EDU"), token(Role.SHARING_OFFICER, "REG")
+    reply = ok(client.post("/agreements", json=body(), headers=consumer), 201)
+    waiting = ok(client.post("/agreements", json=body(use={}), headers=consumer), 201)
+    items = [{"material": m, "detail": "请补充"} for m in ("scenario", "scope", "sharing_modes")]
+    ok(
+        client.post(
+            f"/agreements/{waiting['id']}/materials-notice", json={"items": items}, headers=provider
+        )
+    )
+    approved = ok(client.post("/agreements", json=body(), headers=consumer), 201)
+    ok(
+        client.post(
+            f"/agreements/{approved['id']}/decision",
+            json={"decision": "approve", "fields": ["address"]},
+            headers=provider,
+        )
+    )
+    monkeypatch.setenv("TONGBAN_DATABASE_URL", database_url)
+    result = CliRunner().invoke(agreements_app, ["clocks", "--json"])
+    assert result.exit_code == 0, result.output
+    clocks = {c["id"]: (c["clock"], c["overdue"]) for c in json.loads(result.stdout)}
+    assert clocks == {
+        reply["id"]: ("reply", False),
+        waiting["id"]: ("materials", False),
+        approved["id"]: ("delivery", False),
+    }
+    table = CliRunner().invoke(agreements_app, ["clocks"])
+    assert table.exit_code == 0
+    assert "delivery" in table.stdout

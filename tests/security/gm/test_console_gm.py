@@ -279,3 +279,40 @@ def test_gm_js_verifies_sm2_signatures_of_gmssl_openssl_and_sm_crypto(
     assert _gm_js(gm_tab, good) == [True, True, True]
     assert _gm_js(gm_tab, flipped_signature) == [False, False, False]
     assert _gm_js(gm_tab, other_message) == [False, False, False]
+
+
+def test_the_browser_counts_an_sm2_witness_cosignature_and_refuses_a_forged_one(
+    gm_tab: Tab,
+) -> None:
+    """policy.js and merkle.js on a gm log's note cosigned by an SM2 witness (the cosignature
+    form of docs/gm.md): the policy is met; with one byte of the cosignature changed it is
+    not, and the witness is named as forged."""
+    from datetime import UTC, datetime
+
+    from exchange.audit.checkpoint import Checkpoint, NoteSigner
+    from exchange.audit.cosignature import Cosigner
+
+    log = NoteSigner("tongban.test/gm-browser-log", SoftwareSm2Signer.generate())
+    witness = Cosigner("witness.test/sm2", SoftwareSm2Signer.generate())
+    checkpoint = Checkpoint(log.name, 3, bytes(range(32)), ("tongban/vmap/v1 " + "A" * 43 + "=",))
+    note = log.sign(checkpoint) + witness.cosign(checkpoint, int(datetime.now(UTC).timestamp()))
+    policy = f"log {log.vkey()}\nwitness W {witness.vkey()}\nquorum W\n"
+    gm_tab.open("/console")
+    verdicts = gm_tab.page.evaluate(
+        """async ([policyText, note, forged]) => {
+          const m = await import("/console/assets/js/merkle.js");
+          const p = await import("/console/assets/js/policy.js");
+          const policy = await p.parsePolicy(policyText);
+          const out = [];
+          for (const text of [note, forged]) {
+            const v = await p.checkNote(policy, m.parseCheckpoint(text));
+            out.push({met: v.met, cosigned: v.cosigned, invalid: v.invalid});
+          }
+          return out;
+        }""",
+        [policy, note, _flip_note_signature(note)],
+    )
+    assert verdicts == [
+        {"met": True, "cosigned": ["W"], "invalid": []},
+        {"met": False, "cosigned": [], "invalid": ["W"]},
+    ]

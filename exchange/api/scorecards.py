@@ -22,8 +22,9 @@ from exchange.db import unit_of_work
 from exchange.errors import Forbidden
 from exchange.feedback.reading import ratings_about
 from exchange.feedback.sealing import CommentSeal
-from exchange.scorecards.compute import month_range, recent_months, scorecards, trend
-from exchange.scorecards.report import csv_report
+from exchange.scorecards.compute import month_range, recent_months
+from exchange.scorecards.report import csv_of
+from exchange.scorecards.stored import month_cards, month_trend
 from exchange.security.identity import Principal, Role
 
 __all__ = ["TREND_MONTHS", "authority_only", "router"]
@@ -53,8 +54,8 @@ def _cards(hub: HubState, month: str | None) -> dict[str, Any]:
     now = clock.now()
     asked = month_range(month, now)
     months = [month_range(m, now) for m in recent_months(asked.month, TREND_MONTHS)]
-    with unit_of_work(hub.sessions) as session:
-        return {**scorecards(session, asked).as_json(), "trend": trend(session, months)}
+    cards = month_cards(hub.sessions, asked, now)  # a closed month: stored once computed
+    return {**cards, "trend": month_trend(hub.sessions, months)}
 
 
 @router.get(
@@ -68,9 +69,9 @@ async def get_scorecards(hub: Hub, staff: StaffBearer, month: Month = None) -> d
 
 
 def _csv(hub: HubState, month: str | None) -> tuple[str, str]:
-    asked = month_range(month, clock.now())
-    with unit_of_work(hub.sessions) as session:
-        return asked.month, csv_report(scorecards(session, asked))
+    now = clock.now()
+    asked = month_range(month, now)
+    return asked.month, csv_of(month_cards(hub.sessions, asked, now))
 
 
 @router.get(

@@ -1,4 +1,6 @@
-"""Scheduled work of the scorecards: probing every bound source (``probe.sources``)."""
+"""Scheduled work of the scorecards: probing every bound source (``probe.sources``), and
+keeping each closed month's scorecards once it has ended (``scorecards.months``,
+:mod:`exchange.scorecards.stored`)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,13 @@ from catalogue.models import Resource
 from exchange.db import unit_of_work
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec, rows_of
 from exchange.scorecards.models import SourceProbe
+from exchange.scorecards.stored import store_closed_months
 from exchange.sources.registry import SourceRegistry
 
-__all__ = ["PROBES_KEPT", "PROBE_EVERY_S", "jobs", "probe_sources"]
+__all__ = ["MONTHS_EVERY_S", "PROBES_KEPT", "PROBE_EVERY_S", "jobs", "probe_sources"]
+
+MONTHS_EVERY_S = 3600
+"""Hourly: a month's scorecards are kept within an hour of its end (China time)."""
 
 PROBE_EVERY_S = 900
 """A probe every 15 minutes: 96 a day per source, enough for a month's availability."""
@@ -60,5 +66,11 @@ def jobs(sources: Callable[[], SourceRegistry]) -> list[JobSpec]:
             "Probe every bound source and keep its availability and latency for the scorecards",
             lambda context: probe_sources(sources(), context),
             every_s=PROBE_EVERY_S,
-        )
+        ),
+        JobSpec(
+            "scorecards.months",
+            "Compute and keep the scorecards of the month just ended",
+            lambda context: JobOutcome(rows=store_closed_months(context.sessions, context.now)),
+            every_s=MONTHS_EVERY_S,
+        ),
     ]

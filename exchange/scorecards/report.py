@@ -15,7 +15,7 @@ from typing import Any
 
 from exchange.scorecards.compute import Scorecards
 
-__all__ = ["COLUMNS", "csv_report"]
+__all__ = ["COLUMNS", "csv_of", "csv_report"]
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("month", "月份"),
@@ -131,7 +131,11 @@ def _city_row(month: str, city: Mapping[str, Any]) -> dict[str, Any]:
 
 def csv_report(cards: Scorecards) -> str:
     """The month's scorecards as CSV text, with its byte-order mark."""
-    view = cards.as_json()
+    return csv_of(cards.as_json())
+
+
+def csv_of(view: Mapping[str, Any]) -> str:
+    """The CSV report of scorecards as :meth:`Scorecards.as_json` gives them (or as stored)."""
     month = view["month"]
     rows = [
         *(_provider_row(month, card) for card in view["providers"]),

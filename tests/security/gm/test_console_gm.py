@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from exchange.security.gm import SoftwareSm2Signer, signature_from_der
-from tests.console.conftest import Tab, tab_on
+from tests.console.conftest import SCREENSHOTS, Tab, tab_on
 from tests.security.gm.test_interop import DISTID, _openssl, _run, _sm_crypto
 from tests.servers import DemoHub, demo_hub
 
@@ -149,6 +149,10 @@ def test_a_citizen_proves_their_gm_access_list_complete(gm_tab: Tab, gm_hub: Dem
     assert states == dict.fromkeys(COMPLETE_STEPS, "pass"), (states, verdict)
     assert "您的访问记录完整" in verdict
     gm_tab.screenshot("gm-citizen-complete")
+    gm_tab.page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    section = gm_tab.page.locator("section.completeness")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    section.screenshot(path=str(SCREENSHOTS / "gm-citizen-complete-phone.png"))
 
 
 def _failed_at(states: dict[str, str], step: str) -> None:

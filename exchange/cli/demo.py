@@ -147,10 +147,18 @@ def _build(
     bound = settings.model_copy(update={"adapters_file": legacy.adapters_file})
     if traffic:
         return _build_with_history(settings, bound, target, legacy.as_json(), subjects)
+    from exchange.demo.applications import seed_applications
+
     with command_hub(settings) as hub, unit_of_work(hub.sessions, write=True) as session:
         world = build_demo(session, target, subjects=subjects, hub=hub)
+        applications = seed_applications(session, hub.keys, hub.application_clocks, clock.now())
     cached = sync_cached(bound)
-    return {**world.summary(), "legacy": legacy.as_json(), "cached": cached}
+    return {
+        **world.summary(),
+        "legacy": legacy.as_json(),
+        "cached": cached,
+        "applications": applications,
+    }
 
 
 def _build_with_history(
@@ -164,6 +172,7 @@ def _build_with_history(
     clock (exchange/demo/history.py); then, at the real time, the demo consents and every job
     once."""
     from exchange.cli.sync import sync_cached
+    from exchange.demo.applications import seed_applications
     from exchange.demo.build import add_consents
     from exchange.demo.corrections import add_corrections
     from exchange.demo.history import history_start, run_jobs_once, simulate_history
@@ -180,6 +189,10 @@ def _build_with_history(
             add_consents(session, served, world, now=clock.now())
         corrections = add_corrections(served, subjects)
         deferrals = add_deferrals(served, subjects)
+        with unit_of_work(served.sessions, write=True) as session:
+            applications = seed_applications(
+                session, served.keys, served.application_clocks, clock.now()
+            )
         run_jobs_once(served, traffic)
     return {
         **world.summary(),
@@ -188,6 +201,7 @@ def _build_with_history(
         "traffic": traffic.as_json(),
         "corrections": corrections,
         "deferrals": deferrals,
+        "applications": applications,
     }
 
 

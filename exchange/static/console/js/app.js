@@ -5,6 +5,7 @@ import { api, optional, session, sessionExpired, signOut } from "./api.js";
 import { h, replace } from "./dom.js";
 import { language, loadLanguage, t } from "./i18n.js";
 import * as auditor from "./page-auditor.js";
+import * as applications from "./page-applications.js";
 import * as authority from "./page-authority.js";
 import * as catalogue from "./page-catalogue.js";
 import * as citizen from "./page-citizen.js";
@@ -27,6 +28,7 @@ const HOMES = {
   citizen: "/citizen",
   operator: "/operator",
   data_authority: "/authority",
+  sharing_officer: "/officer/applications",
 };
 const NAV = {
   auditor: [
@@ -42,6 +44,7 @@ const NAV = {
     ["/department/health", "nav.health"],
     ["/department/feedback", "nav.quality"],
   ],
+  sharing_officer: [["/officer/applications", "nav.sharing"]],
   citizen: [
     ["/citizen", "nav.my_data"],
     ["/citizen/feedback", "nav.feedback"],
@@ -53,6 +56,7 @@ const NAV = {
   data_authority: [
     ["/authority", "nav.scorecards"],
     ["/authority/disputes", "nav.disputes"],
+    ["/authority/extensions", "nav.extensions"],
   ],
 };
 // [pattern, page, roles allowed to see it (null: every signed-in user)]
@@ -69,6 +73,8 @@ const ROUTES = [
   [/^\/department\/deferrals$/, notice.renderDepartment, ["department_admin"]],
   [/^\/department\/disputes$/, disputes.renderDepartment, ["department_admin"]],
   [/^\/authority\/disputes$/, disputes.renderAuthority, ["data_authority"]],
+  [/^\/officer\/applications$/, applications.renderOfficer, ["sharing_officer"]],
+  [/^\/authority\/extensions$/, applications.renderExtensions, ["data_authority"]],
   [/^\/citizen$/, citizen.renderMyData, ["citizen"]],
   [/^\/citizen\/requests\/([A-Za-z0-9_-]+)$/, citizen.renderRequest, ["citizen"]],
   [/^\/operator$/, operator.renderOperations, ["operator"]],

@@ -1,0 +1,288 @@
+// Applications for shared data and the replies to them (共享申请与答复, 《政务数据共享条例》
+// art. 20-22), for a department's sharing officer (数据共享负责人): the applications the
+// department filed (with the provider's notice of missing materials to answer, an extension's
+// reason and new last day) and those it received (send the one notice of missing materials, ask
+// for an extension, approve, refuse with reasons, record the delivery), each with its clock in
+// China time, overdue marked. The data authority's page decides the extensions asked for.
+
+import { api } from "./api.js";
+import { cardTable, field, h, replace, select } from "./dom.js";
+import { label, t, when } from "./i18n.js";
+import { departmentName } from "./names.js";
+import { act, badge, day, fill, liveRegion, loading, section } from "./ui.js";
+
+const OFFICER = "/officer/applications";
+const AUTHORITY = "/authority/extensions";
+const MODES = ["interface", "batch", "file"];
+const TEXT_MAX = 4000;
+
+/** Names of departments, resources and fields, from the registry (codes where it has none). */
+const names = { departments: {}, resources: {} };
+
+async function loadNames(agreements) {
+  const { departments } = await api("/catalogue/departments");
+  names.departments = Object.fromEntries(departments.map((d) => [d.code, d]));
+  const codes = [...new Set(agreements.map((a) => a.resource))].filter((c) => !(c in names.resources));
+  const found = await Promise.all(codes.map((c) => api(`/catalogue/resources/${encodeURIComponent(c)}`).catch(() => null)));
+  codes.forEach((c, i) => {
+    const d = found[i]?.descriptor;
+    names.resources[c] = d ? { name: d.name, fields: Object.fromEntries(d.fields.map((f) => [f.name, f.title])) } : { name: c, fields: {} };
+  });
+}
+
+const department = (code) => departmentName(names.departments[code] || { code });
+const resourceName = (code) => names.resources[code]?.name || code;
+const fieldNames = (a) => a.fields.map((f) => names.resources[a.resource]?.fields[f] || f).join("、");
+
+/** The clock an application is on: reply (or stopped for materials), delivery, or none. */
+function clock(a) {
+  if (a.status === "pending") {
+    if (a.materials_notice && !a.materials_supplied_at) return h("span", { class: "badge due" }, t("app2.clock_stopped"));
+    const date = day(a.due_by);
+    if (a.overdue) return h("span", { class: "badge overdue" }, t("app2.reply_overdue", { date }));
+    return h("span", { class: "badge due" }, t("app2.reply_by", { date }));
+  }
+  if (a.status === "approved" && a.delivery_due_by && !a.delivery) {
+    const date = day(a.delivery_due_by);
+    if (a.delivery_overdue) return h("span", { class: "badge overdue" }, t("app2.delivery_overdue", { date }));
+    return h("span", { class: "badge due" }, t("app2.deliver_by", { date }));
+  }
+  if (a.delivery) return h("span", { class: "meta" }, t("app2.delivered", { channel: label("sharing_mode", a.delivery.channel), at: when(a.delivery.at) }));
+  return h("span", { class: "meta" }, "—");
+}
+
+/** What the application asks for, in words: resource, fields, use. */
+function request(a) {
+  const use = a.use || {};
+  const lines = [h("strong", { title: a.resource }, `${resourceName(a.resource)}：${fieldNames(a)}`)];
+  if (use.scenario) lines.push(h("p", { class: "reason" }, t("app2.scenario_is", { text: use.scenario.description })));
+  if (use.scope) lines.push(h("p", { class: "meta" }, t("app2.scope_is", { text: label("population", use.scope.population) + (use.scope.description ? `：${use.scope.description}` : "") })));
+  if (use.sharing_modes) lines.push(h("p", { class: "meta" }, t("app2.modes_are", { modes: use.sharing_modes.map((m) => label("sharing_mode", m)).join("、") })));
+  if (a.missing_materials.length) lines.push(h("p", { class: "badge overdue" }, t("app2.missing", { what: a.missing_materials.map((m) => label("material", m)).join("、") })));
+  return lines;
+}
+
+/** The notice of missing materials, the extension and the decision, as the other side sees them. */
+function replies(a) {
+  const shown = [];
+  const notice = a.materials_notice;
+  if (notice)
+    shown.push(
+      h("p", { class: "meta" }, t("app2.notice_sent", { at: when(notice.at) })),
+      h("ul", { class: "plain" }, notice.items.map((i) => h("li", {}, `${label("material", i.material)}：${i.detail}`))),
+    );
+  const ext = a.extension;
+  if (ext) {
+    const words = ext.status === "approved" ? t("app2.extended", { days: ext.days, from: day(ext.due_before), to: day(ext.due_after) }) : t(`app2.extension_${ext.status}`, { days: ext.days });
+    shown.push(h("p", { class: "meta" }, words), h("p", { class: "reason" }, t("app2.extension_reason", { text: ext.reason })));
+  }
+  if (a.decision && a.decision.decision === "refuse") shown.push(h("p", { class: "reason" }, t("app2.refused_because", { text: a.decision.reason })));
+  return shown.length ? shown : "—";
+}
+
+function button(text, style, onClick) {
+  const b = h("button", { type: "button", class: style }, text);
+  b.addEventListener("click", () => onClick(b));
+  return b;
+}
+
+/** A dialog with the given controls ([key, label, control, hint]); *send* gets their values. */
+function dialog(title, rows, action, opener, send) {
+  const ok = h("button", { type: "submit" }, action);
+  const cancel = h("button", { type: "button", class: "secondary" }, t("app.cancel"));
+  const form = h("form", { method: "dialog" }, h("h2", {}, title), ...rows.map(([, what, control, hint]) => field(what, control, hint).row), h("div", { class: "actions" }, ok, cancel));
+  const box = h("dialog", { "aria-label": title }, form);
+  cancel.addEventListener("click", () => box.close());
+  box.addEventListener("close", () => {
+    box.remove();
+    opener.focus();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const values = Object.fromEntries(rows.map(([key, , control]) => [key, control.type === "checkbox" ? control.checked : control.value.trim()]));
+    act(ok, form, async () => {
+      await send(values);
+      box.close();
+    });
+  });
+  document.body.append(box);
+  box.showModal();
+}
+
+const text = (required = true) => h("textarea", { rows: 3, required, minlength: required ? 1 : 0, maxlength: TEXT_MAX });
+const check = () => h("input", { type: "checkbox" });
+
+function providerActions(a, ctx) {
+  const where = h("div", { class: "row-actions" });
+  const path = `/agreements/${encodeURIComponent(a.id)}`;
+  const done = (message) => {
+    ctx.announce(message);
+    ctx.navigate(OFFICER, { replace: true });
+  };
+  if (a.status === "pending" && !(a.materials_notice && !a.materials_supplied_at)) {
+    if (!a.materials_notice)
+      where.append(
+        button(t("app2.do_notice"), "secondary", (b) => {
+          const wanted = [...a.missing_materials, ...["legal_basis", "other"].filter((m) => !a.missing_materials.includes(m))];
+          const rows = wanted.map((m) => [m, label("material", m), text(a.missing_materials.includes(m)), a.missing_materials.includes(m) ? t("app2.notice_required") : t("app2.notice_optional")]);
+          dialog(t("app2.do_notice"), rows, t("app2.send"), b, async (v) => {
+            const items = wanted.filter((m) => v[m]).map((m) => ({ material: m, detail: v[m] }));
+            await api(`${path}/materials-notice`, { method: "POST", body: { items } });
+            done(t("app2.done_notice"));
+          });
+        }),
+      );
+    if (!a.extension && a.reply_working_days > 1)
+      where.append(
+        button(t("app2.do_extension"), "secondary", (b) => {
+          const days = h("input", { type: "number", min: 1, max: 10, value: 5, required: true });
+          dialog(t("app2.do_extension"), [["days", t("app2.days"), days, t("app2.days_hint")], ["reason", t("app2.reason"), text(), t("app2.extension_hint")]], t("app2.send"), b, async (v) => {
+            await api(`${path}/extension`, { method: "POST", body: { days: Number(v.days), reason: v.reason } });
+            done(t("app2.done_extension"));
+          });
+        }),
+      );
+    if (!a.missing_materials.length) {
+      where.append(
+        button(t("app2.do_approve"), "", (b) =>
+          act(b, where, async () => {
+            await api(`${path}/decision`, { method: "POST", body: { decision: "approve", fields: a.fields } });
+            done(t("app2.done_approve"));
+          }),
+        ),
+        button(t("app2.do_refuse"), "danger", (b) =>
+          dialog(t("app2.do_refuse"), [["reason", t("app2.reason"), text(), t("app2.refuse_hint")]], t("app2.do_refuse"), b, async (v) => {
+            await api(`${path}/decision`, { method: "POST", body: { decision: "refuse", reason: v.reason } });
+            done(t("app2.done_refuse"));
+          }),
+        ),
+      );
+    }
+  }
+  if (a.status === "approved" && !a.delivery && a.use) {
+    const channel = select(a.use.sharing_modes.map((m) => [m, label("sharing_mode", m)]), a.use.sharing_modes[0]);
+    where.append(
+      button(t("app2.do_deliver"), "", (b) =>
+        dialog(t("app2.do_deliver"), [["channel", t("app2.channel"), channel, t("app2.deliver_hint")]], t("app2.record"), b, async (v) => {
+          await api(`${path}/delivery`, { method: "POST", body: { channel: v.channel } });
+          done(t("app2.done_deliver"));
+        }),
+      ),
+    );
+  }
+  return where.childNodes.length ? where : "—";
+}
+
+function consumerActions(a, ctx) {
+  if (!(a.status === "pending" && a.materials_notice && !a.materials_supplied_at)) return "—";
+  const where = h("div", { class: "row-actions" });
+  const listed = a.materials_notice.items.map((i) => i.material);
+  where.append(
+    button(t("app2.do_supply"), "", (b) => {
+      const rows = [];
+      const modes = MODES.map((m) => [m, check()]);
+      if (listed.includes("scenario")) rows.push(["scenario", label("material", "scenario"), text(), t("app2.scenario_hint")]);
+      if (listed.includes("scope")) rows.push(["scope", label("material", "scope"), text(), t("app2.scope_hint")]);
+      if (listed.includes("sharing_modes")) modes.forEach(([m, box]) => rows.push([`mode_${m}`, label("sharing_mode", m), box]));
+      if (listed.includes("legal_basis")) rows.push(["legal_basis", label("material", "legal_basis"), h("input", { type: "text", required: true, maxlength: 500 })]);
+      if (listed.includes("other")) rows.push(["other", label("material", "other"), text(), t("app2.other_hint")]);
+      dialog(t("app2.do_supply"), rows, t("app2.send"), b, async (v) => {
+        const use = {};
+        if (v.scenario) use.scenario = { description: v.scenario };
+        if (v.scope) use.scope = { population: "named", description: v.scope };
+        const chosen = MODES.filter((m) => v[`mode_${m}`]);
+        if (listed.includes("sharing_modes")) use.sharing_modes = chosen;
+        const body = { use };
+        if (v.legal_basis) body.legal_basis = v.legal_basis;
+        if (v.other) body.other = v.other;
+        await api(`/agreements/${encodeURIComponent(a.id)}/materials`, { method: "POST", body });
+        ctx.announce(t("app2.done_supply"));
+        ctx.navigate(OFFICER, { replace: true });
+      });
+    }),
+  );
+  return where;
+}
+
+function applicationTable(title, items, other, actions) {
+  const headings = [t("app2.application"), t("app2.request"), t("app2.other_side"), t("app2.state"), t("app2.clock"), t("app2.replies"), t("app2.action")];
+  return cardTable(
+    title,
+    headings,
+    items.map((a) => [h("span", { title: a.id }, a.id), request(a), department(other(a)), badge("status", a.status), clock(a), replies(a), actions(a)]),
+  );
+}
+
+async function officerLists(ctx) {
+  const [sent, received] = await Promise.all([api("/agreements?role=consumer&limit=100"), api("/agreements?role=provider&limit=100")]);
+  const only = (list) => list.agreements.filter((a) => a.form === "2025");
+  const mine = only(sent);
+  const theirs = only(received);
+  await loadNames([...mine, ...theirs]);
+  return h(
+    "div",
+    {},
+    section(t("app2.received"), theirs.length ? applicationTable(t("app2.received"), theirs, (a) => a.consumer.department, (a) => providerActions(a, ctx)) : h("p", {}, t("app2.none"))),
+    section(t("app2.sent"), mine.length ? applicationTable(t("app2.sent"), mine, (a) => a.provider, (a) => consumerActions(a, ctx)) : h("p", {}, t("app2.none"))),
+  );
+}
+
+export async function renderOfficer(ctx) {
+  const { main } = ctx;
+  replace(main, h("h1", {}, t("app2.title")), loading());
+  const list = liveRegion({}, loading());
+  replace(main, h("h1", {}, t("app2.title")), h("p", { class: "hint" }, t("app2.officer_hint")), list);
+  await fill(list, () => officerLists(ctx));
+}
+
+// -- the data authority: extensions ---------------------------------------------------------
+
+function extensionActions(a, ctx) {
+  const where = h("div", { class: "row-actions" });
+  const path = `/agreements/${encodeURIComponent(a.id)}/extension/decision`;
+  const done = (message) => {
+    ctx.announce(message);
+    ctx.navigate(AUTHORITY, { replace: true });
+  };
+  where.append(
+    button(t("app2.do_grant"), "", (b) =>
+      act(b, where, async () => {
+        await api(path, { method: "POST", body: { decision: "approve" } });
+        done(t("app2.done_grant"));
+      }),
+    ),
+    button(t("app2.do_deny"), "danger", (b) =>
+      dialog(t("app2.do_deny"), [["reason", t("app2.reason"), text(), t("app2.deny_hint")]], t("app2.do_deny"), b, async (v) => {
+        await api(path, { method: "POST", body: { decision: "refuse", reason: v.reason } });
+        done(t("app2.done_deny"));
+      }),
+    ),
+  );
+  return where;
+}
+
+async function extensionList(ctx) {
+  const { agreements } = await api("/agreements/extension-requests");
+  if (!agreements.length) return h("p", {}, t("app2.no_extensions"));
+  await loadNames(agreements);
+  const headings = [t("app2.application"), t("app2.parties"), t("app2.asked"), t("app2.clock"), t("app2.action")];
+  return cardTable(
+    t("app2.extensions"),
+    headings,
+    agreements.map((a) => [
+      [h("span", { title: a.id }, a.id), h("p", { class: "meta" }, `${resourceName(a.resource)}：${fieldNames(a)}`)],
+      h("ul", { class: "plain" }, h("li", {}, t("app2.provider_is", { who: department(a.provider) })), h("li", {}, t("app2.consumer_is", { who: department(a.consumer.department) }))),
+      [h("p", {}, t("app2.asked_days", { days: a.extension.days, at: when(a.extension.requested_at) })), h("p", { class: "reason" }, a.extension.reason)],
+      clock(a),
+      extensionActions(a, ctx),
+    ]),
+  );
+}
+
+export async function renderExtensions(ctx) {
+  const { main } = ctx;
+  replace(main, h("h1", {}, t("app2.extensions")), loading());
+  const list = liveRegion({}, loading());
+  replace(main, h("h1", {}, t("app2.extensions")), h("p", { class: "hint" }, t("app2.authority_hint")), list);
+  await fill(list, () => extensionList(ctx));
+}

@@ -428,10 +428,11 @@ def test_the_demo_shows_one_ended_one_active_and_one_awaiting_deferral(
 
     subjects = [{"id": s.id_number, "kind": s.kind} for s in city.subjects]
     made = add_deferrals(hub.client.app.state.hub, subjects)  # type: ignore[attr-defined]
-    assert set(made) == {"ended", "active", "requested"}
+    assert set(made) == {"ended", "active", "requested", "standing_ended", "standing_active"}
     listed = Person(hub, "auditor-1", Role.AUDITOR).get("/audit/deferrals").json()["deferrals"]
     status = {d["id"]: d for d in listed}
-    assert {status[made[k]]["status"] for k in made} == {"ended", "active", "requested"}
+    per_access = ("ended", "active", "requested")
+    assert {status[made[k]]["status"] for k in per_access} == set(per_access)
     assert all(status[made[k]]["checks_pass"] for k in ("ended", "active"))
     shown = next(s["id"] for s in subjects if s["kind"] == "multiple_properties")
     marked = [a for a in citizen_view(hub, shown)["accesses"] if a["deferred"]]
@@ -439,6 +440,23 @@ def test_the_demo_shows_one_ended_one_active_and_one_awaiting_deferral(
     hidden = [s["id"] for s in subjects if s["kind"] == "has_property"][-1]
     indexes = {a["index"] for a in citizen_view(hub, hidden)["accesses"]}
     assert status[made["active"]]["access"] not in indexes
+    standing = {
+        d["id"]: d
+        for d in Person(hub, "auditor-1", Role.AUDITOR)
+        .get("/audit/standing-deferrals")
+        .json()["deferrals"]
+    }
+    ended, active = standing[made["standing_ended"]], standing[made["standing_active"]]
+    assert (ended["status"], active["status"]) == ("ended", "active")
+    assert ended["checks_pass"]
+    assert active["checks_pass"]
+    assert (len(ended["accesses"]), len(active["accesses"])) == (2, 1)
+    first_owner = next(s["id"] for s in subjects if s["kind"] == "has_property")
+    marked = {a["index"] for a in citizen_view(hub, first_owner)["accesses"] if a["deferred"]}
+    assert marked == set(ended["accesses"])
+    first_without = next(s["id"] for s in subjects if s["kind"] == "no_property")
+    shown = {a["index"] for a in citizen_view(hub, first_without)["accesses"]}
+    assert not shown & set(active["accesses"])
 
 
 def test_a_citizens_objection_cannot_learn_of_a_deferred_release(

@@ -50,9 +50,10 @@ from catalogue.publishing import publish
 from exchange.db import make_engine, make_sessionmaker, migrate, unit_of_work
 from exchange.demo.build import build_demo, demo_descriptors
 from exchange.hub import Hub
+from exchange.security.gm.profile_check import check_crypto_profile
 from exchange.security.keys import HubKeys
 from exchange.settings import Settings
-from tests.profiles import seed_demo_keys
+from tests.profiles import PROFILE, seed_demo_keys
 
 __all__ = [
     "NOW",
@@ -61,6 +62,7 @@ __all__ = [
     "RollbackDatabase",
     "Worlds",
     "missing",
+    "record_the_profile",
     "throwaway_database",
     "worker",
 ]
@@ -98,6 +100,16 @@ WORLDS: dict[str, Callable[[Session, Path], None]] = {
     "live-demo": _live_demo,
 }
 """How each world is built into a migrated database and its data directory."""
+
+
+def record_the_profile(engine: Engine) -> None:
+    """Under ``gm``, the profile recorded in a migrated database as a hub's first start
+    records it (``check_crypto_profile``): the worlds are then a ``gm`` hub's databases. Under
+    ``intl`` a world stays the bare migrated schema, as it always was."""
+    if PROFILE == "intl":
+        return
+    with unit_of_work(make_sessionmaker(engine), write=True) as session:
+        check_crypto_profile(session, PROFILE, record=True)
 
 
 def worker() -> str:
@@ -160,6 +172,7 @@ class PostgresDatabase:
         self._engine = create_engine(url, poolclass=NullPool)
         hub = make_engine(url)
         migrate(hub)
+        record_the_profile(hub)
         hub.dispose()
         self._tables = MetaData()
         self._tables.reflect(self._engine)
@@ -229,6 +242,7 @@ class Worlds:
             if world == "empty":
                 engine = make_engine(f"sqlite:///{path}")
                 migrate(engine)
+                record_the_profile(engine)
             else:
                 shutil.copyfile(self.sqlite_file("empty"), path)
                 engine = make_engine(f"sqlite:///{path}")

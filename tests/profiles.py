@@ -26,13 +26,16 @@ import pytest
 __all__ = [
     "CLIENT_ALG",
     "GM",
+    "HUB_ALG",
     "PROFILE",
     "PROFILE_ENV",
+    "TREE_HASH",
     "client_private_jwk",
     "only_under",
     "seed_demo_keys",
     "sm2_private_jwk",
     "sm2_signer",
+    "stranger",
     "verifying_key",
 ]
 
@@ -53,6 +56,11 @@ PROFILE: Final = _profile()
 GM: Final = PROFILE == "gm"
 CLIENT_ALG: Final = "SM2SM3" if GM else "EdDSA"
 """The algorithm of the case systems' keys the tests make (factories, demo worlds)."""
+TREE_HASH: Final = "sm3" if GM else "sha256"
+"""``hashlib``'s name of the audit tree's hash (RFC 9162 §2.1.1 with SM3 under ``gm``),
+for tests that compute a leaf or node hash themselves."""
+HUB_ALG: Final = "SM2SM3" if GM else "EdDSA"
+"""The algorithm a new hub signs with (its first key, a rotation that names none)."""
 
 
 def only_under(profile: Literal["intl", "gm"], why: str) -> pytest.MarkDecorator:
@@ -140,3 +148,16 @@ def verifying_key(jwk: dict[str, Any]) -> Any:
 
         return Sm2PublicKey.from_jwk({k: v for k, v in jwk.items() if k != "d"})
     return jwt.PyJWK(jwk)
+
+
+def stranger() -> tuple[Any, str]:
+    """A fresh private key nobody registered, of the suite's profile, and its JWS algorithm,
+    for ``jwt.encode``: an SM2 signer (``SM2SM3``) under ``gm``, Ed25519 (``EdDSA``) under
+    ``intl``."""
+    if GM:
+        from exchange.security.gm import SoftwareSm2Signer
+
+        return SoftwareSm2Signer.generate(), "SM2SM3"
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate(), "EdDSA"

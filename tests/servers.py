@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests import factories
-from tests.profiles import PROFILE, seed_demo_keys
+from tests.profiles import PROFILE
 
 __all__ = [
     "TONGBAN",
@@ -178,8 +178,7 @@ def build_demo(
     workdir: Path, *, citizens: int = 150, traffic: bool = False, **settings: str
 ) -> None:
     """``tongban demo --citizens N [--traffic]`` in ``workdir`` (``dev`` mode), or the test
-    fails. Its case systems' keys are of the suite's profile (SM2 under ``gm``)."""
-    seed_demo_keys(workdir / "var/demo")
+    fails."""
     built = subprocess.run(
         [TONGBAN, "demo", "--citizens", str(citizens), *(["--traffic"] if traffic else [])],
         cwd=workdir,

@@ -19,6 +19,7 @@ from exchange.db import make_engine, make_sessionmaker, unit_of_work
 from exchange.security.identity import Role
 from exchange.settings import Settings
 from tests.audit.test_log import work_of
+from tests.profiles import GM
 
 
 @pytest.fixture
@@ -53,7 +54,9 @@ def test_the_empty_log_has_a_verifiable_checkpoint(hub: TestClient) -> None:
     name, key_id, public = key.split("+", 2)  # base64 may hold "+" too
     assert name == "tongban.local/audit-log"
     assert len(key_id) == 8
-    assert base64.b64decode(public)[0] == 1  # the Ed25519 key type byte
+    # the signed-note key type: Ed25519's byte, or gm's 0xff ‖ "tongban/sm2-sm3" (docs/gm.md)
+    key_type = b"\xfftongban/sm2-sm3" if GM else b"\x01"
+    assert base64.b64decode(public).startswith(key_type)
 
 
 def test_a_grown_log_gets_a_new_consistent_checkpoint(hub: TestClient, database_url: str) -> None:

@@ -26,6 +26,7 @@ from exchange.security.errors import HubKeyUnavailable
 from exchange.security.keys import HubKeys, SigningAlgorithm
 from exchange.security.models import HubSigningKey
 from exchange.settings import Settings
+from tests.profiles import GM, HUB_ALG, only_under
 
 ISSUER = "https://hub.example"
 AUDIENCE = "tongban-exchange"
@@ -66,6 +67,10 @@ def _rows(sessions: sessionmaker[Session]) -> list[HubSigningKey]:
         return list(session.scalars(select(HubSigningKey).order_by(HubSigningKey.generation)))
 
 
+@only_under(
+    "intl",
+    "the intl hub's first key is Ed25519 (gm's SM2 key: tests/security/gm/test_hub_keys_gm.py)",
+)
 def test_first_use_creates_one_ed25519_key(sessions: sessionmaker[Session], keys: HubKeys) -> None:
     with unit_of_work(sessions, write=True) as session:
         first = keys.current(session)
@@ -76,6 +81,10 @@ def test_first_use_creates_one_ed25519_key(sessions: sessionmaker[Session], keys
     assert [r.kid for r in _rows(sessions)] == [first.kid]
 
 
+@only_under(
+    "intl",
+    "an Ed25519 key's PKCS#8 seed under AES-GCM (test_hub_keys_gm.py: SM2 under SM4-GCM)",
+)
 def test_the_private_key_is_stored_encrypted(
     sessions: sessionmaker[Session], keys: HubKeys
 ) -> None:
@@ -118,7 +127,7 @@ def test_a_signed_token_names_its_key_and_type(
     token = _sign(sessions, keys, typ="tongban-evidence+jwt")
     header = jwt.get_unverified_header(token)
     (row,) = _rows(sessions)
-    assert header == {"alg": "EdDSA", "kid": row.kid, "typ": "tongban-evidence+jwt"}
+    assert header == {"alg": HUB_ALG, "kid": row.kid, "typ": "tongban-evidence+jwt"}
     claims = _verify(sessions, keys, token, typ="tongban-evidence+jwt")
     assert claims["aud"] == AUDIENCE
 
@@ -172,7 +181,7 @@ def test_rotation_keeps_the_previous_key_and_retires_the_one_before(
 ) -> None:
     original = _sign(sessions, keys)
     with unit_of_work(sessions, write=True) as session:
-        second = keys.rotate(session, "EdDSA", datetime.now(UTC))
+        second = keys.rotate(session, HUB_ALG, datetime.now(UTC))
         published = [k.kid for k in keys.published(session)]
         jwks = keys.jwks(session)
     original_kid = jwt.get_unverified_header(original)["kid"]
@@ -183,7 +192,7 @@ def test_rotation_keeps_the_previous_key_and_retires_the_one_before(
 
     later = datetime.now(UTC) + timedelta(days=90)
     with unit_of_work(sessions, write=True) as session:
-        third = keys.rotate(session, SigningAlgorithm.ES256, later)
+        third = keys.rotate(session, HUB_ALG if GM else SigningAlgorithm.ES256, later)
         published = [k.kid for k in keys.published(session)]
     assert published == [third.kid, second.kid]
     rows = {r.kid: r for r in _rows(sessions)}
@@ -193,6 +202,10 @@ def test_rotation_keeps_the_previous_key_and_retires_the_one_before(
         _verify(sessions, keys, original)
 
 
+@only_under(
+    "intl",
+    "ES256 is an intl algorithm (test_hub_keys_gm.py: a gm hub refuses it)",
+)
 def test_an_es256_key_signs_and_publishes_p256(
     sessions: sessionmaker[Session], keys: HubKeys
 ) -> None:
@@ -204,6 +217,7 @@ def test_an_es256_key_signs_and_publishes_p256(
     assert _verify(sessions, keys, token)["sub"] == "s"
 
 
+@only_under("intl", "Ed25519 and P-256 JWK members (test_hub_keys_gm.py: the SM2 JWK's)")
 def test_the_jwks_holds_public_members_only(sessions: sessionmaker[Session], keys: HubKeys) -> None:
     with unit_of_work(sessions, write=True) as session:
         keys.rotate(session, "ES256")
@@ -255,14 +269,15 @@ def _cli(database_url: str, *args: str) -> Any:
 def test_cli_rotates_and_lists_the_keys(database_url: str) -> None:
     first = _cli(database_url, "rotate", "--json")
     assert first.exit_code == 0, first.output
-    second = _cli(database_url, "rotate", "--alg", "ES256", "--json")
+    other = HUB_ALG if GM else "ES256"  # gm has one signing algorithm
+    second = _cli(database_url, "rotate", "--alg", other, "--json")
     assert second.exit_code == 0, second.output
     rotated = json.loads(second.stdout)
-    assert rotated["current"]["alg"] == "ES256"
+    assert rotated["current"]["alg"] == other
     listed = _cli(database_url, "list", "--json")
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.stdout)
-    assert [r["alg"] for r in rows] == ["ES256", "EdDSA"]
+    assert [r["alg"] for r in rows] == [other, HUB_ALG]
     assert [r["current"] for r in rows] == [True, False]
     assert rows[0]["kid"] == rotated["current"]["kid"]
     assert {"kid", "alg", "created", "retired", "current"} == set(rows[0])
@@ -274,7 +289,7 @@ def test_cli_lists_in_a_table(database_url: str) -> None:
     assert _cli(database_url, "rotate").exit_code == 0
     result = _cli(database_url, "list")
     assert result.exit_code == 0
-    assert "EdDSA" in result.stdout
+    assert HUB_ALG in result.stdout
     assert "1 key(s)" in result.stdout
     created = datetime.fromisoformat(
         json.loads(_cli(database_url, "list", "--json").stdout)[0]["created"]

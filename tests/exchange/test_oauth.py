@@ -22,7 +22,6 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,7 +39,7 @@ from exchange.security.keys import HubKeys
 from exchange.settings import Settings
 from tests import factories
 from tests.exchange.conftest import DEMO_SYSTEM, assert_documented, request_token
-from tests.profiles import verifying_key
+from tests.profiles import GM, HUB_ALG, only_under, stranger, verifying_key
 
 SYSTEM = DEMO_SYSTEM
 KID = f"{SYSTEM}-1"
@@ -142,6 +141,7 @@ def test_an_eddsa_assertion_gets_an_access_token(
     assert claims["jti"]
 
 
+@only_under("intl", "a gm hub takes SM2SM3 client keys only (tests/security/gm/test_client_sm2.py)")
 def test_an_es256_assertion_gets_an_access_token(
     client: TestClient, sessions: sessionmaker[Session], demo_world: Path, audience: str
 ) -> None:
@@ -182,8 +182,9 @@ def test_the_jwks_is_public_and_cacheable(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=300"
     (key,) = response.json()["keys"]
-    assert set(key) == {"kty", "crv", "x", "kid", "alg", "use"}
-    assert key["alg"] == "EdDSA"
+    point = {"x", "y"} if GM else {"x"}  # SM2's is an EC point, Ed25519's an OKP x
+    assert set(key) == {"kty", "crv", "kid", "alg", "use"} | point
+    assert key["alg"] == HUB_ALG
     assert client.get("/.well-known/jwks.json").json()["keys"] == [key]
 
 
@@ -233,6 +234,7 @@ def test_rs256_is_refused(client: TestClient, audience: str) -> None:
 
 
 @pytest.mark.usefixtures("demo_world")
+@only_under("intl", "gm allows one client algorithm, so none other than the registered key's")
 def test_an_algorithm_other_than_the_registered_keys(client: TestClient, audience: str) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     token = jwt.encode(_claims(audience), key, algorithm="ES256", headers={"kid": KID})
@@ -328,8 +330,8 @@ def test_tampered_signature(client: TestClient, assertion: Callable[..., str]) -
 
 
 def test_signed_by_an_unregistered_key(client: TestClient, audience: str, demo_world: Path) -> None:
-    stranger = Ed25519PrivateKey.generate()
-    token = jwt.encode(_claims(audience), stranger, algorithm="EdDSA", headers={"kid": KID})
+    key, alg = stranger()
+    token = jwt.encode(_claims(audience), key, algorithm=alg, headers={"kid": KID})
     _refused(request_token(client, token), "signature")
 
 
@@ -552,8 +554,8 @@ def test_system_bearer_refuses_a_forged_token(
 ) -> None:
     header = jwt.get_unverified_header(system_token)
     claims = jwt.decode(system_token, options={"verify_signature": False})
-    forger = Ed25519PrivateKey.generate()
-    forged = jwt.encode(claims, forger, algorithm="EdDSA", headers=header)
+    forger, alg = stranger()
+    forged = jwt.encode(claims, forger, algorithm=alg, headers=header)
     _unauthenticated(whoami(forged))
     head, _, signature = system_token.split(".")
     other = _b64(json.dumps({**claims, "sub": "mca-dibao"}).encode())
@@ -609,13 +611,13 @@ def test_rotation_keeps_tokens_of_the_previous_key_valid(
     hub = _hub(client)
     before = jwt.get_unverified_header(system_token)["kid"]
     with unit_of_work(hub.sessions, write=True) as session:
-        rotated = hub.keys.rotate(session, "ES256", datetime.now(UTC))
+        rotated = hub.keys.rotate(session, HUB_ALG if GM else "ES256", datetime.now(UTC))
     jwks = client.get("/.well-known/jwks.json").json()
     assert [k["kid"] for k in jwks["keys"]] == [rotated.kid, before]
     assert whoami(system_token).status_code == 200
     assert _verify_with_served_jwks(client, system_token)["sub"] == SYSTEM
 
     with unit_of_work(hub.sessions, write=True) as session:
-        hub.keys.rotate(session, "EdDSA", datetime.now(UTC) + timedelta(seconds=1))
+        hub.keys.rotate(session, HUB_ALG, datetime.now(UTC) + timedelta(seconds=1))
     assert before not in [k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]]
     _unauthenticated(whoami(system_token))

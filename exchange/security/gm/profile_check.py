@@ -13,7 +13,8 @@ it was first started under (table ``hub_crypto_profile``, one row), and
    that the key store, tokens, evidence, client assertions, the audit tree, checkpoints and
    pseudonyms take their algorithms from the profile; docs/gm.md lists what still does not);
 3. then, when asked to (``tongban serve`` and every command at start; never ``/readyz``),
-   the configured profile is recorded.
+   the configured profile is recorded; an audit log still empty is given that profile's empty
+   root (RFC 9162: the hash of the empty string), where its migration wrote SHA-256's.
 
 A failed step raises :class:`~exchange.settings.SettingsError`: the profile is configuration.
 docs/gm.md says how to choose a profile and why it cannot be changed in place.
@@ -21,11 +22,13 @@ docs/gm.md says how to choose a profile and why it cannot be changed in place.
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exchange import clock
 from exchange.security.gm.models import HubCryptoProfile
+from exchange.security.gm.profile import profile_named
 from exchange.settings import SettingsError
 
 __all__ = ["RUNNABLE_PROFILES", "check_crypto_profile", "recorded_profile"]
@@ -61,5 +64,17 @@ def check_crypto_profile(session: Session, configured: str, *, record: bool) -> 
         try:
             with session.begin_nested():
                 session.add(HubCryptoProfile(id=_ROW, profile=configured, recorded_at=clock.now()))
+                _root_the_empty_log(session, configured)
         except IntegrityError:  # another worker recorded it first: compare with theirs
             check_crypto_profile(session, configured, record=False)
+
+
+def _root_the_empty_log(session: Session, profile: str) -> None:
+    """The empty audit log's head root made *profile*'s: the migration that made the head row
+    (0005) wrote SHA-256 of the empty string, and under ``gm`` the empty tree's root is SM3's,
+    so a new ``gm`` hub's first checkpoint (and ``tongban audit verify``) found the stored tree
+    not giving the head's root. A log that holds entries is left alone: its root is its own."""
+    session.execute(
+        text("UPDATE audit_head SET root = :root WHERE id = 1 AND size = 0"),
+        {"root": profile_named(profile).hash(b"")},
+    )

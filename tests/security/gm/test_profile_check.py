@@ -4,6 +4,7 @@ cannot run before it records anything."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy import text
 
 from exchange.app import create_app
 from exchange.audit import merkle
+from exchange.audit.checkpoints import sign_if_stale
 from exchange.db import alembic_config, migrate, unit_of_work
 from exchange.hub import Hub
 from exchange.security.gm import profile_check
@@ -63,6 +65,24 @@ def test_a_new_gm_hub_records_gm_and_starts_again_under_it(url: str) -> None:
         again.check_secret()
     with _hub(url) as other, pytest.raises(SettingsError, match="written under the 'gm'"):
         other.check_secret()
+
+
+def test_a_new_gm_hubs_empty_log_has_the_sm3_empty_root_and_signs_its_first_checkpoint(
+    url: str,
+) -> None:
+    """The migration gave the empty log SHA-256's empty root; recording gm makes it SM3's, so
+    the first checkpoint (before any entry) signs instead of finding the tree inconsistent."""
+    with _hub(url, "gm") as hub:
+        hub.migrate()
+        hub.check_secret()
+        with unit_of_work(hub.sessions) as session:
+            size, root = session.execute(text("SELECT size, root FROM audit_head")).one()
+        assert (size, bytes(root)) == (0, hashlib.new("sm3", b"").digest())
+        assert sign_if_stale(hub.checkpoints, hub.sessions)
+        with unit_of_work(hub.sessions) as session:
+            checkpoint = hub.checkpoints.latest(session)
+        assert checkpoint is not None
+        assert (checkpoint.size, checkpoint.root) == (0, merkle.root([]))
 
 
 def test_a_profile_the_hub_cannot_run_is_refused_before_anything_is_recorded(
@@ -139,6 +159,7 @@ def test_the_migration_records_intl_for_a_hub_that_already_holds_data(tmp_path: 
 
 
 def test_the_profile_is_a_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TONGBAN_CRYPTO_PROFILE", raising=False)  # the suite's, under gm
     monkeypatch.setenv("TONGBAN_MODE", "dev")
     monkeypatch.setenv("TONGBAN_SECRET_KEY", SECRET)
     assert Settings().crypto_profile == "intl"

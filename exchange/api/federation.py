@@ -126,6 +126,7 @@ def add_peer(body: PeerBody, hub: Hub, staff: StaffBearer) -> dict[str, Any]:
             by=f"operator:{staff.subject}",
             now=clock.now(),
             allow_http=hub.settings.mode == "dev",
+            profile=hub.settings.crypto_profile,
         )
         return peer_view(session, registered)
 

@@ -34,6 +34,7 @@ from exchange.federation.service import (
     repin,
     set_status,
 )
+from exchange.security.gm.sm2 import SoftwareSm2Signer
 from exchange.settings import load_settings
 
 __all__ = ["peers_app"]
@@ -89,6 +90,7 @@ def peers_add(
                 by=BY,
                 now=clock.now(),
                 allow_http=settings.mode == "dev",
+                profile=settings.crypto_profile,
             ),
         )
     if as_json:
@@ -105,17 +107,23 @@ def peers_add(
 def peers_keygen(
     kid: Annotated[str, typer.Option(help="The key id: this hub's system id at the peer.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the two files.")],
+    alg: Annotated[
+        str | None,
+        typer.Option(help="EdDSA (Ed25519) or SM2SM3 (SM2); default: this hub's profile's."),
+    ] = None,
 ) -> None:
-    """A new Ed25519 key for this hub to sign its client assertions at a peer with: the private
-    JWK (owner-only) for ``peers add --key`` here, the public one for ``system add`` there."""
-    secret = Ed25519PrivateKey.generate()
-    public = _b64(secret.public_key().public_bytes_raw())
-    jwk = {"kty": "OKP", "crv": "Ed25519", "x": public, "kid": kid, "alg": "EdDSA"}
+    """A new key for this hub to sign its client assertions at a peer with (Ed25519, or SM2 on
+    a gm hub): the private JWK (owner-only) for ``peers add --key`` here, the public one for
+    ``system add`` there."""
+    chosen = alg or ("SM2SM3" if load_settings().crypto_profile == "gm" else "EdDSA")
+    if chosen not in ("EdDSA", "SM2SM3"):
+        raise CommandFailed("--alg is EdDSA or SM2SM3")
+    jwk, private = _new_key(kid, chosen)
     out_dir.mkdir(parents=True, exist_ok=True)
     private_file, public_file = out_dir / f"{kid}.jwk", out_dir / f"{kid}.pub.jwk"
     if private_file.exists():
         raise CommandFailed(f"{private_file.name} exists already; nothing written")
-    private_file.write_text(json.dumps({**jwk, "d": _b64(secret.private_bytes_raw())}), "utf-8")
+    private_file.write_text(json.dumps({**jwk, "d": private}), "utf-8")
     private_file.chmod(0o600)
     public_file.write_text(json.dumps(jwk), "utf-8")
     out.print(f"private key {private_file}\npublic key  {public_file}", highlight=False)
@@ -207,12 +215,16 @@ def peers_repin(
     ] = None,
 ) -> None:
     """Replace a peer's pinned keys (after its key rotation, confirmed with its operator)."""
-    with command_hub(load_settings()) as hub:
+    settings = load_settings()
+    with command_hub(settings) as hub:
         with unit_of_work(hub.sessions) as session:
             url = get_peer(session, peer_id).url
         keys = _keys(url, jwks, checkpoint_key)
         with unit_of_work(hub.sessions, write=True) as session:
-            view = peer_view(session, repin(session, peer_id, keys, by=BY, now=clock.now()))
+            pinned = repin(
+                session, peer_id, keys, by=BY, now=clock.now(), profile=settings.crypto_profile
+            )
+            view = peer_view(session, pinned)
     for k in view["keys"]["evidence"]:
         out.print(f"evidence key {k['kid']}  thumbprint {k['thumbprint']}", highlight=False)
     out.print(f"checkpoint key {view['keys']['checkpoint']}", highlight=False)
@@ -234,6 +246,19 @@ def _set(peer_id: str, status: str) -> None:
     with command_hub(load_settings()) as hub, unit_of_work(hub.sessions, write=True) as session:
         set_status(session, peer_id, status, by=BY, now=clock.now())
     out.print(f"peer {peer_id} {status}", highlight=False)
+
+
+def _new_key(kid: str, alg: str) -> tuple[dict[str, str], str]:
+    """A fresh public JWK of *alg* and its private part (``d``), base64url."""
+    if alg == "SM2SM3":
+        signer = SoftwareSm2Signer.generate()
+        public = {**signer.public_key.to_jwk(), "kid": kid, "alg": alg, "use": "sig"}
+        return public, _b64(signer.private_bytes())
+    secret = Ed25519PrivateKey.generate()
+    x = _b64(secret.public_key().public_bytes_raw())
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": alg}, _b64(
+        secret.private_bytes_raw()
+    )
 
 
 def _b64(raw: bytes) -> str:

@@ -5,7 +5,8 @@ fails makes the whole answer unusable (:class:`OriginUnverifiable`, a sentence t
 check, never a value):
 
 1. the evidence is a compact JWS whose ``typ`` is ``tongban-evidence+jwt``;
-2. its ``kid`` is one of the peer's keys pinned at registration, and its ``alg`` is that key's;
+2. its ``kid`` is one of the peer's keys pinned at registration, and its ``alg`` is that key's
+   (``EdDSA``, ``ES256``, or ``SM2SM3`` for a ``gm`` peer's SM2 key);
 3. its signature verifies with that key, and its ``iss`` is the peer's URL and its ``aud`` the
    client id this hub has there (``iat``, ``jti`` present);
 4. it is about this request: ``jti`` is the answer's ``request_id``, ``purpose`` and
@@ -34,6 +35,9 @@ import jwt
 from exchange.audit.checkpoint import parse_vkey
 from exchange.audit.errors import CheckpointError
 from exchange.audit.merkle import verify_inclusion
+from exchange.security.gm.errors import GmKeyInvalid
+from exchange.security.gm.jws import ALG as SM2SM3  # importing it registers SM2SM3 with PyJWT
+from exchange.security.gm.sm2 import Sm2PublicKey
 from exchange.subscriptions.signed import EVENT_TYP
 
 __all__ = [
@@ -48,7 +52,7 @@ __all__ = [
 
 EVIDENCE_TYP: Final = "tongban-evidence+jwt"
 
-_ALGORITHMS: Final = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256"}
+_ALGORITHMS: Final = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256", ("EC", "SM2"): SM2SM3}
 
 
 class OriginUnverifiable(Exception):
@@ -63,10 +67,15 @@ class PinnedKeys:
     jwks: Mapping[str, Any]
     checkpoint_key: str
 
-    def evidence_key(self, kid: object) -> tuple[jwt.PyJWK, str]:
+    def evidence_key(self, kid: object) -> tuple[Any, str]:
         for jwk in self.jwks.get("keys", ()):
             if isinstance(jwk, dict) and jwk.get("kid") == kid and "d" not in jwk:
                 alg = _ALGORITHMS.get((str(jwk.get("kty")), str(jwk.get("crv"))))
+                if alg == SM2SM3:  # a gm peer's key: PyJWT's PyJWK has no SM2
+                    try:
+                        return Sm2PublicKey.from_jwk(dict(jwk)), alg
+                    except GmKeyInvalid:
+                        raise OriginUnverifiable("the peer's pinned SM2 key is not valid") from None
                 if alg is not None:
                     return jwt.PyJWK(dict(jwk), algorithm=alg), alg
         raise OriginUnverifiable("the evidence's kid is not one of the peer's pinned keys")

@@ -27,6 +27,8 @@ system a consumer peer was registered with, naming that peer's URL.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import secrets
@@ -54,6 +56,9 @@ from exchange.federation.evidence import (
 from exchange.federation.models import FederationPeer, RemoteResource
 from exchange.query.resolve import ResourceInfo
 from exchange.query.sourcing import Fetched, RelayAsk
+from exchange.security.gm.errors import GmKeyInvalid
+from exchange.security.gm.jws import ALG as SM2SM3  # noqa: F401 - registers SM2SM3 with PyJWT
+from exchange.security.gm.sm2 import Sm2PublicKey, SoftwareSm2Signer
 
 __all__ = ["HubRelay", "PeerClient", "Refused", "private_jwk"]
 
@@ -62,7 +67,11 @@ log = logging.getLogger("tongban.federation")
 CLIENT_ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME: Final = 60
 REFRESH_MARGIN: Final = 30.0
-_ALGORITHMS: Final = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256"}
+_ALGORITHMS: Final = {
+    ("OKP", "Ed25519"): "EdDSA",
+    ("EC", "P-256"): "ES256",
+    ("EC", "SM2"): "SM2SM3",  # a gm hub's key (docs/gm.md)
+}
 
 
 def _read_origin(session: Session, code: str) -> str | None:
@@ -416,7 +425,7 @@ def _index(audit: object) -> int | None:
     return None
 
 
-def private_jwk(path: Path) -> tuple[str, jwt.PyJWK, str | None]:
+def private_jwk(path: Path) -> tuple[str, Any, str | None]:
     """The algorithm, key and kid of the private JWK (or one-key JWKS) in *path*; ValueError
     saying why not (never the path or the key)."""
     try:
@@ -429,6 +438,18 @@ def private_jwk(path: Path) -> tuple[str, jwt.PyJWK, str | None]:
         raise ValueError("the key file holds no private JWK")
     alg = _ALGORITHMS.get((str(document.get("kty")), str(document.get("crv"))))
     if alg is None:
-        raise ValueError("the key must be an Ed25519 or P-256 key")
+        raise ValueError("the key must be an Ed25519, P-256 or SM2 key")
     kid = document.get("kid")
-    return alg, jwt.PyJWK(document, algorithm=alg), kid if isinstance(kid, str) else None
+    key: Any = _sm2_signer(document) if alg == "SM2SM3" else jwt.PyJWK(document, algorithm=alg)
+    return alg, key, kid if isinstance(kid, str) else None
+
+
+def _sm2_signer(document: Mapping[str, Any]) -> SoftwareSm2Signer:
+    """The SM2 signer of a private SM2 JWK (PyJWT's ``PyJWK`` has no SM2; the ``SM2SM3``
+    algorithm registered by :mod:`exchange.security.gm.jws` signs with it)."""
+    try:
+        public = Sm2PublicKey.from_jwk({k: document.get(k) for k in ("kty", "crv", "x", "y")})
+        private = base64.urlsafe_b64decode(str(document["d"]) + "=" * (-len(document["d"]) % 4))
+        return SoftwareSm2Signer.from_private_bytes(private, public)
+    except (GmKeyInvalid, ValueError, TypeError, binascii.Error):
+        raise ValueError("the key file's SM2 key is not valid") from None

@@ -8,8 +8,13 @@ the pointer of the bad member, or ``peer_exists``):
 2. it is a **source**, a **consumer**, or both; a source names the client id this hub is
    registered as there and a readable file holding this hub's private JWK for it; a consumer
    names a system registered here that no other peer uses;
-3. the keys: a JWKS of public signing keys (Ed25519 or P-256, each with a ``kid``) and a C2SP
-   checkpoint vkey. Given by the operator (read from files handed over out of band), or, when
+3. the keys: a JWKS of public signing keys (Ed25519 or P-256 under the ``intl`` profile, SM2
+   under ``gm``, each with a ``kid``) and a C2SP checkpoint vkey, all of this hub's own crypto
+   profile: a hub verifies only its own profile's signatures and hashes (an ``intl`` hub has
+   no SM2/SM3 in its verification path, a ``gm`` one accepts nothing else; docs/gm.md), so a
+   peer of the other profile is refused (``invalid_peer``, saying which profile each runs), and
+   so is a source key this hub could not sign its assertions with under its profile. Given
+   by the operator (read from files handed over out of band), or, when
    not given, read once from the peer now (``/.well-known/jwks.json``, ``/audit/checkpoint/key``)
    and shown with their fingerprints for the operator to compare. Either way they are pinned:
    nothing the peer serves later replaces them; :func:`repin` is an explicit operator act.
@@ -32,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalogue.models import System
-from exchange.audit.checkpoint import parse_vkey
+from exchange.audit.checkpoint import SM2_SM3, parse_vkey
 from exchange.audit.errors import CheckpointError
 from exchange.audit.lifecycle import hold_log
 from exchange.federation.audit import log_peer_event
@@ -52,12 +57,15 @@ __all__ = [
     "peer_view",
     "register_peer",
     "repin",
+    "same_profile",
     "set_status",
 ]
 
 _PEER_ID = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 _SYSTEM_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_KEY_TYPES = {("OKP", "Ed25519"), ("EC", "P-256")}
+_KEY_TYPES = {("OKP", "Ed25519"): "intl", ("EC", "P-256"): "intl", ("EC", "SM2"): "gm"}
+"""The peer's evidence key types, and the crypto profile each belongs to."""
+_PROFILE_ALGS = {"intl": frozenset({"EdDSA", "ES256"}), "gm": frozenset({"SM2SM3"})}
 
 
 class PeerKeys:
@@ -70,6 +78,12 @@ class PeerKeys:
         except (CheckpointError, ValueError) as exc:
             raise _invalid("/checkpoint_key", f"not a C2SP checkpoint vkey: {exc}") from None
         self.checkpoint_key = checkpoint_key.strip()
+        profiles = {_KEY_TYPES[(str(k["kty"]), str(k["crv"]))] for k in self.jwks["keys"]}
+        sm2_vkey = parse_vkey(self.checkpoint_key).signature_type == SM2_SM3
+        profiles.add("gm" if sm2_vkey else "intl")
+        if len(profiles) != 1:
+            raise _invalid("/jwks", "the peer's keys mix the intl and gm profiles")
+        self.profile = profiles.pop()
 
     def fingerprints(self) -> dict[str, Any]:
         return _fingerprints(self.jwks, self.checkpoint_key)
@@ -120,9 +134,10 @@ def register_peer(
     by: str,
     now: datetime,
     allow_http: bool,
+    profile: str = "intl",
 ) -> FederationPeer:
     """Register a peer hub with its keys pinned (the caller commits), and its ``registered``
-    entry in the audit log."""
+    entry in the audit log; *profile* is this hub's crypto profile."""
     r = registration
     if not _PEER_ID.fullmatch(r.peer_id):
         raise _invalid("/id", "a peer id is 2-32 lowercase letters, digits or '-'")
@@ -137,15 +152,18 @@ def register_peer(
         if not r.key_file:
             raise _invalid("/key_file", "a source peer needs this hub's private key for it")
         try:
-            private_jwk(Path(r.key_file))
+            alg = private_jwk(Path(r.key_file))[0]
         except ValueError as exc:
             raise _invalid("/key_file", str(exc)) from None
+        if alg not in _PROFILE_ALGS.get(profile, frozenset()):
+            raise _invalid("/key_file", f"a {alg} key signs nothing a {profile} hub may send")
     if r.consumer_system is not None:
         if session.get(System, r.consumer_system) is None:
             raise _invalid("/consumer_system", "no system with this id is registered here")
         taken = select(FederationPeer).where(FederationPeer.consumer_system == r.consumer_system)
         if session.scalar(taken) is not None:
             raise PeerExists(f"the system {r.consumer_system} is another peer's already")
+    same_profile(keys, profile)
     peer = FederationPeer(
         id=r.peer_id,
         name=r.name[:200],
@@ -189,10 +207,17 @@ def set_status(
 
 
 def repin(
-    session: Session, peer_id: str, keys: PeerKeys, *, by: str, now: datetime
+    session: Session,
+    peer_id: str,
+    keys: PeerKeys,
+    *,
+    by: str,
+    now: datetime,
+    profile: str = "intl",
 ) -> FederationPeer:
     """Replace a peer's pinned keys (its key rotation, confirmed by the operator); the
     ``repinned`` entry commits to the new keys' digest."""
+    same_profile(keys, profile)
     hold_log(session)
     peer = get_peer(session, peer_id, lock=True)
     peer.jwks = keys.jwks
@@ -201,6 +226,16 @@ def repin(
     session.flush()
     log_peer_event(session, peer, "repinned", by=by)
     return peer
+
+
+def same_profile(keys: PeerKeys, profile: str) -> None:
+    """Refuse a peer whose keys are of another crypto profile than this hub's (check 3)."""
+    if keys.profile != profile:
+        raise _invalid(
+            "/jwks",
+            f"the peer signs under the {keys.profile} profile and this hub runs {profile}: "
+            "a hub verifies only its own profile's signatures (docs/federation.md)",
+        )
 
 
 def get_peer(session: Session, peer_id: str, *, lock: bool = False) -> FederationPeer:
@@ -287,7 +322,7 @@ def _checked_jwks(jwks: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(jwk, dict) or "d" in jwk:
             raise _invalid(f"/jwks/keys/{n}", "not a public JWK")
         if (str(jwk.get("kty")), str(jwk.get("crv"))) not in _KEY_TYPES:
-            raise _invalid(f"/jwks/keys/{n}", "not an Ed25519 or P-256 signing key")
+            raise _invalid(f"/jwks/keys/{n}", "not an Ed25519, P-256 or SM2 signing key")
         if not isinstance(jwk.get("kid"), str) or not jwk["kid"]:
             raise _invalid(f"/jwks/keys/{n}", "no kid")
         kept.append({k: v for k, v in jwk.items() if isinstance(v, str)})

@@ -21,8 +21,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 
 from exchange.federation.models import FederationPeer, PeerSubscription
 from exchange.federation.subscriptions import FeedResult, _Held
@@ -33,6 +31,7 @@ from schemas import validator
 from tests import factories
 from tests.databases import throwaway_database
 from tests.federation.test_two_hubs import ok, tongban
+from tests.profiles import client_private_jwk, verifying_key
 from tests.servers import DemoHub, demo_hub, dev_environment, free_port, serving
 from tests.subscriptions.receiver import Receiver, receiver
 
@@ -252,7 +251,7 @@ def test_a_death_the_province_registers_reaches_the_city_systems_webhook_and_bot
     header = jwt.get_unverified_header(origin["evidence"])
     assert header["typ"] == "tongban-event+jwt"
     jwks = httpx.get(f"{pair.province.base}/.well-known/jwks.json").json()
-    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == header["kid"]))
+    key = verifying_key(next(k for k in jwks["keys"] if k["kid"] == header["kid"]))
     inner = jwt.decode(origin["evidence"], key, audience="city-hub", algorithms=[header["alg"]])
     assert inner["relay"] == {
         "hub": pair.city.base,
@@ -324,7 +323,7 @@ def test_an_event_whose_signature_does_not_verify_is_refused_recorded_and_nothin
     sub = subscribe(pair, [dead], hook.url)
     # The city pins a key the province does not sign with (same kid): its events do not verify.
     jwks = httpx.get(f"{pair.province.base}/.well-known/jwks.json").json()
-    impostor = json.loads(OKPAlgorithm.to_jwk(Ed25519PrivateKey.generate().public_key()))
+    impostor = {k: v for k, v in client_private_jwk("impostor").items() if k != "d"}
     wrong = {"keys": [{**impostor, "kid": k["kid"]} for k in jwks["keys"]]}
     (tmp_path / "wrong.jwks").write_text(json.dumps(wrong), "utf-8")
     vkey = httpx.get(f"{pair.province.base}/audit/checkpoint/key").text

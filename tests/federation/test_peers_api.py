@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from exchange.security.identity import Role
 from schemas import validator
 from tests import factories
+from tests.profiles import GM, client_private_jwk
 
 ORIGIN = "province.example/audit-log"
 
@@ -25,42 +26,62 @@ def operator(staff_token: Callable[..., str]) -> dict[str, str]:
 
 @pytest.fixture
 def key_file(tmp_path: Path) -> str:
-    import base64
-
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    def b64(raw: bytes) -> str:
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-    secret = Ed25519PrivateKey.generate()
-    jwk = {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "kid": "city-hub",
-        "x": b64(secret.public_key().public_bytes_raw()),
-        "d": b64(secret.private_bytes_raw()),
-    }
     path = tmp_path / "city-hub.jwk"
-    path.write_text(json.dumps(jwk), "utf-8")
+    path.write_text(json.dumps(client_private_jwk("city-hub")), "utf-8")
     return str(path)
 
 
-def registration(**overrides: Any) -> dict[str, Any]:
+def checkpoint_vkey(*, gm: bool = GM) -> str:
+    """A peer's checkpoint verifier key: SM2 for a gm peer, Ed25519 for an intl one."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from exchange.audit.checkpoint import NoteSigner
+    from exchange.security.gm import SoftwareSm2Signer
 
+    key = SoftwareSm2Signer.generate() if gm else Ed25519PrivateKey.generate()
+    return NoteSigner(ORIGIN, key).vkey()
+
+
+def registration(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": "province",
         "url": "https://province.example",
         "client_id": "city-hub",
         "jwks": {"keys": [factories.public_jwk("p1")]},
-        "checkpoint_key": NoteSigner(
-            "province.example/audit-log", Ed25519PrivateKey.generate()
-        ).vkey(),
+        "checkpoint_key": checkpoint_vkey(),
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
+
+
+def test_a_peer_of_the_other_crypto_profile_is_refused_saying_which_each_runs(
+    client: TestClient, operator: dict[str, str], key_file: str
+) -> None:
+    """intl and gm hubs do not pin each other: each verifies only its own profile's signatures
+    and hashes (docs/federation.md). Keys that mix the two are refused too."""
+    other, mine = ("intl", "gm") if GM else ("gm", "intl")
+    alg = "EdDSA" if GM else "SM2SM3"
+    foreign = registration(
+        key_file=key_file,
+        jwks={"keys": [factories.public_jwk("p1", alg=alg)]},
+        checkpoint_key=checkpoint_vkey(gm=not GM),
+    )
+    response = client.post("/federation/peers", json=foreign, headers=operator)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "invalid_peer"
+    assert problem["errors"] == [
+        {
+            "pointer": "/jwks",
+            "detail": f"the peer signs under the {other} profile and this hub runs {mine}: "
+            "a hub verifies only its own profile's signatures (docs/federation.md)",
+        }
+    ]
+    mixed = registration(key_file=key_file, checkpoint_key=checkpoint_vkey(gm=not GM))
+    response = client.post("/federation/peers", json=mixed, headers=operator)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["detail"] == "the peer's keys mix the intl and gm profiles"
+    assert client.get("/federation/peers", headers=operator).json()["peers"] == []
 
 
 def test_an_operator_registers_a_source_peer_with_its_keys_pinned(

@@ -35,6 +35,7 @@ from exchange.query.sourcing import RelayAsk
 from schemas import validator
 from tests import factories
 from tests.console.conftest import tab_on
+from tests.profiles import verifying_key
 from tests.servers import TONGBAN, DemoHub, demo_hub, dev_environment, free_port, serving
 
 pytestmark = pytest.mark.serves
@@ -207,9 +208,14 @@ def test_a_city_hub_answers_a_query_the_province_holds_and_both_logs_show_it(hub
     [origin] = claims["origins"]
     assert origin["hub"] == hubs.province.base
     jwks = httpx.get(f"{hubs.province.base}/.well-known/jwks.json").json()
-    kid = jwt.get_unverified_header(origin["evidence"])["kid"]
-    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid))
-    inner = jwt.decode(origin["evidence"], key, audience="city-hub", algorithms=["EdDSA"])
+    header = jwt.get_unverified_header(origin["evidence"])
+    published = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+    inner = jwt.decode(
+        origin["evidence"],
+        verifying_key(published),
+        audience="city-hub",
+        algorithms=[header["alg"]],  # the key's own, as the city pinned it
+    )
     assert inner["relay"]["system"] == CITY_SYSTEM
     assert inner["relay"]["request_id"] == relayed.request_id
 

@@ -30,6 +30,7 @@ from exchange.api import (
     public_stats,
     scorecards,
     sign_in,
+    stewardship,
     subscriptions,
 )
 from exchange.api import batch as batch_api
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(consent.router)
     app.include_router(corrections.router)
     app.include_router(disputes.router)
+    app.include_router(stewardship.router)
     app.include_router(lifecycle_api.router)
     app.include_router(notice.router)
     app.include_router(feedback.router)

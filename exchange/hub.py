@@ -66,6 +66,7 @@ from exchange.sources.cache.crypto import CacheCrypto
 from exchange.sources.cache.jobs import sync_jobs
 from exchange.sources.cache.reader import SourceCache
 from exchange.sources.registry import SourceRegistry
+from exchange.stewardship.service import StewardshipDesk
 from exchange.subscriptions import jobs as subscription_jobs
 from exchange.subscriptions.brokers import BrokerAddress, BrokerTransport
 from exchange.subscriptions.delivery import Courier, RetryBudget, WebhookTransport
@@ -177,6 +178,11 @@ class Hub:
                 government=settings.dispute_government_working_days,
             ),
         )
+
+    @cached_property
+    def stewardship(self) -> StewardshipDesk:
+        """Usage records, disposal and suspensions of agreements (art. 25, 27, 29)."""
+        return StewardshipDesk(self.sessions, self.settings.usage_record_retention_years)
 
     @cached_property
     def application_clocks(self) -> ReplyClocks:

@@ -201,6 +201,13 @@ class Settings(BaseSettings):
         description="Working days the government at that level (本级人民政府) is expected to "
         "take on a referred dispute, shown as a clock (art. 28 sets no number; default 20).",
     )
+    usage_record_retention_years: int = Field(
+        default=3,
+        ge=3,
+        le=30,
+        description="Years a consumer's usage records (使用记录) are kept after filing "
+        "(《政务数据共享条例》 art. 25: at least 3; it cannot be set lower).",
+    )
     application_unconditional_reply_working_days: int = Field(
         default=1,
         ge=1,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session
 
 from exchange.agreements.models import Agreement, AgreementStatus
@@ -101,6 +102,26 @@ def log_agreement_event(session: Session, agreement: Agreement, event: str) -> R
     return append_lifecycle(session, agreement_entry(agreement, event))
 
 
+_SUSPENSIONS = table("agreement_suspensions", column("agreement_id"), column("status"))
+"""Suspensions of agreements for misuse (``exchange.stewardship``, art. 29), read here by name
+so that this room imports nothing of that one: a suspended or terminated agreement is not
+relied on."""
+
+
+def _halted(session: Session, ids: Iterable[str]) -> dict[str, str]:
+    """Each of *ids* that is suspended or terminated, with which (one statement)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(_SUSPENSIONS.c.agreement_id, _SUSPENSIONS.c.status).where(
+            _SUSPENSIONS.c.agreement_id.in_(wanted),
+            _SUSPENSIONS.c.status.in_(("suspended", "terminated")),
+        )
+    )
+    return {str(agreement_id): str(status) for agreement_id, status in rows}
+
+
 class AgreementCheck:
     """Whether approved agreement rows may be relied on (the checks in the module docstring)."""
 
@@ -117,6 +138,8 @@ class AgreementCheck:
             problem = self.problem(session, row, latest.get(row.id))
             if problem is not None:
                 found[row.id] = problem
+        for agreement_id, status in _halted(session, [row.id for row in rows]).items():
+            found.setdefault(agreement_id, f"the agreement {agreement_id} is {status} (art. 29)")
         return found
 
     def problem(self, session: Session, row: Agreement, event: LoggedEvent | None) -> str | None:

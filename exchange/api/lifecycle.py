@@ -139,10 +139,10 @@ def get_submission(hub: Hub, staff: StaffBearer, submission_id: SubmissionId) ->
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "The document: PDF, OFD or DOCX.",
+            "description": "The document, PDF, OFD or DOCX, sent with its own media type, or as "
+            "application/octet-stream with a file name ending .pdf, .ofd or .docx.",
             "content": {
-                t: {"schema": {"type": "string", "format": "binary"}}
-                for t in review.ASSESSMENT_TYPES
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
             },
         }
     },

@@ -24,6 +24,7 @@ from exchange.cli.disputes import disputes_app
 from exchange.cli.federation import peers_app
 from exchange.cli.jobs import jobs_app, worker_command
 from exchange.cli.keys import keys_app
+from exchange.cli.lifecycle import demands_app, duties_app, review_app
 from exchange.cli.notice import notice_app
 from exchange.cli.pension import demo_receiver_app, register_death_command
 from exchange.cli.scorecards import scorecards_app
@@ -46,7 +47,10 @@ app.command("serve")(serve)
 app.command("demo")(demo)
 app.add_typer(demo_receiver_app, name="demo-receiver")
 app.command("demo-register-death")(register_death_command)
+catalogue_app.add_typer(review_app, name="review")
+catalogue_app.add_typer(duties_app, name="duties")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(demands_app, name="demands")
 app.add_typer(system_app, name="system")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")

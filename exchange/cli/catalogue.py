@@ -16,6 +16,7 @@ from catalogue.vocabulary import Sensitivity, SharingType
 from exchange.cli.common import JsonFlag, command_session, out, print_json
 from exchange.demo.build import sort_for_publishing
 from exchange.errors import CommandFailed
+from exchange.lifecycle.review import record_bootstrap
 from exchange.settings import load_settings
 from schemas import TongbanError
 
@@ -27,7 +28,9 @@ def catalogue_publish(
     files: Annotated[list[Path], typer.Argument(help="Descriptor files (YAML or JSON).")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Validate and publish descriptors; all of them or, on any error, none."""
+    """Validate and publish descriptors; all of them or, on any error, none. The operator's
+    set-up load: each new resource version is recorded as a bootstrap publication (no review),
+    with its audit entry (docs/lifecycle.md)."""
     descriptors: list[tuple[Path, Descriptor]] = []
     for path in files:
         try:
@@ -41,12 +44,15 @@ def catalogue_publish(
             raise CommandFailed(f"{path}: {exc.explain()}") from None
     source = {id(d): p for p, d in descriptors}
     outcomes: list[PublishOutcome] = []
+    now = datetime.now(UTC)
     with command_session(load_settings()) as session:
-        for descriptor in sort_for_publishing([d for _, d in descriptors]):
+        ordered = sort_for_publishing([d for _, d in descriptors])
+        for descriptor in ordered:
             try:
-                outcomes.append(publish(session, descriptor, by="cli", now=datetime.now(UTC)))
+                outcomes.append(publish(session, descriptor, by="cli", now=now))
             except TongbanError as exc:
                 raise CommandFailed(f"{source[id(descriptor)]}: {exc.explain()}") from None
+        record_bootstrap(session, ordered, outcomes, by="cli", now=now)
     if as_json:
         print_json([o.as_dict() for o in outcomes])
         return

@@ -148,15 +148,18 @@ def _build(
     if traffic:
         return _build_with_history(settings, bound, target, legacy.as_json(), subjects)
     from exchange.demo.applications import seed_applications
+    from exchange.demo.lifecycle import seed_lifecycle
 
     with command_hub(settings) as hub, unit_of_work(hub.sessions, write=True) as session:
         world = build_demo(session, target, subjects=subjects, hub=hub)
+        lifecycle = seed_lifecycle(session, clock.now())
         applications = seed_applications(session, hub.keys, hub.application_clocks, clock.now())
     cached = sync_cached(bound)
     return {
         **world.summary(),
         "legacy": legacy.as_json(),
         "cached": cached,
+        "lifecycle": lifecycle,
         "applications": applications,
     }
 
@@ -176,6 +179,7 @@ def _build_with_history(
     from exchange.demo.build import add_consents
     from exchange.demo.corrections import add_corrections
     from exchange.demo.history import history_start, run_jobs_once, simulate_history
+    from exchange.demo.lifecycle import seed_lifecycle
     from exchange.demo.notice import add_deferrals
 
     with ExitStack() as stack:
@@ -190,6 +194,7 @@ def _build_with_history(
         corrections = add_corrections(served, subjects)
         deferrals = add_deferrals(served, subjects)
         with unit_of_work(served.sessions, write=True) as session:
+            lifecycle = seed_lifecycle(session, clock.now())
             applications = seed_applications(
                 session, served.keys, served.application_clocks, clock.now()
             )
@@ -201,6 +206,7 @@ def _build_with_history(
         "traffic": traffic.as_json(),
         "corrections": corrections,
         "deferrals": deferrals,
+        "lifecycle": lifecycle,
         "applications": applications,
     }
 

@@ -33,6 +33,7 @@ from exchange.agreements.documents import demo_agreement_paths, load_agreement_d
 from exchange.demo.consents import seed_consents
 from exchange.files import owner_only_directory, owner_only_file, write_owner_only
 from exchange.hub import Hub
+from exchange.lifecycle.review import record_bootstrap
 from exchange.security.clientauth import client_algorithms_of
 from exchange.security.gm import SoftwareSm2Signer
 from exchange.security.keys import HubKeys
@@ -116,8 +117,10 @@ def build_demo(
     to :func:`add_consents`."""
     now = now or clock.now()
     world = DemoWorld(data_dir=data_dir, subjects=list(subjects))
-    for descriptor in demo_descriptors():
+    descriptors = demo_descriptors()
+    for descriptor in descriptors:
         world.outcomes.append(publish(session, descriptor, by="demo", now=now))
+    record_bootstrap(session, descriptors, world.outcomes, by="demo", now=now)
     keys_dir = data_dir / "keys"
     owner_only_directory(keys_dir)
     profile = _terms_keys(hub, keys).profile.name  # a gm hub's systems hold SM2 keys

@@ -171,6 +171,7 @@ def attach_assessment(
 ) -> CatalogueAssessment:
     """Step 2: attach (or replace) one assessment of a draft; a replacement voids the
     sign-off."""
+    media_type = document_type(media_type, filename)
     _check_document(media_type, data)
     hold_log(session)
     row = _submission(session, actor, submission_id, lock=True)
@@ -196,6 +197,23 @@ def attach_assessment(
     session.flush()
     _log(session, actor, row, "attached", digest=digest, assessment=kind.value)
     return document
+
+
+_SUFFIXES = {
+    ".pdf": "application/pdf",
+    ".ofd": "application/ofd",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+def document_type(media_type: str, filename: str) -> str:
+    """The media type an assessment is kept as: the one it was sent with, or for
+    ``application/octet-stream`` the one its file name's suffix says (``.pdf``, ``.ofd``,
+    ``.docx``); anything else stays as sent and is refused by the checks."""
+    if media_type != "application/octet-stream":
+        return media_type
+    suffix = filename[filename.rfind(".") :].lower() if "." in filename else ""
+    return _SUFFIXES.get(suffix, media_type)
 
 
 def _check_document(media_type: str, data: bytes) -> None:

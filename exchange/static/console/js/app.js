@@ -13,6 +13,7 @@ import * as corrections from "./page-corrections.js";
 import * as department from "./page-department.js";
 import * as disputes from "./page-disputes.js";
 import * as feedback from "./page-feedback.js";
+import * as lifecycle from "./page-lifecycle.js";
 import * as notice from "./page-notice.js";
 import * as federation from "./page-federation.js";
 import * as operator from "./page-operator.js";
@@ -28,6 +29,7 @@ const HOMES = {
   citizen: "/citizen",
   operator: "/operator",
   data_authority: "/authority",
+  department_head: "/department/lifecycle",
   sharing_officer: "/officer/applications",
 };
 const NAV = {
@@ -43,7 +45,9 @@ const NAV = {
     ["/department/disputes", "nav.disputes"],
     ["/department/health", "nav.health"],
     ["/department/feedback", "nav.quality"],
+    ["/department/lifecycle", "nav.lifecycle"],
   ],
+  department_head: [["/department/lifecycle", "nav.lifecycle"]],
   sharing_officer: [["/officer/applications", "nav.sharing"]],
   citizen: [
     ["/citizen", "nav.my_data"],
@@ -55,6 +59,7 @@ const NAV = {
   ],
   data_authority: [
     ["/authority", "nav.scorecards"],
+    ["/authority/review", "nav.review"],
     ["/authority/disputes", "nav.disputes"],
     ["/authority/extensions", "nav.extensions"],
   ],
@@ -81,6 +86,8 @@ const ROUTES = [
   [/^\/operator\/peers$/, federation.renderPeers, ["operator"]],
   [/^\/citizen\/feedback$/, feedback.renderCitizen, ["citizen"]],
   [/^\/department\/feedback$/, feedback.renderDepartment, ["department_admin"]],
+  [/^\/department\/lifecycle$/, lifecycle.renderDepartment, ["department_admin", "department_head"]],
+  [/^\/authority\/review$/, lifecycle.renderAuthority, ["data_authority"]],
   [/^\/authority(?:\/(\d{4}-\d{2}))?$/, authority.renderHome, ["data_authority"]],
   [/^\/authority\/report\/(\d{4}-\d{2})$/, authority.renderReport, ["data_authority"]],
   [/^\/authority\/feedback\/([A-Z][A-Z0-9]{1,15})\/(\d{4}-\d{2})$/, authority.renderFeedback, ["data_authority"]],

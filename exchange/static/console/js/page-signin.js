@@ -13,7 +13,7 @@ import { t } from "./i18n.js";
 import { beginSignIn, codeSignInUrl, completeSignIn, residentIdProblem } from "./signin.js";
 import { act } from "./ui.js";
 
-const ROLES = ["citizen", "auditor", "department_admin", "sharing_officer", "data_authority", "operator"];
+const ROLES = ["citizen", "auditor", "department_admin", "department_head", "sharing_officer", "data_authority", "operator"];
 
 function refusal(ctx) {
   return ctx.notice ? h("p", { class: "problem", role: "alert" }, t(ctx.notice)) : null;
@@ -100,7 +100,7 @@ export async function renderSignIn(ctx, done) {
   const subjectField = field(t("signin.subject"), subject, t("signin.subject_hint_citizen"));
   const departmentField = field(t("signin.department"), department);
   const sync = () => {
-    const isAdmin = ["department_admin", "sharing_officer"].includes(role.value);
+    const isAdmin = ["department_admin", "department_head", "sharing_officer"].includes(role.value);
     departmentField.row.hidden = !isAdmin;
     department.disabled = !isAdmin;
     subjectField.row.querySelector(".hint").textContent =
@@ -129,7 +129,7 @@ export async function renderSignIn(ctx, done) {
       }
       const { state, nonce } = beginSignIn();
       const body = { sub, role: role.value, nonce };
-      if (["department_admin", "sharing_officer"].includes(role.value)) body.department = department.value;
+      if (["department_admin", "department_head", "sharing_officer"].includes(role.value)) body.department = department.value;
       let answer;
       try {
         answer = await api("/dev/idp/token", { method: "POST", body, auth: false });

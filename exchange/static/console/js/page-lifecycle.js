@@ -8,7 +8,7 @@
 import { api, session } from "./api.js";
 import { cardTable, field, h, replace, select } from "./dom.js";
 import { label, t, when } from "./i18n.js";
-import { departmentName } from "./names.js";
+import { departmentName, localName } from "./names.js";
 import { act, badge, day, facts, loading, section } from "./ui.js";
 
 const PDF_TYPES = {
@@ -22,8 +22,22 @@ function clock(c) {
   if (!c || !c.due_on) return "—";
   const date = day(c.due_on);
   if (c.working_days_left === null) return date;
-  if (c.overdue) return h("span", { class: "badge overdue" }, t("lc.overdue", { date, n: -c.working_days_left }));
-  return h("span", { class: "badge due" }, t("lc.due", { date, n: c.working_days_left }));
+  if (c.overdue) return [h("span", { class: "badge overdue" }, t("lc.overdue", { n: -c.working_days_left })), h("br"), t("lc.was_due", { date })];
+  return [h("span", { class: "badge due" }, t("lc.left", { n: c.working_days_left })), h("br"), t("lc.due", { date })];
+}
+
+let departments = {};
+
+/** A department code as its name (the code itself when the hub has no name for it). */
+function deptName(code) {
+  if (!code) return "—";
+  return h("span", { title: code }, departmentName(departments[code] || { code }));
+}
+
+async function loadDepartments() {
+  const listed = await api("/catalogue/departments");
+  departments = Object.fromEntries(listed.departments.map((d) => [d.code, d]));
+  return listed.departments;
 }
 
 function entryName(s) {
@@ -83,6 +97,7 @@ export async function renderDepartment(ctx) {
     api("/catalogue/submissions"),
     api("/catalogue/update-duties"),
     api("/demands"),
+    loadDepartments(),
   ]);
   replace(
     main,
@@ -240,8 +255,8 @@ function demandsTable(rows, department, admin, ctx) {
     [t("lc.demand"), t("lc.requester"), t("lc.provider"), t("lc.status"), t("lc.clock"), t("lc.action")],
     rows.map((d) => [
       demandWords(d),
-      departmentName(d.requester),
-      d.provider ? departmentName(d.provider) : "—",
+      deptName(d.requester),
+      deptName(d.provider),
       [badge("demand", d.status), d.reasons ? h("p", { class: "reason" }, d.reasons) : null, d.resource ? h("p", {}, t("lc.connected_to"), h("code", {}, d.resource)) : null],
       clock(d.status === "filed" ? d.routing : d.reply),
       admin && d.status === "routed" && d.provider === department ? replyButtons(d, ctx) : "—",
@@ -327,11 +342,11 @@ const AUTH = "/authority/review";
 export async function renderAuthority(ctx) {
   const { main } = ctx;
   replace(main, h("h1", {}, t("lc.auth_title")), loading());
-  const [subs, duties, demands, departments] = await Promise.all([
+  const [subs, duties, demands, listed] = await Promise.all([
     api("/catalogue/submissions", { query: { status: "submitted" } }),
     api("/catalogue/update-duties", { query: { status: "open" } }),
     api("/demands"),
-    api("/catalogue/departments"),
+    loadDepartments(),
   ]);
   const queue = [...subs.submissions].sort((a, b) => (a.review.due_on || "").localeCompare(b.review.due_on || ""));
   const open = demands.demands.filter((d) => d.status !== "connected");
@@ -348,7 +363,7 @@ export async function renderAuthority(ctx) {
     ]),
     section(t("lc.queue"), queueTable(queue, ctx)),
     section(t("lc.duties"), authorityDuties(duties.duties, ctx), dutyForm(ctx)),
-    section(t("lc.demands"), routingTable(open, departments.departments, ctx)),
+    section(t("lc.demands"), routingTable(open, listed, ctx)),
   );
 }
 
@@ -359,7 +374,7 @@ function queueTable(rows, ctx) {
     [t("lc.entry"), t("lc.provider"), t("lc.submitted_at"), t("lc.assessments"), t("lc.review_by"), t("lc.action")],
     rows.map((s) => [
       entryName(s),
-      departmentName(s.provider),
+      deptName(s.provider),
       when(s.submitted_at),
       assessmentList(s),
       clock(s.review),
@@ -394,7 +409,7 @@ function authorityDuties(rows, ctx) {
     [t("lc.entry"), t("lc.provider"), t("lc.reason"), t("lc.update_by"), t("lc.extension"), t("lc.action")],
     rows.map((d) => [
       h("code", {}, d.resource),
-      departmentName(d.provider),
+      deptName(d.provider),
       d.reason,
       clock(d.clock),
       [label("extension", d.extension.status), d.extension.reason ? h("p", { class: "reason" }, d.extension.reason) : null],
@@ -437,24 +452,24 @@ function dutyForm(ctx) {
   return form;
 }
 
-function routingTable(rows, departments, ctx) {
+function routingTable(rows, all, ctx) {
   if (!rows.length) return h("p", {}, t("lc.no_demands"));
   return cardTable(
     t("lc.demands"),
     [t("lc.demand"), t("lc.requester"), t("lc.status"), t("lc.clock"), t("lc.action")],
     rows.map((d) => [
       demandWords(d),
-      departmentName(d.requester),
-      [badge("demand", d.status), d.provider ? h("p", {}, departmentName(d.provider)) : null, d.reasons ? h("p", { class: "reason" }, d.reasons) : null],
+      deptName(d.requester),
+      [badge("demand", d.status), d.provider ? h("p", {}, deptName(d.provider)) : null, d.reasons ? h("p", { class: "reason" }, d.reasons) : null],
       clock(d.status === "filed" ? d.routing : d.reply),
-      d.status === "filed" || d.status === "refused" || d.reply.overdue ? routeForm(d, departments, ctx) : "—",
+      d.status === "filed" || d.status === "refused" || d.reply.overdue ? routeForm(d, all, ctx) : "—",
     ]),
   );
 }
 
-function routeForm(d, departments, ctx) {
+function routeForm(d, all, ctx) {
   const where = h("div", { class: "row-actions" });
-  const choices = departments.filter((x) => x.code !== d.requester).map((x) => [x.code, `${x.code} · ${x.name}`]);
+  const choices = all.filter((x) => x.code !== d.requester).map((x) => [x.code, localName(x.name, x.code, x.name_en)]);
   const to = select(choices, choices[0]?.[0]);
   to.setAttribute("aria-label", t("lc.route_to"));
   const go = button(t("lc.route"));

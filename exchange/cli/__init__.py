@@ -29,6 +29,7 @@ from exchange.cli.notice import notice_app
 from exchange.cli.pension import demo_receiver_app, register_death_command
 from exchange.cli.scorecards import scorecards_app
 from exchange.cli.serve import serve
+from exchange.cli.stewardship import stewardship_app
 from exchange.cli.sync import sync_command
 from exchange.cli.system import system_app
 from exchange.cli.witness import witness_app
@@ -61,6 +62,7 @@ app.add_typer(witness_app, name="witness")
 app.add_typer(scorecards_app, name="scorecards")
 app.add_typer(notice_app, name="notice")
 app.add_typer(disputes_app, name="disputes")
+app.add_typer(stewardship_app, name="stewardship")
 app.add_typer(peers_app, name="peers")
 app.command("worker")(worker_command)
 app.command("sync")(sync_command)

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich import box
-from rich.table import Table
 
 from exchange.cli.common import JsonFlag, china_time, command_hub, out, print_json
 from exchange.db import unit_of_work
@@ -103,20 +101,18 @@ def list_disputes(
     if as_json:
         print_json({"disputes": views})
         return
-    table = Table("争议", "事项", "提出方", "被申请方", "状态", "层级", "期限", box=box.SIMPLE)
-    for v in views:
+    if not views:
+        out.print("没有争议")
+    for v in views:  # one line a dispute: a table does not fit a terminal of 80 columns
         clock = v["clock"]
-        due = china_time(clock["due_on"]) + (" 已超期" if clock["overdue"] else "")
-        table.add_row(
-            v["id"],
-            f"{v['matter']['kind']} {v['matter']['id']}",
-            v["claimant"]["name"],
-            v["respondent"]["name"],
-            STATUS_NAMES[v["status"]],
-            LEVEL_NAMES[v["level"]],
-            due if clock["running"] else "-",
+        due = china_time(clock["due_on"]) + ("（已超期）" if clock["overdue"] else "")
+        state = f"{STATUS_NAMES[v['status']]} · {LEVEL_NAMES[v['level']]}"
+        out.print(
+            f"{v['id']}  {v['claimant']['name']} → {v['respondent']['name']}  "
+            f"{v['matter']['kind']} {v['matter']['id']}  {state}"
+            + (f" · 期限 {due}" if clock["running"] else ""),
+            soft_wrap=True,
         )
-    out.print(table)
 
 
 @disputes_app.command("show")

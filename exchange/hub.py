@@ -66,6 +66,7 @@ from exchange.sources.cache.crypto import CacheCrypto
 from exchange.sources.cache.jobs import sync_jobs
 from exchange.sources.cache.reader import SourceCache
 from exchange.sources.registry import SourceRegistry
+from exchange.stewardship import jobs as stewardship_jobs
 from exchange.stewardship.service import StewardshipDesk
 from exchange.subscriptions import jobs as subscription_jobs
 from exchange.subscriptions.brokers import BrokerAddress, BrokerTransport
@@ -320,6 +321,7 @@ class Hub:
             *security_jobs.jobs(),
             *query_jobs.jobs(),
             *agreement_jobs.jobs(),
+            *stewardship_jobs.jobs(),
             *batch_jobs.jobs(),
             *consent_jobs.jobs(),
             *notice_jobs.jobs(),

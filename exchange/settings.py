@@ -208,6 +208,14 @@ class Settings(BaseSettings):
         description="Years a consumer's usage records (使用记录) are kept after filing "
         "(《政务数据共享条例》 art. 25: at least 3; it cannot be set lower).",
     )
+    agreement_lapse_days: int | None = Field(
+        default=None,
+        ge=30,
+        le=3660,
+        description="Days after which an approved agreement not used in that time lapses "
+        "(job stewardship.lapse; 《政务数据共享条例》 art. 29 names no period); unset, nothing "
+        "lapses. Access comes back through a new application.",
+    )
     application_unconditional_reply_working_days: int = Field(
         default=1,
         ge=1,

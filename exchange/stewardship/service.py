@@ -53,7 +53,7 @@ from exchange.stewardship.models import (
 from exchange.stewardship.suspended import halted
 from schemas import AuditEntry
 
-__all__ = ["AUTHORITY", "Steward", "StewardshipDesk", "UsageText"]
+__all__ = ["AUTHORITY", "Steward", "StewardshipDesk", "UsageText", "log_step"]
 
 AUTHORITY = "data_authority"
 
@@ -292,6 +292,13 @@ def _years_after(day: date, years: int) -> date:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\n\n".join(parts).encode()).hexdigest()
+
+
+def log_step(
+    session: Session, actor: Steward, agreement: Agreement, event: str, object_id: str, text: str
+) -> None:
+    """Append a ``stewardship`` entry for *event* (its *text* only as SHA-256)."""
+    _log(session, actor, agreement, event, object_id, _digest(text))
 
 
 def _log(

@@ -235,3 +235,25 @@ def test_disposal_is_refused_while_the_agreement_is_in_force(hub: Hub) -> None:
     assert [e["object"]["event"] for e in entries(hub)] == ["disposed"]
     with unit_of_work(hub.sessions) as session:
         assert session.scalar(select(func.count()).select_from(AgreementSuspension)) == 0
+
+
+def test_access_unused_for_the_configured_period_lapses_once(
+    hub: Hub, people: dict[str, str], database_url: str
+) -> None:
+    from exchange.jobs.spec import JobContext
+    from exchange.stewardship.jobs import lapse_unused
+
+    assert CERTIFICATE in certificate(hub, people["has_property"])["attributes"]  # used today
+    settings = Settings(database_url=database_url, mode="dev", agreement_lapse_days=30)
+    now = datetime.now(UTC)
+    outcome = lapse_unused(JobContext(settings, hub.sessions, now))
+    assert outcome.rows >= 1
+    with unit_of_work(hub.sessions) as session:
+        lapsed = set(session.scalars(select(AgreementSuspension.agreement_id)))
+    assert DEMO not in lapsed  # used within the period
+    assert "AG-DEMO-MCA-REG-0001" in lapsed  # never used
+    assert {e["object"]["event"] for e in entries(hub)} == {"lapsed"}
+    assert lapse_unused(JobContext(settings, hub.sessions, now)).rows == 0  # once
+    assert CERTIFICATE in certificate(hub, people["has_property"])["attributes"]
+    off = Settings(database_url=database_url, mode="dev")
+    assert lapse_unused(JobContext(off, hub.sessions, now)).rows == 0

@@ -16,13 +16,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalogue.models import Base, str_enum
 
-__all__ = ["AgreementSuspension", "DisposalAttestation", "SuspensionStatus", "UsageRecord"]
+__all__ = [
+    "AgreementSuspension",
+    "DisposalAttestation",
+    "ServiceChange",
+    "SuspensionStatus",
+    "UsageRecord",
+]
 
 
 class SuspensionStatus(StrEnum):
@@ -82,3 +89,21 @@ class AgreementSuspension(Base):
     ended_at: Mapped[datetime | None]
     ended_by: Mapped[str | None] = mapped_column(String(128))
     ended_note: Mapped[str | None] = mapped_column(Text)
+
+
+class ServiceChange(Base):
+    """A provider's notice that it stops or changes a service (停止或变更共享服务), with the
+    fields it concerns, the day it takes effect and the reason; shown to every consumer with an
+    agreement on the resource."""
+
+    __tablename__ = "service_changes"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    resource_code: Mapped[str] = mapped_column(ForeignKey("resources.code"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    change: Mapped[str] = mapped_column(String(16))  # "stop" or "change"
+    fields: Mapped[list[Any]]  # the fields it concerns (empty: the whole resource)
+    effective_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    filed_at: Mapped[datetime]
+    filed_by: Mapped[str] = mapped_column(String(128))

@@ -695,7 +695,9 @@ def _signing_key(private_jwk: Mapping[str, Any]) -> tuple[str, Any, str | None]:
     """The algorithm (from the key type), the key, and the kid of a system's private JWK."""
     alg = _key_algorithm(private_jwk)
     if alg is None:
-        raise ValueError("the JWK must be an Ed25519 (OKP), P-256 (EC) or SM2 (EC) key")
+        raise ValueError(
+            "the JWK must be an Ed25519 (OKP) or P-256 (EC) key, or an SM2 (EC) key (gm hubs)"
+        )
     if private_jwk.get("alg", alg) != alg:
         raise ValueError(f"the JWK's alg does not fit its key type; expected {alg}")
     if "d" not in private_jwk:

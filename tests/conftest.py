@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.app import create_app
-from exchange.audit import merkle
+from exchange.audit import merkle, vmap
 from exchange.db import make_engine, make_sessionmaker
 from exchange.security.identity import Role
 from exchange.settings import Settings
@@ -138,10 +138,12 @@ def distinct_ids(collection: Sequence[str]) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _audit_tree_of_the_profile() -> None:
-    """The audit tree's hash bound to the suite's profile before each test: a hub binds it for
-    its whole process when it is built (``merkle.use_profile``), and a test that builds a hub
-    of the other profile on purpose must not leave it to the tests after it."""
+    """The audit tree's and the subject map's hash bound to the suite's profile before each
+    test: a hub binds them for its whole process when it is built (``merkle.use_profile``,
+    ``vmap.use_profile``), and a test that builds a hub of the other profile on purpose must
+    not leave them to the tests after it."""
     merkle.use_profile(PROFILE)
+    vmap.use_profile(PROFILE)
 
 
 BACKENDS = ["sqlite", "postgresql"]

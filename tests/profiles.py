@@ -31,6 +31,7 @@ __all__ = [
     "PROFILE_ENV",
     "TREE_HASH",
     "client_private_jwk",
+    "key_schedule",
     "only_under",
     "seed_demo_keys",
     "sm2_private_jwk",
@@ -161,3 +162,12 @@ def stranger() -> tuple[Any, str]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     return Ed25519PrivateKey.generate(), "EdDSA"
+
+
+def key_schedule(secret: str) -> Any:
+    """The :class:`~exchange.security.secrets.KeySchedule` of *secret* under the suite's
+    profile, for tests that build a hub's parts (a checkpoint signer, pseudonyms) by hand."""
+    from exchange.security.gm import profile_named
+    from exchange.security.secrets import KeySchedule
+
+    return KeySchedule(secret, profile_named(PROFILE))

@@ -39,6 +39,7 @@ from exchange.db import make_engine, make_sessionmaker, unit_of_work
 from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from tests import factories
 from tests.conftest import POSTGRES_ENV, throwaway_database
+from tests.profiles import PROFILE
 from tests.servers import TONGBAN, free_port
 
 SECRET = "durability-test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -73,6 +74,7 @@ class World:
             "TONGBAN_AUDIT_ORIGIN": ORIGIN,
             "TONGBAN_ADAPTERS_FILE": str(self.workdir / "var/demo/adapters.json"),
             "TONGBAN_CHECKPOINT_INTERVAL_S": str(CHECKPOINT_INTERVAL_S),
+            "TONGBAN_CRYPTO_PROFILE": PROFILE,  # the suite's (tests/profiles.py)
         }
 
     def tongban(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -20,6 +20,15 @@ from exchange.audit import merkle
 from exchange.audit.merkle import Span, Subtree
 from exchange.client import sdk
 
+
+@pytest.fixture(autouse=True)
+def _sha256_tree() -> None:
+    """RFC 9162's tree is SHA-256, and so are its vectors: the tree's code, which is the same
+    under every profile, is checked here under SHA-256 whatever the suite's profile (the SM3
+    tree of gm: tests/security/gm/test_audit_gm.py)."""
+    merkle.use_profile("intl")
+
+
 # transparency-dev/merkle's vectors, vendored with their licence notice (tests/data/README.md).
 VECTORS = Path(__file__).resolve().parents[1] / "data" / "rfc9162-vectors"
 

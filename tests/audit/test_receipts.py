@@ -28,6 +28,7 @@ from exchange.audit.proofs import consistency_proof, head, inclusion_proof, root
 from exchange.audit.sink import Receipt
 from exchange.db import unit_of_work
 from tests.audit.test_log import entry, work_of
+from tests.profiles import key_schedule
 
 SECRET = "a-test-secret-that-is-long-enough-for-prod-0123456789"
 ORIGIN = "test.example/log"
@@ -36,7 +37,7 @@ TABLES = ("audit_entries", "audit_nodes", "audit_map_nodes")
 
 @pytest.fixture
 def signer() -> CheckpointSigner:
-    return CheckpointSigner(SECRET, ORIGIN, interval=timedelta(seconds=60))
+    return CheckpointSigner(key_schedule(SECRET), ORIGIN, interval=timedelta(seconds=60))
 
 
 @pytest.fixture

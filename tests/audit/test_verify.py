@@ -22,6 +22,7 @@ from exchange.audit.verify import VerifyReport, verify_log
 from exchange.cli.audit import audit_app
 from exchange.db import unit_of_work
 from tests.audit.test_log import entry
+from tests.profiles import key_schedule
 
 SECRET = "a-test-secret-that-is-long-enough-for-prod-0123456789"
 ORIGIN = "test.example/log"
@@ -35,7 +36,7 @@ def work_of(n: int) -> Callable[[Session], dict[str, Any]]:
 
 @pytest.fixture
 def signer() -> CheckpointSigner:
-    return CheckpointSigner(SECRET, ORIGIN, interval=timedelta(seconds=60))
+    return CheckpointSigner(key_schedule(SECRET), ORIGIN, interval=timedelta(seconds=60))
 
 
 @pytest.fixture

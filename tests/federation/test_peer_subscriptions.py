@@ -98,6 +98,7 @@ class Pair:
             mode="dev",
             public_url=self.city.base,
             scheduler="off",
+            secret_file=self.city.workdir / "var/secret.key",  # the city's own master secret
         )
         return HubCore.from_settings(settings)
 

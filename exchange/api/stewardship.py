@@ -14,7 +14,7 @@ an agreement in force (``POST …/suspension``) with reasons and a remedy deadli
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
@@ -29,8 +29,13 @@ from exchange.db import unit_of_work
 from exchange.errors import Forbidden
 from exchange.security.identity import Principal, Role
 from exchange.stewardship.errors import StewardshipAgreementNotFound
-from exchange.stewardship.models import AgreementSuspension, DisposalAttestation, UsageRecord
-from exchange.stewardship.service import Steward, UsageText
+from exchange.stewardship.models import (
+    AgreementSuspension,
+    DisposalAttestation,
+    ServiceChange,
+    UsageRecord,
+)
+from exchange.stewardship.service import Steward, UsageText, announce_change
 
 __all__ = ["router"]
 
@@ -309,3 +314,79 @@ def terminate(
 ) -> dict[str, Any]:
     row = hub.stewardship.terminate(_staff(caller), agreement_id, body.note, _now())
     return suspension_view(row)
+
+
+# -- service changes ----------------------------------------------------------------------------
+
+
+class ServiceChangeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    change: Literal["stop", "change"] = Field(description="`stop` the service, or `change` it")
+    fields: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]] = Field(
+        default_factory=list, max_length=200, description="The fields it concerns (none: all)"
+    )
+    effective_on: date = Field(description="From when (China time), a day after today at least")
+    reason: Text = Field(description="Why (说明理由)")
+
+
+def change_view(row: ServiceChange) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "resource": row.resource_code,
+        "provider": row.provider,
+        "change": row.change,
+        "fields": row.fields,
+        "effective_on": row.effective_on.isoformat(),
+        "reason": row.reason,
+        "filed_at": _instant(row.filed_at),
+        "filed_by": row.filed_by,
+    }
+
+
+ResourceCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post(
+    "/department/resources/{resource_code}/service-changes",
+    summary="Announce, with a reason, that my department stops or changes a service (art. 29)",
+    tags=["department"],
+    status_code=201,
+    responses=_WRITE_ERRORS,
+)
+def post_service_change(
+    hub: Hub, caller: StaffBearer, resource_code: ResourceCode, body: ServiceChangeBody
+) -> JSONResponse:
+    row, reached = announce_change(
+        hub.sessions,
+        _department(caller),
+        resource_code,
+        (body.change, body.fields),
+        body.effective_on,
+        body.reason,
+        _now(),
+    )
+    return JSONResponse({**change_view(row), "agreements": reached}, status_code=201)
+
+
+@router.get(
+    "/department/service-changes",
+    summary="Service changes announced for resources my department provides or has agreements on",
+    tags=["department"],
+    responses=_READ_ERRORS,
+)
+def department_service_changes(hub: Hub, caller: StaffBearer) -> dict[str, Any]:
+    actor = _department(caller)
+    with unit_of_work(hub.sessions) as session:
+        consumed = select(Agreement.resource_code).where(
+            Agreement.consumer_department == actor.department
+        )
+        rows = session.scalars(
+            select(ServiceChange)
+            .where(
+                (ServiceChange.provider == actor.department)
+                | ServiceChange.resource_code.in_(consumed)
+            )
+            .order_by(ServiceChange.filed_at.desc())
+        ).all()
+        return {"service_changes": [change_view(r) for r in rows]}

@@ -10,6 +10,7 @@ __all__ = [
     "AgreementNotSuspended",
     "DisposalWhileInForce",
     "RemedyDeadlineNotPassed",
+    "ServiceChangeInvalid",
     "StewardshipAgreementNotFound",
     "StewardshipTextEmpty",
     "UsageRecordNotFound",
@@ -73,3 +74,12 @@ class StewardshipTextEmpty(TongbanError):
     code = "stewardship_text_empty"
     status = 422
     title = "The text may not be empty"
+
+
+class ServiceChangeInvalid(TongbanError):
+    """A service change is announced before the day it applies (a day after today at the
+    earliest, China time)."""
+
+    code = "service_change_invalid"
+    status = 422
+    title = "The service change is not announced in advance"

@@ -29,6 +29,7 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalogue.models import Resource
 from exchange.agreements.models import Agreement, AgreementStatus
 from exchange.agreements.workdays import china_day
 from exchange.audit.lifecycle import NO_SUBJECT, hold_log, logged_at
@@ -40,6 +41,7 @@ from exchange.stewardship.errors import (
     AgreementNotSuspended,
     DisposalWhileInForce,
     RemedyDeadlineNotPassed,
+    ServiceChangeInvalid,
     StewardshipAgreementNotFound,
     StewardshipTextEmpty,
     UsageRecordNotFound,
@@ -47,13 +49,21 @@ from exchange.stewardship.errors import (
 from exchange.stewardship.models import (
     AgreementSuspension,
     DisposalAttestation,
+    ServiceChange,
     SuspensionStatus,
     UsageRecord,
 )
 from exchange.stewardship.suspended import halted
 from schemas import AuditEntry
 
-__all__ = ["AUTHORITY", "Steward", "StewardshipDesk", "UsageText", "log_step"]
+__all__ = [
+    "AUTHORITY",
+    "Steward",
+    "StewardshipDesk",
+    "UsageText",
+    "announce_change",
+    "log_step",
+]
 
 AUTHORITY = "data_authority"
 
@@ -247,6 +257,58 @@ class StewardshipDesk:
             _log(session, actor, agreement, status.value, row.id, _digest(note))
             session.expunge(row)
         return row
+
+
+def announce_change(
+    sessions: sessionmaker[Session],
+    actor: Steward,
+    resource_code: str,
+    change: tuple[str, list[str]],
+    effective_on: date,
+    reason: str,
+    now: datetime,
+) -> tuple[ServiceChange, list[str]]:
+    """The provider's notice that it stops or changes (*change*: kind and fields) a service
+    from *effective_on* on, with its reason; every consumer with an agreement on the resource
+    is told (one audit entry each). Returns the notice and the agreements it reached."""
+    kind, fields = change
+    _require(reason)
+    if actor.is_authority or not actor.department:
+        raise Forbidden("a service change is announced by its provider department")
+    with unit_of_work(sessions, write=True) as session:
+        hold_log(session)
+        resource = session.get(Resource, resource_code)
+        if resource is None or resource.provider_code != actor.department:
+            raise StewardshipAgreementNotFound(
+                f"no resource {resource_code} provided by department {actor.department}"
+            )
+        if effective_on <= china_day(now):
+            raise ServiceChangeInvalid("a service change is announced before the day it applies")
+        row = ServiceChange(
+            id=f"chg-{uuid.uuid4()}",
+            resource_code=resource_code,
+            provider=actor.department,
+            change=kind,
+            fields=sorted(set(fields)),
+            effective_on=effective_on,
+            reason=reason,
+            filed_at=now,
+            filed_by=actor.subject,
+        )
+        session.add(row)
+        session.flush()
+        reached = session.scalars(
+            select(Agreement)
+            .where(
+                Agreement.resource_code == resource_code,
+                Agreement.status == AgreementStatus.APPROVED,
+            )
+            .order_by(Agreement.id)
+        ).all()
+        for agreement in reached:
+            _log(session, actor, agreement, "service_change", row.id, _digest(kind, reason))
+        session.expunge(row)
+    return row, [a.id for a in reached]
 
 
 def _require(text: str) -> None:

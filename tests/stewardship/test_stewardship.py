@@ -257,3 +257,35 @@ def test_access_unused_for_the_configured_period_lapses_once(
     assert CERTIFICATE in certificate(hub, people["has_property"])["attributes"]
     off = Settings(database_url=database_url, mode="dev")
     assert lapse_unused(JobContext(off, hub.sessions, now)).rows == 0
+
+
+def test_a_provider_announces_a_service_change_every_consumer_sees(hub: Hub) -> None:
+    path = "/department/resources/REG-BDC-0001/service-changes"
+    tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    body = {
+        "change": "change",
+        "fields": ["area"],
+        "effective_on": tomorrow,
+        "reason": "面积字段改为按套内面积计",
+    }
+    refused(
+        post(hub, path, {**body, "effective_on": "2026-01-01"}, staff(hub, "REG")),
+        422,
+        "service_change_invalid",
+    )
+    refused(post(hub, path, body, staff(hub, "EDU")), 404, "stewardship_agreement_not_found")
+    refused(
+        post(hub, path, {**body, "reason": " "}, staff(hub, "REG")), 422, "stewardship_text_empty"
+    )
+    assert entries(hub) == []
+    announced = post(hub, path, body, staff(hub, "REG"))
+    assert announced.status_code == 201, announced.text
+    assert DEMO in announced.json()["agreements"]
+    seen = hub.client.get("/department/service-changes", headers=staff(hub, "EDU")).json()
+    assert [c["reason"] for c in seen["service_changes"]] == ["面积字段改为按套内面积计"]
+    assert hub.client.get("/department/service-changes", headers=staff(hub, "HRSS")).json() == {
+        "service_changes": []
+    }
+    logged = entries(hub)
+    assert {e["object"]["agreement"] for e in logged} == set(announced.json()["agreements"])
+    assert {e["object"]["event"] for e in logged} == {"service_change"}

@@ -10,6 +10,7 @@ the stored one, or signs unverifiably stops the hub; a module under ``intl`` is 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,15 @@ from tests.security.gm.test_gm_hub_http import (
     _openssl_verifies,
 )
 from tests.security.gm.test_interop import _openssl
-from tests.servers import DemoHub, demo_hub
+from tests.servers import (
+    DemoHub,
+    _demo_template,
+    _url,
+    copy_demo,
+    dev_environment,
+    free_port,
+    serving,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 FACTORY = "tests.security.gm.openssl_module:module"
@@ -50,16 +59,22 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def module_hub(tmp_path_factory: pytest.TempPathFactory, keys_dir: Path) -> Iterator[DemoHub]:
+    """As :func:`tests.servers.demo_hub`, with more time to come up: every signature of the
+    demo's build and of the hub's start is an OpenSSL process, slow on a loaded machine."""
     pythonpath = os.pathsep.join(p for p in (str(REPOSITORY), os.environ.get("PYTHONPATH")) if p)
-    with demo_hub(
-        tmp_path_factory.mktemp("gm-module-hub"),
-        citizens=30,
-        TONGBAN_CRYPTO_PROFILE="gm",
-        TONGBAN_SM2_MODULE=FACTORY,
-        TONGBAN_TEST_SM2_KEYS=str(keys_dir),
-        PYTHONPATH=pythonpath,
-    ) as served:
-        yield served
+    port = free_port()
+    settings = {
+        **_url(port),
+        "TONGBAN_CRYPTO_PROFILE": "gm",
+        "TONGBAN_SM2_MODULE": FACTORY,
+        "TONGBAN_TEST_SM2_KEYS": str(keys_dir),
+        "PYTHONPATH": pythonpath,
+    }
+    workdir = tmp_path_factory.mktemp("gm-module-hub")
+    copy_demo(_demo_template(port, 30, False, settings), workdir)
+    with serving(workdir, dev_environment(**settings), port=port, within_s=120) as base:
+        manifest = json.loads((workdir / "var/demo/demo.json").read_text("utf-8"))
+        yield DemoHub(base, workdir, manifest)
 
 
 def _point_of(keys_dir: Path, label: str) -> bytes:

@@ -53,7 +53,7 @@ from exchange.hub import Hub
 from exchange.security.gm.profile_check import check_crypto_profile
 from exchange.security.keys import HubKeys
 from exchange.settings import Settings
-from tests.profiles import PROFILE, seed_demo_keys
+from tests.profiles import PROFILE
 
 __all__ = [
     "NOW",
@@ -84,12 +84,10 @@ def dev_keys() -> HubKeys:
 
 
 def _demo(session: Session, data_dir: Path) -> None:
-    seed_demo_keys(data_dir)  # the case systems' keys of the suite's profile (SM2 under gm)
     build_demo(session, data_dir, now=NOW, keys=dev_keys())
 
 
 def _live_demo(session: Session, data_dir: Path) -> None:
-    seed_demo_keys(data_dir)
     build_demo(session, data_dir, now=datetime.now(UTC), keys=dev_keys())
 
 

@@ -4,8 +4,8 @@ keys of that profile.
 ``TONGBAN_TEST_CRYPTO_PROFILE=gm`` runs the whole suite under the national-cryptography
 profile: ``tests/conftest.py`` sets ``TONGBAN_CRYPTO_PROFILE`` for every in-process hub,
 :func:`tests.servers.hub_environment` passes it to every ``tongban`` subprocess, and the case
-systems the tests register (:mod:`tests.factories`, the demo worlds of :mod:`tests.databases`
-and :mod:`tests.servers`) hold SM2 keys and sign their client assertions ``SM2SM3``. Unset, or
+systems the tests register (:mod:`tests.factories`) hold SM2 keys and sign their client
+assertions ``SM2SM3``, as the demo's do under ``gm``. Unset, or
 ``intl``, the suite runs as it always has (Ed25519 keys, ``EdDSA`` assertions).
 
 A test that checks a fact true of one profile by definition (an RFC 9162 SHA-256 vector, an
@@ -16,9 +16,7 @@ pass under both.
 from __future__ import annotations
 
 import base64
-import json
 import os
-from pathlib import Path
 from typing import Any, Final, Literal
 
 import pytest
@@ -33,7 +31,6 @@ __all__ = [
     "client_private_jwk",
     "key_schedule",
     "only_under",
-    "seed_demo_keys",
     "sm2_private_jwk",
     "sm2_signer",
     "stranger",
@@ -115,26 +112,6 @@ def client_private_jwk(kid: str) -> dict[str, Any]:
     """A fresh case system's private JWK of the suite's profile: SM2 under ``gm``, Ed25519
     under ``intl``."""
     return sm2_private_jwk(kid) if GM else _ed25519_private_jwk(kid)
-
-
-def seed_demo_keys(data_dir: Path) -> None:
-    """Under ``gm``, SM2 keys for the demo's case systems in ``data_dir/keys`` before the demo
-    is built there: ``build_demo`` registers the key it finds in ``keys/<system>.jwk`` (and
-    makes an Ed25519 one only where none is). Under ``intl`` nothing is written."""
-    if not GM:
-        return
-    from exchange.demo.build import DEMO_SYSTEMS
-    from exchange.files import owner_only_directory
-
-    keys = data_dir / "keys"
-    owner_only_directory(keys)
-    for spec in DEMO_SYSTEMS:
-        system_id = spec["id"]
-        path = keys / f"{system_id}.jwk"
-        if not path.exists():
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(sm2_private_jwk(f"{system_id}-1"), handle, indent=2)
 
 
 def verifying_key(jwk: dict[str, Any]) -> Any:

@@ -46,6 +46,7 @@ from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.security.identity import Role
 from exchange.settings import Settings
 from tests import factories
+from tests.profiles import only_under
 from tests.servers import DemoHub
 
 SYSTEM = "edu-enrolment"
@@ -354,6 +355,7 @@ def _token_endpoint(demo: DemoHub) -> str:
     return token_endpoint
 
 
+@only_under("intl", "authlib signs no SM2SM3, and a gm hub takes SM2 client keys only")
 def test_authlib_gets_an_access_token_from_the_discovered_token_endpoint(demo: DemoHub) -> None:
     token_endpoint = _token_endpoint(demo)
     # The documented one-line change from Authlib's defaults: the algorithm of the system's key.
@@ -378,6 +380,7 @@ def test_authlib_gets_an_access_token_from_the_discovered_token_endpoint(demo: D
     assert answer.status_code == 200, answer.text
 
 
+@only_under("intl", "authlib signs no SM2SM3, and a gm hub takes SM2 client keys only")
 def test_authlib_reads_an_assertion_signed_with_the_wrong_key_as_invalid_client(
     demo: DemoHub,
 ) -> None:
@@ -389,6 +392,7 @@ def test_authlib_reads_an_assertion_signed_with_the_wrong_key_as_invalid_client(
     assert "signature" in str(refused.value.description)
 
 
+@only_under("intl", "authlib signs no SM2SM3, and a gm hub takes SM2 client keys only")
 def test_an_authlib_assertion_replayed_later_is_refused_despite_its_hour_long_exp(
     demo: DemoHub,
 ) -> None:

@@ -35,6 +35,7 @@ from exchange.query.pipeline import EVIDENCE_TYP
 from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.security.keys import HubKeys
 from exchange.settings import Settings
+from tests.profiles import only_under
 from tests.servers import TONGBAN, demo_hub, dev_environment, free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -492,6 +493,7 @@ def _p256_jwk(kid: str) -> dict[str, str]:
     }
 
 
+@only_under("intl", "a gm hub registers SM2 client keys only, not P-256")
 def test_an_es256_key_signs_the_assertions_too(served: Served, tmp_path: Path) -> None:
     private = _p256_jwk("edu-enrolment-p256")
     public = tmp_path / "public.jwk"
@@ -510,6 +512,7 @@ def test_an_es256_key_signs_the_assertions_too(served: Served, tmp_path: Path) -
     assert recorder.count(TOKEN_PATH) == 1
 
 
+@only_under("intl", "ES256 is not a gm hub's signing algorithm")
 def test_after_the_hub_rotates_to_es256_the_jwks_is_fetched_again_once(served: Served) -> None:
     client, recorder = make_client(served)
     subject = served.subject("no_property")

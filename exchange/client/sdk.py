@@ -81,6 +81,7 @@ import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
@@ -594,6 +595,8 @@ class TongbanClient:
             "jti": secrets.token_urlsafe(24),
         }
         headers = {"kid": self._kid} if self._kid else None
+        if isinstance(self._signing_key, _Sm2Signer):  # PyJWT has no SM2
+            return self._signing_key.compact_jws(claims, headers or {})
         return jwt.encode(claims, self._signing_key, algorithm=self._alg, headers=headers)
 
     # -- evidence --------------------------------------------------------------------------
@@ -710,20 +713,16 @@ def _signing_key(private_jwk: Mapping[str, Any]) -> tuple[str, Any, str | None]:
     return alg, key, kid if isinstance(kid, str) else None
 
 
-def _sm2_signer(private_jwk: Mapping[str, Any]) -> Any:
-    """The signer of an SM2 private JWK (a ``gm`` hub takes SM2SM3 assertions only): GmSSL
-    through the hub's own SM2 interface, which also registers ``SM2SM3`` with PyJWT. Imported
-    only for an SM2 key, so a client of an ``intl`` hub needs nothing of it."""
-    from exchange.security.gm import GmKeyInvalid, Sm2PublicKey, SoftwareSm2Signer
-    from exchange.security.gm.jws import register
-
-    register()
-    public = {k: v for k, v in private_jwk.items() if k in ("kty", "crv", "x", "y")}
+def _sm2_signer(private_jwk: Mapping[str, Any]) -> _Sm2Signer:
+    """The signer of an SM2 private JWK (a ``gm`` hub takes SM2SM3 assertions only)."""
     try:
-        return SoftwareSm2Signer.from_private_bytes(
-            _b64url(str(private_jwk["d"])), Sm2PublicKey.from_jwk(public)
+        public = _Sm2PublicKey.of_point(
+            b"\x04"
+            + _b64url_coordinate(private_jwk.get("x"))
+            + _b64url_coordinate(private_jwk.get("y"))
         )
-    except (GmKeyInvalid, ValueError):
+        return _Sm2Signer.of(_b64url(str(private_jwk["d"])), public)
+    except (InvalidSignature, ValueError):
         raise ValueError("the SM2 JWK is not a valid key pair") from None
 
 
@@ -1301,16 +1300,65 @@ class _Sm2PublicKey:
         t = (r + s) % _SM2_N
         if not (0 < r < _SM2_N and 0 < s < _SM2_N) or t == 0:
             raise InvalidSignature
+        e = int.from_bytes(_sm3(self.z + message), "big")
+        total = _add(_multiply(s, _SM2_G), _multiply(t, (self.x, self.y)))
+        if total is None or (e + total[0]) % _SM2_N != r:
+            raise InvalidSignature
+
+    @property
+    def z(self) -> bytes:
+        """Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA), GB/T 32918.2-2016 §5.5."""
         fields = (_SM2_A, _SM2_B, *_SM2_G, self.x, self.y)
-        z = _sm3(
+        return _sm3(
             (len(_SM2_ID) * 8).to_bytes(2, "big")
             + _SM2_ID
             + b"".join(v.to_bytes(32, "big") for v in fields)
         )
-        e = int.from_bytes(_sm3(z + message), "big")
-        total = _add(_multiply(s, _SM2_G), _multiply(t, (self.x, self.y)))
-        if total is None or (e + total[0]) % _SM2_N != r:
-            raise InvalidSignature
+
+
+_PAIRWISE_CHECK: Final = b"tongban sdk: does this SM2 private key belong to its public key?"
+
+
+class _Sm2Signer:
+    """An SM2 private key a case system signs its client assertions with: GmSSL (the
+    ``gmssl-pyx`` binding, the library of the hub's ADR 0008, with the kernel's random source)
+    signs ``e = SM3(Z ‖ message)``. Imported only for an SM2 key, so a client of an ``intl``
+    hub needs none of it; the arithmetic here touches public values only."""
+
+    __slots__ = ("_private", "_public", "_z")
+
+    def __init__(self, private: bytes, public: _Sm2PublicKey) -> None:
+        self._private, self._public, self._z = private, public, public.z
+
+    @classmethod
+    def of(cls, private: bytes, public: _Sm2PublicKey) -> _Sm2Signer:
+        """The pair, checked: a 32-byte scalar in [1, n − 2] whose signature verifies under
+        *public*; ValueError otherwise."""
+        if len(private) != 32 or not 0 < int.from_bytes(private, "big") < _SM2_N - 1:
+            raise ValueError("an SM2 private key is a 32-byte scalar in [1, n - 2]")
+        signer = cls(private, public)
+        public.verify(signer.sign(_PAIRWISE_CHECK), _PAIRWISE_CHECK)  # InvalidSignature
+        return signer
+
+    def sign(self, message: bytes) -> bytes:
+        """The raw signature ``r ‖ s`` (32 bytes each) of *message*."""
+        from gmssl_pyx import gmsslext
+
+        der = gmsslext.sm2_sign_sm3_digest(self._private, _sm3(self._z + message))
+        r, s = decode_dss_signature(der)
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    def compact_jws(self, claims: Mapping[str, Any], headers: Mapping[str, Any]) -> str:
+        """``header.payload.signature`` with ``alg`` SM2SM3, as docs/gm.md defines it."""
+        header = {"alg": _SM2SM3, "typ": "JWT", **headers}
+        signing_input = ".".join(
+            base64.urlsafe_b64encode(json.dumps(part, separators=(",", ":")).encode())
+            .rstrip(b"=")
+            .decode()
+            for part in (header, claims)
+        )
+        signature = base64.urlsafe_b64encode(self.sign(signing_input.encode())).rstrip(b"=")
+        return f"{signing_input}.{signature.decode()}"
 
 
 _VerifyingKey = jwt.PyJWK | _Sm2PublicKey

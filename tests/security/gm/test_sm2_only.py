@@ -125,7 +125,7 @@ def test_the_demo_under_gm_makes_sm2_keys_and_the_sdk_signs_with_them(tmp_path: 
     assert "d" in private
     alg, signer, kid = _signing_key(private)
     assert (alg, kid) == ("SM2SM3", "edu-1")
-    token = jwt.encode({"iss": "edu"}, signer, algorithm=alg, headers={"kid": kid})
+    token = signer.compact_jws({"iss": "edu"}, {"kid": kid})  # the SDK signs SM2 itself
     signing_input, _, signature = token.rpartition(".")
     Sm2PublicKey.from_jwk(public).verify(
         base64.urlsafe_b64decode(signature + "=="), signing_input.encode()

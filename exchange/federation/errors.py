@@ -3,6 +3,7 @@ an ID number or a value."""
 
 from __future__ import annotations
 
+from exchange.subscriptions.errors import NotAPeerHub  # raised by both rooms (re-exported)
 from schemas import TongbanError
 
 __all__ = [
@@ -54,15 +55,6 @@ class HarvestRefused(TongbanError):
     code = "harvest_refused"
     status = 422
     title = "The harvested catalogue failed validation"
-
-
-class NotAPeerHub(TongbanError):
-    """A query names an original caller (``on_behalf_of``) but its caller is not a hub this
-    hub registered as a consumer peer."""
-
-    code = "not_a_peer_hub"
-    status = 403
-    title = "Only a registered peer hub may relay a query"
 
 
 class RelayRefused(TongbanError):

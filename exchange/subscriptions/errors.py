@@ -8,6 +8,7 @@ from schemas import TongbanError
 
 __all__ = [
     "BrokerUnavailable",
+    "NotAPeerHub",
     "SubscriptionDeliveryInvalid",
     "SubscriptionEventNotFound",
     "SubscriptionEventPending",
@@ -95,3 +96,13 @@ class BrokerUnavailable(TongbanError):
     code = "broker_unavailable"
     status = 503
     title = "The event broker cannot be reached"
+
+
+class NotAPeerHub(TongbanError):
+    """A query names an original caller (``on_behalf_of``) but its caller is not a hub this
+    hub registered as a consumer peer. Raised by federation's relay and by subscriptions held
+    for another hub; it lives here so that neither room imports the other both ways."""
+
+    code = "not_a_peer_hub"
+    status = 403
+    title = "Only a registered peer hub may relay a query"

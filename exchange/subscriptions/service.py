@@ -39,11 +39,11 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.agreements.grants import checked_grants
-from exchange.federation.errors import NotAPeerHub
 from exchange.query.resolve import ResolvedQuery, resolve_query
 from exchange.security.clientauth import SystemPrincipal
 from exchange.security.subjects import Pseudonyms
 from exchange.subscriptions.errors import (
+    NotAPeerHub,
     SubscriptionDeliveryInvalid,
     SubscriptionEventNotFound,
     SubscriptionEventPending,

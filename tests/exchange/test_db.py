@@ -19,10 +19,12 @@ from exchange.agreements.models import AgreementStatus, Origin
 from exchange.consent.models import ConsentMode, ConsentStatus, RequestStatus
 from exchange.corrections.models import CorrectionStatus, FiledBy, NoticeStatus
 from exchange.db import alembic_config, make_engine, unit_of_work
+from exchange.disputes.models import DisputeLevel, DisputeStatus, MatterKind
 from exchange.feedback.models import Rater
 from exchange.jobs.models import RunOutcome, Trigger
 from exchange.notice.models import DeferralStatus, EndedBy, ReasonKind
 from exchange.sources.cache.models import SyncStatus
+from exchange.stewardship.models import SuspensionStatus
 from exchange.subscriptions.models import DeliveryChannel, EventStatus, SubscriptionStatus
 
 ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
@@ -50,6 +52,11 @@ ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("notice_standing_deferrals", "reason_kind"): ReasonKind,
     ("notice_standing_deferrals", "status"): DeferralStatus,
     ("notice_standing_deferrals", "ended_by"): EndedBy,
+    ("disputes", "matter_kind"): MatterKind,
+    ("disputes", "level"): DisputeLevel,
+    ("disputes", "status"): DisputeStatus,
+    ("dispute_steps", "level"): DisputeLevel,
+    ("agreement_suspensions", "status"): SuspensionStatus,
 }
 """The status columns typed as their enums (``catalogue.models.str_enum``)."""
 

@@ -18,6 +18,10 @@ MEANT_FOR_IT = {
     ("get", "/authority/scorecards.csv"),
     ("get", "/authority/feedback"),
     ("get", "/agreements/extension-requests"),  # the extensions it approves (docs/lifecycle.md)
+    ("get", "/authority/disputes"),  # the disputes escalated to it (docs/lifecycle.md)
+    ("get", "/catalogue/submissions"),  # its review queue (docs/lifecycle.md)
+    ("get", "/catalogue/update-duties"),  # the update duties it opens and extends
+    ("get", "/demands"),  # the supply-demand requests it routes
     ("get", "/catalogue/freshness"),  # any staff: metadata of the catalogue
     ("get", "/readyz"),  # anyone; the authority sees no source checks
 }
@@ -31,11 +35,16 @@ def _token(client: TestClient, role: str, **more: Any) -> str:
     return token
 
 
-def test_the_dev_idp_signs_in_the_data_authority_without_a_department(client: TestClient) -> None:
-    token = _token(client, "data_authority", department="DSJ")
-    principal = client.app.state.hub.identity.verify(token)  # type: ignore[attr-defined]
+def test_the_dev_idp_signs_in_the_data_authority_with_or_without_a_department(
+    client: TestClient,
+) -> None:
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    principal = hub.identity.verify(_token(client, "data_authority"))
     assert principal.role is Role.DATA_AUTHORITY
-    assert principal.department is None  # only a department admin's token names one
+    assert principal.department is None
+    # a reviewer's own department, whose catalogue entries they may not decide (docs/lifecycle.md)
+    principal = hub.identity.verify(_token(client, "data_authority", department="DSJ"))
+    assert (principal.role, principal.department) == (Role.DATA_AUTHORITY, "DSJ")
 
 
 def _staff_operations(client: TestClient) -> list[tuple[str, str]]:

@@ -90,8 +90,7 @@ class Settings(BaseSettings):
         default="intl",
         description="The crypto profile (docs/gm.md): `intl` (Ed25519, SHA-256, AES-GCM) or `gm` "
         "(SM2, SM3, SM4). Chosen at set-up and recorded in the database; a hub refuses to start "
-        "under another profile than its data was written with. `gm` is not wired yet: a hub "
-        "asked to run under it refuses to start.",
+        "under another profile than its data was written with.",
     )
     sm2_module: str = Field(
         default="",

@@ -21,6 +21,7 @@ from exchange.app import create_app
 from exchange.security.identity import Role
 from exchange.settings import Settings
 from tests.exchange.test_cli import TONGBAN, here, run
+from tests.profiles import TREE_HASH
 from tests.servers import dev_environment
 
 
@@ -97,7 +98,7 @@ def test_a_failing_job_retries_shows_failing_then_recovers(tmp_path: Path) -> No
     assert seen.json()["failing"] is True
     assert [r["attempt"] for r in seen.json()["recent_runs"]] == [3, 2, 1]
 
-    set_head_root(engine, hashlib.sha256(b"").digest())  # repaired
+    set_head_root(engine, hashlib.new(TREE_HASH, b"").digest())  # repaired: the empty tree's
     fixed = run(tmp_path, "jobs", "run", "audit.checkpoint", "--json", env=env)
     assert fixed.returncode == 0, fixed.stderr
     assert json.loads(fixed.stdout)["failing"] is False

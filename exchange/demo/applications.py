@@ -131,7 +131,7 @@ def seed_applications(
         _application(
             "edu-enrolment",
             "HRSS-SB-0001",
-            ["months_paid"],
+            ["insured_since"],  # not months_paid: the demo's agreement 15 grants that one
             "school-enrolment",
             {"scenario": enrolment, "scope": named, "sharing_modes": ["interface"]},
             now,
@@ -144,7 +144,7 @@ def seed_applications(
         session,
         hrss,
         delivered.id,
-        Approval(fields=("months_paid",)),
+        Approval(fields=("insured_since",)),
         keys=keys,
         now=now,
         clocks=clocks,

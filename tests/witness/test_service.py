@@ -483,7 +483,7 @@ def test_many_racing_clients_end_at_the_largest_size_without_going_back(
 ) -> None:
     log = FakeLog(64)
     witness = make_witness(log)
-    cosigned: list[int] = []
+    cosigned: list[tuple[int, int]] = []  # (old size, new size) of each accepted checkpoint
     lock = threading.Lock()
 
     def client(target: int) -> None:
@@ -497,7 +497,7 @@ def test_many_racing_clients_end_at_the_largest_size_without_going_back(
                 old = exc.latest_size
                 continue
             with lock:
-                cosigned.append(target)
+                cosigned.append((old, target))
             return
 
     threads = [threading.Thread(target=client, args=(size,)) for size in range(40, 64, 3)]
@@ -505,8 +505,14 @@ def test_many_racing_clients_end_at_the_largest_size_without_going_back(
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert cosigned == sorted(cosigned)  # every cosignature extended the one before
-    assert cosigned[-1] == 61
+    # The witness accepts a checkpoint only from the size it last cosigned, so the accepted
+    # ones chain from 0 without a gap or a step back. (The order the clients append in is not
+    # the order the witness accepted them: a client records its success after the call.)
+    chain = sorted(cosigned)
+    assert chain[0][0] == 0
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chain))
+    assert all(old < new for old, new in chain)
+    assert chain[-1][1] == 61
     assert witness.latest_note(log.origin_hash) is not None
     assert witness.latest_note(log.origin_hash).startswith(f"{log.origin}\n61\n")  # type: ignore[union-attr]
 

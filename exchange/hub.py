@@ -77,6 +77,7 @@ from exchange.subscriptions.sealing import OutboxSeal
 from exchange.subscriptions.service import Subscriptions
 from exchange.subscriptions.signed import EventSigner
 from exchange.subscriptions.webhooks import WebhookPolicy
+from policies.transforms import HashKey
 
 __all__ = ["Hub"]
 
@@ -205,7 +206,7 @@ class Hub:
             self.keys,
             checkpoints=self.checkpoints,
             pseudonyms=self.pseudonyms,
-            release_hash_key=self.secrets.key(KeyUse.RELEASE_HASH),
+            release_hash_key=self.release_hash_key,
             issuer=settings.public_url,
             budget=VerifyBudget(
                 no_match=settings.verify_no_match_budget,
@@ -214,6 +215,12 @@ class Hub:
             ),
             relay=self.relay,
         )
+
+    @cached_property
+    def release_hash_key(self) -> HashKey:
+        """The key each consumer's ``hash`` releases are derived from, with the profile's keyed
+        hash (HMAC-SHA-256 under ``intl``, HMAC-SM3 under ``gm``; docs/gm.md)."""
+        return HashKey(self.secrets.key(KeyUse.RELEASE_HASH), self.secrets.profile.release_hash)
 
     @cached_property
     def relay(self) -> HubRelay:
@@ -261,7 +268,7 @@ class Hub:
             self.relay,
             self.pseudonyms,
             self.outbox_seal,
-            self.secrets.key(KeyUse.RELEASE_HASH),
+            self.release_hash_key,
             self.settings.public_url,
         )
 
@@ -285,7 +292,7 @@ class Hub:
             self.sources,
             self.pseudonyms,
             self.outbox_seal,
-            self.secrets.key(KeyUse.RELEASE_HASH),
+            self.release_hash_key,
             peers=self.peer_subscriptions,
         )
 

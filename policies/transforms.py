@@ -5,9 +5,11 @@ Release transforms (数据脱敏), one pure function each, dispatched by :func:`
 * ``clear``: the value unchanged;
 * ``mask_id``: an identifier with its first 6 and last 4 characters kept (``110105********002X``);
 * ``mask_name``: a name with only its surname kept (``张*``, ``欧阳**``), element-wise over a list;
-* ``hash``: ``hmac-sha256:<base64url>``, an HMAC-SHA-256 under the consumer's key of the value's
+* ``hash``: ``<function>:<base64url>``, a keyed hash under the consumer's key of the value's
   canonical JSON, so one consumer can match values without seeing them and two consumers cannot
-  join their answers;
+  join their answers; the function comes with the key (:class:`HashKey`): HMAC-SHA-256
+  (``hmac-sha256:``, :data:`HMAC_SHA256`) under the ``intl`` crypto profile, HMAC-SM3
+  (``hmac-sm3:``) under ``gm``, which the exchange hands in, as this package knows no profile;
 * ``year``: an ISO date or date-time released as its year.
 
 Derived attributes (``household.age_at_least(18)``) answer true or false and never the value:
@@ -27,7 +29,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Final, overload
@@ -38,7 +40,10 @@ from policies.model import Derivation, Release
 __all__ = [
     "COMPOUND_SURNAMES",
     "DERIVATION_BASE",
+    "HMAC_SHA256",
     "MIN_HASH_KEY_BYTES",
+    "HashKey",
+    "KeyedHashFunction",
     "apply_release",
     "evaluate",
     "keyed_hash",
@@ -104,22 +109,62 @@ def _mask_one_name(value: object) -> str:
     return name[:kept] + "*" * (len(name) - kept)
 
 
-def keyed_hash(key: bytes, value: Any) -> str:
-    """``hmac-sha256:`` + unpadded base64url of HMAC-SHA-256(key, canonical JSON of value).
+@dataclass(frozen=True)
+class KeyedHashFunction:
+    """A keyed hash a ``hash`` release may be made with: the name that prefixes what is released
+    (``hmac-sha256``, ``hmac-sm3``) and its MAC, ``mac(key, message) -> digest``."""
+
+    name: str
+    mac: Callable[[bytes, bytes], bytes] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not _FUNCTION_NAME.fullmatch(self.name):
+            raise ValueError("a keyed hash's name is lowercase letters, digits and hyphens")
+
+
+def _hmac_sha256(key: bytes, message: bytes) -> bytes:
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+_FUNCTION_NAME: Final = re.compile(r"[a-z][a-z0-9-]*")
+HMAC_SHA256: Final = KeyedHashFunction("hmac-sha256", _hmac_sha256)
+"""The ``intl`` profile's keyed hash; the ``gm`` profile's (HMAC-SM3) is the exchange's to make."""
+
+
+@dataclass(frozen=True)
+class HashKey:
+    """A key for ``hash`` releases and the keyed hash it is used with: the hub's release key,
+    and each consumer's (:meth:`for_consumer`) that a release is made under."""
+
+    key: bytes = field(repr=False)
+    function: KeyedHashFunction
+
+    def __post_init__(self) -> None:
+        if len(self.key) < MIN_HASH_KEY_BYTES:
+            raise ValueError(f"the hash key must be at least {MIN_HASH_KEY_BYTES} bytes")
+
+    def for_consumer(self, consumer: str) -> HashKey:
+        """The key *consumer* hashes under, derived from this (the hub's release) key with the
+        same function, ``function.mac(key, consumer)``: keyed hashes differ per consumer, so
+        two consumers cannot join their answers on them."""
+        return HashKey(self.function.mac(self.key, consumer.encode("utf-8")), self.function)
+
+
+def keyed_hash(key: HashKey, value: Any) -> str:
+    """``<function>:`` + unpadded base64url of the key's MAC over the canonical JSON of value
+    (``hmac-sha256:…`` with :data:`HMAC_SHA256`).
 
     The canonical form sorts keys, drops insignificant whitespace and keeps non-ASCII text as
     UTF-8, so the same value always hashes the same under one key.
     """
-    if len(key) < MIN_HASH_KEY_BYTES:
-        raise ValueError(f"the hash key must be at least {MIN_HASH_KEY_BYTES} bytes")
     try:
         canonical = json.dumps(
             value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
         )
     except (TypeError, ValueError):
         raise ValueError("the value has no canonical JSON form") from None
-    digest = hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).digest()
-    return "hmac-sha256:" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    digest = key.function.mac(key.key, canonical.encode("utf-8"))
+    return f"{key.function.name}:" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def year(value: str | date) -> int:
@@ -139,7 +184,7 @@ _ELEMENTWISE: Final[Mapping[Release, Callable[[Any], Any]]] = MappingProxyType(
 )
 
 
-def apply_release(release: Release, value: Any, *, hash_key: bytes) -> Any:
+def apply_release(release: Release, value: Any, *, hash_key: HashKey) -> Any:
     """The value as ``release`` lets it leave the hub.
 
     ``None`` (no value in the source) stays ``None``. Masks and ``year`` apply to each element

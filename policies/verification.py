@@ -8,8 +8,9 @@ actual value *after* the same transform, and the claim must itself be in the rel
 * ``clear``: any claim, compared with the value;
 * ``year``: a year (``1976`` or ``"1976"``), compared with the value's year;
 * ``mask_name`` / ``mask_id``: the masked form (``张*``, ``110105********002X``);
-* ``hash``: the keyed hash this consumer was given (``hmac-sha256:…``), compared with the hash
-  of the value under the same per-consumer key; the hub never hashes a clear claim for it;
+* ``hash``: the keyed hash this consumer was given (``hmac-sha256:…``; ``hmac-sm3:…`` under
+  the ``gm`` crypto profile), compared with the hash of the value under the same per-consumer
+  key; the hub never hashes a clear claim for it;
 * ``derived``: ``true`` or ``false``, compared with the predicate's answer.
 
 A claim in a finer shape than the release (a full date against ``year``, a full name against
@@ -32,7 +33,7 @@ from policies.transforms import mask_id, mask_name
 
 __all__ = ["ClaimTooPrecise", "confirms", "released_claim", "screen_claims"]
 
-_HASHED: Final = re.compile(r"hmac-sha256:[A-Za-z0-9_-]{43}")
+_HASHED: Final = re.compile(r"hmac-(?:sha256|sm3):[A-Za-z0-9_-]{43}")
 _YEAR: Final = re.compile(r"[0-9]{4}")
 _ID_HEAD: Final = 6
 _ID_TAIL: Final = 4

@@ -36,8 +36,6 @@ once. A crash between 5 and 6 pulls the same events again, and 3 drops them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,6 +71,7 @@ from exchange.subscriptions.outbox import Released, record_event
 from exchange.subscriptions.sealing import OutboxSeal
 from exchange.subscriptions.service import subscription_decision
 from policies.model import CheckRowCondition, Decision
+from policies.transforms import HashKey
 
 __all__ = ["FeedResult", "PeerFeed", "PeerSubscriptions"]
 
@@ -246,7 +245,7 @@ class PeerFeed:
         relay: HubRelay,
         pseudonyms: Pseudonyms,
         seal: OutboxSeal,
-        release_hash_key: bytes,
+        release_hash_key: HashKey,
         hub: str | None,
     ) -> None:
         self._sessions = sessions
@@ -442,7 +441,7 @@ class PeerFeed:
             fetched,
             {code: info},
             {code: False},
-            hash_key=hmac.new(self._hash_key, sub.system.encode(), hashlib.sha256).digest(),
+            hash_key=self._hash_key.for_consumer(sub.system),
             now=now,
         )
         settle_relayed(outcome, mine, fetched)

@@ -38,8 +38,6 @@ A purpose the system never registered is decided (and audited) like any denial, 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,13 +80,21 @@ from exchange.query.errors import Incomplete
 from exchange.query.models import Counter
 from exchange.query.release import Outcome, shape_release
 from exchange.query.resolve import ResolvedQuery, resolve_query
-from exchange.query.sourcing import Fetched, Relay, RelayAsk, fetch_permitted, settle_relayed
+from exchange.query.sourcing import (
+    Fetched,
+    Relay,
+    RelayAsk,
+    at_most,
+    fetch_permitted,
+    settle_relayed,
+)
 from exchange.security.clientauth import RememberedCaller, SystemPrincipal, confirmed_caller
 from exchange.security.keys import HubKeys
 from exchange.security.subjects import ID_TYPE, Pseudonyms, checked_resident_id
 from exchange.sources.registry import SourceRegistry
 from policies.engine import decide
 from policies.model import (
+    CheckRowCondition,
     CountQuota,
     Decision,
     DenyReason,
@@ -97,6 +103,7 @@ from policies.model import (
     QueryContext,
     Release,
 )
+from policies.transforms import HashKey
 from policies.verification import ClaimTooPrecise, confirms, screen_claims
 from schemas import (
     AuditedAttribute,
@@ -186,7 +193,7 @@ class ExchangePipeline:
         *,
         checkpoints: HeadSigner,
         pseudonyms: Pseudonyms,
-        release_hash_key: bytes,
+        release_hash_key: HashKey,
         issuer: str | None = None,
         budget: VerifyBudget | None = None,
         relay: Relay | None = None,
@@ -223,7 +230,7 @@ class ExchangePipeline:
             fetched,
             run.resolved.resources,
             self._many(run),
-            hash_key=self._consumer_hash_key(run.caller.system_id),
+            hash_key=self._hash_key.for_consumer(run.caller.system_id),
             now=run.now,
         )
         _mark_unverifiable(run, outcome)
@@ -292,7 +299,7 @@ class ExchangePipeline:
             fetched,
             run.resolved.resources,
             self._many(run),
-            hash_key=self._consumer_hash_key(run.caller.system_id),
+            hash_key=self._hash_key.for_consumer(run.caller.system_id),
             now=run.now,
         )
         _mark_unverifiable(run, outcome)
@@ -445,6 +452,8 @@ class ExchangePipeline:
             channel=channel,
         )
         decision = decide(context, resolved.requests, grants, consents)
+        if on_behalf_of is not None:  # no more than the relaying hub's caller may get
+            decision = at_most(decision, on_behalf_of.get("release") or {})
         covered = _covered_by_unrelied(decision, rows, unrelied, purpose, ask.consent_id)
         ungranted = _granted_by_unrelied(decision, unrelied_agreements, purpose)
         reasons = {u.agreement_id: u.reason for u in unrelied_agreements}
@@ -482,6 +491,7 @@ class ExchangePipeline:
             run.asked.officer if run.asked else None,
             run.purpose,
             run.subject,
+            _relayed_forms(run),
         )
         fetched = fetch_permitted(
             self._sources,
@@ -684,10 +694,6 @@ class ExchangePipeline:
         with unit_of_work(self._sessions, write=not self._keys.initialised) as session:
             return self._keys.sign(session, payload, typ=EVIDENCE_TYP)
 
-    def _consumer_hash_key(self, system_id: str) -> bytes:
-        """Keyed hashes differ per consumer, so two systems cannot join on them."""
-        return hmac.new(self._hash_key, system_id.encode(), hashlib.sha256).digest()
-
 
 # -- helpers -------------------------------------------------------------------------------
 
@@ -770,6 +776,24 @@ def _federated(entry: AuditEntry, run: _Run, ask: QueryInput | VerifyInput) -> N
             )
             for o in run.origins
         ]
+
+
+def _relayed_forms(run: _Run) -> dict[str, tuple[str, str]]:
+    """Each attribute an origin hub is asked for, in the form decided here (a predicate as the
+    predicate): attribute as asked -> (resource, release). Not one this hub may release only
+    under a row condition of its own agreement, which the origin cannot check for it."""
+    conditioned = {
+        (o.agreement_id, o.resource)
+        for o in run.decision.obligations
+        if isinstance(o, CheckRowCondition)
+    }
+    return {
+        d.attribute: (d.field.resource, d.release.value)
+        for d in run.decision.released()
+        if d.field.resource in run.remote
+        and d.release is not None
+        and (d.agreement_id, d.field.resource) not in conditioned
+    }
 
 
 def _take_back(outcome: Outcome, attribute: str, reason: str) -> None:

@@ -16,7 +16,7 @@ from exchange.query.resolve import ResourceInfo
 from exchange.query.sourcing import Fetched
 from policies.errors import ConflictingRecords
 from policies.model import CheckRowCondition, Decision, FieldDecision, Release
-from policies.transforms import DERIVATION_BASE, apply_release, evaluate
+from policies.transforms import DERIVATION_BASE, HashKey, apply_release, evaluate
 from schemas import ReleasedAttribute
 
 __all__ = ["Outcome", "shape_release"]
@@ -47,7 +47,7 @@ def shape_release(
     resources: Mapping[str, ResourceInfo],
     many: Mapping[str, bool],
     *,
-    hash_key: bytes,
+    hash_key: HashKey,
     now: datetime,
 ) -> Outcome:
     """Apply the decision to the fetched records (row conditions, transforms, predicates)."""
@@ -101,7 +101,7 @@ def _release_one(
     many: bool,
     info: ResourceInfo,
     source: Fetched,
-    hash_key: bytes,
+    hash_key: HashKey,
     now: datetime,
 ) -> None:
     if not records and not many:
@@ -141,7 +141,7 @@ def _release_one(
     }
 
 
-def _transform(release: Release, value: Any, hash_key: bytes) -> Any:
+def _transform(release: Release, value: Any, hash_key: HashKey) -> Any:
     return None if value is None else apply_release(release, value, hash_key=hash_key)
 
 

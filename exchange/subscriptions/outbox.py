@@ -23,8 +23,6 @@ For every active subscription and every resource it names, in this order:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +57,7 @@ from exchange.subscriptions.models import (
 from exchange.subscriptions.sealing import OutboxSeal
 from exchange.subscriptions.service import PeerSources, subscription_decision
 from policies.model import CheckRowCondition, Decision, FieldDecision
+from policies.transforms import HashKey
 from schemas import AuditedAttribute, AuditEntry, RelayedFor, RelayedRead, TongbanError
 
 __all__ = ["EVENT_TYPE", "ChangeReader", "ReadResult", "Released", "record_event"]
@@ -96,7 +95,7 @@ class ChangeReader:
         sources: SourceRegistry,
         pseudonyms: Pseudonyms,
         seal: OutboxSeal,
-        release_hash_key: bytes,
+        release_hash_key: HashKey,
         *,
         peers: PeerSources | None = None,
     ) -> None:
@@ -272,7 +271,7 @@ class ChangeReader:
             {code: Fetched(code, records=(record,), fetched_at=now)},
             {code: plan.info},
             {code: False},
-            hash_key=hmac.new(self._hash_key, plan.system.encode(), hashlib.sha256).digest(),
+            hash_key=self._hash_key.for_consumer(plan.system),
             now=now,
         )
         # 异议标注: a released attribute under an open correction request carries the mark

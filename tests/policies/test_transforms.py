@@ -17,6 +17,8 @@ from policies.model import Derivation, Release
 from policies.transforms import (
     COMPOUND_SURNAMES,
     DERIVATION_BASE,
+    HMAC_SHA256,
+    HashKey,
     apply_release,
     evaluate,
     keyed_hash,
@@ -26,8 +28,8 @@ from policies.transforms import (
     year,
 )
 
-KEY = b"consumer-key-edu-enrolment-0001"
-OTHER_KEY = b"consumer-key-mca-dibao-00000001"
+KEY = HashKey(b"consumer-key-edu-enrolment-0001", HMAC_SHA256)
+OTHER_KEY = HashKey(b"consumer-key-mca-dibao-00000001", HMAC_SHA256)
 RESIDENT_ID = "11010519491231002X"
 
 
@@ -136,8 +138,8 @@ def test_mask_name_refuses_a_non_string_without_showing_it() -> None:
 # ---------------------------------------------------------------------------
 
 
-def expected_hash(key: bytes, canonical: str) -> str:
-    digest = hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).digest()
+def expected_hash(key: HashKey, canonical: str) -> str:
+    digest = hmac.new(key.key, canonical.encode("utf-8"), hashlib.sha256).digest()
     return "hmac-sha256:" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -166,7 +168,7 @@ def test_keyed_hash_is_keyed(value: str, other: str) -> None:
 
 def test_keyed_hash_refuses_a_short_key() -> None:
     with pytest.raises(ValueError, match="at least 16 bytes"):
-        keyed_hash(b"short", RESIDENT_ID)
+        keyed_hash(HashKey(b"short", HMAC_SHA256), RESIDENT_ID)
 
 
 @pytest.mark.parametrize("value", [date(2008, 2, 29), float("nan"), {RESIDENT_ID}])

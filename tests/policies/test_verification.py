@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from catalogue.vocabulary import ReleaseTransform, SharingMethod, SharingType
 from policies.engine import decide
 from policies.model import Decision, DenyReason, Release
-from policies.transforms import apply_release, keyed_hash, mask_id, mask_name
+from policies.transforms import HMAC_SHA256, HashKey, apply_release, keyed_hash, mask_id, mask_name
 from policies.verification import ClaimTooPrecise, confirms, released_claim, screen_claims
 from tests.policies.helpers import ask, context, field, grant, only
 
-KEY = b"k" * 32
+KEY = HashKey(b"k" * 32, HMAC_SHA256)
 VERIFY_ONLY = frozenset({SharingMethod.VERIFICATION})
 QUERY_ONLY = frozenset({SharingMethod.INTERFACE, SharingMethod.FILE})
 

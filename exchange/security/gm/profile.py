@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from exchange.security.gm.errors import CiphertextInvalid
 from exchange.security.gm.sm2 import SIGNATURE_BYTES
 from exchange.security.gm.symmetric import Sm4Gcm, hmac_sm3, sm3
+from policies.transforms import HMAC_SHA256, KeyedHashFunction
 
 __all__ = [
     "GM",
@@ -126,6 +127,12 @@ class CryptoProfile:
         """The profile's AEAD under *key* (``aead_key_bytes`` long)."""
         return self._aead(key)
 
+    @property
+    def release_hash(self) -> KeyedHashFunction:
+        """The keyed hash a ``hash`` release gives out: HMAC-SHA-256 (``hmac-sha256:…``) under
+        ``intl``, HMAC-SM3 (``hmac-sm3:…``) under ``gm`` (docs/gm.md, the formats)."""
+        return _RELEASE_HASHES[self.name]
+
 
 INTL = CryptoProfile(
     name="intl",
@@ -155,6 +162,10 @@ GM = CryptoProfile(
     _mac=hmac_sm3,
     _aead=Sm4Gcm,
 )
+_RELEASE_HASHES: dict[str, KeyedHashFunction] = {
+    "intl": HMAC_SHA256,
+    "gm": KeyedHashFunction("hmac-sm3", hmac_sm3),
+}
 PROFILES: dict[str, CryptoProfile] = {profile.name: profile for profile in (INTL, GM)}
 
 

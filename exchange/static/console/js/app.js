@@ -17,6 +17,7 @@ import * as lifecycle from "./page-lifecycle.js";
 import * as notice from "./page-notice.js";
 import * as federation from "./page-federation.js";
 import * as operator from "./page-operator.js";
+import * as stewardship from "./page-stewardship.js";
 import { departmentName } from "./names.js";
 import { renderSignIn } from "./page-signin.js";
 import { abandonSignIn, completeCodeSignIn, completeSignIn } from "./signin.js";
@@ -46,9 +47,13 @@ const NAV = {
     ["/department/health", "nav.health"],
     ["/department/feedback", "nav.quality"],
     ["/department/lifecycle", "nav.lifecycle"],
+    ["/department/stewardship", "nav.stewardship"],
   ],
   department_head: [["/department/lifecycle", "nav.lifecycle"]],
-  sharing_officer: [["/officer/applications", "nav.sharing"]],
+  sharing_officer: [
+    ["/officer/applications", "nav.sharing"],
+    ["/department/stewardship", "nav.stewardship"],
+  ],
   citizen: [
     ["/citizen", "nav.my_data"],
     ["/citizen/feedback", "nav.feedback"],
@@ -62,6 +67,7 @@ const NAV = {
     ["/authority/review", "nav.review"],
     ["/authority/disputes", "nav.disputes"],
     ["/authority/extensions", "nav.extensions"],
+    ["/authority/stewardship", "nav.stewardship"],
   ],
 };
 // [pattern, page, roles allowed to see it (null: every signed-in user)]
@@ -80,6 +86,8 @@ const ROUTES = [
   [/^\/authority\/disputes$/, disputes.renderAuthority, ["data_authority"]],
   [/^\/officer\/applications$/, applications.renderOfficer, ["sharing_officer"]],
   [/^\/authority\/extensions$/, applications.renderExtensions, ["data_authority"]],
+  [/^\/department\/stewardship$/, stewardship.renderDepartment, ["department_admin", "sharing_officer"]],
+  [/^\/authority\/stewardship(?:\/([A-Za-z0-9][A-Za-z0-9._:-]{0,47}))?$/, stewardship.renderAuthority, ["data_authority"]],
   [/^\/citizen$/, citizen.renderMyData, ["citizen"]],
   [/^\/citizen\/requests\/([A-Za-z0-9_-]+)$/, citizen.renderRequest, ["citizen"]],
   [/^\/operator$/, operator.renderOperations, ["operator"]],

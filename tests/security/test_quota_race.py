@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,17 @@ CERTIFICATE = "property.certificate_no"
 MONTHS_PAID = "social_insurance.months_paid"
 QUOTA = 3
 SHOTS = 120
+CHINA = timezone(timedelta(hours=8))
+VOLLEY_S = 120  # more than a volley and its checks take on this machine
+
+
+def clear_of_china_midnight(now: datetime | None = None) -> float:
+    """Seconds to wait so that a volley starting now cannot straddle a China day (the quota is
+    counted per China day: a volley across midnight may rightly release more)."""
+    now = now or datetime.now(CHINA)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    left = (midnight - now).total_seconds()
+    return left + 1 if left < VOLLEY_S else 0.0
 
 
 @contextmanager
@@ -56,7 +68,8 @@ def hub_database(backend: str, workdir: Path) -> Iterator[str]:
 def set_quotas(world: QuotaWorld, quotas: dict[str, int]) -> None:
     """The provider's approval, as the hub stores it: each agreement's daily quota in its terms,
     signed with the serving hubs' keys (their dev secret is the workdir's) and logged; today's
-    uses cleared."""
+    uses cleared; the volley that follows starts clear of China midnight."""
+    time.sleep(clear_of_china_midnight())
     engine = make_engine(world.database_url)
     served = Settings(
         mode="dev", secret_file=world.workdir / "var" / "secret.key", adapters_file=None
@@ -242,3 +255,9 @@ def _complete(base: str, token: str, subject: str) -> bool:
         timeout=30,
     )
     return response.status_code == 200
+
+
+def test_a_volley_never_starts_within_its_length_of_china_midnight() -> None:
+    late = datetime(2026, 12, 6, 23, 59, 30, tzinfo=CHINA)
+    assert clear_of_china_midnight(late) == 31.0
+    assert clear_of_china_midnight(datetime(2026, 12, 6, 23, 50, tzinfo=CHINA)) == 0.0

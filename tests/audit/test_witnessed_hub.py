@@ -45,6 +45,7 @@ from exchange.settings import Settings
 from schemas import AuditEntry
 from tests.audit.test_log import entry
 from tests.commands import tongban_in_process
+from tests.profiles import key_schedule
 from tests.servers import TONGBAN, dev_environment, hub_environment
 from tests.witness.helpers import served_witness
 
@@ -60,7 +61,9 @@ ORIGINS = {test: f"tongban.test/witnessed-log-{test}" for test in ("met", "rewri
 def signer_of(test: str) -> CheckpointSigner:
     """Each test's hub log: its own origin and its own secret, so its own key (the witnesses,
     shared by the module, hold one state per log and refuse two logs of one key)."""
-    return CheckpointSigner(secret_of(test), ORIGINS[test], interval=timedelta(seconds=1))
+    return CheckpointSigner(
+        key_schedule(secret_of(test)), ORIGINS[test], interval=timedelta(seconds=1)
+    )
 
 
 def secret_of(test: str) -> str:

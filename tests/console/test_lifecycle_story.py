@@ -144,3 +144,77 @@ def test_the_provider_announces_a_service_change_and_the_consumer_sees_it(
     assert "停止服务" in text
     assert "全部信息项" in text
     assert "stop" not in text
+
+
+def _application(hub: Hub, agreement: str) -> dict[str, Any]:
+    token = hub.id_token("auditor-1", "auditor")
+    answer = httpx.get(
+        f"{hub.base}/agreements/{agreement}", headers={"authorization": f"Bearer {token}"}, timeout=10
+    )
+    answer.raise_for_status()
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def test_a_sharing_officer_files_an_application_and_answers_the_notice_of_missing_materials(
+    tab: Tab, hub: Hub
+) -> None:
+    page = tab.page
+    tab.sign_in("sharing_officer", "edu-sharing", "EDU")
+    page.get_by_role("link", name="共享申请").click()
+    page.get_by_role("button", name="提出共享申请").click()
+    form = page.get_by_role("dialog", name="提出共享申请")
+    form.get_by_label("申请的数据资源").select_option("MCA-HY-0001")
+    form.get_by_label("配偶姓名").check()
+    assert form.get_by_label("使用系统").input_value() == "edu-enrolment"  # suggested
+    form.get_by_label("用途", exact=True).fill("school-enrolment")
+    form.get_by_label("使用依据").fill("《义务教育法》第十二条")
+    form.get_by_label("申请理由").fill("核验适龄儿童父母婚姻关系，确定监护人")
+    form.get_by_label("使用场景").fill("义务教育入学登记核验监护关系")
+    form.get_by_label("服务接口").check()  # the scope is left out: a missing material
+    tab.screenshot("officer-apply-form")
+    form.get_by_role("button", name="提交申请").click()
+    page.get_by_text("已提交，答复计时开始").first.wait_for(state="attached")
+    sent = page.get_by_role("region", name="本部门提出的申请")
+    row = sent.locator("tr", has=page.get_by_text("核验监护关系")).first
+    row.wait_for()
+    agreement = row.locator("td").first.inner_text().strip()
+    text = row.inner_text()
+    assert "缺少材料：使用范围" in text
+    assert "前答复" in text  # the reply clock, China time
+    filed = _application(hub, agreement)
+    assert filed["use"]["sharing_modes"] == ["interface"]
+    assert filed["missing_materials"] == ["scope"]
+    assert filed["legal_basis"] == "《义务教育法》第十二条"
+    page.get_by_role("button", name="退出登录").click()
+
+    tab.sign_in("sharing_officer", "mca-sharing", "MCA")
+    page.goto(f"{hub.base}/console/officer/applications")
+    received = page.get_by_role("region", name="收到的申请（本部门为数据提供方）")
+    row = received.locator("tr", has=page.get_by_text(agreement, exact=True))
+    row.get_by_role("button", name="一次性告知补正材料").click()
+    notice = page.get_by_role("dialog", name="一次性告知补正材料")
+    notice.get_by_label("使用范围").fill("请说明核验涉及哪些儿童的父母")
+    notice.get_by_role("button", name="发送").click()
+    page.get_by_text("已一次性告知补正材料").first.wait_for(state="attached")
+    page.get_by_role("button", name="退出登录").click()
+
+    tab.sign_in("sharing_officer", "edu-sharing", "EDU")
+    page.goto(f"{hub.base}/console/officer/applications")
+    sent = page.get_by_role("region", name="本部门提出的申请")
+    row = sent.locator("tr", has=page.get_by_text(agreement, exact=True))
+    row.get_by_text("待补正材料，暂停计时").wait_for()
+    assert "请说明核验涉及哪些儿童的父母" in row.inner_text()
+    tab.screenshot("officer-apply-notice")
+    row.get_by_role("button", name="补正材料").click()
+    supply = page.get_by_role("dialog", name="补正材料")
+    supply.get_by_label("使用范围").fill("本学年申请入学的适龄儿童的父母")
+    supply.get_by_role("button", name="发送").click()
+    page.get_by_text("材料已补正").first.wait_for(state="attached")
+    row = sent.locator("tr", has=page.get_by_text(agreement, exact=True))
+    row.get_by_text("前答复").wait_for()
+    assert "暂停计时" not in row.inner_text()
+    supplied = _application(hub, agreement)
+    assert supplied["missing_materials"] == []
+    assert supplied["due_by"] is not None  # the clock runs again, whole, from the supply
+    _phone(tab, "officer-apply-supplied-phone")

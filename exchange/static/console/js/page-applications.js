@@ -1,6 +1,7 @@
 // Applications for shared data and the replies to them (共享申请与答复, 《政务数据共享条例》
-// art. 20-22), for a department's sharing officer (数据共享负责人): the applications the
-// department filed (with the provider's notice of missing materials to answer, an extension's
+// art. 20-22), for a department's sharing officer (数据共享负责人): a new application (使用依据、
+// 使用场景、使用范围、共享方式、使用时限; what is left out of the use is a missing material), the
+// applications the department filed (with the provider's notice of missing materials to answer, an extension's
 // reason and new last day) and those it received (send the one notice of missing materials, ask
 // for an extension, approve, refuse with reasons, record the delivery), each with its clock in
 // China time, overdue marked. The data authority's page decides the extensions asked for.
@@ -23,6 +24,7 @@ async function loadNames(agreements) {
   const { departments } = await api("/catalogue/departments");
   names.departments = Object.fromEntries(departments.map((d) => [d.code, d]));
   const codes = [...new Set(agreements.map((a) => a.resource))].filter((c) => !(c in names.resources));
+  if (!codes.length) return;
   const found = await Promise.all(codes.map((c) => api(`/catalogue/resources/${encodeURIComponent(c)}`).catch(() => null)));
   codes.forEach((c, i) => {
     const d = found[i]?.descriptor;
@@ -227,11 +229,141 @@ async function officerLists(ctx) {
   );
 }
 
+// -- the sharing officer files an application ------------------------------------------------
+
+/** Today in China plus *days*, as YYYY-MM-DD. */
+function chinaDay(days = 0) {
+  const moment = new Date(Date.now() + days * 86_400_000);
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit" }).format(moment);
+}
+
+/** The case systems and purposes the department has applied with before (the registry has no
+ * list of a department's systems for staff), offered as suggestions; any may be typed. */
+function suggestions(agreements) {
+  const systems = new Map();
+  const purposes = new Map();
+  agreements.forEach((a) => {
+    systems.set(a.consumer.system, a.names?.system?.name || a.consumer.system);
+    (a.names?.purposes || a.purposes.map((code) => ({ code }))).forEach((p) => purposes.set(p.code, p.name || p.code));
+  });
+  return { systems: [...systems], purposes: [...purposes] };
+}
+
+function datalist(id, pairs) {
+  return h("datalist", { id }, pairs.map(([value, name]) => h("option", { value }, name)));
+}
+
+/** The application form (使用依据、使用场景、使用范围、共享方式、使用时限): what is left empty of
+ * the use is a missing material the provider lists in its one notice. */
+async function applicationForm(ctx, agreements, opener) {
+  const me = ctx.session.department;
+  const { results } = await api("/catalogue/resources?limit=100");
+  const offered = results.filter((r) => r.provider !== me && !r.deprecated && r.fields.some((f) => f.sharing !== "not_shared"));
+  await loadNames([]);
+  offered.forEach((r) => {
+    names.resources[r.code] = { name: r.name, fields: Object.fromEntries(r.fields.map((f) => [f.name, f.title])) };
+  });
+  const known = suggestions(agreements);
+  const resource = select(offered.map((r) => [r.code, `${r.name}（${department(r.provider)}）`]), offered[0]?.code);
+  const fieldBox = h("fieldset", { class: "choices" }, h("legend", {}, t("app2.f_fields")));
+  const showFields = () => {
+    const chosen = offered.find((r) => r.code === resource.value);
+    replace(
+      fieldBox,
+      h("legend", {}, t("app2.f_fields")),
+      (chosen?.fields || [])
+        .filter((f) => f.sharing !== "not_shared")
+        .map((f) => h("label", { class: "choice" }, h("input", { type: "checkbox", name: "field", value: f.name }), ` ${f.title}`, h("span", { class: "meta" }, `（${label("sharing", f.sharing)}）`))),
+    );
+  };
+  resource.addEventListener("change", showFields);
+  showFields();
+  const system = h("input", { type: "text", required: true, list: "app2-systems", maxlength: 64, autocomplete: "off", value: known.systems[0]?.[0] || "" });
+  const purpose = h("input", { type: "text", required: true, list: "app2-purposes", maxlength: 64, autocomplete: "off", value: known.purposes[0]?.[0] || "" });
+  const basis = h("input", { type: "text", required: true, maxlength: 500, value: "" });
+  const why = h("textarea", { rows: 2, required: true, maxlength: TEXT_MAX });
+  const scenario = h("textarea", { rows: 2, maxlength: 2000 });
+  const population = select([["", t("app2.f_scope_later")], ["named", label("population", "named")], ["division", label("population", "division")]], "");
+  const scope = h("textarea", { rows: 2, maxlength: 2000 });
+  const divisions = h("input", { type: "text", maxlength: 600, inputmode: "numeric", autocomplete: "off" });
+  const modes = MODES.map((m) => [m, h("input", { type: "checkbox", name: "mode", value: m })]);
+  const modeBox = h("fieldset", { class: "choices" }, h("legend", {}, label("material", "sharing_modes")), modes.map(([m, box]) => h("label", { class: "choice" }, box, ` ${label("sharing_mode", m)}`)));
+  const until = h("input", { type: "date", required: true, min: chinaDay(1), value: chinaDay(365) });
+  const ok = h("button", { type: "submit" }, t("app2.f_file"));
+  const cancel = h("button", { type: "button", class: "secondary" }, t("app.cancel"));
+  const form = h(
+    "form",
+    { method: "dialog" },
+    h("h2", {}, t("app2.do_apply")),
+    h("p", { class: "hint" }, t("app2.f_hint")),
+    field(t("app2.f_resource"), resource).row,
+    fieldBox,
+    field(t("app2.f_system"), system, t("app2.f_system_hint")).row,
+    field(t("app2.f_purpose"), purpose, t("app2.f_purpose_hint")).row,
+    field(label("material", "legal_basis"), basis, t("app2.f_basis_hint")).row,
+    field(t("app2.f_why"), why).row,
+    field(label("material", "scenario"), scenario, t("app2.scenario_hint")).row,
+    field(label("material", "scope"), population, t("app2.f_scope_hint")).row,
+    field(t("app2.f_scope_text"), scope).row,
+    field(t("app2.f_divisions"), divisions, t("app2.f_divisions_hint")).row,
+    modeBox,
+    field(t("app2.f_until"), until, t("app2.f_until_hint")).row,
+    datalist("app2-systems", known.systems),
+    datalist("app2-purposes", known.purposes),
+    h("div", { class: "actions" }, ok, cancel),
+  );
+  const box = h("dialog", { "aria-label": t("app2.do_apply"), class: "wide" }, form);
+  cancel.addEventListener("click", () => box.close());
+  box.addEventListener("close", () => {
+    box.remove();
+    opener.focus();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const use = {};
+    if (scenario.value.trim()) use.scenario = { description: scenario.value.trim() };
+    if (population.value) {
+      use.scope = { population: population.value };
+      if (scope.value.trim()) use.scope.description = scope.value.trim();
+      const codes = divisions.value.split(/[、,，\s]+/).filter(Boolean);
+      if (population.value === "division") use.scope.divisions = codes;
+    }
+    const chosen = modes.filter(([, b]) => b.checked).map(([m]) => m);
+    if (chosen.length) use.sharing_modes = chosen;
+    const body = {
+      system: system.value.trim(),
+      resource: resource.value,
+      fields: [...fieldBox.querySelectorAll("input[name=field]:checked")].map((b) => b.value),
+      purpose: purpose.value.trim(),
+      legal_basis: basis.value.trim(),
+      justification: why.value.trim(),
+      valid_until: until.value,
+      use,
+    };
+    act(ok, form, async () => {
+      const made = await api("/agreements", { method: "POST", body });
+      box.close();
+      ctx.announce(t("app2.done_apply", { id: made.id }));
+      ctx.navigate(OFFICER, { replace: true });
+    });
+  });
+  document.body.append(box);
+  box.showModal();
+}
+
 export async function renderOfficer(ctx) {
   const { main } = ctx;
   replace(main, h("h1", {}, t("app2.title")), loading());
   const list = liveRegion({}, loading());
-  replace(main, h("h1", {}, t("app2.title")), h("p", { class: "hint" }, t("app2.officer_hint")), list);
+  const apply = h("button", { type: "button" }, t("app2.do_apply"));
+  const bar = h("div", { class: "row-actions" }, apply);
+  apply.addEventListener("click", () =>
+    act(apply, bar, async () => {
+      const { agreements } = await api("/agreements?role=consumer&limit=100");
+      await applicationForm(ctx, agreements, apply);
+    }),
+  );
+  replace(main, h("h1", {}, t("app2.title")), h("p", { class: "hint" }, t("app2.officer_hint")), bar, list);
   await fill(list, () => officerLists(ctx));
 }
 

@@ -34,6 +34,7 @@ from exchange.api import (
     subscriptions,
 )
 from exchange.api import batch as batch_api
+from exchange.api import compliance as compliance_api
 from exchange.api import federation as federation_api
 from exchange.api import jobs as jobs_api
 from exchange.api import lifecycle as lifecycle_api
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(notice.router)
     app.include_router(feedback.router)
     app.include_router(scorecards.router)
+    app.include_router(compliance_api.router)
     app.include_router(public_stats.router)
     app.include_router(subscriptions.router)
     app.include_router(federation_api.router)

@@ -59,6 +59,7 @@ __all__ = [
     "USAGE_RECORD_DAYS",
     "Breach",
     "derive_breaches",
+    "pairs",
     "working_days_between",
 ]
 
@@ -120,6 +121,11 @@ class Breach:
             "working_days_late": late,
             "detail": self.detail,
         }
+
+
+def pairs(rows: Iterable[Any]) -> dict[Any, Any]:
+    """The rows of a two-column select as a mapping from the first to the second."""
+    return {first: second for first, second in rows}
 
 
 def working_days_between(after: date, until: date) -> int:
@@ -399,7 +405,7 @@ def _service_events(session: Session) -> list[_ServiceEvent]:
         )
     ):
         shared[(code, version)][name] = sharing
-    providers = dict(session.execute(select(Resource.code, Resource.provider_code)).tuples())
+    providers = pairs(session.execute(select(Resource.code, Resource.provider_code)))
     for code, version, at in session.execute(
         select(
             ResourceVersion.resource_code, ResourceVersion.version, ResourceVersion.published_at
@@ -495,26 +501,26 @@ def _stewardship(session: Session, now: datetime, today: date) -> Iterable[Breac
     agreements = session.scalars(select(Agreement).where(Agreement.granted.is_not(None))).all()
     if not agreements:
         return
-    first_use = dict(
+    first_use = pairs(
         session.execute(
             select(AgreementUsage.agreement_id, func.min(AgreementUsage.day)).group_by(
                 AgreementUsage.agreement_id
             )
-        ).tuples()
+        )
     )
-    first_record = dict(
+    first_record = pairs(
         session.execute(
             select(UsageRecord.agreement_id, func.min(UsageRecord.filed_at)).group_by(
                 UsageRecord.agreement_id
             )
-        ).tuples()
+        )
     )
-    first_attestation = dict(
+    first_attestation = pairs(
         session.execute(
             select(
                 DisposalAttestation.agreement_id, func.min(DisposalAttestation.filed_at)
             ).group_by(DisposalAttestation.agreement_id)
-        ).tuples()
+        )
     )
     terminated = _terminations(session)
     for row in agreements:

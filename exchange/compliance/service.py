@@ -21,7 +21,7 @@ from catalogue.errors import DepartmentNotFound
 from catalogue.models import Department
 from exchange.agreements.workdays import china_day
 from exchange.compliance.articles import ARTICLES, BreachKind, Party
-from exchange.compliance.breaches import Breach, derive_breaches
+from exchange.compliance.breaches import Breach, derive_breaches, pairs
 from exchange.compliance.clocks import open_clocks
 from exchange.errors import MalformedRequest
 from exchange.scorecards.compute import MonthRange, month_range, recent_months
@@ -51,7 +51,7 @@ def kinds() -> list[dict[str, Any]]:
 
 
 def _names(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(Department.code, Department.name)).tuples())
+    return pairs(session.execute(select(Department.code, Department.name)))
 
 
 def _checked(names: dict[str, str], department: str | None) -> None:

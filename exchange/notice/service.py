@@ -47,7 +47,6 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.agreements.workdays import china_day
 from exchange.audit.lifecycle import hold_log
 from exchange.audit.log import append_in
 from exchange.audit.models import AuditRecord
@@ -56,17 +55,12 @@ from exchange.audit.vmap import mapped_subject
 from exchange.errors import MalformedRequest
 from exchange.notice.errors import (
     DeferralAccessNotFound,
-    DeferralApproverRole,
-    DeferralDecided,
-    DeferralEndInPast,
     DeferralExists,
     DeferralForbidden,
     DeferralNoLegalBasis,
-    DeferralNotActive,
-    DeferralNotFound,
-    DeferralSelfApproval,
 )
-from exchange.notice.models import DeferralStatus, EndedBy, NoticeDeferral, ReasonKind
+from exchange.notice.models import DeferralStatus, NoticeDeferral, ReasonKind
+from exchange.notice.steps import Steps, check_future
 from exchange.security.identity import Principal, Role
 from schemas import AuditEntry
 
@@ -154,66 +148,35 @@ def request_deferral(
     return row
 
 
+def _steps() -> Steps[NoticeDeferral]:
+    return Steps(
+        NoticeDeferral,
+        _log,
+        approver_rule=(
+            "a deferral is approved by a second department admin of the access's department"
+        ),
+        self_approval="a second person must approve the deferral you asked for",
+    )
+
+
 def decide_deferral(
     session: Session, staff: Principal, deferral_id: str, *, approve: bool, now: datetime
 ) -> NoticeDeferral:
     """Step 2: the second person approves (the deferral takes effect) or refuses it."""
-    if staff.role is not Role.DEPARTMENT_ADMIN or not staff.department:
-        raise DeferralApproverRole(
-            "a deferral is approved by a second department admin of the access's department"
-        )
-    hold_log(session)
-    row = _departments(session, staff, deferral_id)
-    if row.requested_by == staff.subject:
-        raise DeferralSelfApproval("a second person must approve the deferral you asked for")
-    if row.status is not DeferralStatus.REQUESTED:
-        raise DeferralDecided(f"deferral {deferral_id} was already {row.status.value}")
-    if approve:
-        check_future(row.until, now)
-    row.status = DeferralStatus.ACTIVE if approve else DeferralStatus.REFUSED
-    row.decided_by = staff.subject
-    row.decided_at = now
-    session.flush()
-    event = "approved" if approve else "refused"
-    _log(session, row, event, now, by=staff.subject, role=staff.role.value)
-    return row
+    return _steps().decide(session, staff, deferral_id, approve=approve, now=now)
 
 
 def record_event(
     session: Session, staff: Principal, deferral_id: str, now: datetime
 ) -> NoticeDeferral:
     """Step 3 for a deferral until an event: the department records that it happened."""
-    if staff.role is not Role.DEPARTMENT_ADMIN or not staff.department:
-        raise DeferralForbidden("only a department admin of the department may record the event")
-    hold_log(session)
-    row = _departments(session, staff, deferral_id)
-    if row.status is not DeferralStatus.ACTIVE or row.until_event is None:
-        raise DeferralNotActive(f"deferral {deferral_id} is not in effect until an event")
-    _end(session, row, EndedBy.EVENT, now, by=staff.subject, role=staff.role.value)
-    row.event_recorded_by = staff.subject
-    return row
+    return _steps().record_event(session, staff, deferral_id, now)
 
 
 def end_due(session: Session, now: datetime) -> int:
     """Step 3 by date (the ``notice.deferrals`` job): end every deferral in effect whose day
     has come (China time); how many ended."""
-    today = china_day(now)
-    due = session.scalars(
-        select(NoticeDeferral.id)
-        .where(NoticeDeferral.status == DeferralStatus.ACTIVE, NoticeDeferral.until <= today)
-        .order_by(NoticeDeferral.until, NoticeDeferral.id)
-    ).all()
-    if not due:
-        return 0
-    hold_log(session)
-    ended = 0
-    for deferral_id in due:
-        row = session.get(NoticeDeferral, deferral_id, populate_existing=True)
-        if row is None or row.status is not DeferralStatus.ACTIVE:
-            continue  # ended by its event meanwhile
-        _end(session, row, EndedBy.DATE, now, by="-", role="hub")
-        ended += 1
-    return ended
+    return _steps().end_due(session, now)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -224,15 +187,6 @@ def stated(legal_basis: str | None) -> str | None:
     return text if 2 <= len(text) <= 500 else None
 
 
-def check_future(until: date | None, now: datetime) -> None:
-    if until is not None and until <= china_day(now):
-        raise DeferralEndInPast(
-            f"the end date {until.isoformat()} is not after today ({china_day(now).isoformat()}, "
-            "China time)",
-            errors=[{"pointer": "/until", "detail": "must be after today, China time"}],
-        )
-
-
 def _open_for(session: Session, access: int) -> NoticeDeferral | None:
     return session.scalars(
         select(NoticeDeferral).where(
@@ -240,23 +194,6 @@ def _open_for(session: Session, access: int) -> NoticeDeferral | None:
             NoticeDeferral.status.in_((DeferralStatus.REQUESTED, DeferralStatus.ACTIVE)),
         )
     ).first()
-
-
-def _departments(session: Session, staff: Principal, deferral_id: str) -> NoticeDeferral:
-    row = session.get(NoticeDeferral, deferral_id, populate_existing=True)
-    if row is None or row.department != staff.department:
-        raise DeferralNotFound(f"your department has no deferral {deferral_id}")
-    return row
-
-
-def _end(
-    session: Session, row: NoticeDeferral, how: EndedBy, now: datetime, *, by: str, role: str
-) -> None:
-    row.status = DeferralStatus.ENDED
-    row.ended_at = now
-    row.ended_by = how
-    session.flush()
-    _log(session, row, "ended", now, by=by, role=role, ended_by=how.value)
 
 
 def _log(

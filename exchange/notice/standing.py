@@ -50,18 +50,14 @@ from exchange.audit.lifecycle import hold_log
 from exchange.audit.log import append_in
 from exchange.errors import MalformedRequest
 from exchange.notice.errors import (
-    DeferralApproverRole,
-    DeferralDecided,
     DeferralForbidden,
     DeferralNoLegalBasis,
-    DeferralNotActive,
-    DeferralNotFound,
     DeferralPeriodInvalid,
-    DeferralSelfApproval,
     DeferralSystemNotFound,
 )
-from exchange.notice.models import DeferralStatus, EndedBy, ReasonKind, StandingDeferral
-from exchange.notice.service import check_future, instant, reason_digest, stated
+from exchange.notice.models import DeferralStatus, ReasonKind, StandingDeferral
+from exchange.notice.service import instant, reason_digest, stated
+from exchange.notice.steps import Steps, check_future
 from exchange.security.identity import Principal, Role
 from exchange.security.subjects import Pseudonyms
 from schemas import AuditEntry, ProblemDetail
@@ -147,68 +143,35 @@ def declare(
     return row
 
 
+def _steps() -> Steps[StandingDeferral]:
+    return Steps(
+        StandingDeferral,
+        _log,
+        approver_rule=(
+            "a standing deferral is approved by a second department admin of its department"
+        ),
+        self_approval="a second person must approve the deferral you declared",
+    )
+
+
 def decide(
     session: Session, staff: Principal, deferral_id: str, *, approve: bool, now: datetime
 ) -> StandingDeferral:
     """Step 2: a second admin approves (from this commit on it hides) or refuses it."""
-    if staff.role is not Role.DEPARTMENT_ADMIN or not staff.department:
-        raise DeferralApproverRole(
-            "a standing deferral is approved by a second department admin of its department"
-        )
-    hold_log(session)
-    row = _departments(session, staff, deferral_id)
-    if row.requested_by == staff.subject:
-        raise DeferralSelfApproval("a second person must approve the deferral you declared")
-    if row.status is not DeferralStatus.REQUESTED:
-        raise DeferralDecided(f"deferral {deferral_id} was already {row.status.value}")
-    if approve:
-        check_future(row.until, now)
-    row.status = DeferralStatus.ACTIVE if approve else DeferralStatus.REFUSED
-    row.decided_by = staff.subject
-    row.decided_at = now
-    session.flush()
-    event = "approved" if approve else "refused"
-    _log(session, row, event, now, by=staff.subject, role=staff.role.value)
-    return row
+    return _steps().decide(session, staff, deferral_id, approve=approve, now=now)
 
 
 def record_event(
     session: Session, staff: Principal, deferral_id: str, now: datetime
 ) -> StandingDeferral:
     """Step 3 for one that waits for an event: the department records that it happened."""
-    if staff.role is not Role.DEPARTMENT_ADMIN or not staff.department:
-        raise DeferralForbidden("only a department admin of the department may record the event")
-    hold_log(session)
-    row = _departments(session, staff, deferral_id)
-    if row.status is not DeferralStatus.ACTIVE or row.until_event is None:
-        raise DeferralNotActive(f"deferral {deferral_id} is not in effect until an event")
-    _end(session, row, EndedBy.EVENT, now, by=staff.subject, role=staff.role.value)
-    row.event_recorded_by = staff.subject
-    return row
+    return _steps().record_event(session, staff, deferral_id, now)
 
 
 def end_due(session: Session, now: datetime) -> int:
     """Step 3 by date (the ``notice.deferrals`` job): end every standing deferral in effect
     whose day has come (China time); how many ended."""
-    due = session.scalars(
-        select(StandingDeferral.id)
-        .where(
-            StandingDeferral.status == DeferralStatus.ACTIVE,
-            StandingDeferral.until <= china_day(now),
-        )
-        .order_by(StandingDeferral.until, StandingDeferral.id)
-    ).all()
-    if not due:
-        return 0
-    hold_log(session)
-    ended = 0
-    for deferral_id in due:
-        row = session.get(StandingDeferral, deferral_id, populate_existing=True)
-        if row is None or row.status is not DeferralStatus.ACTIVE:
-            continue
-        _end(session, row, EndedBy.DATE, now, by="-", role="hub")
-        ended += 1
-    return ended
+    return _steps().end_due(session, now)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -247,23 +210,6 @@ def _departments_systems(session: Session, department: str, asked: tuple[str, ..
                 errors=[ProblemDetail(pointer=f"/systems/{i}", detail="not your department's")],
             )
     return names
-
-
-def _departments(session: Session, staff: Principal, deferral_id: str) -> StandingDeferral:
-    row = session.get(StandingDeferral, deferral_id, populate_existing=True)
-    if row is None or row.department != staff.department:
-        raise DeferralNotFound(f"your department has no deferral {deferral_id}")
-    return row
-
-
-def _end(
-    session: Session, row: StandingDeferral, how: EndedBy, now: datetime, *, by: str, role: str
-) -> None:
-    row.status = DeferralStatus.ENDED
-    row.ended_at = now
-    row.ended_by = how
-    session.flush()
-    _log(session, row, "ended", now, by=by, role=role, ended_by=how.value)
 
 
 def _log(

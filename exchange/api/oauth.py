@@ -23,10 +23,10 @@ from exchange.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA, TOKEN_ENDPOINT, 
 from exchange.db import unit_of_work
 from exchange.errors import UnsupportedMediaType
 from exchange.security.clientauth import (
-    ALGORITHMS,
     CLIENT_ASSERTION_TYPE,
     GRANT_TYPE,
     AccessToken,
+    client_algorithms_of,
     grant_client_credentials,
     token_endpoint_url,
 )
@@ -139,7 +139,7 @@ class AuthorizationServerMetadata(BaseModel):
     summary="Authorization server metadata (RFC 8414)",
     response_model=AuthorizationServerMetadata,
 )
-def metadata(base_url: BaseUrl) -> JSONResponse:
+def metadata(hub: Hub, base_url: BaseUrl) -> JSONResponse:
     issuer = base_url.rstrip("/")
     document = AuthorizationServerMetadata(
         issuer=issuer,
@@ -147,7 +147,10 @@ def metadata(base_url: BaseUrl) -> JSONResponse:
         jwks_uri=f"{issuer}/.well-known/jwks.json",
         grant_types_supported=[GRANT_TYPE],
         token_endpoint_auth_methods_supported=["private_key_jwt"],
-        token_endpoint_auth_signing_alg_values_supported=sorted(ALGORITHMS),
+        # the crypto profile's: a gm hub takes SM2SM3 assertions only (docs/gm.md)
+        token_endpoint_auth_signing_alg_values_supported=sorted(
+            client_algorithms_of(hub.settings.crypto_profile)
+        ),
         response_types_supported=[],  # no authorization endpoint: client credentials only
     )
     return JSONResponse(document.model_dump(), headers={"Cache-Control": "public, max-age=300"})

@@ -2,7 +2,8 @@
 story (docs/subscriptions.md, "The demo story").
 
 ``demo-receiver serve`` runs the pension system (:mod:`exchange.demo.pension`): on its first run
-it makes its key, registers itself with the hub (as ``tongban system add`` does), subscribes to
+it makes its key (SM2 when the hub's metadata says it takes SM2SM3 assertions only, a ``gm``
+hub), registers itself with the hub (as ``tongban system add`` does), subscribes to
 ``death.deceased`` of its pensioners with a webhook on ``--port``, and waits until the hub
 watches the civil-affairs stream; then it prints each event it accepts. Later runs reuse the
 same subscription, so a receiver that was down gets what it missed, in order.
@@ -114,6 +115,7 @@ def serve(
     office.ready_file.unlink(missing_ok=True)
     url = f"http://127.0.0.1:{port}{pension.HOOK_PATH}"
     try:
+        office.key(pension.client_algorithm(hub))  # SM2 for a gm hub, made on the first run
         made = _subscription(settings, office, hub, url)
         receiver = pension.Webhooks(office, str(made["secret"]), out.print)
         with receiver.serving("127.0.0.1", port):

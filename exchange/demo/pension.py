@@ -4,9 +4,13 @@ of its pensioners and receives the events on a webhook (docs/subscriptions.md, "
 
 It is written as the pension office's own software would be, outside the hub: it signs its
 client assertion with its own key, subscribes over the hub's HTTP API, and checks every webhook's
-Standard Webhooks signature with the HMAC below (nothing from the hub's signer is imported). What
-it keeps, under its data directory (mode 0600): its private key, its subscription (id and
-secret), and ``events.jsonl``, one line per event it accepted.
+Standard Webhooks signature with the HMAC below (nothing from the hub's signer is imported). Its
+key is of the kind the hub takes, read from the hub's metadata (RFC 8414
+``token_endpoint_auth_signing_alg_values_supported``, :func:`client_algorithm`): Ed25519
+(``EdDSA``) on an ``intl`` hub, SM2 (``SM2SM3``, signed with GmSSL as docs/gm.md defines it) on
+a ``gm`` hub, which registers SM2 keys only. What it keeps, under its data directory (mode
+0600): its private key, its subscription (id and secret), and ``events.jsonl``, one line per
+event it accepted.
 
 The death registration itself (:func:`register_death`) writes a row into the demo's civil-affairs
 store as the department's own system would; the hub only sees it in that store's change stream.
@@ -33,6 +37,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from sqlalchemy import create_engine, text
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "Received",
     "Webhooks",
     "caseload",
+    "client_algorithm",
     "mask",
     "new_key",
     "register_death",
@@ -59,15 +65,54 @@ TOLERANCE_S = 300
 CHINA = ZoneInfo("Asia/Shanghai")
 
 
-def new_key() -> dict[str, str]:
-    """A fresh Ed25519 private JWK for the pension system's client assertions."""
+EDDSA = "EdDSA"
+SM2SM3 = "SM2SM3"
+SM2_ID = b"1234567812345678"
+"""The distinguishing ID of SM2 signatures (GM/T 0009 §10, docs/gm.md)."""
+_KEY_KINDS = (EDDSA, SM2SM3)
+
+
+def client_algorithm(hub: str) -> str:
+    """The algorithm of the key this system makes for *hub*: the first of EdDSA and SM2SM3
+    that the hub's metadata says its token endpoint takes. RuntimeError if neither."""
+    try:
+        answer = httpx.get(f"{hub}/.well-known/oauth-authorization-server", timeout=10)
+        taken = answer.json()["token_endpoint_auth_signing_alg_values_supported"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        raise RuntimeError("the hub's metadata does not say which client keys it takes") from None
+    for algorithm in _KEY_KINDS:
+        if algorithm in taken:
+            return algorithm
+    raise RuntimeError(f"the hub takes none of the keys this system can make ({', '.join(taken)})")
+
+
+def new_key(algorithm: str = EDDSA) -> dict[str, str]:
+    """A fresh private JWK for the pension system's client assertions: Ed25519 (``EdDSA``) or
+    SM2 (``SM2SM3``, ``"kty": "EC", "crv": "SM2"``, for a ``gm`` hub)."""
+    kid = f"{SYSTEM}-{uuid.uuid4().hex[:8]}"
+    if algorithm == SM2SM3:
+        from gmssl_pyx import gmsslext  # only for an SM2 key: an intl hub's office needs none
+
+        point, private = gmsslext.sm2_key_generate()  # x ‖ y, and the scalar, from the kernel
+        return {
+            "kty": "EC",
+            "crv": "SM2",
+            "alg": SM2SM3,
+            "use": "sig",
+            "kid": kid,
+            "x": _b64(point[:32]),
+            "y": _b64(point[32:]),
+            "d": _b64(private),
+        }
+    if algorithm != EDDSA:
+        raise ValueError(f"the pension system makes EdDSA or SM2SM3 keys, not {algorithm}")
     key = Ed25519PrivateKey.generate()
     return {
         "kty": "OKP",
         "crv": "Ed25519",
-        "alg": "EdDSA",
+        "alg": EDDSA,
         "use": "sig",
-        "kid": f"{SYSTEM}-{uuid.uuid4().hex[:8]}",
+        "kid": kid,
         "x": _b64(key.public_key().public_bytes_raw()),
         "d": _b64(key.private_bytes_raw()),
     }
@@ -79,6 +124,10 @@ def public(key: Mapping[str, str]) -> dict[str, str]:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def mask(id_number: str) -> str:
@@ -199,12 +248,18 @@ class PensionOffice:
     def ready_file(self) -> Path:
         return self.data / "ready"
 
-    def key(self) -> dict[str, str]:
-        """The system's private key, made on first use."""
+    def key(self, algorithm: str | None = None) -> dict[str, str]:
+        """The system's private key, made on first use (of *algorithm*, else Ed25519); a kept
+        key of another algorithm than *algorithm* is refused (RuntimeError)."""
         if not self.key_file.exists():
             self.data.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write_private(self.key_file, new_key())
+            _write_private(self.key_file, new_key(algorithm or EDDSA))
         key: dict[str, str] = json.loads(self.key_file.read_text("utf-8"))
+        if algorithm is not None and key.get("alg") != algorithm:
+            raise RuntimeError(
+                f"this pension system's key is {key.get('alg')} and the hub takes {algorithm} "
+                "keys: use another --data for this hub"
+            )
         return key
 
     def subscription(self) -> dict[str, Any] | None:
@@ -243,8 +298,11 @@ def access_token(hub: str, key: Mapping[str, str]) -> str:
         "iat": now,
         "exp": now + 120,
     }
-    signing = jwt.PyJWK(dict(key))
-    assertion = jwt.encode(claims, signing, algorithm="EdDSA", headers={"kid": key["kid"]})
+    if key.get("alg") == SM2SM3:
+        assertion = _sm2_jws(claims, key)
+    else:
+        signing = jwt.PyJWK(dict(key))
+        assertion = jwt.encode(claims, signing, algorithm=EDDSA, headers={"kid": key["kid"]})
     answer = httpx.post(
         f"{hub}/oauth/token",
         data={
@@ -257,6 +315,21 @@ def access_token(hub: str, key: Mapping[str, str]) -> str:
     if answer.status_code != 200:
         raise RuntimeError(f"the hub refused the pension system's token: {_code(answer)}")
     return str(answer.json()["access_token"])
+
+
+def _sm2_jws(claims: Mapping[str, Any], key: Mapping[str, str]) -> str:
+    """A compact JWS ``SM2SM3`` (PyJWT has no SM2): the signature is GmSSL's SM2 with SM3 and
+    the ID 1234567812345678 over ``header.payload``, as raw ``r ‖ s`` (docs/gm.md)."""
+    from gmssl_pyx import gmsslext
+
+    header = {"alg": SM2SM3, "typ": "JWT", "kid": key["kid"]}
+    signing_input = ".".join(
+        _b64(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+    )
+    point = _unb64(key["x"]) + _unb64(key["y"])
+    der = gmsslext.sm2_sign(_unb64(key["d"]), point, signing_input.encode(), signer_id=SM2_ID)
+    r, s = decode_dss_signature(der)
+    return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 def subscribe(hub: str, token: str, subjects: list[str], url: str) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def test_steps_in_time_and_running_clocks_are_no_breach(
     assert not {k for k in clocks if k[1] in (story.on_time, story.late_delivery)}
 
 
-def test_a_usage_record_filed_late_ends_the_breach_and_a_notice_prevents_one(
+def test_a_usage_record_filed_late_ends_the_breach(
     client: TestClient, story: Story, as_role: Callable[..., Headers], hub: Any
 ) -> None:
     from datetime import UTC, datetime
@@ -110,3 +110,29 @@ def test_a_usage_record_filed_late_ends_the_breach_and_a_notice_prevents_one(
         client, as_role(Role.DATA_AUTHORITY), kind="missing_usage_records", open="true"
     )
     assert [b["case"]["id"] for b in still] == [story.late_delivery]
+
+
+def test_a_service_stopped_after_its_notice_is_no_breach(
+    client: TestClient, story: Story, as_role: Callable[..., Headers], hub: Any
+) -> None:
+    from datetime import timedelta
+
+    from catalogue.publishing import deprecate_resource
+    from exchange.agreements.workdays import china_day
+    from exchange.db import unit_of_work
+    from exchange.stewardship.service import Steward, announce_change
+
+    noticed = story.start + timedelta(days=60)
+    announce_change(
+        hub.sessions,
+        Steward("reg-admin", "department_admin", "REG"),
+        "REG-BDC-0001",
+        ("stop", []),
+        china_day(noticed) + timedelta(days=2),
+        "不动产登记系统迁移至省级平台",
+        noticed,
+    )
+    with unit_of_work(hub.sessions, write=True) as session:
+        deprecate_resource(session, "REG-BDC-0001", reason="迁移", now=noticed + timedelta(days=3))
+    found = _breaches(client, as_role(Role.DATA_AUTHORITY), kind="service_changed_without_notice")
+    assert [b["case"]["id"] for b in found] == [story.deprecated]

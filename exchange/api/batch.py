@@ -2,6 +2,15 @@
 ask for an extract of an agreement's fields for the people named, read its signed manifest,
 download its encrypted chunks one by one (a chunk cursor: resume at the first one missing).
 
+A chunk answers HTTP range requests (RFC 9110 §14), so a download cut off inside a chunk
+resumes where it stopped: ``Accept-Ranges: bytes``; a strong ``ETag``, the chunk's SHA-256 as
+in the manifest; ``Range: bytes=first-last`` (or ``first-``, or ``-suffix``) answers ``206``
+with ``Content-Range``; a range wholly outside the chunk answers ``416``
+(``batch_range_not_satisfiable``) with ``Content-Range: bytes */length``; ``If-Range`` with
+another ETag (or a date) gets the whole chunk, ``200``. A header that is not one byte range
+(several ranges, another unit, bad syntax) is ignored, as RFC 9110 allows: the whole chunk.
+The first chunk served under an agreement stops its delivery clock.
+
 Every route needs a system access token (``POST /oauth/token``); another system's extract is
 not found. See :mod:`exchange.batch.service` for the order of checks and docs/lifecycle.md
 ("Batch channel") for decrypting and verifying with standard tools.
@@ -10,16 +19,19 @@ not found. See :mod:`exchange.batch.service` for the order of checks and docs/li
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from exchange.api.deps import BaseUrl, Hub, SystemBearer
-from exchange.api.problems import problem_responses
+from exchange.api.problems import problem_response, problem_responses
+from exchange.batch.errors import BatchRangeNotSatisfiable
 from exchange.batch.models import BatchExtract
 from exchange.batch.service import BatchDesk, BatchLimits, ExtractAsk
 from exchange.hub import Hub as HubState
@@ -122,19 +134,73 @@ def get_extract(
     return _view(_desk(hub).extract(caller, extract_id, now=datetime.now(UTC)), base_url)
 
 
+_CHUNK_ANSWERS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    **problem_responses(416),
+    200: {"content": {"application/jose": {}}, "description": "The whole chunk"},
+    206: {"content": {"application/jose": {}}, "description": "The byte range asked for"},
+}
+
+
 @router.get(
     "/extracts/{extract_id}/chunks/{seq}",
-    summary="One encrypted chunk of an extract (compact JWE)",
-    responses={**_ERRORS, 200: {"content": {"application/jose": {}}}},
+    summary="One encrypted chunk of an extract (compact JWE); byte ranges resume it",
+    responses=_CHUNK_ANSWERS,
 )
 def get_chunk(
+    request: Request,
     hub: Hub,
     caller: SystemBearer,
     extract_id: str,
     seq: Annotated[int, Path(ge=0, le=1_000_000)],
+    range_: Annotated[str | None, Header(alias="Range", max_length=200)] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range", max_length=200)] = None,
 ) -> Response:
-    jwe = _desk(hub).chunk(caller, extract_id, seq, now=datetime.now(UTC))
-    return Response(jwe, media_type="application/jose")
+    now = datetime.now(UTC)
+    desk = _desk(hub)
+    body = desk.chunk(caller, extract_id, seq, now=now).encode("ascii")
+    etag = '"' + base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode() + '"'
+    headers = {"Accept-Ranges": "bytes", "ETag": etag}
+    wanted = byte_range(range_, len(body)) if range_ and if_range in (None, etag) else None
+    if wanted == "unsatisfiable":
+        refused = BatchRangeNotSatisfiable(
+            f"chunk {seq} of extract {extract_id} has {len(body)} bytes; {range_} lies outside"
+        )
+        return problem_response(
+            request, refused.problem(), {**headers, "Content-Range": f"bytes */{len(body)}"}
+        )
+    desk.downloaded(caller, extract_id, now=now)
+    if wanted is None:
+        return Response(body, media_type="application/jose", headers=headers)
+    first, last = wanted
+    headers["Content-Range"] = f"bytes {first}-{last}/{len(body)}"
+    return Response(
+        body[first : last + 1], status_code=206, media_type="application/jose", headers=headers
+    )
+
+
+_RANGE = re.compile(r"^bytes=(?:([0-9]{1,15})-([0-9]{0,15})|-([0-9]{1,15}))$")
+
+
+def byte_range(header: str, length: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
+    """The one byte range of a ``Range`` header over *length* bytes, as (first, last),
+    inclusive; ``"unsatisfiable"`` for a range wholly outside; ``None`` to ignore the header
+    (several ranges, another unit, bad syntax, or a last before its first: RFC 9110 §14.1.1
+    makes that invalid, and an invalid range is ignored)."""
+    found = _RANGE.match(header.strip())
+    if found is None:
+        return None
+    first, last, suffix = found.groups()
+    if suffix is not None:
+        if int(suffix) == 0 or length == 0:
+            return "unsatisfiable"
+        return max(length - int(suffix), 0), length - 1
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= length:
+        return "unsatisfiable"
+    return start, min(int(last) if last else length - 1, length - 1)
 
 
 def _view(extract: BatchExtract, base_url: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ __all__ = [
     "BatchKeyUnknown",
     "BatchNotAgreed",
     "BatchPopulationRefused",
+    "BatchRangeNotSatisfiable",
     "InvalidBatchKey",
 ]
 
@@ -105,3 +106,12 @@ class BatchGmUnsupported(BatchError):
     code = "batch_gm_unsupported"
     status = 409
     title = "Batch extracts unavailable under the gm profile"
+
+
+class BatchRangeNotSatisfiable(BatchError):
+    """The byte range asked of a chunk (HTTP ``Range``) lies wholly outside it; the answer's
+    ``Content-Range`` gives the chunk's length (RFC 9110 §15.5.17)."""
+
+    code = "batch_range_not_satisfiable"
+    status = 416
+    title = "Range not satisfiable"

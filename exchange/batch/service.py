@@ -20,13 +20,16 @@ Making an extract, in this order (nothing is extracted unless every check passes
    A256GCM) to the consumer's key; the manifest (agreement, fields, purpose, count, each chunk's
    size and SHA-256, the audit indices, the expiry) is signed with the hub's evidence key (JWS
    ``tongban-batch-manifest+jwt``);
-8. the extract, an ``extract_made`` lifecycle entry of the agreement, and on the first one the
-   delivery that stops the delivery clock (:mod:`exchange.agreements.replies`) are stored in one
+8. the extract and an ``extract_made`` lifecycle entry of the agreement are stored in one
    transaction.
 
 Chunks are read one by one (``GET /batch/extracts/{id}/chunks/{n}``: a chunk cursor, so a
-download resumes at the first chunk it lacks) until the extract expires; the
-``sweep.batch_extracts`` job then deletes its chunks and logs ``extract_deleted``.
+download resumes at the first chunk it lacks; within a chunk, an HTTP byte range resumes it,
+see :mod:`exchange.api.batch`) until the extract expires; the ``sweep.batch_extracts`` job then
+deletes its chunks and logs ``extract_deleted``. The first chunk served under an agreement,
+whole or in part, is its data delivered through the batch channel: it stops the delivery clock
+(:func:`exchange.agreements.replies.record_delivery`, 20 working days after approval), not the
+extract made, which the consumer may never download.
 """
 
 from __future__ import annotations
@@ -317,8 +320,6 @@ class BatchDesk:
             detail = {"extract": extract_id, "subjects": len(lines), "chunks": len(chunks)}
             record_event(session, agreement, actor, "extract_made", now, detail)
             log_agreement_event(session, agreement, "extract_made")
-            if agreement.delivery is None and agreement.delivery_due_by is not None:
-                record_delivery(session, None, agreement, "batch", now=now, by=actor)
             session.flush()
             return extract
 
@@ -336,6 +337,34 @@ class BatchDesk:
             if chunk is None:
                 raise BatchChunkNotFound(f"extract {extract_id} has no chunk {seq}")
             return chunk.jwe
+
+    def downloaded(self, caller: SystemPrincipal, extract_id: str, *, now: datetime) -> bool:
+        """A chunk of the caller's extract was served: on the first one under its agreement
+        (a 2025-form agreement on its delivery clock, the batch channel agreed, not delivered
+        yet), record the delivery, which stops the clock. True if it was recorded now."""
+        with unit_of_work(self._sessions) as session:
+            extract = _readable(session, caller, extract_id, now)
+            if not _awaits_batch_delivery(session.get(Agreement, extract.agreement_id), now):
+                return False
+            agreement_id = extract.agreement_id
+        with unit_of_work(self._sessions, write=True) as session:
+            hold_log(session)  # the log's head lock before the agreement's row lock
+            agreement = session.get(Agreement, agreement_id, with_for_update=True)
+            if not _awaits_batch_delivery(agreement, now) or agreement is None:
+                return False  # another download recorded it first
+            actor = Actor(caller.system_id, "system", caller.department)
+            record_delivery(session, None, agreement, "batch", now=now, by=actor)
+            return True
+
+
+def _awaits_batch_delivery(agreement: Agreement | None, now: datetime) -> bool:
+    return (
+        agreement is not None
+        and agreement.delivery is None
+        and agreement.delivery_due_by is not None
+        and "batch" in ((agreement.use or {}).get("sharing_modes") or [])
+        and current_status(agreement, now) is AgreementStatus.APPROVED
+    )
 
 
 def _readable(

@@ -132,6 +132,10 @@ def test_an_extract_is_signed_encrypted_audited_and_resumable(hub: Hub, city: Le
         3,
         ["receiving", "since"],
     )
+    officer = Person(hub, "edu-sharing", Role.SHARING_OFFICER, "EDU")
+    before = officer.get(f"/agreements/{agreement_id}").json()
+    assert before["delivery"] is None  # an extract made is not yet data delivered
+    assert before["delivery_due_by"] is not None
     lines: list[dict[str, Any]] = []
     for chunk in reversed(body["chunks"]):  # any order: a download resumes where it stopped
         got = hub.client.get(
@@ -159,8 +163,10 @@ def test_an_extract_is_signed_encrypted_audited_and_resumable(hub: Hub, city: Le
         f"/agreements/{agreement_id}"
     )
     view = seen.json()
-    assert view["delivery"]["channel"] == "batch"  # the first extract stops the delivery clock
+    assert view["delivery"]["channel"] == "batch"  # the first download stopped the clock
+    assert view["delivery"]["by"] == EDU
     assert [e["event"] for e in view["log"]][-2:] == ["extract_made", "delivered"]
+    assert [e["action"] for e in view["history"]].count("delivered") == 1  # once, not per chunk
 
     other = {"authorization": f"Bearer {hub.token(MCA)}"}
     problem(
@@ -181,6 +187,70 @@ def test_an_extract_is_signed_encrypted_audited_and_resumable(hub: Hub, city: Le
         410,
         "batch_extract_expired",
     )
+
+
+def _extract(hub: Hub, city: LegacyWorld, kid: str) -> tuple[str, dict[str, str], OKPKey]:
+    """An approved batch agreement, a registered key and an extract of two people (one chunk)."""
+    agreement_id = agreement(hub, ["batch"])
+    system = {"authorization": f"Bearer {hub.token(EDU)}"}
+    key = OKPKey.generate_key("X25519", private=True)
+    public = {**key.as_dict(private=False), "kid": kid, "use": "enc"}
+    assert hub.client.post("/batch/keys", json=public, headers=system).status_code == 201
+    ask = {
+        "agreement": agreement_id,
+        "purpose": "school-enrolment",
+        "subjects": [{"id_type": "CN-RIC", "id": n} for n in people(city, 2)],
+        "key": kid,
+    }
+    made = hub.client.post("/batch/extracts", json=ask, headers=system)
+    assert made.status_code == 201, made.text
+    return made.json()["id"], system, key
+
+
+def test_a_chunk_cut_off_midway_resumes_with_a_byte_range(hub: Hub, city: LegacyWorld) -> None:
+    extract_id, system, key = _extract(hub, city, "edu-batch-range")
+    url = f"/batch/extracts/{extract_id}/chunks/0"
+    whole = hub.client.get(url, headers=system)
+    assert whole.status_code == 200
+    assert whole.headers["accept-ranges"] == "bytes"
+    etag = whole.headers["etag"]
+    assert etag == '"' + _b64(hashlib.sha256(whole.content).digest()) + '"'  # the manifest's
+    size = len(whole.content)
+
+    cut = 1000  # the first download stopped after this many bytes
+    rest = hub.client.get(url, headers={**system, "Range": f"bytes={cut}-", "If-Range": etag})
+    assert rest.status_code == 206, rest.text
+    assert rest.headers["content-range"] == f"bytes {cut}-{size - 1}/{size}"
+    assert rest.headers["etag"] == etag
+    joined = whole.content[:cut] + rest.content
+    assert joined == whole.content
+    assert jwe.decrypt_compact(joined.decode(), key).plaintext is not None
+
+    middle = hub.client.get(url, headers={**system, "Range": "bytes=10-19"})
+    assert (middle.status_code, middle.content) == (206, whole.content[10:20])
+    assert middle.headers["content-range"] == f"bytes 10-19/{size}"
+    tail = hub.client.get(url, headers={**system, "Range": "bytes=-16"})
+    assert (tail.status_code, tail.content) == (206, whole.content[-16:])
+    beyond_end = hub.client.get(url, headers={**system, "Range": f"bytes={size - 4}-{size + 50}"})
+    assert (beyond_end.status_code, beyond_end.content) == (206, whole.content[-4:])
+
+    # A chunk that is no longer the one whose ETag the client holds: the whole chunk again.
+    stale = hub.client.get(url, headers={**system, "Range": f"bytes={cut}-", "If-Range": '"x"'})
+    assert (stale.status_code, stale.content) == (200, whole.content)
+    # Not one byte range: ignored (RFC 9110 allows it), the whole chunk.
+    for ignored in ("bytes=0-1,5-9", "items=0-5", "bytes=9-3", "bytes=abc"):
+        answer = hub.client.get(url, headers={**system, "Range": ignored})
+        assert (answer.status_code, answer.content) == (200, whole.content), ignored
+
+    for outside in (f"bytes={size}-", f"bytes={size + 10}-{size + 20}", "bytes=-0"):
+        refused = problem(
+            hub.client.get(url, headers={**system, "Range": outside}),
+            416,
+            "batch_range_not_satisfiable",
+        )
+        assert refused["status"] == 416
+        answer = hub.client.get(url, headers={**system, "Range": outside})
+        assert answer.headers["content-range"] == f"bytes */{size}", outside
 
 
 def test_what_the_batch_channel_refuses(hub: Hub, city: LegacyWorld) -> None:

@@ -21,6 +21,7 @@ from exchange.sources.cache.reader import SourceCache
 from exchange.sources.cache.sync import CacheSync
 from exchange.sources.registry import SourceRegistry
 from tests import factories
+from tests.profiles import key_schedule
 
 RESOURCE = "HRSS-SB-0001"
 FIELDS = ("current_employer_name", "months_paid", "status")
@@ -114,7 +115,9 @@ def legacy(tmp_path: Path) -> Iterator[LegacyTable]:
 
 @pytest.fixture
 def crypto() -> CacheCrypto:
-    return CacheCrypto(factories.dev_secret())
+    """The cache's keys as the tests' dev hubs derive them: from their secret, under the
+    suite's profile (SM4-GCM and HMAC-SM3 under ``gm``), as ``tongban sync`` does."""
+    return CacheCrypto(key_schedule(factories.dev_secret()))
 
 
 @pytest.fixture

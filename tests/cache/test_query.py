@@ -18,6 +18,7 @@ from exchange.sources.cache.sync import CacheSync
 from exchange.sources.registry import SourceRegistry
 from tests import factories
 from tests.exchange.world import Hub, hub_over
+from tests.profiles import key_schedule
 
 RESOURCE = "HRSS-SB-0001"
 CACHED = {RESOURCE: {"strategy": "watermark", "every_s": 3600}}
@@ -58,7 +59,9 @@ def _change_status(city: LegacyWorld, subject: str, code: str) -> None:
 def _sync(sessions: sessionmaker[Session], city: LegacyWorld) -> Any:
     sources = SourceRegistry.from_file(city.adapters_file)
     try:
-        return CacheSync(sessions, sources, CacheCrypto(factories.dev_secret())).run(RESOURCE)
+        return CacheSync(sessions, sources, CacheCrypto(key_schedule(factories.dev_secret()))).run(
+            RESOURCE
+        )
     finally:
         sources.close()
 

@@ -27,6 +27,7 @@ from tests.cache.conftest import (
     cache_contents,
     sync_state,
 )
+from tests.profiles import key_schedule
 
 
 def people(count: int, *, rev: int = 1, start: int = 0) -> list[tuple[str, str, int, str, int]]:
@@ -216,7 +217,7 @@ def test_the_scheduler_gets_one_sync_job_per_cached_resource(
     demo_catalogue: None,
 ) -> None:
     settings = Settings(database_url="sqlite://", adapters_file=None)
-    (job,) = sync_jobs(registry, CacheCrypto(settings.secret_key.get_secret_value()))
+    (job,) = sync_jobs(registry, CacheCrypto(key_schedule(settings.secret_key.get_secret_value())))
     assert (job.id, job.every_s) == (f"sync.{RESOURCE}", 3600)
     legacy.insert(people(4))
     context = JobContext(settings, sessions, datetime.now(UTC))
@@ -226,4 +227,4 @@ def test_the_scheduler_gets_one_sync_job_per_cached_resource(
     assert "P000001" not in json.dumps(outcome.detail)
     assert cache_contents(sessions, crypto) == legacy.expected(crypto)
     live = SourceRegistry.from_document({"connections": {}, "resources": {}})
-    assert sync_jobs(live, CacheCrypto(settings.secret_key.get_secret_value())) == []
+    assert sync_jobs(live, CacheCrypto(key_schedule(settings.secret_key.get_secret_value()))) == []

@@ -72,6 +72,7 @@ class RelayedFor(TypedDict):
     department: str
     officer: str | None
     request_id: str
+    release: NotRequired[dict[str, str]]  # attribute as asked -> the most revealing form
 
 
 class RelayedRead(TypedDict):

@@ -7,7 +7,7 @@ seconds until the window frees an answer (RFC 9110 §10.2.3).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import (
@@ -68,6 +68,23 @@ class OnBehalfOf(BaseModel):
     department: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,15}$")
     officer: str | None = Field(default=None, pattern=_CODE)
     request_id: str = Field(pattern=_UUID, description="The relaying hub's request id")
+    release: (
+        dict[
+            Annotated[str, Field(pattern=_ATTRIBUTE)],
+            Literal["clear", "mask_id", "mask_name", "hash", "year", "derived"],
+        ]
+        | None
+    ) = Field(
+        default=None,
+        max_length=100,
+        description="Per attribute asked, the most revealing form the relaying hub's caller may "
+        "get there: this hub releases no more than that (docs/federation.md)",
+    )
+
+    def held(self) -> dict[str, Any]:
+        """As the pipeline, the audit entry and the evidence carry it (``release`` only when
+        the relaying hub sent it)."""
+        return self.model_dump(exclude={"release"} if self.release is None else set())
 
 
 class QueryBody(_Ask):
@@ -232,7 +249,7 @@ def query(
         officer=body.officer,
         consent_id=body.consent_id,
         all_or_nothing=body.all_or_nothing,
-        on_behalf_of=body.on_behalf_of.model_dump() if body.on_behalf_of else None,
+        on_behalf_of=body.on_behalf_of.held() if body.on_behalf_of else None,
     )
     try:
         return _answer(_QUERY_ANSWER, pipeline.query(caller, ask, issuer=base_url))

@@ -80,13 +80,21 @@ from exchange.query.errors import Incomplete
 from exchange.query.models import Counter
 from exchange.query.release import Outcome, shape_release
 from exchange.query.resolve import ResolvedQuery, resolve_query
-from exchange.query.sourcing import Fetched, Relay, RelayAsk, fetch_permitted, settle_relayed
+from exchange.query.sourcing import (
+    Fetched,
+    Relay,
+    RelayAsk,
+    at_most,
+    fetch_permitted,
+    settle_relayed,
+)
 from exchange.security.clientauth import RememberedCaller, SystemPrincipal, confirmed_caller
 from exchange.security.keys import HubKeys
 from exchange.security.subjects import ID_TYPE, Pseudonyms, checked_resident_id
 from exchange.sources.registry import SourceRegistry
 from policies.engine import decide
 from policies.model import (
+    CheckRowCondition,
     CountQuota,
     Decision,
     DenyReason,
@@ -444,6 +452,8 @@ class ExchangePipeline:
             channel=channel,
         )
         decision = decide(context, resolved.requests, grants, consents)
+        if on_behalf_of is not None:  # no more than the relaying hub's caller may get
+            decision = at_most(decision, on_behalf_of.get("release") or {})
         covered = _covered_by_unrelied(decision, rows, unrelied, purpose, ask.consent_id)
         ungranted = _granted_by_unrelied(decision, unrelied_agreements, purpose)
         reasons = {u.agreement_id: u.reason for u in unrelied_agreements}
@@ -481,6 +491,7 @@ class ExchangePipeline:
             run.asked.officer if run.asked else None,
             run.purpose,
             run.subject,
+            _relayed_forms(run),
         )
         fetched = fetch_permitted(
             self._sources,
@@ -765,6 +776,24 @@ def _federated(entry: AuditEntry, run: _Run, ask: QueryInput | VerifyInput) -> N
             )
             for o in run.origins
         ]
+
+
+def _relayed_forms(run: _Run) -> dict[str, tuple[str, str]]:
+    """Each attribute an origin hub is asked for, in the form decided here (a predicate as the
+    predicate): attribute as asked -> (resource, release). Not one this hub may release only
+    under a row condition of its own agreement, which the origin cannot check for it."""
+    conditioned = {
+        (o.agreement_id, o.resource)
+        for o in run.decision.obligations
+        if isinstance(o, CheckRowCondition)
+    }
+    return {
+        d.attribute: (d.field.resource, d.release.value)
+        for d in run.decision.released()
+        if d.field.resource in run.remote
+        and d.release is not None
+        and (d.agreement_id, d.field.resource) not in conditioned
+    }
 
 
 def _take_back(outcome: Outcome, attribute: str, reason: str) -> None:

@@ -13,31 +13,38 @@ provenance says how old the data is; never synced, it is ``unavailable`` (``not_
 A resource another hub holds (federation, ``exchange/federation``) is read through the hub's
 :class:`Relay` instead: one relayed query per origin hub, overlapping the local reads; its
 :class:`Fetched` carries the origin's verified answer (``origin``) and what the origin itself
-refused (``refused``), which :func:`settle_relayed` applies after the release is shaped.
+refused (``refused``), which :func:`settle_relayed` applies after the release is shaped. A
+relayed attribute is asked of the origin in the form this hub's decision allows its caller
+(``RelayAsk.forms``: the predicate itself, the mask…), so the origin decides and shapes it and
+this hub never holds a base value its caller could not get (:func:`at_most` narrows the origin's
+decision to that form).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from adapters.base import SourceRecord
 from adapters.errors import AdapterError
 from exchange import clock
 from exchange.query.resolve import ResourceInfo
 from exchange.sources.registry import SourceRegistry
+from policies.engine import REVEALING
+from policies.model import Release
 from schemas import TongbanError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from exchange.query.release import Outcome
-    from policies.model import Decision
+    from policies.model import Decision, FieldDecision
+    from schemas import ReleasedAttribute
 
-__all__ = ["Fetched", "Relay", "RelayAsk", "fetch_permitted", "settle_relayed"]
+__all__ = ["Fetched", "Relay", "RelayAsk", "at_most", "fetch_permitted", "settle_relayed"]
 
 log = logging.getLogger("tongban.exchange")
 
@@ -55,6 +62,8 @@ class Fetched:
     refused: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # relayed: field -> ("denied" | "unavailable", the origin's reason)
     refusal: TongbanError | None = None  # relayed: the origin refused the whole query
+    shaped: Mapping[str, Mapping[str, Any]] | None = None
+    # relayed: each attribute as asked -> as the origin released it (value, release, source)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class RelayAsk:
     officer: str | None
     purpose: str
     subject: str
+    forms: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # each attribute as asked -> (its resource, the release this hub's decision allows)
 
 
 class Relay(Protocol):
@@ -123,14 +134,15 @@ def fetch_permitted(
 
 def settle_relayed(outcome: Outcome, decision: Decision, fetched: Mapping[str, Fetched]) -> None:
     """After the release is shaped: what an origin hub refused is refused here too (denied
-    ``origin_<its reason>``, or unavailable with its reason), and what it released says which
-    hub it came from (``source.hub``)."""
+    ``origin_<its reason>``, or unavailable with its reason), what it released *shaped* (a
+    relayed query) is released as the origin shaped it, and what it released says which hub it
+    came from (``source.hub``)."""
     for choice in decision.fields:
         source = fetched.get(choice.field.resource)
         if source is None or source.origin is None:
             continue
         attribute = choice.attribute
-        refused = source.refused.get(choice.field.name)
+        refused = source.refused.get(attribute) or source.refused.get(choice.field.name)
         if refused is not None and attribute not in outcome.denied:  # decided here to release
             outcome.attributes.pop(attribute, None)
             outcome.unavailable.pop(attribute, None)  # (shaped as no_record: nothing came)
@@ -139,9 +151,63 @@ def settle_relayed(outcome: Outcome, decision: Decision, fetched: Mapping[str, F
                 outcome.denied[attribute] = f"origin_{reason}"
             else:
                 outcome.unavailable[attribute] = reason
+        elif source.shaped is not None and choice.allowed and source.failure is None:
+            _as_the_origin_shaped(outcome, choice, source.shaped.get(attribute))
         released = outcome.attributes.get(attribute)
         if released is not None:
             released["source"]["hub"] = str(source.origin["hub"])
+
+
+def _as_the_origin_shaped(
+    outcome: Outcome, choice: FieldDecision, shaped: Mapping[str, Any] | None
+) -> None:
+    """A relayed attribute as the origin released it (this hub read no record of its own);
+    never in a form more revealing than this hub decided (an origin that did not narrow its
+    release: ``origin_release_wider``, nothing of it passed on)."""
+    attribute = choice.attribute
+    outcome.attributes.pop(attribute, None)
+    outcome.unavailable.pop(attribute, None)
+    if attribute in outcome.denied:  # taken back here since (an unverifiable grant…)
+        return
+    if shaped is None:  # not asked of the origin (a row condition of this hub's), or not answered
+        outcome.unavailable[attribute] = "not_relayed"
+        return
+    if not _within(str(shaped.get("release")), choice):
+        outcome.unavailable[attribute] = "origin_release_wider"
+        return
+    released = dict(shaped)
+    released["source"] = dict(shaped.get("source") or {})
+    outcome.attributes[attribute] = cast("ReleasedAttribute", released)
+
+
+def _within(form: str, choice: FieldDecision) -> bool:
+    """Whether a release *form* reveals no more than *choice* allows."""
+    try:
+        released = Release(form)
+    except ValueError:
+        return False
+    if choice.release is None or (choice.derivation is not None) != (released is Release.DERIVED):
+        return False
+    return released is choice.release or REVEALING[released] < REVEALING[choice.release]
+
+
+def at_most(decision: Decision, forms: Mapping[str, str]) -> Decision:
+    """*decision* with each attribute's release no more revealing than the form a relaying hub
+    asked for it (*forms*: attribute as asked -> release), so that hub gets only what its
+    caller may: a masked form for a mask, the predicate for a predicate. A form less revealing
+    than this hub's own decision replaces it (rule ``relay.at_most``); a more revealing one
+    changes nothing; an attribute without a form keeps its decision."""
+    narrowed = []
+    for choice in decision.fields:
+        asked = forms.get(choice.attribute)
+        if choice.release is not None and asked is not None and asked != choice.release.value:
+            form = Release(asked)
+            if REVEALING[form] < REVEALING[choice.release] and (
+                form is not Release.DERIVED or choice.derivation is not None
+            ):
+                choice = replace(choice, release=form, rules=(*choice.rules, "relay.at_most"))
+        narrowed.append(choice)
+    return replace(decision, fields=tuple(narrowed))
 
 
 def _start(

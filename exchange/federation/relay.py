@@ -7,13 +7,16 @@ decision lets through:
    as there (client credentials, ``private_key_jwt`` signed with the key in the peer's
    ``key_file``), kept until shortly before it expires;
 2. ``POST /exchange/query`` there with the subject, the caller's purpose and officer, the
-   fields as ``<namespace>.<field>``, and ``on_behalf_of``: this hub's URL, the original
-   caller's system and department, and this hub's request id; the origin hub decides per field
-   under its own rules and agreements and audits the access naming both;
+   attributes as the caller asked them (a predicate as the predicate), and ``on_behalf_of``:
+   this hub's URL, the original caller's system and department, this hub's request id and
+   ``release``, the form this hub's decision allows each attribute (``clear``, ``mask_name``,
+   ``derived``…); the origin hub decides per attribute under its own rules and agreements,
+   releases no more than that form, and audits the access naming both;
 3. its answer is used only once its evidence passes every check of
    :mod:`exchange.federation.evidence` against the keys pinned at registration; then its
-   released values become the records of the resources, what it denied is denied here
-   (``origin_<reason>``), what it could not read is unavailable here.
+   released attributes are released here as the origin shaped them (this hub derives and masks
+   nothing of a relayed value, so it never holds a base value its caller could not get), what
+   it denied is denied here (``origin_<reason>``), what it could not read is unavailable here.
 
 What can go wrong makes the fields ``unavailable`` here, never a release, and is audited in this
 hub's entry (``relayed``): ``peer_unreachable`` (no answer, or not JSON), ``relay_refused`` (a
@@ -43,7 +46,6 @@ import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.base import SourceRecord
 from exchange.changes import Cached, Domain
 from exchange.db import unit_of_work
 from exchange.federation.errors import NotAPeerHub, RelayRefused
@@ -279,11 +281,14 @@ class HubRelay:
     ) -> dict[str, Fetched]:
         if client is None:
             return {code: Fetched(code, failure="not_bound") for code in wanted}
-        names = {
-            f"{resources[code].namespace}.{name}": (code, name)
-            for code, fields in wanted.items()
-            for name in sorted(fields)
+        forms = {
+            attribute: form
+            for attribute, (code, form) in sorted(ask.forms.items())
+            if code in wanted
         }
+        names = {attribute: ask.forms[attribute][0] for attribute in forms}
+        if not names:  # nothing this hub may ask the origin for (a row condition of its own)
+            return {code: Fetched(code, failure="not_relayed") for code in wanted}
         body = {
             "subject": {"id_type": "CN-RIC", "id": ask.subject},
             "purpose": ask.purpose,
@@ -295,6 +300,7 @@ class HubRelay:
                 "department": ask.department,
                 "officer": ask.officer,
                 "request_id": ask.request_id,
+                "release": forms,
             },
         }
         origin: dict[str, Any] = {
@@ -365,54 +371,26 @@ def _failed(
 def _records(
     origin: dict[str, Any],
     answer: Mapping[str, Any],
-    names: Mapping[str, tuple[str, str]],
+    names: Mapping[str, str],
     wanted: Mapping[str, set[str]],
 ) -> dict[str, Fetched]:
-    """The origin's verified answer as each resource's records, and what it refused."""
-    values: dict[str, dict[str, Any]] = {code: {} for code in wanted}
+    """The origin's verified answer per resource: each attribute as the origin released it
+    (already shaped there), and what it refused, by attribute as asked."""
+    shaped: dict[str, dict[str, Mapping[str, Any]]] = {code: {} for code in wanted}
     refused: dict[str, dict[str, tuple[str, str]]] = {code: {} for code in wanted}
-    as_of: dict[str, str | None] = {}
     released = answer.get("attributes") or {}
-    for name, (code, field) in names.items():
-        if name in released:
-            values[code][field] = released[name].get("value")
-            as_of.setdefault(code, (released[name].get("source") or {}).get("as_of"))
+    for name, code in names.items():
+        if isinstance(released.get(name), dict):
+            shaped[code][name] = released[name]
         elif name in (answer.get("denied") or {}):
-            refused[code][field] = ("denied", str(answer["denied"][name]))
+            refused[code][name] = ("denied", str(answer["denied"][name]))
         else:
             reason = (answer.get("unavailable") or {}).get(name, "unavailable")
-            refused[code][field] = ("unavailable", str(reason))
-    many = sorted(
-        code for code, v in values.items() if any(isinstance(x, list) for x in v.values())
-    )
-    origin["many"] = many
-    fetched: dict[str, Fetched] = {}
-    for code in sorted(wanted):
-        rows = _rows(values[code], code in many, as_of.get(code))
-        fetched[code] = Fetched(
-            code,
-            rows,
-            fetched_at=None,
-            many=code in many,
-            origin=origin,
-            refused=refused[code],
-        )
-    return fetched
-
-
-def _rows(values: Mapping[str, Any], many: bool, as_of: str | None) -> tuple[SourceRecord, ...]:
-    if not values:
-        return ()
-    if not many:
-        return (SourceRecord(dict(values), as_of),)
-    width = max((len(v) for v in values.values() if isinstance(v, list)), default=0)
-    return tuple(
-        SourceRecord(
-            {k: (v[i] if isinstance(v, list) and i < len(v) else None) for k, v in values.items()},
-            as_of,
-        )
-        for i in range(width)
-    )
+            refused[code][name] = ("unavailable", str(reason))
+    return {
+        code: Fetched(code, origin=origin, refused=refused[code], shaped=shaped[code])
+        for code in sorted(wanted)
+    }
 
 
 def _text(value: object) -> str | None:

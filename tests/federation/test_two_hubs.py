@@ -232,17 +232,23 @@ def test_a_city_hub_answers_a_query_the_province_holds_and_both_logs_show_it(hub
         "department": "CEDU",
         "officer": "CEDU-0007",
         "request_id": relayed.request_id,
+        "release": province_entry["relay"]["release"],  # below
     }
     # Every document crossing the boundary has its schema: both entries, both evidences.
     for document in (city_entry, province_entry):
         validator("audit-entry").validate(document)
     for claims_of in (claims, inner):
         validator("evidence").validate(claims_of)
-    # The province decided per field: the base field of the predicate, not the predicate.
-    assert set(province_entry["attributes"]) == {
-        "household.name",
-        "household.registered_address",
-        "household.birth_date",
+    # The province decided per attribute as the caller asked it: the predicate, not its base
+    # field, so the birth date never left the province (issue 20: the origin derives).
+    assert set(province_entry["attributes"]) == set(ASKED)
+    assert province_entry["attributes"]["household.age_at_least(6)"]["release"] == "derived"
+    assert "household.birth_date" not in inner["attributes"]
+    assert inner["attributes"]["household.age_at_least(6)"]["value"] is True
+    assert province_entry["relay"]["release"] == {
+        "household.age_at_least(6)": "derived",
+        "household.name": "clear",
+        "household.registered_address": "clear",
     }
 
 
@@ -310,6 +316,82 @@ def test_the_origin_decides_under_its_own_agreements(hubs: Hubs) -> None:
     assert province_entry["attributes"]["property.address"]["reason"] == "not_granted"
 
 
+PROVINCE_AGREEMENT = """\
+kind: agreement
+id: AG-PROV-CITYHUB-REG-0001
+title: 市级枢纽使用不动产权利人信息（省级协议，明文）
+consumer:
+  system: city-hub
+  department: CITYHUB
+provider: REG
+resource: REG-BDC-0001
+fields: [{name: owners, release: clear}]
+purposes: [school-enrolment]
+legal_basis: 《中华人民共和国义务教育法》第十二条
+validity:
+  from: 2026-01-01
+  until: 2028-12-31
+requires_consent: false
+approved_by: REG-admin-001
+"""
+
+CITY_OWNERS_AGREEMENT = """\
+kind: agreement
+id: AG-CITY-EDU-REG-0002
+title: 市教育局入学登记使用不动产权利人信息（市级协议，按目录脱敏）
+consumer:
+  system: city-edu
+  department: CEDU
+provider: REG
+resource: REG-BDC-0001
+fields: [owners]
+purposes: [school-enrolment]
+legal_basis: 《中华人民共和国义务教育法》第十二条
+validity:
+  from: 2026-01-01
+  until: 2028-12-31
+requires_consent: false
+approved_by: REG-admin-001
+"""
+
+
+def test_the_origin_releases_no_more_than_the_relaying_hubs_caller_may_get(hubs: Hubs) -> None:
+    """The province would give the city hub the owners' names in clear; the city's caller may
+    have them only masked (the catalogue's default under its agreement). The city asks for the
+    masked form and the province masks: no clear name reaches the city hub at all."""
+    (hubs.province.workdir / "p-agreement.yaml").write_text(PROVINCE_AGREEMENT, "utf-8")
+    ok(tongban(hubs.province.workdir, hubs.province_env, "agreements", "load", "p-agreement.yaml"))
+    (hubs.city.workdir / "owners.yaml").write_text(CITY_OWNERS_AGREEMENT, "utf-8")
+    ok(tongban(hubs.city.workdir, hubs.city_env, "agreements", "load", "owners.yaml"))
+    response = ask_city(hubs, attributes=["property.owners"])
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    released = answer["attributes"]["property.owners"]
+    assert released["release"] == "mask_name"
+    city_entry = entry(hubs.city, answer["audit"]["index"])
+    [read] = city_entry["relayed"]
+    province_entry = entry(hubs.province, read["index"])
+    at_origin = province_entry["attributes"]["property.owners"]
+    assert (at_origin["outcome"], at_origin["release"]) == ("released", "mask_name")
+    assert "relay.at_most" in at_origin["rules"]
+    assert at_origin["agreement"] == "AG-PROV-CITYHUB-REG-0001"
+    # What the province signed for the city hub is the masked form, the same the city released.
+    [origin] = payload(answer["evidence"])["origins"]
+    inner = payload(origin["evidence"])
+    assert inner["attributes"]["property.owners"]["value"] == released["value"]
+    names = list(_strings(released["value"]))
+    assert names
+    assert all("*" in name for name in names)  # 张* , never 张三
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
 def test_the_citizens_console_says_which_hub_the_data_came_from(hubs: Hubs, browser: Any) -> None:
     with hubs.city_client() as client:
         client.query(hubs.subject(), PURPOSE, attributes=["household.name"])
@@ -370,7 +452,8 @@ def test_a_relaying_hub_the_origin_does_not_know_at_all_is_refused_there(hubs: H
     )
     relay = HubRelay(sessionmaker())
     ask = RelayAsk(
-        hubs.city.base, str(uuid.uuid4()), CITY_SYSTEM, "CEDU", None, PURPOSE, hubs.subject()
+        *(hubs.city.base, str(uuid.uuid4()), CITY_SYSTEM, "CEDU", None, PURPOSE, hubs.subject()),
+        forms={"household.name": ("PSB-HJ-0001", "clear")},
     )
     household = ResourceInfo("PSB-HJ-0001", 1, "PSB", "household", {}, {})
     try:

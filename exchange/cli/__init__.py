@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from exchange.cli.agreements import agreements_app
 from exchange.cli.audit import audit_app
 from exchange.cli.catalogue import catalogue_app
+from exchange.cli.compliance import compliance_app
 from exchange.cli.db import db_app
 from exchange.cli.demo import demo
 from exchange.cli.disputes import disputes_app
@@ -60,6 +61,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(witness_app, name="witness")
 app.add_typer(scorecards_app, name="scorecards")
+app.add_typer(compliance_app, name="compliance")
 app.add_typer(notice_app, name="notice")
 app.add_typer(disputes_app, name="disputes")
 app.add_typer(stewardship_app, name="stewardship")

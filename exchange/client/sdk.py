@@ -461,12 +461,12 @@ class TongbanClient:
         audit bureau, say — not the hub's). After checks a–d: the hub's newest witnessed
         checkpoint (``GET /audit/checkpoint?witnessed=true``) must be signed by a log of the
         policy (the hub's key, when the policy names none) and cosigned by a quorum of its
-        witnesses (``cosignature/v1``, Ed25519 or ML-DSA-44); its tree must hold the receipt's
-        (the same root at the same size, or an RFC 9162 consistency proof from the receipt's
-        size, ``GET /audit/proof/consistency``). Any of these failing raises
-        :class:`EvidenceError` in plain words; a receipt newer than the newest witnessed
-        checkpoint is not an error of the hub, only early: ask again after the hub's next
-        checkpoint interval."""
+        witnesses (``cosignature/v1``, Ed25519, ML-DSA-44, or SM2 as docs/gm.md defines it);
+        its tree must hold the receipt's (the same root at the same size, or an RFC 9162
+        consistency proof from the receipt's size, ``GET /audit/proof/consistency``). Any of
+        these failing raises :class:`EvidenceError` in plain words; a receipt newer than the
+        newest witnessed checkpoint is not an error of the hub, only early: ask again after the
+        hub's next checkpoint interval."""
         receipt = self.verify_receipt(receipt, request_id=request_id)
         try:
             rules = _Policy.parse(policy)
@@ -1083,7 +1083,15 @@ def _consistent(
     return sn == 0 and fr == old_root and sr == new_root
 
 
-_COSIGNATURE_KEYS: Final = {b"\x04": ("ed25519", 32, 64), b"\x06": ("ml-dsa-44", 1312, 2420)}
+_SM2_COSIGNATURE: Final = b"\xfftongban/cosignature-sm2-sm3"
+"""The SM2 cosignature type (docs/gm.md, "Witness cosignatures with SM2"): C2SP's reserved
+0xff and an identifier, distinct from the log's own SM2 note type."""
+_COSIGNATURE_KEYS: Final = {
+    b"\x04": ("ed25519", 32, 64),
+    b"\x06": ("ml-dsa-44", 1312, 2420),
+    _SM2_COSIGNATURE: ("sm2", 65, 64),
+}
+_SIGNATURE_SIZES: Final = {algorithm: size for algorithm, _, size in _COSIGNATURE_KEYS.values()}
 
 
 @dataclass(frozen=True)
@@ -1098,8 +1106,7 @@ class _Cosigner:
     def timestamp(self, text: str, blob: bytes) -> int | None:
         """The time of a valid cosignature *blob* (timestamp ‖ signature) on the checkpoint
         *text*, else None."""
-        signature_size = _COSIGNATURE_KEYS[b"\x04" if self.algorithm == "ed25519" else b"\x06"][2]
-        if len(blob) != 8 + signature_size:
+        if len(blob) != 8 + _SIGNATURE_SIZES[self.algorithm]:
             return None
         when = int.from_bytes(blob[:8], "big")
         if not 0 < when < 2**63:
@@ -1108,6 +1115,9 @@ class _Cosigner:
             if self.algorithm == "ed25519":
                 message = f"cosignature/v1\ntime {when}\n{text}".encode()
                 Ed25519PublicKey.from_public_bytes(self.public_key).verify(blob[8:], message)
+            elif self.algorithm == "sm2":  # Ed25519's message, SM2 with SM3 and the default ID
+                message = f"cosignature/v1\ntime {when}\n{text}".encode()
+                _Sm2PublicKey.of_point(self.public_key).verify(blob[8:], message)
             else:
                 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA44PublicKey
 
@@ -1209,17 +1219,29 @@ class _Policy:
 
 
 def _cosigner(vkey: str) -> _Cosigner:
-    """A witness's cosignature key from its vkey (type 0x04 or 0x06), its key id checked."""
+    """A witness's cosignature key from its vkey (type 0x04, 0x06 or the SM2 type
+    ``0xff ‖ "tongban/cosignature-sm2-sm3"`` with a point of the curve), its key id checked."""
     parts = vkey.strip().split("+", 2)
     key = _b64decode(parts[2]) if len(parts) == 3 else None
-    kind = None if key is None else _COSIGNATURE_KEYS.get(key[:1])
-    if key is None or kind is None or len(key) != 1 + kind[1]:
-        raise ValueError("a witness key is not a cosignature key (type 0x04 or 0x06)")
+    kind_type = None if key is None else _cosignature_type(key)
+    kind = None if kind_type is None else _COSIGNATURE_KEYS[kind_type]
+    if key is None or kind_type is None or kind is None or len(key) != len(kind_type) + kind[1]:
+        raise ValueError("a witness key is not a cosignature key (type 0x04, 0x06 or SM2's)")
+    public = key[len(kind_type) :]
+    if kind[0] == "sm2":
+        _Sm2PublicKey.of_point(public)  # ValueError off the curve
     name = parts[0]
     key_id = hashlib.sha256(name.encode("utf-8") + b"\n" + key).digest()[:4]
     if parts[1].lower() != key_id.hex():
         raise ValueError("a witness key's id does not match its key")
-    return _Cosigner(name, key_id, kind[0], key[1:])
+    return _Cosigner(name, key_id, kind[0], public)
+
+
+def _cosignature_type(key: bytes) -> bytes | None:
+    """The cosignature type *key* starts with: one byte, or 0xff and SM2's identifier."""
+    if key.startswith(_SM2_COSIGNATURE):
+        return _SM2_COSIGNATURE
+    return key[:1] if key[:1] in _COSIGNATURE_KEYS else None
 
 
 # -- SM2 verification (the gm profile, docs/gm.md): public values only -------------------------

@@ -46,6 +46,11 @@ def _hkdf(hash_: hashes.HashAlgorithm, info: bytes, length: int) -> bytes:
     return HKDF(algorithm=hash_, length=32, salt=b"tongban", info=info).derive(secret)[:length]
 
 
+def _intl(settings: Settings) -> Settings:
+    """*settings* under ``intl``, whatever the suite's profile (these hubs only seal)."""
+    return settings.model_copy(update={"crypto_profile": "intl"})
+
+
 def _sm4_gcm_open(key: bytes, blob: bytes, aad: bytes) -> bytes:
     """GmSSL's SM4-GCM on ``nonce (12) ‖ ciphertext ‖ tag (16)``."""
     plain: bytes = gmsslext.sm4_gcm_decrypt(key, blob[:12], aad, blob[12:-16], blob[-16:])
@@ -182,7 +187,7 @@ def test_a_correction_requests_id_number_is_sm4_gcm_and_its_fingerprint_hmac_sm3
 def test_a_correction_requests_id_number_under_intl_is_aes_256_gcm_as_before(
     settings: Settings,
 ) -> None:
-    desk = Hub(settings).corrections
+    desk = Hub(_intl(settings)).corrections
     sealed = desk._sealed("corr-1", SUBJECTS[0])
     key = _hkdf(hashes.SHA256(), b"tongban correction subjects at rest v1", 32)
     assert AESGCM(key).decrypt(sealed[:12], sealed[12:], b"corr-1") == SUBJECTS[0].encode()
@@ -204,7 +209,7 @@ def test_the_outbox_is_sm4_gcm_under_gm_and_refuses_what_was_altered(gm_hub: Hub
 
 
 def test_the_outbox_under_intl_is_aes_256_gcm_as_before(settings: Settings) -> None:
-    sealed = Hub(settings).outbox_seal.seal_event("sub-1", "ev-1", {"a": 1})
+    sealed = Hub(_intl(settings)).outbox_seal.seal_event("sub-1", "ev-1", {"a": 1})
     key = _hkdf(hashes.SHA256(), b"tongban subscription outbox at rest v1", 32)
     plain = AESGCM(key).decrypt(sealed[:12], sealed[12:], b"event\x00sub-1\x00ev-1")
     assert plain == b'{"a":1}'

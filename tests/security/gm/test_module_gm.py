@@ -202,10 +202,10 @@ def test_a_module_that_cannot_start_or_is_misnamed_is_refused() -> None:
 
 
 def test_a_module_under_the_intl_profile_is_refused() -> None:
-    settings = Settings(secret_key=SecretStr("x" * 40), sm2_module=FACTORY)
+    intl = Settings(secret_key=SecretStr("x" * 40), crypto_profile="intl", sm2_module=FACTORY)
     with pytest.raises(HubKeyUnavailable, match="not gm"):
-        sm2_module_of(settings)
-    assert sm2_module_of(Settings(secret_key=SecretStr("x" * 40))) is None
+        sm2_module_of(intl)
+    assert sm2_module_of(Settings(secret_key=SecretStr("x" * 40), crypto_profile="intl")) is None
 
 
 def test_a_missing_key_label_is_refused(keys_dir: Path) -> None:

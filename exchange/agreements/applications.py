@@ -26,8 +26,11 @@ higher than the national bound (``ReplyClocks``):
   approves it (within the original clock), and the requester then sees the new due day and the
   reason in the application. A second request is ``extension_already_requested``.
 - delivery: once approved, the data is delivered within 20 working days. The clock stops when the
-  provider records the delivery through one of the agreed channels (``POST
-  /agreements/{id}/delivery``) or when the consumer's first batch extract is made.
+  data first reaches the consumer: through the service interface, at the first query under the
+  agreement that released a field (read from the audit log by the ``agreements.deliveries`` job,
+  :mod:`exchange.agreements.deliveries`); through the batch channel, at the first chunk of an
+  extract served; or when the provider records the delivery through one of the agreed channels
+  (``POST /agreements/{id}/delivery``: the file channel, or a delivery made outside the hub).
 
 A reply after its clock ran out is refused (``reply_overdue``): the application stays overdue on
 the record (a breach of art. 39, 未按时答复); the applicant may apply again. Every step is an

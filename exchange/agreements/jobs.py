@@ -1,9 +1,11 @@
-"""Scheduled work of agreements: deadlines made visible in each agreement's history."""
+"""Scheduled work of agreements: deadlines made visible in each agreement's history, and the
+deliveries through the service interface read from the audit log."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
+from exchange.agreements.deliveries import record_interface_deliveries
 from exchange.agreements.lifecycle import log_agreement_event
 from exchange.agreements.models import Agreement, AgreementEvent, AgreementStatus
 from exchange.agreements.workdays import china_day
@@ -11,7 +13,7 @@ from exchange.audit.lifecycle import hold_log
 from exchange.db import unit_of_work
 from exchange.jobs.spec import JobContext, JobOutcome, JobSpec
 
-__all__ = ["SCHEDULER_ACTOR", "jobs", "sweep_agreements"]
+__all__ = ["SCHEDULER_ACTOR", "jobs", "read_deliveries", "sweep_agreements"]
 
 SCHEDULER_ACTOR = "tongban-scheduler"  # who the history says recorded a sweep's event
 
@@ -64,6 +66,15 @@ def _event(agreement_id: str, action: str, context: JobContext) -> AgreementEven
     )
 
 
+def read_deliveries(context: JobContext) -> JobOutcome:
+    """Stop the delivery clock of every approved agreement whose data went out through the
+    service interface: its first query releasing a field under it, read from the audit log
+    (:mod:`exchange.agreements.deliveries`), is its delivery, dated then."""
+    with unit_of_work(context.sessions, write=True) as session:
+        recorded = record_interface_deliveries(session)
+    return JobOutcome(rows=len(recorded), detail={"delivered": len(recorded)})
+
+
 def jobs() -> list[JobSpec]:
     return [
         JobSpec(
@@ -71,5 +82,11 @@ def jobs() -> list[JobSpec]:
             "Record expired agreements and overdue applications in their history",
             sweep_agreements,
             every_s=900,
-        )
+        ),
+        JobSpec(
+            "agreements.deliveries",
+            "Stop delivery clocks at the first query under each agreement (from the audit log)",
+            read_deliveries,
+            every_s=600,
+        ),
     ]

@@ -251,11 +251,13 @@ def record_delivery(
     *,
     now: datetime,
     by: Actor | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> Agreement:
-    """The data is delivered through *channel*: the delivery clock stops. By the provider's
-    sharing officer (*principal*), or by the hub itself (*by*) at the consumer's first batch
-    extract. Checks: the 2025 form, approved and in force, not delivered yet, a channel the
-    agreement names (409)."""
+    """The data is delivered through *channel* at *now*: the delivery clock stops. By the
+    provider's sharing officer (*principal*), or by the hub itself (*by*): at the first chunk
+    of a batch extract served, or at the first query under the agreement, read from the audit
+    log (:mod:`exchange.agreements.deliveries`; *evidence* names its entry). Checks: the 2025
+    form, approved and in force, not delivered yet, a channel the agreement names (409)."""
     require_deliverable(agreement, channel, now)
     actor = by if by is not None else _actor(principal) if principal is not None else None
     if actor is None:
@@ -266,6 +268,7 @@ def record_delivery(
         "at": now.isoformat(),
         "by": actor.subject,
         "on_time": due is None or china_day(now) <= due,
+        **(evidence or {}),
     }
     record_event(session, agreement, actor, "delivered", now, dict(agreement.delivery))
     log_agreement_event(session, agreement, "delivered")

@@ -56,7 +56,7 @@ from exchange.federation.errors import PeerUnreachable, RelayRefused
 from exchange.federation.evidence import ExpectedEvent, OriginUnverifiable, check_origin_event
 from exchange.federation.models import FederationPeer, PeerSubscription
 from exchange.federation.relay import HubRelay, PeerClient, Refused
-from exchange.query.release import shape_release
+from exchange.query.release import Outcome, shape_release
 from exchange.query.resolve import ResolvedQuery
 from exchange.query.sourcing import Fetched, settle_relayed
 from exchange.security.errors import InvalidSubjectId
@@ -445,6 +445,7 @@ class PeerFeed:
             now=now,
         )
         settle_relayed(outcome, mine, fetched)
+        _carry_disputed(outcome, mine, claims.get("attributes") or {}, info.namespace)
         released = Released(sub.system, sub.department, sub.purpose, mine, code, subject)
         return record_event(
             session,
@@ -479,6 +480,23 @@ class PeerFeed:
                     "reason": reason[:200],
                 },
             )
+
+
+def _carry_disputed(
+    outcome: Outcome, decision: Decision, theirs: Mapping[str, Any], namespace: str
+) -> None:
+    """The origin's disputed mark (异议标注), signed in its event, on each attribute released
+    here from that field (a predicate over it too), as a local event carries this hub's own:
+    the consumer sees it in ``data.attributes``, covered by this hub's signature."""
+    for choice in decision.fields:
+        released = outcome.attributes.get(choice.attribute)
+        origin = theirs.get(f"{namespace}.{choice.field.name}")
+        mark = origin.get("disputed") if isinstance(origin, Mapping) else None
+        if released is not None and isinstance(mark, Mapping):
+            released["disputed"] = {
+                "correction": str(mark.get("correction")),
+                "since": str(mark.get("since")),
+            }
 
 
 def _fetched(

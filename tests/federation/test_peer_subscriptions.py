@@ -283,6 +283,47 @@ def test_a_death_the_province_registers_reaches_the_city_systems_webhook_and_bot
     assert pair.city_call("DELETE", f"/subscriptions/{sub['id']}").status_code == 200
 
 
+def test_the_provinces_disputed_mark_reaches_the_city_systems_event(
+    pair: Pair, hook: Receiver
+) -> None:
+    """A province system was told "not deceased" and filed a correction (校核, 异议标注): while
+    it is open the province's event on that field carries the disputed mark, and the city's
+    event to its own system carries it too, in ``data.attributes`` as a local event does,
+    under the city's webhook signature."""
+    subject = pair.living()
+    headers = {"Authorization": f"Bearer {pair.province.system_token()}"}
+    person = {"id_type": "CN-RIC", "id": subject}
+    asked = httpx.post(
+        f"{pair.province.base}/exchange/query",
+        json={"subject": person, "purpose": PURPOSE, "attributes": [DECEASED]},
+        headers=headers,
+    )
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["attributes"][DECEASED]["value"] is False
+    filed = httpx.post(
+        f"{pair.province.base}/corrections",
+        json={
+            "subject": person,
+            "attribute": DECEASED,
+            "request_id": asked.json()["request_id"],
+            "evidence": "家属来电称其已去世，火化证明已提交民政局。",
+        },
+        headers=headers,
+    )
+    assert filed.status_code == 201, filed.text
+    sub = subscribe(pair, [subject], hook.url)
+    pair.register_death(subject)
+    [event] = wait_for(lambda: events_of(hook))
+    [delivery] = hook.received
+    assert signed_by(sub["secret"], delivery.headers, delivery.body)
+    mark = event["attributes"][DECEASED]["disputed"]
+    assert mark["correction"] == filed.json()["id"]
+    [origin] = event["origins"]
+    inner = json.loads(base64.urlsafe_b64decode(origin["evidence"].split(".")[1] + "=="))
+    assert inner["attributes"][DECEASED]["disputed"] == mark  # as the province signed it
+    assert pair.city_call("DELETE", f"/subscriptions/{sub['id']}").status_code == 200
+
+
 def test_a_duplicate_of_a_province_event_is_not_released_again(pair: Pair, hook: Receiver) -> None:
     dead = pair.living()
     sub = subscribe(pair, [dead], hook.url)

@@ -122,25 +122,30 @@ def _entry() -> Any:
     base = next(d for d in demo_descriptors() if d.code == "MCA-SW-0001")
     content: dict[str, Any] = copy.deepcopy(dict(base.content))
     content.update(
-        code="MCA-LY-0001", namespace="elderly_care", name="养老服务补贴信息", related=[]
+        code="MCA-GL-0001", namespace="orphan_care", name="孤儿基本生活费信息", related=[]
     )
     content["fields"] = [
         {
-            "name": "subsidised",
-            "title": "是否享受养老服务补贴",
+            "name": "receiving",
+            "title": "是否领取孤儿基本生活费",
             "data_type": "boolean",
             "sharing": {"type": "unconditional"},
             "sensitivity": "personal",
             "schema": {"type": "boolean"},
         }
     ]
-    content["source"] = {"adapter": "sql", "mapping": "mca/elderly"}
+    content["source"] = {"adapter": "sql", "mapping": "mca/orphan"}
     return check_descriptor(content)
 
 
 @pytest.fixture
 def story(hub: Hub) -> Story:
     """The lifecycle, 120 days back to now (see the module docstring)."""
+    return tell_story(hub)
+
+
+def tell_story(hub: Hub) -> Story:
+    """Walk the lifecycle on *hub*'s database from 120 days back to now (caller: any hub)."""
     start = datetime.now(UTC) - 120 * DAY
     clocks = Clocks()
     desk = StewardshipDesk(hub.sessions)
@@ -181,8 +186,8 @@ def story(hub: Hub) -> Story:
         update_duty = duties.open_duty(
             session,
             AUTHORITY,
-            "PSB-HJ-0001",
-            "户口登记规定修订，共享属性须重新核定。",
+            "MCA-SW-0001",
+            "殡葬管理规定修订，共享属性须重新核定。",
             start,
             clocks,
         ).id

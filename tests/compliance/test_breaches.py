@@ -32,7 +32,7 @@ def test_each_kind_of_breach_comes_from_its_records_with_its_article_and_case(
         ("missing_usage_records", story.changed_under): (40, "EDU", True),
         ("unattested_disposal", story.late_delivery): (40, "EDU", True),
         ("service_changed_without_notice", story.deprecated): (39, "MCA", False),
-        ("late_catalogue_update", story.update_duty): (39, "PSB", True),
+        ("late_catalogue_update", story.update_duty): (39, "MCA", True),
         ("late_review", story.submission): (41, None, True),
         ("late_routing", story.demand_unrouted): (41, None, True),
         ("late_demand_reply", story.demand_unanswered): (39, "REG", True),

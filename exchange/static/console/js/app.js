@@ -8,6 +8,7 @@ import * as auditor from "./page-auditor.js";
 import * as applications from "./page-applications.js";
 import * as authority from "./page-authority.js";
 import * as catalogue from "./page-catalogue.js";
+import * as compliance from "./page-compliance.js";
 import * as citizen from "./page-citizen.js";
 import * as corrections from "./page-corrections.js";
 import * as department from "./page-department.js";
@@ -64,6 +65,7 @@ const NAV = {
   ],
   data_authority: [
     ["/authority", "nav.scorecards"],
+    ["/authority/compliance", "nav.compliance"],
     ["/authority/review", "nav.review"],
     ["/authority/disputes", "nav.disputes"],
     ["/authority/extensions", "nav.extensions"],
@@ -96,6 +98,8 @@ const ROUTES = [
   [/^\/department\/feedback$/, feedback.renderDepartment, ["department_admin"]],
   [/^\/department\/lifecycle$/, lifecycle.renderDepartment, ["department_admin", "department_head"]],
   [/^\/authority\/review$/, lifecycle.renderAuthority, ["data_authority"]],
+  [/^\/authority\/compliance$/, compliance.renderHome, ["data_authority"]],
+  [/^\/authority\/compliance\/report\/(\d{4}-\d{2})$/, compliance.renderReport, ["data_authority"]],
   [/^\/authority(?:\/(\d{4}-\d{2}))?$/, authority.renderHome, ["data_authority"]],
   [/^\/authority\/report\/(\d{4}-\d{2})$/, authority.renderReport, ["data_authority"]],
   [/^\/authority\/feedback\/([A-Z][A-Z0-9]{1,15})\/(\d{4}-\d{2})$/, authority.renderFeedback, ["data_authority"]],

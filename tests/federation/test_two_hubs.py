@@ -11,6 +11,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -75,9 +76,17 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="module")
 def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
+    with two_hubs(tmp_path_factory) as both:
+        yield both
+
+
+@contextmanager
+def two_hubs(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterator[Hubs]:
+    """A province hub over the demo world and a city hub that has harvested it, both served
+    with *settings* on top of the suite's (``TONGBAN_CRYPTO_PROFILE``: both under gm)."""
     city_dir = tmp_path_factory.mktemp("city")
     city_url = f"http://127.0.0.1:{free_port()}"
-    city_env = dev_environment(TONGBAN_PUBLIC_URL=city_url)
+    city_env = dev_environment(TONGBAN_PUBLIC_URL=city_url, **settings)
     (city_dir / "dept.yaml").write_text("kind: department\ncode: CEDU\nname: 市教育局\n", "utf-8")
     ok(tongban(city_dir, city_env, "peers", "keygen", "--kid", CITY_SYSTEM, "--out", SYSTEM_KEYS))
     ok(tongban(city_dir, city_env, "peers", "keygen", "--kid", "city-hub", "--out", "keys"))
@@ -92,10 +101,10 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
         )
     )
     with (
-        demo_hub(tmp_path_factory.mktemp("province")) as province,
+        demo_hub(tmp_path_factory.mktemp("province"), **settings) as province,
         serving(city_dir, city_env, port=int(city_url.rsplit(":", 1)[1])) as city_base,
     ):
-        province_env = dev_environment(TONGBAN_PUBLIC_URL=province.base)
+        province_env = dev_environment(TONGBAN_PUBLIC_URL=province.base, **settings)
         pdir = province.workdir
         (pdir / "cityhub.yaml").write_text(
             "kind: department\ncode: CITYHUB\nname: 市级政务数据共享枢纽\n", "utf-8"

@@ -19,6 +19,7 @@ from exchange.cli.agreements import agreements_app
 from exchange.cli.audit import audit_app
 from exchange.cli.catalogue import catalogue_app
 from exchange.cli.compliance import compliance_app
+from exchange.cli.crypto import crypto_app
 from exchange.cli.db import db_app
 from exchange.cli.demo import demo
 from exchange.cli.disputes import disputes_app
@@ -56,6 +57,7 @@ app.add_typer(demands_app, name="demands")
 app.add_typer(system_app, name="system")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(crypto_app, name="crypto")
 app.add_typer(agreements_app, name="agreements")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")

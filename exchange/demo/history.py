@@ -29,7 +29,12 @@ checks like any other. Afterwards :func:`run_jobs_once` runs every job at the re
    yesterday afternoon the allowance system reads :data:`BURST` records in a row, far above its
    baseline (a volume spike);
 5. **the scheduler**: every job runs at 02:00 each night, as the scheduler would (the cache is
-   re-synced, sweeps run, a checkpoint is signed over the day's entries).
+   re-synced, sweeps run, a checkpoint is signed over the day's entries);
+6. **the sharing lifecycle** (:func:`exchange.demo.lifecycle.lifecycle_history`): catalogue
+   entries submitted, returned and published, a supply-demand request, applications (a notice
+   of missing materials, an extension, one never answered, a batch delivery, a short term that
+   ended), usage records, a service-change notice, a field dropped without one, a dispute taken
+   to the authority, each step on its own day through the lifecycle's services.
 """
 
 from __future__ import annotations
@@ -198,10 +203,12 @@ def simulate_history(
         "jobs": lambda h, t, _p: _run_jobs(h, t, Trigger.SCHEDULED),
     }
     from exchange.demo.feedback import feedback_history  # here: it imports this module
+    from exchange.demo.lifecycle import lifecycle_history  # here: it imports this module
 
     ratings, rating_steps = feedback_history(hub, subjects, first, now.date())
-    steps |= rating_steps
-    later = [e for e in ratings if simulated.now() < e.at < now - _MARGIN]
+    stories, story_steps = lifecycle_history(hub, subjects, first, now.date())
+    steps |= rating_steps | story_steps
+    later = [e for e in [*ratings, *stories] if simulated.now() < e.at < now - _MARGIN]
     events = sorted([*events, *later], key=lambda e: e.at)
     for event in events:
         simulated.set(max(event.at, simulated.now()))  # two events in one second keep order

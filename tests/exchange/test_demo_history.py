@@ -4,7 +4,10 @@ auditor's statistics on a fresh demo show accesses of both departments on most d
 consent events and both anomalies, read through the real route; the operator sees each job run
 every night and once more now, and a signed checkpoint over the history; the consent request the
 demo leaves for its citizen is still open; and ``tongban audit verify`` passes on that log.
-Without ``--traffic`` the log holds no query (the worlds other tests build count their own)."""
+Without ``--traffic`` the log holds no query (the worlds other tests build count their own). The
+month holds the sharing lifecycle too, spread over its days: catalogue reviews, a supply-demand
+request, applications on each clock, a batch delivery, usage records, an ended term with no
+disposal attested, a dispute taken to the authority."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from exchange.agreements.workdays import CHINA_TZ as CHINA
 from exchange.app import create_app
 from exchange.audit.models import AuditRecord
 from exchange.db import unit_of_work
@@ -165,3 +169,59 @@ def test_the_demo_says_what_history_it_wrote(tmp_path: Path) -> None:
     assert f"{HISTORY_DAYS} days from" in line
     assert "(simulated clock)" in line
     assert "queries answered" in line
+
+
+def _china_day(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(CHINA).date().isoformat()
+
+
+def test_the_month_holds_the_sharing_lifecycle_spread_over_its_days(client: TestClient) -> None:
+    """exchange.demo.lifecycle.lifecycle_history: each story through the real services, on its
+    own day of the month, every step an audit entry, and what the authority's pages count."""
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    kinds = ("agreement", "catalogue", "demand", "dispute", "stewardship")
+    with unit_of_work(hub.sessions) as session:
+        stamped = session.execute(
+            select(AuditRecord.kind, AuditRecord.recorded_at).where(AuditRecord.kind.in_(kinds))
+        ).all()
+    days = {kind: {_china_day(at) for k, at in stamped if k == kind} for kind in kinds}
+    assert len(set().union(*days.values())) >= 15  # spread over the month, not one afternoon
+    assert all(len(days[kind]) >= 2 for kind in kinds), days
+    month_ago = (datetime.now(UTC) - timedelta(days=HISTORY_DAYS - 3)).astimezone(CHINA).date()
+    assert min(min(d) for d in days.values()) <= month_ago.isoformat()
+
+    agreements = _get(client, "/agreements?limit=100", Role.AUDITOR)["agreements"]
+    filed = [a for a in agreements if a["form"] == "2025" and a["submitted_at"] < _days_ago(5)]
+    noticed = [a for a in filed if a["materials_notice"] and a["materials_supplied_at"]]
+    assert any(a["status"] == "approved" for a in noticed)  # notice, supply, approval
+    extended = [a for a in filed if (a["extension"] or {}).get("status") == "approved"]
+    assert any(a["status"] == "approved" for a in extended)
+    assert any(a["status"] == "pending" and a["overdue"] for a in filed)  # never answered
+    batch = [a for a in filed if (a["delivery"] or {}).get("channel") == "batch"]
+    assert batch
+    assert batch[0]["delivery"]["by"] == "edu-enrolment"
+    ended = [a for a in filed if a["status"] == "expired"]
+    assert ended
+    identity = hub.identity
+    token = identity.issue_dev_token("dsj-reviewer", Role.DATA_AUTHORITY, None)
+    headers = {"authorization": f"Bearer {token}"}
+    kept = client.get(f"/authority/agreements/{ended[0]['id']}/usage-records", headers=headers)
+    assert kept.status_code == 200
+    assert kept.json()["disposals"] == []
+    used = client.get(f"/authority/agreements/{batch[0]['id']}/usage-records", headers=headers)
+    assert used.json()["usage_records"]
+
+    submissions = client.get("/catalogue/submissions", headers=headers).json()["submissions"]
+    assert any(s["status"] == "returned" and s["reasons"] for s in submissions)
+    assert {s["resource"] for s in submissions if s["status"] == "published"} >= {
+        "PSB-JZ-0001",
+        "EDU-XJ-0001",
+        "HRSS-GS-0001",
+    }
+    disputes = client.get("/authority/disputes", headers=headers).json()["disputes"]
+    assert any(d["level"] == "authority" for d in disputes)  # negotiated, then taken up
+
+
+def _days_ago(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat()

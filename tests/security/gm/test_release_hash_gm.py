@@ -61,7 +61,7 @@ def test_two_consumers_get_different_sm3_hashes_of_one_value(tmp_path: Path) -> 
     edu = apply_release(Release.HASH, HEAD, hash_key=key.for_consumer("edu-enrolment"))
     mca = apply_release(Release.HASH, HEAD, hash_key=key.for_consumer("mca-dibao"))
     assert edu != mca
-    assert edu.startswith("hmac-sm3:") and mca.startswith("hmac-sm3:")
+    assert (edu[:9], mca[:9]) == ("hmac-sm3:", "hmac-sm3:")
 
 
 @pytest.mark.parametrize("profile", ["intl", "gm"])
@@ -72,7 +72,7 @@ def test_the_pipeline_outbox_and_peer_feed_hash_under_the_profiles_key(
     name = {"intl": "hmac-sha256", "gm": "hmac-sm3"}[profile]
     assert hub.release_hash_key.function.name == name
     for user in (hub.pipeline, hub.change_reader, hub.peer_feed):
-        assert user._hash_key == hub.release_hash_key  # noqa: SLF001 - the wiring is the point
+        assert user._hash_key == hub.release_hash_key  # the wiring is the point
 
 
 def test_a_verify_confirms_an_sm3_hash_claim_and_refuses_a_clear_one(tmp_path: Path) -> None:
@@ -89,4 +89,3 @@ def test_a_hash_key_refuses_a_short_key_whatever_its_function(tmp_path: Path) ->
     function = _hub(tmp_path, "gm").release_hash_key.function
     with pytest.raises(ValueError, match="at least 16 bytes"):
         HashKey(b"short", function)
-

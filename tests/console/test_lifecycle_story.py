@@ -218,3 +218,27 @@ def test_a_sharing_officer_files_an_application_and_answers_the_notice_of_missin
     assert supplied["missing_materials"] == []
     assert supplied["due_by"] is not None  # the clock runs again, whole, from the supply
     _phone(tab, "officer-apply-supplied-phone")
+
+
+def test_after_a_month_the_authority_finds_the_agreements_needing_attention(
+    history_tab: Tab, history_hub: Hub
+) -> None:
+    """On the demo's month (``--traffic``) the authority's page lists the agreements with a
+    running clock or an open breach, and opens one with its records."""
+    page = history_tab.page
+    history_tab.sign_in("data_authority", "dsj-reviewer")
+    page.get_by_role("link", name="使用与销毁").click()
+    listed = page.get_by_role("region", name="需关注的共享协议")
+    first = listed.locator("tbody tr").first
+    try:
+        first.wait_for()
+    finally:
+        history_tab.screenshot("stewardship-authority-month")
+    assert "数据交付" in listed.inner_text()  # a delivery clock, named in Chinese
+    history_tab.screenshot("stewardship-authority-month")
+    _phone(history_tab, "stewardship-authority-month-phone")
+    agreement = first.get_by_role("link").inner_text()
+    first.get_by_role("link").click()
+    region = page.get_by_role("region", name=f"协议 {agreement}")
+    region.wait_for()
+    assert "数据使用方：" in region.inner_text()

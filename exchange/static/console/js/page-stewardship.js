@@ -340,6 +340,26 @@ async function authorityView(ctx, id) {
   );
 }
 
+/** The agreements the compliance view has a clock or an open breach on (delivery, usage
+ * records, disposal, a remedy deadline), each a link to open it here. */
+async function attention() {
+  const [{ clocks }, { breaches }] = await Promise.all([api("/authority/compliance/clocks"), api("/authority/compliance/breaches")]);
+  const rows = new Map();
+  const add = (item, what, date, overdue) => {
+    if (item.case?.kind !== "agreement" || rows.has(item.case.id)) return;
+    rows.set(item.case.id, [
+      h("a", { href: `/console${AUTHORITY}/${encodeURIComponent(item.case.id)}`, "data-link": "" }, item.case.id),
+      what,
+      h("ul", { class: "plain" }, h("li", {}, item.department_name || item.department || "—"), item.counterpart ? h("li", { class: "meta" }, item.counterpart_name || item.counterpart) : null),
+      h("span", { class: `badge ${overdue ? "overdue" : "due"}` }, date),
+    ]);
+  };
+  breaches.filter((b) => b.open).forEach((b) => add(b, [b.name || b.kind, h("p", { class: "meta" }, b.article?.title || "")], t("stw.breach_since", { date: day(b.occurred_on) }), true));
+  clocks.forEach((c) => add(c, label("comp.clock", c.kind), c.overdue ? t("stw.clock_overdue", { date: day(c.due_on) }) : t("stw.clock_due", { date: day(c.due_on) }), c.overdue));
+  if (!rows.size) return h("p", { class: "meta" }, t("stw.authority_empty"));
+  return cardTable(t("stw.attention"), [t("stw.agreement"), t("stw.matter"), t("stw.parties"), t("stw.when")], [...rows.values()]);
+}
+
 export async function renderAuthority(ctx) {
   const { main } = ctx;
   const id = ctx.params[0] || "";
@@ -351,7 +371,8 @@ export async function renderAuthority(ctx) {
     const wanted = input.value.trim();
     if (ID.test(wanted)) ctx.navigate(`${AUTHORITY}/${encodeURIComponent(wanted)}`);
   });
-  const shown = liveRegion({}, id ? loading() : h("p", { class: "meta" }, t("stw.authority_empty")));
+  const shown = liveRegion({}, loading());
   replace(main, h("h1", {}, t("stw.title")), h("p", { class: "hint" }, t("stw.authority_hint")), form, shown);
   if (id) await fill(shown, () => authorityView(ctx, id));
+  else await fill(shown, async () => section(t("stw.attention"), await attention()));
 }

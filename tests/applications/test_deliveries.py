@@ -89,7 +89,8 @@ def test_the_first_query_under_the_agreement_stops_its_delivery_clock(
     agreement_id = _approved(hub, ["interface"])
     assert _run_job(hub) == 0  # approved, not used yet: the clock runs
     view = _view(hub, agreement_id)
-    assert view["delivery"] is None and view["delivery_due_by"] is not None
+    assert view["delivery"] is None
+    assert view["delivery_due_by"] is not None
 
     person = showcase_people(city)["receives_dibao"]
     ask = {"subject": {"id_type": "CN-RIC", "id": person}, "purpose": "school-enrolment"}

@@ -111,7 +111,8 @@ def test_the_authority_opens_an_agreement_by_its_number(tab: Tab, hub: Hub) -> N
     region = page.get_by_role("region", name=f"协议 {AGREEMENT}")
     region.wait_for()
     text = region.inner_text()
-    assert "数据使用方：" in text and "数据提供方：" in text
+    assert "数据使用方：" in text
+    assert "数据提供方：" in text
     assert "REG" not in text.replace(AGREEMENT, "")  # departments by name, not code
     assert region.get_by_role("button", name="暂停共享").count() == 1
     tab.screenshot("stewardship-authority")
@@ -149,7 +150,9 @@ def test_the_provider_announces_a_service_change_and_the_consumer_sees_it(
 def _application(hub: Hub, agreement: str) -> dict[str, Any]:
     token = hub.id_token("auditor-1", "auditor")
     answer = httpx.get(
-        f"{hub.base}/agreements/{agreement}", headers={"authorization": f"Bearer {token}"}, timeout=10
+        f"{hub.base}/agreements/{agreement}",
+        headers={"authorization": f"Bearer {token}"},
+        timeout=10,
     )
     answer.raise_for_status()
     result: dict[str, Any] = answer.json()

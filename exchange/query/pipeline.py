@@ -85,6 +85,7 @@ from exchange.query.sourcing import (
     Relay,
     RelayAsk,
     at_most,
+    deferred_to_origin,
     fetch_permitted,
     settle_relayed,
 )
@@ -454,6 +455,8 @@ class ExchangePipeline:
         decision = decide(context, resolved.requests, grants, consents)
         if on_behalf_of is not None:  # no more than the relaying hub's caller may get
             decision = at_most(decision, on_behalf_of.get("release") or {})
+        if remote:  # a conditional field another hub holds: its agreement is there
+            decision = deferred_to_origin(decision, remote)
         covered = _covered_by_unrelied(decision, rows, unrelied, purpose, ask.consent_id)
         ungranted = _granted_by_unrelied(decision, unrelied_agreements, purpose)
         reasons = {u.agreement_id: u.reason for u in unrelied_agreements}

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from adapters.base import SourceRecord
 from adapters.errors import AdapterError
+from catalogue.vocabulary import Sensitivity, SharingType
 from exchange import clock
 from exchange.query.resolve import ResourceInfo
 from exchange.sources.registry import SourceRegistry
 from policies.engine import REVEALING
-from policies.model import Release
+from policies.model import DenyReason, Release
 from schemas import TongbanError
 
 if TYPE_CHECKING:
@@ -44,7 +45,15 @@ if TYPE_CHECKING:
     from policies.model import Decision, FieldDecision
     from schemas import ReleasedAttribute
 
-__all__ = ["Fetched", "Relay", "RelayAsk", "at_most", "fetch_permitted", "settle_relayed"]
+__all__ = [
+    "Fetched",
+    "Relay",
+    "RelayAsk",
+    "at_most",
+    "deferred_to_origin",
+    "fetch_permitted",
+    "settle_relayed",
+]
 
 log = logging.getLogger("tongban.exchange")
 
@@ -208,6 +217,30 @@ def at_most(decision: Decision, forms: Mapping[str, str]) -> Decision:
                 choice = replace(choice, release=form, rules=(*choice.rules, "relay.at_most"))
         narrowed.append(choice)
     return replace(decision, fields=tuple(narrowed))
+
+
+def deferred_to_origin(decision: Decision, remote: Mapping[str, str]) -> Decision:
+    """*decision* with each conditional field of a resource another hub holds that no agreement
+    here grants left to that hub (rule ``relay.origin_decides``): the provider is there, and so
+    is the agreement, which the relaying hub holds there as a peer for its callers (级联,
+    《政务数据共享条例》 art. 30–32); the origin releases it under that agreement, or refuses it
+    (``origin_not_granted``). Released, if at all, in the catalogue's own form (a predicate as
+    the predicate). Sensitive personal fields are not left to the origin: they need an agreement
+    and the citizen's consent here, where the caller is known (``not_granted``)."""
+    deferred = []
+    for choice in decision.fields:
+        info = choice.field
+        if (
+            choice.reason is DenyReason.NOT_GRANTED
+            and choice.rules == ("default.deny",)
+            and info.resource in remote
+            and info.sharing is SharingType.CONDITIONAL
+            and info.sensitivity is not Sensitivity.SENSITIVE_PERSONAL
+        ):
+            form = Release.DERIVED if choice.derivation is not None else Release.of(info.transform)
+            choice = replace(choice, release=form, reason=None, rules=("relay.origin_decides",))
+        deferred.append(choice)
+    return replace(decision, fields=tuple(deferred))
 
 
 def _start(

@@ -449,3 +449,18 @@ def test_a_division_population_is_not_subscribed_at_another_hub(pair: Pair) -> N
     refused = pair.city_call("POST", "/subscriptions", body)
     assert refused.status_code in (403, 422), refused.text
     assert refused.json()["code"] in ("subscription_too_wide", "invalid_subscription_population")
+
+
+def test_a_subscription_wider_than_any_agreement_is_refused_at_the_city(pair: Pair) -> None:
+    """A conditional field the province holds, with no agreement for it: across hubs a
+    subscription carries only what the origin shares unconditionally (docs/federation.md), so
+    the city refuses it, naming the attribute, and nothing is held at the province."""
+    body = {"purpose": PURPOSE, "attributes": ["property.area"], "subjects": [pair.living()]}
+    refused = pair.city_call("POST", "/subscriptions", body)
+    assert refused.status_code == 403, refused.text
+    problem = refused.json()
+    assert problem["code"] == "subscription_not_permitted"
+    assert "property.area" in json.dumps(problem.get("errors") or problem["detail"])
+    with pair.city_core() as core, core.sessions() as session:
+        attributes = [s.attributes for s in session.query(Subscription).all()]
+    assert ["property.area"] not in attributes

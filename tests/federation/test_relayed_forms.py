@@ -1,15 +1,18 @@
 """A relayed attribute is decided and shaped at the origin hub, in the form the relaying hub's
 caller may get (issue 20): the origin narrows its release to that form (``at_most``), and the
 relaying hub passes on only what is no more revealing than its own decision (``settle_relayed``).
-No hubs here: the two steps on their own, over hand-built decisions."""
+A conditional field no agreement here grants is left to the origin (``deferred_to_origin``).
+No hubs here: the steps on their own, over hand-built decisions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from catalogue.vocabulary import ReleaseTransform, Sensitivity
 from exchange.query.release import Outcome
-from exchange.query.sourcing import Fetched, at_most, settle_relayed
-from policies.model import Decision, Derivation, FieldDecision, Release
+from exchange.query.sourcing import Fetched, at_most, deferred_to_origin, settle_relayed
+from policies.model import Decision, DenyReason, Derivation, FieldDecision, Release
 from tests.policies.helpers import HOUSEHOLD, field
 
 NAME = field("name")
@@ -98,3 +101,27 @@ def test_an_attribute_the_origin_was_not_asked_for_is_unavailable_not_relayed() 
     outcome = Outcome(unavailable={"household.name": "no_record"})
     settle_relayed(outcome, Decision((chosen(Release.CLEAR),)), relayed({}))
     assert outcome.unavailable == {"household.name": "not_relayed"}
+
+
+def refused_here(info: Any) -> FieldDecision:
+    return FieldDecision(info.attribute, info, None, DenyReason.NOT_GRANTED, ("default.deny",))
+
+
+def test_a_conditional_field_another_hub_holds_is_left_to_it_in_the_catalogues_form() -> None:
+    owners = field("owners", transform=ReleaseTransform.MASK_NAME)
+    [choice] = deferred_to_origin(Decision((refused_here(owners),)), {HOUSEHOLD: "province"}).fields
+    assert (choice.release, choice.reason) == (Release.MASK_NAME, None)
+    assert choice.rules == ("relay.origin_decides",)
+
+
+def test_what_is_not_left_to_the_origin() -> None:
+    ethnicity = field("ethnicity", sensitivity=Sensitivity.SENSITIVE_PERSONAL)
+    local = replace(field("area"), resource="REG-BDC-0001")
+    decision = Decision(
+        (
+            refused_here(ethnicity),  # sensitive personal: an agreement and consent here
+            refused_here(local),  # this hub's own resource
+            replace(refused_here(NAME), reason=DenyReason.PURPOSE_MISMATCH),  # another reason
+        )
+    )
+    assert deferred_to_origin(decision, {HOUSEHOLD: "province"}) == decision

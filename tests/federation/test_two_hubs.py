@@ -401,6 +401,64 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+PROVINCE_AREA_AGREEMENT = """\
+kind: agreement
+id: AG-PROV-CITYHUB-REG-0002
+title: 市级枢纽为其入学登记系统使用不动产面积（省级协议，级联申请）
+consumer:
+  system: city-hub
+  department: CITYHUB
+provider: REG
+resource: REG-BDC-0001
+fields: [area]
+purposes: [school-enrolment]
+legal_basis: 《中华人民共和国义务教育法》第十二条
+validity:
+  from: 2026-01-01
+  until: 2028-12-31
+requires_consent: false
+approved_by: REG-admin-001
+"""
+
+
+def test_a_conditional_field_the_province_holds_is_decided_under_the_agreement_held_there(
+    hubs: Hubs,
+) -> None:
+    """The city holds no agreement on the province's property area: it leaves the field to the
+    province (级联: the provider and the agreement are there), which refuses it while the city
+    hub holds no agreement there, and releases it once the city hub, as a peer applying for
+    its callers, holds one; both logs name the agreement's ground."""
+    refused = ask_city(hubs, attributes=["property.area"])
+    assert refused.status_code == 200, refused.text
+    assert refused.json()["denied"] == {"property.area": "origin_not_granted"}
+    city_entry = entry(hubs.city, refused.json()["audit"]["index"])
+    assert city_entry["attributes"]["property.area"]["rules"] == ["relay.origin_decides"]
+    [read] = city_entry["relayed"]
+    assert entry(hubs.province, read["index"])["attributes"]["property.area"]["reason"] == (
+        "not_granted"
+    )
+
+    (hubs.province.workdir / "area.yaml").write_text(PROVINCE_AREA_AGREEMENT, "utf-8")
+    ok(tongban(hubs.province.workdir, hubs.province_env, "agreements", "load", "area.yaml"))
+    answer = ask_city(hubs, attributes=["property.area"]).json()
+    released = answer["attributes"]["property.area"]
+    assert released["source"]["hub"] == hubs.province.base
+    assert released["value"]
+    [read] = entry(hubs.city, answer["audit"]["index"])["relayed"]
+    at_origin = entry(hubs.province, read["index"])
+    assert at_origin["attributes"]["property.area"]["agreement"] == "AG-PROV-CITYHUB-REG-0002"
+    assert at_origin["relay"]["system"] == CITY_SYSTEM
+
+
+def test_a_sensitive_field_the_province_holds_needs_an_agreement_here(hubs: Hubs) -> None:
+    """Sensitive personal information is not left to the origin: without an agreement (and
+    the citizen's consent) at the city, nothing is asked of the province."""
+    response = ask_city(hubs, attributes=["household.ethnicity"])
+    assert response.status_code == 200, response.text
+    assert response.json()["denied"] == {"household.ethnicity": "not_granted"}
+    assert "relayed" not in entry(hubs.city, response.json()["audit"]["index"])
+
+
 def test_the_citizens_console_says_which_hub_the_data_came_from(hubs: Hubs, browser: Any) -> None:
     with hubs.city_client() as client:
         client.query(hubs.subject(), PURPOSE, attributes=["household.name"])

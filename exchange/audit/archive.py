@@ -103,6 +103,8 @@ def write_archive(
     if head is None or head.size != last.size:
         raise CheckpointError("the log grew while it was archived: stop the hub first")
     partial = directory.with_name(directory.name + ".partial")
+    if partial.exists():
+        raise FileExistsError(f"{partial} is left from an interrupted run; remove it first")
     partial.mkdir(parents=True, mode=0o700)
     digests = {
         "entries.jsonl": _write_lines(partial / "entries.jsonl", _entry_lines(session)),

@@ -101,9 +101,13 @@ def archive_log(
         alive = signs_of_life(session, now)
         if alive:
             raise CommandFailed(f"the hub is not stopped: {alive[0]}")
-        archived = write_archive(
-            session, hub.checkpoints, hub.settings.crypto_profile, directory, now
-        )
+        try:
+            archived = write_archive(
+                session, hub.checkpoints, hub.settings.crypto_profile, directory, now
+            )
+        except OSError as exc:  # the directory, or a left-over .partial, or the disk
+            reason = f"{exc.filename}: {exc.strerror}" if exc.strerror else str(exc)
+            raise CommandFailed(reason) from None
     view = {
         "directory": str(archived.directory),
         "origin": archived.origin,

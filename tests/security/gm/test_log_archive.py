@@ -149,6 +149,11 @@ def test_the_archive_verifies_without_the_hub(stopped: StoppedHub, archive: Path
     again = _tongban(stopped.workdir, "crypto", "archive-log", "--out", "archive")
     assert again.returncode != 0
     assert "exists already" in again.stderr
+    (stopped.workdir / "second.partial").mkdir()  # a run interrupted before its rename
+    interrupted = _tongban(stopped.workdir, "crypto", "archive-log", "--out", "second")
+    assert interrupted.returncode != 0
+    assert "left from an interrupted run" in interrupted.stderr
+    assert not (stopped.workdir / "second").exists()
 
 
 def test_evidence_and_receipts_handed_out_before_verify_against_the_archive(

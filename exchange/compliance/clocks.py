@@ -98,8 +98,7 @@ def _applications(session: Session, now: datetime) -> list[OpenClock]:
             (Agreement.status == AgreementStatus.PENDING) & Agreement.due_by.is_not(None)
             | (Agreement.status == AgreementStatus.APPROVED)
             & Agreement.delivery_due_by.is_not(None)
-            & Agreement.delivery.is_(None)
-        )
+        )  # the delivery (JSON) is checked below: SQL NULL and JSON null alike
     )
     for row in rows:
         case = Case(CaseKind.APPLICATION, row.id)

@@ -27,7 +27,9 @@ writes, into a new directory:
 4. ``checkpoint``: every checkpoint's signature verifies with ``log.vkey``, its origin is the
    log's, and its root is the tree recomputed from the entries at its size;
 5. ``head``: the last checkpoint's size is the number of entries and its root the manifest's;
-6. ``keys``: every hub key's ``kid`` is the RFC 7638 thumbprint of its public JWK.
+6. ``keys``: every hub key's ``kid`` is the RFC 7638 thumbprint of its public JWK;
+7. ``held``: every checkpoint note given from outside (a receipt's, a witness's) is signed by
+   the log key and its root is the archived tree's at its size.
 
 Nothing here needs the database or the master secret: a department verifies the archive of a
 hub it does not run.
@@ -39,7 +41,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -242,8 +244,9 @@ class ArchiveReport:
             self.problems.append(ArchiveProblem(kind, where, message))
 
 
-def verify_archive(directory: Path) -> ArchiveReport:
-    """Check the archive in *directory* in the module docstring's order."""
+def verify_archive(directory: Path, held: Sequence[tuple[str, str]] = ()) -> ArchiveReport:
+    """Check the archive in *directory* in the module docstring's order; then each *held*
+    checkpoint note (its name, its text: a receipt's, a witness's, kept outside the hub)."""
     report = ArchiveReport()
     manifest = _checked_manifest(directory, report)
     if manifest is None:
@@ -262,7 +265,29 @@ def verify_archive(directory: Path) -> ArchiveReport:
             f", the archive holds {report.size} with root {report.root}",
         )
     _check_hub_keys(directory, report)
+    for name, note in held:
+        _check_held(name, note, verifier, roots, report)
     return report
+
+
+def _check_held(
+    name: str, note: str, verifier: NoteVerifier, roots: dict[int, bytes], report: ArchiveReport
+) -> None:
+    """7. ``held``: a note kept outside is signed by the log key, for the log's origin, and the
+    archived tree has its root at its size (the log held what the note vouched for)."""
+    try:
+        checkpoint = verifier.verify(note, origin=report.origin)
+    except CheckpointError as exc:
+        report._add("held", name, str(exc))
+        return
+    if checkpoint.size > report.size:
+        report._add(
+            "held",
+            name,
+            f"the note is of {checkpoint.size} entries, the archive holds {report.size}",
+        )
+    elif checkpoint.size and roots.get(checkpoint.size) != checkpoint.root:
+        report._add("held", name, "the archived tree has another root at the note's size")
 
 
 def _checked_manifest(directory: Path, report: ArchiveReport) -> dict[str, Any] | None:

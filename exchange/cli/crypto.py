@@ -129,10 +129,20 @@ def archive_log(
 @crypto_app.command("verify-archive")
 def verify_archive_command(
     directory: Annotated[Path, typer.Argument(help="The archive directory.")],
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint note signed by the hub before the move (a receipt's, a "
+            "witness's); the archived log must hold it (repeatable).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check an archived audit log without the hub (entries, tree, checkpoints, keys)."""
-    report = verify_archive(directory)
+    """Check an archived audit log without the hub (entries, tree, checkpoints, keys, and
+    every --checkpoint note given)."""
+    held = [(str(path), _read_note(path)) for path in checkpoint or []]
+    report = verify_archive(directory, held)
     if as_json:
         print_json(_report_view(report))
     elif report.ok:
@@ -146,6 +156,13 @@ def verify_archive_command(
     if not report.ok:
         first = report.problems[0]
         raise CommandFailed(f"the archive does not verify: {first.where}: {first.message}")
+
+
+def _read_note(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise CommandFailed(f"{path}: cannot be read as a checkpoint note") from None
 
 
 def _report_view(report: ArchiveReport) -> dict[str, Any]:

@@ -235,3 +235,25 @@ def test_a_cut_archive_is_found(archive: Path, tmp_path: Path) -> None:
     _rehash(copy, "entries.jsonl")
     kinds = {p.kind for p in verify_archive(copy).problems}
     assert "head" in kinds
+
+
+def test_receipts_handed_out_before_are_held_by_the_archive(
+    stopped: StoppedHub, archive: Path, tmp_path: Path
+) -> None:
+    notes = []
+    for number, answer in enumerate(stopped.answers):
+        note = tmp_path / f"receipt-{number}.note"
+        note.write_text(answer["audit"]["checkpoint"], "utf-8")
+        notes += ["--checkpoint", str(note)]
+    checked = _tongban(stopped.workdir, "crypto", "verify-archive", str(archive), *notes)
+    assert checked.returncode == 0, checked.stderr
+    text, _, signatures = stopped.answers[0]["audit"]["checkpoint"].partition("\n\n")
+    origin, size, _root, *rest = text.split("\n")
+    other_root = base64.b64encode(hashlib.sha256(b"another tree").digest()).decode()
+    forged = tmp_path / "forged.note"
+    forged.write_text("\n".join([origin, size, other_root, *rest]) + "\n\n" + signatures, "utf-8")
+    refused = _tongban(
+        stopped.workdir, "crypto", "verify-archive", str(archive), "--checkpoint", str(forged)
+    )
+    assert refused.returncode != 0
+    assert f"{forged}: the note's signature is not valid" in refused.stderr

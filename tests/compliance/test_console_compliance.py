@@ -66,8 +66,17 @@ def _api(hub: Hub, path: str, **params: str) -> Any:
 
 
 def _fits(tab: Tab, width: int) -> None:
+    """No wider than the phone, and no table cell squeezed under half of it (the rule of
+    tests/console/test_console_phone.py)."""
     scroll = tab.page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"the page is {scroll}px wide on a {width}px phone"
+    cells: list[dict[str, Any]] = tab.page.evaluate(
+        """() => [...document.querySelectorAll("main td")]
+              .filter((td) => td.offsetParent !== null && td.textContent.trim())
+              .map((td) => ({ text: td.textContent.trim().slice(0, 40), width: td.clientWidth }))"""
+    )
+    narrow = [c for c in cells if c["width"] < width / 2]
+    assert narrow == [], f"squeezed cells {narrow[:5]}"
 
 
 def test_the_authority_reads_clocks_breaches_and_trend(tab: Tab, served: tuple[Hub, Story]) -> None:
@@ -175,3 +184,18 @@ def test_the_month_now_is_the_reports_default(served: tuple[Hub, Story]) -> None
     hub, _ = served
     now = datetime.now(UTC).astimezone(CHINA_TZ).strftime("%Y-%m")
     assert _api(hub, "/authority/compliance/report").json()["month"] == now
+
+
+def test_the_page_reads_in_english_too(tab: Tab) -> None:
+    tab.sign_in("data_authority", "dsj-reviewer")
+    page = tab.page
+    tab.open("/console/authority/compliance")
+    page.get_by_role("region", name="未纠正的违规").wait_for()
+    page.get_by_role("button", name="English").click()
+    page.get_by_role("heading", name="Compliance", exact=True).wait_for()
+    open_region = page.get_by_role("region", name="Breaches not put right")
+    open_region.wait_for()
+    text = open_region.inner_text()
+    assert "Art. 39" in text
+    assert "Application not answered in time" in text
+    assert "comp." not in page.inner_text("main")  # no key shown for a missing string

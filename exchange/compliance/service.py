@@ -199,6 +199,7 @@ def overview(session: Session, now: datetime, *, department: str | None = None) 
         "kinds": kinds(),
         "clocks": clocks,
         "departments": sorted(summary.values(), key=lambda r: (r["department"] is None, r["key"])),
+        "registry": [{"code": code, "name": names[code]} for code in sorted(names)],
         "open_breaches": [b.as_json(today, names) for b in breaches if b.open],
         "trend": _trend(breaches, now),
     }

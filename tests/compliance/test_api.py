@@ -143,6 +143,7 @@ def test_the_overview_has_clocks_figures_per_department_and_the_trend(
     reg = client.get("/authority/compliance", params={"department": "REG"}, headers=headers).json()
     assert {c["department"] for c in reg["clocks"]} == {"REG"}
     assert {b["department"] for b in reg["open_breaches"]} == {"REG"}
+    assert {d["code"] for d in reg["registry"]} >= {"REG", "EDU", "MCA", "PSB"}  # to choose from
 
 
 def test_the_monthly_report_per_department_and_article_as_json_and_csv(

@@ -113,6 +113,7 @@ def test_the_authority_reads_clocks_breaches_and_trend(tab: Tab, served: tuple[H
     page.wait_for_url("**/authority/compliance?department=REG")
     page.get_by_role("region", name="未纠正的违规").wait_for()
     assert "数据主管部门" not in page.get_by_role("region", name="未纠正的违规").inner_text()
+    assert page.get_by_label("部门", exact=True).locator("option").count() >= 5  # all of them
     page.set_viewport_size({"width": PHONE, "height": 844})
     tab.open("/console/authority/compliance")
     page.locator("figure.chart").nth(1).wait_for()

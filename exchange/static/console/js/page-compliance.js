@@ -86,8 +86,7 @@ function article(a) {
 
 function departmentPicker(ctx, view) {
   const options = [["", t("comp.all_departments")]];
-  view.departments.filter((d) => d.department).forEach((d) => options.push([d.department, localName(d.name, d.department)]));
-  if (view.department && !options.some(([v]) => v === view.department)) options.push([view.department, view.department]);
+  view.registry.forEach((d) => options.push([d.code, localName(d.name, d.code)]));
   const chooser = select(options, view.department || "");
   chooser.addEventListener("change", () => ctx.navigate(`/authority/compliance${chooser.value ? `?department=${encodeURIComponent(chooser.value)}` : ""}`));
   return h("div", { class: "toolbar" }, field(t("comp.department"), chooser).row);

@@ -154,6 +154,8 @@ def test_the_monthly_report_prints_on_its_own_and_downloads_as_csv(
     assert page.get_by_role("button", name="打印").is_hidden()
     assert page.get_by_role("heading", name=title).is_visible()
     page.pdf(path=str(Path(download.path()).with_suffix(".pdf")), format="A4")
+    page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
+    tab.screenshot("authority-compliance-report-print-a4")
     page.emulate_media(media="screen")
     page.set_viewport_size({"width": PHONE, "height": 844})
     page.reload()

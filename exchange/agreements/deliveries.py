@@ -66,13 +66,13 @@ def first_interface_use(session: Session, agreement: Agreement) -> FirstUse | No
             AuditRecord.system_id == agreement.system_id,
             AuditRecord.kind.in_(_EXCHANGE_KINDS),
             AuditRecord.recorded_at >= agreement.decided_at,
+            # RFC 8785 entries have no spaces: the database keeps only those naming it
+            AuditRecord.entry.contains(f'"agreement":"{agreement.id}"', autoescape=True),
         )
         .order_by(AuditRecord.index)
         .execution_options(yield_per=500)
     )
     for index, at, entry in rows:
-        if agreement.id not in entry:  # most entries: no JSON to parse
-            continue
         attributes = json.loads(entry).get("attributes") or {}
         if any(_released_under(a, agreement.id) for a in attributes.values()):
             return FirstUse(at if at.tzinfo else at.replace(tzinfo=UTC), index)

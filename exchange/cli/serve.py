@@ -91,6 +91,7 @@ def serve(
             log_level="info",
             timeout_keep_alive=5,
             http=WORKER_PROTOCOL,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         )
         return
     uvicorn.run(
@@ -101,6 +102,14 @@ def serve(
         timeout_keep_alive=5,
         http=header_deadline_protocol(settings.header_timeout_s),
     )
+
+
+WORKER_HEALTHCHECK_S = 30
+"""How long the supervisor waits for a worker's answer before it kills the worker as hung and
+starts another. Uvicorn's default, 5 s, counts from the worker's spawn: a spawned worker first
+imports ``tongban``'s command line again (it is the parent's ``__main__``), which on a busy
+two-core machine took 7 to 12 s, so every worker was killed before it answered, and the next
+one too, and the port never served."""
 
 
 def refuse_a_taken_port(host: str, port: int) -> None:

@@ -245,3 +245,32 @@ def test_after_a_month_the_authority_finds_the_agreements_needing_attention(
     region = page.get_by_role("region", name=f"协议 {agreement}")
     region.wait_for()
     assert "数据使用方：" in region.inner_text()
+
+
+def test_after_a_month_the_consumer_sees_a_term_ended_with_no_disposal_attested(
+    history_tab: Tab, history_hub: Hub
+) -> None:
+    """The demo month's short-term agreement (MCA uses EDU's 学籍信息) ended with no disposal
+    attested: the consumer sees it marked and attests disposal from the page."""
+    page = history_tab.page
+    history_tab.sign_in("sharing_officer", "mca-sharing", "MCA")
+    page.goto(f"{history_hub.base}/console/department/stewardship")
+    used = page.get_by_role("region", name="本部门使用的数据（本部门为数据使用方）")
+    row = used.locator("tr", has=page.get_by_text("未确认销毁"))
+    row.wait_for()
+    assert "已到期" in row.inner_text()
+    assert "义务教育学籍信息" in row.inner_text()
+    history_tab.screenshot("stewardship-consumer-month")
+    dropped = used.locator("tr", has=page.get_by_text("居住证信息"))
+    assert "registered_on（已从目录删除）" in dropped.inner_text()  # PSB dropped it unannounced
+    row.get_by_role("button", name="确认销毁").click()
+    dialog = page.get_by_role("dialog", name="确认销毁")
+    dialog.get_by_label("销毁的数据").fill("学籍核验结果 37 条")
+    dialog.get_by_label("销毁方式").fill("从低保审核系统中删除")
+    dialog.get_by_label("执行人").fill("民政局信息中心")
+    dialog.get_by_role("button", name="确认销毁").click()
+    page.get_by_text("销毁已确认。").first.wait_for(state="attached")
+    row = used.locator("tr", has=page.get_by_text("义务教育学籍信息"))
+    row.get_by_text("已于").wait_for()
+    assert "未确认销毁" not in row.inner_text()
+    _phone(history_tab, "stewardship-consumer-month-phone")

@@ -38,7 +38,14 @@ async function loadNames(codes) {
 
 const department = (code) => departmentName(names.departments[code] || { code });
 const resourceName = (code) => names.resources[code]?.name || code;
-const fieldTitle = (resource, name) => (names.resources[resource]?.fields.find(([n]) => n === name) || [name, name])[1];
+/** A field's title in the resource's latest version; a field that version no longer has (the
+ * provider dropped it) keeps its code, marked as gone from the catalogue. */
+function fieldTitle(resource, name) {
+  const known = names.resources[resource];
+  const found = known?.fields.find(([n]) => n === name);
+  if (found) return found[1];
+  return known && known.fields.length ? `${name}（${t("stw.field_gone")}）` : name;
+}
 
 /** Today in China, as YYYY-MM-DD (what the hub's date fields take). */
 function chinaToday(offsetDays = 0) {

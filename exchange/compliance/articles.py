@@ -6,7 +6,7 @@ table so that an office reading it differently changes one line: art. 39 for a d
 duties as a provider of data (catalogue updates, answers, delivery, no stopping or changing a
 service without notice: 未按时答复, 未按时共享, 擅自终止或者变更), art. 40 for its duties as a
 user of shared data (usage records, disposal), art. 41 for the data authority's own clocks
-(catalogue review, routing requests, coordinating disputes).
+(catalogue review, extensions, routing requests, coordinating disputes).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class BreachKind(StrEnum):
     MISSING_USAGE_RECORDS = "missing_usage_records"  # 未记录使用情况
     UNATTESTED_DISPOSAL = "unattested_disposal"  # 未按规定销毁（未出具销毁说明）
     LATE_REVIEW = "late_review"  # 主管部门未按时审核目录
+    LATE_EXTENSION_DECISION = "late_extension_decision"  # 主管部门未按时审批延期
     LATE_ROUTING = "late_routing"  # 主管部门未按时分派供需请求
     LATE_DISPUTE_COORDINATION = "late_dispute_coordination"  # 主管部门未按时协调争议
 
@@ -65,6 +66,7 @@ ARTICLES: dict[BreachKind, tuple[Article, str]] = {
     BreachKind.MISSING_USAGE_RECORDS: (ART_40, "未记录共享数据使用情况"),
     BreachKind.UNATTESTED_DISPOSAL: (ART_40, "未按规定销毁共享数据"),
     BreachKind.LATE_REVIEW: (ART_41, "未按时审核目录"),
+    BreachKind.LATE_EXTENSION_DECISION: (ART_41, "未按时审批答复延期"),
     BreachKind.LATE_ROUTING: (ART_41, "未按时分派供需对接请求"),
     BreachKind.LATE_DISPUTE_COORDINATION: (ART_41, "未按时协调共享争议"),
 }

@@ -1,8 +1,8 @@
 """Breaches of a clock (未按时…): a step that came after its clock's last day, or has not come
 and the day has passed. Each read from the row that keeps the clock's last day: applications
-(reply) and agreements (delivery), catalogue submissions (review, the authority's) and update
-duties, supply-demand requests (routing, the authority's; answering), correction requests,
-disputes at the authority's level."""
+(reply, and the authority's decision on an extension asked) and agreements (delivery),
+catalogue submissions (review, the authority's) and update duties, supply-demand requests
+(routing, the authority's; answering), correction requests, disputes at the authority's level."""
 
 from __future__ import annotations
 
@@ -64,6 +64,20 @@ def _late_replies(session: Session, now: datetime, today: date) -> Iterable[Brea
                 reply[0],
                 row.due_by,
                 reply[1],
+                {"resource": row.resource_code},
+            )
+        asked = (row.extension or {}).get("status") == "requested"
+        undecided = missed(row.due_by, None, pending and asked, today)
+        if undecided is not None:  # the authority let the clock run out on the extension
+            yield Breach(
+                BreachKind.LATE_EXTENSION_DECISION,
+                Party.AUTHORITY,
+                None,
+                provider,
+                Case(CaseKind.APPLICATION, row.id),
+                undecided[0],
+                row.due_by,
+                undecided[1],
                 {"resource": row.resource_code},
             )
         if row.delivery_due_by is None or row.granted is None:

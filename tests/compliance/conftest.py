@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from catalogue.descriptors import check_descriptor
 from catalogue.publishing import deprecate_resource
 from catalogue.vocabulary import SharingMethod
-from exchange.agreements.replies import deliver
+from exchange.agreements.applications import ReplyClocks
+from exchange.agreements.replies import deliver, request_extension
 from exchange.agreements.service import Approval, apply_for_agreement, decide_application
 from exchange.db import unit_of_work
 from exchange.demo.build import demo_descriptors
@@ -105,6 +106,7 @@ class Story:
     demand_unanswered: str
     dispute: str
     running_reply: str  # filed today: its clock runs, nothing is late
+    extension_undecided: str  # an extension asked in time that the authority never decided
 
 
 def _approve(hub: Hub, session: Any, provider: str, agreement_id: str, at: datetime) -> None:
@@ -152,6 +154,19 @@ def tell_story(hub: Hub) -> Story:
     with unit_of_work(hub.sessions, write=True) as session:
         # an application nobody answers: 未按时答复
         late_reply = apply_for_agreement(session, officer("EDU"), application(), now=start).id
+        # the provider asks for an extension in time; the authority never decides it
+        extension_undecided = apply_for_agreement(
+            session, officer("EDU"), application(), now=start
+        ).id
+        request_extension(
+            session,
+            officer("REG"),
+            extension_undecided,
+            days=5,
+            reason="需要会商公安部门核对地址",
+            now=start + 2 * DAY,
+            clocks=ReplyClocks(),
+        )
         # answered the next day, delivered the day after: on time
         on_time = apply_for_agreement(session, officer("EDU"), application(), now=start).id
         _approve(hub, session, "REG", on_time, start + DAY)
@@ -233,6 +248,7 @@ def tell_story(hub: Hub) -> Story:
         demand_unanswered,
         dispute,
         running,
+        extension_undecided,
     )
 
 

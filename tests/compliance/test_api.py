@@ -134,7 +134,7 @@ def test_the_overview_has_clocks_figures_per_department_and_the_trend(
     )
     departments = {row["key"]: row for row in view["departments"]}
     assert departments["REG"]["open_breaches"] >= 2  # the late reply, the late demand reply
-    assert departments["authority"]["open_breaches"] == 3  # review, routing, dispute
+    assert departments["authority"]["open_breaches"] == 4  # review, extension, routing, dispute
     assert departments["authority"]["department"] is None
     assert {b["kind"] for b in view["open_breaches"]} >= {"late_reply", "late_review"}
     assert all(b["open"] for b in view["open_breaches"])

@@ -37,6 +37,8 @@ def test_each_kind_of_breach_comes_from_its_records_with_its_article_and_case(
         ("late_routing", story.demand_unrouted): (41, None, True),
         ("late_demand_reply", story.demand_unanswered): (39, "REG", True),
         ("late_dispute_coordination", story.dispute): (41, None, True),
+        ("late_extension_decision", story.extension_undecided): (41, None, True),
+        ("late_reply", story.extension_undecided): (39, "REG", True),
     }
     assert set(seen) == set(expected), sorted(set(seen) ^ set(expected))
     for key, (article, department, still_open) in expected.items():

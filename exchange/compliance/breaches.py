@@ -6,14 +6,15 @@ review, a routing, a correction, a coordination), or a duty with no record where
 record. Each is derived, at the moment asked, from the rows the lifecycle's services keep; the
 hub stores no breach. A breach *occurs* on the first day past its clock (China time) and is
 reported in that month; it is ``open`` while the step is still missing and ends on the day the
-step came late.
+step came late. :mod:`exchange.compliance.late` derives the clocks missed,
+:mod:`exchange.compliance.duties` the duties with no record.
 
-The hub's own periods where the regulation gives none (each a constant here, stated in
-docs/lifecycle.md): the first usage record of an agreement is due
-:data:`USAGE_RECORD_DAYS` days after the consumer first received data under it (its first use
-through the query API, or the delivery), and the disposal attestation :data:`DISPOSAL_DAYS`
-days after the agreement ended (expired, revoked or terminated, a lapse included) when data was
-received under it.
+The hub's own periods where the regulation gives none (constants of
+:mod:`exchange.compliance.duties`, stated in docs/lifecycle.md): the first usage record of an
+agreement is due :data:`USAGE_RECORD_DAYS` days after the consumer first received data under it
+(its first use through the query API, or the delivery), and the disposal attestation
+:data:`DISPOSAL_DAYS` days after the agreement ended (expired, revoked or terminated, a lapse
+included) when data was received under it.
 
 What a breach shows is metadata: codes of departments, resources and cases, days and counts;
 never a person, a value or a free text of the case.

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import column, func, inspect, select, table
 from sqlalchemy.orm import Session
@@ -41,6 +42,7 @@ from exchange.security.gm.profile_check import recorded_profile
 
 __all__ = ["QUIET", "SEALED", "MigrationPlan", "RefusedKey", "plan_migration", "signs_of_life"]
 
+CHINA: Final = ZoneInfo("Asia/Shanghai")
 QUIET: Final = timedelta(minutes=2)
 """How long the database must show no worker's activity: the hub's most frequent jobs run
 every few seconds, so two minutes without a run means no scheduler is running."""
@@ -106,7 +108,7 @@ def signs_of_life(session: Session, now: datetime) -> list[str]:
     started = session.scalar(select(func.max(JobRun.started_at)))
     if started is not None and _aware(started, now) > since:
         found.append(
-            f"a scheduled job ran at {_aware(started, now).isoformat()}, within "
+            f"a scheduled job ran at {_china(_aware(started, now))}, within "
             f"{int(QUIET.total_seconds())} s: stop every tongban serve and tongban worker"
         )
     unfinished = session.scalar(
@@ -117,10 +119,15 @@ def signs_of_life(session: Session, now: datetime) -> list[str]:
     head = session.get(AuditHead, 1)
     if head is not None and _aware(head.updated_at, now) > since:
         found.append(
-            f"the audit log grew at {_aware(head.updated_at, now).isoformat()}, within "
+            f"the audit log grew at {_china(_aware(head.updated_at, now))}, within "
             f"{int(QUIET.total_seconds())} s: a worker is serving queries"
         )
     return found
+
+
+def _china(moment: datetime) -> str:
+    """A moment as operators read it: China time (UTC+8)."""
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") + " (China time)"
 
 
 def _aware(moment: datetime, like: datetime) -> datetime:

@@ -4,12 +4,13 @@ attributes another hub holds is held there too, and that hub's events come back 
 **Subscribing** (:class:`PeerSubscriptions`, the subscriptions service's ``PeerSources``): once
 this hub's own checks passed (the same as for local attributes), for each origin hub of the
 subscription's remote resources this hub makes a subscription there as the system it is
-registered as there, for the caller's purpose and subjects, for the fields its own decision lets
-through, with ``delivery`` ``pull`` and ``on_behalf_of`` naming this hub, the caller and the
-local subscription. The origin decides under its own rules; its refusal (``relay_refused``, 502,
-with its problem in ``origin``) or silence (``peer_unreachable``, 502) refuses the local
-subscription, and nothing is stored. Cancelling locally cancels there (retried by the feed job
-while the origin cannot be reached).
+registered as there, for the caller's purpose and subjects, for the attributes its own decision
+lets through as the caller asked them (a predicate as the predicate: no base value is subscribed
+to at the origin), with ``delivery`` ``pull`` and ``on_behalf_of`` naming this hub, the caller
+and the local subscription. The origin decides under its own rules; its refusal
+(``relay_refused``, 502, with its problem in ``origin``) or silence (``peer_unreachable``, 502)
+refuses the local subscription, and nothing is stored. Cancelling locally cancels there
+(retried by the feed job while the origin cannot be reached).
 
 **The feed** (:class:`PeerFeed`, the ``federation.events`` job): for each subscription held at a
 peer, in this order:
@@ -25,8 +26,9 @@ peer, in this order:
    next run (a peer that repinned its keys is then read on);
 5. accept it, in one transaction: the subject must be one of the local subscription's, this
    hub's policy engine decides again (a revoked agreement releases nothing more), the origin's
-   released values are shaped by this hub's release step, an audit entry (``kind`` ``event``,
-   ``relayed`` naming the origin's event and log index) and the local event (carrying the
+   released attributes are passed on as the origin shaped them (never more revealing than
+   decided here, :func:`~exchange.query.sourcing.settle_relayed`), an audit entry (``kind``
+   ``event``, ``relayed`` naming the origin's event and log index) and the local event (carrying the
    origin's signed event in ``origins``) are appended, and the accepted number moves on;
 6. acknowledge at the peer up to the accepted number.
 
@@ -46,7 +48,6 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.base import SourceRecord
 from catalogue.models import System
 from exchange import clock
 from exchange.audit.lifecycle import hold_log
@@ -110,11 +111,14 @@ class PeerSubscriptions:
             for peer_id in sorted(set(remote.values())):
                 codes = sorted(c for c, p in remote.items() if p == peer_id)
                 client = self._client(session, peer_id)
-                names = [
-                    f"{resolved.resources[code].namespace}.{name}"
-                    for code in codes
-                    for name in sorted(wanted.get(code, ()))
-                ]
+                names = list(  # as the caller asked them: a predicate as the predicate
+                    dict.fromkeys(
+                        r.attribute
+                        for r in resolved.requests
+                        if r.field.resource in codes
+                        and r.field.name in wanted.get(r.field.resource, ())
+                    )
+                )
                 remote_id = self._subscribe_at(client, made, subjects, names)
                 held.append((client, remote_id))
                 session.add(
@@ -507,21 +511,18 @@ def _fetched(
     origin: Mapping[str, Any],
     now: datetime,
 ) -> Fetched:
-    """The origin's verified event as the record of *code*, and what it refused."""
+    """The origin's verified event for *code*: each attribute as the origin released it (shaped
+    there, a predicate as the predicate), and what it refused, by attribute as asked."""
     released = claims.get("attributes") or {}
     denied = claims.get("denied") or {}
     unavailable = claims.get("unavailable") or {}
-    values: dict[str, Any] = {}
+    shaped: dict[str, Mapping[str, Any]] = {}
     refused: dict[str, tuple[str, str]] = {}
-    as_of = None
-    for name in sorted({d.field.name for d in decision.fields}):
-        asked = f"{namespace}.{name}"
-        if asked in released:
-            values[name] = released[asked].get("value")
-            as_of = as_of or (released[asked].get("source") or {}).get("as_of")
-        elif asked in denied:
-            refused[name] = ("denied", str(denied[asked]))
-        elif asked in unavailable:
-            refused[name] = ("unavailable", str(unavailable[asked]))
-    records = (SourceRecord(values, as_of),) if values else ()
-    return Fetched(code, records, fetched_at=now, origin=origin, refused=refused)
+    for attribute in sorted({d.attribute for d in decision.fields}):
+        if isinstance(released.get(attribute), Mapping):
+            shaped[attribute] = released[attribute]
+        elif attribute in denied:
+            refused[attribute] = ("denied", str(denied[attribute]))
+        elif attribute in unavailable:
+            refused[attribute] = ("unavailable", str(unavailable[attribute]))
+    return Fetched(code, fetched_at=now, origin=origin, refused=refused, shaped=shaped)

@@ -464,3 +464,19 @@ def test_a_subscription_wider_than_any_agreement_is_refused_at_the_city(pair: Pa
     with pair.city_core() as core, core.sessions() as session:
         attributes = [s.attributes for s in session.query(Subscription).all()]
     assert ["property.area"] not in attributes
+
+
+def test_a_predicate_is_subscribed_at_the_province_as_the_predicate(pair: Pair) -> None:
+    """The city subscribes at the province for the attributes as its caller asked them: the
+    province's events carry the predicate's answer, never the birth date behind it."""
+    predicate = "household.age_at_least(6)"
+    body = {"purpose": PURPOSE, "attributes": [DECEASED, predicate], "subjects": [pair.living()]}
+    made = pair.city_call("POST", "/subscriptions", body)
+    assert made.status_code == 201, made.text
+    sub = made.json()
+    with pair.city_core() as core, core.sessions() as session:
+        [held] = session.query(PeerSubscription).filter_by(subscription_id=sub["id"]).all()
+        remote = held.remote_id
+    there = pair.as_city_hub_at_province("GET", f"/subscriptions/{remote}").json()
+    assert sorted(there["attributes"]) == sorted([DECEASED, predicate])
+    assert pair.city_call("DELETE", f"/subscriptions/{sub['id']}").status_code == 200

@@ -117,6 +117,12 @@ def test_the_authority_opens_an_agreement_by_its_number(tab: Tab, hub: Hub) -> N
     assert region.get_by_role("button", name="暂停共享").count() == 1
     tab.screenshot("stewardship-authority")
     _phone(tab, "stewardship-authority-phone")
+    page.get_by_role("button", name="English").click()
+    page.get_by_role("region", name=f"Agreement {AGREEMENT}").wait_for()
+    shown = page.locator("main").inner_text()
+    assert "Consumer:" in shown
+    assert "stw." not in shown  # every string has its English
+    tab.screenshot("stewardship-authority-en")
 
 
 def test_the_provider_announces_a_service_change_and_the_consumer_sees_it(

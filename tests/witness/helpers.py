@@ -17,19 +17,28 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange.audit import merkle
-from exchange.audit.checkpoint import Checkpoint, NoteSigner, b64, key_id
+from exchange.audit.checkpoint import Checkpoint, NoteSigner, b64
+from exchange.security.gm import SoftwareSm2Signer
+from tests.profiles import GM
 from tests.servers import TONGBAN, free_port, hub_environment
 
-__all__ = ["FakeLog", "body", "forged_line", "served_witness"]
+__all__ = ["FakeLog", "LogKey", "body", "forged_line", "log_key", "served_witness"]
+
+LogKey = Ed25519PrivateKey | SoftwareSm2Signer
+"""What a log signs its checkpoints with: Ed25519 (``intl``) or SM2 (``gm``)."""
 
 
 class FakeLog:
-    """A log of *entries* leaves whose checkpoints it signs with its own Ed25519 key."""
+    """A log of *entries* leaves whose checkpoints it signs with its own key, as a hub of the
+    suite's profile does: Ed25519 over a SHA-256 tree, or SM2 over an SM3 tree under ``gm``
+    (the tree's hash is the profile's, bound by ``tests/conftest.py``; a witness takes it
+    from the log key's type)."""
 
     def __init__(self, entries: int = 64, *, origin: str | None = None, fork: str = "") -> None:
         self.origin = origin or f"tongban.test/audit-{uuid.uuid4().hex[:10]}"
-        self.key = Ed25519PrivateKey.generate()
+        self.key = log_key()
         self.signer = NoteSigner(self.origin, self.key)
+        self._notes: dict[tuple[int, bytes], str] = {}
         self.leaves = [
             merkle.leaf_hash(f"{self.origin} entry {i}{fork}".encode()) for i in range(entries)
         ]
@@ -48,7 +57,13 @@ class FakeLog:
         return Checkpoint(self.origin, size, self.root(size) if root is None else root)
 
     def note(self, size: int, root: bytes | None = None) -> str:
-        return self.signer.sign(self.checkpoint(size, root))
+        """The checkpoint at *size* signed, once: asked again, the same note (an SM2
+        signature, unlike an Ed25519 one, differs each time it is made)."""
+        checkpoint = self.checkpoint(size, root)
+        key = (checkpoint.size, checkpoint.root)
+        if key not in self._notes:
+            self._notes[key] = self.signer.sign(checkpoint)
+        return self._notes[key]
 
     def proof(self, old: int, new: int) -> list[bytes]:
         """The RFC 9162 consistency proof from *old* to *new* (none from 0)."""
@@ -81,11 +96,15 @@ def body(old: int, proof: Sequence[bytes], note: str) -> bytes:
     return f"old {old}\n{lines}\n{note}".encode()
 
 
-def forged_line(name: str, key: Ed25519PrivateKey, text: str) -> str:
+def log_key() -> LogKey:
+    """A fresh log key of the suite's profile: SM2 under ``gm``, Ed25519 otherwise."""
+    return SoftwareSm2Signer.generate() if GM else Ed25519PrivateKey.generate()
+
+
+def forged_line(name: str, key: LogKey, text: str) -> str:
     """A signature line with the key's name and id whose signature is over other text."""
-    public = key.public_key().public_bytes_raw()
-    signature = key.sign(text.encode() + b"tampered")
-    return f"— {name} {b64(key_id(name, public) + signature)}\n"
+    signed = NoteSigner(name, key).sign_text(text + "tampered\n")
+    return signed.rsplit("\n\n", 1)[1]
 
 
 @contextmanager

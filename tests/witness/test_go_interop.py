@@ -24,9 +24,13 @@ from exchange.witness.logs import TrustedLogs
 from exchange.witness.service import Witness
 from exchange.witness.state import WitnessState
 from tests.databases import missing
+from tests.profiles import only_under
 from tests.witness.helpers import FakeLog
 
-pytestmark = pytest.mark.serves
+pytestmark = [
+    pytest.mark.serves,
+    only_under("intl", "Go's sumdb/note verifies Ed25519 log signatures; a gm log signs SM2"),
+]
 
 GOPATH = Path("/usr/share/gocode")
 NOTE_PACKAGE = GOPATH / "src/golang.org/x/mod/sumdb/note/note.go"

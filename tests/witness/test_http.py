@@ -5,6 +5,7 @@ bound, and clients racing from threads."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -192,7 +193,7 @@ def test_clients_racing_from_threads_never_roll_the_witness_back(
     """Each client proves consistency to its own target size from whatever the witness says
     it holds, as a log would; a monitor reads the witness throughout. The sizes it sees never
     go down, every cosignature extends the one before, and the largest target wins."""
-    cosigned: list[int] = []
+    cosigned: list[tuple[int, int]] = []  # (old size, new size) of each accepted checkpoint
     seen: list[int] = []
     done = threading.Event()
     lock = threading.Lock()
@@ -209,7 +210,7 @@ def test_clients_racing_from_threads_never_roll_the_witness_back(
                     continue
                 assert answer.status_code == 200, answer.text
                 with lock:
-                    cosigned.append(target)
+                    cosigned.append((old, target))
                 return
 
     def monitor() -> None:
@@ -228,9 +229,15 @@ def test_clients_racing_from_threads_never_roll_the_witness_back(
         thread.join(120)
     done.set()
     watcher.join(30)
-    assert cosigned == sorted(cosigned)
-    assert cosigned[-1] == 62
-    assert seen == sorted(seen)
+    # The witness accepts a checkpoint only from the size it last cosigned, so the accepted
+    # ones chain from 0 without a gap or a step back. (The order the clients append in is not
+    # the order the witness accepted them: a client records its success after the call.)
+    chain = sorted(cosigned)
+    assert chain[0][0] == 0
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chain))
+    assert all(old < new for old, new in chain)
+    assert chain[-1][1] == 62
+    assert seen == sorted(seen)  # one monitor reading in turn: what it sees never goes down
     latest = served.latest(log)
     assert latest is not None
     assert latest.startswith(f"{log.origin}\n62\n")

@@ -29,7 +29,7 @@ from exchange.witness.errors import (
 from exchange.witness.request import MAX_BODY_BYTES
 from exchange.witness.service import Witness
 from tests.witness.conftest import WITNESS_NAME, MakeWitness
-from tests.witness.helpers import FakeLog, body, forged_line
+from tests.witness.helpers import FakeLog, body, forged_line, log_key
 
 
 def policy_naming(log: FakeLog, witness: Witness) -> str:
@@ -112,7 +112,7 @@ def test_a_tampered_cosignature_does_not_verify_and_fails_the_policy(
 
 def test_a_log_with_two_keys_is_trusted_under_either(make_witness: MakeWitness) -> None:
     log = FakeLog()
-    rotated = NoteSigner(log.origin, Ed25519PrivateKey.generate())
+    rotated = NoteSigner(log.origin, log_key())
     second = FakeLog(origin=log.origin)
     second.signer, second.leaves = rotated, log.leaves
     witness = make_witness(log, second)
@@ -167,7 +167,7 @@ HELD = 5  # the refusal cases start with the log's size-5 checkpoint cosigned
 
 
 def _other_key_note(log: FakeLog) -> str:
-    impostor = NoteSigner(log.origin, Ed25519PrivateKey.generate())
+    impostor = NoteSigner(log.origin, log_key())
     return impostor.sign(log.checkpoint(9))
 
 

@@ -17,6 +17,10 @@ MEANT_FOR_IT = {
     ("get", "/authority/scorecards"),
     ("get", "/authority/scorecards.csv"),
     ("get", "/authority/feedback"),
+    ("get", "/authority/compliance"),  # its compliance view (docs/lifecycle.md)
+    ("get", "/authority/compliance/clocks"),
+    ("get", "/authority/compliance/breaches"),
+    ("get", "/authority/compliance/report"),
     ("get", "/agreements/extension-requests"),  # the extensions it approves (docs/lifecycle.md)
     ("get", "/authority/disputes"),  # the disputes escalated to it (docs/lifecycle.md)
     ("get", "/catalogue/submissions"),  # its review queue (docs/lifecycle.md)

@@ -141,7 +141,7 @@ def _pair(tmp_path_factory: pytest.TempPathFactory, database: str | None) -> Ite
     )
     with (
         demo_hub(tmp_path_factory.mktemp("province")) as province,
-        serving(city_dir, city_env, port=int(city_url.rsplit(":", 1)[1])) as city_base,
+        serving(city_dir, city_env, port=int(city_url.rsplit(":", 1)[1]), within_s=90) as city_base,
     ):
         province_env = dev_environment(TONGBAN_PUBLIC_URL=province.base)
         pdir = province.workdir

@@ -102,7 +102,7 @@ def two_hubs(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Itera
     )
     with (
         demo_hub(tmp_path_factory.mktemp("province"), **settings) as province,
-        serving(city_dir, city_env, port=int(city_url.rsplit(":", 1)[1])) as city_base,
+        serving(city_dir, city_env, port=int(city_url.rsplit(":", 1)[1]), within_s=90) as city_base,
     ):
         province_env = dev_environment(TONGBAN_PUBLIC_URL=province.base, **settings)
         pdir = province.workdir

@@ -64,6 +64,7 @@ def test_a_gm_city_hub_answers_a_query_a_gm_province_holds_and_both_logs_show_it
     assert answer.denied == {}
     assert answer.unavailable == {}
     assert answer.attributes["household.age_at_least(6)"].value is True
+    assert answer.evidence is not None
     assert jwt.get_unverified_header(answer.evidence)["alg"] == "SM2SM3"
 
     # The province's own evidence inside the city's: SM2SM3, by the key the province publishes.

@@ -87,6 +87,7 @@ def two_hubs(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Itera
     city_dir = tmp_path_factory.mktemp("city")
     city_url = f"http://127.0.0.1:{free_port()}"
     city_env = dev_environment(TONGBAN_PUBLIC_URL=city_url, **settings)
+    hub_settings: dict[str, Any] = dict(settings)  # demo_hub's other options keep their types
     (city_dir / "dept.yaml").write_text("kind: department\ncode: CEDU\nname: 市教育局\n", "utf-8")
     ok(tongban(city_dir, city_env, "peers", "keygen", "--kid", CITY_SYSTEM, "--out", SYSTEM_KEYS))
     ok(tongban(city_dir, city_env, "peers", "keygen", "--kid", "city-hub", "--out", "keys"))
@@ -101,7 +102,7 @@ def two_hubs(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Itera
         )
     )
     with (
-        demo_hub(tmp_path_factory.mktemp("province"), **settings) as province,
+        demo_hub(tmp_path_factory.mktemp("province"), **hub_settings) as province,
         serving(city_dir, city_env, port=int(city_url.rsplit(":", 1)[1]), within_s=90) as city_base,
     ):
         province_env = dev_environment(TONGBAN_PUBLIC_URL=province.base, **settings)

@@ -460,6 +460,39 @@ def test_a_sensitive_field_the_province_holds_needs_an_agreement_here(hubs: Hubs
     assert "relayed" not in entry(hubs.city, response.json()["audit"]["index"])
 
 
+CITY_CONDITIONED_AGREEMENT = """\
+kind: agreement
+id: AG-CITY-EDU-REG-0003
+title: 市教育局入学登记使用本市不动产证号（市级协议，限本市区划）
+consumer:
+  system: city-edu
+  department: CEDU
+provider: REG
+resource: REG-BDC-0001
+fields: [certificate_no]
+purposes: [school-enrolment]
+legal_basis: 《中华人民共和国义务教育法》第十二条
+validity:
+  from: 2026-01-01
+  until: 2028-12-31
+row_condition: {field: division, prefix: "3301"}
+requires_consent: false
+approved_by: REG-admin-001
+"""
+
+
+def test_a_field_granted_here_only_under_a_row_condition_is_not_relayed(hubs: Hubs) -> None:
+    """The city's own agreement releases the province's certificate numbers only for records
+    in its division: the city could check that only on the base values (the division) it must
+    not hold, so nothing is asked of the province (not_relayed)."""
+    (hubs.city.workdir / "conditioned.yaml").write_text(CITY_CONDITIONED_AGREEMENT, "utf-8")
+    ok(tongban(hubs.city.workdir, hubs.city_env, "agreements", "load", "conditioned.yaml"))
+    response = ask_city(hubs, attributes=["property.certificate_no"])
+    assert response.status_code == 200, response.text
+    assert response.json()["unavailable"] == {"property.certificate_no": "not_relayed"}
+    assert "relayed" not in entry(hubs.city, response.json()["audit"]["index"])
+
+
 def test_the_citizens_console_says_which_hub_the_data_came_from(hubs: Hubs, browser: Any) -> None:
     with hubs.city_client() as client:
         client.query(hubs.subject(), PURPOSE, attributes=["household.name"])

@@ -10,7 +10,7 @@ import { api } from "./api.js";
 import { cardTable, field, h, replace, select } from "./dom.js";
 import { label, t, when } from "./i18n.js";
 import { departmentName } from "./names.js";
-import { act, badge, day, fill, liveRegion, loading, section } from "./ui.js";
+import { act, badge, button, day, dialog, fill, liveRegion, loading, section } from "./ui.js";
 
 const OFFICER = "/officer/applications";
 const AUTHORITY = "/authority/extensions";
@@ -80,35 +80,6 @@ function replies(a) {
   }
   if (a.decision && a.decision.decision === "refuse") shown.push(h("p", { class: "reason" }, t("app2.refused_because", { text: a.decision.reason })));
   return shown.length ? shown : "—";
-}
-
-function button(text, style, onClick) {
-  const b = h("button", { type: "button", class: style }, text);
-  b.addEventListener("click", () => onClick(b));
-  return b;
-}
-
-/** A dialog with the given controls ([key, label, control, hint]); *send* gets their values. */
-function dialog(title, rows, action, opener, send) {
-  const ok = h("button", { type: "submit" }, action);
-  const cancel = h("button", { type: "button", class: "secondary" }, t("app.cancel"));
-  const form = h("form", { method: "dialog" }, h("h2", {}, title), ...rows.map(([, what, control, hint]) => field(what, control, hint).row), h("div", { class: "actions" }, ok, cancel));
-  const box = h("dialog", { "aria-label": title }, form);
-  cancel.addEventListener("click", () => box.close());
-  box.addEventListener("close", () => {
-    box.remove();
-    opener.focus();
-  });
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const values = Object.fromEntries(rows.map(([key, , control]) => [key, control.type === "checkbox" ? control.checked : control.value.trim()]));
-    act(ok, form, async () => {
-      await send(values);
-      box.close();
-    });
-  });
-  document.body.append(box);
-  box.showModal();
 }
 
 const text = (required = true) => h("textarea", { rows: 3, required, minlength: required ? 1 : 0, maxlength: TEXT_MAX });

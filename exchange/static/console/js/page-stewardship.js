@@ -13,7 +13,7 @@ import { api } from "./api.js";
 import { cardTable, field, h, replace, select } from "./dom.js";
 import { label, t, when } from "./i18n.js";
 import { departmentName } from "./names.js";
-import { act, badge, day, fill, liveRegion, loading, section } from "./ui.js";
+import { act, badge, button, day, dialog, fill, liveRegion, loading, section } from "./ui.js";
 
 const DEPARTMENT = "/department/stewardship";
 const AUTHORITY = "/authority/stewardship";
@@ -51,35 +51,6 @@ function fieldTitle(resource, name) {
 function chinaToday(offsetDays = 0) {
   const moment = new Date(Date.now() + offsetDays * 86_400_000);
   return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit" }).format(moment);
-}
-
-function button(text, style, onClick) {
-  const b = h("button", { type: "button", class: style }, text);
-  b.addEventListener("click", () => onClick(b));
-  return b;
-}
-
-/** A dialog with rows [key, label, control, hint]; *send* gets the values. */
-function dialog(title, rows, action, opener, send) {
-  const ok = h("button", { type: "submit" }, action);
-  const cancel = h("button", { type: "button", class: "secondary" }, t("app.cancel"));
-  const form = h("form", { method: "dialog" }, h("h2", {}, title), ...rows.map(([, what, control, hint]) => field(what, control, hint).row), h("div", { class: "actions" }, ok, cancel));
-  const box = h("dialog", { "aria-label": title }, form);
-  cancel.addEventListener("click", () => box.close());
-  box.addEventListener("close", () => {
-    box.remove();
-    opener.focus();
-  });
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const values = Object.fromEntries(rows.map(([key, , control]) => [key, control.type === "checkbox" ? control.checked : control.value.trim()]));
-    act(ok, form, async () => {
-      await send(values);
-      box.close();
-    });
-  });
-  document.body.append(box);
-  box.showModal();
 }
 
 const text = () => h("textarea", { rows: 3, required: true, minlength: 1, maxlength: TEXT_MAX });

@@ -1,6 +1,6 @@
 // Small pieces every page uses: problem boxes, links, badges, headings, loading states.
 
-import { h, replace } from "./dom.js";
+import { field, h, replace } from "./dom.js";
 import { label, language, t } from "./i18n.js";
 
 /** The day (China time) of an instant, or a day as the hub writes one (YYYY-MM-DD, a day in
@@ -106,4 +106,34 @@ export async function fill(where, build) {
   } catch (error) {
     replace(where, problemBox(error));
   }
+}
+
+/** A button that calls *onClick* with itself when pressed. */
+export function button(text, style, onClick) {
+  const b = h("button", { type: "button", class: style }, text);
+  b.addEventListener("click", () => onClick(b));
+  return b;
+}
+
+/** A modal dialog with the given controls ([key, label, control, hint]); *send* gets their values. */
+export function dialog(title, rows, action, opener, send) {
+  const ok = h("button", { type: "submit" }, action);
+  const cancel = h("button", { type: "button", class: "secondary" }, t("app.cancel"));
+  const form = h("form", { method: "dialog" }, h("h2", {}, title), ...rows.map(([, what, control, hint]) => field(what, control, hint).row), h("div", { class: "actions" }, ok, cancel));
+  const box = h("dialog", { "aria-label": title }, form);
+  cancel.addEventListener("click", () => box.close());
+  box.addEventListener("close", () => {
+    box.remove();
+    opener.focus();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const values = Object.fromEntries(rows.map(([key, , control]) => [key, control.type === "checkbox" ? control.checked : control.value.trim()]));
+    act(ok, form, async () => {
+      await send(values);
+      box.close();
+    });
+  });
+  document.body.append(box);
+  box.showModal();
 }

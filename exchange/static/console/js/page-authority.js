@@ -8,27 +8,9 @@ import { bars, columns } from "./charts.js";
 import { cardTable, h, replace, select, field } from "./dom.js";
 import { percent, t, when } from "./i18n.js";
 import { localName } from "./names.js";
-import { act, facts, fill, link, loading, section } from "./ui.js";
+import { act, chinaMonth, facts, fill, link, loading, recentChinaMonths, section } from "./ui.js";
 
 const MONTHS_SHOWN = 12;
-
-/** The current China month, YYYY-MM. */
-function thisMonth() {
-  const parts = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit" }).formatToParts(new Date());
-  const part = (type) => parts.find((p) => p.type === type).value;
-  return `${part("year")}-${part("month")}`;
-}
-
-function previous(month) {
-  const [y, m] = month.split("-").map(Number);
-  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, "0")}`;
-}
-
-function recentMonths() {
-  const months = [thisMonth()];
-  while (months.length < MONTHS_SHOWN) months.push(previous(months[months.length - 1]));
-  return months;
-}
 
 /** "2026年11月" / "Nov 2026". */
 export function monthName(month) {
@@ -39,7 +21,7 @@ export function monthName(month) {
 /** The month a page's path names (its last parameter), else the current one. */
 function monthFrom(ctx) {
   const asked = ctx.params[ctx.params.length - 1];
-  return /^\d{4}-\d{2}$/.test(asked || "") ? asked : thisMonth();
+  return /^\d{4}-\d{2}$/.test(asked || "") ? asked : chinaMonth();
 }
 
 const rate = (value) => (value === null || value === undefined ? "—" : percent(value));
@@ -54,7 +36,7 @@ function onTime(card) {
 }
 
 function monthPicker(ctx, month, path) {
-  const chooser = select(recentMonths().map((m) => [m, monthName(m)]), month);
+  const chooser = select(recentChinaMonths(MONTHS_SHOWN).map((m) => [m, monthName(m)]), month);
   chooser.addEventListener("change", () => ctx.navigate(`${path}/${chooser.value}`));
   return h("div", { class: "toolbar" }, field(t("auth.month"), chooser).row);
 }

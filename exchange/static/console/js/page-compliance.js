@@ -10,26 +10,9 @@ import { stackedColumns } from "./charts.js";
 import { cardTable, field, h, replace, select } from "./dom.js";
 import { label, t, when } from "./i18n.js";
 import { localName } from "./names.js";
-import { act, day, facts, link, loading, section } from "./ui.js";
+import { act, chinaMonth, day, facts, link, loading, recentChinaMonths, section } from "./ui.js";
 
 const MONTHS_SHOWN = 12;
-
-function thisMonth() {
-  const parts = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit" }).formatToParts(new Date());
-  const part = (type) => parts.find((p) => p.type === type).value;
-  return `${part("year")}-${part("month")}`;
-}
-
-function previous(month) {
-  const [y, m] = month.split("-").map(Number);
-  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, "0")}`;
-}
-
-function recentMonths() {
-  const months = [thisMonth()];
-  while (months.length < MONTHS_SHOWN) months.push(previous(months[months.length - 1]));
-  return months;
-}
 
 function monthName(month) {
   const [y, m] = month.split("-").map(Number);
@@ -182,7 +165,7 @@ function trendCharts(view) {
 
 function monthFrom(ctx) {
   const asked = ctx.params[ctx.params.length - 1];
-  return /^\d{4}-\d{2}$/.test(asked || "") ? asked : thisMonth();
+  return /^\d{4}-\d{2}$/.test(asked || "") ? asked : chinaMonth();
 }
 
 async function downloadCsv(month) {
@@ -202,7 +185,7 @@ export async function renderReport(ctx) {
   const title = t("comp.report_title", { month: monthName(month) });
   replace(main, h("h1", {}, title), loading());
   const report = await api("/authority/compliance/report", { query: { month } });
-  const chooser = select(recentMonths().map((m) => [m, monthName(m)]), month);
+  const chooser = select(recentChinaMonths(MONTHS_SHOWN).map((m) => [m, monthName(m)]), month);
   chooser.addEventListener("change", () => ctx.navigate(`/authority/compliance/report/${chooser.value}`));
   const print = h("button", { type: "button", onclick: () => window.print() }, t("auth.print"));
   const csv = h("button", { type: "button", class: "secondary" }, t("comp.csv"));

@@ -137,3 +137,22 @@ export function dialog(title, rows, action, opener, send) {
   document.body.append(box);
   box.showModal();
 }
+
+/** The current China month, YYYY-MM. */
+export function chinaMonth() {
+  const parts = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit" }).formatToParts(new Date());
+  const part = (type) => parts.find((p) => p.type === type).value;
+  return `${part("year")}-${part("month")}`;
+}
+
+function monthBefore(month) {
+  const [y, m] = month.split("-").map(Number);
+  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, "0")}`;
+}
+
+/** The *count* China months up to this one, newest first (YYYY-MM). */
+export function recentChinaMonths(count) {
+  const months = [chinaMonth()];
+  while (months.length < count) months.push(monthBefore(months[months.length - 1]));
+  return months;
+}

@@ -24,13 +24,23 @@ from exchange.audit import merkle, vmap
 from exchange.audit.checkpoint import Checkpoint, NoteSigner
 from exchange.audit.cosignature import Cosigner
 from exchange.audit.vmap import Leaf
+from exchange.security.gm import SoftwareSm2Signer
 from tests.console.conftest import Hub, Tab
+from tests.profiles import GM
 
 pytestmark = [pytest.mark.serves]
 
 STEPS = ["signature", "witnesses", "map_root", "entries", "listed", "shown", "map_proof"]
-LOG = NoteSigner("tongban.test/crafted-log", Ed25519PrivateKey.generate())
-WITNESS = Cosigner("witness.test/w", Ed25519PrivateKey.generate())
+
+
+def _key() -> Ed25519PrivateKey | SoftwareSm2Signer:
+    """A key of the suite's profile: the console checks a gm hub's checkpoints with SM2 over
+    an SM3 tree, and an Ed25519 signature over SM3 hashes is no checkpoint of either."""
+    return SoftwareSm2Signer.generate() if GM else Ed25519PrivateKey.generate()
+
+
+LOG = NoteSigner("tongban.test/crafted-log", _key())
+WITNESS = Cosigner("witness.test/w", _key())
 NO_WITNESS = f"log {LOG.vkey()}\nquorum none\n"  # a policy that asks for no witness
 Change = Callable[[dict[str, Any]], None]
 

@@ -30,28 +30,36 @@ from tests.audit.test_vmap import (
     sha,
 )
 from tests.console.conftest import Tab
+from tests.profiles import GM, only_under
 
 pytestmark = [pytest.mark.serves]
+
+SHA256_VECTOR = only_under(
+    "intl",
+    "the pinned vector's root and proofs are SHA-256 values (gm: security/gm/test_vmap_gm.py)",
+)
 
 VECTOR_SIZE = len(VECTOR_SUBJECTS)
 VECTOR_ROOT = bytes.fromhex(str(VECTOR["root"]))
 
 # Runs a list of cases through vmap.js; each case names its check and carries hex strings.
-RUN = """async (cases) => {
+RUN = """async ([cases, gm]) => {
   const v = await import("/console/assets/js/vmap.js");
+  const m = await import("/console/assets/js/merkle.js");
+  const hash = gm ? m.sm3Hash : m.sha256;  // as the console picks it by the log key's type
   const hex = (s) => Uint8Array.from(s.match(/../g) || [], (pair) => parseInt(pair, 16));
   const out = [];
   for (const c of cases) {
     const root = hex(c.root);
-    const key = c.pseudonym === undefined ? hex(c.key) : await v.subjectKey(c.pseudonym);
+    const key = c.pseudonym === undefined ? hex(c.key) : await v.subjectKey(c.pseudonym, hash);
     const proof = hex(c.proof);
     if (c.check === "complete") {
       const entries = c.entries.map(([index, leaf]) => ({ index, leaf: hex(leaf) }));
-      out.push(await v.verifyComplete(root, key, entries, proof, c.size));
+      out.push(await v.verifyComplete(root, key, entries, proof, c.size, hash));
     } else if (c.check === "inclusion") {
-      out.push(await v.verifyInclusion(root, key, hex(c.value), proof));
+      out.push(await v.verifyInclusion(root, key, hex(c.value), proof, hash));
     } else {
-      out.push(await v.verifyNonInclusion(root, key, proof));
+      out.push(await v.verifyNonInclusion(root, key, proof, hash));
     }
   }
   return out;
@@ -60,7 +68,7 @@ RUN = """async (cases) => {
 
 def run(tab: Tab, cases: list[dict[str, Any]]) -> list[bool]:
     tab.open("/console")
-    results: list[bool] = tab.page.evaluate(RUN, cases)
+    results: list[bool] = tab.page.evaluate(RUN, [cases, GM])
     assert len(results) == len(cases)
     return results
 
@@ -87,6 +95,7 @@ def vector_case(subject: int, proof: bytes | None = None, **changes: Any) -> dic
     return {**case, **changes}
 
 
+@SHA256_VECTOR
 def test_vmap_js_reproduces_the_pinned_vector(tab: Tab) -> None:
     log = Log(VECTOR_SUBJECTS)
     tab.open("/console")
@@ -118,6 +127,7 @@ def test_vmap_js_reproduces_the_pinned_vector(tab: Tab) -> None:
     assert run(tab, [vector_case(subject) for subject in (0, 5, 7)]) == [True, True, True]
 
 
+@SHA256_VECTOR
 def test_every_single_byte_change_of_a_vector_proof_is_refused(tab: Tab) -> None:
     cases = [
         vector_case(subject, bad)
@@ -129,6 +139,7 @@ def test_every_single_byte_change_of_a_vector_proof_is_refused(tab: Tab) -> None
     assert not any(results), [c["proof"] for c, ok in zip(cases, results, strict=True) if ok]
 
 
+@SHA256_VECTOR
 def test_a_dropped_added_or_reordered_entry_or_another_root_is_refused(tab: Tab) -> None:
     log = Log(VECTOR_SUBJECTS)
     entries = log.entries(0, VECTOR_SIZE)  # indexes 0, 2, 5, 9

@@ -46,7 +46,7 @@ from exchange.security.clientauth import CLIENT_ASSERTION_TYPE
 from exchange.security.identity import Role
 from exchange.settings import Settings
 from tests import factories
-from tests.profiles import only_under
+from tests.profiles import GM, only_under
 from tests.servers import DemoHub
 
 SYSTEM = "edu-enrolment"
@@ -208,10 +208,8 @@ def test_the_metadata_names_the_configured_issuer_and_how_to_get_a_token(
     assert metadata["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
     assert metadata["grant_types_supported"] == ["client_credentials"]
     assert metadata["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
-    assert set(metadata["token_endpoint_auth_signing_alg_values_supported"]) == {
-        "EdDSA",
-        "ES256",
-    }
+    taken = {"SM2SM3"} if GM else {"EdDSA", "ES256"}  # a gm hub takes SM2 keys only
+    assert set(metadata["token_endpoint_auth_signing_alg_values_supported"]) == taken
     assert client.get("/.well-known/jwks.json").json()["keys"]
 
 

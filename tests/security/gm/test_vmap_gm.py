@@ -24,6 +24,7 @@ from exchange.security.gm import GM, INTL
 from exchange.security.secrets import KeySchedule
 from exchange.settings import Settings
 from tests.audit.test_log_batches import about
+from tests.profiles import PROFILE
 
 SECRET = "gm-vmap-test-secret-" + "y" * 24
 
@@ -110,11 +111,11 @@ def test_a_gm_hub_binds_the_map_to_sm3(settings: Settings) -> None:
     try:
         Hub(settings.model_copy(update={"crypto_profile": "gm"}))
         assert (merkle.bound_profile, vmap.bound_profile) == ("gm", "gm")
-        Hub(settings)
+        Hub(settings.model_copy(update={"crypto_profile": "intl"}))
         assert (merkle.bound_profile, vmap.bound_profile) == ("intl", "intl")
-    finally:
-        merkle.use_profile(INTL)
-        vmap.use_profile(INTL)
+    finally:  # the suite's own profile again, for the tests after this one
+        merkle.use_profile(PROFILE)
+        vmap.use_profile(PROFILE)
 
 
 def test_a_gm_logs_stored_map_and_checkpoint_line_are_the_sm3_map_of_its_entries(

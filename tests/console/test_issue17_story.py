@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.console.conftest import Hub
+from tests.profiles import verifying_key
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ADDRESS = "household.registered_address"
@@ -58,7 +59,7 @@ def _verified(hub: Hub, token: str, typ: str, audience: str) -> dict[str, Any]:
     assert header["typ"] == typ
     key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
     claims: dict[str, Any] = jwt.decode(
-        token, jwt.PyJWK(key), algorithms=[key["alg"]], audience=audience
+        token, verifying_key(key), algorithms=[key["alg"]], audience=audience
     )
     return claims
 

@@ -295,7 +295,10 @@ window.addEventListener("popstate", () => render());
 window.addEventListener("tongban:signed-out", () => {
   // The hub refused the token: it expired, or it no longer verifies (say, the provider's key
   // was withdrawn). Either way: signed out, told why, asked to sign in again.
-  signInNotice = sessionExpired() ? "signin.expired" : "signin.rejected";
+  // A request still in flight when the session expired may be refused after the expiry was
+  // announced: the session ended because it expired, whatever that late answer says.
+  const expiredNow = sessionExpired() || signInNotice === "signin.expired";
+  signInNotice = expiredNow ? "signin.expired" : "signin.rejected";
   announce(t(signInNotice));
   render();
 });

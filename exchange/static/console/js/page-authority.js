@@ -8,21 +8,9 @@ import { bars, columns } from "./charts.js";
 import { cardTable, h, replace, select, field } from "./dom.js";
 import { percent, t, when } from "./i18n.js";
 import { localName } from "./names.js";
-import { act, chinaMonth, facts, fill, link, loading, recentChinaMonths, section } from "./ui.js";
+import { act, facts, fill, link, loading, monthFrom, monthName, recentChinaMonths, saveCsv, section } from "./ui.js";
 
 const MONTHS_SHOWN = 12;
-
-/** "2026年11月" / "Nov 2026". */
-export function monthName(month) {
-  const [y, m] = month.split("-").map(Number);
-  return t("auth.month_name", { year: y, month: m });
-}
-
-/** The month a page's path names (its last parameter), else the current one. */
-function monthFrom(ctx) {
-  const asked = ctx.params[ctx.params.length - 1];
-  return /^\d{4}-\d{2}$/.test(asked || "") ? asked : chinaMonth();
-}
 
 const rate = (value) => (value === null || value === undefined ? "—" : percent(value));
 const ms = (value) => (value === null || value === undefined ? "—" : t("auth.ms", { ms: value }));
@@ -161,13 +149,7 @@ function consumerTable(consumers) {
 /** The CSV, fetched with the ID token and handed to the browser as a file. */
 async function downloadCsv(month) {
   const text = await api("/authority/scorecards.csv", { query: { month }, as: "text" });
-  const file = new Blob([text], { type: "text/csv;charset=utf-8" });
-  const url = URL.createObjectURL(file);
-  const anchor = h("a", { href: url, download: `tongban-scorecards-${month}.csv` });
-  document.body.append(anchor);
-  anchor.click();
-  anchor.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 1000);
+  saveCsv(text, `tongban-scorecards-${month}.csv`);
 }
 
 // -- the printable report -------------------------------------------------------------------------

@@ -10,14 +10,9 @@ import { stackedColumns } from "./charts.js";
 import { cardTable, field, h, replace, select } from "./dom.js";
 import { label, t, when } from "./i18n.js";
 import { localName } from "./names.js";
-import { act, chinaMonth, day, facts, link, loading, recentChinaMonths, section } from "./ui.js";
+import { act, day, facts, link, loading, monthFrom, monthName, recentChinaMonths, saveCsv, section } from "./ui.js";
 
 const MONTHS_SHOWN = 12;
-
-function monthName(month) {
-  const [y, m] = month.split("-").map(Number);
-  return t("auth.month_name", { year: y, month: m });
-}
 
 /** Who a clock waits for, or whom a breach is charged to: a department's name, else the
  * authority, the common superior or the government. */
@@ -163,20 +158,9 @@ function trendCharts(view) {
 
 // -- the monthly report ----------------------------------------------------------------------------
 
-function monthFrom(ctx) {
-  const asked = ctx.params[ctx.params.length - 1];
-  return /^\d{4}-\d{2}$/.test(asked || "") ? asked : chinaMonth();
-}
-
 async function downloadCsv(month) {
   const text = await api("/authority/compliance/report", { query: { month, format: "csv" }, as: "text" });
-  const file = new Blob([text], { type: "text/csv;charset=utf-8" });
-  const url = URL.createObjectURL(file);
-  const anchor = h("a", { href: url, download: `tongban-compliance-${month}.csv` });
-  document.body.append(anchor);
-  anchor.click();
-  anchor.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 1000);
+  saveCsv(text, `tongban-compliance-${month}.csv`);
 }
 
 export async function renderReport(ctx) {

@@ -156,3 +156,26 @@ export function recentChinaMonths(count) {
   while (months.length < count) months.push(monthBefore(months[months.length - 1]));
   return months;
 }
+
+/** "2026年11月" / "Nov 2026". */
+export function monthName(month) {
+  const [y, m] = month.split("-").map(Number);
+  return t("auth.month_name", { year: y, month: m });
+}
+
+/** The month a page's path names (its last parameter), else the current China month. */
+export function monthFrom(ctx) {
+  const asked = ctx.params[ctx.params.length - 1];
+  return /^\d{4}-\d{2}$/.test(asked || "") ? asked : chinaMonth();
+}
+
+/** Hand *text* (fetched with the ID token) to the browser as a CSV file named *name*. */
+export function saveCsv(text, name) {
+  const file = new Blob([text], { type: "text/csv;charset=utf-8" });
+  const url = URL.createObjectURL(file);
+  const anchor = h("a", { href: url, download: name });
+  document.body.append(anchor);
+  anchor.click();
+  anchor.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
